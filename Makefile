@@ -1,0 +1,35 @@
+# Everything installs into .venv from pyproject.toml; only python3 (>= 3.10) and make are needed.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-dev
+
+.PHONY: setup train test test-slow bench results notebook clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## Train the default CartPole-v1 agent into runs/
+train: setup
+	$(BIN)/a2c train --env CartPole-v1
+
+## The default (fast) test suite; CI runs exactly this
+test: setup
+	$(BIN)/python -m pytest
+
+## Long end-to-end tests (full CartPole solve, ...)
+test-slow: setup
+	$(BIN)/python -m pytest -m slow
+
+## Speed benchmark against Stable-Baselines3 (installs the 'bench' extra: torch CPU + SB3)
+bench: setup
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python benchmarks/bench_cartpole.py --out results/benchmark_cartpole.json
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,90 @@
+"""The ``a2c`` command line: ``a2c train|verify|...`` (also ``python -m a2c``).
+
+Flags for ``train`` are generated from :class:`a2c.config.Config`, one per field,
+with the field's help text. Problems with the user's input (:class:`A2CError`) are
+printed as one line and exit with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+
+from a2c.config import Config, FIELD_NAMES, make_config  # noqa: E402
+from a2c.errors import A2CError  # noqa: E402
+
+FLAG_ALIASES = {"env_id": ["--env"]}
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("hyperparameters (override the env preset and --config)")
+    for f in dataclasses.fields(Config):
+        flag = "--" + f.name.replace("_", "-")
+        names = FLAG_ALIASES.get(f.name, []) + [flag]
+        kwargs: dict = {"dest": f.name, "default": None, "help": f"{f.metadata['help']} (default: {f.default!r})"}
+        if f.type in ("bool", bool):
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["metavar"] = f.name.upper()
+        group.add_argument(*names, **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="a2c", description="Advantage actor-critic for TensorFlow/Keras.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train an agent and write a run directory",
+                           description="Train an A2C agent. Precedence: defaults < env preset < --config < flags.")
+    train.add_argument("--config", metavar="TOML", help="TOML file with any of the hyperparameters below")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    _add_config_flags(train)
+
+    try:
+        from a2c.verify.cli import add_verify_arguments
+    except ImportError:  # pragma: no cover - verify is part of the package
+        add_verify_arguments = None
+    if add_verify_arguments is not None:
+        verify = sub.add_parser("verify", help="check gradients: GradientTape vs SymPy vs finite differences")
+        add_verify_arguments(verify)
+    return parser
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from a2c.train import train
+
+    overrides = {name: getattr(args, name) for name in FIELD_NAMES}
+    cfg = make_config(overrides, args.config)
+    result = train(cfg, overwrite=args.overwrite)
+    s = result.summary
+    print(f"run directory: {result.run_dir}")
+    print(f"trained {s['total_steps']} steps in {s['train_seconds']:.1f} s ({s['steps_per_second']:.0f} steps/s)")
+    if s["eval_episodes"]:
+        print(f"greedy evaluation over {s['eval_episodes']} episodes: "
+              f"{s['eval_mean_return']:.1f} +/- {s['eval_std_return']:.1f}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            return cmd_train(args)
+        if args.command == "verify":
+            from a2c.verify.cli import run_verify
+            return run_verify(args)
+        parser.error(f"unknown command {args.command}")
+    except A2CError as e:
+        print(f"a2c {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

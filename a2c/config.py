@@ -1,0 +1,190 @@
+"""One dataclass holds every hyperparameter of a run.
+
+The command line builds one flag per field from this class, a TOML file may set any
+field, and per-environment presets fill in what neither says:
+``defaults < preset(env_id) < TOML file < command-line flags``.
+Validation happens once, here, so the rest of the package can trust a config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_type_hints
+
+from a2c.errors import ConfigError
+
+Activation = Literal["tanh", "relu", "elu", "gelu", "sigmoid", "linear"]
+OptimizerName = Literal["rmsprop", "rmsprop_keras", "adam"]
+Schedule = Literal["constant", "linear"]
+
+
+def _doc(text: str, **kwargs: Any) -> Any:
+    """A dataclass field whose help text becomes the flag's help."""
+    return field(metadata={"help": text}, **kwargs)
+
+
+@dataclass
+class Config:
+    """Hyperparameters of one A2C run (defaults are the A2C paper's / SB3's)."""
+
+    env_id: str = _doc("gymnasium environment id", default="CartPole-v1")
+    seed: int = _doc("seed of the environments, the weights and the action sampling", default=0)
+    total_steps: int = _doc("environment steps to train for (summed over the parallel envs)", default=200_000)
+    n_envs: int = _doc("parallel environments", default=8)
+    n_steps: int = _doc("steps per environment between updates (rollout length)", default=5)
+    gamma: float = _doc("discount factor, in (0, 1]", default=0.99)
+    gae_lambda: float = _doc("GAE lambda in [0, 1]; 1 gives plain n-step returns", default=1.0)
+    lr: float = _doc("learning rate", default=7e-4)
+    lr_schedule: Schedule = _doc("'constant', or 'linear' decay to 0 over total_steps", default="constant")
+    optimizer: OptimizerName = _doc(
+        "'rmsprop' (A2C's: eps outside the sqrt, as PyTorch), 'rmsprop_keras' (eps inside) or 'adam'",
+        default="rmsprop")
+    rms_rho: float = _doc("RMSprop decay (A2C uses 0.99; Keras' default is 0.9)", default=0.99)
+    optimizer_eps: float = _doc("optimizer epsilon (A2C uses 1e-5; Keras' default is 1e-7)", default=1e-5)
+    max_grad_norm: float = _doc("clip the GLOBAL gradient norm to this; 0 disables", default=0.5)
+    vf_coef: float = _doc("weight of the value loss", default=0.5)
+    ent_coef: float = _doc("weight of the entropy bonus", default=0.0)
+    normalize_advantage: bool = _doc("standardise advantages within each batch", default=False)
+    hidden_sizes: tuple[int, ...] = _doc("sizes of the shared Dense trunk, e.g. 64,64", default=(64, 64))
+    activation: Activation = _doc("activation of the trunk", default="tanh")
+    eval_every: int = _doc("greedy evaluation every this many env steps; 0 disables", default=20_000)
+    eval_episodes: int = _doc("episodes of each periodic evaluation", default=10)
+    final_eval_episodes: int = _doc("episodes of the final evaluation written to summary.json", default=100)
+    log_every: int = _doc("write metrics every this many updates", default=100)
+    run_dir: str = _doc("output directory; default runs/<env>__<seed>__<time>", default="")
+    progress: bool = _doc("show a progress bar (never shown when output is not a terminal)", default=True)
+    num_threads: int = _doc("TensorFlow CPU threads; 1 is fastest for small models, 0 = TF's default", default=1)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.hidden_sizes, list):
+            self.hidden_sizes = tuple(self.hidden_sizes)
+
+    # Derived values, computed once so that every module agrees on them.
+    @property
+    def batch_size(self) -> int:
+        return self.n_envs * self.n_steps
+
+    @property
+    def n_updates(self) -> int:
+        """Updates needed to cover total_steps (the last one may overshoot by < batch_size)."""
+        return math.ceil(self.total_steps / self.batch_size)
+
+    def validate(self) -> "Config":
+        """Raise ConfigError naming the first field that is out of range."""
+        hints = get_type_hints(Config)
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            choices = get_args(hints[f.name])
+            if choices and isinstance(choices[0], str) and value not in choices:
+                raise ConfigError(f"{f.name} must be one of {', '.join(choices)}; got {value!r}")
+        checks: list[tuple[bool, str]] = [
+            (0.0 < self.gamma <= 1.0, f"gamma must be in (0, 1]; got {self.gamma}"),
+            (0.0 <= self.gae_lambda <= 1.0, f"gae_lambda must be in [0, 1]; got {self.gae_lambda}"),
+            (self.total_steps > 0, f"total_steps must be positive; got {self.total_steps}"),
+            (self.n_envs > 0, f"n_envs must be positive; got {self.n_envs}"),
+            (self.n_steps > 0, f"n_steps must be positive; got {self.n_steps}"),
+            (math.isfinite(self.lr) and self.lr > 0, f"lr must be positive; got {self.lr}"),
+            (0.0 <= self.rms_rho < 1.0, f"rms_rho must be in [0, 1); got {self.rms_rho}"),
+            (self.optimizer_eps > 0, f"optimizer_eps must be positive; got {self.optimizer_eps}"),
+            (self.max_grad_norm >= 0, f"max_grad_norm must be >= 0; got {self.max_grad_norm}"),
+            (self.vf_coef >= 0, f"vf_coef must be >= 0; got {self.vf_coef}"),
+            (self.ent_coef >= 0, f"ent_coef must be >= 0; got {self.ent_coef}"),
+            (len(self.hidden_sizes) > 0 and all(h > 0 for h in self.hidden_sizes),
+             f"hidden_sizes must be one or more positive sizes; got {self.hidden_sizes}"),
+            (self.eval_every >= 0, f"eval_every must be >= 0; got {self.eval_every}"),
+            (self.eval_episodes > 0, f"eval_episodes must be positive; got {self.eval_episodes}"),
+            (self.final_eval_episodes >= 0, f"final_eval_episodes must be >= 0; got {self.final_eval_episodes}"),
+            (self.log_every > 0, f"log_every must be positive; got {self.log_every}"),
+            (self.num_threads >= 0, f"num_threads must be >= 0; got {self.num_threads}"),
+            (self.seed >= 0, f"seed must be >= 0; got {self.seed}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["hidden_sizes"] = list(self.hidden_sizes)
+        return d
+
+
+# Tuned settings per environment (RL Baselines3 Zoo's A2C entries, plus linear lr decay
+# on CartPole so that the final greedy policy is stable rather than a lucky snapshot).
+PRESETS: dict[str, dict[str, Any]] = {
+    "CartPole-v1": dict(total_steps=200_000, n_envs=8, n_steps=5, lr=7e-4, lr_schedule="linear", ent_coef=0.0),
+    "Acrobot-v1": dict(total_steps=500_000, n_envs=16, n_steps=5, lr=7e-4, ent_coef=0.0, eval_every=50_000),
+    "LunarLander-v3": dict(total_steps=500_000, n_envs=8, n_steps=5, gamma=0.995, lr=8.3e-4,
+                           lr_schedule="linear", ent_coef=1e-5, eval_every=50_000),
+}
+
+FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Config))
+
+
+def coerce(name: str, value: Any) -> Any:
+    """Convert a raw value (a flag's string or a TOML value) to the field's type."""
+    hint = get_type_hints(Config)[name]
+    try:
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if hint is int:
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            if isinstance(value, str):
+                f = float(value.replace("_", ""))
+                if not f.is_integer():
+                    raise ValueError(value)
+                return int(f)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(value)
+            return value
+        if hint is float:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return float(value)
+        if hint == tuple[int, ...]:
+            if isinstance(value, str):
+                value = [v for v in value.replace(" ", "").split(",") if v]
+            return tuple(coerce("seed", v) for v in value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} expects {getattr(hint, '__name__', hint)}; got {value!r}") from None
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config; keys may sit at the top level or under [a2c]."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+    data = data.get("a2c", data)
+    unknown = sorted(set(data) - set(FIELD_NAMES))
+    if unknown:
+        raise ConfigError(f"config file {path} has unknown keys: {', '.join(unknown)}")
+    return data
+
+
+def make_config(overrides: dict[str, Any] | None = None, toml_path: str | Path | None = None) -> Config:
+    """Resolve defaults < preset < TOML < overrides, coerce types and validate."""
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    unknown = sorted(set(overrides) - set(FIELD_NAMES))
+    if unknown:
+        raise ConfigError(f"unknown config fields: {', '.join(unknown)}")
+    from_file = load_toml(toml_path) if toml_path else {}
+    env_id = overrides.get("env_id", from_file.get("env_id", Config.env_id))
+    merged = {**PRESETS.get(str(env_id), {}), **from_file, **overrides}
+    return Config(**{k: coerce(k, v) for k, v in merged.items()}).validate()

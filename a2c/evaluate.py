@@ -1,0 +1,71 @@
+"""Greedy (or sampled) evaluation, one environment and one seed per episode.
+
+A vector env would restart short episodes while long ones are still running and so
+over-sample them; here each episode has its own env, created with its own seed and
+run to its end, and all episodes advance in lock-step so the policy is called once
+per step for the whole set (fixed batch size: one trace).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from a2c.envs import encode_observations, make_env
+
+# Evaluation seeds start here; training seeds (seed .. seed + n_envs - 1) stay below it.
+EVAL_SEED_BASE = 1_000_000
+
+Policy = Callable[[np.ndarray], np.ndarray]  # (episodes, obs_dim) float32 -> (episodes,) actions
+
+
+@dataclass
+class EvalResult:
+    returns: list[float]
+    lengths: list[int]
+    seeds: list[int]
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.returns))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.returns))
+
+    def summary(self) -> dict[str, float | int]:
+        return {
+            "mean_return": self.mean, "std_return": self.std,
+            "min_return": float(np.min(self.returns)), "max_return": float(np.max(self.returns)),
+            "mean_length": float(np.mean(self.lengths)), "episodes": len(self.returns),
+        }
+
+    def to_dict(self) -> dict:
+        return {**self.summary(), **asdict(self)}
+
+
+def evaluate_policy(policy: Policy, env_id: str, episodes: int, seed: int = EVAL_SEED_BASE) -> EvalResult:
+    """Run ``episodes`` full episodes; episode k is reset with seed ``seed + k``."""
+    seeds = [seed + k for k in range(episodes)]
+    envs = [make_env(env_id)[0] for _ in range(episodes)]
+    obs_space = envs[0].observation_space
+    try:
+        obs = np.stack([encode_observations([env.reset(seed=s)[0]], obs_space)[0]
+                        for env, s in zip(envs, seeds)])
+        returns = np.zeros(episodes)
+        lengths = np.zeros(episodes, np.int64)
+        running = np.ones(episodes, bool)
+        while running.any():
+            actions = np.asarray(policy(obs))
+            for k in np.flatnonzero(running):
+                o, r, terminated, truncated, _ = envs[k].step(int(actions[k]))
+                obs[k] = encode_observations([o], obs_space)[0]
+                returns[k] += float(r)
+                lengths[k] += 1
+                running[k] = not (terminated or truncated)
+    finally:
+        for env in envs:
+            env.close()
+    return EvalResult(returns.tolist(), lengths.tolist(), seeds)

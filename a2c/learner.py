@@ -1,0 +1,136 @@
+"""The one place a training GradientTape is opened.
+
+``make_update`` returns a compiled function ``Rollout -> metrics``: values ->
+returns/advantages (:mod:`a2c.returns`) -> loss (:mod:`a2c.losses`) -> gradients ->
+global-norm clip -> optimizer step. Its input signature is fixed, so it is traced
+once. ``make_act`` compiles action sampling the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from a2c.config import Config
+from a2c.optim import RMSpropEpsOutside
+from a2c.losses import a2c_loss, explained_variance
+from a2c.returns import gae
+from a2c.rollout import Rollout
+
+
+def make_optimizer(cfg: Config) -> keras.optimizers.Optimizer:
+    """RMSprop with A2C's rho/epsilon, epsilon outside the square root as in PyTorch
+    (:mod:`a2c.optim`), Keras' own RMSprop, or Adam; optional linear decay.
+
+    Clipping is done by the learner on the *global* norm (Keras' ``clipnorm`` would clip
+    each tensor separately, which is not what A2C does).
+    """
+    lr: float | keras.optimizers.schedules.LearningRateSchedule = cfg.lr
+    if cfg.lr_schedule == "linear":
+        lr = keras.optimizers.schedules.PolynomialDecay(cfg.lr, decay_steps=cfg.n_updates,
+                                                        end_learning_rate=0.0, power=1.0)
+    if cfg.optimizer == "adam":
+        return keras.optimizers.Adam(lr, epsilon=cfg.optimizer_eps)
+    if cfg.optimizer == "rmsprop_keras":
+        return keras.optimizers.RMSprop(lr, rho=cfg.rms_rho, epsilon=cfg.optimizer_eps)
+    return RMSpropEpsOutside(lr, rho=cfg.rms_rho, epsilon=cfg.optimizer_eps)
+
+
+def current_learning_rate(optimizer: keras.optimizers.Optimizer) -> tf.Tensor:
+    """The learning rate the next update will use, schedule included."""
+    return tf.cast(optimizer.learning_rate, tf.float32)
+
+
+def rollout_signature(cfg: Config, obs_dim: int) -> Rollout:
+    """The TensorSpecs of one batch; fixed shapes mean one trace per run."""
+    t, n = cfg.n_steps, cfg.n_envs
+    f32 = tf.float32
+    return Rollout(
+        obs=tf.TensorSpec([t + 1, n, obs_dim], f32),
+        actions=tf.TensorSpec([t, n], tf.int32),
+        rewards=tf.TensorSpec([t, n], f32),
+        terminated=tf.TensorSpec([t, n], f32),
+        truncated=tf.TensorSpec([t, n], f32),
+        valid=tf.TensorSpec([t, n], f32),
+    )
+
+
+def compute_loss(model: keras.Model, batch: Rollout, cfg: Config) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    """The A2C loss of one batch under the model's current weights.
+
+    Call it inside a tape: returns/advantages come from the same weights but are
+    computed before the differentiable forward pass and carry no gradient.
+    """
+    t, n = batch.actions.shape[0], batch.actions.shape[1]
+    obs_dim = batch.obs.shape[-1]
+    all_values = tf.reshape(model(tf.reshape(batch.obs, [-1, obs_dim]))["value"], [t + 1, n])
+    all_values = tf.stop_gradient(all_values)
+    done = tf.maximum(batch.terminated, batch.truncated)
+    _, returns = gae(batch.rewards, all_values[:-1], all_values[1:], batch.terminated, done,
+                     cfg.gamma, cfg.gae_lambda)
+    out = model(tf.reshape(batch.obs[:-1], [-1, obs_dim]), training=True)
+    flat_returns = tf.reshape(returns, [-1])
+    mask = tf.reshape(batch.valid, [-1])
+    total, parts = a2c_loss(
+        out["logits"], out["value"], tf.reshape(batch.actions, [-1]), flat_returns,
+        vf_coef=cfg.vf_coef, ent_coef=cfg.ent_coef,
+        normalize_advantage=cfg.normalize_advantage, mask=mask,
+    )
+    parts["explained_variance"] = explained_variance(tf.stop_gradient(out["value"]), flat_returns, mask)
+    return total, parts
+
+
+def make_update(model: keras.Model, optimizer: keras.optimizers.Optimizer, cfg: Config,
+                obs_dim: int) -> Callable[[Rollout], dict[str, tf.Tensor]]:
+    """Compile one A2C update on a batch; returns a dict of scalar metrics."""
+    variables = model.trainable_variables
+    optimizer.build(variables)
+
+    @tf.function(input_signature=[rollout_signature(cfg, obs_dim)], jit_compile=False)
+    def update(batch: Rollout) -> dict[str, tf.Tensor]:
+        lr = current_learning_rate(optimizer)
+        with tf.GradientTape() as tape:
+            total, metrics = compute_loss(model, batch, cfg)
+        grads = tape.gradient(total, variables)
+        grad_norm = tf.linalg.global_norm(grads)
+        if cfg.max_grad_norm > 0:
+            grads, _ = tf.clip_by_global_norm(grads, cfg.max_grad_norm, use_norm=grad_norm)
+        optimizer.apply_gradients(zip(grads, variables))
+        return {**metrics, "grad_norm": grad_norm, "learning_rate": lr}
+
+    return update
+
+
+def make_act(model: keras.Model, n_envs: int, obs_dim: int, seed: int,
+             ) -> tuple[Callable[[np.ndarray], np.ndarray], tf.random.Generator]:
+    """Compile sampling ``a ~ softmax(logits)`` for a fixed batch of observations.
+
+    Sampling uses the Gumbel-max trick with a seeded ``tf.random.Generator`` so that
+    runs are reproducible (the generator is returned for checkpointing). The
+    XLA-compiled concrete function is called directly: on a tiny MLP the Python
+    dispatch of ``tf.function``, not the maths, is the cost of every env step.
+    """
+    generator = tf.random.Generator.from_seed(seed)
+
+    @tf.function(input_signature=[tf.TensorSpec([n_envs, obs_dim], tf.float32)], jit_compile=True)
+    def sample(obs: tf.Tensor) -> tf.Tensor:
+        logits = model(obs)["logits"]
+        u = generator.uniform(tf.shape(logits), minval=1e-12, maxval=1.0, dtype=logits.dtype)
+        return tf.argmax(logits - tf.math.log(-tf.math.log(u)), axis=-1, output_type=tf.int32)
+
+    concrete = sample.get_concrete_function()
+    return (lambda obs: concrete(tf.constant(obs)).numpy()), generator
+
+
+def make_greedy(model: keras.Model, batch: int, obs_dim: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Compile ``argmax pi(a|s)`` for a fixed batch size (evaluation)."""
+
+    @tf.function(input_signature=[tf.TensorSpec([batch, obs_dim], tf.float32)], jit_compile=True)
+    def greedy(obs: tf.Tensor) -> tf.Tensor:
+        return tf.argmax(model(obs)["logits"], axis=-1, output_type=tf.int32)
+
+    concrete = greedy.get_concrete_function()
+    return lambda obs: concrete(tf.constant(obs)).numpy()

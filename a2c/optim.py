@@ -1,0 +1,30 @@
+"""RMSprop as A2C implementations in PyTorch (and SB3) run it.
+
+Keras' RMSprop divides by ``sqrt(v + eps)``; PyTorch divides by ``sqrt(v) + eps``.
+With A2C's eps = 1e-5 and gradients already clipped to a global norm of 0.5, many
+squared per-parameter gradients are below 1e-5, so Keras' form caps their steps at
+``lr * g / sqrt(1e-5)`` and learning slows severalfold (measured on CartPole: 500 vs
+~130 greedy return after 100k steps). This subclass only moves epsilon.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="a2c")
+class RMSpropEpsOutside(keras.optimizers.RMSprop):
+    """RMSprop with ``w -= lr * g / (sqrt(v) + eps)``; no momentum, not centered."""
+
+    def __init__(self, learning_rate=7e-4, rho: float = 0.99, epsilon: float = 1e-5,
+                 name: str = "rmsprop_eps_outside", **kwargs) -> None:
+        super().__init__(learning_rate=learning_rate, rho=rho, epsilon=epsilon, momentum=0.0,
+                         centered=False, name=name, **kwargs)
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr = ops.cast(learning_rate, variable.dtype)
+        gradient = ops.cast(gradient, variable.dtype)
+        velocity = self._velocities[self._get_variable_index(variable)]
+        self.assign(velocity, self.rho * velocity + (1.0 - self.rho) * ops.square(gradient))
+        self.assign_sub(variable, lr * gradient / (ops.sqrt(velocity) + self.epsilon))

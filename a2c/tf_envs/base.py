@@ -1,0 +1,178 @@
+"""Shared machinery for the pure, batched TensorFlow ports of classic-control envs.
+
+Why ports at all: stepping gymnasium's numpy envs from Python costs a round trip per
+step, which dominates A2C on tiny MLPs. A port whose ``reset``/``step`` are pure
+tensor functions can live inside one ``tf.function(jit_compile=True)`` together with
+the policy, so a whole rollout of thousands of envs is a single XLA program.
+
+Design rules every port follows:
+
+* **Pure and batched.** ``reset(key, n_envs)`` and ``step(state, action, key)`` take
+  and return tensors only; the env description (:class:`TFEnv`) is a frozen
+  dataclass, so nothing hides in Python-side state and every call is re-traceable.
+* **Stateless RNG.** Randomness comes from an explicit ``key``: an int32/int64 tensor
+  of shape ``[2]`` fed to ``tf.random.stateless_*``. Callers split keys (see
+  :func:`split_key`); the same key always gives the same result *within one
+  execution mode*. XLA's stateless RNG kernels produce different streams from the
+  graph/eager kernels, so jit and non-jit runs with the same key differ.
+* **Fixed shapes, branchless.** Autoreset is done in the same step with ``tf.where``
+  on a freshly sampled reset state, so ``tf.while_loop`` carries never change shape.
+* **Same-step autoreset.** When an env ends, ``obs`` already is the next episode's
+  first observation and ``final_obs`` the one the episode ended on (the value to
+  bootstrap a truncation from). Flags follow gymnasium's ``TimeLimit``: ``truncated``
+  is set whenever the step counter reaches the limit, *even if the env also
+  terminated on that step*, so both flags can be true at once. Consumers should treat
+  ``terminated`` as taking precedence (bootstrap only on ``truncated & ~terminated``).
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Any, ClassVar, NamedTuple
+
+import tensorflow as tf
+
+#: RNG algorithm for all stateless sampling, pinned so results do not depend on
+#: TensorFlow's "auto_select" choice.
+RNG_ALG = "philox"
+
+#: A port's state: a NamedTuple of ``[n_envs]`` tensors whose last field is the
+#: int32 ``steps`` counter used for the time limit.
+EnvState = Any
+
+
+class StepResult(NamedTuple):
+    """What :meth:`TFEnv.step` returns; a NamedTuple so it nests in ``tf.while_loop``."""
+
+    state: EnvState
+    obs: tf.Tensor  # [n, obs_dim]; a fresh first observation where the env ended
+    reward: tf.Tensor  # [n], env dtype
+    terminated: tf.Tensor  # [n] bool
+    truncated: tf.Tensor  # [n] bool
+    final_obs: tf.Tensor  # [n, obs_dim]; the observation the step produced before autoreset
+
+
+def make_key(seed: int) -> tf.Tensor:
+    """An int64 ``[2]`` RNG key from a Python int, for callers that think in seeds."""
+    seed = int(seed)
+    return tf.constant([seed % 2**63, seed // 2**63], dtype=tf.int64)
+
+
+def split_key(key: tf.Tensor, num: int = 2) -> tf.Tensor:
+    """``num`` independent keys (shape ``[num, 2]``) derived from ``key``, jit-safe."""
+    return tf.random.experimental.stateless_split(key, num=num)
+
+
+def batch_size(tensor: tf.Tensor) -> int | tf.Tensor:
+    """Static batch size when known (XLA needs constant shapes), else a dynamic one."""
+    static = tensor.shape[0]
+    return static if static is not None else tf.shape(tensor)[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class TFEnv(abc.ABC):
+    """Description of one ported env plus its pure batched ``reset``/``step``.
+
+    Subclasses fix ``env_id``, ``obs_dim`` and ``n_actions`` and implement the three
+    hooks; this class adds the time limit and same-step autoreset once for all.
+    Variants are made with :func:`dataclasses.replace`, e.g. ``dtype=tf.float64`` for
+    tight comparisons against gymnasium (whose physics runs in float64) or a shorter
+    ``max_episode_steps``.
+    """
+
+    env_id: str
+    obs_dim: int
+    n_actions: int
+    max_episode_steps: int
+    dtype: tf.DType
+
+    #: NamedTuple class of the state; physics fields first, ``steps`` last.
+    state_type: ClassVar[type]
+    #: Observation bounds, exactly gymnasium's ``observation_space`` low/high.
+    obs_low: ClassVar[tuple[float, ...]]
+    obs_high: ClassVar[tuple[float, ...]]
+
+    def __post_init__(self) -> None:
+        dtype = tf.as_dtype(self.dtype)
+        if dtype not in (tf.float32, tf.float64):
+            raise ValueError(f"{self.env_id}: dtype must be float32 or float64, got {dtype.name}")
+        object.__setattr__(self, "dtype", dtype)
+        if int(self.max_episode_steps) < 1:
+            raise ValueError(
+                f"{self.env_id}: max_episode_steps must be >= 1, got {self.max_episode_steps}"
+            )
+
+    # ------------------------------------------------------------------ hooks
+    @abc.abstractmethod
+    def _sample_physics(self, key: tf.Tensor, n_envs: int | tf.Tensor) -> tuple[tf.Tensor, ...]:
+        """Physics fields of ``n_envs`` fresh episodes, drawn from gymnasium's reset law."""
+
+    @abc.abstractmethod
+    def _dynamics(
+        self, state: EnvState, action: tf.Tensor, key: tf.Tensor
+    ) -> tuple[EnvState, tf.Tensor, tf.Tensor]:
+        """One physics step: ``(next_state, reward, terminated)``; ``steps`` is left as is."""
+
+    @abc.abstractmethod
+    def observe(self, state: EnvState) -> tf.Tensor:
+        """The ``[n, obs_dim]`` observation of a state, in the env dtype."""
+
+    # ------------------------------------------------------------- public API
+    @property
+    def n_physics(self) -> int:
+        """Number of physics fields in the state (all fields but ``steps``)."""
+        return len(self.state_type._fields) - 1
+
+    def reset(self, key: tf.Tensor, n_envs: int | tf.Tensor) -> tuple[EnvState, tf.Tensor]:
+        """Start ``n_envs`` episodes: ``(state, obs)``. Pass a Python int under XLA."""
+        state = self._fresh_state(key, n_envs)
+        return state, self.observe(state)
+
+    def step(self, state: EnvState, action: tf.Tensor, key: tf.Tensor) -> StepResult:
+        """Advance every env one step, autoresetting ended ones in the same step.
+
+        ``key`` seeds the replacement episodes (and any dynamics noise); it must be a
+        fresh key each step, e.g. from :func:`split_key`.
+        """
+        action = tf.cast(action, tf.int32)
+        reset_key, dynamics_key = tf.unstack(split_key(key))
+        stepped, reward, terminated = self._dynamics(state, action, dynamics_key)
+        steps = state.steps + 1
+        stepped = stepped._replace(steps=steps)
+        # TimeLimit semantics: the counter alone decides truncation, regardless of
+        # termination, so both flags may be set on the same step.
+        truncated = steps >= self.max_episode_steps
+        done = tf.logical_or(terminated, truncated)
+
+        fresh = self._fresh_state(reset_key, batch_size(steps))
+        new_state = tf.nest.map_structure(lambda f, s: tf.where(done, f, s), fresh, stepped)
+        final_obs = self.observe(stepped)
+        obs = self.observe(new_state)
+        return StepResult(new_state, obs, reward, terminated, truncated, final_obs)
+
+    def state_from_physics(self, physics: Any, steps: Any = None) -> EnvState:
+        """Build a state from an ``[n, n_physics]`` array (e.g. gymnasium's ``env.state``).
+
+        ``steps`` defaults to zeros, i.e. the state of a freshly reset episode.
+        """
+        physics = tf.convert_to_tensor(physics)
+        physics = tf.cast(physics, self.dtype)
+        fields = tf.unstack(physics, num=self.n_physics, axis=1)
+        if steps is None:
+            steps = tf.zeros_like(fields[0], dtype=tf.int32)
+        return self.state_type(*fields, tf.cast(steps, tf.int32))
+
+    def physics_of(self, state: EnvState) -> tf.Tensor:
+        """The ``[n, n_physics]`` physics array of a state; undoes :meth:`state_from_physics`."""
+        return tf.stack(list(state[: self.n_physics]), axis=1)
+
+    # ---------------------------------------------------------------- helpers
+    def _fresh_state(self, key: tf.Tensor, n_envs: int | tf.Tensor) -> EnvState:
+        return self.state_type(*self._sample_physics(key, n_envs), tf.zeros([n_envs], tf.int32))
+
+    def _uniform(self, key: tf.Tensor, shape: Any, low: float, high: float) -> tf.Tensor:
+        """Uniform ``[low, high)`` samples in the env dtype, like ``np_random.uniform``."""
+        return tf.random.stateless_uniform(
+            shape, seed=key, minval=low, maxval=high, dtype=self.dtype, alg=RNG_ALG
+        )

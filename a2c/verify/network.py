@@ -1,0 +1,220 @@
+"""Read an actor-critic Keras model into the plain description the three methods share.
+
+The verifier never trusts its own idea of the architecture: :func:`describe` reads
+every Dense layer of the model (its size and the activation named in its config)
+and checks the wiring, so the symbolic and numeric sides differentiate the network
+that Keras actually runs. :func:`to_float64` rebuilds the same network in double
+precision with the project's own :func:`a2c.model.build_actor_critic`, which is
+what the tape differentiates.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from a2c.errors import ModelFileError
+from a2c.model import LOGITS_LAYER, PROBS_LAYER, TRUNK_PREFIX, VALUE_LAYER, build_actor_critic
+
+#: Activations every method supports (the trainer's config allows all of them).
+SUPPORTED_ACTIVATIONS = ("linear", "tanh", "relu", "sigmoid", "elu", "softplus", "silu", "gelu")
+#: Activations whose first or second derivative jumps at 0: central differences that
+#: straddle 0 see the mean of the two one-sided slopes (or lose their O(h^2) accuracy),
+#: so default check points keep every pre-activation of these layers away from 0.
+KINKED_ACTIVATIONS = frozenset({"relu", "elu"})
+
+
+@dataclass(frozen=True)
+class DenseSpec:
+    """One Dense layer: ``act(h @ kernel + bias)`` with kernel (in_dim, units)."""
+
+    name: str
+    in_dim: int
+    units: int
+    activation: str
+
+    @property
+    def kernel(self) -> str:
+        return f"{self.name}/kernel"
+
+    @property
+    def bias(self) -> str:
+        return f"{self.name}/bias"
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """obs -> trunk Dense layers -> (policy logits Dense, value Dense(1))."""
+
+    obs_dim: int
+    n_actions: int
+    trunk: tuple[DenseSpec, ...]
+    logits: DenseSpec
+    value: DenseSpec
+
+    @property
+    def dense_layers(self) -> tuple[DenseSpec, ...]:
+        return (*self.trunk, self.logits, self.value)
+
+    @property
+    def param_names(self) -> list[str]:
+        """Parameter tensors in a fixed order: each layer's kernel then bias."""
+        return [p for layer in self.dense_layers for p in (layer.kernel, layer.bias)]
+
+    @property
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        shapes: dict[str, tuple[int, ...]] = {}
+        for layer in self.dense_layers:
+            shapes[layer.kernel] = (layer.in_dim, layer.units)
+            shapes[layer.bias] = (layer.units,)
+        return shapes
+
+    @property
+    def n_params(self) -> int:
+        return sum(int(np.prod(s)) for s in self.param_shapes.values())
+
+    def layer_of(self, param: str) -> DenseSpec:
+        name = param.split("/")[0]
+        return next(layer for layer in self.dense_layers if layer.name == name)
+
+    def summary(self) -> str:
+        """e.g. ``4 -> 64 tanh -> 64 tanh -> {2 logits, value}``."""
+        parts = [str(self.obs_dim), *(f"{t.units} {t.activation}" for t in self.trunk)]
+        return " -> ".join(parts) + f" -> {{{self.n_actions} logits, value}}"
+
+
+def _activation_name(layer: keras.layers.Layer) -> str:
+    act = layer.get_config().get("activation")
+    if not isinstance(act, str) or act not in SUPPORTED_ACTIVATIONS:
+        raise ModelFileError(
+            f"layer {layer.name!r} uses activation {act!r}, which the verifier does not support "
+            f"(supported: {', '.join(SUPPORTED_ACTIVATIONS)})"
+        )
+    return act
+
+
+def describe(model: keras.Model) -> NetSpec:
+    """Read the Dense layers and check the wiring of a :func:`build_actor_critic` model.
+
+    Raises ModelFileError naming what is missing when the model is not such an
+    actor-critic (a different network would make the three methods disagree for
+    reasons that have nothing to do with gradients).
+    """
+    if not isinstance(model, keras.Model):
+        raise ModelFileError(f"expected a Keras model, got {type(model).__name__}")
+    names = {layer.name: layer for layer in model.layers}
+    for required in (LOGITS_LAYER, PROBS_LAYER, VALUE_LAYER):
+        if required not in names:
+            raise ModelFileError(
+                f"model {model.name!r} is not an actor-critic built by a2c.model: no layer named {required!r}"
+            )
+    trunk = [layer for layer in model.layers if layer.name.startswith(TRUNK_PREFIX)]
+    trunk.sort(key=lambda layer: int(layer.name[len(TRUNK_PREFIX):]) if layer.name[len(TRUNK_PREFIX):].isdigit() else -1)
+    dense = [*trunk, names[LOGITS_LAYER], names[VALUE_LAYER]]
+    for layer in dense:
+        if not isinstance(layer, keras.layers.Dense) or not layer.use_bias:
+            raise ModelFileError(f"layer {layer.name!r} of model {model.name!r} is not a Dense layer with a bias")
+    if not isinstance(names[PROBS_LAYER], keras.layers.Softmax):
+        raise ModelFileError(f"layer {PROBS_LAYER!r} of model {model.name!r} is not a Softmax")
+    try:
+        obs = model.inputs[0] if len(model.inputs) == 1 else None
+        expected_inputs = [obs, *(layer.output for layer in trunk)]
+        wired = all(layer.input is expected_inputs[i] for i, layer in enumerate(trunk))
+        last = expected_inputs[-1]
+        wired = wired and obs is not None and names[LOGITS_LAYER].input is last and names[VALUE_LAYER].input is last
+        wired = wired and names[PROBS_LAYER].input is names[LOGITS_LAYER].output
+    except (AttributeError, ValueError):  # a layer without a single inbound node
+        wired = False
+    if not wired:
+        raise ModelFileError(
+            f"model {model.name!r} is not wired as obs -> {TRUNK_PREFIX}0.. -> ({LOGITS_LAYER}, {VALUE_LAYER})"
+        )
+    if names[VALUE_LAYER].units != 1:
+        raise ModelFileError(f"layer {VALUE_LAYER!r} must have 1 unit, has {names[VALUE_LAYER].units}")
+    specs = []
+    in_dim = int(model.inputs[0].shape[-1])
+    obs_dim = in_dim
+    for layer in dense:
+        specs.append(DenseSpec(layer.name, in_dim, int(layer.units), _activation_name(layer)))
+        if layer.name.startswith(TRUNK_PREFIX):
+            in_dim = int(layer.units)
+    *trunk_specs, logits_spec, value_spec = specs
+    return NetSpec(obs_dim, logits_spec.units, tuple(trunk_specs), logits_spec, value_spec)
+
+
+def weights_of(model: keras.Model, spec: NetSpec | None = None) -> dict[str, np.ndarray]:
+    """The model's parameters as float64 arrays keyed ``layer/kernel`` and ``layer/bias``."""
+    spec = spec or describe(model)
+    out: dict[str, np.ndarray] = {}
+    for layer in spec.dense_layers:
+        keras_layer = model.get_layer(layer.name)
+        out[layer.kernel] = np.array(keras_layer.kernel.numpy(), dtype=np.float64)
+        out[layer.bias] = np.array(keras_layer.bias.numpy(), dtype=np.float64)
+    return out
+
+
+def to_float64(spec: NetSpec, weights: Mapping[str, np.ndarray]) -> keras.Model:
+    """The same actor-critic, built by the project's own builder in float64, at ``weights``."""
+    activations = {t.activation for t in spec.trunk}
+    if len(activations) > 1 or spec.logits.activation != "linear" or spec.value.activation != "linear":
+        raise ModelFileError(
+            "the verifier rebuilds models with a2c.model.build_actor_critic, which uses one trunk "
+            f"activation and linear heads; this model has {spec.summary()} with heads "
+            f"{spec.logits.activation}/{spec.value.activation}"
+        )
+    model = build_actor_critic(
+        spec.obs_dim, spec.n_actions, [t.units for t in spec.trunk],
+        activations.pop() if activations else "linear", seed=None, dtype="float64",
+    )
+    set_weights(model, spec, weights)
+    return model
+
+
+def set_weights(model: keras.Model, spec: NetSpec, weights: Mapping[str, np.ndarray]) -> None:
+    """Assign ``weights`` (float64 arrays keyed like :func:`weights_of`) to the model's layers."""
+    for layer in spec.dense_layers:
+        keras_layer = model.get_layer(layer.name)
+        keras_layer.kernel.assign(np.asarray(weights[layer.kernel], dtype=keras_layer.kernel.dtype))
+        keras_layer.bias.assign(np.asarray(weights[layer.bias], dtype=keras_layer.bias.dtype))
+
+
+def load_actor_critic(path: str | Path) -> keras.Model:
+    """Load a ``.keras`` file, or the ``model.keras`` of a run directory, and check its shape.
+
+    Every failure (missing file, unreadable archive, a model of another kind) is one
+    ModelFileError with a one-line message, as the command line expects.
+    """
+    path = Path(path)
+    file = path / "model.keras" if path.is_dir() else path
+    if not file.is_file():
+        where = f"run directory {path} has no model.keras" if path.is_dir() else f"model file not found: {path}"
+        raise ModelFileError(where)
+    if file.suffix == ".keras" and not zipfile.is_zipfile(file):
+        raise ModelFileError(f"cannot load model {file}: not a .keras archive (corrupt or not a zip file)")
+    try:
+        model = keras.saving.load_model(file, compile=False)
+    except Exception as e:  # keras raises ValueError, OSError, zipfile errors, ...
+        detail = " ".join(str(e).split()) or type(e).__name__
+        raise ModelFileError(f"cannot load model {file}: {detail[:300]}") from None
+    describe(model)
+    return model
+
+
+def default_model(seed: int = 0) -> keras.Model:
+    """The trainer's default CartPole-v1 model (Config defaults), freshly initialised."""
+    import gymnasium as gym
+
+    from a2c.config import Config
+
+    cfg = Config()
+    env = gym.make(cfg.env_id)
+    try:
+        obs_dim, n_actions = int(env.observation_space.shape[0]), int(env.action_space.n)
+    finally:
+        env.close()
+    return build_actor_critic(obs_dim, n_actions, cfg.hidden_sizes, cfg.activation, seed=seed)

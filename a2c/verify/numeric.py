@@ -1,0 +1,176 @@
+"""Method 3: central finite differences of the loss, in float64 numpy.
+
+This side shares no code with the other two: its forward pass and losses are
+written here with plain numpy (activations included), and it only ever
+*evaluates* the loss.
+
+Step size. For each parameter theta_j the step is ``h_j = step * max(1, |theta_j|)``
+with ``step = eps**(1/3) ~ 6.1e-6`` (eps = 2.2e-16, float64). The central
+difference ``(L(theta + h) - L(theta - h)) / 2h`` has truncation error
+``h^2 |L'''| / 6`` and round-off error about ``eps |L| / h``; their sum is
+smallest at ``h ~ (3 eps |L| / |L'''|)^(1/3)``, i.e. ``eps^(1/3)`` for a loss and
+third derivative of order 1, where both are ~``eps^(2/3) ~ 4e-11``. The step
+actually taken is ``(theta + h) - (theta - h)`` as stored, so the division uses the
+exact difference of the two evaluation points.
+
+Stop-gradient. A finite difference differentiates the loss *as a function*. In
+A2C the advantage ``R - V(s)`` depends on the value head, but the trainer stops
+its gradient (it only weights the score function). So here the policy term is
+evaluated with the advantage *frozen* at its value at the point:
+``L_pi(theta) = -mean(A0 * log pi_theta(a|s))`` with ``A0 = R - V_theta0(s)``
+(normalised with the point's statistics when ``normalize_advantage``). Its
+derivative at theta0 is exactly the semi-gradient the trainer follows.
+
+Speed. Parameters are perturbed many at a time: a stack of P perturbed copies
+of one weight tensor goes through a broadcast matmul, and only the layers from
+the perturbed one onwards are recomputed (the input of each layer at the point
+is cached). The default CartPole model (4,675 parameters, 9,350 loss
+evaluations at batch 32) takes well under a second.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from a2c.verify.network import DenseSpec, NetSpec
+from a2c.verify.point import LossSpec, Point
+
+DEFAULT_STEP = float(np.finfo(np.float64).eps ** (1.0 / 3.0))
+# Bytes allowed for one stacked array (P perturbed copies); bounds memory per chunk.
+_CHUNK_BYTES = 1 << 24
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # the same function, no overflow in exp(-x)
+
+
+NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "linear": lambda x: x,
+    "tanh": np.tanh,
+    "relu": lambda x: np.maximum(x, 0.0),
+    "sigmoid": _sigmoid,
+    "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
+    "softplus": lambda x: np.logaddexp(0.0, x),
+    "silu": lambda x: x * _sigmoid(x),
+    "gelu": lambda x: 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0))),
+}
+
+
+def _dense(layer: DenseSpec, h: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """act(h @ kernel + bias); kernel (in, out) or a stack (P, in, out), bias (out,) or (P, 1, out)."""
+    return NUMPY_ACTIVATIONS[layer.activation](np.matmul(h, kernel) + bias)
+
+
+def forward(spec: NetSpec, weights: Mapping[str, np.ndarray], obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(logits (B, A), value (B,)) of the network at ``weights``."""
+    h = obs
+    for layer in spec.trunk:
+        h = _dense(layer, h, weights[layer.kernel], weights[layer.bias])
+    logits = _dense(spec.logits, h, weights[spec.logits.kernel], weights[spec.logits.bias])
+    value = _dense(spec.value, h, weights[spec.value.kernel], weights[spec.value.bias])[..., 0]
+    return logits, value
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def frozen_advantage(point: Point, values: np.ndarray, loss: LossSpec) -> np.ndarray:
+    """The advantage R - V at the point, normalised like a2c_loss when asked: a constant."""
+    adv = point.returns - values
+    if loss.normalize_advantage:
+        w = point.sample_weights()
+        mean = np.sum(w * adv)
+        std = math.sqrt(np.sum(w * (adv - mean) ** 2))
+        adv = (adv - mean) / (std + 1e-8)
+    return adv
+
+
+def loss_terms(
+    logits: np.ndarray, value: np.ndarray, point: Point, loss: LossSpec, advantage: np.ndarray | None
+) -> np.ndarray:
+    """The loss terms, stacked on the last axis in ``loss.terms`` order.
+
+    ``logits`` (..., B, A) and ``value`` (..., B) may carry leading perturbation axes.
+    """
+    logp = _log_softmax(logits)
+    p = np.exp(logp)
+    if loss.case == "soft":
+        soft = -np.mean(np.sum(p * (point.q_values - loss.alpha * logp), axis=-1), axis=-1)
+        return soft[..., None]
+    w = point.sample_weights()
+    logp_a = np.take_along_axis(logp, np.broadcast_to(point.actions[:, None], (*logp.shape[:-1], 1)), axis=-1)[..., 0]
+    policy = -np.sum(w * advantage * logp_a, axis=-1)
+    value_loss = np.sum(w * (point.returns - value) ** 2, axis=-1)
+    entropy = np.sum(w * -np.sum(p * logp, axis=-1), axis=-1)
+    policy, value_loss, entropy = np.broadcast_arrays(policy, value_loss, entropy)
+    total = policy + loss.vf_coef * value_loss - loss.ent_coef * entropy
+    return np.stack([policy, value_loss, entropy, total], axis=-1)
+
+
+def gradients(
+    spec: NetSpec, point: Point, loss: LossSpec, *, step: float = DEFAULT_STEP
+) -> dict[str, dict[str, np.ndarray]]:
+    """Central-difference gradient of every loss term w.r.t. every parameter.
+
+    Returns ``{term: {param: array shaped like the parameter}}``.
+    """
+    W = point.weights
+    # Cache the input of every layer at the point: a perturbation only recomputes
+    # the layers from the perturbed one onwards.
+    trunk_inputs, h = [], point.obs
+    for layer in spec.trunk:
+        trunk_inputs.append(h)
+        h = _dense(layer, h, W[layer.kernel], W[layer.bias])
+    h_last = h
+    logits0 = _dense(spec.logits, h_last, W[spec.logits.kernel], W[spec.logits.bias])
+    value0 = _dense(spec.value, h_last, W[spec.value.kernel], W[spec.value.bias])[..., 0]
+    advantage = frozen_advantage(point, value0, loss) if loss.case == "a2c" else None
+
+    def perturbed_terms(param: str, stacked: np.ndarray) -> np.ndarray:
+        """Loss terms (P, T) with ``param`` replaced by each of the P stacked copies."""
+        layer = spec.layer_of(param)
+        is_kernel = param == layer.kernel
+        kernel = stacked if is_kernel else W[layer.kernel]
+        bias = W[layer.bias] if is_kernel else stacked[:, None, :]
+        if layer is spec.logits or layer is spec.value:
+            out = _dense(layer, h_last, kernel, bias)
+            logits, value = (out, value0) if layer is spec.logits else (logits0, out[..., 0])
+        else:
+            i = spec.trunk.index(layer)
+            h = _dense(layer, trunk_inputs[i], kernel, bias)
+            for later in spec.trunk[i + 1:]:
+                h = _dense(later, h, W[later.kernel], W[later.bias])
+            logits = _dense(spec.logits, h, W[spec.logits.kernel], W[spec.logits.bias])
+            value = _dense(spec.value, h, W[spec.value.kernel], W[spec.value.bias])[..., 0]
+        terms = loss_terms(logits, value, point, loss, advantage)
+        return np.broadcast_to(terms, (stacked.shape[0], len(loss.terms)))
+
+    out: dict[str, dict[str, np.ndarray]] = {t: {} for t in loss.terms}
+    width = max([spec.obs_dim, spec.n_actions, *(t.units for t in spec.trunk)])
+    for param in spec.param_names:
+        theta = W[param]
+        flat = theta.ravel()
+        n = flat.size
+        per_copy = 8 * max(flat.size, point.batch * width)
+        chunk = max(1, min(n, _CHUNK_BYTES // per_copy))
+        grad = np.empty((len(loss.terms), n))
+        for start in range(0, n, chunk):
+            idx = np.arange(start, min(start + chunk, n))
+            h_step = step * np.maximum(1.0, np.abs(flat[idx]))
+            plus, minus = flat[idx] + h_step, flat[idx] - h_step
+            f = []
+            for values in (plus, minus):
+                stacked = np.repeat(flat[None, :], idx.size, axis=0)
+                stacked[np.arange(idx.size), idx] = values
+                f.append(perturbed_terms(param, stacked.reshape(idx.size, *theta.shape)))
+            grad[:, idx] = ((f[0] - f[1]) / (plus - minus)[:, None]).T
+        for k, term in enumerate(loss.terms):
+            out[term][param] = grad[k].reshape(theta.shape)
+    return out

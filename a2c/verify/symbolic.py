@@ -1,0 +1,352 @@
+"""Method 2: SymPy differentiates the loss symbolically; the result is evaluated at the point.
+
+The network is read from the Keras model's own layers (:func:`a2c.verify.network.describe`):
+each Dense layer's size and the activation named in its config. Two ways to use SymPy:
+
+``expanded`` (small models, like the seed notebook): the whole per-sample loss is
+one SymPy expression in symbols for every parameter and every input; SymPy
+differentiates it with respect to each parameter symbol and ``lambdify`` turns the
+derivatives into numpy functions, evaluated over the batch and averaged.
+
+``chain`` (any size; the default CartPole model uses it): SymPy derives the nonlinear
+pieces -- each activation's derivative and the derivative of the per-sample loss
+with respect to the logits and the value -- and these lambdified derivatives are
+composed by the chain rule through the Dense layers in numpy (``dL/dW = h^T dL/dpre``,
+``dL/dh = dL/dpre W^T``). Fully expanding a 4,675-parameter network would take
+SymPy hours; the chain rule is exact all the same.
+
+``auto`` picks ``expanded`` up to :data:`EXPANDED_MAX_PARAMS` parameters.
+
+Conventions that must match TensorFlow:
+
+* Stop-gradient: the advantage is its own symbol ``adv``, not ``R - v``, so the policy
+  term has no derivative with respect to the value head; its number is computed
+  from the point's values (and normalised with the batch's statistics when asked),
+  just as ``tf.stop_gradient`` leaves it.
+* ReLU: SymPy's ``d/dx Max(0, x)`` is ``Heaviside(x)``, which is 1/2 at 0.
+  TensorFlow's ReLU gradient is 0 at 0 (``features > 0``), so every ``Heaviside(u)``
+  in a derivative is replaced by ``Heaviside(u, 0)``. ``derivatives=`` lets a caller
+  substitute any other derivative (the tests inject wrong ones).
+* Losses: the same batch mean / ``masked_mean`` weights, MSE without 1/2, entropy
+  with a minus sign in the total, as in :func:`a2c.losses.a2c_loss`; the soft loss is
+  ``-sum_a pi (q - alpha log pi)`` averaged over the batch.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Mapping
+from typing import Literal
+
+import numpy as np
+import sympy as sp
+
+from a2c.verify.network import NetSpec
+from a2c.verify.point import LossSpec, Point
+
+Method = Literal["auto", "expanded", "chain"]
+EXPANDED_MAX_PARAMS = 24  # expanding costs ~2 s at 15 parameters, ~6 s at 36, ~25 s at 55
+
+#: A symbolic activation or derivative: SymPy expression in, SymPy expression out.
+SymFn = Callable[[sp.Expr], sp.Expr]
+
+ACTIVATIONS: dict[str, SymFn] = {
+    "linear": lambda x: x,
+    "tanh": sp.tanh,
+    "relu": lambda x: sp.Max(0, x),
+    "sigmoid": lambda x: 1 / (1 + sp.exp(-x)),
+    "elu": lambda x: sp.Piecewise((x, x > 0), (sp.exp(x) - 1, True)),
+    "softplus": lambda x: sp.log(1 + sp.exp(x)),
+    "silu": lambda x: x / (1 + sp.exp(-x)),
+    "gelu": lambda x: x * (1 + sp.erf(x / sp.sqrt(2))) / 2,
+}
+
+# numpy has no erf; math.erf elementwise is exact and only needed for gelu.
+_MODULES = [{"erf": np.vectorize(math.erf, otypes=[np.float64])}, "numpy"]
+
+_X = sp.Symbol("x", real=True)
+
+
+def tf_convention(expr: sp.Expr) -> sp.Expr:
+    """Give every step function TensorFlow's value at 0: ``Heaviside(u) -> Heaviside(u, 0)``."""
+    return expr.replace(sp.Heaviside, lambda u, *_: sp.Heaviside(u, 0))
+
+
+def activation_derivative(name: str, derivatives: Mapping[str, SymFn] | None = None) -> SymFn:
+    """The derivative used for activation ``name``: an override, or SymPy's in TF convention."""
+    if derivatives and name in derivatives:
+        return derivatives[name]
+    d = tf_convention(sp.diff(ACTIVATIONS[name](_X), _X))
+    return lambda u: d.subs(_X, u)
+
+
+def _lambdify(
+    args: list[sp.Symbol], expr: sp.Expr | list[sp.Expr], functions: Mapping[str, Callable] | None = None
+) -> Callable[..., object]:
+    """numpy function of ``args`` (common subexpressions computed once); ``functions`` names extra callables."""
+    return sp.lambdify(args, expr, modules=[dict(functions or {}), *_MODULES], cse=True)
+
+
+@functools.lru_cache(maxsize=None)
+def _activation_numpy(name: str) -> Callable[[np.ndarray], np.ndarray]:
+    return _lambdify([_X], ACTIVATIONS[name](_X))
+
+
+def _derivative_numpy(name: str, derivatives: Mapping[str, SymFn] | None) -> Callable[[np.ndarray], np.ndarray]:
+    if not derivatives or name not in derivatives:
+        return _default_derivative_numpy(name)
+    return _lambdify([_X], activation_derivative(name, derivatives)(_X))
+
+
+@functools.lru_cache(maxsize=None)
+def _default_derivative_numpy(name: str) -> Callable[[np.ndarray], np.ndarray]:
+    return _lambdify([_X], activation_derivative(name)(_X))
+
+
+def _elementwise(fn: Callable[[np.ndarray], object], x: np.ndarray) -> np.ndarray:
+    """Call a lambdified function; constants (e.g. a linear layer's derivative 1) broadcast to x."""
+    return np.broadcast_to(np.asarray(fn(x), dtype=np.float64), x.shape)
+
+
+# ---------------------------------------------------------------------------------------
+# The per-sample loss as a SymPy expression of the heads' outputs
+# ---------------------------------------------------------------------------------------
+
+
+class HeadSymbols:
+    """Symbols of one sample: logits z, value v, one-hot action y, advantage, return, Q, coefficients."""
+
+    def __init__(self, n_actions: int) -> None:
+        self.z = list(sp.symbols(f"z0:{n_actions}", real=True))
+        self.v = sp.Symbol("v", real=True)
+        self.y = list(sp.symbols(f"y0:{n_actions}", real=True))
+        self.adv = sp.Symbol("adv", real=True)  # stop-gradient: a constant, not R - v
+        self.ret = sp.Symbol("R", real=True)
+        self.q = list(sp.symbols(f"q0:{n_actions}", real=True))
+        self.vf_coef, self.ent_coef, self.alpha = sp.symbols("vf_coef ent_coef alpha", real=True)
+
+    @property
+    def data(self) -> list[sp.Symbol]:
+        """Symbols whose values come from the point, in the order :func:`_data_values` gives them."""
+        return [*self.y, self.adv, self.ret, *self.q, self.vf_coef, self.ent_coef, self.alpha]
+
+
+def per_sample_loss(s: HeadSymbols, case: str, z: list[sp.Expr], v: sp.Expr) -> dict[str, sp.Expr]:
+    """One sample's loss terms, in the same definitions as a2c_loss / soft_policy_loss."""
+    log_norm = sp.log(sum(sp.exp(zk) for zk in z))
+    log_p = [zk - log_norm for zk in z]  # log_softmax
+    p = [sp.exp(zk) / sum(sp.exp(zj) for zj in z) for zk in z]
+    if case == "soft":
+        return {"soft_policy_loss": -sum(pk * (qk - s.alpha * lk) for pk, qk, lk in zip(p, s.q, log_p))}
+    policy = -s.adv * sum(yk * lk for yk, lk in zip(s.y, log_p))  # -A log pi(a|s), y one-hot
+    value = (s.ret - v) ** 2  # MSE, no 1/2
+    entropy = -sum(pk * lk for pk, lk in zip(p, log_p))
+    total = policy + s.vf_coef * value - s.ent_coef * entropy  # entropy bonus: minus
+    return {"policy_loss": policy, "value_loss": value, "entropy": entropy, "total_loss": total}
+
+
+@functools.lru_cache(maxsize=None)
+def _head_gradient_fns(n_actions: int, case: str) -> tuple[HeadSymbols, dict[str, Callable[..., object]]]:
+    """For each term, a numpy function (z.., v, data..) -> [dl/dz_0, .., dl/dz_{A-1}, dl/dv]."""
+    s = HeadSymbols(n_actions)
+    fns = {}
+    for term, expr in per_sample_loss(s, case, s.z, s.v).items():
+        grad = [sp.diff(expr, zk) for zk in s.z] + [sp.diff(expr, s.v)]
+        fns[term] = _lambdify([*s.z, s.v, *s.data], grad)
+    return s, fns
+
+
+def _data_values(point: Point, loss: LossSpec, advantage: np.ndarray) -> list[np.ndarray | float]:
+    one_hot = np.eye(point.q_values.shape[1])[point.actions]
+    return [*one_hot.T, advantage, point.returns, *point.q_values.T,
+            loss.vf_coef, loss.ent_coef, loss.alpha]
+
+
+def _advantage(point: Point, values: np.ndarray, loss: LossSpec) -> np.ndarray:
+    """R - V at the point (normalised with the masked batch statistics when asked): a constant."""
+    adv = point.returns - values
+    if loss.case == "a2c" and loss.normalize_advantage:
+        w = point.sample_weights()
+        mean = float(np.sum(w * adv))
+        std = math.sqrt(float(np.sum(w * (adv - mean) ** 2)))
+        adv = (adv - mean) / (std + 1e-8)
+    return adv
+
+
+def _batch_weights(point: Point, loss: LossSpec) -> np.ndarray:
+    # soft_policy_loss takes a plain batch mean; a2c_loss uses masked_mean.
+    return point.sample_weights() if loss.case == "a2c" else np.full(point.batch, 1.0 / point.batch)
+
+
+# ---------------------------------------------------------------------------------------
+# chain: SymPy-derived local derivatives composed by backpropagation in numpy
+# ---------------------------------------------------------------------------------------
+
+
+def chain_gradients(
+    spec: NetSpec, point: Point, loss: LossSpec, derivatives: Mapping[str, SymFn] | None = None
+) -> dict[str, dict[str, np.ndarray]]:
+    """Gradients of every term: lambdified SymPy derivatives composed by the chain rule."""
+    W = point.weights
+    act = {layer.name: _activation_numpy(layer.activation) for layer in spec.dense_layers}
+    dact = {layer.name: _derivative_numpy(layer.activation, derivatives) for layer in spec.dense_layers}
+    # Forward pass with the SymPy activations, keeping each layer's input and pre-activation.
+    inputs, pres, h = [], [], point.obs
+    for layer in spec.trunk:
+        pre = h @ W[layer.kernel] + W[layer.bias]
+        inputs.append(h)
+        pres.append(pre)
+        h = _elementwise(act[layer.name], pre)
+    z_pre = h @ W[spec.logits.kernel] + W[spec.logits.bias]
+    v_pre = h @ W[spec.value.kernel] + W[spec.value.bias]
+    z = _elementwise(act[spec.logits.name], z_pre)
+    v = _elementwise(act[spec.value.name], v_pre)[:, 0]
+    # The derivatives w.r.t. z are invariant under z -> z - max(z) (softmax is), and the
+    # shifted logits keep exp() from overflowing.
+    z_shift = z - z.max(axis=1, keepdims=True)
+    _, fns = _head_gradient_fns(spec.n_actions, loss.case)
+    data = _data_values(point, loss, _advantage(point, v, loss))
+    w = _batch_weights(point, loss)
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for term in loss.terms:
+        g = [np.broadcast_to(np.asarray(gk, dtype=np.float64), (point.batch,))
+             for gk in fns[term](*z_shift.T, v, *data)]
+        g_z = np.stack(g[:-1], axis=1) * w[:, None]
+        g_v = (g[-1] * w)[:, None]
+        grads: dict[str, np.ndarray] = {}
+        g_z_pre = g_z * _elementwise(dact[spec.logits.name], z_pre)
+        g_v_pre = g_v * _elementwise(dact[spec.value.name], v_pre)
+        for layer, g_pre in ((spec.logits, g_z_pre), (spec.value, g_v_pre)):
+            grads[layer.kernel] = h.T @ g_pre
+            grads[layer.bias] = g_pre.sum(axis=0)
+        g_h = g_z_pre @ W[spec.logits.kernel].T + g_v_pre @ W[spec.value.kernel].T
+        for i in reversed(range(len(spec.trunk))):
+            layer = spec.trunk[i]
+            g_pre = g_h * _elementwise(dact[layer.name], pres[i])
+            grads[layer.kernel] = inputs[i].T @ g_pre
+            grads[layer.bias] = g_pre.sum(axis=0)
+            g_h = g_pre @ W[layer.kernel].T
+        out[term] = {p: grads[p] for p in spec.param_names}
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# expanded: the whole loss as one expression in parameter and input symbols
+# ---------------------------------------------------------------------------------------
+
+
+def _activation_class(name: str, derivative: SymFn) -> type[sp.Function]:
+    """An undefined SymPy function whose derivative is ``derivative``.
+
+    Differentiating through it applies the chosen convention (TF's, or an injected
+    one) inside the fully expanded expression; lambdify evaluates the application
+    itself with the SymPy activation.
+    """
+
+    def fdiff(self: sp.Function, argindex: int = 1) -> sp.Expr:
+        return derivative(self.args[0])
+
+    # A fresh, uniquely named class per call: SymPy hashes expressions by class name,
+    # so an injected derivative must never share a name with the default one.
+    _activation_class.count += 1  # type: ignore[attr-defined]
+    return type(f"act_{name}_{_activation_class.count}", (sp.Function,),  # type: ignore[attr-defined]
+                {"fdiff": fdiff, "nargs": 1})
+
+
+_activation_class.count = 0  # type: ignore[attr-defined]
+
+
+def param_symbols(spec: NetSpec) -> dict[str, np.ndarray]:
+    """A SymPy symbol for every scalar parameter, e.g. ``trunk_0.kernel[1,2]``."""
+    syms = {}
+    for name, shape in spec.param_shapes.items():
+        base = name.replace("/", ".")
+        flat = [sp.Symbol(f"{base}[{','.join(map(str, idx))}]", real=True) for idx in np.ndindex(*shape)]
+        syms[name] = np.array(flat, dtype=object).reshape(shape)
+    return syms
+
+
+def expanded_loss(
+    spec: NetSpec, loss: LossSpec, derivatives: Mapping[str, SymFn] | None = None
+) -> tuple[dict[str, np.ndarray], list[sp.Symbol], HeadSymbols, dict[str, sp.Expr], sp.Expr, dict[str, type]]:
+    """Build one sample's loss terms as expressions of parameter and input symbols."""
+    params = param_symbols(spec)
+    s_in = list(sp.symbols(f"s0:{spec.obs_dim}", real=True))
+    classes = {}
+    for layer in spec.dense_layers:
+        if layer.activation not in classes:
+            classes[layer.activation] = _activation_class(
+                layer.activation, activation_derivative(layer.activation, derivatives))
+
+    def dense(layer, h):
+        pre = h @ params[layer.kernel] + params[layer.bias]
+        return np.array([classes[layer.activation](u) for u in pre], dtype=object)
+
+    h = np.array(s_in, dtype=object)
+    for layer in spec.trunk:
+        h = dense(layer, h)
+    z = list(dense(spec.logits, h))
+    v = dense(spec.value, h)[0]
+    hs = HeadSymbols(spec.n_actions)
+    return params, s_in, hs, per_sample_loss(hs, loss.case, z, v), v, classes
+
+
+def expanded_gradients(
+    spec: NetSpec, point: Point, loss: LossSpec, derivatives: Mapping[str, SymFn] | None = None
+) -> dict[str, dict[str, np.ndarray]]:
+    """Gradients from the fully expanded expression, differentiated w.r.t. each parameter symbol."""
+    params, s_in, hs, terms, v_expr, classes = expanded_loss(spec, loss, derivatives)
+
+    # The activation applications stay abstract in the expressions (their derivatives,
+    # from fdiff, are concrete SymPy); lambdify calls the SymPy activation, lambdified.
+    functions = {cls.__name__: _activation_numpy(name) for name, cls in classes.items()}
+    flat_syms = [sym for name in spec.param_names for sym in params[name].ravel()]
+    flat_vals = [val for name in spec.param_names for val in point.weights[name].ravel()]
+    value_fn = _lambdify([*flat_syms, *s_in], v_expr, functions)
+    values = np.broadcast_to(np.asarray(value_fn(*flat_vals, *point.obs.T), dtype=np.float64), (point.batch,))
+    data = _data_values(point, loss, _advantage(point, values, loss))
+    w = _batch_weights(point, loss)
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for term in loss.terms:
+        grad_exprs = [sp.diff(terms[term], sym) for sym in flat_syms]
+        fn = _lambdify([*flat_syms, *s_in, *hs.data], grad_exprs, functions)
+        per_sample = fn(*flat_vals, *point.obs.T, *data)
+        flat = np.array([np.sum(w * np.broadcast_to(np.asarray(g, dtype=np.float64), (point.batch,)))
+                         for g in per_sample])
+        out[term], k = {}, 0
+        for name in spec.param_names:
+            size = point.weights[name].size
+            out[term][name] = flat[k:k + size].reshape(point.weights[name].shape)
+            k += size
+    return out
+
+
+def resolve_method(spec: NetSpec, method: Method) -> Literal["expanded", "chain"]:
+    if method == "auto":
+        return "expanded" if spec.n_params <= EXPANDED_MAX_PARAMS else "chain"
+    if method not in ("expanded", "chain"):
+        raise ValueError(f"method must be 'auto', 'expanded' or 'chain'; got {method!r}")
+    return method
+
+
+def gradients(
+    spec: NetSpec,
+    point: Point,
+    loss: LossSpec,
+    *,
+    method: Method = "auto",
+    derivatives: Mapping[str, SymFn] | None = None,
+) -> tuple[dict[str, dict[str, np.ndarray]], str]:
+    """Symbolic gradients of every term, and the name of the method used."""
+    used = resolve_method(spec, method)
+    fn = expanded_gradients if used == "expanded" else chain_gradients
+    return fn(spec, point, loss, derivatives), used
+
+
+METHOD_DESCRIPTIONS = {
+    "expanded": "SymPy: whole per-sample loss expanded in parameter and input symbols, "
+                "differentiated w.r.t. each parameter, lambdified (numpy)",
+    "chain": "SymPy: activation derivatives and dloss/d(logits, value) derived symbolically and "
+             "lambdified, composed through the Dense layers by the chain rule in numpy",
+}

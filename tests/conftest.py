@@ -1,0 +1,77 @@
+"""Shared test setup: quiet TensorFlow, register small custom environments."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from gymnasium import spaces  # noqa: E402
+
+
+class IdentityEnv(gym.Env):
+    """Observation is a random integer; reward 1 for answering it. Episodes last 10 steps
+    (a time limit: truncation, never termination). Optimal return: 10."""
+
+    def __init__(self, n: int = 3) -> None:
+        self.observation_space = spaces.Discrete(n)
+        self.action_space = spaces.Discrete(n)
+        self._state = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._state = int(self.np_random.integers(self.observation_space.n))
+        return self._state, {}
+
+    def step(self, action):
+        reward = float(action == self._state)
+        self._state = int(self.np_random.integers(self.observation_space.n))
+        return self._state, reward, False, False, {}
+
+
+class ConstantRewardEnv(gym.Env):
+    """Reward 1 on every step of an endless episode; only a time limit ends it.
+
+    With truncation bootstrapped, V(s) approaches 1 / (1 - gamma) whatever the limit;
+    if truncation were treated as termination V would stay far below it.
+    """
+
+    observation_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.array([0.5, -0.5], np.float32), {}
+
+    def step(self, action):
+        return np.array([0.5, -0.5], np.float32), 1.0, False, False, {}
+
+
+class TerminateAfterEnv(gym.Env):
+    """Reward 1 per step; terminates (a real end, no bootstrap) after 3 steps."""
+
+    observation_space = spaces.Box(0.0, 10.0, (1,), np.float32)
+    action_space = spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._t = 0
+        return np.array([0.0], np.float32), {}
+
+    def step(self, action):
+        self._t += 1
+        return np.array([float(self._t)], np.float32), 1.0, self._t >= 3, False, {}
+
+
+gym.register("A2CTest/Identity-v0", entry_point=IdentityEnv, max_episode_steps=10)
+gym.register("A2CTest/ConstantReward-v0", entry_point=ConstantRewardEnv, max_episode_steps=4)
+gym.register("A2CTest/TerminateAfter3-v0", entry_point=TerminateAfterEnv, max_episode_steps=100)
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    np.random.seed(0)
+    yield

@@ -1,0 +1,33 @@
+import numpy as np
+import pytest
+
+from a2c.model import LOGITS_LAYER, VALUE_LAYER, build_actor_critic, model_dims, trunk_layers
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_output_shapes_and_probabilities(dtype):
+    model = build_actor_critic(6, 3, (32, 16), "relu", dtype=dtype)
+    out = model(np.random.default_rng(0).normal(size=(5, 6)).astype(dtype))
+    assert out["logits"].shape == (5, 3) and out["probs"].shape == (5, 3) and out["value"].shape == (5,)
+    assert all(t.dtype == dtype for t in out.values())
+    np.testing.assert_allclose(out["probs"].numpy().sum(axis=1), 1.0, rtol=1e-6)
+    assert [layer.units for layer in trunk_layers(model)] == [32, 16]
+    assert model_dims(model) == (6, 3)
+
+
+def test_orthogonal_gains_and_seeding():
+    model = build_actor_critic(4, 2, (64, 64), seed=3)
+    w = model.get_layer("trunk_1").kernel.numpy()
+    np.testing.assert_allclose(w.T @ w, 2.0 * np.eye(64), atol=1e-4)  # gain sqrt(2)
+    assert np.abs(model.get_layer(LOGITS_LAYER).kernel.numpy()).max() < 0.05  # gain 0.01
+    assert np.all(model.get_layer(VALUE_LAYER).bias.numpy() == 0)
+    same = build_actor_critic(4, 2, (64, 64), seed=3)
+    other = build_actor_critic(4, 2, (64, 64), seed=4)
+    assert np.array_equal(w, same.get_layer("trunk_1").kernel.numpy())
+    assert not np.array_equal(w, other.get_layer("trunk_1").kernel.numpy())
+
+
+def test_initial_policy_is_near_uniform():
+    model = build_actor_critic(4, 2)
+    probs = model(np.random.default_rng(0).normal(size=(10, 4)).astype("float32"))["probs"].numpy()
+    np.testing.assert_allclose(probs, 0.5, atol=0.02)

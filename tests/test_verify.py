@@ -1,0 +1,262 @@
+"""Gradient verification (issue 3): three methods agree, and disagree when they should.
+
+Each failure-injection test breaks one method on purpose (the tape's loss, or the
+symbolic ReLU derivative) and asserts that the report says FAIL and names the
+parameter that the bug reaches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import sympy as sp  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from a2c.errors import ConfigError, ModelFileError  # noqa: E402
+from a2c.losses import a2c_loss, masked_mean  # noqa: E402
+from a2c.model import build_actor_critic  # noqa: E402
+from a2c.verify import (  # noqa: E402
+    add_verify_arguments,
+    kink_point,
+    run_verify,
+    seed000_symmetry,
+    verify_model,
+    verify_seed000,
+)
+from a2c.verify import seed000 as seed_mod  # noqa: E402
+from a2c.verify import tape as tape_mod  # noqa: E402
+
+TAPE_SYMBOLIC = ("tape", "symbolic")
+
+
+def _parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_verify_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def _failed(report, pair=None) -> set[tuple[str, str]]:
+    """(term, param) of the failing rows, optionally of one pair only."""
+    return {(r.term, r.param) for r in report.failures if pair is None or r.pair == pair}
+
+
+# --- broken losses, injected into the tape side ------------------------------------------
+
+
+def loss_without_stop_gradient(logits, values, actions, returns, *, vf_coef, ent_coef,
+                               normalize_advantage=False, mask=None):
+    """a2c_loss with the classic bug: the advantage keeps its gradient into the critic."""
+    advantages = returns - values  # no tf.stop_gradient
+    log_probs = tf.gather(tf.nn.log_softmax(logits), actions, axis=-1, batch_dims=1)
+    policy_loss = -masked_mean(advantages * log_probs, mask)
+    value_loss = masked_mean(tf.square(returns - values), mask)
+    log_p = tf.nn.log_softmax(logits)
+    entropy = masked_mean(-tf.reduce_sum(tf.exp(log_p) * log_p, axis=-1), mask)
+    total = policy_loss + vf_coef * value_loss - ent_coef * entropy
+    return total, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy, "total_loss": total}
+
+
+def loss_with_entropy_sign_flipped(logits, values, actions, returns, **kwargs):
+    """a2c_loss whose total adds the entropy instead of subtracting it."""
+    _, parts = a2c_loss(logits, values, actions, returns, **kwargs)
+    total = parts["policy_loss"] + kwargs["vf_coef"] * parts["value_loss"] + kwargs["ent_coef"] * parts["entropy"]
+    return total, {**parts, "total_loss": total}
+
+
+def loss_with_entropy_negated(logits, values, actions, returns, **kwargs):
+    """a2c_loss whose entropy is computed as +sum p log p (and enters the total that way)."""
+    _, parts = a2c_loss(logits, values, actions, returns, **kwargs)
+    entropy = -parts["entropy"]
+    total = parts["policy_loss"] + kwargs["vf_coef"] * parts["value_loss"] - kwargs["ent_coef"] * entropy
+    return total, {**parts, "entropy": entropy, "total_loss": total}
+
+
+# --- the seed notebook's case ------------------------------------------------------------
+
+
+def test_seed000_three_ways_and_closed_forms():
+    report = verify_seed000(seed=0)
+    assert report.passed, report.table()
+    params = {r.param for r in report.rows}
+    assert params == {"w11", "w12", "w21", "w22", "b1", "b2"}
+    for p in params:
+        for pair in (("tape", "symbolic"), ("tape", "numeric"), ("symbolic", "numeric"),
+                     ("closed_form", "tape"), ("closed_form", "symbolic"), ("closed_form", "numeric")):
+            assert report.row("J", p, pair).passed
+    # SymPy proves every closed form, w22 against its own (not w21's) expression.
+    assert len(report.checks) == 6 and all(report.checks.values())
+    _, _, derivs, closed = seed_mod.seed000_expressions()
+    assert closed["w22"].has(sp.Symbol("s2", real=True))
+    assert sp.simplify(derivs["w22"] - closed["w22"]) == 0
+    # Another point, and alpha != 1, still agree.
+    assert verify_seed000(seed=3, alpha=0.3, prove=False).passed
+
+
+def test_seed000_closed_form_is_the_notebooks_dJ_dw11():
+    pt = seed_mod.seed000_point(1)
+    z = np.array([pt.s1 * (pt.w11 + pt.w12) + pt.b1, pt.s2 * (pt.w21 + pt.w22) + pt.b2])
+    pi = np.exp(z) / np.exp(z).sum()
+    # dJ/dw11 = s1*((q1 - log pi1 - 1) pi1 (pi1 - 1) + (q2 - log pi2 - 1) pi1 pi2), as in the notebook
+    hand = pt.s1 * ((pt.q1 - np.log(pi[0]) - 1) * pi[0] * (pi[0] - 1) + (pt.q2 - np.log(pi[1]) - 1) * pi[0] * pi[1])
+    assert seed_mod.tape_gradients(pt)["w11"] == pytest.approx(hand, rel=1e-12)
+
+
+def test_seed000_symmetry_and_dense_counterexample():
+    demo = seed000_symmetry(seed=0)
+    assert demo.identical_symbolically
+    assert demo.seed_gradients["w11"] == demo.seed_gradients["w12"]
+    assert demo.seed_gradients["w21"] == demo.seed_gradients["w22"]
+    # A Dense layer: the two weights feeding z1 get s1*g1 and s2*g1, which differ.
+    g_from_s1, g_from_s2 = demo.dense_gradients["w11 (s1 -> z1)"], demo.dense_gradients["w12 (s2 -> z1)"]
+    assert abs(g_from_s1 - g_from_s2) > 1e-3 * max(abs(g_from_s1), abs(g_from_s2))
+    pt = seed_mod.seed000_point(0)
+    assert g_from_s1 / g_from_s2 == pytest.approx(pt.s1 / pt.s2, rel=1e-10)
+    for k, v in demo.dense_gradients.items():
+        assert v == pytest.approx(demo.dense_numeric[k], rel=1e-6, abs=1e-9)
+    assert "s1*(w11 + w12)" in str(demo)
+
+
+# --- the trainer's losses on Keras models ------------------------------------------------
+
+
+def test_a2c_default_cartpole_model_passes_quickly():
+    start = time.perf_counter()
+    report = verify_model(batch=32, seed=0)
+    elapsed = time.perf_counter() - start
+    assert report.passed, report.table()
+    assert elapsed < 60, f"took {elapsed:.1f} s"
+    assert report.settings["n_params"] == 4675 and report.settings["symbolic_method"] == "chain"
+    assert {r.term for r in report.rows} == {"policy_loss", "value_loss", "entropy", "total_loss"}
+    assert len(report.rows) == 4 * 8 * 3
+    # The stop-gradient: the policy term does not reach the critic, by any method.
+    for method in ("tape", "symbolic", "numeric"):
+        assert not np.any(report.gradients[method]["policy_loss"]["value/kernel"])
+    text = report.table()
+    assert "RESULT: PASS" in text and "trunk_1/kernel" in text
+
+
+def test_soft_case_passes():
+    report = verify_model(case="soft", batch=8, seed=1, alpha=0.5)
+    assert report.passed, report.table()
+    assert {r.term for r in report.rows} == {"soft_policy_loss"}
+
+
+def test_expanded_sympy_with_mask_and_normalised_advantage():
+    model = build_actor_critic(2, 2, (2,), "tanh", seed=3)
+    base = verify_model(model, batch=5, seed=1, method="expanded")
+    assert base.passed and base.settings["symbolic_method"] == "expanded", base.table()
+    from a2c.verify.network import describe, weights_of
+    from a2c.verify.point import make_point
+
+    spec = describe(model)
+    point = make_point(spec, weights_of(model, spec), batch=6, seed=2, mask=np.array([1, 1, 0, 1, 0, 1.0]))
+    for method in ("expanded", "chain"):
+        report = verify_model(model, point=point, normalize_advantage=True, method=method)
+        assert report.passed, report.table()
+
+
+def test_relu_model_off_kinks_passes():
+    model = build_actor_critic(4, 2, (16, 16), "relu", seed=0)
+    report = verify_model(model, batch=16, seed=0)
+    assert report.passed, report.table()
+    assert any("kinks avoided" in n for n in report.notes)
+
+
+@pytest.mark.parametrize("relu_prime_at_0", [sp.S.Half, sp.S.One])
+@pytest.mark.parametrize("method", ["chain", "expanded"])
+def test_wrong_relu_derivative_at_a_kink_fails(relu_prime_at_0, method):
+    size = (16,) if method == "chain" else (2,)
+    model = build_actor_critic(3 if method == "chain" else 2, 2, size * (2 if method == "chain" else 1), "relu", seed=0)
+    point = kink_point(model, batch=6, on_kink=2)  # two all-zero observations: pre-activations exactly 0
+    right = verify_model(model, point=point, method=method)
+    assert not _failed(right, TAPE_SYMBOLIC), right.table()  # TF and SymPy agree: relu'(0) = 0
+    wrong = verify_model(model, point=point, method=method,
+                         derivatives={"relu": lambda x: sp.Heaviside(x, relu_prime_at_0)})
+    assert ("total_loss", "trunk_0/bias") in _failed(wrong, TAPE_SYMBOLIC), wrong.table()
+    assert "trunk_0/bias" in wrong.failed_params
+    assert "FAIL total_loss d/d trunk_0/bias" in wrong.table()
+
+
+def test_forgotten_stop_gradient_fails_naming_critic_and_trunk():
+    report = verify_model(batch=32, seed=0, tape_loss=loss_without_stop_gradient)
+    assert not report.passed
+    failed = _failed(report, TAPE_SYMBOLIC)
+    assert {("policy_loss", "value/kernel"), ("policy_loss", "value/bias"),
+            ("policy_loss", "trunk_0/kernel"), ("total_loss", "value/kernel")} <= failed
+    assert failed == _failed(report, ("tape", "numeric"))  # the numeric side froze the advantage too
+    assert not _failed(report, ("symbolic", "numeric"))
+    assert not any(r.term in ("value_loss", "entropy") for r in report.failures)
+
+
+@pytest.mark.parametrize("bug", [loss_with_entropy_sign_flipped, loss_with_entropy_negated])
+def test_entropy_sign_flip_fails(bug):
+    report = verify_model(batch=32, seed=0, tape_loss=bug)
+    assert not report.passed
+    failed = _failed(report, TAPE_SYMBOLIC)
+    assert ("total_loss", "policy_logits/kernel") in failed
+    assert ("total_loss", "trunk_1/kernel") in failed
+    if bug is loss_with_entropy_negated:
+        assert ("entropy", "policy_logits/kernel") in failed
+    assert not _failed(report, ("symbolic", "numeric"))
+
+
+# --- command line ------------------------------------------------------------------------
+
+
+def test_cli_seed000_json(capsys):
+    assert run_verify(_parse("--case", "seed000", "--json")) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["passed"] and data["case"] == "seed000"
+    assert {"s1", "s2", "q1", "q2", "w11", "w12", "w21", "w22", "b1", "b2"} <= set(data["point"])
+    assert set(data["gradients"]) == {"tape", "symbolic", "numeric", "closed_form"}
+    assert set(data["gradients"]["tape"]["J"]) == {"w11", "w12", "w21", "w22", "b1", "b2"}
+
+
+def test_cli_saved_model_json_and_plot(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    build_actor_critic(4, 2, (8,), "tanh", seed=5).save(run_dir / "model.keras")
+    plot = tmp_path / "errors.png"
+    assert run_verify(_parse("--model", str(run_dir), "--batch", "4", "--json", "--plot", str(plot))) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["passed"] and plot.stat().st_size > 1000
+    assert np.array(data["point"]["obs"]).shape == (4, 4)
+    assert len(data["point"]["actions"]) == 4 and len(data["point"]["returns"]) == 4
+    assert np.array(data["point"]["weights"]["trunk_0/kernel"]).shape == (4, 8)
+    assert np.array(data["gradients"]["numeric"]["total_loss"]["trunk_0/kernel"]).shape == (4, 8)
+    assert {tuple(r["pair"]) for r in data["rows"]} == {("tape", "symbolic"), ("tape", "numeric"),
+                                                         ("symbolic", "numeric")}
+
+
+def test_cli_exit_1_and_table_on_disagreement(tmp_path, capsys, monkeypatch):
+    model_file = tmp_path / "m.keras"
+    build_actor_critic(4, 2, (8,), "tanh", seed=0).save(model_file)
+    monkeypatch.setattr(tape_mod, "a2c_loss", loss_without_stop_gradient)
+    assert run_verify(_parse("--model", str(model_file), "--batch", "4")) == 1
+    out = capsys.readouterr().out
+    assert "RESULT: FAIL" in out and "FAIL policy_loss d/d value/kernel" in out
+
+
+def test_cli_model_errors(tmp_path):
+    with pytest.raises(ModelFileError, match="not found"):
+        run_verify(_parse("--model", str(tmp_path / "missing.keras")))
+    with pytest.raises(ModelFileError, match="no model.keras"):
+        run_verify(_parse("--model", str(tmp_path)))
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_bytes(b"not a zip")
+    with pytest.raises(ModelFileError, match="cannot load"):
+        run_verify(_parse("--model", str(corrupt)))
+    inputs = keras.Input((3,))
+    keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(tmp_path / "plain.keras")
+    with pytest.raises(ModelFileError, match="not an actor-critic"):
+        run_verify(_parse("--model", str(tmp_path / "plain.keras")))
+    with pytest.raises(ConfigError):
+        run_verify(_parse("--case", "seed000", "--model", str(corrupt)))
