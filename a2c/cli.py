@@ -8,16 +8,16 @@ printed as one line and exit with status 2, without a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
-import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
 
 from a2c.config import Config, FIELD_NAMES, make_config  # noqa: E402
-from a2c.errors import A2CError  # noqa: E402
+from a2c.errors import A2CError, ConfigError  # noqa: E402
 
 FLAG_ALIASES = {"env_id": ["--env"]}
 
@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Train an A2C agent. Precedence: defaults < env preset < --config < flags.")
     train.add_argument("--config", metavar="TOML", help="TOML file with any of the hyperparameters below")
     train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    train.add_argument("--resume", metavar="RUN_DIR",
+                       help="continue a stopped run from its newest checkpoint, with the run's own config.toml")
     _add_config_flags(train)
 
     try:
@@ -52,15 +54,41 @@ def build_parser() -> argparse.ArgumentParser:
     if add_verify_arguments is not None:
         verify = sub.add_parser("verify", help="check gradients: GradientTape vs SymPy vs finite differences")
         add_verify_arguments(verify)
+
+    from a2c.evaluate import add_evaluate_arguments
+    from a2c.export import add_export_arguments
+    from a2c.plotting import add_plot_arguments
+
+    add_evaluate_arguments(sub.add_parser(
+        "evaluate", help="evaluate a run directory, .keras file or SavedModel on fresh episodes",
+        description="Evaluate a saved policy: one environment per episode, episode k seeded S+k."))
+    add_export_arguments(sub.add_parser(
+        "export", help="export a run's model as a TensorFlow SavedModel",
+        description="Write RUN_DIR/saved_model/ (endpoints serve: obs -> probs, value; greedy_action: obs -> action)."))
+    add_plot_arguments(sub.add_parser(
+        "plot", help="plot learning curves of one or several runs",
+        description="Episode return (mean and spread across runs), losses, entropy and explained variance as a PNG."))
     return parser
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from a2c.train import train
-
     overrides = {name: getattr(args, name) for name in FIELD_NAMES}
-    cfg = make_config(overrides, args.config)
-    result = train(cfg, overwrite=args.overwrite)
+    if args.resume is not None:
+        # The saved config is the run's: changing it would not continue the same run.
+        extra = [f"--{n.replace('_', '-')}" for n, v in overrides.items() if v is not None and n != "progress"]
+        extra += ["--config"] * (args.config is not None) + ["--overwrite"] * args.overwrite
+        if extra:
+            raise ConfigError(f"--resume continues with the run's own config.toml; drop {', '.join(extra)}")
+        _import_tensorflow_quietly()
+        from a2c.train import resume
+
+        result = resume(args.resume, progress=args.progress)
+    else:
+        cfg = make_config(overrides, args.config)  # refuse bad flags before paying for TensorFlow
+        _import_tensorflow_quietly()
+        from a2c.train import train
+
+        result = train(cfg, overwrite=args.overwrite)
     s = result.summary
     print(f"run directory: {result.run_dir}")
     print(f"trained {s['total_steps']} steps in {s['train_seconds']:.1f} s ({s['steps_per_second']:.0f} steps/s)")
@@ -70,19 +98,62 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _stderr_fd_silenced() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null for a moment.
+
+    TensorFlow's C++ runtime logs CUDA and oneDNN notices straight to fd 2 before its
+    log-level variable is read; on a CPU-only machine they are noise that would bury
+    the one-line messages this CLI promises.
+    """
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _import_tensorflow_quietly() -> None:
+    # Listing devices runs the CUDA probe but leaves the runtime unstarted, so thread
+    # counts can still be set afterwards (a2c.train.configure_tensorflow).
+    if "tensorflow" in sys.modules:
+        return
+    with _stderr_fd_silenced():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
             return cmd_train(args)
+        _import_tensorflow_quietly()
         if args.command == "verify":
             from a2c.verify.cli import run_verify
             return run_verify(args)
+        if args.command == "evaluate":
+            from a2c.evaluate import run_evaluate
+            return run_evaluate(args)
+        if args.command == "export":
+            from a2c.export import run_export
+            return run_export(args)
+        if args.command == "plot":
+            from a2c.plotting import run_plot
+            return run_plot(args)
         parser.error(f"unknown command {args.command}")
     except A2CError as e:
         print(f"a2c {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM; training's says how to resume
+        print(f"a2c {args.command}: {str(e) or 'interrupted'}", file=sys.stderr)
+        return getattr(e, "exit_code", 130)
     return 0
 
 

@@ -96,7 +96,7 @@ def make_env(env_id: str, render_mode: str | None = None) -> tuple[gym.Env, spac
     """A single env for evaluation, and its raw observation space (encode with
     :func:`encode_observations`)."""
     spec = env_spec(env_id)
-    env = gym.make(spec, render_mode=render_mode)
+    env = gym.make(spec, **({"render_mode": render_mode} if render_mode else {}))
     check_spaces(env_id, env.observation_space, env.action_space)
     return env, env.observation_space
 

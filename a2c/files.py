@@ -14,6 +14,12 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None], suffix: str = "") -> None:
     """Call ``write(tmp_path)`` and move the result to ``path``."""
     path = Path(path)
@@ -23,6 +29,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], suffix: str = 
     tmp_path = Path(tmp)
     try:
         write(tmp_path)
+        if tmp_path.is_file():  # mkstemp creates 0600; give the file the usual permissions
+            os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)

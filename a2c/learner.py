@@ -58,19 +58,46 @@ def rollout_signature(cfg: Config, obs_dim: int) -> Rollout:
     )
 
 
-def compute_loss(model: keras.Model, batch: Rollout, cfg: Config) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+def batch_returns(model: keras.Model, batch: Rollout, cfg: Config,
+                  next_obs: tf.Tensor | None = None) -> tf.Tensor:
+    """GAE returns (T, N) of a batch under the model's current weights, without gradient.
+
+    ``obs[t + 1]`` is what followed step t, so ``V(obs[1:])`` bootstraps truncated
+    steps from the episode's final observation; terminated steps drop it in :func:`gae`.
+
+    ``next_obs`` (T, N, obs_dim), when given, is what each step produced *before* any
+    autoreset, and the bootstrap uses ``V(next_obs)`` instead of ``V(obs[1:])``. Envs
+    that autoreset in the SAME step (the TensorFlow ports in :mod:`a2c.tf_envs`, used
+    by :mod:`a2c.fused`) need it: their ``obs[t + 1]`` already is the next episode's
+    first observation, and the final one only comes as ``final_obs``.
+    """
+    t, n = batch.actions.shape[0], batch.actions.shape[1]
+    obs_dim = batch.obs.shape[-1]
+    if next_obs is None:
+        values = tf.reshape(model(tf.reshape(batch.obs, [-1, obs_dim]))["value"], [t + 1, n])
+        values = tf.stop_gradient(values)
+        values, next_values = values[:-1], values[1:]
+    else:
+        both = tf.concat([batch.obs[:-1], tf.cast(next_obs, batch.obs.dtype)], axis=0)
+        values = tf.reshape(model(tf.reshape(both, [-1, obs_dim]))["value"], [2 * t, n])
+        values = tf.stop_gradient(values)
+        values, next_values = values[:t], values[t:]
+    done = tf.maximum(batch.terminated, batch.truncated)
+    _, returns = gae(batch.rewards, values, next_values, batch.terminated, done,
+                     cfg.gamma, cfg.gae_lambda)
+    return returns
+
+
+def compute_loss(model: keras.Model, batch: Rollout, cfg: Config,
+                 next_obs: tf.Tensor | None = None) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """The A2C loss of one batch under the model's current weights.
 
     Call it inside a tape: returns/advantages come from the same weights but are
     computed before the differentiable forward pass and carry no gradient.
+    ``next_obs`` is passed to :func:`batch_returns` (same-step autoreset envs).
     """
-    t, n = batch.actions.shape[0], batch.actions.shape[1]
     obs_dim = batch.obs.shape[-1]
-    all_values = tf.reshape(model(tf.reshape(batch.obs, [-1, obs_dim]))["value"], [t + 1, n])
-    all_values = tf.stop_gradient(all_values)
-    done = tf.maximum(batch.terminated, batch.truncated)
-    _, returns = gae(batch.rewards, all_values[:-1], all_values[1:], batch.terminated, done,
-                     cfg.gamma, cfg.gae_lambda)
+    returns = batch_returns(model, batch, cfg, next_obs)
     out = model(tf.reshape(batch.obs[:-1], [-1, obs_dim]), training=True)
     flat_returns = tf.reshape(returns, [-1])
     mask = tf.reshape(batch.valid, [-1])
@@ -91,17 +118,29 @@ def make_update(model: keras.Model, optimizer: keras.optimizers.Optimizer, cfg: 
 
     @tf.function(input_signature=[rollout_signature(cfg, obs_dim)], jit_compile=False)
     def update(batch: Rollout) -> dict[str, tf.Tensor]:
-        lr = current_learning_rate(optimizer)
-        with tf.GradientTape() as tape:
-            total, metrics = compute_loss(model, batch, cfg)
-        grads = tape.gradient(total, variables)
-        grad_norm = tf.linalg.global_norm(grads)
-        if cfg.max_grad_norm > 0:
-            grads, _ = tf.clip_by_global_norm(grads, cfg.max_grad_norm, use_norm=grad_norm)
-        optimizer.apply_gradients(zip(grads, variables))
-        return {**metrics, "grad_norm": grad_norm, "learning_rate": lr}
+        return update_step(model, optimizer, batch, cfg)
 
     return update
+
+
+def update_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, batch: Rollout,
+                cfg: Config, next_obs: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+    """One A2C update (loss, gradients, global-norm clip, optimizer step); graph code.
+
+    The body of :func:`make_update`, exposed so that :mod:`a2c.fused` runs the very
+    same update inside its XLA-compiled loop. Build the optimizer on
+    ``model.trainable_variables`` first. ``next_obs``: see :func:`batch_returns`.
+    """
+    variables = model.trainable_variables
+    lr = current_learning_rate(optimizer)
+    with tf.GradientTape() as tape:
+        total, metrics = compute_loss(model, batch, cfg, next_obs)
+    grads = tape.gradient(total, variables)
+    grad_norm = tf.linalg.global_norm(grads)
+    if cfg.max_grad_norm > 0:
+        grads, _ = tf.clip_by_global_norm(grads, cfg.max_grad_norm, use_norm=grad_norm)
+    optimizer.apply_gradients(zip(grads, variables))
+    return {**metrics, "grad_norm": grad_norm, "learning_rate": lr}
 
 
 def make_act(model: keras.Model, n_envs: int, obs_dim: int, seed: int,

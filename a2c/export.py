@@ -1,0 +1,233 @@
+"""Export a trained actor-critic as a TensorFlow SavedModel (``a2c export``).
+
+The SavedModel needs TensorFlow alone to run (``tf.saved_model.load``; no Keras
+model code, no ``a2c``) and has two endpoints, both taking a float32 batch of
+encoded observations of shape (None, obs_dim):
+
+* ``serve(obs) -> {"probs": (batch, n_actions) float32, "value": (batch,) float32}``;
+  also the ``serving_default`` signature, as TF-Serving expects;
+* ``greedy_action(obs) -> (batch,) int32``, ``argmax`` of the policy logits.
+
+Next to the protobuf the directory holds ``a2c_export.json`` (dimensions, the
+environment when known, versions); TensorFlow ignores it, :mod:`a2c.evaluate` reads it.
+
+The directory is written atomically: into a temporary directory beside the target,
+then renamed into place; an existing SavedModel is moved aside first and deleted
+only once the new one is in place (and put back if the rename fails).
+
+ONNX export is not offered: no converter (``tf2onnx``, ``onnx``) is installed.
+
+TensorFlow and Keras are imported inside the functions so that building the
+command line stays cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from a2c.errors import ModelFileError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+SAVED_MODEL_DIR = "saved_model"
+MODEL_FILE = "model.keras"
+METADATA_FILE = "a2c_export.json"
+SERVE_ENDPOINT = "serve"
+GREEDY_ENDPOINT = "greedy_action"
+EXPORT_FORMAT = "a2c-saved-model/1"
+
+
+def is_saved_model_dir(path: str | Path) -> bool:
+    path = Path(path)
+    return path.is_dir() and ((path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file())
+
+
+def build_export_archive(model: "keras.Model") -> Any:
+    """A ``keras.export.ExportArchive`` with the ``serve`` and ``greedy_action`` endpoints."""
+    import keras
+    import tensorflow as tf
+
+    from a2c.model import model_dims
+
+    obs_dim, _ = model_dims(model)
+    model_dtype = model.inputs[0].dtype
+    spec = [tf.TensorSpec([None, obs_dim], tf.float32, name="obs")]
+
+    def _forward(obs: tf.Tensor) -> dict[str, tf.Tensor]:
+        return model(tf.cast(obs, model_dtype), training=False)
+
+    def serve(obs: tf.Tensor) -> dict[str, tf.Tensor]:
+        out = _forward(obs)
+        return {"probs": tf.cast(out["probs"], tf.float32), "value": tf.cast(out["value"], tf.float32)}
+
+    def greedy_action(obs: tf.Tensor) -> tf.Tensor:
+        return tf.argmax(_forward(obs)["logits"], axis=-1, output_type=tf.int32)
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(SERVE_ENDPOINT, serve, input_signature=spec)
+    archive.add_endpoint(GREEDY_ENDPOINT, greedy_action, input_signature=spec)
+    return archive
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _replace_dir(tmp: Path, target: Path) -> None:
+    """Move the finished ``tmp`` directory to ``target``, replacing an old export safely."""
+    old: Path | None = None
+    if target.exists() or target.is_symlink():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+        old.rmdir()
+        os.rename(target, old)
+    try:
+        os.rename(tmp, target)
+    except BaseException:
+        if old is not None:
+            os.rename(old, target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def export_saved_model(model: "keras.Model", path: str | Path, *, env_id: str | None = None) -> Path:
+    """Write ``model`` as a SavedModel directory at ``path`` (atomically); return the path.
+
+    An existing ``path`` is replaced only if it is a SavedModel directory or empty:
+    anything else is refused with a ModelFileError rather than deleted.
+    """
+    import keras
+    import tensorflow as tf
+
+    from a2c.model import model_dims
+
+    path = Path(path)
+    if path.exists() and not (is_saved_model_dir(path) or (path.is_dir() and not any(path.iterdir()))):
+        raise ModelFileError(f"refusing to replace {path}: it exists and is not a SavedModel directory")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    obs_dim, n_actions = model_dims(model)
+    archive = build_export_archive(model)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp.", dir=path.parent))
+    try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; give it a normal dir's mode
+        archive.write_out(str(tmp), verbose=False)
+        metadata = {
+            "format": EXPORT_FORMAT, "obs_dim": obs_dim, "n_actions": n_actions, "env_id": env_id,
+            "endpoints": {
+                SERVE_ENDPOINT: "obs float32 (None, obs_dim) -> {probs float32 (None, n_actions), "
+                                "value float32 (None,)}",
+                GREEDY_ENDPOINT: "obs float32 (None, obs_dim) -> action int32 (None,)",
+            },
+            "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        }
+        (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+        _replace_dir(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def read_export_metadata(path: str | Path) -> dict[str, Any]:
+    """The ``a2c_export.json`` of a SavedModel directory, or {} when absent or unreadable."""
+    try:
+        data = json.loads((Path(path) / METADATA_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def load_keras_model(file: str | Path) -> "keras.Model":
+    """Load a ``.keras`` file; every failure is one ModelFileError with a one-line message."""
+    file = Path(file)
+    if not file.is_file():
+        raise ModelFileError(f"model file not found: {file}")
+    if file.suffix != ".keras":
+        raise ModelFileError(f"cannot load model {file}: expected a .keras file, a run directory "
+                             "or a SavedModel directory")
+    if not zipfile.is_zipfile(file):
+        raise ModelFileError(f"cannot load model {file}: not a .keras archive (corrupt or not a zip file)")
+    import keras
+
+    try:
+        model = keras.saving.load_model(file, compile=False)
+    except Exception as e:  # keras raises ValueError, OSError, KeyError, zipfile errors, ...
+        detail = " ".join(str(e).split()) or type(e).__name__
+        raise ModelFileError(f"cannot load model {file}: {detail[:300]}") from None
+    check_actor_critic(model, file)
+    return model
+
+
+def check_actor_critic(model: Any, where: str | Path) -> tuple[int, int]:
+    """Check that ``model`` maps (None, obs_dim) to {"logits", "probs", "value"}; return its dims."""
+    import keras
+
+    from a2c.model import LOGITS_LAYER, model_dims
+
+    if not isinstance(model, keras.Model):
+        raise ModelFileError(f"{where} does not hold a Keras model (got {type(model).__name__})")
+    outputs = model.output if isinstance(getattr(model, "output", None), dict) else None
+    if len(model.inputs) != 1 or outputs is None or not {"logits", "probs", "value"} <= set(outputs):
+        raise ModelFileError(f"{where} is not an a2c actor-critic: expected one input and outputs "
+                             "{'logits', 'probs', 'value'}")
+    if LOGITS_LAYER not in {layer.name for layer in model.layers} or len(model.inputs[0].shape) != 2:
+        raise ModelFileError(f"{where} is not an a2c actor-critic: no {LOGITS_LAYER!r} layer "
+                             "or input not of shape (batch, obs_dim)")
+    return model_dims(model)
+
+
+def model_file_of(path: Path) -> Path:
+    """The ``.keras`` file named by ``path`` (a run directory or the file itself)."""
+    if not path.exists():
+        raise ModelFileError(f"path not found: {path}")
+    if path.is_dir():
+        if not (path / MODEL_FILE).is_file():
+            raise ModelFileError(f"{path} is not a run directory: it has no {MODEL_FILE}")
+        return path / MODEL_FILE
+    return path
+
+
+def _env_of_run(run_dir: Path) -> str | None:
+    import tomllib
+
+    try:
+        return str(tomllib.loads((run_dir / "config.toml").read_text())["env_id"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def export_run(path: str | Path, out: str | Path | None = None) -> Path:
+    """Export the model of a run directory (or a ``.keras`` file) as a SavedModel.
+
+    Default output: ``<run dir>/saved_model`` (for a file, ``saved_model`` beside it).
+    """
+    file = model_file_of(Path(path))
+    model = load_keras_model(file)
+    target = Path(out) if out is not None else file.parent / SAVED_MODEL_DIR
+    return export_saved_model(model, target, env_id=_env_of_run(file.parent))
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", metavar="PATH", help="a run directory or a .keras file")
+    parser.add_argument("--out", metavar="DIR", default=None,
+                        help="SavedModel directory to write (default: saved_model/ in the run directory)")
+
+
+def run_export(args: argparse.Namespace) -> int:
+    out = export_run(args.path, args.out)
+    print(f"wrote SavedModel {out} (endpoints: {SERVE_ENDPOINT}, {GREEDY_ENDPOINT})")
+    return 0

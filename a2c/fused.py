@@ -1,0 +1,209 @@
+"""Fused training: environments, rollout, returns and updates in ONE XLA program.
+
+On a tiny MLP, every compiled TensorFlow call costs a fixed ~0.6-1 ms of dispatch,
+far more than stepping even a thousand numpy CartPoles, so a trainer that returns to
+Python every env step is bound by round trips, not arithmetic. This module does what
+PureJaxRL does with JAX: the batched TensorFlow ports of :mod:`a2c.tf_envs` step
+inside the same ``tf.function(jit_compile=True)`` as the policy, and a
+``tf.while_loop`` runs ``K = cfg.fused_updates_per_call`` whole updates
+
+    rollout (n_steps x n_envs, sampled actions, same-step autoreset)
+    -> GAE returns -> A2C loss -> GradientTape -> clip -> optimizer step
+
+per call. Python only sees the loop state between calls, so metrics, logging and
+evaluation happen every K updates.
+
+Nothing of the algorithm is written twice: the model comes from
+:func:`a2c.model.build_actor_critic`, the optimizer from
+:func:`a2c.learner.make_optimizer`, and each update is :func:`a2c.learner.update_step`
+(the standard trainer's ``make_update`` body: :func:`~a2c.learner.compute_loss`,
+:func:`~a2c.learner.batch_returns`, :func:`a2c.losses.a2c_loss`, :func:`a2c.returns.gae`).
+The one difference is the autoreset: the ports reset in the SAME step, so
+``obs[t + 1]`` is already the next episode's first observation and the bootstrap
+target of step t is ``V(final_obs[t])``, passed as ``next_obs``; every transition is
+real (``valid`` is all ones).
+
+Randomness is stateless: one int64 key (seeded from ``cfg.seed``) lives in the loop
+state and is split for every action sample and env step, so a seed fixes the run.
+
+The run directory is the standard trainer's (config.toml, metrics.csv with the same
+columns, evaluations.csv, tb/, model.keras, saved_model/, summary.json); evaluation
+uses gymnasium's own envs through :func:`a2c.evaluate.evaluate_policy`, exactly as
+the standard trainer does, and the saved model is the same Keras model.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from a2c.config import Config, load_toml, make_config
+from a2c.errors import EnvError
+from a2c.learner import make_optimizer, update_step
+from a2c.model import build_actor_critic
+from a2c.rollout import Rollout
+from a2c.tf_envs import PORTED_ENVS, TFEnv, make_key, split_key
+from a2c.tf_envs.base import RNG_ALG
+
+#: Hyperparameters applied in fused mode, above the env preset and below a TOML
+#: file and flags (``defaults < PRESETS[env] < FUSED_PRESETS[env] < TOML < flags``).
+#: Thousands of envs give batches of tens of thousands of steps, so fewer, larger
+#: and bolder updates than the 8-env A2C preset; measured in benchmarks/bench_fused.py.
+FUSED_PRESETS: dict[str, dict[str, Any]] = {
+    "CartPole-v1": dict(total_steps=1_000_000, n_envs=1024, n_steps=16, lr=3e-3, optimizer="adam",
+                        lr_schedule="linear", eval_every=100_000, fused_updates_per_call=10),
+    "Acrobot-v1": dict(total_steps=2_000_000, n_envs=1024, n_steps=16, lr=3e-3, optimizer="adam",
+                       lr_schedule="linear", eval_every=250_000, fused_updates_per_call=10),
+    "MountainCar-v0": dict(total_steps=2_000_000, n_envs=1024, n_steps=16, lr=3e-3, optimizer="adam",
+                           lr_schedule="linear", eval_every=250_000, fused_updates_per_call=10),
+}
+
+
+def ported_env(env_id: str) -> TFEnv:
+    """The TensorFlow port of ``env_id``, or EnvError listing the ported ids."""
+    try:
+        return PORTED_ENVS[env_id]
+    except KeyError:
+        ported = ", ".join(sorted(PORTED_ENVS))
+        raise EnvError(f"fused mode needs a TensorFlow port of the environment and {env_id!r} has none; "
+                       f"ported environments: {ported}") from None
+
+
+def make_fused_config(overrides: dict[str, Any] | None = None, toml_path: str | Path | None = None) -> Config:
+    """Resolve a fused-mode config: ``defaults < env preset < FUSED_PRESETS[env] < TOML < overrides``.
+
+    ``fused`` is set to True. The env id is resolved first (overrides, else the TOML,
+    else the default) to pick the fused preset.
+    """
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    from_file = load_toml(toml_path) if toml_path else {}
+    env_id = str(overrides.get("env_id", from_file.get("env_id", Config.env_id)))
+    layered = {**FUSED_PRESETS.get(env_id, {}), **from_file, **overrides, "fused": True}
+    return make_config(layered)
+
+
+class LoopState(NamedTuple):
+    """What one fused call carries from update to update (and between calls)."""
+
+    env_state: Any  # the port's state NamedTuple, fields (n_envs,)
+    obs: tf.Tensor  # (n_envs, obs_dim) observations the next step acts on
+    key: tf.Tensor  # (2,) int64 stateless RNG key
+    ep_return: tf.Tensor  # (n_envs,) return of the running episodes so far
+    ep_length: tf.Tensor  # (n_envs,) int32 length of the running episodes so far
+
+
+#: Episode statistics summed in-graph over one call.
+EPISODE_STATS = ("episodes", "return_sum", "length_sum")
+
+
+class FusedLoop:
+    """The compiled K-update loop and its state, held in ``tf.Variable``s.
+
+    ``run(k)`` performs ``k`` updates (``k`` is a tensor argument, so every call with
+    any ``k`` reuses one trace and one XLA executable) and returns the mean of every
+    update metric over the ``k`` updates plus the episode statistics of the episodes
+    that finished during the call. ``run(0)`` compiles without changing anything.
+    """
+
+    def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer, cfg: Config,
+                 env: TFEnv) -> None:
+        self.model, self.optimizer, self.cfg, self.env = model, optimizer, cfg, env
+        optimizer.build(model.trainable_variables)
+        n = cfg.n_envs
+        reset_key, key = tf.unstack(split_key(make_key(cfg.seed)))
+        env_state, obs = env.reset(reset_key, n)
+        self.state = LoopState(
+            env_state=tf.nest.map_structure(lambda x: tf.Variable(x, trainable=False), env_state),
+            obs=tf.Variable(tf.cast(obs, tf.float32), trainable=False),
+            key=tf.Variable(key, trainable=False),
+            ep_return=tf.Variable(tf.zeros([n], tf.float32), trainable=False),
+            ep_length=tf.Variable(tf.zeros([n], tf.int32), trainable=False),
+        )
+        self.traces = 0
+        self.run = tf.function(self._run, input_signature=[tf.TensorSpec([], tf.int32)],
+                               jit_compile=True)
+
+    # ------------------------------------------------------------------ graph code
+    def _rollout(self, state: LoopState) -> tuple[LoopState, Rollout, tf.Tensor, dict[str, tf.Tensor]]:
+        """n_steps x n_envs transitions; returns the batch, the final obs and episode sums."""
+        cfg, env, model = self.cfg, self.env, self.model
+        t_max, n = cfg.n_steps, cfg.n_envs
+        arrays = {name: tf.TensorArray(dtype, size=t_max, element_shape=shape)
+                  for name, dtype, shape in (
+                      ("obs", tf.float32, [n, env.obs_dim]), ("final_obs", tf.float32, [n, env.obs_dim]),
+                      ("actions", tf.int32, [n]), ("rewards", tf.float32, [n]),
+                      ("terminated", tf.float32, [n]), ("truncated", tf.float32, [n]))}
+        zero = tf.constant(0.0)
+
+        def body(t, s: LoopState, arrays, episodes, return_sum, length_sum):
+            key, act_key, env_key = tf.unstack(split_key(s.key, 3))
+            logits = model(s.obs)["logits"]
+            # Gumbel-max sampling, as a2c.learner.make_act, from a stateless key.
+            u = tf.random.stateless_uniform(tf.shape(logits), seed=act_key, minval=1e-12, maxval=1.0,
+                                            dtype=logits.dtype, alg=RNG_ALG)
+            actions = tf.argmax(logits - tf.math.log(-tf.math.log(u)), axis=-1, output_type=tf.int32)
+            step = env.step(s.env_state, actions, env_key)
+            reward = tf.cast(step.reward, tf.float32)
+            done = tf.logical_or(step.terminated, step.truncated)
+            ep_return = s.ep_return + reward
+            ep_length = s.ep_length + 1
+            done_f = tf.cast(done, tf.float32)
+            episodes += tf.reduce_sum(done_f)
+            return_sum += tf.reduce_sum(done_f * ep_return)
+            length_sum += tf.reduce_sum(done_f * tf.cast(ep_length, tf.float32))
+            arrays = {
+                "obs": arrays["obs"].write(t, s.obs),
+                "final_obs": arrays["final_obs"].write(t, tf.cast(step.final_obs, tf.float32)),
+                "actions": arrays["actions"].write(t, actions),
+                "rewards": arrays["rewards"].write(t, reward),
+                "terminated": arrays["terminated"].write(t, tf.cast(step.terminated, tf.float32)),
+                "truncated": arrays["truncated"].write(t, tf.cast(step.truncated, tf.float32)),
+            }
+            s = LoopState(step.state, tf.cast(step.obs, tf.float32), key,
+                          tf.where(done, 0.0, ep_return), tf.where(done, 0, ep_length))
+            return t + 1, s, arrays, episodes, return_sum, length_sum
+
+        _, state, arrays, episodes, return_sum, length_sum = tf.while_loop(
+            lambda t, *_: t < t_max, body, (tf.constant(0), state, arrays, zero, zero, zero),
+            maximum_iterations=t_max)
+        stacked = {name: ta.stack() for name, ta in arrays.items()}
+        batch = Rollout(
+            obs=tf.concat([stacked["obs"], state.obs[None]], axis=0),
+            actions=stacked["actions"], rewards=stacked["rewards"],
+            terminated=stacked["terminated"], truncated=stacked["truncated"],
+            valid=tf.ones([t_max, n], tf.float32),  # same-step autoreset: every transition is real
+        )
+        stats = {"episodes": episodes, "return_sum": return_sum, "length_sum": length_sum}
+        return state, batch, stacked["final_obs"], stats
+
+    def _run(self, num_updates: tf.Tensor) -> dict[str, tf.Tensor]:
+        self.traces += 1  # Python side effect: counts traces, not calls
+        state0 = tf.nest.map_structure(lambda v: v.read_value(), self.state)
+        metric_names = self._metric_names()
+        sums0 = {k: tf.constant(0.0) for k in metric_names + EPISODE_STATS}
+
+        def body(i, s: LoopState, sums):
+            s, batch, final_obs, ep_stats = self._rollout(s)
+            metrics = update_step(self.model, self.optimizer, batch, self.cfg, next_obs=final_obs)
+            sums = {k: sums[k] + tf.cast({**metrics, **ep_stats}[k], tf.float32) for k in sums}
+            return i + 1, s, sums
+
+        _, state, sums = tf.while_loop(lambda i, *_: i < num_updates, body, (tf.constant(0), state0, sums0))
+        tf.nest.map_structure(lambda v, x: v.assign(x), self.state, state)
+        count = tf.maximum(tf.cast(num_updates, tf.float32), 1.0)
+        out = {k: sums[k] / count for k in metric_names}
+        out.update({k: sums[k] for k in EPISODE_STATS})
+        return out
+
+    @staticmethod
+    def _metric_names() -> tuple[str, ...]:
+        return ("total_loss", "policy_loss", "value_loss", "entropy", "explained_variance",
+                "grad_norm", "learning_rate")

@@ -1,0 +1,572 @@
+#!/usr/bin/env python
+"""Speed benchmark on CartPole-v1: this package's A2C vs Stable-Baselines3's A2C.
+
+Both sides train CartPole-v1 with the same hyperparameters (8 envs, n_steps 5,
+gamma 0.99, GAE lambda 1, RMSprop with eps 1e-5 outside the square root, global
+gradient-norm clip 0.5, the same lr / lr schedule / vf_coef / ent_coef) and are
+evaluated with the same protocol: every 10,000 env steps a greedy evaluation of 20
+episodes, one env per episode, episode k seeded 1_000_000 + k
+(:func:`a2c.evaluate.evaluate_policy` for both). Evaluation time is excluded from
+both training clocks.
+
+Reported per seed and as medians, each also as a ratio ours / SB3:
+
+* env steps per second of training (whole run; and "steady", i.e. excluding the
+  first evaluation interval, which holds TensorFlow's tracing / XLA compilation);
+* training seconds until a 20-episode greedy evaluation first averages >= 475
+  (runs that never get there within the budget are reported as not reached).
+
+Every training run happens in a fresh subprocess (same interpreter), so the
+frameworks never share a process, TensorFlow's thread settings always take effect,
+and SB3 / ours runs alternate (ABBA order over seeds) to share machine noise.
+
+Usage::
+
+    python benchmarks/bench_cartpole.py --out results/benchmark_cartpole.json
+    python benchmarks/bench_cartpole.py --quick --out /tmp/bench.json   # smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ENV_ID = "CartPole-v1"
+SOLVED = 475.0
+EVAL_SEED_BASE = 1_000_000  # same as a2c.evaluate.EVAL_SEED_BASE
+# SB3 reference (1 torch thread, MlpPolicy) and 1 thread with a shared trunk identical to
+# our network. Torch's default threads (as RL Baselines3 Zoo runs it) is "0": left out by
+# default because on a small, shared machine its OpenMP threads spin against the load.
+DEFAULT_SB3_VARIANTS = "1,1:shared"
+
+# Fixed for both implementations (the brief's comparison protocol).
+FIXED = dict(n_envs=8, n_steps=5, gamma=0.99, gae_lambda=1.0, max_grad_norm=0.5,
+             rms_rho=0.99, optimizer_eps=1e-5, normalize_advantage=False,
+             hidden_sizes=[64, 64], activation="tanh")
+
+
+# --------------------------------------------------------------------------- workers
+def _evals_summary(evals: list[dict], total_steps: int, train_seconds: float) -> dict[str, Any]:
+    """Figures derived from the evaluation points (each carries its training clock)."""
+    solved = next((e for e in evals if e["mean_return"] >= SOLVED), None)
+    first = evals[0] if evals else None
+    steady = None
+    if first is not None and total_steps > first["global_step"] and train_seconds > first["train_seconds"]:
+        steady = (total_steps - first["global_step"]) / (train_seconds - first["train_seconds"])
+    return {
+        "total_steps": total_steps,
+        "train_seconds": train_seconds,
+        "steps_per_second": total_steps / max(train_seconds, 1e-9),
+        # Excluding the first evaluation interval (tracing, XLA compile, allocator warm-up).
+        "steady_steps_per_second": steady,
+        "warmup_interval": ({"steps": first["global_step"], "train_seconds": first["train_seconds"]}
+                            if first else None),
+        "reached_475": solved is not None,
+        "seconds_to_475": solved["train_seconds"] if solved else None,
+        "steps_to_475": solved["global_step"] if solved else None,
+        "final_eval_mean_return": evals[-1]["mean_return"] if evals else None,
+        "evals": evals,
+    }
+
+
+def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
+    """Train with a2c.train.train and read the training clock at every evaluation.
+
+    evaluations.csv has no clock, so log rows are made to coincide with the evaluation
+    points (log_every = eval_every / batch) and metrics.csv's time/elapsed_seconds
+    (training time only, evaluation excluded) is read at the matching global_step.
+    """
+    from a2c.config import make_config
+    from a2c.train import train
+
+    batch = FIXED["n_envs"] * FIXED["n_steps"]
+    if spec["eval_every"] % batch:
+        raise SystemExit(f"eval_every ({spec['eval_every']}) must be a multiple of n_envs*n_steps ({batch})")
+    run_dir = Path(spec["run_dir"])
+    cfg = make_config({
+        **FIXED, "env_id": ENV_ID, "seed": spec["seed"], "total_steps": spec["steps"],
+        "lr": spec["lr"], "lr_schedule": spec["lr_schedule"], "vf_coef": spec["vf_coef"],
+        "ent_coef": spec["ent_coef"], "optimizer": "rmsprop",
+        "eval_every": spec["eval_every"], "eval_episodes": spec["eval_episodes"],
+        "final_eval_episodes": 0, "log_every": spec["eval_every"] // batch,
+        "run_dir": str(run_dir), "progress": False, "num_threads": 1,
+    })
+    t0 = time.perf_counter()
+    result = train(cfg, overwrite=True, quiet=True)
+    wall = time.perf_counter() - t0
+
+    with open(run_dir / "metrics.csv", newline="") as f:
+        clock = {int(r["global_step"]): float(r["time/elapsed_seconds"]) for r in csv.DictReader(f)}
+    evals = []
+    with open(run_dir / "evaluations.csv", newline="") as f:
+        for r in csv.DictReader(f):
+            step = int(r["global_step"])
+            if step not in clock:
+                raise SystemExit(f"no metrics.csv row at evaluation step {step}")
+            evals.append({"global_step": step, "train_seconds": clock[step],
+                          "mean_return": float(r["eval/mean_return"]),
+                          "min_return": float(r["eval/min_return"])})
+    s = result.summary
+    out = _evals_summary(evals, int(s["total_steps"]), float(s["train_seconds"]))
+    # train() measures the clock itself; the last metrics row must agree with it.
+    out["clock_check_last_row_seconds"] = clock[max(clock)]
+    if "warmup_seconds" in s:  # a2c.train's own figure: the first update (tracing, compilation)
+        out["first_update_seconds"] = s["warmup_seconds"]
+    out.update(wall_seconds=wall, impl="ours", threads=1, arch="shared 64-64 trunk (a2c.model)")
+    return out
+
+
+def _sb3_shared_extractor():
+    """An SB3 features extractor equal to our trunk (Linear-tanh-Linear-tanh, 64-64)."""
+    import torch as th
+    from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+
+    class SharedTrunk(BaseFeaturesExtractor):
+        def __init__(self, observation_space, hidden=(64, 64)):
+            super().__init__(observation_space, features_dim=hidden[-1])
+            layers, n = [], int(observation_space.shape[0])
+            for h in hidden:
+                layers += [th.nn.Linear(n, h), th.nn.Tanh()]
+                n = h
+            self.net = th.nn.Sequential(*layers)
+
+        def forward(self, obs):
+            return self.net(obs)
+
+    return SharedTrunk
+
+
+def worker_sb3(spec: dict[str, Any]) -> dict[str, Any]:
+    """Train SB3 A2C with a callback that evaluates greedily every eval_every steps.
+
+    Evaluations run at the start of a rollout (after the previous update, like ours
+    after its update) and once at the end of training; their time is subtracted
+    from the training clock, which runs from on_training_start to on_training_end.
+    """
+    import torch
+    from stable_baselines3 import A2C
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.utils import LinearSchedule
+
+    from a2c.evaluate import evaluate_policy
+
+    if spec["threads"] > 0:
+        torch.set_num_threads(spec["threads"])
+    threads = torch.get_num_threads()
+
+    class EvalClock(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.evals: list[dict] = []
+            self.next_eval = spec["eval_every"]
+            self.eval_seconds = 0.0
+            self.t0 = self.train_seconds = 0.0
+
+        def _maybe_eval(self) -> None:
+            if self.num_timesteps < self.next_eval:
+                return
+            t = time.perf_counter()
+            train_seconds = t - self.t0 - self.eval_seconds
+            model = self.model
+            res = evaluate_policy(lambda obs: model.predict(obs, deterministic=True)[0],
+                                  ENV_ID, spec["eval_episodes"], EVAL_SEED_BASE)
+            self.evals.append({"global_step": int(self.num_timesteps), "train_seconds": train_seconds,
+                               "mean_return": res.mean, "min_return": float(min(res.returns))})
+            while self.next_eval <= self.num_timesteps:
+                self.next_eval += spec["eval_every"]
+            self.eval_seconds += time.perf_counter() - t
+
+        def _on_training_start(self) -> None:
+            self.t0 = time.perf_counter()
+
+        def _on_rollout_start(self) -> None:
+            self._maybe_eval()
+
+        def _on_step(self) -> bool:
+            return True
+
+        def _on_training_end(self) -> None:
+            # The clock stops here; a final evaluation after it is not training time.
+            self.train_seconds = time.perf_counter() - self.t0 - self.eval_seconds
+            self._maybe_eval()
+
+    lr = spec["lr"] if spec["lr_schedule"] == "constant" else LinearSchedule(spec["lr"], 0.0, 1.0)
+    policy_kwargs = None
+    if spec["arch"] == "shared":
+        policy_kwargs = dict(features_extractor_class=_sb3_shared_extractor(),
+                             share_features_extractor=True, net_arch=dict(pi=[], vf=[]))
+    env = make_vec_env(ENV_ID, n_envs=FIXED["n_envs"], seed=spec["seed"])
+    model = A2C("MlpPolicy", env, n_steps=FIXED["n_steps"], gamma=FIXED["gamma"],
+                gae_lambda=FIXED["gae_lambda"], learning_rate=lr, ent_coef=spec["ent_coef"],
+                vf_coef=spec["vf_coef"], max_grad_norm=FIXED["max_grad_norm"],
+                rms_prop_eps=FIXED["optimizer_eps"], normalize_advantage=False,
+                policy_kwargs=policy_kwargs, seed=spec["seed"], device="cpu", verbose=0)
+    callback = EvalClock()
+    t0 = time.perf_counter()
+    model.learn(total_timesteps=spec["steps"], callback=callback)
+    wall = time.perf_counter() - t0
+    env.close()
+    out = _evals_summary(callback.evals, int(model.num_timesteps), callback.train_seconds)
+    arch = "shared 64-64 trunk (custom extractor)" if spec["arch"] == "shared" else "MlpPolicy default: separate 64-64 pi and vf"
+    out.update(wall_seconds=wall, impl="sb3", threads=threads, arch=arch)
+    return out
+
+
+WORKERS = {"ours": worker_ours, "sb3": worker_sb3}
+
+
+# --------------------------------------------------------------------------- driver
+def run_worker(spec: dict[str, Any], verbose: bool) -> dict[str, Any]:
+    """Run one training run in a fresh interpreter; return its figures."""
+    with tempfile.TemporaryDirectory(prefix="a2c-bench-") as tmp:
+        result_path = Path(tmp) / "result.json"
+        spec = {**spec, "run_dir": str(Path(tmp) / "run"), "result": str(result_path)}
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)],
+                              cwd=REPO_ROOT, env=env, capture_output=not verbose, text=True)
+        if proc.returncode != 0 or not result_path.exists():
+            tail = "" if verbose else (proc.stderr or "")[-4000:]
+            raise RuntimeError(f"{spec['impl']} run (seed {spec['seed']}) failed with status "
+                               f"{proc.returncode}\n{tail}")
+        return json.loads(result_path.read_text())
+
+
+def _median(values: list[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def _median_censored(values: list[float | None]) -> float | None:
+    """Median where None means 'not reached' (+infinity); None if the median is infinite."""
+    if not values:
+        return None
+    key = [math.inf if v is None else v for v in values]
+    m = statistics.median(key)
+    return None if math.isinf(m) else m
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b is not None and b > 0 else None
+
+
+def aggregate(runs: list[dict], ref: str, variants: list[str]) -> dict[str, Any]:
+    """Medians per implementation and ratios of ours to each SB3 variant."""
+    by: dict[str, list[dict]] = {}
+    for r in runs:
+        by.setdefault(r["label"], []).append(r)
+    medians = {}
+    for label, rs in by.items():
+        medians[label] = {
+            "runs": len(rs),
+            "steps_per_second": _median([r["steps_per_second"] for r in rs]),
+            "steady_steps_per_second": _median([r["steady_steps_per_second"] for r in rs]),
+            "seconds_to_475": _median_censored([r["seconds_to_475"] for r in rs]),
+            "seconds_to_475_reached_only": _median([r["seconds_to_475"] for r in rs]),
+            "steps_to_475": _median_censored([r["steps_to_475"] for r in rs]),
+            "reached_475": f"{sum(r['reached_475'] for r in rs)}/{len(rs)}",
+        }
+    ratios = {}
+    ours = {r["seed"]: r for r in by.get("ours", [])}
+    for label in variants:
+        theirs = {r["seed"]: r for r in by.get(label, [])}
+        paired_sps = [_ratio(ours[s]["steps_per_second"], theirs[s]["steps_per_second"])
+                      for s in ours if s in theirs]
+        paired_steady = [_ratio(ours[s]["steady_steps_per_second"], theirs[s]["steady_steps_per_second"])
+                         for s in ours if s in theirs]
+        paired_475 = [_ratio(ours[s]["seconds_to_475"], theirs[s]["seconds_to_475"])
+                      for s in ours if s in theirs]
+        m_o, m_t = medians.get("ours", {}), medians.get(label, {})
+        ratios[label] = {
+            "steps_per_second": {
+                "ratio_of_medians": _ratio(m_o.get("steps_per_second"), m_t.get("steps_per_second")),
+                "median_of_paired_ratios": _median(paired_sps),
+                "per_seed": paired_sps,
+            },
+            "steady_steps_per_second": {
+                "ratio_of_medians": _ratio(m_o.get("steady_steps_per_second"), m_t.get("steady_steps_per_second")),
+                "median_of_paired_ratios": _median(paired_steady),
+                "per_seed": paired_steady,
+            },
+            "seconds_to_475": {
+                # < 1 means ours got there sooner. Pairs where either side never reached
+                # 475 are None; the ratio of medians treats 'not reached' as infinite.
+                "ratio_of_medians": _ratio(m_o.get("seconds_to_475"), m_t.get("seconds_to_475")),
+                "median_of_paired_ratios": _median(paired_475),
+                "per_seed": paired_475,
+            },
+        }
+    head = ratios.get(ref, {}).get("steps_per_second", {}).get("median_of_paired_ratios")
+    return {"medians": medians, "ratios_ours_over_sb3": ratios, "reference_sb3_variant": ref,
+            "target": "ours/SB3 steps per second >= 2",
+            "target_met": None if head is None else head >= 2.0}
+
+
+def _threads_used(runs: list[dict], label: str) -> int | None:
+    return next((r["threads"] for r in runs if r["label"] == label), None)
+
+
+def code_state() -> dict[str, Any]:
+    """Git commit, locally modified files and a hash of the a2c sources being measured."""
+    import hashlib
+
+    def git(*cmd: str) -> str | None:
+        try:
+            return subprocess.run(["git", *cmd], cwd=REPO_ROOT, capture_output=True, text=True,
+                                  timeout=10).stdout.rstrip() or None
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    h = hashlib.sha256()
+    for f in sorted((REPO_ROOT / "a2c").rglob("*.py")):
+        h.update(str(f.relative_to(REPO_ROOT)).encode() + b"\0" + f.read_bytes())
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": git("rev-parse", "HEAD"),
+            "modified_tracked_files": status.splitlines() if status else [],
+            "a2c_sources_sha256": h.hexdigest()}
+
+
+def machine_info() -> dict[str, Any]:
+    from importlib import metadata
+
+    def version(pkg: str) -> str | None:
+        try:
+            return metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            return None
+
+    cpu_model = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cpu_model": cpu_model or platform.processor() or None,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "versions": {p: version(p) for p in ("a2c", "tensorflow", "keras", "torch", "stable-baselines3",
+                                              "gymnasium", "numpy")},
+    }
+    return info
+
+
+def fmt(v: Any, spec: str = ".0f", none: str = "n/a") -> str:
+    return none if v is None else format(v, spec)
+
+
+def write_markdown(path: Path, report: dict[str, Any]) -> None:
+    s, m, c, agg = report["settings"], report["machine"], report["code"], report["summary"]
+    labels = ["ours"] + s["sb3_variants"]
+    lines = [
+        "# CartPole-v1 benchmark: a2c (TensorFlow/Keras) vs Stable-Baselines3 A2C (PyTorch CPU)",
+        "",
+        f"Generated {report['finished_utc']} by `{report['command']}`"
+        + (" (quick smoke-test mode: too short to mean much)." if s["quick"] else "."),
+        "",
+        f"Machine: {m['cpu_model']}, {m['cpu_count']} CPUs ({m['cpus_usable']} usable), {m['platform']}; "
+        f"load average {report['loadavg_start'][0]:.2f} at start, {report['loadavg_end'][0]:.2f} at end "
+        "(the machine may be shared, so compare figures of the same run only).",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v) + f", python {m['python']}.",
+        f"Code: commit {str(c['git_commit'])[:12]}"
+        + (f" with local changes to {', '.join(x.split()[-1] for x in c['modified_tracked_files'])}"
+           if c["modified_tracked_files"] else "")
+        + f"; a2c sources sha256 {c['a2c_sources_sha256'][:12]}"
+        + (" (the a2c sources CHANGED during the run)." if c["a2c_sources_changed_during_run"] else "."),
+        "",
+        f"Settings (both sides): {s['steps']:,} env steps per run, seeds {s['seeds']}, n_envs {s['n_envs']}, "
+        f"n_steps {s['n_steps']}, gamma {s['gamma']}, gae_lambda {s['gae_lambda']}, lr {s['lr']} ({s['lr_schedule']}), "
+        f"vf_coef {s['vf_coef']}, ent_coef {s['ent_coef']}, max_grad_norm {s['max_grad_norm']}, RMSprop "
+        f"(alpha {s['rms_rho']}, eps {s['optimizer_eps']} outside the sqrt), tanh 64-64. "
+        f"Greedy evaluation every {s['eval_every']:,} steps, {s['eval_episodes']} episodes "
+        f"(one env each, seeds {EVAL_SEED_BASE:,}+k), excluded from the training clock. "
+        "Ours: 1 TensorFlow thread. SB3 variants: " + "; ".join(
+            f"`{v}` = {report['sb3_variant_info'][v]}" for v in s["sb3_variants"]) + ".",
+        "",
+        "## Per run",
+        "",
+        "| order | seed | implementation | steps/s | steady steps/s | seconds to 475 | steps to 475 | last eval | wall s |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for i, r in enumerate(report["runs"], 1):
+        lines.append(
+            f"| {i} | {r['seed']} | {r['label']} | {fmt(r['steps_per_second'])} | "
+            f"{fmt(r['steady_steps_per_second'])} | "
+            f"{fmt(r['seconds_to_475'], '.1f', 'not reached')} | {fmt(r['steps_to_475'], ',', '-')} | "
+            f"{fmt(r['final_eval_mean_return'], '.1f')} | {r['wall_seconds']:.1f} |")
+    lines += ["", "## Medians over seeds", "",
+              "| implementation | steps/s | steady steps/s | seconds to 475 | steps to 475 | reached 475 |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for label in labels:
+        md = agg["medians"].get(label)
+        if md:
+            lines.append(f"| {label} | {fmt(md['steps_per_second'])} | {fmt(md['steady_steps_per_second'])} | "
+                         f"{fmt(md['seconds_to_475'], '.1f', 'not reached')} | "
+                         f"{fmt(md['steps_to_475'], ',.0f', '-')} | {md['reached_475']} |")
+    lines += ["", "## Ratios ours / SB3", "",
+              "Steps/s: > 1 means ours is faster (target >= 2 against the reference variant). "
+              "Seconds to 475: < 1 means ours solves sooner in wall-clock training time. "
+              "Median of paired ratios pairs the two runs of the same seed (run back to back).", "",
+              "| vs | steps/s (median of paired) | steps/s (ratio of medians) | steady steps/s (paired) "
+              "| seconds to 475 (paired) | seconds to 475 (ratio of medians) |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for label, r in agg["ratios_ours_over_sb3"].items():
+        lines.append(
+            f"| {label} | {fmt(r['steps_per_second']['median_of_paired_ratios'], '.2f')} | "
+            f"{fmt(r['steps_per_second']['ratio_of_medians'], '.2f')} | "
+            f"{fmt(r['steady_steps_per_second']['median_of_paired_ratios'], '.2f')} | "
+            f"{fmt(r['seconds_to_475']['median_of_paired_ratios'], '.2f')} | "
+            f"{fmt(r['seconds_to_475']['ratio_of_medians'], '.2f')} |")
+    met = agg["target_met"]
+    lines += ["", f"Target (ours >= 2x the steps/s of `{agg['reference_sb3_variant']}`): "
+              + ("met" if met else "not met" if met is not None else "n/a") + ".",
+              "", "'steady' excludes the first evaluation interval "
+              f"({s['eval_every']:,} steps: tracing/XLA compilation and warm-up) from both clocks.", ""]
+    path.write_text("\n".join(lines))
+
+
+def parse_variants(text: str) -> list[tuple[int, str]]:
+    """'1:separate,0:shared' -> [(1, 'separate'), (0, 'shared')]; threads 0 = torch's default."""
+    out = []
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        threads, _, arch = item.partition(":")
+        arch = arch or "separate"
+        if arch not in ("separate", "shared") or not threads.isdigit():
+            raise argparse.ArgumentTypeError(f"bad SB3 variant {item!r}; expected THREADS[:separate|shared]")
+        out.append((int(threads), arch))
+    if not out:
+        raise argparse.ArgumentTypeError("at least one SB3 variant is needed")
+    return out
+
+
+def variant_label(threads: int, arch: str) -> str:
+    return ("sb3_default_threads" if threads == 0 else f"sb3_{threads}t") + ("_shared" if arch == "shared" else "")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, ...)")
+    p.add_argument("--steps", type=int, default=200_000, help="env steps per training run")
+    p.add_argument("--quick", action="store_true", help="smoke test: 1 seed, 20,000 steps")
+    p.add_argument("--out", default="results/benchmark_cartpole.json",
+                   help="JSON report; a markdown table is written next to it (.md)")
+    p.add_argument("--lr", type=float, default=7e-4, help="learning rate (both sides)")
+    p.add_argument("--lr-schedule", choices=("constant", "linear"), default="linear",
+                   help="linear decays to 0 over --steps (both sides; the CartPole preset)")
+    p.add_argument("--vf-coef", type=float, default=0.5)
+    p.add_argument("--ent-coef", type=float, default=0.0)
+    p.add_argument("--eval-every", type=int, default=10_000)
+    p.add_argument("--eval-episodes", type=int, default=20)
+    p.add_argument("--sb3", type=parse_variants, default=None, metavar="VARIANTS",
+                   help="SB3 variants, comma-separated THREADS[:separate|shared]: torch threads (0 = torch's "
+                        "default) and network (separate = MlpPolicy's own pi/vf nets, shared = our shared "
+                        "64-64 trunk). The first is the reference for the 2x target. "
+                        f"Default {DEFAULT_SB3_VARIANTS!r} ('1' with --quick).")
+    p.add_argument("--verbose", action="store_true", help="show the workers' output")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.worker:
+        spec = json.loads(args.worker)
+        result = WORKERS[spec["impl"]](spec)
+        Path(spec["result"]).write_text(json.dumps(result))
+        return 0
+
+    if args.quick:
+        args.seeds, args.steps = 1, 20_000
+    if args.sb3 is None:
+        args.sb3 = parse_variants("1" if args.quick else DEFAULT_SB3_VARIANTS)
+    seeds = list(range(args.seeds))
+    variants = [(variant_label(t, a), t, a) for t, a in args.sb3]
+    base = dict(steps=args.steps, lr=args.lr, lr_schedule=args.lr_schedule, vf_coef=args.vf_coef,
+                ent_coef=args.ent_coef, eval_every=args.eval_every, eval_episodes=args.eval_episodes)
+    command = " ".join(shlex.quote(a) for a in ["python", "benchmarks/bench_cartpole.py", *sys.argv[1:]])
+    out = Path(args.out)
+    loadavg_start = list(os.getloadavg())
+    code_start = code_state()
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+    # Mirrored (ABBA) order so that ours always runs next to the reference SB3 variant:
+    # seed 0: ..., sb3 ref, ours; seed 1: ours, sb3 ref, ...; and so on.
+    runs: list[dict] = []
+    t_all = time.perf_counter()
+    for seed in seeds:
+        jobs = [("ours", dict(impl="ours"))] + [(label, dict(impl="sb3", threads=t, arch=a))
+                                                 for label, t, a in variants]
+        if seed % 2 == 0:
+            jobs.reverse()
+        for label, extra in jobs:
+            print(f"[{time.perf_counter() - t_all:6.0f}s] seed {seed}: {label} ...", end=" ", flush=True)
+            r = run_worker({**base, **extra, "seed": seed}, args.verbose)
+            r.update(label=label, seed=seed)
+            runs.append(r)
+            print(f"{r['steps_per_second']:.0f} steps/s, "
+                  f"475 at {fmt(r['seconds_to_475'], '.1f', 'never')} s", flush=True)
+
+    labels = [v[0] for v in variants]
+    report = {
+        "benchmark": "CartPole-v1 A2C: a2c (TensorFlow/Keras) vs Stable-Baselines3 (PyTorch CPU)",
+        "command": command,
+        "python_executable": sys.executable,
+        "started_utc": started,
+        "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "total_wall_seconds": time.perf_counter() - t_all,
+        "loadavg_start": loadavg_start,
+        "loadavg_end": list(os.getloadavg()),
+        "machine": machine_info(),
+        "code": {**code_start, "a2c_sources_changed_during_run":
+                 code_state()["a2c_sources_sha256"] != code_start["a2c_sources_sha256"]},
+        "settings": {**base, **FIXED, "env_id": ENV_ID, "seeds": seeds, "quick": args.quick,
+                     "optimizer": "RMSprop, eps outside the sqrt (PyTorch / SB3 style)",
+                     "solved_threshold": SOLVED, "eval_seed_base": EVAL_SEED_BASE,
+                     "ours_tf_threads": 1, "sb3_variants": labels},
+        "sb3_variant_info": {label: (f"torch's default threads ({_threads_used(runs, label)} here), " if t == 0
+                                     else f"{t} torch thread{'s' if t > 1 else ''}, ")
+                             + ("MlpPolicy (separate 64-64 actor and critic nets)" if a == "separate"
+                                else "shared 64-64 trunk like ours (custom features extractor)")
+                             for label, t, a in variants},
+        "timing": ("Training clock per run: ours = a2c.train's train_seconds / metrics.csv "
+                   "time/elapsed_seconds (log rows coincide with the evaluation points); SB3 = "
+                   "perf_counter from on_training_start to on_training_end minus the callback's "
+                   "evaluation time. Both exclude model/env construction and evaluation; ours "
+                   "includes tf.function tracing and XLA compilation (in the first interval). "
+                   "steady_steps_per_second excludes the first evaluation interval."),
+        "summary": aggregate(runs, labels[0], labels),
+        "runs": runs,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    md = out.with_suffix(".md")
+    write_markdown(md, report)
+    print(md.read_text())
+    print(f"wrote {out} and {md}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from a2c.envs import env_dims, make_env, make_vec_env
+from a2c.errors import EnvError
+
+from conftest import ConstantRewardEnv, IdentityEnv, TerminateAfterEnv
+
+
+@pytest.mark.parametrize("env_cls", [IdentityEnv, ConstantRewardEnv, TerminateAfterEnv])
+def test_custom_test_envs_follow_the_api(env_cls):
+    check_env(env_cls(), skip_render_check=True)
+
+
+def test_cartpole_uses_numpy_vector_env_and_records_episodes():
+    env = make_vec_env("CartPole-v1", 4)
+    assert "CartPoleVectorEnv" in str(env)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (4, 4) and obs.dtype == np.float32
+    seen = False
+    for _ in range(200):
+        obs, r, term, trunc, info = env.step(np.zeros(4, np.int64))  # always push left: falls fast
+        if "_episode" in info and info["_episode"].any():
+            seen = True
+            assert np.all(info["episode"]["l"][info["_episode"]] > 0)
+    assert seen
+
+
+def test_discrete_observations_are_one_hot():
+    env = make_vec_env("A2CTest/Identity-v0", 3)
+    obs, _ = env.reset(seed=1)
+    assert obs.shape == (3, 3) and obs.dtype == np.float32
+    np.testing.assert_array_equal(obs.sum(axis=1), 1.0)
+    assert env_dims("A2CTest/Identity-v0") == (3, 3)
+
+
+def test_env_dims():
+    assert env_dims("CartPole-v1") == (4, 2)
+    assert env_dims("Acrobot-v1") == (6, 3)
+    assert env_dims("LunarLander-v3") == (8, 4)
+
+
+@pytest.mark.parametrize("env_id,needle", [
+    ("NoSuchEnv-v0", "unknown environment 'NoSuchEnv-v0'"),
+    ("Pendulum-v1", "action space Box"),
+    ("Blackjack-v1", "observation space Tuple"),
+])
+def test_unsupported_envs_are_refused_with_the_space_named(env_id, needle):
+    with pytest.raises(EnvError, match=needle.replace("(", r"\(")):
+        make_vec_env(env_id, 2)
+    with pytest.raises(EnvError):
+        make_env(env_id)

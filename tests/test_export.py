@@ -1,0 +1,230 @@
+"""SavedModel export: round trip, a process without a2c (or Keras), atomic replacement, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from a2c.cli import main  # noqa: E402
+from a2c.errors import ModelFileError  # noqa: E402
+from a2c.export import (  # noqa: E402
+    GREEDY_ENDPOINT, METADATA_FILE, SERVE_ENDPOINT, export_run, export_saved_model, read_export_metadata,
+)
+from a2c.model import build_actor_critic  # noqa: E402
+from a2c.train import save_model  # noqa: E402
+
+
+# One tiny CartPole run per test session, shared by test_export, test_evaluate and
+# test_plotting through the session's base temp directory (same config in all three).
+SHARED_RUN = {"total_steps": 2000, "eval_every": 1000, "eval_episodes": 2, "final_eval_episodes": 2,
+              "log_every": 5, "progress": False, "seed": 0}
+
+
+def shared_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from a2c.config import make_config
+    from a2c.train import train
+
+    run = tmp_path_factory.getbasetemp() / "a2c_shared_run"
+    if not (run / "summary.json").is_file():
+        shutil.rmtree(run, ignore_errors=True)
+        train(make_config({**SHARED_RUN, "run_dir": str(run)}), quiet=True)
+    return run
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return shared_run(tmp_path_factory)
+
+
+def observations(obs_dim: int, n: int = 16) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.normal(scale=2.0, size=(n, obs_dim)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[keras.Model, Path, Path]:
+    """A model with non-trivial weights, its .keras file and its SavedModel."""
+    model = build_actor_critic(4, 3, (16, 8), "tanh", seed=3)
+    for v in model.trainable_variables:  # move away from the near-uniform initial policy
+        v.assign(v + tf.random.stateless_normal(v.shape, seed=[1, 2], stddev=0.5))
+    root = tmp_path_factory.mktemp("export")
+    save_model(model, root / "model.keras")
+    export_saved_model(model, root / "saved_model", env_id=None)
+    return model, root / "model.keras", root / "saved_model"
+
+
+def test_round_trip_memory_keras_saved_model_agree(exported):
+    model, keras_file, sm_dir = exported
+    obs = observations(4)
+    want = {k: v.numpy() for k, v in model(obs).items()}
+    reloaded = keras.saving.load_model(keras_file, compile=False)
+    got_keras = {k: v.numpy() for k, v in reloaded(obs).items()}
+    loaded = tf.saved_model.load(str(sm_dir))
+    served = {k: v.numpy() for k, v in loaded.serve(tf.constant(obs)).items()}
+    assert set(served) == {"probs", "value"}
+    for out in (got_keras, served):
+        np.testing.assert_allclose(out["probs"], want["probs"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(out["value"], want["value"], rtol=1e-5, atol=1e-6)
+    assert served["probs"].shape == (16, 3) and served["value"].shape == (16,)
+    np.testing.assert_array_equal(loaded.greedy_action(tf.constant(obs)).numpy(), want["logits"].argmax(-1))
+    assert len(set(want["logits"].argmax(-1))) > 1  # the check above is not trivially constant
+    # Signatures, for TF-Serving and for callers that use them.
+    assert {SERVE_ENDPOINT, GREEDY_ENDPOINT, "serving_default"} <= set(loaded.signatures)
+    spec = loaded.signatures[SERVE_ENDPOINT].structured_input_signature[1]["obs"]
+    assert spec.shape.as_list() == [None, 4] and spec.dtype == tf.float32
+    assert read_export_metadata(sm_dir)["obs_dim"] == 4 and read_export_metadata(sm_dir)["n_actions"] == 3
+
+
+FRESH_PROCESS = textwrap.dedent("""
+    import importlib.abc, importlib.machinery, json, sys
+
+    BLOCKED = ("a2c", "keras")
+
+    class _Refuse(importlib.abc.Loader):
+        def create_module(self, spec):
+            raise ImportError(f"{spec.name} is blocked in this process")
+
+        def exec_module(self, module):
+            raise ImportError("blocked")
+
+    class _Block(importlib.abc.MetaPathFinder):
+        # Modules are *found* (TensorFlow probes for keras) but can never be imported.
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in BLOCKED:
+                spec = importlib.machinery.PathFinder.find_spec(name, path)
+                if spec is not None:
+                    spec.loader = _Refuse()
+                return spec
+
+    sys.meta_path.insert(0, _Block())
+    for name in BLOCKED:
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+        else:
+            raise SystemExit(f"{name} could be imported: the test would prove nothing")
+
+    import numpy as np
+    import tensorflow as tf
+
+    model = tf.saved_model.load(sys.argv[1])
+    obs = np.load(sys.argv[2])
+    out = model.serve(tf.constant(obs))
+    np.savez(sys.argv[3], probs=out["probs"].numpy(), value=out["value"].numpy(),
+             action=model.greedy_action(tf.constant(obs)).numpy(),
+             sig_action=model.signatures["greedy_action"](obs=tf.constant(obs))["output_0"].numpy())
+    print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)))
+""")
+
+
+def test_saved_model_runs_in_a_process_without_a2c_or_keras(exported, tmp_path):
+    model, _, sm_dir = exported
+    obs = observations(4)
+    np.save(tmp_path / "obs.npy", obs)
+    (tmp_path / "fresh.py").write_text(FRESH_PROCESS)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    # -I: no PYTHONPATH, no user site, no cwd/script dir tricks; run outside the repository.
+    proc = subprocess.run(
+        [sys.executable, "-I", str(tmp_path / "fresh.py"), str(sm_dir), str(tmp_path / "obs.npy"),
+         str(tmp_path / "out.npz")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []  # neither a2c nor keras got imported
+    got = np.load(tmp_path / "out.npz")
+    want = {k: v.numpy() for k, v in model(obs).items()}
+    np.testing.assert_allclose(got["probs"], want["probs"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got["value"], want["value"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(got["action"], want["logits"].argmax(-1))
+    np.testing.assert_array_equal(got["sig_action"], got["action"])
+
+
+def test_training_writes_saved_model_matching_model_keras(run_dir):
+    sm = run_dir / "saved_model"
+    assert (sm / "saved_model.pb").is_file()
+    assert read_export_metadata(sm)["env_id"] == "CartPole-v1"
+    model = keras.saving.load_model(run_dir / "model.keras", compile=False)
+    obs = observations(4)
+    loaded = tf.saved_model.load(str(sm))  # keep a reference: its functions use its variables
+    served = loaded.serve(tf.constant(obs))
+    np.testing.assert_allclose(served["probs"].numpy(), model(obs)["probs"].numpy(), rtol=1e-5, atol=1e-6)
+    assert not [p.name for p in run_dir.iterdir() if p.name.startswith(".")]  # no temp leftovers
+
+
+def test_export_replaces_an_existing_export_and_leaves_no_temp(exported, tmp_path):
+    model, _, _ = exported
+    target = tmp_path / "saved_model"
+    export_saved_model(model, target)
+    (target / "stale.txt").write_text("from the old export")
+    export_saved_model(model, target, env_id="CartPole-v1")
+    assert not (target / "stale.txt").exists()
+    assert read_export_metadata(target)["env_id"] == "CartPole-v1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["saved_model"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o777 & ~mask  # a normal directory, not mkdtemp's 0700
+
+
+def test_failed_export_keeps_the_old_one(exported, tmp_path, monkeypatch):
+    model, _, _ = exported
+    target = tmp_path / "saved_model"
+    export_saved_model(model, target, env_id="old")
+
+    class Broken:
+        def write_out(self, path, verbose=True):
+            (Path(path) / "saved_model.pb").write_text("half written")
+            raise RuntimeError("disk full")
+
+    monkeypatch.setattr("a2c.export.build_export_archive", lambda m: Broken())
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_saved_model(model, target, env_id="new")
+    assert read_export_metadata(target)["env_id"] == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["saved_model"]
+    tf.saved_model.load(str(target))  # still a valid SavedModel
+
+
+def test_export_refuses_to_replace_something_else(exported, tmp_path):
+    model, _, _ = exported
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(ModelFileError, match="not a SavedModel directory"):
+        export_saved_model(model, tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def test_cli_export_run_dir(run_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    shutil.rmtree(run / "saved_model")
+    assert main(["export", str(run)]) == 0
+    assert "saved_model" in capsys.readouterr().out
+    assert (run / "saved_model" / "saved_model.pb").is_file()
+    assert read_export_metadata(run / "saved_model")["env_id"] == "CartPole-v1"
+    # a .keras file with --out
+    out = export_run(run / "model.keras", tmp_path / "elsewhere")
+    assert (out / METADATA_FILE).is_file()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p / "missing", "path not found"),
+    (lambda p: p, "has no model.keras"),
+    (lambda p: (p / "model.keras").write_text("not a zip") and p / "model.keras", "not a .keras archive"),
+])
+def test_cli_export_errors(tmp_path, capsys, make, message):
+    assert main(["export", str(make(tmp_path))]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

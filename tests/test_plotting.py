@@ -1,0 +1,162 @@
+"""``a2c plot`` and the results helpers: curve aggregation, PNGs, the markdown table."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from a2c.cli import main  # noqa: E402
+from a2c.errors import RunDirError  # noqa: E402
+from a2c.plotting import (  # noqa: E402
+    aggregate_curves, aggregate_evaluations, load_run, plot_learning_curves_by_env, plot_runs, results_table,
+)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+# One tiny CartPole run per test session, shared by test_export, test_evaluate and
+# test_plotting through the session's base temp directory (same config in all three).
+SHARED_RUN = {"total_steps": 2000, "eval_every": 1000, "eval_episodes": 2, "final_eval_episodes": 2,
+              "log_every": 5, "progress": False, "seed": 0}
+
+
+def shared_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from a2c.config import make_config
+    from a2c.train import train
+
+    run = tmp_path_factory.getbasetemp() / "a2c_shared_run"
+    if not (run / "summary.json").is_file():
+        shutil.rmtree(run, ignore_errors=True)
+        train(make_config({**SHARED_RUN, "run_dir": str(run)}), quiet=True)
+    return run
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return shared_run(tmp_path_factory)
+
+
+def fake_run(source: Path, dest: Path, *, seed: int, step_scale: float = 1.0, return_shift: float = 0.0,
+             env_id: str | None = None) -> Path:
+    """A copy of ``source`` with its steps scaled and returns shifted (another 'seed')."""
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns("saved_model", "tb", "*.keras"))
+    for name, value_cols in (("metrics.csv", ["rollout/ep_return_mean"]), ("evaluations.csv", ["eval/mean_return"])):
+        with open(dest / name, newline="") as f:
+            rows = list(csv.DictReader(f))
+            fields = list(rows[0].keys())
+        for row in rows:
+            row["global_step"] = str(int(int(row["global_step"]) * step_scale))
+            for col in value_cols:
+                if row[col] != "":
+                    row[col] = str(float(row[col]) + return_shift)
+        with open(dest / name, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+    summary = json.loads((dest / "summary.json").read_text())
+    summary.update(seed=seed, eval_mean_return=summary["eval_mean_return"] + return_shift)
+    if env_id:
+        summary["env_id"] = env_id
+        config = (dest / "config.toml").read_text().replace('env_id = "CartPole-v1"', f'env_id = "{env_id}"')
+        (dest / "config.toml").write_text(config)
+    (dest / "summary.json").write_text(json.dumps(summary))
+    return dest
+
+
+def assert_png(path: Path) -> None:
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    with Image.open(path) as im:
+        assert im.format == "PNG" and im.width > 300 and im.height > 200
+
+
+def test_aggregate_curves_interpolates_onto_a_common_grid():
+    a = (np.array([0.0, 10.0]), np.array([0.0, 10.0]))
+    b = (np.array([0.0, 5.0]), np.array([2.0, 2.0]))  # shorter run
+    grid, mean, std, count = aggregate_curves([a, b], n_points=11)
+    np.testing.assert_allclose(grid, np.arange(11.0))
+    np.testing.assert_array_equal(count, [2] * 6 + [1] * 5)
+    np.testing.assert_allclose(mean[:6], (np.arange(6.0) + 2) / 2)
+    np.testing.assert_allclose(std[:6], np.abs(np.arange(6.0) - 2) / 2)
+    np.testing.assert_allclose(mean[6:], np.arange(6.0, 11.0))  # only run a covers these steps
+    np.testing.assert_allclose(std[6:], 0.0)
+
+
+def test_aggregate_evaluations_across_runs(run_dir, tmp_path):
+    other = fake_run(run_dir, tmp_path / "r1", seed=1, return_shift=4.0)
+    steps, means, errs = aggregate_evaluations([load_run(run_dir), load_run(other)])
+    base = load_run(run_dir).evaluations
+    np.testing.assert_array_equal(steps, np.unique(base["global_step"]))
+    # evaluations.csv has two rows at the last step (periodic + final); both count
+    assert np.all(np.isfinite(means)) and np.all(errs >= 0)
+
+
+def test_plot_one_run(run_dir, tmp_path, capsys):
+    out = tmp_path / "one.png"
+    assert main(["plot", str(run_dir), "--out", str(out)]) == 0
+    assert str(out) in capsys.readouterr().out
+    assert_png(out)
+    # default output: inside the run directory
+    run = tmp_path / "copy"
+    shutil.copytree(run_dir, run, ignore=shutil.ignore_patterns("saved_model", "tb"))
+    assert main(["plot", str(run)]) == 0
+    assert_png(run / "learning_curves.png")
+
+
+def test_plot_several_runs_and_envs(run_dir, tmp_path):
+    runs = [run_dir,
+            fake_run(run_dir, tmp_path / "s1", seed=1, step_scale=1.3, return_shift=5.0),
+            fake_run(run_dir, tmp_path / "s2", seed=2, step_scale=0.8, return_shift=-3.0),
+            fake_run(run_dir, tmp_path / "acro", seed=0, return_shift=-100.0, env_id="Acrobot-v1")]
+    fig = plot_runs(runs[:3], tmp_path / "three.png", title="three seeds")
+    assert_png(tmp_path / "three.png")
+    assert fig.get_suptitle() == "three seeds"
+    assert len(fig.axes) == 6
+    plot_runs(runs, tmp_path / "mixed.png")
+    assert_png(tmp_path / "mixed.png")
+    paths = plot_learning_curves_by_env(runs, tmp_path / "curves")
+    assert set(paths) == {"CartPole-v1", "Acrobot-v1"}
+    for path in paths.values():
+        assert_png(path)
+    assert sorted(p.name for p in (tmp_path / "curves").iterdir()) == [
+        "learning_curve_Acrobot-v1.png", "learning_curve_CartPole-v1.png"]
+
+
+def test_results_table_groups_by_env(run_dir, tmp_path):
+    runs = [run_dir,
+            fake_run(run_dir, tmp_path / "s1", seed=1, return_shift=2.0),
+            fake_run(run_dir, tmp_path / "acro", seed=0, return_shift=-100.0, env_id="Acrobot-v1")]
+    table = results_table(runs, per_run=True)
+    lines = table.splitlines()
+    assert lines[0].startswith("| Environment | Runs | Seeds |")
+    cartpole = next(line for line in lines if line.startswith("| CartPole-v1 | 2 | 0, 1 |"))
+    base = json.loads((run_dir / "summary.json").read_text())["eval_mean_return"]
+    assert f"{base + 1.0:.1f} ± 1.0" in cartpole  # mean and std across the two runs
+    assert f"{base:.1f} / {base + 2.0:.1f}" in cartpole  # worst / best run
+    assert any(line.startswith("| Acrobot-v1 | 1 | 0 |") for line in lines)
+    assert sum(line.startswith("| acro |") or line.startswith("| s1 |") for line in lines) == 2  # per-run rows
+
+
+def test_plot_and_table_errors(run_dir, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    for args, message in (
+        ([str(tmp_path / "missing")], "run directory not found"),
+        ([str(tmp_path / "empty")], "has no metrics.csv"),
+        ([str(run_dir), "--out", str(tmp_path / "curves.jpg")], ".png"),
+    ):
+        assert main(["plot", *args]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(run_dir, unfinished, ignore=shutil.ignore_patterns("saved_model", "tb", "summary.json"))
+    with pytest.raises(RunDirError, match="no summary.json"):
+        results_table([unfinished])
+    with pytest.raises(RunDirError, match="no run directories"):
+        results_table([])
