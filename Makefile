@@ -31,5 +31,13 @@ bench: setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/bench_cartpole.py --out results/benchmark_cartpole.json
 
+## Re-execute notebooks/walkthrough.ipynb in place with its full parameters (trains CartPole: a few minutes)
+notebook: setup
+	$(BIN)/python notebooks/execute.py notebooks/walkthrough.ipynb
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+## Regenerate results/: 3 seeds x CartPole-v1, Acrobot-v1, LunarLander-v3, curves, table, GIF, model
+results: setup
+	$(BIN)/python -m a2c.results --out results --runs runs/results

@@ -344,11 +344,15 @@ class RunCheckpoint:
         return self.host.value
 
     def remove_orphans(self, latest_update: int) -> None:
-        """Delete what a crash mid-save left behind: ``*_temp`` folders and checkpoints
-        newer than the index's latest (never listed, so never read)."""
+        """Delete what a crash mid-save left behind: ``*_temp`` folders, the index's
+        temporary copies, and checkpoints newer than the index's latest (never listed,
+        so never read)."""
         for item in self.directory.iterdir():
             if item.is_dir() and item.name.endswith("_temp"):
                 shutil.rmtree(item, ignore_errors=True)
+                continue
+            if item.is_file() and item.name.startswith("checkpoint.tmp"):
+                item.unlink(missing_ok=True)
                 continue
             m = re.match(rf"{CHECKPOINT_NAME}-(\d+)\.(index|data-.*)$", item.name)
             if m and int(m.group(1)) > latest_update:

@@ -20,6 +20,7 @@ from a2c.errors import ConfigError
 Activation = Literal["tanh", "relu", "elu", "gelu", "sigmoid", "linear"]
 OptimizerName = Literal["rmsprop", "rmsprop_keras", "adam"]
 Schedule = Literal["constant", "linear"]
+ObsScaling = Literal["none", "bounds"]
 
 
 def _doc(text: str, **kwargs: Any) -> Any:
@@ -51,6 +52,10 @@ class Config:
     normalize_advantage: bool = _doc("standardise advantages within each batch", default=False)
     hidden_sizes: tuple[int, ...] = _doc("sizes of the shared Dense trunk, e.g. 64,64", default=(64, 64))
     activation: Activation = _doc("activation of the trunk", default="tanh")
+    obs_scaling: ObsScaling = _doc(
+        "'bounds' divides each observation feature by its finite bound (a Rescaling layer "
+        "in the model, so exports take raw observations); 'none' feeds them as they are",
+        default="none")
     eval_every: int = _doc("greedy evaluation every this many env steps; 0 disables", default=20_000)
     eval_episodes: int = _doc("episodes of each periodic evaluation", default=10)
     final_eval_episodes: int = _doc("episodes of the final evaluation written to summary.json", default=100)

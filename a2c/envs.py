@@ -51,6 +51,17 @@ def feature_space(observation_space: spaces.Space) -> spaces.Box:
     return spaces.Box(low, high, dtype=np.float32)
 
 
+def observation_scale(features: spaces.Box) -> list[float]:
+    """1 / max(|low|, |high|) per feature, 1 where the bound is infinite or zero.
+
+    Acrobot's angular velocities reach 4*pi and 9*pi while its other features stay in
+    [-1, 1]; unscaled, they saturate a tanh trunk and dominate its gradient.
+    """
+    bound = np.maximum(np.abs(features.low), np.abs(features.high)).astype(np.float64)
+    usable = np.isfinite(bound) & (bound > 0)
+    return np.where(usable, 1.0 / np.where(usable, bound, 1.0), 1.0).tolist()
+
+
 def encode_observations(obs: Any, observation_space: spaces.Space) -> np.ndarray:
     """Map a batch of raw observations to (batch, obs_dim) float32 features."""
     if isinstance(observation_space, spaces.Discrete):

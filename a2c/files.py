@@ -1,7 +1,9 @@
 """Atomic file writes: write next to the target, then rename over it.
 
 A crash or Ctrl-C mid-write leaves either the old file or the new one, never half
-of one (``os.replace`` is atomic on POSIX within a filesystem).
+of one (``os.replace`` is atomic on POSIX within a filesystem). The data is fsynced
+before the rename and the directory after it, so that a power cut cannot leave a
+renamed but empty file either.
 """
 
 from __future__ import annotations
@@ -20,6 +22,21 @@ def _umask() -> int:
     return mask
 
 
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a directory's entries') data to disk; best effort, as some
+    filesystems refuse it for directories."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None], suffix: str = "") -> None:
     """Call ``write(tmp_path)`` and move the result to ``path``."""
     path = Path(path)
@@ -31,7 +48,9 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], suffix: str = 
         write(tmp_path)
         if tmp_path.is_file():  # mkstemp creates 0600; give the file the usual permissions
             os.chmod(tmp_path, 0o666 & ~_umask())
+            _fsync(tmp_path)
         os.replace(tmp_path, path)
+        _fsync(path.parent)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise

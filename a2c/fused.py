@@ -44,14 +44,21 @@ from typing import Any, NamedTuple
 import keras
 import numpy as np
 import tensorflow as tf
+import tomli_w
+from tqdm.auto import tqdm
 
 from a2c.config import Config, load_toml, make_config
 from a2c.errors import EnvError
-from a2c.learner import make_optimizer, update_step
+from a2c.evaluate import EVAL_SEED_BASE, EvalResult, evaluate_policy
+from a2c.export import export_saved_model
+from a2c.files import atomic_write_json, atomic_write_text
+from a2c.learner import make_greedy, make_optimizer, update_step
+from a2c.logger import RunLogger
 from a2c.model import build_actor_critic
 from a2c.rollout import Rollout
-from a2c.tf_envs import PORTED_ENVS, TFEnv, make_key, split_key
+from a2c.tf_envs import PORTED_ENVS, TFEnv
 from a2c.tf_envs.base import RNG_ALG
+from a2c.train import TrainResult, configure_tensorflow, prepare_run_dir, save_model
 
 #: Hyperparameters applied in fused mode, above the env preset and below a TOML
 #: file and flags (``defaults < PRESETS[env] < FUSED_PRESETS[env] < TOML < flags``).
@@ -95,11 +102,13 @@ class LoopState(NamedTuple):
 
     env_state: Any  # the port's state NamedTuple, fields (n_envs,)
     obs: tf.Tensor  # (n_envs, obs_dim) observations the next step acts on
-    key: tf.Tensor  # (2,) int64 stateless RNG key
     ep_return: tf.Tensor  # (n_envs,) return of the running episodes so far
     ep_length: tf.Tensor  # (n_envs,) int32 length of the running episodes so far
 
 
+#: The update metrics (a2c.learner.update_step), averaged in-graph over one call.
+METRIC_NAMES = ("total_loss", "policy_loss", "value_loss", "entropy", "explained_variance",
+                "grad_norm", "learning_rate")
 #: Episode statistics summed in-graph over one call.
 EPISODE_STATS = ("episodes", "return_sum", "length_sum")
 
@@ -118,18 +127,18 @@ class FusedLoop:
         self.model, self.optimizer, self.cfg, self.env = model, optimizer, cfg, env
         optimizer.build(model.trainable_variables)
         n = cfg.n_envs
-        reset_key, key = tf.unstack(split_key(make_key(cfg.seed)))
-        env_state, obs = env.reset(reset_key, n)
+        # One Philox generator for actions and env resets (see the module docstring).
+        self.rng = tf.random.Generator.from_seed(cfg.seed, alg=RNG_ALG)
+        env_state, obs = env.reset(self.rng, n)
         self.state = LoopState(
             env_state=tf.nest.map_structure(lambda x: tf.Variable(x, trainable=False), env_state),
             obs=tf.Variable(tf.cast(obs, tf.float32), trainable=False),
-            key=tf.Variable(key, trainable=False),
             ep_return=tf.Variable(tf.zeros([n], tf.float32), trainable=False),
             ep_length=tf.Variable(tf.zeros([n], tf.int32), trainable=False),
         )
         self.traces = 0
         self.run = tf.function(self._run, input_signature=[tf.TensorSpec([], tf.int32)],
-                               jit_compile=True)
+                               jit_compile=True, autograph=False)
 
     # ------------------------------------------------------------------ graph code
     def _rollout(self, state: LoopState) -> tuple[LoopState, Rollout, tf.Tensor, dict[str, tf.Tensor]]:
@@ -144,13 +153,11 @@ class FusedLoop:
         zero = tf.constant(0.0)
 
         def body(t, s: LoopState, arrays, episodes, return_sum, length_sum):
-            key, act_key, env_key = tf.unstack(split_key(s.key, 3))
             logits = model(s.obs)["logits"]
-            # Gumbel-max sampling, as a2c.learner.make_act, from a stateless key.
-            u = tf.random.stateless_uniform(tf.shape(logits), seed=act_key, minval=1e-12, maxval=1.0,
-                                            dtype=logits.dtype, alg=RNG_ALG)
+            # Gumbel-max sampling, as a2c.learner.make_act.
+            u = self.rng.uniform(tf.shape(logits), minval=1e-12, maxval=1.0, dtype=logits.dtype)
             actions = tf.argmax(logits - tf.math.log(-tf.math.log(u)), axis=-1, output_type=tf.int32)
-            step = env.step(s.env_state, actions, env_key)
+            step = env.step(s.env_state, actions, self.rng)
             reward = tf.cast(step.reward, tf.float32)
             done = tf.logical_or(step.terminated, step.truncated)
             ep_return = s.ep_return + reward
@@ -167,7 +174,7 @@ class FusedLoop:
                 "terminated": arrays["terminated"].write(t, tf.cast(step.terminated, tf.float32)),
                 "truncated": arrays["truncated"].write(t, tf.cast(step.truncated, tf.float32)),
             }
-            s = LoopState(step.state, tf.cast(step.obs, tf.float32), key,
+            s = LoopState(step.state, tf.cast(step.obs, tf.float32),
                           tf.where(done, 0.0, ep_return), tf.where(done, 0, ep_length))
             return t + 1, s, arrays, episodes, return_sum, length_sum
 
@@ -187,7 +194,7 @@ class FusedLoop:
     def _run(self, num_updates: tf.Tensor) -> dict[str, tf.Tensor]:
         self.traces += 1  # Python side effect: counts traces, not calls
         state0 = tf.nest.map_structure(lambda v: v.read_value(), self.state)
-        metric_names = self._metric_names()
+        metric_names = METRIC_NAMES
         sums0 = {k: tf.constant(0.0) for k in metric_names + EPISODE_STATS}
 
         def body(i, s: LoopState, sums):
@@ -203,7 +210,124 @@ class FusedLoop:
         out.update({k: sums[k] for k in EPISODE_STATS})
         return out
 
-    @staticmethod
-    def _metric_names() -> tuple[str, ...]:
-        return ("total_loss", "policy_loss", "value_loss", "entropy", "explained_variance",
-                "grad_norm", "learning_rate")
+
+# ------------------------------------------------------------------------------ trainer
+def _updates_this_call(cfg: Config, done_updates: int, next_eval: int | None) -> int:
+    """K, or fewer so that a call ends at the last update or at the next evaluation step."""
+    k = min(cfg.fused_updates_per_call, cfg.n_updates - done_updates)
+    if next_eval is not None:
+        to_eval = math.ceil((next_eval - done_updates * cfg.batch_size) / cfg.batch_size)
+        k = min(k, max(to_eval, 1))
+    return k
+
+
+def train_fused(cfg: Config, *, overwrite: bool = False, quiet: bool = False) -> TrainResult:
+    """Train as ``cfg`` says with the fused loop and write the standard run directory.
+
+    Clock: ``time/elapsed_seconds`` and ``train_seconds`` include the compilation
+    (``compile_seconds``, also reported as ``warmup_seconds`` as the standard trainer
+    does for its first update) and exclude evaluations; ``steps_per_second`` excludes
+    the compilation. Not supported in fused mode: checkpoints/--resume and
+    ``log_every`` (a metrics row is written after every call, i.e. every
+    ``fused_updates_per_call`` updates, with the train/ metrics averaged over the
+    call's updates and the rollout/ episode statistics of the episodes that finished
+    during the call).
+    """
+    cfg.validate()
+    env = ported_env(cfg.env_id)  # EnvError before anything is written
+    configure_tensorflow(cfg)
+    run_dir = prepare_run_dir(cfg, overwrite)
+    cfg_dict = {**cfg.to_dict(), "fused": True, "run_dir": str(run_dir)}
+    atomic_write_text(run_dir / "config.toml", tomli_w.dumps(cfg_dict))
+
+    model = build_actor_critic(env.obs_dim, env.n_actions, cfg.hidden_sizes, cfg.activation, seed=cfg.seed)
+    loop = FusedLoop(model, make_optimizer(cfg), cfg, env)
+    greedy_periodic = make_greedy(model, cfg.eval_episodes, env.obs_dim)
+    logger = RunLogger(run_dir, cfg_dict)
+
+    updates = global_step = calls = 0
+    episodes = 0
+    last_return: float | None = None
+    next_eval = cfg.eval_every if cfg.eval_every > 0 else None
+    show = cfg.progress and not quiet and sys.stderr.isatty()
+    bar = tqdm(total=cfg.n_updates * cfg.batch_size, unit="step", disable=not show, dynamic_ncols=True)
+    try:
+        tick = time.perf_counter()
+        loop.run(tf.constant(0, tf.int32))  # trace + XLA compile, no update
+        compile_seconds = time.perf_counter() - tick
+        train_seconds = compile_seconds
+        tick = time.perf_counter()
+        while updates < cfg.n_updates:
+            k = _updates_this_call(cfg, updates, next_eval)
+            out = {name: float(v) for name, v in loop.run(tf.constant(k, tf.int32)).items()}
+            calls += 1
+            now = time.perf_counter()
+            train_seconds += now - tick
+            tick = now
+            if not (math.isfinite(out["total_loss"]) and math.isfinite(out["grad_norm"])):
+                raise FloatingPointError(f"non-finite loss or gradient in updates {updates + 1}-{updates + k}; "
+                                         "try a lower --lr")
+            updates += k
+            global_step += k * cfg.batch_size
+            episodes += int(out["episodes"])
+            if out["episodes"] > 0:
+                last_return = out["return_sum"] / out["episodes"]
+            sps = (global_step / max(train_seconds - compile_seconds, 1e-9))
+            row = {
+                "global_step": global_step, "update": updates,
+                "rollout/ep_return_mean": last_return if out["episodes"] > 0 else "",
+                "rollout/ep_length_mean": out["length_sum"] / out["episodes"] if out["episodes"] > 0 else "",
+                "rollout/episodes": episodes,
+                **{f"train/{name}": out[name] for name in METRIC_NAMES},
+                "time/steps_per_second": sps,
+                "time/elapsed_seconds": train_seconds,
+            }
+            logger.log_metrics(row)
+            bar.update(k * cfg.batch_size)
+            if last_return is not None:
+                bar.set_postfix(ret=f"{last_return:.1f}", sps=f"{sps:.0f}", refresh=False)
+            if next_eval is not None and global_step >= next_eval:
+                result = evaluate_policy(greedy_periodic, cfg.env_id, cfg.eval_episodes, EVAL_SEED_BASE)
+                logger.log_eval({"global_step": global_step,
+                                 **{f"eval/{name}": v for name, v in result.summary().items()}})
+                while next_eval <= global_step:
+                    next_eval += cfg.eval_every
+                tick = time.perf_counter()  # evaluation time is not training time
+    finally:
+        bar.close()
+
+    try:
+        save_model(model, run_dir / "model.keras")
+        export_saved_model(model, run_dir / "saved_model", env_id=cfg.env_id)
+        final: EvalResult | None = None
+        if cfg.final_eval_episodes > 0:
+            greedy_final = make_greedy(model, cfg.final_eval_episodes, env.obs_dim)
+            final = evaluate_policy(greedy_final, cfg.env_id, cfg.final_eval_episodes, EVAL_SEED_BASE)
+            logger.log_eval({"global_step": global_step,
+                             **{f"eval/{name}": v for name, v in final.summary().items()}})
+    finally:
+        logger.close()
+    summary = {
+        "env_id": cfg.env_id,
+        "seed": cfg.seed,
+        "total_steps": global_step,
+        "updates": cfg.n_updates,
+        "train_seconds": train_seconds,
+        "steps_per_second": global_step / max(train_seconds - compile_seconds, 1e-9),
+        "warmup_seconds": compile_seconds,
+        "episodes": episodes,
+        "train_return_mean_last100": last_return,
+        "eval_mean_return": final.mean if final else None,
+        "eval_std_return": final.std if final else None,
+        "eval_min_return": min(final.returns) if final else None,
+        "eval_max_return": max(final.returns) if final else None,
+        "eval_episodes": len(final.returns) if final else 0,
+        "eval_seeds": [final.seeds[0], final.seeds[-1]] if final else None,
+        "trainer": "fused",
+        "compile_seconds": compile_seconds,
+        "compiled_calls": calls,
+        "traces": loop.traces,
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": sys.version.split()[0]},
+    }
+    atomic_write_json(run_dir / "summary.json", summary)
+    return TrainResult(run_dir, model, summary)

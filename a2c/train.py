@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from a2c.checkpoint import (CHECKPOINT_DIR, FiniteGuard, NonFiniteError, RunCheckpoint, StopSignals,
                             TrainingInterrupted, decode, encode, restore_env, snapshot_env)
 from a2c.config import Config, make_config
-from a2c.envs import make_vec_env
+from a2c.envs import make_vec_env, observation_scale
 from a2c.errors import RunDirError
 from a2c.evaluate import EVAL_SEED_BASE, EvalResult, evaluate_policy
 from a2c.export import export_saved_model
@@ -190,7 +190,9 @@ class _Session:
         self.cfg, self.run_dir, self.env, self.quiet, self.callback = cfg, run_dir, env, quiet, callback
         self.obs_dim = int(env.single_observation_space.shape[0])
         n_actions = int(env.single_action_space.n)
-        self.model = build_actor_critic(self.obs_dim, n_actions, cfg.hidden_sizes, cfg.activation, seed=cfg.seed)
+        obs_scale = observation_scale(env.single_observation_space) if cfg.obs_scaling == "bounds" else None
+        self.model = build_actor_critic(self.obs_dim, n_actions, cfg.hidden_sizes, cfg.activation,
+                                        seed=cfg.seed, obs_scale=obs_scale)
         optimizer = make_optimizer(cfg)
         self.update = FiniteGuard(make_update(self.model, optimizer, cfg, self.obs_dim))
         act, sampler = make_act(self.model, cfg.n_envs, self.obs_dim, cfg.seed)
@@ -284,7 +286,8 @@ class _Session:
         signum = self.stop.signum or signal.SIGINT
         name = signal.Signals(signum).name
         if self.saved_update is None:
-            message = f"stopped by {name} at update {p.update} of {cfg.n_updates}, before any checkpoint was saved"
+            message = (f"stopped by {name} at update {p.update} of {cfg.n_updates}, before any checkpoint was "
+                       "saved; start it again with --overwrite")
         elif self.saved_update == p.update == cfg.n_updates:
             message = (f"stopped by {name} after training ({p.global_step} steps), before the final files were "
                        f"written; finish with: {resume_command(self.run_dir)}")

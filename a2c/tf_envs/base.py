@@ -15,6 +15,10 @@ Design rules every port follows:
   :func:`split_key`); the same key always gives the same result *within one
   execution mode*. XLA's stateless RNG kernels produce different streams from the
   graph/eager kernels, so jit and non-jit runs with the same key differ.
+  Wherever a key is taken, a ``tf.random.Generator`` may be passed instead (each
+  draw then advances it, and no key is split). Inside XLA that is much cheaper to
+  compile: a stateless draw from a key expands to two Philox computations (key
+  scrambling, then the draw) and a split to two more, a generator draw to one.
 * **Fixed shapes, branchless.** Autoreset is done in the same step with ``tf.where``
   on a freshly sampled reset state, so ``tf.while_loop`` carries never change shape.
 * **Same-step autoreset.** When an env ends, ``obs`` already is the next episode's
@@ -133,10 +137,14 @@ class TFEnv(abc.ABC):
         """Advance every env one step, autoresetting ended ones in the same step.
 
         ``key`` seeds the replacement episodes (and any dynamics noise); it must be a
-        fresh key each step, e.g. from :func:`split_key`.
+        fresh key each step, e.g. from :func:`split_key`, or a ``tf.random.Generator``
+        (which this call advances).
         """
         action = tf.cast(action, tf.int32)
-        reset_key, dynamics_key = tf.unstack(split_key(key))
+        if isinstance(key, tf.random.Generator):
+            reset_key = dynamics_key = key
+        else:
+            reset_key, dynamics_key = tf.unstack(split_key(key))
         stepped, reward, terminated = self._dynamics(state, action, dynamics_key)
         steps = state.steps + 1
         stepped = stepped._replace(steps=steps)
@@ -172,7 +180,11 @@ class TFEnv(abc.ABC):
         return self.state_type(*self._sample_physics(key, n_envs), tf.zeros([n_envs], tf.int32))
 
     def _uniform(self, key: tf.Tensor, shape: Any, low: float, high: float) -> tf.Tensor:
-        """Uniform ``[low, high)`` samples in the env dtype, like ``np_random.uniform``."""
+        """Uniform ``[low, high)`` samples in the env dtype, like ``np_random.uniform``.
+
+        ``key`` is a ``[2]`` key or a ``tf.random.Generator``."""
+        if isinstance(key, tf.random.Generator):
+            return key.uniform(shape, minval=low, maxval=high, dtype=self.dtype)
         return tf.random.stateless_uniform(
             shape, seed=key, minval=low, maxval=high, dtype=self.dtype, alg=RNG_ALG
         )

@@ -19,7 +19,8 @@ import keras
 import numpy as np
 
 from a2c.errors import ModelFileError
-from a2c.model import LOGITS_LAYER, PROBS_LAYER, TRUNK_PREFIX, VALUE_LAYER, build_actor_critic
+from a2c.model import (LOGITS_LAYER, OBS_SCALE_LAYER, PROBS_LAYER, TRUNK_PREFIX, VALUE_LAYER,
+                       build_actor_critic, obs_scale_of)
 
 #: Activations every method supports (the trainer's config allows all of them).
 SUPPORTED_ACTIVATIONS = ("linear", "tanh", "relu", "sigmoid", "elu", "softplus", "silu", "gelu")
@@ -49,13 +50,19 @@ class DenseSpec:
 
 @dataclass(frozen=True)
 class NetSpec:
-    """obs -> trunk Dense layers -> (policy logits Dense, value Dense(1))."""
+    """obs (-> constant obs_scale) -> trunk Dense layers -> (policy logits Dense, value Dense(1))."""
 
     obs_dim: int
     n_actions: int
     trunk: tuple[DenseSpec, ...]
     logits: DenseSpec
     value: DenseSpec
+    obs_scale: tuple[float, ...] | None = None
+
+    def scale(self, obs: np.ndarray) -> np.ndarray:
+        """The trunk's input: observations times the model's constant scale (works on
+        SymPy object arrays too)."""
+        return obs if self.obs_scale is None else obs * np.asarray(self.obs_scale, dtype=np.float64)
 
     @property
     def dense_layers(self) -> tuple[DenseSpec, ...]:
@@ -123,6 +130,9 @@ def describe(model: keras.Model) -> NetSpec:
         raise ModelFileError(f"layer {PROBS_LAYER!r} of model {model.name!r} is not a Softmax")
     try:
         obs = model.inputs[0] if len(model.inputs) == 1 else None
+        if OBS_SCALE_LAYER in names:
+            wired_scale = names[OBS_SCALE_LAYER].input is obs
+            obs = names[OBS_SCALE_LAYER].output if wired_scale else None
         expected_inputs = [obs, *(layer.output for layer in trunk)]
         wired = all(layer.input is expected_inputs[i] for i, layer in enumerate(trunk))
         last = expected_inputs[-1]
@@ -144,7 +154,7 @@ def describe(model: keras.Model) -> NetSpec:
         if layer.name.startswith(TRUNK_PREFIX):
             in_dim = int(layer.units)
     *trunk_specs, logits_spec, value_spec = specs
-    return NetSpec(obs_dim, logits_spec.units, tuple(trunk_specs), logits_spec, value_spec)
+    return NetSpec(obs_dim, logits_spec.units, tuple(trunk_specs), logits_spec, value_spec, obs_scale_of(model))
 
 
 def weights_of(model: keras.Model, spec: NetSpec | None = None) -> dict[str, np.ndarray]:
@@ -170,6 +180,7 @@ def to_float64(spec: NetSpec, weights: Mapping[str, np.ndarray]) -> keras.Model:
     model = build_actor_critic(
         spec.obs_dim, spec.n_actions, [t.units for t in spec.trunk],
         activations.pop() if activations else "linear", seed=None, dtype="float64",
+        obs_scale=spec.obs_scale,
     )
     set_weights(model, spec, weights)
     return model

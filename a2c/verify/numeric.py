@@ -68,7 +68,7 @@ def _dense(layer: DenseSpec, h: np.ndarray, kernel: np.ndarray, bias: np.ndarray
 
 def forward(spec: NetSpec, weights: Mapping[str, np.ndarray], obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(logits (B, A), value (B,)) of the network at ``weights``."""
-    h = obs
+    h = spec.scale(obs)
     for layer in spec.trunk:
         h = _dense(layer, h, weights[layer.kernel], weights[layer.bias])
     logits = _dense(spec.logits, h, weights[spec.logits.kernel], weights[spec.logits.bias])
@@ -124,7 +124,7 @@ def gradients(
     W = point.weights
     # Cache the input of every layer at the point: a perturbation only recomputes
     # the layers from the perturbed one onwards.
-    trunk_inputs, h = [], point.obs
+    trunk_inputs, h = [], spec.scale(point.obs)
     for layer in spec.trunk:
         trunk_inputs.append(h)
         h = _dense(layer, h, W[layer.kernel], W[layer.bias])

@@ -91,7 +91,7 @@ def pre_activations(spec: NetSpec, weights: Mapping[str, np.ndarray], obs: np.nd
     """Each Dense layer's pre-activation (B, units), trunk first then logits, value."""
     from a2c.verify.numeric import NUMPY_ACTIVATIONS
 
-    pres, h = [], obs
+    pres, h = [], spec.scale(obs)
     for layer in spec.trunk:
         pre = h @ weights[layer.kernel] + weights[layer.bias]
         pres.append(pre)

@@ -192,7 +192,7 @@ def chain_gradients(
     act = {layer.name: _activation_numpy(layer.activation) for layer in spec.dense_layers}
     dact = {layer.name: _derivative_numpy(layer.activation, derivatives) for layer in spec.dense_layers}
     # Forward pass with the SymPy activations, keeping each layer's input and pre-activation.
-    inputs, pres, h = [], [], point.obs
+    inputs, pres, h = [], [], spec.scale(point.obs)
     for layer in spec.trunk:
         pre = h @ W[layer.kernel] + W[layer.bias]
         inputs.append(h)
@@ -283,7 +283,7 @@ def expanded_loss(
         pre = h @ params[layer.kernel] + params[layer.bias]
         return np.array([classes[layer.activation](u) for u in pre], dtype=object)
 
-    h = np.array(s_in, dtype=object)
+    h = spec.scale(np.array(s_in, dtype=object))
     for layer in spec.trunk:
         h = dense(layer, h)
     z = list(dense(spec.logits, h))

@@ -1,0 +1,20 @@
+"""The results command runs end to end (with a tiny budget instead of the presets')."""
+
+from a2c.results import main
+
+
+def test_results_command_writes_table_curves_model_and_gif(tmp_path):
+    out, runs = tmp_path / "results", tmp_path / "runs"
+    assert main(["--out", str(out), "--runs", str(runs), "--envs", "CartPole-v1",
+                 "--seeds", "0,1", "--total-steps", "400", "--jobs", "2"]) == 0
+    text = (out / "results.md").read_text()
+    assert "| CartPole-v1 | 2 |" in text and "Stable-Baselines3" in text
+    assert (out / "cartpole_model" / "model.keras").is_file()
+    assert (out / "cartpole_model" / "saved_model" / "saved_model.pb").is_file()
+    assert (out / "cartpole.gif").read_bytes()[:6] in (b"GIF87a", b"GIF89a")
+    assert list(out.glob("*.png"))
+    # A second call reuses the finished runs instead of training again.
+    mtime = (runs / "CartPole-v1__s0" / "summary.json").stat().st_mtime
+    assert main(["--out", str(out), "--runs", str(runs), "--envs", "CartPole-v1", "--seeds", "0,1",
+                 "--total-steps", "400"]) == 0
+    assert (runs / "CartPole-v1__s0" / "summary.json").stat().st_mtime == mtime
