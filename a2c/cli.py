@@ -8,16 +8,16 @@ printed as one line and exit with status 2, without a traceback.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
 
 from a2c.config import Config, FIELD_NAMES, make_config  # noqa: E402
 from a2c.errors import A2CError, ConfigError  # noqa: E402
+from a2c.tf_setup import import_tensorflow_quietly  # noqa: E402
 
 FLAG_ALIASES = {"env_id": ["--env"]}
 
@@ -79,13 +79,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         extra += ["--config"] * (args.config is not None) + ["--overwrite"] * args.overwrite
         if extra:
             raise ConfigError(f"--resume continues with the run's own config.toml; drop {', '.join(extra)}")
-        _import_tensorflow_quietly()
+        import_tensorflow_quietly()
         from a2c.train import resume
 
         result = resume(args.resume, progress=args.progress)
     else:
         cfg = make_config(overrides, args.config)  # refuse bad flags before paying for TensorFlow
-        _import_tensorflow_quietly()
+        import_tensorflow_quietly()
         from a2c.train import train
 
         result = train(cfg, overwrite=args.overwrite)
@@ -98,43 +98,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def _stderr_fd_silenced() -> Iterator[None]:
-    """Point file descriptor 2 at /dev/null for a moment.
-
-    TensorFlow's C++ runtime logs CUDA and oneDNN notices straight to fd 2 before its
-    log-level variable is read; on a CPU-only machine they are noise that would bury
-    the one-line messages this CLI promises.
-    """
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def _import_tensorflow_quietly() -> None:
-    # Listing devices runs the CUDA probe but leaves the runtime unstarted, so thread
-    # counts can still be set afterwards (a2c.train.configure_tensorflow).
-    if "tensorflow" in sys.modules:
-        return
-    with _stderr_fd_silenced():
-        import tensorflow as tf
-
-        tf.config.list_physical_devices()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
             return cmd_train(args)
-        _import_tensorflow_quietly()
+        import_tensorflow_quietly()
         if args.command == "verify":
             from a2c.verify.cli import run_verify
             return run_verify(args)

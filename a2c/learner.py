@@ -83,8 +83,8 @@ def batch_returns(model: keras.Model, batch: Rollout, cfg: Config,
         values = tf.stop_gradient(values)
         values, next_values = values[:t], values[t:]
     done = tf.maximum(batch.terminated, batch.truncated)
-    _, returns = gae(batch.rewards, values, next_values, batch.terminated, done,
-                     cfg.gamma, cfg.gae_lambda)
+    rewards = batch.rewards * cfg.reward_scale  # the critic learns scaled returns
+    _, returns = gae(rewards, values, next_values, batch.terminated, done, cfg.gamma, cfg.gae_lambda)
     return returns
 
 

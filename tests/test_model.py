@@ -31,3 +31,18 @@ def test_initial_policy_is_near_uniform():
     model = build_actor_critic(4, 2)
     probs = model(np.random.default_rng(0).normal(size=(10, 4)).astype("float32"))["probs"].numpy()
     np.testing.assert_allclose(probs, 0.5, atol=0.02)
+
+
+def test_observation_scaling_layer():
+    from a2c.envs import feature_space, observation_scale, make_env
+
+    env, space = make_env("Acrobot-v1")
+    scale = observation_scale(feature_space(space))
+    np.testing.assert_allclose(scale, [1, 1, 1, 1, 1 / (4 * np.pi), 1 / (9 * np.pi)], rtol=1e-6)
+    env, space = make_env("CartPole-v1")
+    assert observation_scale(feature_space(space))[1] == 1.0  # unbounded velocity: left alone
+    scaled = build_actor_critic(6, 3, (8,), seed=1, obs_scale=scale)
+    plain = build_actor_critic(6, 3, (8,), seed=1)
+    obs = np.random.default_rng(0).normal(size=(4, 6)).astype("float32") * 10
+    np.testing.assert_allclose(scaled(obs)["value"].numpy(), plain(obs * np.float32(scale))["value"].numpy(),
+                               rtol=1e-5)

@@ -21,14 +21,14 @@ def _constant_critic(obs_dim):
     return model
 
 
-def _collect(env_id, n_steps=10, n_envs=2):
+def _collect(env_id, n_steps=10, n_envs=2, reward_scale=1.0):
     env = make_vec_env(env_id, n_envs)
     obs_dim = env.single_observation_space.shape[0]
     model = _constant_critic(obs_dim)
     act, _ = make_act(model, n_envs, obs_dim, seed=0)
     batch, stats = RolloutCollector(env, act, n_steps, seed=0).collect()
     cfg = make_config({"env_id": "CartPole-v1", "n_envs": n_envs, "n_steps": n_steps,
-                       "gamma": GAMMA, "gae_lambda": 1.0})
+                       "gamma": GAMMA, "gae_lambda": 1.0, "reward_scale": reward_scale})
     return batch, stats, batch_returns(model, batch, cfg).numpy()
 
 
@@ -68,3 +68,10 @@ def test_collector_carries_observations_between_batches():
     second, _ = collector.collect()
     np.testing.assert_array_equal(first.obs[-1], second.obs[0])
     assert first.obs.shape == (5, 3, 4) and first.actions.shape == (4, 3)
+
+
+def test_reward_scale_scales_the_targets_not_the_episode_returns():
+    _, stats, returns = _collect("A2CTest/TerminateAfter3-v0", reward_scale=0.5)
+    assert returns[2, 0] == pytest.approx(0.5)  # terminal step: scaled reward, no bootstrap
+    assert returns[0, 0] == pytest.approx(0.5 * (1 + GAMMA + GAMMA**2))
+    assert stats.returns[0] == 3.0  # logged episode returns stay in the env's units
