@@ -40,4 +40,4 @@ clean:
 
 ## Regenerate results/: 3 seeds x CartPole-v1, Acrobot-v1, LunarLander-v3, curves, table, GIF, model
 results: setup
-	$(BIN)/python -m a2c.results --out results --runs runs/results
+	$(BIN)/python -m a2c.results --out results --runs runs/results --readme README.md

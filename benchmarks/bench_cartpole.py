@@ -85,50 +85,76 @@ def _evals_summary(evals: list[dict], total_steps: int, train_seconds: float) ->
     }
 
 
-def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
-    """Train with a2c.train.train and read the training clock at every evaluation.
-
-    evaluations.csv has no clock, so log rows are made to coincide with the evaluation
-    points (log_every = eval_every / batch) and metrics.csv's time/elapsed_seconds
-    (training time only, evaluation excluded) is read at the matching global_step.
-    """
-    from a2c.config import make_config
-    from a2c.train import train
+def ours_config(spec: dict[str, Any], fused: bool = False):
+    """Our Config for the benchmark: every hyperparameter given explicitly (so no env or
+    fused preset decides anything), run-time extras switched off where the field exists."""
+    from a2c.config import FIELD_NAMES, make_config
 
     batch = FIXED["n_envs"] * FIXED["n_steps"]
     if spec["eval_every"] % batch:
         raise SystemExit(f"eval_every ({spec['eval_every']}) must be a multiple of n_envs*n_steps ({batch})")
-    run_dir = Path(spec["run_dir"])
-    cfg = make_config({
+    overrides = {
         **FIXED, "env_id": ENV_ID, "seed": spec["seed"], "total_steps": spec["steps"],
         "lr": spec["lr"], "lr_schedule": spec["lr_schedule"], "vf_coef": spec["vf_coef"],
         "ent_coef": spec["ent_coef"], "optimizer": "rmsprop",
         "eval_every": spec["eval_every"], "eval_episodes": spec["eval_episodes"],
         "final_eval_episodes": 0, "log_every": spec["eval_every"] // batch,
-        "run_dir": str(run_dir), "progress": False, "num_threads": 1,
-    })
-    t0 = time.perf_counter()
-    result = train(cfg, overwrite=True, quiet=True)
-    wall = time.perf_counter() - t0
+        "run_dir": spec["run_dir"], "progress": False, "num_threads": 1,
+        # Fields newer than the first version of this script: neutral values SB3 matches,
+        # and checkpoints only at the end (their time is off the clock anyway).
+        "reward_scale": 1.0, "obs_scaling": "none", "checkpoint_every": 0, "fused": fused,
+    }
+    return make_config({k: v for k, v in overrides.items() if k in FIELD_NAMES})
 
+
+def read_eval_clock(run_dir: Path) -> list[dict]:
+    """Evaluation points with the training clock at each.
+
+    Uses an ``eval/train_seconds`` column of evaluations.csv if the trainer writes one;
+    otherwise metrics.csv's ``time/elapsed_seconds`` (training time, evaluation
+    excluded) at the same global_step: the config makes a metrics row fall on every
+    evaluation step (log_every = eval_every / batch; the fused trainer ends a call at
+    every evaluation step and logs after each call).
+    """
     with open(run_dir / "metrics.csv", newline="") as f:
         clock = {int(r["global_step"]): float(r["time/elapsed_seconds"]) for r in csv.DictReader(f)}
     evals = []
     with open(run_dir / "evaluations.csv", newline="") as f:
         for r in csv.DictReader(f):
             step = int(r["global_step"])
-            if step not in clock:
-                raise SystemExit(f"no metrics.csv row at evaluation step {step}")
-            evals.append({"global_step": step, "train_seconds": clock[step],
+            if r.get("eval/train_seconds") not in (None, ""):
+                seconds = float(r["eval/train_seconds"])
+            elif step in clock:
+                seconds = clock[step]
+            else:
+                raise SystemExit(f"{run_dir}: no metrics.csv row at evaluation step {step}")
+            evals.append({"global_step": step, "train_seconds": seconds,
                           "mean_return": float(r["eval/mean_return"]),
                           "min_return": float(r["eval/min_return"])})
+    return evals
+
+
+def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
+    """Train with a2c.train.train (or a2c.fused.train_fused) and read its clock."""
+    fused = spec.get("trainer") == "fused"
+    cfg = ours_config(spec, fused)
+    if fused:
+        from a2c.fused import train_fused as trainer
+    else:
+        from a2c.train import train as trainer
+    t0 = time.perf_counter()
+    result = trainer(cfg, overwrite=True, quiet=True)
+    wall = time.perf_counter() - t0
+
     s = result.summary
-    out = _evals_summary(evals, int(s["total_steps"]), float(s["train_seconds"]))
-    # train() measures the clock itself; the last metrics row must agree with it.
-    out["clock_check_last_row_seconds"] = clock[max(clock)]
-    if "warmup_seconds" in s:  # a2c.train's own figure: the first update (tracing, compilation)
-        out["first_update_seconds"] = s["warmup_seconds"]
-    out.update(wall_seconds=wall, impl="ours", threads=1, arch="shared 64-64 trunk (a2c.model)")
+    out = _evals_summary(read_eval_clock(Path(spec["run_dir"])), int(s["total_steps"]),
+                         float(s["train_seconds"]))
+    # The trainer's own warm-up figure: the standard trainer's first update, the fused
+    # trainer's compilation (tracing, XLA); both are inside train_seconds.
+    out["trainer_warmup_seconds"] = s.get("warmup_seconds")
+    out["trainer_steps_per_second"] = s.get("steps_per_second")  # the trainer's own (excludes that warm-up)
+    out.update(wall_seconds=wall, impl="ours", trainer="fused" if fused else "standard", threads=1,
+               arch="shared 64-64 trunk (a2c.model)")
     return out
 
 

@@ -5,8 +5,13 @@ from a2c.results import main
 
 def test_results_command_writes_table_curves_model_and_gif(tmp_path):
     out, runs = tmp_path / "results", tmp_path / "runs"
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results:start -->\nold table\n<!-- results:end -->\noutro\n")
     assert main(["--out", str(out), "--runs", str(runs), "--envs", "CartPole-v1",
-                 "--seeds", "0,1", "--total-steps", "400", "--jobs", "2"]) == 0
+                 "--seeds", "0,1", "--total-steps", "400", "--jobs", "2", "--readme", str(readme)]) == 0
+    new = readme.read_text()
+    assert "old table" not in new and "| CartPole-v1 | 2 |" in new
+    assert new.startswith("intro\n") and new.endswith("outro\n") and ".png)" in new
     text = (out / "results.md").read_text()
     assert "| CartPole-v1 | 2 |" in text and "Stable-Baselines3" in text
     assert (out / "cartpole_model" / "model.keras").is_file()
