@@ -149,8 +149,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # collapsed at -500; scaling rewards by 0.01 (the zoo normalises rewards) fixes it.
     "Acrobot-v1": dict(total_steps=500_000, n_envs=16, n_steps=5, lr=7e-4, ent_coef=0.0, reward_scale=0.01,
                        eval_every=50_000),
+    # LunarLander (zoo settings): reward_scale 0.01 measured -145 greedy at 500k (seed 0) against
+    # -216 without it; A2C with a shared trunk remains far from the zoo's 155.8 at 200k here.
     "LunarLander-v3": dict(total_steps=500_000, n_envs=8, n_steps=5, gamma=0.995, lr=8.3e-4,
-                           lr_schedule="linear", ent_coef=1e-5, eval_every=50_000),
+                           lr_schedule="linear", ent_coef=1e-5, reward_scale=0.01, eval_every=50_000),
 }
 
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Config))

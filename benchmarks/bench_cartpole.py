@@ -54,6 +54,8 @@ EVAL_SEED_BASE = 1_000_000  # same as a2c.evaluate.EVAL_SEED_BASE
 # our network. Torch's default threads (as RL Baselines3 Zoo runs it) is "0": left out by
 # default because on a small, shared machine its OpenMP threads spin against the load.
 DEFAULT_SB3_VARIANTS = "1,1:shared"
+OUR_TRAINERS = ("standard", "fused")
+DEFAULT_OURS = "standard,fused"
 
 # Fixed for both implementations (the brief's comparison protocol).
 FIXED = dict(n_envs=8, n_steps=5, gamma=0.99, gae_lambda=1.0, max_grad_norm=0.5,
@@ -293,11 +295,12 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b is not None and b > 0 else None
 
 
-def aggregate(runs: list[dict], ref: str, variants: list[str]) -> dict[str, Any]:
-    """Medians per implementation and ratios of ours to each SB3 variant."""
+def aggregate(runs: list[dict], ours_labels: list[str], sb3_labels: list[str]) -> dict[str, Any]:
+    """Medians per implementation, and ratios of each of ours to each SB3 variant."""
     by: dict[str, list[dict]] = {}
     for r in runs:
-        by.setdefault(r["label"], []).append(r)
+        if not r.get("failed"):
+            by.setdefault(r["label"], []).append(r)
     medians = {}
     for label, rs in by.items():
         medians[label] = {
@@ -309,40 +312,32 @@ def aggregate(runs: list[dict], ref: str, variants: list[str]) -> dict[str, Any]
             "steps_to_475": _median_censored([r["steps_to_475"] for r in rs]),
             "reached_475": f"{sum(r['reached_475'] for r in rs)}/{len(rs)}",
         }
-    ratios = {}
-    ours = {r["seed"]: r for r in by.get("ours", [])}
-    for label in variants:
-        theirs = {r["seed"]: r for r in by.get(label, [])}
-        paired_sps = [_ratio(ours[s]["steps_per_second"], theirs[s]["steps_per_second"])
-                      for s in ours if s in theirs]
-        paired_steady = [_ratio(ours[s]["steady_steps_per_second"], theirs[s]["steady_steps_per_second"])
-                         for s in ours if s in theirs]
-        paired_475 = [_ratio(ours[s]["seconds_to_475"], theirs[s]["seconds_to_475"])
-                      for s in ours if s in theirs]
-        m_o, m_t = medians.get("ours", {}), medians.get(label, {})
-        ratios[label] = {
-            "steps_per_second": {
-                "ratio_of_medians": _ratio(m_o.get("steps_per_second"), m_t.get("steps_per_second")),
-                "median_of_paired_ratios": _median(paired_sps),
-                "per_seed": paired_sps,
-            },
-            "steady_steps_per_second": {
-                "ratio_of_medians": _ratio(m_o.get("steady_steps_per_second"), m_t.get("steady_steps_per_second")),
-                "median_of_paired_ratios": _median(paired_steady),
-                "per_seed": paired_steady,
-            },
-            "seconds_to_475": {
-                # < 1 means ours got there sooner. Pairs where either side never reached
-                # 475 are None; the ratio of medians treats 'not reached' as infinite.
-                "ratio_of_medians": _ratio(m_o.get("seconds_to_475"), m_t.get("seconds_to_475")),
-                "median_of_paired_ratios": _median(paired_475),
-                "per_seed": paired_475,
-            },
-        }
-    head = ratios.get(ref, {}).get("steps_per_second", {}).get("median_of_paired_ratios")
-    return {"medians": medians, "ratios_ours_over_sb3": ratios, "reference_sb3_variant": ref,
-            "target": "ours/SB3 steps per second >= 2",
-            "target_met": None if head is None else head >= 2.0}
+
+    def compare(mine: str, theirs_label: str) -> dict[str, Any]:
+        ours = {r["seed"]: r for r in by.get(mine, [])}
+        theirs = {r["seed"]: r for r in by.get(theirs_label, [])}
+        seeds = [seed for seed in ours if seed in theirs]
+        m_o, m_t = medians.get(mine, {}), medians.get(theirs_label, {})
+        out = {}
+        for key in ("steps_per_second", "steady_steps_per_second", "seconds_to_475"):
+            paired = [_ratio(ours[seed][key], theirs[seed][key]) for seed in seeds]
+            out[key] = {"median_of_paired_ratios": _median(paired),
+                        "ratio_of_medians": _ratio(m_o.get(key), m_t.get(key)),
+                        "per_seed": dict(zip(map(str, seeds), paired))}
+        return out
+
+    ratios = {f"{mine} / {theirs}": compare(mine, theirs) for mine in ours_labels for theirs in sb3_labels}
+    ref = sb3_labels[0]
+    targets = {}
+    for mine in ours_labels:
+        head = ratios[f"{mine} / {ref}"]["steps_per_second"]["median_of_paired_ratios"]
+        targets[mine] = None if head is None else head >= 2.0
+    return {"medians": medians, "ratios": ratios, "reference_sb3_variant": ref,
+            "target": f"steps per second, ours / {ref} (median of paired ratios) >= 2",
+            "target_met": targets,
+            "notes": ("seconds_to_475 ratios: < 1 means ours reached 475 sooner. Paired ratios skip seeds "
+                      "where either side never reached 475; medians count 'not reached' as infinite "
+                      "(None = fewer than half the seeds reached it).")}
 
 
 def _threads_used(runs: list[dict], label: str) -> int | None:
@@ -404,7 +399,8 @@ def fmt(v: Any, spec: str = ".0f", none: str = "n/a") -> str:
 
 def write_markdown(path: Path, report: dict[str, Any]) -> None:
     s, m, c, agg = report["settings"], report["machine"], report["code"], report["summary"]
-    labels = ["ours"] + s["sb3_variants"]
+    labels = s["ours_variants"] + s["sb3_variants"]
+    info = report["variant_info"]
     lines = [
         "# CartPole-v1 benchmark: a2c (TensorFlow/Keras) vs Stable-Baselines3 A2C (PyTorch CPU)",
         "",
@@ -413,7 +409,7 @@ def write_markdown(path: Path, report: dict[str, Any]) -> None:
         "",
         f"Machine: {m['cpu_model']}, {m['cpu_count']} CPUs ({m['cpus_usable']} usable), {m['platform']}; "
         f"load average {report['loadavg_start'][0]:.2f} at start, {report['loadavg_end'][0]:.2f} at end "
-        "(the machine may be shared, so compare figures of the same run only).",
+        "(the machine may be shared, so compare figures of the same run only: the paired ratios).",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v) + f", python {m['python']}.",
         f"Code: commit {str(c['git_commit'])[:12]}"
         + (f" with local changes to {', '.join(x.split()[-1] for x in c['modified_tracked_files'])}"
@@ -421,14 +417,14 @@ def write_markdown(path: Path, report: dict[str, Any]) -> None:
         + f"; a2c sources sha256 {c['a2c_sources_sha256'][:12]}"
         + (" (the a2c sources CHANGED during the run)." if c["a2c_sources_changed_during_run"] else "."),
         "",
-        f"Settings (both sides): {s['steps']:,} env steps per run, seeds {s['seeds']}, n_envs {s['n_envs']}, "
+        f"Settings (all): {s['steps']:,} env steps per run, seeds {s['seeds']}, n_envs {s['n_envs']}, "
         f"n_steps {s['n_steps']}, gamma {s['gamma']}, gae_lambda {s['gae_lambda']}, lr {s['lr']} ({s['lr_schedule']}), "
         f"vf_coef {s['vf_coef']}, ent_coef {s['ent_coef']}, max_grad_norm {s['max_grad_norm']}, RMSprop "
         f"(alpha {s['rms_rho']}, eps {s['optimizer_eps']} outside the sqrt), tanh 64-64. "
         f"Greedy evaluation every {s['eval_every']:,} steps, {s['eval_episodes']} episodes "
-        f"(one env each, seeds {EVAL_SEED_BASE:,}+k), excluded from the training clock. "
-        "Ours: 1 TensorFlow thread. SB3 variants: " + "; ".join(
-            f"`{v}` = {report['sb3_variant_info'][v]}" for v in s["sb3_variants"]) + ".",
+        f"(one env each, seeds {EVAL_SEED_BASE:,}+k), excluded from the training clocks.",
+        "",
+        "Implementations: " + "; ".join(f"`{v}` = {info[v]}" for v in labels) + ".",
         "",
         "## Per run",
         "",
@@ -436,6 +432,9 @@ def write_markdown(path: Path, report: dict[str, Any]) -> None:
         "|---:|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for i, r in enumerate(report["runs"], 1):
+        if r.get("failed"):
+            lines.append(f"| {i} | {r['seed']} | {r['label']} | FAILED: {r['error'].splitlines()[0]} ||||||")
+            continue
         lines.append(
             f"| {i} | {r['seed']} | {r['label']} | {fmt(r['steps_per_second'])} | "
             f"{fmt(r['steady_steps_per_second'])} | "
@@ -451,24 +450,25 @@ def write_markdown(path: Path, report: dict[str, Any]) -> None:
                          f"{fmt(md['seconds_to_475'], '.1f', 'not reached')} | "
                          f"{fmt(md['steps_to_475'], ',.0f', '-')} | {md['reached_475']} |")
     lines += ["", "## Ratios ours / SB3", "",
-              "Steps/s: > 1 means ours is faster (target >= 2 against the reference variant). "
-              "Seconds to 475: < 1 means ours solves sooner in wall-clock training time. "
-              "Median of paired ratios pairs the two runs of the same seed (run back to back).", "",
-              "| vs | steps/s (median of paired) | steps/s (ratio of medians) | steady steps/s (paired) "
-              "| seconds to 475 (paired) | seconds to 475 (ratio of medians) |",
+              "Steps/s: > 1 means ours is faster. Seconds to 475: < 1 means ours reaches 475 sooner in "
+              "training wall-clock. 'paired' = median over seeds of the ratio of the two runs of the same "
+              "seed (run back to back, so they saw similar machine load); 'of medians' = ratio of the "
+              "medians above. n/a where either side never reached 475.", "",
+              "| ours / SB3 | steps/s (paired) | steps/s (of medians) | steady steps/s (paired) "
+              "| seconds to 475 (paired) | seconds to 475 (of medians) |",
               "|---|---:|---:|---:|---:|---:|"]
-    for label, r in agg["ratios_ours_over_sb3"].items():
+    for pair, r in agg["ratios"].items():
         lines.append(
-            f"| {label} | {fmt(r['steps_per_second']['median_of_paired_ratios'], '.2f')} | "
+            f"| {pair} | {fmt(r['steps_per_second']['median_of_paired_ratios'], '.2f')} | "
             f"{fmt(r['steps_per_second']['ratio_of_medians'], '.2f')} | "
             f"{fmt(r['steady_steps_per_second']['median_of_paired_ratios'], '.2f')} | "
             f"{fmt(r['seconds_to_475']['median_of_paired_ratios'], '.2f')} | "
             f"{fmt(r['seconds_to_475']['ratio_of_medians'], '.2f')} |")
-    met = agg["target_met"]
-    lines += ["", f"Target (ours >= 2x the steps/s of `{agg['reference_sb3_variant']}`): "
-              + ("met" if met else "not met" if met is not None else "n/a") + ".",
-              "", "'steady' excludes the first evaluation interval "
-              f"({s['eval_every']:,} steps: tracing/XLA compilation and warm-up) from both clocks.", ""]
+    lines += ["", f"Target: {agg['target']}: " + "; ".join(
+        f"`{k}` " + ("met" if v else "not met" if v is not None else "n/a") for k, v in agg["target_met"].items())
+        + ".",
+        "", "'steady' excludes the first evaluation interval "
+        f"({s['eval_every']:,} steps: tracing/XLA compilation and warm-up) from both clocks.", ""]
     path.write_text("\n".join(lines))
 
 
@@ -486,25 +486,54 @@ def parse_variants(text: str) -> list[tuple[int, str]]:
     return out
 
 
+def parse_ours(text: str) -> list[str]:
+    out = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in out if t not in OUR_TRAINERS]
+    if bad or not out:
+        raise argparse.ArgumentTypeError(f"--ours takes a comma-separated list of {', '.join(OUR_TRAINERS)}")
+    return out
+
+
 def variant_label(threads: int, arch: str) -> str:
     return ("sb3_default_threads" if threads == 0 else f"sb3_{threads}t") + ("_shared" if arch == "shared" else "")
 
 
+def ours_label(trainer: str) -> str:
+    return "ours" if trainer == "standard" else f"ours_{trainer}"
+
+
+def preset_defaults() -> dict[str, Any]:
+    """lr, lr_schedule, vf_coef, ent_coef of our CartPole-v1 config (preset over defaults)."""
+    try:
+        from a2c.config import make_config
+
+        cfg = make_config({"env_id": ENV_ID})
+        return {k: getattr(cfg, k) for k in ("lr", "lr_schedule", "vf_coef", "ent_coef")}
+    except Exception:  # the package is being edited: fall back to A2C's usual values
+        return {"lr": 7e-4, "lr_schedule": "linear", "vf_coef": 0.5, "ent_coef": 0.0}
+
+
 def build_parser() -> argparse.ArgumentParser:
+    d = preset_defaults()
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, ...)")
     p.add_argument("--steps", type=int, default=200_000, help="env steps per training run")
-    p.add_argument("--quick", action="store_true", help="smoke test: 1 seed, 20,000 steps")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test: 1 seed, 20,000 steps, ours (standard) vs the SB3 reference only")
     p.add_argument("--out", default="results/benchmark_cartpole.json",
                    help="JSON report; a markdown table is written next to it (.md)")
-    p.add_argument("--lr", type=float, default=7e-4, help="learning rate (both sides)")
-    p.add_argument("--lr-schedule", choices=("constant", "linear"), default="linear",
-                   help="linear decays to 0 over --steps (both sides; the CartPole preset)")
-    p.add_argument("--vf-coef", type=float, default=0.5)
-    p.add_argument("--ent-coef", type=float, default=0.0)
+    p.add_argument("--lr", type=float, default=d["lr"],
+                   help="learning rate, both sides (default: our CartPole-v1 preset's)")
+    p.add_argument("--lr-schedule", choices=("constant", "linear"), default=d["lr_schedule"],
+                   help="both sides; linear decays to 0 over --steps (default: the preset's)")
+    p.add_argument("--vf-coef", type=float, default=d["vf_coef"], help="both sides (default: the preset's)")
+    p.add_argument("--ent-coef", type=float, default=d["ent_coef"], help="both sides (default: the preset's)")
     p.add_argument("--eval-every", type=int, default=10_000)
     p.add_argument("--eval-episodes", type=int, default=20)
+    p.add_argument("--ours", type=parse_ours, default=None, metavar="TRAINERS",
+                   help=f"our trainers, comma-separated from {', '.join(OUR_TRAINERS)}; the first is the "
+                        f"headline. Default {DEFAULT_OURS!r} ('standard' with --quick); 'fused' needs a2c.fused.")
     p.add_argument("--sb3", type=parse_variants, default=None, metavar="VARIANTS",
                    help="SB3 variants, comma-separated THREADS[:separate|shared]: torch threads (0 = torch's "
                         "default) and network (separate = MlpPolicy's own pi/vf nets, shared = our shared "
@@ -527,8 +556,13 @@ def main(argv: list[str] | None = None) -> int:
         args.seeds, args.steps = 1, 20_000
     if args.sb3 is None:
         args.sb3 = parse_variants("1" if args.quick else DEFAULT_SB3_VARIANTS)
+    if args.ours is None:
+        args.ours = ["standard"] if args.quick else parse_ours(DEFAULT_OURS)
+        if "fused" in args.ours and not (REPO_ROOT / "a2c" / "fused.py").exists():
+            args.ours.remove("fused")
     seeds = list(range(args.seeds))
-    variants = [(variant_label(t, a), t, a) for t, a in args.sb3]
+    sb3 = [(variant_label(t, a), dict(impl="sb3", threads=t, arch=a)) for t, a in args.sb3]
+    ours = [(ours_label(t), dict(impl="ours", trainer=t)) for t in args.ours]
     base = dict(steps=args.steps, lr=args.lr, lr_schedule=args.lr_schedule, vf_coef=args.vf_coef,
                 ent_coef=args.ent_coef, eval_every=args.eval_every, eval_episodes=args.eval_episodes)
     command = " ".join(shlex.quote(a) for a in ["python", "benchmarks/bench_cartpole.py", *sys.argv[1:]])
@@ -537,24 +571,41 @@ def main(argv: list[str] | None = None) -> int:
     code_start = code_state()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
-    # Mirrored (ABBA) order so that ours always runs next to the reference SB3 variant:
-    # seed 0: ..., sb3 ref, ours; seed 1: ours, sb3 ref, ...; and so on.
+    # Mirrored (ABBA) order with the headline pair (first of ours, first SB3 variant) in
+    # the middle, so that they always run back to back:
+    # seed 0: ... sb3 ref, ours; seed 1: ours, sb3 ref, ...; and so on.
     runs: list[dict] = []
     t_all = time.perf_counter()
     for seed in seeds:
-        jobs = [("ours", dict(impl="ours"))] + [(label, dict(impl="sb3", threads=t, arch=a))
-                                                 for label, t, a in variants]
+        jobs = ours[::-1] + sb3
         if seed % 2 == 0:
             jobs.reverse()
         for label, extra in jobs:
             print(f"[{time.perf_counter() - t_all:6.0f}s] seed {seed}: {label} ...", end=" ", flush=True)
-            r = run_worker({**base, **extra, "seed": seed}, args.verbose)
+            try:
+                r = run_worker({**base, **extra, "seed": seed}, args.verbose)
+            except RuntimeError as e:  # keep going: the report says which run failed and why
+                r = {"failed": True, "error": str(e), "impl": extra["impl"]}
+                print("FAILED\n" + str(e), flush=True)
             r.update(label=label, seed=seed)
             runs.append(r)
-            print(f"{r['steps_per_second']:.0f} steps/s, "
-                  f"475 at {fmt(r['seconds_to_475'], '.1f', 'never')} s", flush=True)
+            if not r.get("failed"):
+                print(f"{r['steps_per_second']:.0f} steps/s, "
+                      f"475 at {fmt(r['seconds_to_475'], '.1f', 'never')} s", flush=True)
 
-    labels = [v[0] for v in variants]
+    ours_labels, sb3_labels = [o[0] for o in ours], [v[0] for v in sb3]
+    variant_info = {}
+    for trainer, (label, _) in zip(args.ours, ours):
+        variant_info[label] = ("a2c.train.train, 1 TensorFlow thread, gymnasium's numpy-vectorised CartPole"
+                               if trainer == "standard" else
+                               "a2c.fused.train_fused, 1 TensorFlow thread: TF port of CartPole, rollout and "
+                               "update in one XLA call (same-step autoreset), same hyperparameters as above")
+    for (t, a), (label, _) in zip(args.sb3, sb3):
+        variant_info[label] = ((f"torch's default threads ({_threads_used(runs, label)} here), " if t == 0
+                                else f"{t} torch thread{'s' if t > 1 else ''}, ")
+                               + ("MlpPolicy (separate 64-64 actor and critic nets)" if a == "separate"
+                                  else "shared 64-64 trunk like ours (custom features extractor)")
+                               + ", DummyVecEnv of 8 gymnasium envs")
     report = {
         "benchmark": "CartPole-v1 A2C: a2c (TensorFlow/Keras) vs Stable-Baselines3 (PyTorch CPU)",
         "command": command,
@@ -570,19 +621,15 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {**base, **FIXED, "env_id": ENV_ID, "seeds": seeds, "quick": args.quick,
                      "optimizer": "RMSprop, eps outside the sqrt (PyTorch / SB3 style)",
                      "solved_threshold": SOLVED, "eval_seed_base": EVAL_SEED_BASE,
-                     "ours_tf_threads": 1, "sb3_variants": labels},
-        "sb3_variant_info": {label: (f"torch's default threads ({_threads_used(runs, label)} here), " if t == 0
-                                     else f"{t} torch thread{'s' if t > 1 else ''}, ")
-                             + ("MlpPolicy (separate 64-64 actor and critic nets)" if a == "separate"
-                                else "shared 64-64 trunk like ours (custom features extractor)")
-                             for label, t, a in variants},
-        "timing": ("Training clock per run: ours = a2c.train's train_seconds / metrics.csv "
-                   "time/elapsed_seconds (log rows coincide with the evaluation points); SB3 = "
-                   "perf_counter from on_training_start to on_training_end minus the callback's "
-                   "evaluation time. Both exclude model/env construction and evaluation; ours "
-                   "includes tf.function tracing and XLA compilation (in the first interval). "
+                     "ours_tf_threads": 1, "ours_variants": ours_labels, "sb3_variants": sb3_labels},
+        "variant_info": variant_info,
+        "timing": ("Training clock per run: ours = the trainer's own train_seconds / metrics.csv "
+                   "time/elapsed_seconds read at each evaluation step (a metrics row falls on every "
+                   "evaluation step); SB3 = perf_counter from on_training_start to on_training_end minus "
+                   "the callback's evaluation time. All exclude model/env construction and evaluation; "
+                   "ours include tf.function tracing and XLA compilation (in the first interval). "
                    "steady_steps_per_second excludes the first evaluation interval."),
-        "summary": aggregate(runs, labels[0], labels),
+        "summary": aggregate(runs, ours_labels, sb3_labels),
         "runs": runs,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -591,7 +638,7 @@ def main(argv: list[str] | None = None) -> int:
     write_markdown(md, report)
     print(md.read_text())
     print(f"wrote {out} and {md}")
-    return 0
+    return 1 if any(r.get("failed") for r in runs) else 0
 
 
 if __name__ == "__main__":
