@@ -78,10 +78,12 @@ def batch_returns(model: keras.Model, batch: Rollout, cfg: Config,
         values = tf.stop_gradient(values)
         values, next_values = values[:-1], values[1:]
     else:
-        both = tf.concat([batch.obs[:-1], tf.cast(next_obs, batch.obs.dtype)], axis=0)
-        values = tf.reshape(model(tf.reshape(both, [-1, obs_dim]))["value"], [2 * t, n])
-        values = tf.stop_gradient(values)
-        values, next_values = values[:t], values[t:]
+        # Two calls, not one on the concatenation: under XLA the first is then the same
+        # computation as compute_loss's forward pass and is computed once (CSE).
+        values = tf.reshape(model(tf.reshape(batch.obs[:-1], [-1, obs_dim]))["value"], [t, n])
+        next_obs = tf.reshape(tf.cast(next_obs, batch.obs.dtype), [-1, obs_dim])
+        next_values = tf.reshape(model(next_obs)["value"], [t, n])
+        values, next_values = tf.stop_gradient(values), tf.stop_gradient(next_values)
     done = tf.maximum(batch.terminated, batch.truncated)
     rewards = batch.rewards * cfg.reward_scale  # the critic learns scaled returns
     _, returns = gae(rewards, values, next_values, batch.terminated, done, cfg.gamma, cfg.gae_lambda)

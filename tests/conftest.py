@@ -71,6 +71,18 @@ gym.register("A2CTest/ConstantReward-v0", entry_point=ConstantRewardEnv, max_epi
 gym.register("A2CTest/TerminateAfter3-v0", entry_point=TerminateAfterEnv, max_episode_steps=100)
 
 
+@pytest.fixture(scope="session")
+def shared_run_dir(tmp_path_factory: pytest.TempPathFactory):
+    """One tiny CartPole run shared by the export, evaluate and plotting tests."""
+    from a2c.config import make_config
+    from a2c.train import train
+
+    run = tmp_path_factory.getbasetemp() / "a2c_shared_run"
+    train(make_config({"total_steps": 2000, "eval_every": 1000, "eval_episodes": 2, "final_eval_episodes": 2,
+                       "log_every": 5, "progress": False, "seed": 0, "run_dir": str(run)}), quiet=True)
+    return run
+
+
 @pytest.fixture(autouse=True)
 def _seed_everything():
     np.random.seed(0)

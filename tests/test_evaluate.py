@@ -29,26 +29,9 @@ from a2c.train import save_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
-# One tiny CartPole run per test session, shared by test_export, test_evaluate and
-# test_plotting through the session's base temp directory (same config in all three).
-SHARED_RUN = {"total_steps": 2000, "eval_every": 1000, "eval_episodes": 2, "final_eval_episodes": 2,
-              "log_every": 5, "progress": False, "seed": 0}
-
-
-def shared_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from a2c.config import make_config
-    from a2c.train import train
-
-    run = tmp_path_factory.getbasetemp() / "a2c_shared_run"
-    if not (run / "summary.json").is_file():
-        shutil.rmtree(run, ignore_errors=True)
-        train(make_config({**SHARED_RUN, "run_dir": str(run)}), quiet=True)
-    return run
-
-
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return shared_run(tmp_path_factory)
+def run_dir(shared_run_dir: Path) -> Path:
+    return shared_run_dir
 
 
 def evaluate_json(capsys: pytest.CaptureFixture, *args: str) -> dict:

@@ -26,26 +26,9 @@ from a2c.model import build_actor_critic  # noqa: E402
 from a2c.train import save_model  # noqa: E402
 
 
-# One tiny CartPole run per test session, shared by test_export, test_evaluate and
-# test_plotting through the session's base temp directory (same config in all three).
-SHARED_RUN = {"total_steps": 2000, "eval_every": 1000, "eval_episodes": 2, "final_eval_episodes": 2,
-              "log_every": 5, "progress": False, "seed": 0}
-
-
-def shared_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from a2c.config import make_config
-    from a2c.train import train
-
-    run = tmp_path_factory.getbasetemp() / "a2c_shared_run"
-    if not (run / "summary.json").is_file():
-        shutil.rmtree(run, ignore_errors=True)
-        train(make_config({**SHARED_RUN, "run_dir": str(run)}), quiet=True)
-    return run
-
-
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return shared_run(tmp_path_factory)
+def run_dir(shared_run_dir: Path) -> Path:
+    return shared_run_dir
 
 
 def observations(obs_dim: int, n: int = 16) -> np.ndarray:
@@ -102,11 +85,10 @@ FRESH_PROCESS = textwrap.dedent("""
     class _Block(importlib.abc.MetaPathFinder):
         # Modules are *found* (TensorFlow probes for keras) but can never be imported.
         def find_spec(self, name, path=None, target=None):
+            # Whatever finder would locate it (a path entry or an editable install's hook).
             if name.split(".")[0] in BLOCKED:
-                spec = importlib.machinery.PathFinder.find_spec(name, path)
-                if spec is not None:
-                    spec.loader = _Refuse()
-                return spec
+                return importlib.machinery.ModuleSpec(name, _Refuse())
+            return None
 
     sys.meta_path.insert(0, _Block())
     for name in BLOCKED:
