@@ -86,9 +86,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         cfg = make_config(overrides, args.config)  # refuse bad flags before paying for TensorFlow
         import_tensorflow_quietly()
-        from a2c.train import train
+        if cfg.fused:  # --fused: the XLA-compiled trainer, with its preset layer (a2c.fused)
+            from a2c.fused import make_fused_config, train_fused
 
-        result = train(cfg, overwrite=args.overwrite)
+            result = train_fused(make_fused_config(overrides, args.config), overwrite=args.overwrite)
+        else:
+            from a2c.train import train
+
+            result = train(cfg, overwrite=args.overwrite)
     s = result.summary
     print(f"run directory: {result.run_dir}")
     print(f"trained {s['total_steps']} steps in {s['train_seconds']:.1f} s ({s['steps_per_second']:.0f} steps/s)")

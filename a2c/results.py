@@ -67,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         extra = [] if args.total_steps is None else ["--total-steps", str(args.total_steps)]
         run_dirs = list(pool.map(lambda job: train_one(runs, *job, extra), jobs))
 
-    from a2c.evaluate import evaluate_path  # heavy imports only after training
+    from a2c.tf_setup import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # heavy imports only after training
+    from a2c.evaluate import evaluate_path
     from a2c.export import export_saved_model, load_keras_model
     from a2c.plotting import plot_learning_curves_by_env, results_table
 

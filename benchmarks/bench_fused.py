@@ -1,0 +1,555 @@
+#!/usr/bin/env python
+"""Fused (XLA-compiled) training vs the standard trainer vs Stable-Baselines3, on CartPole-v1.
+
+Three implementations run side by side in the same invocation, each in its own
+subprocess (same interpreter), alternating in mirrored order over seeds so that they
+share the machine's load:
+
+* ``sb3``: Stable-Baselines3 A2C with RL-Zoo's CartPole settings (8 envs, n_steps 5,
+  lr 7e-4 constant, ent_coef 0, MlpPolicy, 500k steps), torch on 1 CPU thread;
+* ``standard``: ``a2c train`` (a2c.train) with its CartPole preset (200k steps);
+* ``fused``: ``a2c train --fused`` (a2c.fused) with its fused CartPole preset, cold:
+  no compilation cache, so its clock includes tracing and XLA compilation;
+* ``fused_warm``: the same with TensorFlow's persistent XLA cache
+  (``TF_XLA_FLAGS=--tf_xla_persistent_cache_directory=DIR``) filled by an earlier,
+  untimed run of the same program: what a user re-running a config pays.
+
+Evaluation protocol (identical for all): greedy, 100 episodes, one gymnasium env per
+episode, episode k reset with seed 1,000,000 + k (:func:`a2c.evaluate.evaluate_policy`;
+SB3's policy enters as ``model.predict(obs, deterministic=True)``), every
+``--eval-every`` steps (SB3 and standard: 10,000; fused: 20,000) and at the end of the
+step budget. Evaluation time is excluded from every training clock; our clocks
+include compilation (the standard trainer's first update, the fused trainer's
+compile), SB3 has none.
+
+* **time to first solve**: training clock at the first evaluation averaging >= 475;
+* **time to stable solve**: training clock at the first evaluation from which EVERY
+  later evaluation up to the end of the step budget also averages >= 475 (runs whose
+  last evaluation is below 475 never stably solve);
+* **steps/s**: env steps / training seconds excluding compilation (for SB3, all of its
+  clock); "steps/s incl. compile" divides by the whole clock.
+
+Also measured: fused steps/s and compile time against the number of parallel envs
+(CartPole, 1 thread) and, for contrast, the standard trainer at a few env counts; and
+Acrobot-v1 with the fused preset (greedy 100-episode return; solved = >= -100).
+
+Writes ``results/fused_benchmark.json`` (every run, every evaluation, settings,
+machine, versions, load averages), ``.md`` (tables) and ``.png`` (learning curves
+against wall-clock, and steps/s against env count).
+
+Usage::
+
+    python benchmarks/bench_fused.py                 # full: ~25 min on 2 busy cores
+    python benchmarks/bench_fused.py --quick --out /tmp/fb.json   # smoke test, ~3 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+SOLVED = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0}
+EVAL_SEED_BASE = 1_000_000  # a2c.evaluate.EVAL_SEED_BASE
+CACHE_FLAG = "--tf_xla_persistent_cache_directory"
+
+
+# ----------------------------------------------------------------------------- helpers
+def solve_times(evals: list[dict], threshold: float) -> dict[str, Any]:
+    """First and stable solve (see the module docstring) from evaluation points."""
+    first = next((e for e in evals if e["mean_return"] >= threshold), None)
+    stable = None
+    for i, e in enumerate(evals):
+        if all(later["mean_return"] >= threshold for later in evals[i:]):
+            stable = e
+            break
+    return {
+        "first_solve_seconds": first["train_seconds"] if first else None,
+        "first_solve_steps": first["global_step"] if first else None,
+        "stable_solve_seconds": stable["train_seconds"] if stable else None,
+        "stable_solve_steps": stable["global_step"] if stable else None,
+        "final_eval_mean_return": evals[-1]["mean_return"] if evals else None,
+    }
+
+
+def read_run_evals(run_dir: Path) -> list[dict]:
+    """Evaluation points of one of our run directories, each with the training clock
+    (metrics.csv's time/elapsed_seconds at the evaluation's step; the configs put a
+    metrics row on every evaluation step). The final evaluation repeats the last step."""
+    import csv
+
+    with open(run_dir / "metrics.csv", newline="") as f:
+        clock = {int(r["global_step"]): float(r["time/elapsed_seconds"]) for r in csv.DictReader(f)}
+    evals, seen = [], set()
+    with open(run_dir / "evaluations.csv", newline="") as f:
+        for r in csv.DictReader(f):
+            step = int(r["global_step"])
+            if step in seen:  # the final evaluation of the same model and seeds
+                continue
+            seen.add(step)
+            evals.append({"global_step": step, "train_seconds": clock[step],
+                          "mean_return": float(r["eval/mean_return"]), "min_return": float(r["eval/min_return"])})
+    return evals
+
+
+# ----------------------------------------------------------------------------- workers
+def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
+    from a2c.config import make_config
+
+    overrides = {"env_id": spec["env_id"], "seed": spec["seed"], "eval_episodes": spec["eval_episodes"],
+                 "final_eval_episodes": spec["eval_episodes"], "eval_every": spec["eval_every"],
+                 "run_dir": spec["run_dir"], "progress": False, "num_threads": 1}
+    if spec.get("total_steps"):
+        overrides["total_steps"] = spec["total_steps"]
+    overrides.update(spec.get("overrides", {}))
+    if spec["trainer"] == "standard":
+        from a2c.train import train
+
+        cfg = make_config(overrides)
+        # A metrics row on every evaluation step; checkpoints (off the clock anyway) only at the end.
+        extra = {"log_every": max(1, cfg.eval_every // cfg.batch_size), "checkpoint_every": 0}
+        cfg = make_config({**overrides, **{k: v for k, v in extra.items() if hasattr(cfg, k)}})
+        result = train(cfg, overwrite=True, quiet=True)
+    else:
+        from a2c.fused import make_fused_config, train_fused
+
+        cfg = make_fused_config(overrides)
+        result = train_fused(cfg, overwrite=True, quiet=True)
+    s = result.summary
+    evals = read_run_evals(Path(spec["run_dir"]))
+    return {
+        "impl": spec["trainer"], "env_id": cfg.env_id, "seed": cfg.seed, "total_steps": s["total_steps"],
+        "n_envs": cfg.n_envs, "n_steps": cfg.n_steps, "lr": cfg.lr, "optimizer": cfg.optimizer,
+        "lr_schedule": cfg.lr_schedule,
+        "train_seconds": s["train_seconds"],
+        "compile_seconds": s.get("compile_seconds", s.get("warmup_seconds")),
+        "steps_per_second": s["steps_per_second"],
+        "steps_per_second_incl_compile": s["total_steps"] / s["train_seconds"],
+        "evals": evals, **solve_times(evals, SOLVED.get(cfg.env_id, math.inf)),
+    }
+
+
+def worker_sb3(spec: dict[str, Any]) -> dict[str, Any]:
+    """SB3 A2C, RL-Zoo CartPole settings; greedy evaluations at rollout starts (after
+    the previous update) and at the end, their time taken off the clock."""
+    import torch
+    from stable_baselines3 import A2C
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from a2c.evaluate import evaluate_policy
+
+    torch.set_num_threads(1)
+    every, episodes = spec["eval_every"], spec["eval_episodes"]
+    env = make_vec_env("CartPole-v1", n_envs=8, seed=spec["seed"])
+    model = A2C("MlpPolicy", env, n_steps=5, learning_rate=7e-4, ent_coef=0.0, seed=spec["seed"],
+                device="cpu", verbose=0)
+
+    class Clock(BaseCallback):
+        def _on_training_start(self) -> None:
+            self.start, self.eval_time, self.next, self.evals = time.perf_counter(), 0.0, every, []
+
+        def evaluate(self) -> None:
+            clock = time.perf_counter() - self.start - self.eval_time
+            t0 = time.perf_counter()
+            r = evaluate_policy(lambda o: self.model.predict(o, deterministic=True)[0], "CartPole-v1",
+                                episodes, EVAL_SEED_BASE)
+            self.eval_time += time.perf_counter() - t0
+            self.evals.append({"global_step": self.num_timesteps, "train_seconds": clock,
+                               "mean_return": r.mean, "min_return": min(r.returns)})
+
+        def _on_rollout_start(self) -> None:
+            if self.num_timesteps >= self.next:
+                self.evaluate()
+                while self.next <= self.num_timesteps:
+                    self.next += every
+
+        def _on_step(self) -> bool:
+            return True
+
+        def _on_training_end(self) -> None:
+            self.train_seconds = time.perf_counter() - self.start - self.eval_time
+            if not self.evals or self.evals[-1]["global_step"] != self.num_timesteps:
+                self.evaluate()
+
+    clock = Clock()
+    model.learn(spec["total_steps"], callback=clock)
+    steps = int(model.num_timesteps)
+    return {"impl": "sb3", "env_id": "CartPole-v1", "seed": spec["seed"], "total_steps": steps,
+            "n_envs": 8, "n_steps": 5, "lr": 7e-4, "optimizer": "RMSprop (torch)", "lr_schedule": "constant",
+            "train_seconds": clock.train_seconds, "compile_seconds": 0.0,
+            "steps_per_second": steps / clock.train_seconds,
+            "steps_per_second_incl_compile": steps / clock.train_seconds,
+            "evals": clock.evals, **solve_times(clock.evals, SOLVED["CartPole-v1"])}
+
+
+def worker_scaling(spec: dict[str, Any]) -> dict[str, Any]:
+    """Fused steps/s at one env count: compile, then run calls for >= min_seconds."""
+    import tensorflow as tf
+
+    from a2c.fused import FusedLoop, make_fused_config, ported_env
+    from a2c.learner import make_optimizer
+    from a2c.model import build_actor_critic
+    from a2c.train import configure_tensorflow
+
+    n = spec["n_envs"]
+    cfg = make_fused_config({"n_envs": n, "n_steps": spec["n_steps"], "num_threads": spec.get("threads", 1),
+                             "total_steps": 10**9})
+    configure_tensorflow(cfg)
+    env = ported_env(cfg.env_id)
+    model = build_actor_critic(env.obs_dim, env.n_actions, cfg.hidden_sizes, cfg.activation, seed=0)
+    loop = FusedLoop(model, make_optimizer(cfg), cfg, env)
+    compile_seconds = loop.compile()
+    k = max(1, int(spec["steps_per_call"] // cfg.batch_size))
+    loop.run(tf.constant(k))  # first execution: allocations
+    steps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < spec["min_seconds"]:
+        float(loop.run(tf.constant(k))["entropy"])
+        steps += k * cfg.batch_size
+    seconds = time.perf_counter() - t0
+    return {"impl": "fused", "n_envs": n, "n_steps": cfg.n_steps, "threads": cfg.num_threads,
+            "updates_per_call": k, "steps": steps, "seconds": seconds, "steps_per_second": steps / seconds,
+            "compile_seconds": compile_seconds}
+
+
+def worker_scaling_standard(spec: dict[str, Any]) -> dict[str, Any]:
+    """The standard trainer's steps/s at one env count (its own figure, warm-up excluded)."""
+    from a2c.config import make_config
+    from a2c.train import train
+
+    cfg = make_config({"n_envs": spec["n_envs"], "n_steps": 5, "total_steps": spec["total_steps"],
+                       "eval_every": 0, "final_eval_episodes": 0, "progress": False, "num_threads": 1,
+                       "run_dir": spec["run_dir"]})
+    s = train(cfg, overwrite=True, quiet=True).summary
+    return {"impl": "standard", "n_envs": spec["n_envs"], "n_steps": 5, "threads": 1,
+            "steps": s["total_steps"], "seconds": s["train_seconds"], "steps_per_second": s["steps_per_second"],
+            "compile_seconds": s["warmup_seconds"]}
+
+
+WORKERS = {"ours": worker_ours, "sb3": worker_sb3, "scaling": worker_scaling,
+           "scaling_standard": worker_scaling_standard}
+
+
+# --------------------------------------------------------------------------- driver
+def run_worker(spec: dict[str, Any], env: dict[str, str] | None = None, verbose: bool = False) -> dict[str, Any]:
+    """Run one job in a fresh interpreter; return its result (plus wall time and load)."""
+    with tempfile.TemporaryDirectory(prefix="a2c-fused-bench-") as tmp:
+        spec = {**spec, "result": str(Path(tmp) / "result.json")}
+        spec.setdefault("run_dir", str(Path(tmp) / "run"))
+        load0, t0 = os.getloadavg()[0], time.perf_counter()
+        proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], cwd=REPO,
+                              env={**os.environ, **(env or {})}, capture_output=not verbose, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"worker failed: {spec}\n{proc.stderr if not verbose else ''}")
+        result = json.loads(Path(spec["result"]).read_text())
+    result.update(wall_seconds=time.perf_counter() - t0, load_start=load0, load_end=os.getloadavg()[0])
+    return result
+
+
+def median(xs: list[float | None]) -> float | None:
+    """Median where None (never solved) counts as +infinity; None if that is the median."""
+    vals = sorted(math.inf if x is None else x for x in xs)
+    if not vals:
+        return None
+    m = statistics.median(vals)
+    return None if math.isinf(m) else m
+
+
+def log(msg: str) -> None:
+    print(f"[{datetime.now().strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def describe(r: dict) -> str:
+    f = lambda x: "never" if x is None else f"{x:.2f}s"  # noqa: E731
+    return (f"{r['impl']:<10} seed {r['seed']}: {r['steps_per_second']:>9,.0f} steps/s, compile "
+            f"{r['compile_seconds']:.2f}s, first {f(r['first_solve_seconds'])}, stable {f(r['stable_solve_seconds'])}, "
+            f"final {r['final_eval_mean_return']:.1f} (wall {r['wall_seconds']:.0f}s)")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 for the CartPole comparison (default 3)")
+    p.add_argument("--eval-episodes", type=int, default=100)
+    p.add_argument("--sb3-steps", type=int, default=500_000, help="SB3 budget (RL Zoo: 500k)")
+    p.add_argument("--sb3-eval-every", type=int, default=10_000)
+    p.add_argument("--standard-eval-every", type=int, default=10_000)
+    p.add_argument("--fused-eval-every", type=int, default=20_000)
+    p.add_argument("--scaling-envs", default="8,32,128,512,2048,8192")
+    p.add_argument("--scaling-standard-envs", default="8,64,512")
+    p.add_argument("--acrobot-seeds", type=int, default=3)
+    p.add_argument("--quick", action="store_true", help="smoke test: 1 seed, short budgets, 2 scaling points")
+    p.add_argument("--skip", default="", help="comma list of parts to skip: compare,scaling,acrobot")
+    p.add_argument("--out", default=str(REPO / "results" / "fused_benchmark.json"))
+    p.add_argument("--verbose", action="store_true")
+    args = p.parse_args()
+
+    if args.worker:
+        spec = json.loads(args.worker)
+        result = WORKERS[spec["kind"]](spec)
+        Path(spec["result"]).write_text(json.dumps(result))
+        return
+
+    if args.quick:
+        args.seeds, args.sb3_steps, args.eval_episodes, args.acrobot_seeds = 1, 60_000, 20, 1
+        args.scaling_envs, args.scaling_standard_envs = "32,512", "8"
+    skip = set(filter(None, args.skip.split(",")))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(timezone.utc)
+    report: dict[str, Any] = {"command": " ".join(shlex.quote(a) for a in sys.argv), "started": started.isoformat(),
+                              "settings": vars(args), "runs": [], "scaling": [], "acrobot": []}
+    quick_ours = {"total_steps": 40_000} if args.quick else {}
+
+    # ---------------------------------------------------------------- CartPole: 3 ways
+    if "compare" not in skip:
+        cache_dir = tempfile.mkdtemp(prefix="a2c-xla-cache-")
+        warm_env = {"TF_XLA_FLAGS": f"{os.environ.get('TF_XLA_FLAGS', '')} {CACHE_FLAG}={cache_dir}".strip()}
+        cold_env = {"TF_XLA_FLAGS": " ".join(f for f in os.environ.get("TF_XLA_FLAGS", "").split()
+                                             if not f.startswith(CACHE_FLAG))}
+        fused_spec = {"kind": "ours", "trainer": "fused", "env_id": "CartPole-v1",
+                      "eval_every": args.fused_eval_every, "eval_episodes": args.eval_episodes,
+                      "overrides": {"total_steps": 200_000} if args.quick else {}}
+        log("filling the XLA cache for fused_warm (untimed run)")
+        run_worker({**fused_spec, "seed": 0}, warm_env, args.verbose)
+        for seed in range(args.seeds):
+            jobs = [
+                ("sb3", {"kind": "sb3", "seed": seed, "total_steps": args.sb3_steps,
+                         "eval_every": args.sb3_eval_every, "eval_episodes": args.eval_episodes}, None),
+                ("standard", {"kind": "ours", "trainer": "standard", "env_id": "CartPole-v1", "seed": seed,
+                              "eval_every": args.standard_eval_every, "eval_episodes": args.eval_episodes,
+                              "overrides": quick_ours}, None),
+                ("fused", {**fused_spec, "seed": seed}, cold_env),
+                ("fused_warm", {**fused_spec, "seed": seed}, warm_env),
+            ]
+            for name, spec, env in (jobs if seed % 2 == 0 else jobs[::-1]):
+                r = run_worker(spec, env, args.verbose)
+                r["impl"] = name
+                report["runs"].append(r)
+                log(describe(r))
+                Path(out).write_text(json.dumps(report, indent=1))  # partial results survive a crash
+
+    # ------------------------------------------------------------------ scaling
+    if "scaling" not in skip:
+        for n in [int(x) for x in args.scaling_envs.split(",") if x]:
+            r = run_worker({"kind": "scaling", "n_envs": n, "n_steps": 5, "steps_per_call": 200_000,
+                            "min_seconds": 1.0 if args.quick else 3.0}, None, args.verbose)
+            report["scaling"].append(r)
+            log(f"scaling fused    n_envs {n:>5}: {r['steps_per_second']:>11,.0f} steps/s, "
+                f"compile {r['compile_seconds']:.2f}s")
+        for n in [int(x) for x in args.scaling_standard_envs.split(",") if x]:
+            r = run_worker({"kind": "scaling_standard", "n_envs": n,
+                            "total_steps": min(200_000, max(20_000, 2_500 * n))}, None, args.verbose)
+            report["scaling"].append(r)
+            log(f"scaling standard n_envs {n:>5}: {r['steps_per_second']:>11,.0f} steps/s")
+
+    # ------------------------------------------------------------------ Acrobot
+    if "acrobot" not in skip:
+        for seed in range(args.acrobot_seeds):
+            r = run_worker({"kind": "ours", "trainer": "fused", "env_id": "Acrobot-v1", "seed": seed,
+                            "eval_every": 50_000, "eval_episodes": args.eval_episodes,
+                            "overrides": {"total_steps": 200_000} if args.quick else {}}, None, args.verbose)
+            report["acrobot"].append(r)
+            log(f"acrobot fused seed {seed}: final {r['final_eval_mean_return']:.1f}, first >= -100 at "
+                f"{r['first_solve_steps']} steps / {r['first_solve_seconds']}s (compile {r['compile_seconds']:.2f}s)")
+
+    report["finished"] = datetime.now(timezone.utc).isoformat()
+    report["summary"] = summarize(report)
+    report["machine"] = machine_info()
+    out.write_text(json.dumps(report, indent=1))
+    md = markdown(report)
+    out.with_suffix(".md").write_text(md)
+    plot(report, out.with_suffix(".png"))
+    print(md)
+
+
+# ---------------------------------------------------------------------------- report
+def summarize(report: dict) -> dict[str, Any]:
+    runs = report["runs"]
+    by = {impl: [r for r in runs if r["impl"] == impl] for impl in ("sb3", "standard", "fused", "fused_warm")}
+    s: dict[str, Any] = {}
+    for impl, rs in by.items():
+        if not rs:
+            continue
+        s[impl] = {
+            "runs": len(rs),
+            "steps_per_second": median([r["steps_per_second"] for r in rs]),
+            "steps_per_second_incl_compile": median([r["steps_per_second_incl_compile"] for r in rs]),
+            "compile_seconds": median([r["compile_seconds"] for r in rs]),
+            "first_solve_seconds": median([r["first_solve_seconds"] for r in rs]),
+            "stable_solve_seconds": median([r["stable_solve_seconds"] for r in rs]),
+            "stable_solves": sum(r["stable_solve_seconds"] is not None for r in rs),
+            "train_seconds": median([r["train_seconds"] for r in rs]),
+        }
+    ratios: dict[str, Any] = {}
+    sb3 = {r["seed"]: r for r in by["sb3"]}
+    for impl in ("standard", "fused", "fused_warm"):
+        paired = [(r, sb3[r["seed"]]) for r in by[impl] if r["seed"] in sb3]
+        if not paired:
+            continue
+        entry = {"steps_per_second_x_sb3": median([a["steps_per_second"] / b["steps_per_second"] for a, b in paired])}
+        for key in ("first_solve_seconds", "stable_solve_seconds"):
+            vals = []
+            for a, b in paired:
+                if a[key] is None:
+                    vals.append(None)  # ours never: ratio infinite
+                elif b[key] is None:  # SB3 never: bounded above by ours / SB3's whole clock
+                    vals.append(a[key] / b["train_seconds"])
+                else:
+                    vals.append(a[key] / b[key])
+            entry[f"{key}_over_sb3"] = median(vals)
+            entry[f"{key}_sb3_never_seeds"] = [b["seed"] for a, b in paired if b[key] is None]
+        ratios[impl] = entry
+    s["ratios"] = ratios
+    fused_scaling = [r for r in report["scaling"] if r["impl"] == "fused"]
+    if fused_scaling:
+        s["scaling_best"] = max(fused_scaling, key=lambda r: r["steps_per_second"])
+    if report["acrobot"]:
+        s["acrobot"] = {"final_eval_mean_return": [r["final_eval_mean_return"] for r in report["acrobot"]],
+                        "solved_runs": sum(r["final_eval_mean_return"] >= SOLVED["Acrobot-v1"]
+                                           for r in report["acrobot"]),
+                        "first_solve_seconds": [r["first_solve_seconds"] for r in report["acrobot"]],
+                        "first_solve_steps": [r["first_solve_steps"] for r in report["acrobot"]]}
+    return s
+
+
+def machine_info() -> dict[str, Any]:
+    info: dict[str, Any] = {"platform": platform.platform(), "python": sys.version.split()[0],
+                            "cpus": os.cpu_count(), "load_avg_end": os.getloadavg()}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for mod in ("tensorflow", "keras", "gymnasium", "torch", "stable_baselines3", "numpy"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001 - optional
+            versions[mod] = None
+    info["versions"] = versions
+    try:
+        info["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
+                                            text=True).stdout.strip()
+    except OSError:
+        pass
+    return info
+
+
+def _fmt(x: float | None, unit: str = "s", digits: int = 2) -> str:
+    return "never" if x is None else f"{x:.{digits}f}{unit}"
+
+
+def markdown(report: dict) -> str:
+    s = report["summary"]
+    lines = ["# Fused XLA training vs standard vs Stable-Baselines3 (CartPole-v1)", "",
+             f"Command: `{report['command']}`  ", f"Started {report['started']}, finished {report['finished']}; "
+             f"machine: {report['machine'].get('cpu', '?')}, {report['machine']['cpus']} CPUs "
+             f"(shared; load averages per run in the JSON).", ""]
+    if report["runs"]:
+        lines += ["## Medians over seeds", "",
+                  "| impl | runs | steps/s (excl. compile) | steps/s incl. compile | compile s | first solve s | "
+                  "stable solve s | stable solves | train s |", "|---|---|---|---|---|---|---|---|---|"]
+        for impl in ("sb3", "standard", "fused", "fused_warm"):
+            if impl in s:
+                m = s[impl]
+                lines.append(f"| {impl} | {m['runs']} | {m['steps_per_second']:,.0f} | "
+                             f"{m['steps_per_second_incl_compile']:,.0f} | {_fmt(m['compile_seconds'], '')} | "
+                             f"{_fmt(m['first_solve_seconds'], '')} | {_fmt(m['stable_solve_seconds'], '')} | "
+                             f"{m['stable_solves']}/{m['runs']} | {m['train_seconds']:.1f} |")
+        lines += ["", "Paired ratios (same seed, run back to back), medians:", "",
+                  "| impl | steps/s x SB3 | first solve / SB3 | stable solve / SB3 |", "|---|---|---|---|"]
+        for impl, r in s["ratios"].items():
+            note = " (SB3 never stable on seeds %s: ratio to SB3's whole clock)" % r[
+                "stable_solve_seconds_sb3_never_seeds"] if r["stable_solve_seconds_sb3_never_seeds"] else ""
+            lines.append(f"| {impl} | {r['steps_per_second_x_sb3']:.1f}x | "
+                         f"{_fmt(r['first_solve_seconds_over_sb3'], '', 3)} | "
+                         f"{_fmt(r['stable_solve_seconds_over_sb3'], '', 3)}{note} |")
+        lines += ["", "## Every run", "",
+                  "| impl | seed | envs x steps | lr / opt / schedule | budget | steps/s | compile s | first solve | "
+                  "stable solve | final eval | load |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in report["runs"]:
+            first = "never" if r["first_solve_seconds"] is None else \
+                f"{r['first_solve_seconds']:.2f}s @ {r['first_solve_steps']:,}"
+            stable = "never" if r["stable_solve_seconds"] is None else \
+                f"{r['stable_solve_seconds']:.2f}s @ {r['stable_solve_steps']:,}"
+            lines.append(f"| {r['impl']} | {r['seed']} | {r['n_envs']}x{r['n_steps']} | {r['lr']:g} / {r['optimizer']}"
+                         f" / {r['lr_schedule']} | {r['total_steps']:,} | {r['steps_per_second']:,.0f} | "
+                         f"{r['compile_seconds']:.2f} | {first} | {stable} | {r['final_eval_mean_return']:.1f} | "
+                         f"{r['load_start']:.1f}-{r['load_end']:.1f} |")
+    if report["scaling"]:
+        lines += ["", "## Steps/s against the number of parallel envs (CartPole-v1, n_steps 5, 1 thread)", "",
+                  "| impl | envs | steps/s | compile / warm-up s |", "|---|---|---|---|"]
+        for r in report["scaling"]:
+            lines.append(f"| {r['impl']} | {r['n_envs']} | {r['steps_per_second']:,.0f} | {r['compile_seconds']:.2f} |")
+    if report["acrobot"]:
+        lines += ["", "## Acrobot-v1, fused preset (solved: greedy 100-episode mean >= -100)", "",
+                  "| seed | budget | final eval | first >= -100 | compile s |", "|---|---|---|---|---|"]
+        for r in report["acrobot"]:
+            first = "never" if r["first_solve_steps"] is None else \
+                f"{r['first_solve_steps']:,} steps, {r['first_solve_seconds']:.2f}s"
+            lines.append(f"| {r['seed']} | {r['total_steps']:,} | {r['final_eval_mean_return']:.1f} | {first} | "
+                         f"{r['compile_seconds']:.2f} |")
+    lines += ["", "Definitions: see the docstring of benchmarks/bench_fused.py (training clocks exclude evaluation "
+              "and include compilation; 'stable' = this and every later evaluation up to the end of the budget "
+              "average >= 475)."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    ax = axes[0]
+    colors = {"sb3": "tab:gray", "standard": "tab:blue", "fused": "tab:red", "fused_warm": "tab:orange"}
+    for impl, color in colors.items():
+        for i, r in enumerate(x for x in report["runs"] if x["impl"] == impl):
+            ev = r["evals"]
+            ax.plot([e["train_seconds"] for e in ev], [e["mean_return"] for e in ev], color=color, alpha=0.8,
+                    marker=".", ms=3, lw=1, label=impl if i == 0 else None)
+    ax.axhline(475, color="k", ls=":", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("training wall-clock seconds (compilation included, evaluation excluded)")
+    ax.set_ylabel("greedy return, 100 episodes")
+    ax.set_title("CartPole-v1: learning against wall-clock")
+    ax.legend()
+    ax = axes[1]
+    for impl, color, marker in (("fused", "tab:red", "o"), ("standard", "tab:blue", "s")):
+        pts = sorted((r["n_envs"], r["steps_per_second"]) for r in report["scaling"] if r["impl"] == impl)
+        if pts:
+            ax.plot(*zip(*pts), marker=marker, color=color, label=f"{impl} (1 thread)")
+    sb3 = report["summary"].get("sb3", {}).get("steps_per_second")
+    if sb3:
+        ax.axhline(sb3, color="tab:gray", ls="--", label=f"SB3 A2C, 8 envs ({sb3:,.0f})")
+        ax.axhline(50 * sb3, color="tab:gray", ls=":", label="50x SB3")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("parallel environments")
+    ax.set_ylabel("env steps / second")
+    ax.set_title("Throughput against the number of environments")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+"""The fused trainer (a2c.fused): same loss as the standard trainer, one trace, learning,
+determinism, the run directory written through the command line, unported envs refused.
+
+Every FusedLoop costs an XLA compilation of a few seconds, so the tests share them:
+two identical loops serve the learning, determinism and tracing checks.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from a2c.config import make_config
+from a2c.errors import EnvError
+from a2c.fused import FUSED_PRESETS, FusedLoop, make_fused_config, ported_env, train_fused
+from a2c.learner import compute_loss, make_optimizer, make_update, update_step
+from a2c.logger import EVAL_COLUMNS, METRIC_COLUMNS
+from a2c.model import build_actor_critic
+from a2c.rollout import Rollout
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------- same loss, same gradients
+def _two_layouts(seed: int = 0):
+    """One set of transitions in both autoreset layouts.
+
+    Same-step (the TF ports, fused trainer): T steps, ``obs[t + 1]`` is already the next
+    episode's first observation where step t ended one, ``final_obs[t]`` the episode's
+    last; every transition is valid. Next-step (gymnasium, standard trainer): the step
+    after an episode's end is a reset step (``valid`` 0) whose observation is the final
+    one, so each env needs T + 1 steps here. Env 0 terminates at step 1, env 1 is
+    truncated at step 3, env 2 terminates and is truncated at once at step 4.
+    """
+    rng = np.random.default_rng(seed)
+    t_len, n, d = 6, 3, 4
+    ends = {0: (1, 1.0, 0.0), 1: (3, 0.0, 1.0), 2: (4, 1.0, 1.0)}  # env: (step, terminated, truncated)
+    obs = rng.normal(size=(t_len + 1, n, d)).astype(np.float32)
+    final = obs[1:].copy()
+    actions = rng.integers(0, 2, size=(t_len, n)).astype(np.int32)
+    rewards = rng.normal(size=(t_len, n)).astype(np.float32)
+    term = np.zeros((t_len, n), np.float32)
+    trunc = np.zeros((t_len, n), np.float32)
+    for env, (t, te, tr) in ends.items():
+        final[t, env] = rng.normal(size=d)
+        term[t, env], trunc[t, env] = te, tr
+    same_step = Rollout(obs, actions, rewards, term, trunc, np.ones((t_len, n), np.float32))
+
+    ns = {k: np.zeros((t_len + 1,) + a.shape[1:], a.dtype) for k, a in
+          (("actions", actions), ("rewards", rewards), ("terminated", term), ("truncated", trunc))}
+    ns_obs = np.zeros((t_len + 2, n, d), np.float32)
+    valid = np.ones((t_len + 1, n), np.float32)
+    for env, (end, _, _) in ends.items():
+        src = [*range(end + 1), None, *range(end + 1, t_len)]  # None: the reset step
+        for row, t in enumerate(src):
+            if t is None:
+                ns_obs[row, env] = final[end, env]
+                valid[row, env] = 0.0
+                continue
+            ns_obs[row, env] = obs[t, env]
+            for k, a in (("actions", actions), ("rewards", rewards), ("terminated", term), ("truncated", trunc)):
+                ns[k][row, env] = a[t, env]
+        ns_obs[t_len + 1, env] = obs[t_len, env]
+    next_step = Rollout(ns_obs, ns["actions"], ns["rewards"], ns["terminated"], ns["truncated"], valid)
+    return same_step, final, next_step
+
+
+def _tensors(batch: Rollout) -> Rollout:
+    return tf.nest.map_structure(tf.constant, batch)
+
+
+def test_fused_and_standard_paths_give_the_same_loss_and_gradients():
+    same_step, final_obs, next_step = _two_layouts()
+    cfg = make_config({"gamma": 0.9, "gae_lambda": 0.8, "normalize_advantage": True, "ent_coef": 0.01,
+                       "n_envs": 3, "n_steps": 6})
+    model = build_actor_critic(4, 2, (16, 16), seed=3)
+    with tf.GradientTape(persistent=True) as tape:
+        loss_std, parts_std = compute_loss(model, _tensors(next_step), cfg)
+        loss_fused, parts_fused = compute_loss(model, _tensors(same_step), cfg, next_obs=tf.constant(final_obs))
+    np.testing.assert_allclose(loss_fused.numpy(), loss_std.numpy(), rtol=1e-5, atol=1e-6)
+    for key in parts_std:
+        np.testing.assert_allclose(parts_fused[key].numpy(), parts_std[key].numpy(), rtol=1e-5, atol=1e-6,
+                                   err_msg=key)
+    grads_std = tape.gradient(loss_std, model.trainable_variables)
+    grads_fused = tape.gradient(loss_fused, model.trainable_variables)
+    for g_std, g_fused in zip(grads_std, grads_fused, strict=True):
+        np.testing.assert_allclose(g_fused.numpy(), g_std.numpy(), rtol=1e-4, atol=1e-6)
+    # The bootstrap really comes from final_obs: with obs[t + 1] instead, the loss differs.
+    wrong, _ = compute_loss(model, _tensors(same_step), cfg, next_obs=tf.constant(same_step.obs[1:]))
+    assert abs(float(wrong) - float(loss_std)) > 1e-4
+
+
+def test_one_update_matches_between_the_compiled_paths():
+    """The standard trainer's make_update (TF graph) on the next-step batch and the fused
+    loop's update_step under XLA on the same-step batch move the weights identically."""
+    same_step, final_obs, next_step = _two_layouts(seed=1)
+    base = {"gamma": 0.95, "gae_lambda": 1.0, "n_envs": 3, "max_grad_norm": 0.5}
+    cfg_std = make_config({**base, "n_steps": 7})
+    cfg_fused = make_config({**base, "n_steps": 6})
+    model_std = build_actor_critic(4, 2, (16, 16), seed=5)
+    model_fused = build_actor_critic(4, 2, (16, 16), seed=5)
+    make_update(model_std, keras.optimizers.SGD(0.5), cfg_std, 4)(_tensors(next_step))
+    optimizer = keras.optimizers.SGD(0.5)
+    optimizer.build(model_fused.trainable_variables)
+    fused_update = tf.function(lambda b, f: update_step(model_fused, optimizer, b, cfg_fused, next_obs=f),
+                               jit_compile=True, autograph=False)
+    fused_update(_tensors(same_step), tf.constant(final_obs))
+    for w_std, w_fused in zip(model_std.trainable_variables, model_fused.trainable_variables, strict=True):
+        np.testing.assert_allclose(w_fused.numpy(), w_std.numpy(), rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------- learning, determinism, tracing
+CALLS, K = 8, 20
+
+
+def _loop(seed: int) -> FusedLoop:
+    cfg = make_fused_config({"seed": seed, "total_steps": 256 * 5 * CALLS * K})
+    env = ported_env(cfg.env_id)
+    model = build_actor_critic(env.obs_dim, env.n_actions, cfg.hidden_sizes, cfg.activation, seed=cfg.seed)
+    return FusedLoop(model, make_optimizer(cfg), cfg, env)
+
+
+@pytest.fixture(scope="module")
+def twin_runs():
+    """Two loops with the same seed, each compiled then run CALLS x K updates."""
+    runs = []
+    for _ in range(2):
+        loop = _loop(seed=1)
+        loop.compile()
+        history = [{k: float(v) for k, v in loop.run(tf.constant(K)).items()} for _ in range(CALLS)]
+        runs.append((loop, history))
+    return runs
+
+
+def test_short_fused_training_learns_cartpole(twin_runs):
+    loop, history = twin_runs[0]
+    returns = [h["return_sum"] / h["episodes"] for h in history]
+    assert loop.cfg.n_envs == 256  # the preset: hundreds of envs in one program
+    assert returns[0] < 40, returns  # a random policy lasts ~22 steps
+    assert np.mean(returns[-2:]) > 100, returns
+
+
+def test_fused_training_is_deterministic(twin_runs):
+    (loop_a, hist_a), (loop_b, hist_b) = twin_runs
+    assert hist_a == hist_b
+    for w_a, w_b in zip(loop_a.model.get_weights(), loop_b.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(w_a, w_b)
+    np.testing.assert_array_equal(loop_a.state.obs.numpy(), loop_b.state.obs.numpy())
+
+
+def test_the_fused_loop_traces_once(twin_runs):
+    loop, _ = twin_runs[0]
+    for k in (1, 3, 0):  # any number of updates per call: one trace, one XLA program
+        loop.run(tf.constant(k))
+    assert loop.traces == 1
+    assert loop.run.experimental_get_tracing_count() == 1
+
+
+def test_thousands_of_envs():
+    """A batch of 4096 envs runs (and a Python int k is not a retrace either)."""
+    cfg = make_fused_config({"n_envs": 4096, "n_steps": 2, "total_steps": 4096 * 2 * 2,
+                             "hidden_sizes": (8,)})
+    env = ported_env(cfg.env_id)
+    model = build_actor_critic(env.obs_dim, env.n_actions, cfg.hidden_sizes, cfg.activation, seed=0)
+    loop = FusedLoop(model, make_optimizer(cfg), cfg, env)
+    out = loop.run(tf.constant(2))
+    assert np.isfinite(float(out["total_loss"])) and float(out["episodes"]) >= 0
+    assert loop.state.obs.shape == (4096, 4)
+
+
+# ------------------------------------------------------------------------ errors and config
+def test_an_env_without_a_port_is_refused_with_the_ported_list(tmp_path):
+    cfg = make_fused_config({"env_id": "LunarLander-v3", "run_dir": str(tmp_path / "run")})
+    with pytest.raises(EnvError) as info:
+        train_fused(cfg)
+    message = str(info.value)
+    assert "LunarLander-v3" in message
+    assert "Acrobot-v1, CartPole-v1, MountainCar-v0" in message
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_fused_preset_layering(tmp_path):
+    cfg = make_fused_config({"env_id": "CartPole-v1"})
+    assert cfg.fused and cfg.n_envs == FUSED_PRESETS["CartPole-v1"]["n_envs"]
+    toml = tmp_path / "c.toml"
+    toml.write_text("n_envs = 64\nlr = 0.001\n")
+    cfg = make_fused_config({"lr": 0.002}, toml)  # preset < TOML < flags
+    assert (cfg.n_envs, cfg.lr, cfg.n_steps) == (64, 0.002, FUSED_PRESETS["CartPole-v1"]["n_steps"])
+    assert make_config({}).fused is False and make_config({}).n_envs == 8  # standard mode untouched
+
+
+# ------------------------------------------------------------------------- the command line
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_cli_fused_writes_every_file_of_the_run_directory(tmp_path):
+    run_dir = tmp_path / "fused"
+    proc = subprocess.run(
+        [sys.executable, "-m", "a2c", "train", "--fused", "--env", "CartPole-v1", "--total-steps", "6400",
+         "--n-envs", "64", "--n-steps", "5", "--fused-updates-per-call", "4", "--eval-every", "2560",
+         "--eval-episodes", "2", "--final-eval-episodes", "2", "--run-dir", str(run_dir), "--no-progress"],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert f"run directory: {run_dir}" in proc.stdout
+    for name in ("config.toml", "metrics.csv", "evaluations.csv", "model.keras", "summary.json"):
+        assert (run_dir / name).is_file() and (run_dir / name).stat().st_size > 0, name
+    assert list((run_dir / "tb").glob("events.out.tfevents.*"))
+    assert (run_dir / "saved_model" / "saved_model.pb").is_file()
+
+    config = tomllib.loads((run_dir / "config.toml").read_text())
+    assert config["fused"] is True and config["n_envs"] == 64 and config["fused_updates_per_call"] == 4
+    metrics = read_csv(run_dir / "metrics.csv")
+    assert tuple(metrics[0].keys()) == METRIC_COLUMNS
+    # 20 updates of 320 steps; calls of <= 4 updates that also end at each evaluation step.
+    assert [int(r["global_step"]) for r in metrics] == [1280, 2560, 3840, 5120, 6400]
+    assert all(np.isfinite(float(metrics[-1][c])) for c in METRIC_COLUMNS if c.startswith("train/"))
+    evaluations = read_csv(run_dir / "evaluations.csv")
+    assert tuple(evaluations[0].keys()) == EVAL_COLUMNS
+    assert [int(r["global_step"]) for r in evaluations] == [2560, 5120, 6400]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["trainer"] == "fused" and summary["total_steps"] == 6400 and summary["traces"] == 1
+    assert summary["compile_seconds"] > 0 and summary["eval_episodes"] == 2
+
+    # `a2c evaluate` and the export read the fused run's model unchanged.
+    from a2c.evaluate import evaluate_path
+
+    for path in (run_dir, run_dir / "saved_model"):
+        result, info = evaluate_path(path, episodes=2)
+        assert info["env_id"] == "CartPole-v1" and len(result.returns) == 2
