@@ -218,6 +218,30 @@ def export_run(path: str | Path, out: str | Path | None = None) -> Path:
     return export_saved_model(model, target, env_id=_env_of_run(file.parent))
 
 
+def export_onnx(model: "keras.Model", path: str | Path) -> Path:
+    """Write the model as ONNX (inputs ``obs``; outputs logits, probs, value), atomically.
+
+    Uses Keras' own ``model.export(format="onnx")``, which needs the optional ``onnx``
+    extra (tf2onnx); without it, a ModelFileError says what to install.
+    """
+    import tensorflow as tf
+
+    try:
+        import tf2onnx  # noqa: F401
+    except ImportError:
+        raise ModelFileError("ONNX export needs tf2onnx: pip install -e '.[onnx]'") from None
+    from a2c.files import atomic_write
+    from a2c.model import model_dims
+
+    obs_dim, _ = model_dims(model)
+    model(tf.zeros((1, obs_dim), model.inputs[0].dtype))  # Keras' ONNX exporter wants a called model
+    signature = [tf.TensorSpec([None, obs_dim], tf.float32, name="obs")]
+    path = Path(path)
+    atomic_write(path, lambda tmp: model.export(str(tmp), format="onnx", input_signature=signature,
+                                                verbose=False), suffix=".onnx")
+    return path
+
+
 # ----------------------------------------------------------------------------- CLI
 
 
@@ -225,9 +249,14 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", metavar="PATH", help="a run directory or a .keras file")
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="SavedModel directory to write (default: saved_model/ in the run directory)")
+    parser.add_argument("--onnx", action="store_true",
+                        help="also write model.onnx beside the SavedModel (needs the 'onnx' extra)")
 
 
 def run_export(args: argparse.Namespace) -> int:
     out = export_run(args.path, args.out)
     print(f"wrote SavedModel {out} (endpoints: {SERVE_ENDPOINT}, {GREEDY_ENDPOINT})")
+    if args.onnx:
+        onnx_file = export_onnx(load_keras_model(model_file_of(Path(args.path))), out.parent / "model.onnx")
+        print(f"wrote ONNX {onnx_file}")
     return 0

@@ -210,3 +210,33 @@ def test_cli_export_errors(tmp_path, capsys, make, message):
     assert main(["export", str(make(tmp_path))]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_onnx_export_matches_keras(run_dir, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("tf2onnx")
+    from a2c.export import export_onnx, load_keras_model
+
+    model = load_keras_model(run_dir / "model.keras")
+    path = export_onnx(model, tmp_path / "model.onnx")
+    session = ort.InferenceSession(str(path))
+    obs = observations(4, 5)
+    outputs = dict(zip([o.name for o in session.get_outputs()],
+                       session.run(None, {session.get_inputs()[0].name: obs})))
+    want = {k: v.numpy() for k, v in model(obs).items()}
+    got_probs = next(v for v in outputs.values() if v.ndim == 2 and np.allclose(v.sum(axis=1), 1.0))
+    np.testing.assert_allclose(got_probs, want["probs"], rtol=1e-5, atol=1e-6)
+    got_value = next(v for v in outputs.values() if v.ndim == 1)
+    np.testing.assert_allclose(got_value, want["value"], rtol=1e-5, atol=1e-5)
+
+
+def test_cli_export_onnx(run_dir, tmp_path):
+    pytest.importorskip("tf2onnx")
+    import shutil as _shutil
+
+    from a2c.cli import main
+
+    run = tmp_path / "run"
+    _shutil.copytree(run_dir, run)
+    assert main(["export", str(run), "--onnx"]) == 0
+    assert (run / "model.onnx").stat().st_size > 1000
