@@ -74,8 +74,9 @@ class Config:
     # Fused mode (a2c.fused): the TensorFlow env ports, rollout, returns and update of
     # several updates in ONE XLA-compiled call; it adds its own preset layer
     # (a2c.fused.FUSED_PRESETS) between the env preset and the TOML file.
-    fused: bool = _doc("train with the fused XLA loop: env ports + rollout + update compiled into one "
-                       "call (CartPole-v1, Acrobot-v1, MountainCar-v0)", default=False)
+    fused: bool = _doc("train with the fused XLA loop (a2c.fused): TensorFlow env ports, rollout and updates "
+                       "compiled into one call; adds the fused preset above the env preset; "
+                       "CartPole-v1, Acrobot-v1, MountainCar-v0 only", default=False)
     fused_updates_per_call: int = _doc(
         "fused mode: updates per compiled call; metrics, logging and evaluation happen between calls",
         default=10)
