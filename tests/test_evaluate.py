@@ -221,3 +221,11 @@ def test_flag_errors(run_dir, capsys, args, error, message):
     assert main(["evaluate", str(run_dir), *args]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("artifact", ["model.keras", "saved_model"])
+def test_committed_cartpole_model_loads_and_balances(artifact):
+    """results/cartpole_model (written by `make results`) is a trained, loadable agent."""
+    path = REPO / "results" / "cartpole_model" / artifact
+    result, _ = evaluate_path(path, "CartPole-v1", episodes=3)
+    assert result.mean >= 475
