@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -53,6 +54,18 @@ class EvalResult:
 
     def to_dict(self) -> dict:
         return {**self.summary(), **asdict(self)}
+
+
+def final_eval_fields(final: EvalResult | None) -> dict[str, Any]:
+    """The summary.json fields of a run's final evaluation (None/0 when it was skipped)."""
+    return {
+        "eval_mean_return": final.mean if final else None,
+        "eval_std_return": final.std if final else None,
+        "eval_min_return": min(final.returns) if final else None,
+        "eval_max_return": max(final.returns) if final else None,
+        "eval_episodes": len(final.returns) if final else 0,
+        "eval_seeds": [final.seeds[0], final.seeds[-1]] if final else None,
+    }
 
 
 def evaluate_policy(policy: Policy, env_id: str, episodes: int, seed: int = EVAL_SEED_BASE) -> EvalResult:

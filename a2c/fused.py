@@ -52,7 +52,7 @@ from tqdm.auto import tqdm
 
 from a2c.config import Config, load_toml, make_config
 from a2c.errors import EnvError
-from a2c.evaluate import EVAL_SEED_BASE, EvalResult, evaluate_policy
+from a2c.evaluate import EVAL_SEED_BASE, EvalResult, evaluate_policy, final_eval_fields
 from a2c.export import export_saved_model
 from a2c.files import atomic_write_json, atomic_write_text
 from a2c.learner import make_greedy, make_optimizer, update_step
@@ -393,12 +393,7 @@ def train_fused(cfg: Config, *, overwrite: bool = False, quiet: bool = False) ->
         "episodes": episodes,
         # Fused mode: the mean of the episodes that finished since the previous metrics row.
         "train_return_mean_last100": last_return,
-        "eval_mean_return": final.mean if final else None,
-        "eval_std_return": final.std if final else None,
-        "eval_min_return": min(final.returns) if final else None,
-        "eval_max_return": max(final.returns) if final else None,
-        "eval_episodes": len(final.returns) if final else 0,
-        "eval_seeds": [final.seeds[0], final.seeds[-1]] if final else None,
+        **final_eval_fields(final),
         "trainer": "fused",
         "compile_seconds": compile_seconds,
         "compiled_calls": calls,

@@ -37,7 +37,7 @@ from a2c.checkpoint import (CHECKPOINT_DIR, FiniteGuard, NonFiniteError, RunChec
 from a2c.config import Config, make_config
 from a2c.envs import make_vec_env, observation_scale
 from a2c.errors import RunDirError
-from a2c.evaluate import EVAL_SEED_BASE, EvalResult, evaluate_policy
+from a2c.evaluate import EVAL_SEED_BASE, EvalResult, evaluate_policy, final_eval_fields
 from a2c.export import export_saved_model
 from a2c.files import atomic_write, atomic_write_json, atomic_write_text
 from a2c.learner import make_act, make_greedy, make_optimizer, make_update
@@ -391,12 +391,7 @@ class _Session:
             "warmup_seconds": p.warmup_seconds,
             "episodes": p.episodes,
             "train_return_mean_last100": float(np.mean(p.recent_returns)) if p.recent_returns else None,
-            "eval_mean_return": final.mean if final else None,
-            "eval_std_return": final.std if final else None,
-            "eval_min_return": min(final.returns) if final else None,
-            "eval_max_return": max(final.returns) if final else None,
-            "eval_episodes": len(final.returns) if final else 0,
-            "eval_seeds": [final.seeds[0], final.seeds[-1]] if final else None,
+            **final_eval_fields(final),
             "resumed_at_updates": p.resumed_at,
             "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": sys.version.split()[0]},
         }
