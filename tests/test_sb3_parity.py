@@ -46,7 +46,7 @@ def test_update_matches_sb3_a2c():
     agent = A2C("MlpPolicy", sb3_vec_env("CartPole-v1", n_envs=8, seed=0), ent_coef=0.0, seed=0, device="cpu")
     policy = agent.policy
     model, pairs = _keras_twin(policy)
-    cfg = make_config({"lr_schedule": "constant", "ent_coef": 0.0})
+    cfg = make_config({"lr": 7e-4, "lr_schedule": "constant", "ent_coef": 0.0})  # SB3 defaults
     update = make_update(model, make_optimizer(cfg), cfg, 4)
     act, _ = make_act(model, 8, 4, seed=0)
     collector = RolloutCollector(make_vec_env("CartPole-v1", 8), act, 5, seed=0)
