@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from a2c.errors import ModelFileError
+from a2c.files import current_umask
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -78,12 +79,6 @@ def build_export_archive(model: "keras.Model") -> Any:
     return archive
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _replace_dir(tmp: Path, target: Path) -> None:
     """Move the finished ``tmp`` directory to ``target``, replacing an old export safely."""
     old: Path | None = None
@@ -120,7 +115,7 @@ def export_saved_model(model: "keras.Model", path: str | Path, *, env_id: str | 
     archive = build_export_archive(model)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp.", dir=path.parent))
     try:
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; give it a normal dir's mode
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes it private; give it a normal dir's mode
         archive.write_out(str(tmp), verbose=False)
         metadata = {
             "format": EXPORT_FORMAT, "obs_dim": obs_dim, "n_actions": n_actions, "env_id": env_id,

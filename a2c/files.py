@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 
-def _umask() -> int:
+def current_umask() -> int:
+    """The process umask (reading it means setting it, so set it straight back)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -47,7 +48,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], suffix: str = 
     try:
         write(tmp_path)
         if tmp_path.is_file():  # mkstemp creates 0600; give the file the usual permissions
-            os.chmod(tmp_path, 0o666 & ~_umask())
+            os.chmod(tmp_path, 0o666 & ~current_umask())
             _fsync(tmp_path)
         os.replace(tmp_path, path)
         _fsync(path.parent)
