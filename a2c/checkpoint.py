@@ -37,7 +37,7 @@ import shutil
 import signal
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -81,37 +81,30 @@ class TrainingInterrupted(KeyboardInterrupt):
 # Finite checks inside the compiled update.
 
 class FiniteGuard:
-    """Wrap a compiled update so that it remembers, on the device, the first update whose
-    metrics (losses, entropy, gradient norm, ...) were not all finite, and their values.
+    """Remember, on the device, the first update whose metrics (losses, entropy, gradient
+    norm, ...) were not all finite, and their values.
 
-    Non-finite gradients show up as a non-finite ``grad_norm`` (the global norm of all
-    of them), so checking the metrics covers losses and gradients. Reading the flag
-    costs a device-to-host copy, so :meth:`check` is called only where the loop reads
-    numbers anyway; in between, bad updates only accumulate in memory.
+    The compiled update calls :meth:`record` (graph code) on its metrics. Non-finite
+    gradients show up as a non-finite ``grad_norm`` (the global norm of all of them),
+    so checking the metrics covers losses and gradients. Reading the flag costs a
+    device-to-host copy, so :meth:`check` is called only where the loop reads numbers
+    anyway; in between, bad updates only accumulate in memory.
     """
 
-    def __init__(self, update: Callable[..., dict[str, tf.Tensor]]) -> None:
-        # Tracing here is not extra work: the wrapper below reuses this concrete function.
-        self.names: list[str] = list(update.get_concrete_function().structured_outputs)
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = list(names)
         self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="guard_updates")
         self.first_bad = tf.Variable(0, dtype=tf.int64, trainable=False, name="guard_first_bad")
         self.bad_values = tf.Variable(tf.zeros([len(self.names)]), trainable=False, name="guard_bad_values")
 
-        @tf.function(input_signature=update.input_signature)
-        def guarded(batch: Any) -> dict[str, tf.Tensor]:
-            metrics = update(batch)
-            count = self.updates.assign_add(1)
-            values = tf.stack([tf.cast(metrics[k], tf.float32) for k in self.names])
-            first = tf.logical_and(tf.logical_not(tf.reduce_all(tf.math.is_finite(values))),
-                                   tf.equal(self.first_bad, 0))
-            self.first_bad.assign(tf.where(first, count, self.first_bad))
-            self.bad_values.assign(tf.where(first, values, self.bad_values))
-            return metrics
-
-        self._guarded = guarded
-
-    def __call__(self, batch: Any) -> dict[str, tf.Tensor]:
-        return self._guarded(batch)
+    def record(self, metrics: dict[str, tf.Tensor]) -> None:
+        """Count one update and keep its metrics if it is the first non-finite one."""
+        count = self.updates.assign_add(1)
+        values = tf.stack([tf.cast(metrics[k], tf.float32) for k in self.names])
+        first = tf.logical_and(tf.logical_not(tf.reduce_all(tf.math.is_finite(values))),
+                               tf.equal(self.first_bad, 0))
+        self.first_bad.assign(tf.where(first, count, self.first_bad))
+        self.bad_values.assign(tf.where(first, values, self.bad_values))
 
     def start(self, updates_done: int) -> None:
         """Number the next update ``updates_done + 1`` (a resumed run continues its count)."""

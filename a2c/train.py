@@ -40,7 +40,7 @@ from a2c.errors import RunDirError
 from a2c.evaluate import EVAL_SEED_BASE, EvalResult, evaluate_policy, final_eval_fields
 from a2c.export import export_saved_model
 from a2c.files import atomic_write, atomic_write_json, atomic_write_text
-from a2c.learner import make_act, make_greedy, make_optimizer, make_update
+from a2c.learner import UPDATE_METRICS, make_act, make_greedy, make_optimizer, make_update
 from a2c.logger import RunLogger, rewind_logs
 from a2c.model import build_actor_critic
 from a2c.rollout import RolloutCollector
@@ -194,7 +194,8 @@ class _Session:
         self.model = build_actor_critic(self.obs_dim, n_actions, cfg.hidden_sizes, cfg.activation,
                                         seed=cfg.seed, obs_scale=obs_scale)
         optimizer = make_optimizer(cfg)
-        self.update = FiniteGuard(make_update(self.model, optimizer, cfg, self.obs_dim))
+        self.guard = FiniteGuard(UPDATE_METRICS)
+        self.update = make_update(self.model, optimizer, cfg, self.obs_dim, self.guard)
         act, sampler = make_act(self.model, cfg.n_envs, self.obs_dim, cfg.seed)
         self.collector = RolloutCollector(env, act, cfg.n_steps, cfg.seed)
         self.greedy_periodic = make_greedy(self.model, cfg.eval_episodes, self.obs_dim)
@@ -242,7 +243,7 @@ class _Session:
         p = self.progress
         if self.saved_update == p.update:
             return
-        self.update.check()
+        self.guard.check()
         self.checkpoints.save(p.update, {
             "progress": p.to_dict(),
             "logs": self.logger.file_sizes(),  # flushes the CSVs and TensorBoard first
@@ -255,7 +256,7 @@ class _Session:
     # -- the run --------------------------------------------------------------------------
 
     def run(self, hparams: dict[str, Any] | None) -> TrainResult:
-        self.update.start(self.progress.update)
+        self.guard.start(self.progress.update)
         try:
             self.logger = RunLogger(self.run_dir, hparams)
             with self.stop:
@@ -322,7 +323,7 @@ class _Session:
                     p.warmup_steps += cfg.batch_size
                 # LOG: every log_every updates and at the end.
                 if update_idx % cfg.log_every == 0 or update_idx == cfg.n_updates:
-                    self.update.check()  # the metrics are read here anyway
+                    self.guard.check()  # the metrics are read here anyway
                     now = time.perf_counter()
                     p.train_seconds += now - tick
                     tick = now
@@ -341,7 +342,7 @@ class _Session:
                                         sps=f"{p.steps_per_second:.0f}", refresh=False)
                 # EVALUATE: greedy, one env and one seed per episode.
                 if p.next_eval is not None and p.global_step >= p.next_eval:
-                    self.update.check()
+                    self.guard.check()
                     p.train_seconds += time.perf_counter() - tick
                     result = evaluate_policy(self.greedy_periodic, cfg.env_id, cfg.eval_episodes, EVAL_SEED_BASE)
                     self.logger.log_eval({"global_step": p.global_step,
@@ -371,7 +372,7 @@ class _Session:
     def _finish(self) -> TrainResult:
         """Write model.keras, the SavedModel, the final evaluation and summary.json."""
         cfg, run_dir, model, obs_dim, p = self.cfg, self.run_dir, self.model, self.obs_dim, self.progress
-        self.update.check()
+        self.guard.check()
         save_model(model, run_dir / "model.keras")
         export_saved_model(model, run_dir / "saved_model", env_id=cfg.env_id)
         final: EvalResult | None = None
