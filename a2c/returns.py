@@ -1,12 +1,19 @@
 """Generalised advantage estimation as a pure function of tensors.
 
-Written with TF ops (a reverse ``tf.scan``) so that it runs eagerly, inside the
-learner's ``tf.function`` and inside an XLA-compiled loop alike.
+Written with TF ops so that it runs eagerly, inside the learner's ``tf.function``
+and inside an XLA-compiled loop alike. The backward recursion is unrolled when the
+number of steps is known and small (A2C's n_steps is 5 to a few dozen) and a reverse
+``tf.scan`` otherwise: both do the same float operations in the same order, but a
+scan is a while loop with tensor arrays, which in the fused trainer's XLA program
+costs ~25% more compile time than the five unrolled steps.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
+
+#: Longest static time axis that :func:`gae` unrolls; longer or unknown ones use tf.scan.
+MAX_UNROLL = 32
 
 
 def _as(x: object, dtype: tf.DType) -> tf.Tensor:
@@ -47,9 +54,18 @@ def gae(
     decay = gamma * _as(gae_lambda, dtype) * not_done
     deltas = rewards + gamma * not_terminal * _as(next_values, dtype) - values
 
-    def backward(carry: tf.Tensor, elems: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
-        delta, k = elems
-        return delta + k * carry
+    steps = values.shape[0]
+    if steps is not None and steps <= MAX_UNROLL:
+        carry = tf.zeros_like(values[0])
+        backward_order = []
+        for t in reversed(range(steps)):
+            carry = deltas[t] + decay[t] * carry
+            backward_order.append(carry)
+        advantages = tf.stack(backward_order[::-1])
+    else:
+        def backward(carry: tf.Tensor, elems: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
+            delta, k = elems
+            return delta + k * carry
 
-    advantages = tf.scan(backward, (deltas, decay), initializer=tf.zeros_like(values[0]), reverse=True)
+        advantages = tf.scan(backward, (deltas, decay), initializer=tf.zeros_like(values[0]), reverse=True)
     return advantages, advantages + values

@@ -85,3 +85,24 @@ def test_gae_runs_in_float32_graph():
     x = tf.ones((5, 3), tf.float32)
     adv, ret = f(x, x, x, tf.zeros_like(x), tf.zeros_like(x))
     assert adv.dtype == tf.float32 and adv.shape == (5, 3)
+
+
+@pytest.mark.parametrize("steps", [5, 40])  # unrolled, and tf.scan (longer than MAX_UNROLL)
+def test_unrolled_and_scan_paths_agree_exactly(steps):
+    import tensorflow as tf
+
+    from a2c import returns
+
+    rng = np.random.default_rng(steps)
+    args = [rng.normal(size=(steps, 3)).astype(np.float32) for _ in range(3)]
+    terminated = (rng.random((steps, 3)) < 0.2).astype(np.float32)
+    done = np.maximum(terminated, (rng.random((steps, 3)) < 0.2).astype(np.float32))
+    static = gae(*args, terminated, done, 0.99, 0.95)
+    # An unknown time axis always takes the scan path.
+    dynamic = tf.function(lambda *a: gae(*a, 0.99, 0.95),
+                          input_signature=[tf.TensorSpec([None, 3], tf.float32)] * 5)(*args, terminated, done)
+    assert (steps <= returns.MAX_UNROLL) == (steps == 5)
+    for a, b in zip(static, dynamic):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    ref_adv, _ = gae_reference(*[x.astype(np.float64) for x in args], terminated, done, 0.99, 0.95)
+    np.testing.assert_allclose(static[0].numpy(), ref_adv, rtol=1e-5, atol=1e-6)
