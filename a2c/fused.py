@@ -23,12 +23,13 @@ The one difference is the autoreset: the ports reset in the SAME step, so
 target of step t is ``V(final_obs[t])``, passed as ``next_obs``; every transition is
 real (``valid`` is all ones).
 
-Randomness: one Philox ``tf.random.Generator`` seeded with ``cfg.seed`` draws the
-action noise and the envs' replacement episodes, so a seed fixes the run (on a given
-machine and TensorFlow build). A generator, rather than stateless keys split at every
-step, because each stateless draw inside XLA expands into two Philox computations
-(plus two per split) that are compiled separately, and compilation is the largest
-fixed cost of a fused run.
+Randomness: one Philox ``tf.random.Generator`` seeded with ``cfg.seed`` draws, in
+ONE call per env step, the action noise and the envs' replacement episodes
+(:class:`~a2c.tf_envs.UniformNoise`), so a seed fixes the run (on a given machine and
+TensorFlow build). One generator draw rather than stateless keys split at every step,
+or a draw each for the actions and the envs, because every draw inside XLA is a
+Philox computation compiled on its own (~0.35 s each here), and compilation is the
+largest fixed cost of a fused run.
 
 The run directory is the standard trainer's (config.toml, metrics.csv with the same
 columns, evaluations.csv, tb/, model.keras, saved_model/, summary.json); evaluation
@@ -59,7 +60,7 @@ from a2c.learner import make_greedy, make_optimizer, update_step
 from a2c.logger import RunLogger
 from a2c.model import build_actor_critic
 from a2c.rollout import Rollout
-from a2c.tf_envs import PORTED_ENVS, TFEnv
+from a2c.tf_envs import PORTED_ENVS, TFEnv, UniformNoise
 from a2c.tf_envs.base import RNG_ALG
 from a2c.train import TrainResult, configure_tensorflow, prepare_run_dir, save_model
 
@@ -181,10 +182,12 @@ class FusedLoop:
 
         def body(t, s: LoopState, arrays, episodes, return_sum, length_sum):
             logits = model(s.obs)["logits"]
+            # ONE draw per step for the action noise and the env's (see the module docstring).
+            u = self.rng.uniform([n, env.n_actions + env.noise_dim], dtype=tf.float32)
             # Gumbel-max sampling, as a2c.learner.make_act.
-            u = self.rng.uniform(tf.shape(logits), minval=1e-12, maxval=1.0, dtype=logits.dtype)
-            actions = tf.argmax(logits - tf.math.log(-tf.math.log(u)), axis=-1, output_type=tf.int32)
-            step = env.step(s.env_state, actions, self.rng)
+            gumbel_u = tf.maximum(u[:, :env.n_actions], 1e-12)
+            actions = tf.argmax(logits - tf.math.log(-tf.math.log(gumbel_u)), axis=-1, output_type=tf.int32)
+            step = env.step(s.env_state, actions, UniformNoise(u[:, env.n_actions:]))
             reward = tf.cast(step.reward, tf.float32)
             done = tf.logical_or(step.terminated, step.truncated)
             ep_return = s.ep_return + reward

@@ -428,3 +428,33 @@ def test_registry_and_overrides() -> None:
         short.max_episode_steps = 3  # type: ignore[misc]
     with pytest.raises(ValueError, match="float32 or float64"):
         get_tf_env("CartPole-v1", dtype=tf.int32)
+
+
+@pytest.mark.parametrize("env_id", sorted(PORTED_ENVS))
+def test_pre_drawn_noise_resets_to_the_scaled_numbers(env_id):
+    from a2c.tf_envs import UniformNoise
+
+    port = dataclasses.replace(get_tf_env(env_id), dtype=tf.float64, max_episode_steps=1)  # every step resets
+    state, _ = port.reset(make_key(0), 3)
+    u = np.random.default_rng(0).random((3, port.noise_dim))
+    res = port.step(state, tf.zeros([3], tf.int32), UniformNoise(tf.constant(u)))
+    assert res.truncated.numpy().all()
+    expected = {"CartPole-v1": -0.05 + 0.1 * u, "Acrobot-v1": (-0.1 + 0.2 * u).astype(np.float32),
+                "MountainCar-v0": np.stack([-0.6 + 0.2 * u[:, 0], np.zeros(3)], axis=1)}[env_id]
+    np.testing.assert_allclose(port.physics_of(res.state).numpy(), expected, rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match="columns"):
+        port.step(state, tf.zeros([3], tf.int32), UniformNoise(tf.constant(u[:, :0])))
+
+
+def test_noisy_acrobot_takes_its_torque_noise_first():
+    from a2c.tf_envs import UniformNoise
+
+    noisy = dataclasses.replace(get_tf_env("Acrobot-v1"), dtype=tf.float64, torque_noise_max=0.5)
+    assert noisy.noise_dim == 5
+    state, _ = noisy.reset(make_key(0), 2)
+    u = np.array([[0.5, 0.1, 0.2, 0.3, 0.4], [1.0, 0.1, 0.2, 0.3, 0.4]])
+    out = noisy.step(state, tf.constant([1, 1]), UniformNoise(tf.constant(u))).final_obs.numpy()
+    quiet = dataclasses.replace(noisy, torque_noise_max=0.0)
+    # u = 0.5 is zero noise; u = 1.0 is +0.5 torque, i.e. a different next state.
+    np.testing.assert_array_equal(out[0], quiet.step(state, tf.constant([1, 1]), make_key(3)).final_obs.numpy()[0])
+    assert not np.array_equal(out[1], quiet.step(state, tf.constant([1, 1]), make_key(3)).final_obs.numpy()[1])

@@ -13,7 +13,7 @@ import dataclasses
 from typing import Any
 
 from a2c.tf_envs.acrobot import Acrobot, AcrobotState
-from a2c.tf_envs.base import RNG_ALG, EnvState, StepResult, TFEnv, make_key, split_key
+from a2c.tf_envs.base import RNG_ALG, EnvState, StepResult, TFEnv, UniformNoise, make_key, split_key
 from a2c.tf_envs.cartpole import CartPole, CartPoleState
 from a2c.tf_envs.mountain_car import MountainCar, MountainCarState
 
@@ -48,6 +48,7 @@ __all__ = [
     "StepResult",
     "TFEnv",
     "get_tf_env",
+    "UniformNoise",
     "make_key",
     "split_key",
 ]

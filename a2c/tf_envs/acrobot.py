@@ -19,7 +19,7 @@ from typing import ClassVar, NamedTuple
 
 import tensorflow as tf
 
-from a2c.tf_envs.base import TFEnv
+from a2c.tf_envs.base import TFEnv, batch_size
 
 DT = 0.2
 LINK_LENGTH_1 = 1.0
@@ -92,6 +92,7 @@ class Acrobot(TFEnv):
     book_or_nips: str = "book"
 
     state_type: ClassVar[type] = AcrobotState
+    reset_noise_dim: ClassVar[int] = 4
     obs_high: ClassVar[tuple[float, ...]] = (1.0, 1.0, 1.0, 1.0, MAX_VEL_1, MAX_VEL_2)
     obs_low: ClassVar[tuple[float, ...]] = tuple(-h for h in obs_high)
 
@@ -99,6 +100,10 @@ class Acrobot(TFEnv):
         super().__post_init__()
         if self.book_or_nips not in ("book", "nips"):
             raise ValueError(f"book_or_nips must be 'book' or 'nips', got {self.book_or_nips!r}")
+
+    @property
+    def noise_dim(self) -> int:
+        return self.reset_noise_dim + (1 if self.torque_noise_max > 0 else 0)
 
     def _sample_physics(self, key: tf.Tensor, n_envs: int | tf.Tensor) -> tuple[tf.Tensor, ...]:
         u = self._uniform(key, [n_envs, 4], -RESET_BOUND, RESET_BOUND)
@@ -141,7 +146,7 @@ class Acrobot(TFEnv):
         torque = tf.gather(tf.constant(AVAIL_TORQUE, self.dtype), action)
         if self.torque_noise_max > 0:
             noise = self.torque_noise_max
-            torque += self._uniform(key, tf.shape(torque), -noise, noise)
+            torque += self._uniform(key, [batch_size(torque)], -noise, noise)
 
         # Classic RK4 over one interval [0, DT], in gymnasium's operation order.
         y = tuple(state[:4])

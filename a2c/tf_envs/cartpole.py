@@ -55,6 +55,7 @@ class CartPole(TFEnv):
     dtype: tf.DType = tf.float32
 
     state_type: ClassVar[type] = CartPoleState
+    reset_noise_dim: ClassVar[int] = 4
     obs_high: ClassVar[tuple[float, ...]] = (
         X_THRESHOLD * 2, math.inf, THETA_THRESHOLD * 2, math.inf,
     )

@@ -47,6 +47,7 @@ class MountainCar(TFEnv):
     dtype: tf.DType = tf.float32
 
     state_type: ClassVar[type] = MountainCarState
+    reset_noise_dim: ClassVar[int] = 1
     obs_low: ClassVar[tuple[float, ...]] = (MIN_POSITION, -MAX_SPEED)
     obs_high: ClassVar[tuple[float, ...]] = (MAX_POSITION, MAX_SPEED)
 
