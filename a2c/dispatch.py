@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import tensorflow as tf
 
+
 class HostCall:
     """A ``tf.function`` with a fixed ``input_signature``, called with numpy arrays.
 
