@@ -56,7 +56,7 @@ from a2c.errors import EnvError
 from a2c.evaluate import EVAL_SEED_BASE, EvalResult, evaluate_policy, final_eval_fields
 from a2c.export import export_saved_model
 from a2c.files import atomic_write_json, atomic_write_text
-from a2c.learner import make_greedy, make_optimizer, update_step
+from a2c.learner import UPDATE_METRICS, make_greedy, make_optimizer, update_step
 from a2c.logger import RunLogger
 from a2c.model import build_actor_critic
 from a2c.rollout import Rollout
@@ -73,9 +73,9 @@ from a2c.train import TrainResult, configure_tensorflow, prepare_run_dir, save_m
 #: over 600k steps: the decay is what makes the greedy policy stay solved. Chosen with
 #: greedy 100-episode evaluations every 20k steps on seeds 0-7 (before the action and
 #: env noise shared one draw per step; seeds 0-2 re-checked since by bench_fused.py,
-#: 3/3 stable): CartPole solved and stable on 8/8 seeds, after 0.5-0.9 s of training (shorter budgets, e.g. 450k,
-#: failed to stay solved on half of the seeds; 256 envs at 6e-3 over 800k: 8/8 in
-#: 0.7-1.0 s). Acrobot reaches >= -100 within ~100-150k steps.
+#: 3/3 stable): CartPole solved and stable on 8/8 seeds, after 0.5-0.9 s of training
+#: (shorter budgets, e.g. 450k, failed to stay solved on half of the seeds; 256 envs
+#: at 6e-3 over 800k: 8/8 in 0.7-1.0 s). Acrobot reaches >= -100 within ~100-150k steps.
 _FUSED_COMMON: dict[str, Any] = dict(n_envs=128, n_steps=5, optimizer="rmsprop", lr=4e-3,
                                      lr_schedule="linear", ent_coef=0.0, fused_updates_per_call=20)
 FUSED_PRESETS: dict[str, dict[str, Any]] = {
@@ -118,8 +118,7 @@ class LoopState(NamedTuple):
 
 
 #: The update metrics (a2c.learner.update_step), averaged in-graph over one call.
-METRIC_NAMES = ("total_loss", "policy_loss", "value_loss", "entropy", "explained_variance",
-                "grad_norm", "learning_rate")
+METRIC_NAMES = UPDATE_METRICS
 #: Episode statistics summed in-graph over one call.
 EPISODE_STATS = ("episodes", "return_sum", "length_sum")
 
