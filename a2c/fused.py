@@ -43,6 +43,7 @@ import gc
 import math
 import sys
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -243,8 +244,8 @@ class FusedLoop:
 
 # ------------------------------------------------------------------------------ trainer
 class _Window:
-    """Sums over the calls since the last metrics row: update metrics weighted by the
-    number of updates of each call, episode statistics as they are."""
+    """Update metrics summed over the calls since the last metrics row, each call's
+    means weighted by its number of updates."""
 
     def __init__(self) -> None:
         self.clear()
@@ -252,18 +253,42 @@ class _Window:
     def clear(self) -> None:
         self.updates = 0
         self.sums = dict.fromkeys(METRIC_NAMES, 0.0)
-        self.episodes = self.return_sum = self.length_sum = 0.0
 
     def add(self, out: dict[str, float], k: int) -> None:
         self.updates += k
         for name in METRIC_NAMES:
             self.sums[name] += out[name] * k
-        self.episodes += out["episodes"]
-        self.return_sum += out["return_sum"]
-        self.length_sum += out["length_sum"]
 
     def means(self) -> dict[str, float]:
         return {name: total / max(self.updates, 1) for name, total in self.sums.items()}
+
+
+class RecentEpisodes:
+    """Return and length means over the most recent finished episodes, at least ``size``.
+
+    The compiled loop reports only per-call sums, so the window holds whole calls: the
+    newest calls that together cover at least ``size`` episodes (all of them while
+    fewer have finished). The standard trainer's windows hold exactly the last 100.
+    """
+
+    def __init__(self, size: int = 100) -> None:
+        self.size = size
+        self.calls: deque[tuple[float, float, float]] = deque()  # (episodes, return_sum, length_sum)
+        self.episodes = 0.0
+
+    def add(self, episodes: float, return_sum: float, length_sum: float) -> None:
+        if episodes <= 0:
+            return
+        self.calls.append((episodes, return_sum, length_sum))
+        self.episodes += episodes
+        while self.episodes - self.calls[0][0] >= self.size:
+            self.episodes -= self.calls.popleft()[0]
+
+    def return_mean(self) -> float | None:
+        return sum(c[1] for c in self.calls) / self.episodes if self.calls else None
+
+    def length_mean(self) -> float | None:
+        return sum(c[2] for c in self.calls) / self.episodes if self.calls else None
 
 
 def _updates_this_call(cfg: Config, done_updates: int, next_eval: int | None) -> int:
@@ -287,8 +312,9 @@ def train_fused(cfg: Config, *, overwrite: bool = False, quiet: bool = False) ->
     A metrics.csv row is written at the first call end after each multiple of
     ``log_every`` updates, at the end, and at every evaluation step (that one, like
     the evaluation, off the clock); its train/ metrics are averaged over the updates
-    since the previous row and its rollout/ episode statistics are those of the
-    episodes that finished since then. Not supported in fused mode: checkpoints and
+    since the previous row and its rollout/ episode statistics (and the summary's
+    ``train_return_mean_last100``) cover the newest calls that together hold at least
+    100 finished episodes (:class:`RecentEpisodes`). Not supported in fused mode: checkpoints and
     --resume. Non-finite losses or gradients stop training (``NonFiniteError``).
     """
     cfg.validate()
@@ -305,21 +331,20 @@ def train_fused(cfg: Config, *, overwrite: bool = False, quiet: bool = False) ->
 
     updates = global_step = calls = 0
     episodes = 0
-    last_return: float | None = None
-    window = _Window()  # what the next metrics row averages
+    window = _Window()  # the update metrics the next metrics row averages
+    recent = RecentEpisodes(100)
     last_row_update = 0
     next_eval = cfg.eval_every if cfg.eval_every > 0 else None
     show = cfg.progress and not quiet and sys.stderr.isatty()
     bar = tqdm(total=cfg.n_updates * cfg.batch_size, unit="step", disable=not show, dynamic_ncols=True)
 
     def write_row() -> None:
-        nonlocal last_return, last_row_update
-        if window.episodes > 0:
-            last_return = window.return_sum / window.episodes
+        nonlocal last_row_update
+        last_return = recent.return_mean()
         row = {
             "global_step": global_step, "update": updates,
-            "rollout/ep_return_mean": window.return_sum / window.episodes if window.episodes else "",
-            "rollout/ep_length_mean": window.length_sum / window.episodes if window.episodes else "",
+            "rollout/ep_return_mean": "" if last_return is None else last_return,
+            "rollout/ep_length_mean": "" if last_return is None else recent.length_mean(),
             "rollout/episodes": episodes,
             **{f"train/{name}": value for name, value in window.means().items()},
             "time/steps_per_second": global_step / max(train_seconds - compile_seconds, 1e-9),
@@ -351,6 +376,7 @@ def train_fused(cfg: Config, *, overwrite: bool = False, quiet: bool = False) ->
             global_step += k * cfg.batch_size
             episodes += int(out["episodes"])
             window.add(out, k)
+            recent.add(out["episodes"], out["return_sum"], out["length_sum"])
             bar.update(k * cfg.batch_size)
             eval_due = next_eval is not None and global_step >= next_eval
             # LOG: when a multiple of log_every updates was passed during this call, and
@@ -394,8 +420,8 @@ def train_fused(cfg: Config, *, overwrite: bool = False, quiet: bool = False) ->
         "steps_per_second": global_step / max(train_seconds - compile_seconds, 1e-9),
         "warmup_seconds": compile_seconds,
         "episodes": episodes,
-        # Fused mode: the mean of the episodes that finished since the previous metrics row.
-        "train_return_mean_last100": last_return,
+        # Fused mode: over the newest calls that cover >= 100 episodes (RecentEpisodes).
+        "train_return_mean_last100": recent.return_mean(),
         **final_eval_fields(final),
         "trainer": "fused",
         "compile_seconds": compile_seconds,

@@ -262,3 +262,20 @@ def test_ports_accept_a_generator_as_key():
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     assert np.all(np.abs(a[0]) < 0.05)  # U[-0.05, 0.05) resets
+
+
+def test_recent_episodes_window_keeps_the_newest_calls_covering_100():
+    from a2c.fused import RecentEpisodes
+
+    recent = RecentEpisodes(100)
+    assert recent.return_mean() is None
+    recent.add(0, 0.0, 0.0)  # a call in which no episode ended changes nothing
+    assert recent.return_mean() is None
+    recent.add(60, 60 * 10.0, 60 * 20.0)
+    assert recent.return_mean() == 10.0 and recent.length_mean() == 20.0  # fewer than 100 so far: all
+    recent.add(50, 50 * 30.0, 50 * 40.0)
+    assert recent.return_mean() == pytest.approx((600 + 1500) / 110)  # 50 alone would be < 100
+    recent.add(120, 120 * 50.0, 120 * 60.0)
+    assert recent.return_mean() == 50.0 and recent.length_mean() == 60.0  # the newest call covers 100
+    recent.add(30, 30 * 70.0, 30 * 80.0)
+    assert recent.return_mean() == pytest.approx((6000 + 2100) / 150)
