@@ -11,7 +11,8 @@ input signature (shape and dtype, so a wrong input still fails loudly) and runs 
 traced function through TensorFlow's flat eager entry point. That entry point is
 internal API, so it is looked up when the call is built; if this TensorFlow lacks it,
 or the call happens somewhere the flat path does not apply (inside a graph, under a
-gradient tape, with asynchronous eager execution), the public call is used instead.
+gradient tape, with asynchronous eager execution or ``tf.config.run_functions_eagerly``),
+the public call is used instead.
 Both paths run the same traced function: results are identical (tests check it).
 """
 
@@ -38,7 +39,8 @@ class HostCall:
             raise ValueError("HostCall needs a tf.function with an input_signature")
         self.function = function
         self.concrete = function.get_concrete_function()
-        self._specs: list[tf.TensorSpec] = tf.nest.flatten(function.input_signature)
+        self._signature = tuple(function.input_signature)
+        self._specs: list[tf.TensorSpec] = tf.nest.flatten(self._signature)
         self._shapes = [tuple(s.shape.as_list()) for s in self._specs]
         self._dtypes = [s.dtype.as_numpy_dtype for s in self._specs]
         self._structure = self.concrete.structured_outputs
@@ -50,11 +52,12 @@ class HostCall:
         return self._flat_call is not None
 
     def __call__(self, *args: Any) -> Any:
+        flat = _flatten_like(self._signature, args)
         if self._flat_call is None or not self._flat_call.applies():
-            return self.concrete(*args)
-        flat = tf.nest.flatten(args)
-        if len(flat) != len(self._specs):
-            raise TypeError(f"expected {len(self._specs)} arrays, got {len(flat)}")
+            # Tensors in, as the signature says (run_functions_eagerly passes inputs as they are).
+            tensors = [tf.cast(v, s.dtype) if tf.is_tensor(v) else tf.constant(np.asarray(v, d))
+                       for v, s, d in zip(flat, self._specs, self._dtypes)]
+            return self.function(*tf.nest.pack_sequence_as(self._signature, tensors))
         arrays = []
         for value, shape, dtype, spec in zip(flat, self._shapes, self._dtypes, self._specs):
             # A copy: the tensor may otherwise share the caller's buffer, which the caller reuses.
@@ -66,6 +69,19 @@ class HostCall:
         if self._single:
             return outputs[0]
         return tf.nest.pack_sequence_as(self._structure, list(outputs))
+
+
+def _flatten_like(signature: Any, value: Any) -> list[Any]:
+    """One value per TensorSpec of ``signature`` (a list may stand for an array)."""
+    if isinstance(signature, tf.TensorSpec):
+        return [value]
+    if isinstance(signature, dict):
+        if not isinstance(value, dict) or set(value) != set(signature):
+            raise TypeError(f"expected a dict with keys {sorted(signature)}, got {type(value).__name__}")
+        return [x for k in sorted(signature) for x in _flatten_like(signature[k], value[k])]
+    if not isinstance(value, (tuple, list)) or len(value) != len(signature):
+        raise TypeError(f"expected {len(signature)} arguments shaped like {signature}, got {type(value).__name__}")
+    return [x for spec, v in zip(signature, value) for x in _flatten_like(spec, v)]
 
 
 class FlatCall(NamedTuple):
@@ -107,7 +123,9 @@ def _flat_entry_point(concrete: Any, specs: list[tf.TensorSpec]) -> FlatCall | N
 
     def applies() -> bool:
         # The inference function is only right outside tapes; a graph or an async
-        # executor has its own call path.
-        return ctx.executing_eagerly() and not ctx.is_async() and not could_record()
+        # executor has its own call path; tf.config.run_functions_eagerly(True) (for
+        # debugging) means the Python body must run.
+        return (ctx.executing_eagerly() and not ctx.is_async() and not could_record()
+                and not tf.config.functions_run_eagerly())
 
     return FlatCall(call, applies)
