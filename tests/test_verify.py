@@ -196,6 +196,29 @@ def test_forgotten_stop_gradient_fails_naming_critic_and_trunk():
     assert not any(r.term in ("value_loss", "entropy") for r in report.failures)
 
 
+def test_trained_model_with_large_losses_passes_and_bugs_still_fail():
+    # The committed CartPole model's critic predicts returns near 100, so at a check
+    # point its value loss is in the thousands and a central difference carries
+    # round-off ~eps*|L|/h ~ 1e-7: the README's `a2c verify --model` example must pass,
+    # with the widened finite-difference tolerance stated, and still catch a real bug.
+    from pathlib import Path
+
+    from a2c.verify import numeric
+    from a2c.verify.check import ROUNDOFF_MARGIN
+
+    model = keras.models.load_model(Path(__file__).resolve().parents[1] / "results/cartpole_model/model.keras")
+    report = verify_model(model, batch=32, seed=0)
+    assert report.passed, report.table()
+    widened = {r.term: r.tolerance.atol for r in report.rows if r.pair == ("tape", "numeric")}
+    assert widened["value_loss"] > 1e-6 and widened["entropy"] == 1e-8  # the entropy is of order 1
+    assert any(n.startswith("value_loss = ") and "round-off" in n for n in report.notes)
+    assert numeric.roundoff_error(1.0) * ROUNDOFF_MARGIN < 1e-8  # order-1 losses keep the documented atol
+    tape_exact = {r.term: r.tolerance for r in report.rows if r.pair == TAPE_SYMBOLIC}
+    assert all(t.atol == 1e-11 for t in tape_exact.values())  # the exact pair is never widened
+    broken = verify_model(model, batch=32, seed=0, tape_loss=loss_without_stop_gradient)
+    assert ("policy_loss", "value/kernel") in _failed(broken, ("tape", "numeric"))
+
+
 @pytest.mark.parametrize("bug", [loss_with_entropy_sign_flipped, loss_with_entropy_negated])
 def test_entropy_sign_flip_fails(bug):
     report = verify_model(batch=32, seed=0, tape_loss=bug)

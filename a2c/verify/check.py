@@ -21,6 +21,9 @@ from a2c.verify.report import NUMERIC_TOLERANCE, Report, Tolerance
 from a2c.verify.symbolic import Method, SymFn
 from a2c.verify.tape import A2CLossFn, SoftLossFn
 
+#: How far above the estimated round-off of a finite difference its tolerance sits.
+ROUNDOFF_MARGIN = 100
+
 PAIRS = (("tape", "symbolic"), ("tape", "numeric"), ("symbolic", "numeric"))
 
 
@@ -70,6 +73,15 @@ def verify_model(
         tolerances = {**(tolerances or {}), "exact": NUMERIC_TOLERANCE}
         notes.append("gelu: TensorFlow's float64 erfc is accurate to ~1e-9 only, so pairs of exact "
                      "methods use the finite-difference tolerance")
+
+    base = {"numeric": NUMERIC_TOLERANCE, **(tolerances or {})}["numeric"]
+    for term, value in numeric.loss_at_point(spec, point, loss).items():
+        atol = ROUNDOFF_MARGIN * numeric.roundoff_error(value, step)
+        if atol > base.atol and f"numeric:{term}" not in (tolerances or {}):
+            tolerances = {**(tolerances or {}), f"numeric:{term}": Tolerance(atol=atol, rtol=base.rtol)}
+            notes.append(f"{term} = {value:.4g} at this point: a central difference of it carries round-off "
+                         f"~eps*|L|/h = {atol / ROUNDOFF_MARGIN:.1e}, so its pairs with the finite differences "
+                         f"use atol {atol:.1e} ({ROUNDOFF_MARGIN}x that)")
 
     t0 = time.perf_counter()
     model64 = to_float64(spec, point.weights)
