@@ -23,7 +23,11 @@ FLAG_ALIASES = {"env_id": ["--env"]}
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("hyperparameters (override the env preset and --config)")
+    group = parser.add_argument_group(
+        "hyperparameters (override the env preset and --config)",
+        "The defaults shown are the base config's; each environment's preset (and --fused's) replaces some "
+        "of them, e.g. CartPole-v1 trains with --lr 0.002 --lr-schedule linear. config.toml in the run "
+        "directory records every value a run used.")
     for f in dataclasses.fields(Config):
         flag = "--" + f.name.replace("_", "-")
         names = FLAG_ALIASES.get(f.name, []) + [flag]
@@ -52,7 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:  # pragma: no cover - verify is part of the package
         add_verify_arguments = None
     if add_verify_arguments is not None:
-        verify = sub.add_parser("verify", help="check gradients: GradientTape vs SymPy vs finite differences")
+        verify = sub.add_parser(
+            "verify", help="check gradients: GradientTape vs SymPy vs finite differences",
+            description="Differentiate one loss three ways (GradientTape, SymPy, central finite differences "
+                        "in float64) at the same point and compare every pair; exit 1 on a disagreement.")
         add_verify_arguments(verify)
 
     from a2c.evaluate import add_evaluate_arguments

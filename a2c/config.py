@@ -68,7 +68,7 @@ class Config:
         "save a checkpoint (RUN_DIR/checkpoints, for --resume) every this many updates; one is also "
         "saved at the end and on Ctrl-C/SIGTERM; 0 = only then", default=500)
     keep_checkpoints: int = _doc("how many of the newest checkpoints to keep", default=3)
-    run_dir: str = _doc("output directory; default runs/<env>__<seed>__<time>", default="")
+    run_dir: str = _doc("output directory; default runs/<env>__s<seed>__<time>", default="")
     progress: bool = _doc("show a progress bar (never shown when output is not a terminal)", default=True)
     num_threads: int = _doc("TensorFlow CPU threads; 1 is fastest for small models, 0 = TF's default", default=1)
     # Fused mode (a2c.fused): the TensorFlow env ports, rollout, returns and update of

@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -232,8 +233,14 @@ def export_onnx(model: "keras.Model", path: str | Path) -> Path:
     model(tf.zeros((1, obs_dim), model.inputs[0].dtype))  # Keras' ONNX exporter wants a called model
     signature = [tf.TensorSpec([None, obs_dim], tf.float32, name="obs")]
     path = Path(path)
-    atomic_write(path, lambda tmp: model.export(str(tmp), format="onnx", input_signature=signature,
-                                                verbose=False), suffix=".onnx")
+
+    def write(tmp: Path) -> None:
+        with warnings.catch_warnings():
+            # Keras' tf2onnx shim probes np.object, which NumPy 2 answers with a FutureWarning.
+            warnings.filterwarnings("ignore", message=".*np.object.*", category=FutureWarning)
+            model.export(str(tmp), format="onnx", input_signature=signature, verbose=False)
+
+    atomic_write(path, write, suffix=".onnx")
     return path
 
 
