@@ -7,12 +7,15 @@ concrete function takes ~200 us, of which ~100 us is Python (argument binding ag
 the function type, ``tf.constant``, output packing) and ~100 us TensorFlow's runtime.
 
 :class:`HostCall` does the binding once: it checks each call's arrays against the
-input signature (shape and dtype, so a wrong input still fails loudly) and runs the
-traced function through TensorFlow's flat eager entry point. That entry point is
-internal API, so it is looked up when the call is built; if this TensorFlow lacks it,
-or the call happens somewhere the flat path does not apply (inside a graph, under a
-gradient tape, with asynchronous eager execution or ``tf.config.run_functions_eagerly``),
-the public call is used instead.
+input signature (their shapes, so a wrong input still fails loudly; values are
+converted to the signature's dtypes by numpy's rules, as the public call converts
+them) and runs the traced function through TensorFlow's flat eager entry point. That
+entry point is internal API, so it is looked up when the call is built; if this
+TensorFlow lacks it, if the function returns anything but plain tensors, or if the
+call happens somewhere the flat path does not apply (inside a graph, under a gradient
+tape, with asynchronous eager execution, op callbacks such as
+``tf.debugging.enable_check_numerics``, or ``tf.config.run_functions_eagerly``), the
+public call is used instead.
 Both paths run the same traced function: results are identical (tests check it).
 """
 
@@ -41,11 +44,14 @@ class HostCall:
         self.concrete = function.get_concrete_function()
         self._signature = tuple(function.input_signature)
         self._specs: list[tf.TensorSpec] = tf.nest.flatten(self._signature)
-        self._shapes = [tuple(s.shape.as_list()) for s in self._specs]
+        # Fully known shapes are compared as tuples (cheap); others by compatibility.
+        self._shapes = [tuple(s.shape.as_list()) if s.shape.is_fully_defined() else None for s in self._specs]
         self._dtypes = [s.dtype.as_numpy_dtype for s in self._specs]
         self._structure = self.concrete.structured_outputs
         self._single = isinstance(self._structure, tf.Tensor)
-        self._flat_call = _flat_entry_point(self.concrete, self._specs)
+        plain = all(isinstance(x, tf.Tensor) for x in tf.nest.flatten(self._structure, expand_composites=False))
+        self._flat_call = _flat_entry_point(self.concrete, self._specs) if plain and self._structure is not None \
+            else None
 
     @property
     def fast(self) -> bool:
@@ -59,11 +65,12 @@ class HostCall:
                        for v, s, d in zip(flat, self._specs, self._dtypes)]
             return self.function(*tf.nest.pack_sequence_as(self._signature, tensors))
         arrays = []
-        for value, shape, dtype, spec in zip(flat, self._shapes, self._dtypes, self._specs):
+        for i, (value, shape, dtype, spec) in enumerate(zip(flat, self._shapes, self._dtypes, self._specs)):
             # A copy: the tensor may otherwise share the caller's buffer, which the caller reuses.
             array = np.array(value, dtype=dtype, copy=True)
-            if array.shape != shape:
-                raise ValueError(f"input {spec.name or ''} has shape {array.shape}, expected {shape}")
+            if array.shape != shape and not (shape is None and spec.shape.is_compatible_with(array.shape)):
+                raise ValueError(f"input {i}{f' ({spec.name})' if spec.name else ''} has shape {array.shape}, "
+                                 f"expected {tuple(spec.shape.as_list()) if spec.shape.rank is not None else '?'}")
             arrays.append(array)
         outputs = self._flat_call.call(arrays)
         if self._single:
@@ -112,20 +119,22 @@ def _flat_entry_point(concrete: Any, specs: list[tf.TensorSpec]) -> FlatCall | N
         device = ctx.device_name
         enums = [s.dtype.as_datatype_enum for s in specs]
         eager_tensor = ops.EagerTensor
-        run = execute.execute
         could_record = record.could_possibly_record
+        ctx.op_callbacks  # noqa: B018 - present in this TensorFlow (checked by applies())
     except (ImportError, AttributeError, TypeError):
         return None
 
     def call(arrays: list[np.ndarray]) -> Sequence[tf.Tensor]:
         inputs = [eager_tensor(a, device, e) for a, e in zip(arrays, enums)]
-        return run(name, num_outputs=n_outputs, inputs=inputs + captures, attrs=attrs, ctx=ctx)
+        # execute.execute is looked up per call: TensorFlow swaps it when debug hooks are on.
+        return execute.execute(name, num_outputs=n_outputs, inputs=inputs + captures, attrs=attrs, ctx=ctx)
 
     def applies() -> bool:
         # The inference function is only right outside tapes; a graph or an async
-        # executor has its own call path; tf.config.run_functions_eagerly(True) (for
-        # debugging) means the Python body must run.
+        # executor has its own call path; op callbacks (check_numerics, debug dumps)
+        # hook the public path; tf.config.run_functions_eagerly(True) (for debugging)
+        # means the Python body must run.
         return (ctx.executing_eagerly() and not ctx.is_async() and not could_record()
-                and not tf.config.functions_run_eagerly())
+                and not ctx.op_callbacks and not tf.config.functions_run_eagerly())
 
     return FlatCall(call, applies)

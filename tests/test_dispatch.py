@@ -51,7 +51,7 @@ def test_flat_path_matches_public_call_and_state_advances_alike():
 def test_wrong_shape_is_refused_not_recompiled():
     fn, _, _ = _stateful(0)
     call = HostCall(fn)
-    with pytest.raises(ValueError, match=r"shape \(5, 3\), expected \(4, 3\)"):
+    with pytest.raises(ValueError, match=r"input 0 has shape \(5, 3\), expected \(4, 3\)"):
         call(Pair(np.zeros((5, 3)), np.zeros(4)))
     with pytest.raises(TypeError, match="arguments shaped like"):
         call(np.zeros((4, 3)))
@@ -108,3 +108,39 @@ def test_run_functions_eagerly_runs_the_python_body():
         assert len(calls) == traced + 1
     finally:
         tf.config.run_functions_eagerly(False)
+
+
+def test_unknown_dimensions_are_accepted_and_checked():
+    @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="obs")])
+    def total(x: tf.Tensor) -> tf.Tensor:
+        return tf.reduce_sum(x, axis=-1)
+
+    call = HostCall(total)
+    assert call.fast
+    np.testing.assert_array_equal(call(np.ones((3, 2))).numpy(), [2.0, 2.0, 2.0])
+    with pytest.raises(ValueError, match=r"input 0 \(obs\) has shape \(3, 5\), expected \(None, 2\)"):
+        call(np.ones((3, 5)))
+
+
+def test_check_numerics_and_non_tensor_outputs_take_the_public_path():
+    @tf.function(input_signature=[tf.TensorSpec([2], tf.float32)])
+    def log(x: tf.Tensor) -> tf.Tensor:
+        return tf.math.log(x)
+
+    call = HostCall(log)
+    assert np.isnan(call(np.array([-1.0, 1.0])).numpy()[0])  # no hooks: TF returns NaN
+    tf.debugging.enable_check_numerics()
+    try:
+        with pytest.raises(tf.errors.InvalidArgumentError):  # the hook sees the NaN, as it would publicly
+            call(np.array([-1.0, 1.0]))
+    finally:
+        tf.debugging.disable_check_numerics()
+
+    @tf.function(input_signature=[tf.TensorSpec([2], tf.float32)])
+    def with_none(x: tf.Tensor) -> dict:
+        return {"y": 2.0 * x, "nothing": None}
+
+    mixed = HostCall(with_none)
+    assert not mixed.fast
+    out = mixed(np.ones(2))
+    assert out["nothing"] is None and out["y"].numpy().tolist() == [2.0, 2.0]
