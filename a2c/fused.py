@@ -28,8 +28,8 @@ ONE call per env step, the action noise and the envs' replacement episodes
 (:class:`~a2c.tf_envs.UniformNoise`), so a seed fixes the run (on a given machine and
 TensorFlow build). One generator draw rather than stateless keys split at every step,
 or a draw each for the actions and the envs, because every draw inside XLA is a
-Philox computation compiled on its own (~0.35 s each here), and compilation is the
-largest fixed cost of a fused run.
+Philox computation compiled on its own (~0.1-0.15 s each, measured here), and
+compilation is the largest fixed cost of a fused run.
 
 The run directory is the standard trainer's (config.toml, metrics.csv with the same
 columns, evaluations.csv, tb/, model.keras, saved_model/, summary.json); evaluation
@@ -118,8 +118,6 @@ class LoopState(NamedTuple):
     ep_length: tf.Tensor  # (n_envs,) int32 length of the running episodes so far
 
 
-#: The update metrics (a2c.learner.update_step), averaged in-graph over one call.
-METRIC_NAMES = UPDATE_METRICS
 #: Episode statistics summed in-graph over one call.
 EPISODE_STATS = ("episodes", "return_sum", "length_sum")
 
@@ -225,7 +223,7 @@ class FusedLoop:
     def _run(self, num_updates: tf.Tensor) -> dict[str, tf.Tensor]:
         self.traces += 1  # Python side effect: counts traces, not calls
         state0 = tf.nest.map_structure(lambda v: v.read_value(), self.state)
-        metric_names = METRIC_NAMES
+        metric_names = UPDATE_METRICS  # averaged in-graph over one call
         sums0 = {k: tf.constant(0.0) for k in metric_names + EPISODE_STATS}
 
         def body(i, s: LoopState, sums):
@@ -252,11 +250,11 @@ class _Window:
 
     def clear(self) -> None:
         self.updates = 0
-        self.sums = dict.fromkeys(METRIC_NAMES, 0.0)
+        self.sums = dict.fromkeys(UPDATE_METRICS, 0.0)
 
     def add(self, out: dict[str, float], k: int) -> None:
         self.updates += k
-        for name in METRIC_NAMES:
+        for name in UPDATE_METRICS:
             self.sums[name] += out[name] * k
 
     def means(self) -> dict[str, float]:

@@ -17,7 +17,7 @@ import numpy as np
 from a2c.verify import numeric, symbolic, tape
 from a2c.verify.network import default_model, describe, to_float64, weights_of
 from a2c.verify.point import Case, LossSpec, Point, make_point
-from a2c.verify.report import NUMERIC_TOLERANCE, Report, Tolerance
+from a2c.verify.report import NUMERIC_TOLERANCE, Report, Tolerance, tolerance_for
 from a2c.verify.symbolic import Method, SymFn
 from a2c.verify.tape import A2CLossFn, SoftLossFn
 
@@ -74,7 +74,7 @@ def verify_model(
         notes.append("gelu: TensorFlow's float64 erfc is accurate to ~1e-9 only, so pairs of exact "
                      "methods use the finite-difference tolerance")
 
-    base = {"numeric": NUMERIC_TOLERANCE, **(tolerances or {})}["numeric"]
+    base = tolerance_for(("tape", "numeric"), tolerances)
     for term, value in numeric.loss_at_point(spec, point, loss).items():
         atol = ROUNDOFF_MARGIN * numeric.roundoff_error(value, step)
         if atol > base.atol and f"numeric:{term}" not in (tolerances or {}):
