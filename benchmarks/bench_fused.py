@@ -1,16 +1,19 @@
 #!/usr/bin/env python
-"""Fused (XLA-compiled) training vs the standard trainer vs Stable-Baselines3, on CartPole-v1.
+"""Fused training vs the standard trainer vs Stable-Baselines3, on CartPole-v1.
 
-Three implementations run side by side in the same invocation, each in its own
+The implementations run side by side in the same invocation, each in its own
 subprocess (same interpreter), alternating in mirrored order over seeds so that they
 share the machine's load:
 
 * ``sb3``: Stable-Baselines3 A2C with RL-Zoo's CartPole settings (8 envs, n_steps 5,
   lr 7e-4 constant, ent_coef 0, MlpPolicy, 500k steps), torch on 1 CPU thread;
 * ``standard``: ``a2c train`` (a2c.train) with its CartPole preset (200k steps);
-* ``fused``: ``a2c train --fused`` (a2c.fused) with its fused CartPole preset, cold:
-  no compilation cache, so its clock includes tracing and XLA compilation;
-* ``fused_warm``: the same with TensorFlow's persistent XLA cache
+* ``fused``: ``a2c train --fused`` (a2c.fused) with its fused CartPole preset, which
+  runs the fused loop in TensorFlow's graph executor; its clock includes tracing and
+  graph optimisation;
+* ``fused_xla``: the same preset XLA-compiled (``--fused-xla``), cold: no compilation
+  cache, so its clock includes tracing and XLA compilation;
+* ``fused_xla_warm``: the same with TensorFlow's persistent XLA cache
   (``TF_XLA_FLAGS=--tf_xla_persistent_cache_directory=DIR``) filled by an earlier,
   untimed run of the same program: what a user re-running a config pays.
 
@@ -30,7 +33,7 @@ compile), SB3 has none.
   clock); "steps/s incl. compile" divides by the whole clock.
 
 Also measured: fused steps/s and compile time against the number of parallel envs
-(CartPole, 1 thread) and, for contrast, the standard trainer at a few env counts; and
+(CartPole, 1 thread), XLA-compiled and in the graph executor, and, for contrast, the standard trainer at a few env counts; and
 Acrobot-v1 with the fused preset (greedy 100-episode return; solved = >= -100).
 
 Writes ``results/fused_benchmark.json`` (every run, every evaluation, settings,
@@ -66,6 +69,7 @@ REPO = Path(__file__).resolve().parents[1]
 SOLVED = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0}
 EVAL_SEED_BASE = 1_000_000  # a2c.evaluate.EVAL_SEED_BASE
 CACHE_FLAG = "--tf_xla_persistent_cache_directory"
+COMPARED = ("sb3", "standard", "fused", "fused_xla", "fused_xla_warm")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -198,7 +202,8 @@ def worker_sb3(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def worker_scaling(spec: dict[str, Any]) -> dict[str, Any]:
-    """Fused steps/s at one env count: compile, then run calls for >= min_seconds."""
+    """Fused steps/s at one env count, XLA or graph executor: compile, then run calls
+    for >= min_seconds."""
     import tensorflow as tf
 
     from a2c.fused import FusedLoop, make_fused_config, ported_env
@@ -208,7 +213,7 @@ def worker_scaling(spec: dict[str, Any]) -> dict[str, Any]:
 
     n = spec["n_envs"]
     cfg = make_fused_config({"n_envs": n, "n_steps": spec["n_steps"], "num_threads": spec.get("threads", 1),
-                             "total_steps": 10**9})
+                             "total_steps": 10**9, "fused_xla": spec["xla"]})
     configure_tensorflow(cfg)
     env = ported_env(cfg.env_id)
     model = build_actor_critic(env.obs_dim, env.n_actions, cfg.hidden_sizes, cfg.activation, seed=0)
@@ -221,7 +226,7 @@ def worker_scaling(spec: dict[str, Any]) -> dict[str, Any]:
         float(loop.run(tf.constant(k))["entropy"])
         steps += k * cfg.batch_size
     seconds = time.perf_counter() - t0
-    return {"impl": "fused", "n_envs": n, "n_steps": cfg.n_steps, "threads": cfg.num_threads,
+    return {"impl": "fused_xla" if cfg.fused_xla else "fused_graph", "n_envs": n, "n_steps": cfg.n_steps, "threads": cfg.num_threads,
             "updates_per_call": k, "steps": steps, "seconds": seconds, "steps_per_second": steps / seconds,
             "compile_seconds": compile_seconds}
 
@@ -289,7 +294,7 @@ def main() -> None:
     p.add_argument("--sb3-eval-every", type=int, default=10_000)
     p.add_argument("--standard-eval-every", type=int, default=10_000)
     p.add_argument("--fused-eval-every", type=int, default=20_000)
-    p.add_argument("--scaling-envs", default="8,32,128,512,2048,8192")
+    p.add_argument("--scaling-envs", default="8,32,128,256,512,2048,8192")
     p.add_argument("--scaling-standard-envs", default="8,64,512")
     p.add_argument("--acrobot-seeds", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="smoke test: 1 seed, short budgets, 2 scaling points")
@@ -324,8 +329,9 @@ def main() -> None:
         fused_spec = {"kind": "ours", "trainer": "fused", "env_id": "CartPole-v1",
                       "eval_every": args.fused_eval_every, "eval_episodes": args.eval_episodes,
                       "overrides": {"total_steps": 200_000} if args.quick else {}}
-        log("filling the XLA cache for fused_warm (untimed run)")
-        run_worker({**fused_spec, "seed": 0}, warm_env, args.verbose)
+        xla_spec = {**fused_spec, "overrides": {**fused_spec["overrides"], "fused_xla": True}}
+        log("filling the XLA cache for fused_xla_warm (untimed run)")
+        run_worker({**xla_spec, "seed": 0}, warm_env, args.verbose)
         for seed in range(args.seeds):
             jobs = [
                 ("sb3", {"kind": "sb3", "seed": seed, "total_steps": args.sb3_steps,
@@ -334,7 +340,8 @@ def main() -> None:
                               "eval_every": args.standard_eval_every, "eval_episodes": args.eval_episodes,
                               "overrides": quick_ours}, None),
                 ("fused", {**fused_spec, "seed": seed}, cold_env),
-                ("fused_warm", {**fused_spec, "seed": seed}, warm_env),
+                ("fused_xla", {**xla_spec, "seed": seed}, cold_env),
+                ("fused_xla_warm", {**xla_spec, "seed": seed}, warm_env),
             ]
             for name, spec, env in (jobs if seed % 2 == 0 else jobs[::-1]):
                 r = run_worker(spec, env, args.verbose)
@@ -346,16 +353,17 @@ def main() -> None:
     # ------------------------------------------------------------------ scaling
     if "scaling" not in skip:
         for n in [int(x) for x in args.scaling_envs.split(",") if x]:
-            r = run_worker({"kind": "scaling", "n_envs": n, "n_steps": 5, "steps_per_call": 200_000,
-                            "min_seconds": 1.0 if args.quick else 3.0}, None, args.verbose)
-            report["scaling"].append(r)
-            log(f"scaling fused    n_envs {n:>5}: {r['steps_per_second']:>11,.0f} steps/s, "
-                f"compile {r['compile_seconds']:.2f}s")
+            for xla in (True, False):
+                r = run_worker({"kind": "scaling", "n_envs": n, "n_steps": 5, "steps_per_call": 200_000,
+                                "xla": xla, "min_seconds": 1.0 if args.quick else 3.0}, None, args.verbose)
+                report["scaling"].append(r)
+                log(f"scaling {r['impl']:<11} n_envs {n:>5}: {r['steps_per_second']:>11,.0f} steps/s, "
+                    f"compile {r['compile_seconds']:.2f}s")
         for n in [int(x) for x in args.scaling_standard_envs.split(",") if x]:
             r = run_worker({"kind": "scaling_standard", "n_envs": n,
                             "total_steps": min(200_000, max(20_000, 2_500 * n))}, None, args.verbose)
             report["scaling"].append(r)
-            log(f"scaling standard n_envs {n:>5}: {r['steps_per_second']:>11,.0f} steps/s")
+            log(f"scaling standard    n_envs {n:>5}: {r['steps_per_second']:>11,.0f} steps/s")
 
     # ------------------------------------------------------------------ Acrobot
     if "acrobot" not in skip:
@@ -380,7 +388,7 @@ def main() -> None:
 # ---------------------------------------------------------------------------- report
 def summarize(report: dict) -> dict[str, Any]:
     runs = report["runs"]
-    by = {impl: [r for r in runs if r["impl"] == impl] for impl in ("sb3", "standard", "fused", "fused_warm")}
+    by = {impl: [r for r in runs if r["impl"] == impl] for impl in COMPARED}
     s: dict[str, Any] = {}
     for impl, rs in by.items():
         if not rs:
@@ -397,7 +405,7 @@ def summarize(report: dict) -> dict[str, Any]:
         }
     ratios: dict[str, Any] = {}
     sb3 = {r["seed"]: r for r in by["sb3"]}
-    for impl in ("standard", "fused", "fused_warm"):
+    for impl in COMPARED[1:]:
         paired = [(r, sb3[r["seed"]]) for r in by[impl] if r["seed"] in sb3]
         if not paired:
             continue
@@ -415,9 +423,10 @@ def summarize(report: dict) -> dict[str, Any]:
             entry[f"{key}_sb3_never_seeds"] = [b["seed"] for a, b in paired if b[key] is None]
         ratios[impl] = entry
     s["ratios"] = ratios
-    fused_scaling = [r for r in report["scaling"] if r["impl"] == "fused"]
-    if fused_scaling:
-        s["scaling_best"] = max(fused_scaling, key=lambda r: r["steps_per_second"])
+    for impl in ("fused_xla", "fused_graph"):
+        points = [r for r in report["scaling"] if r["impl"] == impl]
+        if points:
+            s[f"scaling_best_{impl}"] = max(points, key=lambda r: r["steps_per_second"])
     if report["acrobot"]:
         s["acrobot"] = {"final_eval_mean_return": [r["final_eval_mean_return"] for r in report["acrobot"]],
                         "solved_runs": sum(r["final_eval_mean_return"] >= SOLVED["Acrobot-v1"]
@@ -458,7 +467,7 @@ def _fmt(x: float | None, unit: str = "s", digits: int = 2) -> str:
 
 def markdown(report: dict) -> str:
     s = report["summary"]
-    lines = ["# Fused XLA training vs standard vs Stable-Baselines3 (CartPole-v1)", "",
+    lines = ["# Fused training vs standard vs Stable-Baselines3 (CartPole-v1)", "",
              f"Command: `{report['command']}`  ", f"Started {report['started']}, finished {report['finished']}; "
              f"machine: {report['machine'].get('cpu', '?')}, {report['machine']['cpus']} CPUs "
              f"(shared; load averages per run in the JSON).", ""]
@@ -466,7 +475,7 @@ def markdown(report: dict) -> str:
         lines += ["## Medians over seeds", "",
                   "| impl | runs | steps/s (excl. compile) | steps/s incl. compile | compile s | first solve s | "
                   "stable solve s | stable solves | train s |", "|---|---|---|---|---|---|---|---|---|"]
-        for impl in ("sb3", "standard", "fused", "fused_warm"):
+        for impl in COMPARED:
             if impl in s:
                 m = s[impl]
                 lines.append(f"| {impl} | {m['runs']} | {m['steps_per_second']:,.0f} | "
@@ -520,7 +529,8 @@ def plot(report: dict, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
     ax = axes[0]
-    colors = {"sb3": "tab:gray", "standard": "tab:blue", "fused": "tab:red", "fused_warm": "tab:orange"}
+    colors = {"sb3": "tab:gray", "standard": "tab:blue", "fused": "tab:red", "fused_xla": "tab:purple",
+              "fused_xla_warm": "tab:orange"}
     for impl, color in colors.items():
         for i, r in enumerate(x for x in report["runs"] if x["impl"] == impl):
             ev = r["evals"]
@@ -533,7 +543,8 @@ def plot(report: dict, path: Path) -> None:
     ax.set_title("CartPole-v1: learning against wall-clock")
     ax.legend()
     ax = axes[1]
-    for impl, color, marker in (("fused", "tab:red", "o"), ("standard", "tab:blue", "s")):
+    for impl, color, marker in (("fused_xla", "tab:purple", "o"), ("fused_graph", "tab:red", "^"),
+                                ("standard", "tab:blue", "s")):
         pts = sorted((r["n_envs"], r["steps_per_second"]) for r in report["scaling"] if r["impl"] == impl)
         if pts:
             ax.plot(*zip(*pts), marker=marker, color=color, label=f"{impl} (1 thread)")
