@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: setup train test test-slow bench results notebook clean
+.PHONY: setup train test test-slow bench bench-fused results notebook clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,11 @@ test-slow: setup
 bench: setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/bench_cartpole.py --out results/benchmark_cartpole.json
+
+## Fused trainer (graph executor and XLA) against the standard trainer and SB3, env scaling, Acrobot (~25 min)
+bench-fused: setup
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python benchmarks/bench_fused.py --out results/fused_benchmark.json
 
 ## Re-execute notebooks/walkthrough.ipynb in place with its full parameters (trains CartPole: a few minutes)
 notebook: setup

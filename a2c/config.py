@@ -78,9 +78,9 @@ class Config:
                        "compiled into one call; adds the fused preset above the env preset; "
                        "CartPole-v1, Acrobot-v1, MountainCar-v0 only", default=False)
     fused_xla: bool = _doc(
-        "fused mode: XLA-compile the loop (jit_compile): ~2x the steps/s of TensorFlow's graph executor "
-        "for ~2 s more compilation, which pays off from ~1M steps; --no-fused-xla runs the same loop "
-        "in the graph executor", default=True)
+        "fused mode: XLA-compile the loop (jit_compile): ~2-2.5x the steps/s of TensorFlow's graph "
+        "executor with up to a few hundred envs (less with thousands) for ~1.5 s more compilation, which "
+        "pays off after ~0.5-1.5M steps; --no-fused-xla runs the same loop in the graph executor", default=True)
     fused_updates_per_call: int = _doc(
         "fused mode: updates per compiled call; metrics, logging and evaluation happen between calls",
         default=10)
