@@ -93,7 +93,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         cfg = make_config(overrides, args.config)  # refuse bad flags before paying for TensorFlow
         import_tensorflow_quietly()
-        if cfg.fused:  # --fused: the XLA-compiled trainer, with its preset layer (a2c.fused)
+        if cfg.fused:  # --fused: the one-call compiled trainer, with its preset layer (a2c.fused)
             from a2c.fused import make_fused_config, train_fused
 
             result = train_fused(make_fused_config(overrides, args.config), overwrite=args.overwrite)

@@ -443,6 +443,7 @@ def train_fused(cfg: Config, *, overwrite: bool = False, quiet: bool = False) ->
         "train_return_mean_last100": recent.return_mean(),
         **final_eval_fields(final),
         "trainer": "fused",
+        "executor": "xla" if cfg.fused_xla else "graph",
         "compile_seconds": compile_seconds,
         "compiled_calls": calls,
         "traces": loop.traces,

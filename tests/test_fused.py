@@ -255,6 +255,7 @@ def test_cli_fused_writes_every_file_of_the_run_directory(tmp_path):
     assert [int(r["global_step"]) for r in evaluations] == [2560, 5120, 6400]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["trainer"] == "fused" and summary["total_steps"] == 6400 and summary["traces"] == 1
+    assert summary["executor"] == "xla"
     assert summary["compile_seconds"] > 0 and summary["eval_episodes"] == 2
 
     # `a2c evaluate` and the export read the fused run's model unchanged.
