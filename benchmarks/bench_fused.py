@@ -33,8 +33,9 @@ compile), SB3 has none.
   clock); "steps/s incl. compile" divides by the whole clock.
 
 Also measured: fused steps/s and compile time against the number of parallel envs
-(CartPole, 1 thread), XLA-compiled and in the graph executor, and, for contrast, the standard trainer at a few env counts; and
-Acrobot-v1 with the fused preset (greedy 100-episode return; solved = >= -100).
+(CartPole, 1 thread), XLA-compiled and in the graph executor, and, for contrast, the
+standard trainer at a few env counts; and Acrobot-v1 with the fused preset (greedy
+100-episode return; solved = >= -100).
 
 Writes ``results/fused_benchmark.json`` (every run, every evaluation, settings,
 machine, versions, load averages), ``.md`` (tables) and ``.png`` (learning curves
@@ -226,9 +227,9 @@ def worker_scaling(spec: dict[str, Any]) -> dict[str, Any]:
         float(loop.run(tf.constant(k))["entropy"])
         steps += k * cfg.batch_size
     seconds = time.perf_counter() - t0
-    return {"impl": "fused_xla" if cfg.fused_xla else "fused_graph", "n_envs": n, "n_steps": cfg.n_steps, "threads": cfg.num_threads,
-            "updates_per_call": k, "steps": steps, "seconds": seconds, "steps_per_second": steps / seconds,
-            "compile_seconds": compile_seconds}
+    return {"impl": "fused_xla" if cfg.fused_xla else "fused_graph", "n_envs": n, "n_steps": cfg.n_steps,
+            "threads": cfg.num_threads, "updates_per_call": k, "steps": steps, "seconds": seconds,
+            "steps_per_second": steps / seconds, "compile_seconds": compile_seconds}
 
 
 def worker_scaling_standard(spec: dict[str, Any]) -> dict[str, Any]:

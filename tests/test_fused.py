@@ -186,10 +186,11 @@ def test_the_fused_loop_traces_once(twin_runs):
     assert loop.run.experimental_get_tracing_count() == 1
 
 
-def test_thousands_of_envs():
-    """A batch of 4096 envs runs (and a Python int k is not a retrace either)."""
+@pytest.mark.parametrize("xla", [False, True], ids=["graph", "xla"])
+def test_thousands_of_envs(xla):
+    """A batch of 4096 envs runs in either executor."""
     cfg = make_fused_config({"n_envs": 4096, "n_steps": 2, "total_steps": 4096 * 2 * 2,
-                             "hidden_sizes": (8,)})
+                             "hidden_sizes": (8,), "fused_xla": xla})
     env = ported_env(cfg.env_id)
     model = build_actor_critic(env.obs_dim, env.n_actions, cfg.hidden_sizes, cfg.activation, seed=0)
     loop = FusedLoop(model, make_optimizer(cfg), cfg, env)
