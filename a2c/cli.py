@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train an agent and write a run directory",
-                           description="Train an A2C agent. Precedence: defaults < env preset < --config < flags.")
+                           description="Train an A2C agent. Precedence: defaults < env preset "
+                                       "(< fused preset with --fused) < --config < flags.")
     train.add_argument("--config", metavar="TOML", help="TOML file with any of the hyperparameters below")
     train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     train.add_argument("--resume", metavar="RUN_DIR",

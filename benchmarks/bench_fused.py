@@ -8,8 +8,8 @@ share the machine's load:
 * ``sb3``: Stable-Baselines3 A2C with RL-Zoo's CartPole settings (8 envs, n_steps 5,
   lr 7e-4 constant, ent_coef 0, MlpPolicy, 500k steps), torch on 1 CPU thread;
 * ``standard``: ``a2c train`` (a2c.train) with its CartPole preset (200k steps);
-* ``fused``: ``a2c train --fused`` (a2c.fused) with its fused CartPole preset, which
-  runs the fused loop in TensorFlow's graph executor; its clock includes tracing and
+* ``fused_graph``: ``a2c train --fused`` (a2c.fused) with its fused CartPole preset,
+  which runs the fused loop in TensorFlow's graph executor; its clock includes tracing and
   graph optimisation;
 * ``fused_xla``: the same preset XLA-compiled (``--fused-xla``), cold: no compilation
   cache, so its clock includes tracing and XLA compilation;
@@ -70,7 +70,7 @@ REPO = Path(__file__).resolve().parents[1]
 SOLVED = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0}
 EVAL_SEED_BASE = 1_000_000  # a2c.evaluate.EVAL_SEED_BASE
 CACHE_FLAG = "--tf_xla_persistent_cache_directory"
-COMPARED = ("sb3", "standard", "fused", "fused_xla", "fused_xla_warm")
+COMPARED = ("sb3", "standard", "fused_graph", "fused_xla", "fused_xla_warm")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -139,7 +139,7 @@ def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "impl": spec["trainer"], "env_id": cfg.env_id, "seed": cfg.seed, "total_steps": s["total_steps"],
         "n_envs": cfg.n_envs, "n_steps": cfg.n_steps, "lr": cfg.lr, "optimizer": cfg.optimizer,
-        "lr_schedule": cfg.lr_schedule,
+        "lr_schedule": cfg.lr_schedule, "reward_scale": cfg.reward_scale, "executor": s.get("executor"),
         "train_seconds": s["train_seconds"],
         "compile_seconds": s.get("compile_seconds", s.get("warmup_seconds")),
         "steps_per_second": s["steps_per_second"],
@@ -281,7 +281,7 @@ def log(msg: str) -> None:
 
 def describe(r: dict) -> str:
     f = lambda x: "never" if x is None else f"{x:.2f}s"  # noqa: E731
-    return (f"{r['impl']:<10} seed {r['seed']}: {r['steps_per_second']:>9,.0f} steps/s, compile "
+    return (f"{r['impl']:<14} seed {r['seed']}: {r['steps_per_second']:>9,.0f} steps/s, compile "
             f"{r['compile_seconds']:.2f}s, first {f(r['first_solve_seconds'])}, stable {f(r['stable_solve_seconds'])}, "
             f"final {r['final_eval_mean_return']:.1f} (wall {r['wall_seconds']:.0f}s)")
 
@@ -321,7 +321,7 @@ def main() -> None:
                               "settings": vars(args), "runs": [], "scaling": [], "acrobot": []}
     quick_ours = {"total_steps": 40_000} if args.quick else {}
 
-    # ---------------------------------------------------------------- CartPole: 3 ways
+    # ---------------------------------------------------------------- CartPole, side by side
     if "compare" not in skip:
         cache_dir = tempfile.mkdtemp(prefix="a2c-xla-cache-")
         warm_env = {"TF_XLA_FLAGS": f"{os.environ.get('TF_XLA_FLAGS', '')} {CACHE_FLAG}={cache_dir}".strip()}
@@ -329,7 +329,7 @@ def main() -> None:
                                              if not f.startswith(CACHE_FLAG))}
         fused_spec = {"kind": "ours", "trainer": "fused", "env_id": "CartPole-v1",
                       "eval_every": args.fused_eval_every, "eval_episodes": args.eval_episodes,
-                      "overrides": {"total_steps": 200_000} if args.quick else {}}
+                      "overrides": {"total_steps": 100_000} if args.quick else {}}
         xla_spec = {**fused_spec, "overrides": {**fused_spec["overrides"], "fused_xla": True}}
         log("filling the XLA cache for fused_xla_warm (untimed run)")
         run_worker({**xla_spec, "seed": 0}, warm_env, args.verbose)
@@ -340,7 +340,7 @@ def main() -> None:
                 ("standard", {"kind": "ours", "trainer": "standard", "env_id": "CartPole-v1", "seed": seed,
                               "eval_every": args.standard_eval_every, "eval_episodes": args.eval_episodes,
                               "overrides": quick_ours}, None),
-                ("fused", {**fused_spec, "seed": seed}, cold_env),
+                ("fused_graph", {**fused_spec, "seed": seed}, cold_env),
                 ("fused_xla", {**xla_spec, "seed": seed}, cold_env),
                 ("fused_xla_warm", {**xla_spec, "seed": seed}, warm_env),
             ]
@@ -492,7 +492,8 @@ def markdown(report: dict) -> str:
                          f"{_fmt(r['first_solve_seconds_over_sb3'], '', 3)} | "
                          f"{_fmt(r['stable_solve_seconds_over_sb3'], '', 3)}{note} |")
         lines += ["", "## Every run", "",
-                  "| impl | seed | envs x steps | lr / opt / schedule | budget | steps/s | compile s | first solve | "
+                  "| impl | seed | envs x steps | lr / opt / schedule / reward scale | budget | steps/s | compile s | "
+                  "first solve | "
                   "stable solve | final eval | load |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in report["runs"]:
             first = "never" if r["first_solve_seconds"] is None else \
@@ -500,7 +501,7 @@ def markdown(report: dict) -> str:
             stable = "never" if r["stable_solve_seconds"] is None else \
                 f"{r['stable_solve_seconds']:.2f}s @ {r['stable_solve_steps']:,}"
             lines.append(f"| {r['impl']} | {r['seed']} | {r['n_envs']}x{r['n_steps']} | {r['lr']:g} / {r['optimizer']}"
-                         f" / {r['lr_schedule']} | {r['total_steps']:,} | {r['steps_per_second']:,.0f} | "
+                         f" / {r['lr_schedule']} / {r.get('reward_scale', 1.0):g} | {r['total_steps']:,} | {r['steps_per_second']:,.0f} | "
                          f"{r['compile_seconds']:.2f} | {first} | {stable} | {r['final_eval_mean_return']:.1f} | "
                          f"{r['load_start']:.1f}-{r['load_end']:.1f} |")
     if report["scaling"]:
@@ -530,7 +531,7 @@ def plot(report: dict, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
     ax = axes[0]
-    colors = {"sb3": "tab:gray", "standard": "tab:blue", "fused": "tab:red", "fused_xla": "tab:purple",
+    colors = {"sb3": "tab:gray", "standard": "tab:blue", "fused_graph": "tab:red", "fused_xla": "tab:purple",
               "fused_xla_warm": "tab:orange"}
     for impl, color in colors.items():
         for i, r in enumerate(x for x in report["runs"] if x["impl"] == impl):

@@ -1,8 +1,8 @@
 """Pure, batched TensorFlow ports of gymnasium classic-control envs.
 
 Each port is a frozen :class:`TFEnv` dataclass with ``reset(key, n_envs)`` and
-``step(state, action, key)`` that run inside ``tf.function(jit_compile=True)`` and
-``tf.while_loop``, so whole rollouts compile to one XLA program. See
+``step(state, action, key)`` that run inside a ``tf.function`` (XLA-compiled or not)
+and ``tf.while_loop``, so whole rollouts compile to one program. See
 :mod:`a2c.tf_envs.base` for the conventions and :mod:`a2c.tf_envs.vector` for
 gymnasium-API wrappers.
 """

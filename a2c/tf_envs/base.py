@@ -2,8 +2,9 @@
 
 Why ports at all: stepping gymnasium's numpy envs from Python costs a round trip per
 step, which dominates A2C on tiny MLPs. A port whose ``reset``/``step`` are pure
-tensor functions can live inside one ``tf.function(jit_compile=True)`` together with
-the policy, so a whole rollout of thousands of envs is a single XLA program.
+tensor functions can live inside one ``tf.function`` together with the policy, so a
+whole rollout of thousands of envs is a single compiled program (an XLA one with
+``jit_compile=True``).
 
 Design rules every port follows:
 
