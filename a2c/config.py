@@ -78,9 +78,9 @@ class Config:
                        "compiled into one call; adds the fused preset above the env preset; "
                        "CartPole-v1, Acrobot-v1, MountainCar-v0 only", default=False)
     fused_xla: bool = _doc(
-        "fused mode: XLA-compile the loop (jit_compile): ~2-10x the steps/s of TensorFlow's graph "
-        "executor up to 256 envs, 1.1-1.7x from 512, for ~1.5 s more compilation, which pays off after "
-        "~0.5-1.5M steps; --no-fused-xla runs the same loop in the graph executor (the CartPole and "
+        "fused mode: XLA-compile the loop (jit_compile): ~2-11x the steps/s of TensorFlow's graph "
+        "executor up to 256 envs, 1-1.7x from 512, for ~1.5 s more compilation, which pays off after "
+        "~0.4-1.5M steps; --no-fused-xla runs the same loop in the graph executor (the CartPole and "
         "Acrobot fused presets do)", default=True)
     fused_updates_per_call: int = _doc(
         "fused mode: updates per compiled call; metrics, logging and evaluation happen between calls",

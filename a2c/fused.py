@@ -16,9 +16,9 @@ evaluation happen every K updates.
 Two ways to run that one program (``cfg.fused_xla``): XLA-compiled
 (``jit_compile=True``, the default), or op by op in TensorFlow's graph executor. On the
 reference machine (2 CPU cores, ``benchmarks/bench_fused.py``) XLA steps CartPole
-faster (0.46 M vs 0.18 M steps/s with 64 envs, 0.84 M vs 0.44 M with 256) but its
-compilation takes ~1.5 s more (~2.5 s vs ~0.8-1.1 s, tracing included), so XLA wins
-only after roughly 0.5 M (64 envs) to 1.5 M (256 envs) steps. A CartPole run, solved
+faster (0.44 M vs 0.16 M steps/s with 64 envs, 0.79 M vs 0.36 M with 256; about even
+with 8,192) but its compilation takes ~1.5 s more (~2.7 s vs ~1.1 s, tracing
+included), so XLA wins only after roughly 0.4 M (64 envs) to 1 M (256 envs) steps. A CartPole run, solved
 after ~40-100k steps, finishes sooner in the graph executor, which its fused preset
 therefore uses (as does Acrobot's). The two give statistically the same training, not the same bits: XLA
 fuses and reorders float operations and draws its random numbers with its own kernels.
