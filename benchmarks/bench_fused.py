@@ -501,7 +501,8 @@ def markdown(report: dict) -> str:
             stable = "never" if r["stable_solve_seconds"] is None else \
                 f"{r['stable_solve_seconds']:.2f}s @ {r['stable_solve_steps']:,}"
             lines.append(f"| {r['impl']} | {r['seed']} | {r['n_envs']}x{r['n_steps']} | {r['lr']:g} / {r['optimizer']}"
-                         f" / {r['lr_schedule']} / {r.get('reward_scale', 1.0):g} | {r['total_steps']:,} | {r['steps_per_second']:,.0f} | "
+                         f" / {r['lr_schedule']} / {r.get('reward_scale', 1.0):g} | {r['total_steps']:,} | "
+                         f"{r['steps_per_second']:,.0f} | "
                          f"{r['compile_seconds']:.2f} | {first} | {stable} | {r['final_eval_mean_return']:.1f} | "
                          f"{r['load_start']:.1f}-{r['load_end']:.1f} |")
     if report["scaling"]:
