@@ -308,3 +308,14 @@ def test_recent_episodes_window_keeps_the_newest_calls_covering_100():
     assert recent.return_mean() == 50.0 and recent.length_mean() == 60.0  # the newest call covers 100
     recent.add(30, 30 * 70.0, 30 * 80.0)
     assert recent.return_mean() == pytest.approx((6000 + 2100) / 150)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_fused_cartpole_preset_is_solved(tmp_path, seed):
+    """The whole preset (graph executor, 200k steps): greedy 100-episode mean >= 475."""
+    cfg = make_fused_config({"seed": seed, "progress": False, "eval_every": 0,
+                             "run_dir": str(tmp_path / f"fused{seed}")})
+    summary = train_fused(cfg, quiet=True).summary
+    assert summary["executor"] == "graph" and summary["total_steps"] >= 200_000
+    assert summary["eval_episodes"] == 100 and summary["eval_mean_return"] >= 475, summary["eval_mean_return"]
