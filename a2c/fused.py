@@ -18,10 +18,11 @@ Two ways to run that one program (``cfg.fused_xla``): XLA-compiled
 reference machine (2 CPU cores, ``benchmarks/bench_fused.py``) XLA steps CartPole
 faster (0.44 M vs 0.16 M steps/s with 64 envs, 0.79 M vs 0.36 M with 256; about even
 with 8,192) but its compilation takes ~1.5 s more (~2.7 s vs ~1.1 s, tracing
-included), so XLA wins only after roughly 0.4 M (64 envs) to 1 M (256 envs) steps. A CartPole run, solved
-after ~40-100k steps, finishes sooner in the graph executor, which its fused preset
-therefore uses (as does Acrobot's). The two give statistically the same training, not the same bits: XLA
-fuses and reorders float operations and draws its random numbers with its own kernels.
+included), so XLA wins only after roughly 0.4 M (64 envs) to 1 M (256 envs) steps. A
+CartPole run, solved after ~40-100k steps, finishes sooner in the graph executor,
+which its fused preset therefore uses (as does Acrobot's). The two give statistically
+the same training, not the same bits: XLA fuses and reorders float operations and
+draws its random numbers with its own kernels.
 
 Nothing of the algorithm is written twice: the model comes from
 :func:`a2c.model.build_actor_critic`, the optimizer from
@@ -75,16 +76,17 @@ from a2c.tf_envs import PORTED_ENVS, TFEnv, UniformNoise
 from a2c.tf_envs.base import RNG_ALG
 from a2c.train import TrainResult, configure_tensorflow, prepare_run_dir, save_model
 
-#: Hyperparameters applied in fused mode, above the env preset and below a TOML
-#: file and flags (``defaults < PRESETS[env] < FUSED_PRESETS[env] < TOML < flags``).
-#: The fused loop runs ~0.4-0.9 M steps/s on one CPU core XLA-compiled, ~0.13-0.6 M in
-#: the graph executor from 32 envs on, so steps are cheap and what costs wall-clock time is compilation plus the updates
-#: until the policy is solved for good. Common: PyTorch-style RMSprop with a lr several
-#: times the 8-env presets', decayed linearly to 0 (the decay is what makes the greedy
-#: policy STAY solved), 128 envs x 5 steps. Acrobot reaches >= -100 within ~50-200k
-#: steps with it, and so runs in the graph executor too (seeds 10-12: >= -100 from
-#: 50k, 50k, 200k steps and on to the end, final -83 / -79 / -85; with XLA 100k, 50k,
-#: 50k, final -82 / -87 / -83). MountainCar's 1M-step budget is where XLA pays off.
+#: Hyperparameters applied in fused mode, above the env preset and below a TOML file and
+#: flags (``defaults < PRESETS[env] < FUSED_PRESETS[env] < TOML < flags``). The fused
+#: loop runs ~0.4-0.9 M steps/s on one CPU core XLA-compiled, ~0.13-0.6 M in the graph
+#: executor from 32 envs on, so steps are cheap and what costs wall-clock time is
+#: compilation plus the updates until the policy is solved for good. Common:
+#: PyTorch-style RMSprop with a lr several times the 8-env presets', decayed linearly to
+#: 0 (the decay is what makes the greedy policy STAY solved), 128 envs x 5 steps.
+#: Acrobot reaches >= -100 within ~50-200k steps with it, and so runs in the graph
+#: executor too (seeds 10-12: >= -100 from 50k, 50k, 200k steps and on to the end, final
+#: -83 / -79 / -85; with XLA 100k, 50k, 50k, final -82 / -87 / -83). MountainCar's
+#: 1M-step budget is where XLA pays off.
 #:
 #: CartPole: rewards scaled by 0.1 (as Acrobot's by 0.01: unscaled returns of ~100 make
 #: the value loss swamp the trunk shared with the policy), 64 envs at lr 4e-3 over 200k
@@ -92,10 +94,10 @@ from a2c.train import TrainResult, configure_tensorflow, prepare_run_dir, save_m
 #: extra compilation would pay off). Chosen with greedy 100-episode evaluations every
 #: 20k steps, the benchmark's seeds 0-2 left out: in the graph executor tuned on seeds
 #: 10-17 and checked on seeds 20-27, with XLA checked on seeds 1, 10-16 and 20-27;
-#: stable from 40-100k steps on 16/16 seeds in each executor. Unscaled rewards needed ~450-550k steps (128
-#: envs, lr 4e-3 over 600k). Faster lrs with more envs were less robust: 256 envs at
-#: 1e-2 over 300k was stable on 16/16 seeds in the graph executor but 5/8 with XLA,
-#: at 6e-3 7/8 with XLA; 128 envs at 6e-3 over 200k 4/8 with XLA.
+#: stable from 40-100k steps on 16/16 seeds in each executor. Unscaled rewards needed
+#: ~450-550k steps (128 envs, lr 4e-3 over 600k). Faster lrs with more envs were less
+#: robust: 256 envs at 1e-2 over 300k was stable on 16/16 seeds in the graph executor
+#: but 5/8 with XLA, at 6e-3 7/8 with XLA; 128 envs at 6e-3 over 200k 4/8 with XLA.
 _FUSED_COMMON: dict[str, Any] = dict(n_envs=128, n_steps=5, optimizer="rmsprop", lr=4e-3,
                                      lr_schedule="linear", ent_coef=0.0, fused_updates_per_call=20)
 FUSED_PRESETS: dict[str, dict[str, Any]] = {
@@ -335,8 +337,9 @@ def train_fused(cfg: Config, *, overwrite: bool = False, quiet: bool = False) ->
     the evaluation, off the clock); its train/ metrics are averaged over the updates
     since the previous row and its rollout/ episode statistics (and the summary's
     ``train_return_mean_last100``) cover the newest calls that together hold at least
-    100 finished episodes (:class:`RecentEpisodes`). Not supported in fused mode: checkpoints and
-    --resume. Non-finite losses or gradients stop training (``NonFiniteError``).
+    100 finished episodes (:class:`RecentEpisodes`). Not supported in fused mode:
+    checkpoints and --resume. Non-finite losses or gradients stop training
+    (``NonFiniteError``).
     """
     cfg.validate()
     env = ported_env(cfg.env_id)  # EnvError before anything is written
