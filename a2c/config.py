@@ -21,6 +21,7 @@ Activation = Literal["tanh", "relu", "elu", "gelu", "sigmoid", "linear"]
 OptimizerName = Literal["rmsprop", "rmsprop_keras", "adam"]
 Schedule = Literal["constant", "linear"]
 ObsScaling = Literal["none", "bounds"]
+Trunk = Literal["mlp"]
 
 
 def _doc(text: str, **kwargs: Any) -> Any:
@@ -55,6 +56,8 @@ class Config:
     ent_coef: float = _doc("weight of the entropy bonus", default=0.0)
     normalize_advantage: bool = _doc("standardise advantages within each batch", default=False)
     hidden_sizes: tuple[int, ...] = _doc("sizes of the shared Dense trunk, e.g. 64,64", default=(64, 64))
+    trunk: Trunk = _doc("the shared trunk: 'mlp' (Dense layers of hidden_sizes; observations of any "
+                        "shape are flattened first)", default="mlp")
     activation: Activation = _doc("activation of the trunk", default="tanh")
     obs_scaling: ObsScaling = _doc(
         "'bounds' divides each observation feature by its finite bound (a Rescaling layer "

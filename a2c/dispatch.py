@@ -1,10 +1,11 @@
 """Call a compiled function from numpy with as little per-call Python as TensorFlow allows.
 
 A standard trainer returns to Python every env step, so on a tiny MLP the fixed cost
-of one ``tf.function`` call, not the arithmetic, sets the speed. Measured on the
-reference 2-core machine (8 x 4 observations, 64-64 MLP, XLA): the public call of a
-concrete function takes ~200 us, of which ~100 us is Python (argument binding against
-the function type, ``tf.constant``, output packing) and ~100 us TensorFlow's runtime.
+of one ``tf.function`` call, not the arithmetic, sets the speed. Much of that cost is
+Python work that a fixed input signature makes needless to repeat: binding the
+arguments against the function type, converting each with ``tf.constant``, packing
+the outputs; the rest is TensorFlow's runtime, which HostCall leaves as it is. The
+measured split is recorded in ``results/tuning.md``.
 
 :class:`HostCall` does the binding once: it checks each call's arrays against the
 input signature (their shapes, so a wrong input still fails loudly; values are

@@ -1,8 +1,10 @@
 """Environment construction: vector envs for training, single envs for evaluation.
 
-Every environment the agent sees has a flat float32 Box observation and a Discrete
-action space. Box observations are flattened, Discrete ones one-hot encoded; any other
-space is refused with a message that names it.
+What the model sees of an observation is an :class:`ObsSpec` (shape and dtype): Box
+observations keep their shape (uint8 ones stay uint8 until the model, everything else
+becomes float32), Discrete ones are one-hot encoded; any other space, and any action
+space without a distribution in :mod:`a2c.distributions`, is refused with a message
+that names it.
 
 Autoreset is deliberately gymnasium's default NEXT_STEP mode, for every env: the
 numpy-vectorised CartPole only supports it, and it keeps one code path. In that mode
@@ -13,6 +15,7 @@ transition is not real and is masked out of the loss (see :mod:`a2c.rollout`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -26,6 +29,43 @@ from a2c.errors import EnvError
 SUPPORTED = "Discrete action spaces with Box or Discrete observation spaces"
 
 
+@dataclass(frozen=True)
+class ObsSpec:
+    """Shape (without the batch axes) and dtype of the observations a model takes."""
+
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+
+    @classmethod
+    def flat(cls, size: int) -> "ObsSpec":
+        return cls((int(size),), "float32")
+
+    @property
+    def size(self) -> int:
+        """Number of features once flattened."""
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def tensor_spec(self, *batch: int | None, name: str | None = None) -> Any:
+        """A ``tf.TensorSpec`` of a batch of these observations (leading axes ``batch``)."""
+        import tensorflow as tf
+
+        return tf.TensorSpec([*batch, *self.shape], self.dtype, name=name)
+
+    def zeros(self, *batch: int) -> np.ndarray:
+        return np.zeros((*batch, *self.shape), self.dtype)
+
+    def describe(self) -> str:
+        return f"({', '.join(map(str, self.shape))}) {self.dtype}"
+
+
+def observation_spec(observation_space: spaces.Space) -> ObsSpec:
+    """The ObsSpec of what :func:`encode_observations` makes of a supported space."""
+    if isinstance(observation_space, spaces.Discrete):
+        return ObsSpec.flat(int(observation_space.n))
+    dtype = "uint8" if observation_space.dtype == np.uint8 else "float32"
+    return ObsSpec(tuple(int(d) for d in observation_space.shape), dtype)
+
+
 def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
     """Look up a registered environment, or raise EnvError naming it."""
     try:
@@ -36,43 +76,48 @@ def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
 
 def check_spaces(env_id: str, observation_space: spaces.Space, action_space: spaces.Space) -> None:
     """Refuse spaces the actor-critic cannot handle, naming the offending space."""
-    if not isinstance(action_space, spaces.Discrete):
-        raise EnvError(f"{env_id} has action space {action_space}; supported: {SUPPORTED}")
+    from a2c.distributions import distribution_for  # TensorFlow: imported once an env is checked
+
+    distribution_for(env_id, action_space)
     if not isinstance(observation_space, (spaces.Box, spaces.Discrete)):
         raise EnvError(f"{env_id} has observation space {observation_space}; supported: {SUPPORTED}")
 
 
 def feature_space(observation_space: spaces.Space) -> spaces.Box:
-    """The flat float32 Box the model sees for a supported observation space."""
+    """The Box the model sees for a supported observation space (see :func:`observation_spec`)."""
+    spec = observation_spec(observation_space)
     if isinstance(observation_space, spaces.Discrete):
-        return spaces.Box(0.0, 1.0, (int(observation_space.n),), np.float32)
-    low = np.asarray(observation_space.low, np.float32).reshape(-1)
-    high = np.asarray(observation_space.high, np.float32).reshape(-1)
-    return spaces.Box(low, high, dtype=np.float32)
+        return spaces.Box(0.0, 1.0, spec.shape, np.float32)
+    low = np.asarray(observation_space.low).astype(spec.dtype)
+    high = np.asarray(observation_space.high).astype(spec.dtype)
+    return spaces.Box(low, high, dtype=np.dtype(spec.dtype))
 
 
 def observation_scale(features: spaces.Box) -> list[float]:
-    """1 / max(|low|, |high|) per feature, 1 where the bound is infinite or zero.
+    """1 / max(|low|, |high|) per (flattened) feature, 1 where the bound is infinite or zero.
 
     Acrobot's angular velocities reach 4*pi and 9*pi while its other features stay in
     [-1, 1]; unscaled, they saturate a tanh trunk and dominate its gradient.
     """
-    bound = np.maximum(np.abs(features.low), np.abs(features.high)).astype(np.float64)
+    low = np.asarray(features.low, np.float64).reshape(-1)
+    high = np.asarray(features.high, np.float64).reshape(-1)
+    bound = np.maximum(np.abs(low), np.abs(high))
     usable = np.isfinite(bound) & (bound > 0)
     return np.where(usable, 1.0 / np.where(usable, bound, 1.0), 1.0).tolist()
 
 
 def encode_observations(obs: Any, observation_space: spaces.Space) -> np.ndarray:
-    """Map a batch of raw observations to (batch, obs_dim) float32 features."""
+    """Map a batch of raw observations to what the model takes: (batch, *spec.shape) in spec.dtype."""
     if isinstance(observation_space, spaces.Discrete):
         index = np.asarray(obs, np.int64).reshape(-1) - int(observation_space.start)
         return np.eye(int(observation_space.n), dtype=np.float32)[index]
-    obs = np.asarray(obs, np.float32)
-    return obs.reshape(obs.shape[0], -1)
+    spec = observation_spec(observation_space)
+    obs = np.asarray(obs, spec.dtype)
+    return obs.reshape(obs.shape[0], *spec.shape)
 
 
 def make_vec_env(env_id: str, n_envs: int) -> gym.vector.VectorEnv:
-    """A vector env with episode statistics and flat float32 observations.
+    """A vector env with episode statistics and observations as :func:`observation_spec` says.
 
     Uses the environment's numpy-vectorised entry point where it has one (CartPole)
     and a SyncVectorEnv otherwise; both autoreset on the NEXT step.
@@ -93,9 +138,8 @@ def make_vec_env(env_id: str, n_envs: int) -> gym.vector.VectorEnv:
     if mode != AutoresetMode.NEXT_STEP:  # a vector entry point chose otherwise
         env.close()
         raise EnvError(f"{env_id}: vector env autoresets in mode {mode}; a2c needs NEXT_STEP")
-    if not isinstance(single_obs_space, spaces.Box) or len(single_obs_space.shape) != 1 \
-            or single_obs_space.dtype != np.float32:
-        features = feature_space(single_obs_space)
+    features = feature_space(single_obs_space)
+    if not isinstance(single_obs_space, spaces.Box) or single_obs_space.dtype != features.dtype:
         env = vector_wrappers.TransformObservation(
             env, lambda obs: encode_observations(obs, single_obs_space),
             single_observation_space=features,
@@ -112,10 +156,10 @@ def make_env(env_id: str, render_mode: str | None = None) -> tuple[gym.Env, spac
     return env, env.observation_space
 
 
-def env_dims(env_id: str) -> tuple[int, int]:
-    """(obs_dim, n_actions) of the model an environment needs."""
+def env_spaces(env_id: str) -> tuple[spaces.Space, spaces.Space]:
+    """(observation space, action space) of an environment, checked as training checks them."""
     env, obs_space = make_env(env_id)
     try:
-        return int(feature_space(obs_space).shape[0]), int(env.action_space.n)
+        return obs_space, env.action_space
     finally:
         env.close()

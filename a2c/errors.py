@@ -27,3 +27,7 @@ class ModelFileError(A2CError, ValueError):
 
 class RunDirError(A2CError, ValueError):
     """A run directory is missing, incomplete or would be overwritten."""
+
+
+class NonFiniteError(A2CError, FloatingPointError):
+    """A loss, a gradient or a weight became NaN or infinite; training stopped."""

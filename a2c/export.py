@@ -1,12 +1,13 @@
 """Export a trained actor-critic as a TensorFlow SavedModel (``a2c export``).
 
 The SavedModel needs TensorFlow alone to run (``tf.saved_model.load``; no Keras
-model code, no ``a2c``) and has two endpoints, both taking a float32 batch of
-encoded observations of shape (None, obs_dim):
+model code, no ``a2c``) and has two endpoints, both taking a batch of encoded
+observations as the model's :class:`~a2c.envs.ObsSpec` says (shape (None, *obs_shape),
+float32, or uint8 for frames):
 
 * ``serve(obs) -> {"probs": (batch, n_actions) float32, "value": (batch,) float32}``;
   also the ``serving_default`` signature, as TF-Serving expects;
-* ``greedy_action(obs) -> (batch,) int32``, ``argmax`` of the policy logits.
+* ``greedy_action(obs) -> (batch,) int32``, the policy distribution's mode.
 
 Next to the protobuf the directory holds ``a2c_export.json`` (dimensions, the
 environment when known, versions); TensorFlow ignores it, :mod:`a2c.evaluate` reads it.
@@ -15,7 +16,7 @@ The directory is written atomically: into a temporary directory beside the targe
 then renamed into place; an existing SavedModel is moved aside first and deleted
 only once the new one is in place (and put back if the rename fails).
 
-ONNX export is not offered: no converter (``tf2onnx``, ``onnx``) is installed.
+``--onnx`` also writes ``model.onnx`` through Keras' own exporter (the ``onnx`` extra).
 
 TensorFlow and Keras are imported inside the functions so that building the
 command line stays cheap.
@@ -29,18 +30,17 @@ import os
 import shutil
 import tempfile
 import warnings
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from a2c.errors import ModelFileError
 from a2c.files import current_umask
+from a2c.saving import MODEL_FILE, load_keras_model, model_file_of
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
 SAVED_MODEL_DIR = "saved_model"
-MODEL_FILE = "model.keras"
 METADATA_FILE = "a2c_export.json"
 SERVE_ENDPOINT = "serve"
 GREEDY_ENDPOINT = "greedy_action"
@@ -57,11 +57,12 @@ def build_export_archive(model: "keras.Model") -> Any:
     import keras
     import tensorflow as tf
 
-    from a2c.model import model_dims
+    from a2c.distributions import distribution_of
+    from a2c.model import obs_spec_of
 
-    obs_dim, _ = model_dims(model)
     model_dtype = model.inputs[0].dtype
-    spec = [tf.TensorSpec([None, obs_dim], tf.float32, name="obs")]
+    spec = [obs_spec_of(model).tensor_spec(None, name="obs")]
+    dist = distribution_of(model.output)
 
     def _forward(obs: tf.Tensor) -> dict[str, tf.Tensor]:
         return model(tf.cast(obs, model_dtype), training=False)
@@ -71,7 +72,7 @@ def build_export_archive(model: "keras.Model") -> Any:
         return {"probs": tf.cast(out["probs"], tf.float32), "value": tf.cast(out["value"], tf.float32)}
 
     def greedy_action(obs: tf.Tensor) -> tf.Tensor:
-        return tf.argmax(_forward(obs)["logits"], axis=-1, output_type=tf.int32)
+        return dist.mode(dist.params(_forward(obs)))
 
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -106,24 +107,25 @@ def export_saved_model(model: "keras.Model", path: str | Path, *, env_id: str | 
     import keras
     import tensorflow as tf
 
-    from a2c.model import model_dims
+    from a2c.model import n_actions_of, obs_spec_of
 
     path = Path(path)
     if path.exists() and not (is_saved_model_dir(path) or (path.is_dir() and not any(path.iterdir()))):
         raise ModelFileError(f"refusing to replace {path}: it exists and is not a SavedModel directory")
     path.parent.mkdir(parents=True, exist_ok=True)
-    obs_dim, n_actions = model_dims(model)
+    obs_spec = obs_spec_of(model)
     archive = build_export_archive(model)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp.", dir=path.parent))
     try:
         os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes it private; give it a normal dir's mode
         archive.write_out(str(tmp), verbose=False)
         metadata = {
-            "format": EXPORT_FORMAT, "obs_dim": obs_dim, "n_actions": n_actions, "env_id": env_id,
+            "format": EXPORT_FORMAT, "obs_shape": list(obs_spec.shape), "obs_dtype": obs_spec.dtype,
+            "n_actions": n_actions_of(model), "env_id": env_id,
             "endpoints": {
-                SERVE_ENDPOINT: "obs float32 (None, obs_dim) -> {probs float32 (None, n_actions), "
+                SERVE_ENDPOINT: f"obs {obs_spec.dtype} (None, *obs_shape) -> {{probs float32 (None, n_actions), "
                                 "value float32 (None,)}",
-                GREEDY_ENDPOINT: "obs float32 (None, obs_dim) -> action int32 (None,)",
+                GREEDY_ENDPOINT: f"obs {obs_spec.dtype} (None, *obs_shape) -> action int32 (None,)",
             },
             "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
         }
@@ -144,74 +146,17 @@ def read_export_metadata(path: str | Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def load_keras_model(file: str | Path) -> "keras.Model":
-    """Load a ``.keras`` file; every failure is one ModelFileError with a one-line message."""
-    file = Path(file)
-    if not file.is_file():
-        raise ModelFileError(f"model file not found: {file}")
-    if file.suffix != ".keras":
-        raise ModelFileError(f"cannot load model {file}: expected a .keras file, a run directory "
-                             "or a SavedModel directory")
-    if not zipfile.is_zipfile(file):
-        raise ModelFileError(f"cannot load model {file}: not a .keras archive (corrupt or not a zip file)")
-    import keras
-
-    try:
-        model = keras.saving.load_model(file, compile=False)
-    except Exception as e:  # keras raises ValueError, OSError, KeyError, zipfile errors, ...
-        detail = " ".join(str(e).split()) or type(e).__name__
-        raise ModelFileError(f"cannot load model {file}: {detail[:300]}") from None
-    check_actor_critic(model, file)
-    return model
-
-
-def check_actor_critic(model: Any, where: str | Path) -> tuple[int, int]:
-    """Check that ``model`` maps (None, obs_dim) to {"logits", "probs", "value"}; return its dims."""
-    import keras
-
-    from a2c.model import LOGITS_LAYER, model_dims
-
-    if not isinstance(model, keras.Model):
-        raise ModelFileError(f"{where} does not hold a Keras model (got {type(model).__name__})")
-    outputs = model.output if isinstance(getattr(model, "output", None), dict) else None
-    if len(model.inputs) != 1 or outputs is None or not {"logits", "probs", "value"} <= set(outputs):
-        raise ModelFileError(f"{where} is not an a2c actor-critic: expected one input and outputs "
-                             "{'logits', 'probs', 'value'}")
-    if LOGITS_LAYER not in {layer.name for layer in model.layers} or len(model.inputs[0].shape) != 2:
-        raise ModelFileError(f"{where} is not an a2c actor-critic: no {LOGITS_LAYER!r} layer "
-                             "or input not of shape (batch, obs_dim)")
-    return model_dims(model)
-
-
-def model_file_of(path: Path) -> Path:
-    """The ``.keras`` file named by ``path`` (a run directory or the file itself)."""
-    if not path.exists():
-        raise ModelFileError(f"path not found: {path}")
-    if path.is_dir():
-        if not (path / MODEL_FILE).is_file():
-            raise ModelFileError(f"{path} is not a run directory: it has no {MODEL_FILE}")
-        return path / MODEL_FILE
-    return path
-
-
-def _env_of_run(run_dir: Path) -> str | None:
-    import tomllib
-
-    try:
-        return str(tomllib.loads((run_dir / "config.toml").read_text())["env_id"])
-    except (OSError, ValueError, KeyError):
-        return None
-
-
 def export_run(path: str | Path, out: str | Path | None = None) -> Path:
     """Export the model of a run directory (or a ``.keras`` file) as a SavedModel.
 
     Default output: ``<run dir>/saved_model`` (for a file, ``saved_model`` beside it).
     """
+    from a2c.loading import env_of_run
+
     file = model_file_of(Path(path))
     model = load_keras_model(file)
     target = Path(out) if out is not None else file.parent / SAVED_MODEL_DIR
-    return export_saved_model(model, target, env_id=_env_of_run(file.parent))
+    return export_saved_model(model, target, env_id=env_of_run(file.parent))
 
 
 def export_onnx(model: "keras.Model", path: str | Path) -> Path:
@@ -227,11 +172,11 @@ def export_onnx(model: "keras.Model", path: str | Path) -> Path:
     except ImportError:
         raise ModelFileError("ONNX export needs tf2onnx: pip install -e '.[onnx]'") from None
     from a2c.files import atomic_write
-    from a2c.model import model_dims
+    from a2c.model import obs_spec_of
 
-    obs_dim, _ = model_dims(model)
-    model(tf.zeros((1, obs_dim), model.inputs[0].dtype))  # Keras' ONNX exporter wants a called model
-    signature = [tf.TensorSpec([None, obs_dim], tf.float32, name="obs")]
+    obs_spec = obs_spec_of(model)
+    model(tf.zeros((1, *obs_spec.shape), model.inputs[0].dtype))  # Keras' ONNX exporter wants a called model
+    signature = [obs_spec.tensor_spec(None, name="obs")]
     path = Path(path)
 
     def write(tmp: Path) -> None:

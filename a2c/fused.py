@@ -1,103 +1,69 @@
 """Fused training: environments, rollout, returns and updates in ONE compiled program.
 
-On a tiny MLP, every compiled TensorFlow call costs a fixed ~0.6-1 ms of dispatch,
-far more than stepping even a thousand numpy CartPoles, so a trainer that returns to
+On a tiny MLP, every compiled TensorFlow call costs a fixed dispatch overhead far
+larger than stepping even a thousand numpy CartPoles, so a trainer that returns to
 Python every env step is bound by round trips, not arithmetic. This module does what
 PureJaxRL does with JAX: the batched TensorFlow ports of :mod:`a2c.tf_envs` step
-inside the same ``tf.function`` as the policy, and a ``tf.while_loop`` runs
-``K = cfg.fused_updates_per_call`` whole updates
+inside the same ``tf.function`` as the policy, and a ``tf.while_loop`` runs up to
+``cfg.fused_updates_per_call`` whole updates
 
     rollout (n_steps x n_envs, sampled actions, same-step autoreset)
     -> GAE returns -> A2C loss -> GradientTape -> clip -> optimizer step
 
-per call. Python only sees the loop state between calls, so metrics, logging and
-evaluation happen every K updates.
+per call (:class:`FusedLoop`). :class:`FusedTrainer` is that loop as a
+:class:`~a2c.run.Trainer`: the run driver (:mod:`a2c.run`) calls it, and writes the
+same run directory, logs, evaluations, checkpoints and exports as for the standard
+trainer.
 
-Two ways to run that one program (``cfg.fused_xla``): XLA-compiled
-(``jit_compile=True``, the default), or op by op in TensorFlow's graph executor. On the
-reference machine (2 CPU cores, ``benchmarks/bench_fused.py``) XLA steps CartPole
-faster (0.44 M vs 0.16 M steps/s with 64 envs, 0.79 M vs 0.36 M with 256; about even
-with 8,192) but its compilation takes ~1.5 s more (~2.7 s vs ~1.1 s, tracing
-included), so XLA wins only after roughly 0.4 M (64 envs) to 1 M (256 envs) steps. A
-CartPole run, solved after ~40-100k steps, finishes sooner in the graph executor,
-which its fused preset therefore uses (as does Acrobot's). The two give statistically
-the same training, not the same bits: XLA fuses and reorders float operations and
-draws its random numbers with its own kernels.
+The program runs XLA-compiled (``cfg.fused_xla``) or op by op in TensorFlow's graph
+executor: XLA steps faster but compiles longer, so it pays off only on long runs
+(results/fused_benchmark.md has the figures); the two give statistically the same
+training, not the same bits, since XLA fuses and reorders float operations and draws
+random numbers with its own kernels.
 
 Nothing of the algorithm is written twice: the model comes from
-:func:`a2c.model.build_actor_critic`, the optimizer from
-:func:`a2c.learner.make_optimizer`, and each update is :func:`a2c.learner.update_step`
-(the standard trainer's ``make_update`` body: :func:`~a2c.learner.compute_loss`,
-:func:`~a2c.learner.batch_returns`, :func:`a2c.losses.a2c_loss`, :func:`a2c.returns.gae`).
-The one difference is the autoreset: the ports reset in the SAME step, so
-``obs[t + 1]`` is already the next episode's first observation and the bootstrap
-target of step t is ``V(final_obs[t])``, passed as ``next_obs``; every transition is
-real (``valid`` is all ones).
+:func:`a2c.model.model_for`, sampling from the model's distribution
+(:mod:`a2c.distributions`), and each update is :func:`a2c.learner.update_step`. The one
+difference is the autoreset: the ports reset in the SAME step, so ``obs[t + 1]`` is
+already the next episode's first observation and the bootstrap target of step t is
+``V(final_obs[t])``, passed as ``next_obs``; every transition is real (``valid`` is
+all ones).
 
-Randomness: one Philox ``tf.random.Generator`` seeded with ``cfg.seed`` draws, in
-ONE call per env step, the action noise and the envs' replacement episodes
-(:class:`~a2c.tf_envs.UniformNoise`), so a seed fixes the run (on a given machine and
-TensorFlow build). One generator draw rather than stateless keys split at every step,
-or a draw each for the actions and the envs, because every draw inside XLA is a
-Philox computation compiled on its own (~0.1-0.15 s each, measured here), and
-compilation is the largest fixed cost of a fused run.
-
-The run directory is the standard trainer's (config.toml, metrics.csv with the same
-columns, evaluations.csv, tb/, model.keras, saved_model/, summary.json); evaluation
-uses gymnasium's own envs through :func:`a2c.evaluate.evaluate_policy`, exactly as
-the standard trainer does, and the saved model is the same Keras model.
+Randomness: one Philox ``tf.random.Generator`` seeded with ``cfg.seed`` draws, in ONE
+call per env step, the action noise and the envs' replacement episodes
+(:class:`~a2c.tf_envs.UniformNoise`), because inside XLA every separate draw is a
+Philox computation compiled on its own, and compilation is the largest fixed cost
+of a fused run. Its state and the envs' state are variables, saved in checkpoints,
+so a resumed fused run continues exactly.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import math
-import sys
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import keras
 import tensorflow as tf
-import tomli_w
-from tqdm.auto import tqdm
 
 from a2c.config import Config, load_toml, make_config
-from a2c.errors import EnvError
-from a2c.evaluate import EVAL_SEED_BASE, EvalResult, evaluate_policy, final_eval_fields
-from a2c.export import export_saved_model
-from a2c.files import atomic_write_json, atomic_write_text
-from a2c.learner import UPDATE_METRICS, make_greedy, make_optimizer, update_step
-from a2c.logger import RunLogger
-from a2c.model import build_actor_critic
+from a2c.distributions import distribution_of
+from a2c.envs import env_spaces
+from a2c.errors import EnvError, NonFiniteError
+from a2c.learner import UPDATE_METRICS, make_optimizer, update_step
+from a2c.model import model_for
 from a2c.rollout import Rollout
+from a2c.run import Callback, StepOutput, TrainResult, start
 from a2c.tf_envs import PORTED_ENVS, TFEnv, UniformNoise
 from a2c.tf_envs.base import RNG_ALG
-from a2c.train import TrainResult, configure_tensorflow, prepare_run_dir, save_model
 
 #: Hyperparameters applied in fused mode, above the env preset and below a TOML file and
-#: flags (``defaults < PRESETS[env] < FUSED_PRESETS[env] < TOML < flags``). The fused
-#: loop runs ~0.4-0.9 M steps/s on one CPU core XLA-compiled, ~0.13-0.6 M in the graph
-#: executor from 32 envs on, so steps are cheap and what costs wall-clock time is
-#: compilation plus the updates until the policy is solved for good. Common:
-#: PyTorch-style RMSprop with a lr several times the 8-env presets', decayed linearly to
-#: 0 (the decay is what makes the greedy policy STAY solved), 128 envs x 5 steps.
-#: Acrobot reaches >= -100 within ~50-200k steps with it, and so runs in the graph
-#: executor too (seeds 10-12: >= -100 from 50k, 50k, 200k steps and on to the end, final
-#: -83 / -79 / -85; with XLA 100k, 50k, 50k, final -82 / -87 / -83). MountainCar's
-#: 1M-step budget is where XLA pays off.
-#:
-#: CartPole: rewards scaled by 0.1 (as Acrobot's by 0.01: unscaled returns of ~100 make
-#: the value loss swamp the trunk shared with the policy), 64 envs at lr 4e-3 over 200k
-#: steps, in the graph executor (see the module docstring: it is solved before XLA's
-#: extra compilation would pay off). Chosen with greedy 100-episode evaluations every
-#: 20k steps, the benchmark's seeds 0-2 left out: in the graph executor tuned on seeds
-#: 10-17 and checked on seeds 20-27, with XLA checked on seeds 1, 10-16 and 20-27;
-#: stable from 40-100k steps on 16/16 seeds in each executor. Unscaled rewards needed
-#: ~450-550k steps (128 envs, lr 4e-3 over 600k). Faster lrs with more envs were less
-#: robust: 256 envs at 1e-2 over 300k was stable on 16/16 seeds in the graph executor
-#: but 5/8 with XLA, at 6e-3 7/8 with XLA; 128 envs at 6e-3 over 200k 4/8 with XLA.
+#: flags (``defaults < PRESETS[env] < FUSED_PRESETS[env] < TOML < flags``), tuned for the
+#: wall-clock time to a policy that stays solved; how they were chosen, and what was
+#: rejected, is in results/tuning.md.
 _FUSED_COMMON: dict[str, Any] = dict(n_envs=128, n_steps=5, optimizer="rmsprop", lr=4e-3,
                                      lr_schedule="linear", ent_coef=0.0, fused_updates_per_call=20)
 FUSED_PRESETS: dict[str, dict[str, Any]] = {
@@ -203,15 +169,15 @@ class FusedLoop:
                       ("actions", tf.int32, [n]), ("rewards", tf.float32, [n]),
                       ("terminated", tf.float32, [n]), ("truncated", tf.float32, [n]))}
         zero = tf.constant(0.0)
+        dist = distribution_of(model.output)
 
         def body(t, s: LoopState, arrays, episodes, return_sum, length_sum):
-            logits = model(s.obs)["logits"]
+            params = dist.params(model(s.obs))
+            width = dist.noise_shape(params)[-1]
             # ONE draw per step for the action noise and the env's (see the module docstring).
-            u = self.rng.uniform([n, env.n_actions + env.noise_dim], dtype=tf.float32)
-            # Gumbel-max sampling, as a2c.learner.make_act.
-            gumbel_u = tf.maximum(u[:, :env.n_actions], 1e-12)
-            actions = tf.argmax(logits - tf.math.log(-tf.math.log(gumbel_u)), axis=-1, output_type=tf.int32)
-            step = env.step(s.env_state, actions, UniformNoise(u[:, env.n_actions:]))
+            u = self.rng.uniform([n, width + env.noise_dim], dtype=tf.float32)
+            actions = dist.sample(params, u[:, :width])
+            step = env.step(s.env_state, actions, UniformNoise(u[:, width:]))
             reward = tf.cast(step.reward, tf.float32)
             done = tf.logical_or(step.terminated, step.truncated)
             ep_return = s.ep_return + reward
@@ -266,193 +232,68 @@ class FusedLoop:
 
 
 # ------------------------------------------------------------------------------ trainer
-class _Window:
-    """Update metrics summed over the calls since the last metrics row, each call's
-    means weighted by its number of updates."""
+class FusedTrainer:
+    """:class:`FusedLoop` as a :class:`~a2c.run.Trainer`: up to ``fused_updates_per_call``
+    updates per call, compiled before the first one.
 
-    def __init__(self) -> None:
-        self.clear()
-
-    def clear(self) -> None:
-        self.updates = 0
-        self.sums = dict.fromkeys(UPDATE_METRICS, 0.0)
-
-    def add(self, out: dict[str, float], k: int) -> None:
-        self.updates += k
-        for name in UPDATE_METRICS:
-            self.sums[name] += out[name] * k
-
-    def means(self) -> dict[str, float]:
-        return {name: total / max(self.updates, 1) for name, total in self.sums.items()}
-
-
-class RecentEpisodes:
-    """Return and length means over the most recent finished episodes, at least ``size``.
-
-    The compiled loop reports only per-call sums, so the window holds whole calls: the
-    newest calls that together cover at least ``size`` episodes (all of them while
-    fewer have finished). The standard trainer's windows hold exactly the last 100.
+    Metrics leave the graph once per call, as means over the call's updates, and so
+    do the finished episodes' count and return and length sums. A non-finite loss or
+    gradient in a call stops training at the end of that call.
     """
 
-    def __init__(self, size: int = 100) -> None:
-        self.size = size
-        self.calls: deque[tuple[float, float, float]] = deque()  # (episodes, return_sum, length_sum)
-        self.episodes = 0.0
+    name = "fused"
 
-    def add(self, episodes: float, return_sum: float, length_sum: float) -> None:
-        if episodes <= 0:
-            return
-        self.calls.append((episodes, return_sum, length_sum))
-        self.episodes += episodes
-        while self.episodes - self.calls[0][0] >= self.size:
-            self.episodes -= self.calls.popleft()[0]
+    def __init__(self, cfg: Config) -> None:
+        env = ported_env(cfg.env_id)  # EnvError before anything is written
+        obs_space, _ = env_spaces(cfg.env_id)  # gymnasium's, for the obs_scaling bounds
+        self.cfg = cfg
+        self.model = model_for(cfg, obs_space, env.n_actions)
+        self.optimizer = make_optimizer(cfg)
+        self.loop = FusedLoop(self.model, self.optimizer, cfg, env)
+        self.updates_per_call = cfg.fused_updates_per_call
+        self.updates_done = 0
+        self.calls = 0
+        self.compile_seconds = 0.0
 
-    def return_mean(self) -> float | None:
-        return sum(c[1] for c in self.calls) / self.episodes if self.calls else None
+    def compile(self) -> float:
+        self.compile_seconds = self.loop.compile()
+        return self.compile_seconds
 
-    def length_mean(self) -> float | None:
-        return sum(c[2] for c in self.calls) / self.episodes if self.calls else None
+    def start(self, updates_done: int) -> None:
+        self.updates_done = updates_done
+
+    def advance(self, updates: int) -> StepOutput:
+        out = {name: float(v) for name, v in self.loop.run(tf.constant(updates, tf.int32)).items()}
+        self.calls += 1
+        first, self.updates_done = self.updates_done + 1, self.updates_done + updates
+        if not (math.isfinite(out["total_loss"]) and math.isfinite(out["grad_norm"])):
+            raise NonFiniteError(f"non-finite loss or gradient in updates {first}-{self.updates_done}")
+        return StepOutput({name: out[name] for name in UPDATE_METRICS},
+                          [(out["episodes"], out["return_sum"], out["length_sum"])])
+
+    def check_finite(self) -> None:
+        """Nothing to do: :meth:`advance` checks every call's metrics."""
+
+    def checkpoint_objects(self) -> dict[str, Any]:
+        return {"fused_rng": self.loop.rng, "fused_state": tf.nest.flatten(self.loop.state)}
+
+    def state(self) -> dict[str, Any]:
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> list[str]:
+        return []
+
+    def summary(self) -> dict[str, Any]:
+        return {"executor": "xla" if self.cfg.fused_xla else "graph", "compile_seconds": self.compile_seconds,
+                "compiled_calls": self.calls, "traces": self.loop.traces}
+
+    def close(self) -> None:
+        """Nothing to close: the envs are tensors."""
 
 
-def _updates_this_call(cfg: Config, done_updates: int, next_eval: int | None) -> int:
-    """K, or fewer so that a call ends at the last update or at the next evaluation step."""
-    k = min(cfg.fused_updates_per_call, cfg.n_updates - done_updates)
-    if next_eval is not None:
-        to_eval = math.ceil((next_eval - done_updates * cfg.batch_size) / cfg.batch_size)
-        k = min(k, max(to_eval, 1))
-    return k
-
-
-def train_fused(cfg: Config, *, overwrite: bool = False, quiet: bool = False) -> TrainResult:
-    """Train as ``cfg`` says with the fused loop and write the standard run directory.
-
-    Clock: ``time/elapsed_seconds`` and ``train_seconds`` include the compilation
-    (``compile_seconds``, also reported as ``warmup_seconds`` as the standard trainer
-    does for its first update) and exclude evaluations; ``steps_per_second`` excludes
-    the compilation. Metrics leave the graph once per call (every
-    ``fused_updates_per_call`` updates). A call also ends at every evaluation step,
-    so evaluations happen every ``eval_every`` steps (rounded up to a whole update).
-    A metrics.csv row is written at the first call end after each multiple of
-    ``log_every`` updates, at the end, and at every evaluation step (that one, like
-    the evaluation, off the clock); its train/ metrics are averaged over the updates
-    since the previous row and its rollout/ episode statistics (and the summary's
-    ``train_return_mean_last100``) cover the newest calls that together hold at least
-    100 finished episodes (:class:`RecentEpisodes`). Not supported in fused mode:
-    checkpoints and --resume. Non-finite losses or gradients stop training
-    (``NonFiniteError``).
-    """
-    cfg.validate()
-    env = ported_env(cfg.env_id)  # EnvError before anything is written
-    configure_tensorflow(cfg)
-    run_dir = prepare_run_dir(cfg, overwrite)
-    cfg_dict = {**cfg.to_dict(), "fused": True, "run_dir": str(run_dir)}
-    atomic_write_text(run_dir / "config.toml", tomli_w.dumps(cfg_dict))
-
-    model = build_actor_critic(env.obs_dim, env.n_actions, cfg.hidden_sizes, cfg.activation, seed=cfg.seed)
-    loop = FusedLoop(model, make_optimizer(cfg), cfg, env)
-    greedy_periodic = make_greedy(model, cfg.eval_episodes, env.obs_dim)
-    logger = RunLogger(run_dir, cfg_dict)
-
-    updates = global_step = calls = 0
-    episodes = 0
-    window = _Window()  # the update metrics the next metrics row averages
-    recent = RecentEpisodes(100)
-    last_row_update = 0
-    next_eval = cfg.eval_every if cfg.eval_every > 0 else None
-    show = cfg.progress and not quiet and sys.stderr.isatty()
-    bar = tqdm(total=cfg.n_updates * cfg.batch_size, unit="step", disable=not show, dynamic_ncols=True)
-
-    def write_row() -> None:
-        nonlocal last_row_update
-        last_return = recent.return_mean()
-        row = {
-            "global_step": global_step, "update": updates,
-            "rollout/ep_return_mean": "" if last_return is None else last_return,
-            "rollout/ep_length_mean": "" if last_return is None else recent.length_mean(),
-            "rollout/episodes": episodes,
-            **{f"train/{name}": value for name, value in window.means().items()},
-            "time/steps_per_second": global_step / max(train_seconds - compile_seconds, 1e-9),
-            "time/elapsed_seconds": train_seconds,
-        }
-        logger.log_metrics(row)
-        window.clear()
-        last_row_update = updates
-        if last_return is not None:
-            bar.set_postfix(ret=f"{last_return:.1f}", sps=f"{row['time/steps_per_second']:.0f}", refresh=False)
-
-    try:
-        compile_seconds = loop.compile()
-        train_seconds = compile_seconds
-        tick = time.perf_counter()
-        while updates < cfg.n_updates:
-            k = _updates_this_call(cfg, updates, next_eval)
-            out = {name: float(v) for name, v in loop.run(tf.constant(k, tf.int32)).items()}
-            calls += 1
-            now = time.perf_counter()
-            train_seconds += now - tick
-            tick = now
-            if not (math.isfinite(out["total_loss"]) and math.isfinite(out["grad_norm"])):
-                from a2c.checkpoint import NonFiniteError
-
-                raise NonFiniteError(f"non-finite loss or gradient in updates {updates + 1}-{updates + k}; "
-                                     "training stopped. Try a lower --lr")
-            updates += k
-            global_step += k * cfg.batch_size
-            episodes += int(out["episodes"])
-            window.add(out, k)
-            recent.add(out["episodes"], out["return_sum"], out["length_sum"])
-            bar.update(k * cfg.batch_size)
-            eval_due = next_eval is not None and global_step >= next_eval
-            # LOG: when a multiple of log_every updates was passed during this call, and
-            # at the end: on the clock, as the standard trainer's rows.
-            if not eval_due and (updates // cfg.log_every > last_row_update // cfg.log_every
-                                 or updates == cfg.n_updates):
-                write_row()
-            # EVALUATE: with a metrics row at the same step (which gives the evaluation
-            # its training clock), both off the clock.
-            if eval_due:
-                write_row()
-                result = evaluate_policy(greedy_periodic, cfg.env_id, cfg.eval_episodes, EVAL_SEED_BASE)
-                logger.log_eval({"global_step": global_step,
-                                 **{f"eval/{name}": v for name, v in result.summary().items()}})
-                while next_eval <= global_step:
-                    next_eval += cfg.eval_every
-                tick = time.perf_counter()
-    except BaseException:
-        logger.close()
-        raise
-    finally:
-        bar.close()
-
-    try:
-        save_model(model, run_dir / "model.keras")
-        export_saved_model(model, run_dir / "saved_model", env_id=cfg.env_id)
-        final: EvalResult | None = None
-        if cfg.final_eval_episodes > 0:
-            greedy_final = make_greedy(model, cfg.final_eval_episodes, env.obs_dim)
-            final = evaluate_policy(greedy_final, cfg.env_id, cfg.final_eval_episodes, EVAL_SEED_BASE)
-            logger.log_eval({"global_step": global_step,
-                             **{f"eval/{name}": v for name, v in final.summary().items()}})
-    finally:
-        logger.close()
-    summary = {
-        "env_id": cfg.env_id,
-        "seed": cfg.seed,
-        "total_steps": global_step,
-        "updates": cfg.n_updates,
-        "train_seconds": train_seconds,
-        "steps_per_second": global_step / max(train_seconds - compile_seconds, 1e-9),
-        "warmup_seconds": compile_seconds,
-        "episodes": episodes,
-        # Fused mode: over the newest calls that cover >= 100 episodes (RecentEpisodes).
-        "train_return_mean_last100": recent.return_mean(),
-        **final_eval_fields(final),
-        "trainer": "fused",
-        "executor": "xla" if cfg.fused_xla else "graph",
-        "compile_seconds": compile_seconds,
-        "compiled_calls": calls,
-        "traces": loop.traces,
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": sys.version.split()[0]},
-    }
-    atomic_write_json(run_dir / "summary.json", summary)
-    return TrainResult(run_dir, model, summary)
+def train_fused(cfg: Config, *, overwrite: bool = False, quiet: bool = False,
+                callback: Callback | None = None) -> TrainResult:
+    """Train as ``cfg`` says with the fused loop (``cfg.fused`` is set) and write the
+    standard run directory (see :mod:`a2c.run`)."""
+    cfg = dataclasses.replace(cfg, fused=True)
+    return start(cfg, FusedTrainer, overwrite=overwrite, quiet=quiet, callback=callback)

@@ -1,26 +1,25 @@
 """The one place a training GradientTape is opened.
 
 ``make_update`` returns a compiled function ``Rollout -> metrics``: values ->
-returns/advantages (:mod:`a2c.returns`) -> loss (:mod:`a2c.losses`) -> gradients ->
-global-norm clip -> optimizer step. Its input signature is fixed, so it is traced
-once, and it is XLA-compiled. ``make_act`` compiles action sampling the same way.
-All three are called through :class:`a2c.dispatch.HostCall`: the trainer calls them
-from numpy every env step, where TensorFlow's per-call Python is the main cost.
+returns/advantages (:mod:`a2c.returns`) -> loss (:mod:`a2c.losses`, through the
+model's policy distribution) -> gradients -> global-norm clip -> optimizer step. Its
+input signature is fixed, so it is traced once; it is XLA-compiled and called through
+:class:`a2c.dispatch.HostCall`, since the trainer calls it from numpy every update.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import keras
-import numpy as np
 import tensorflow as tf
 
-from a2c.checkpoint import FiniteGuard
 from a2c.config import Config
 from a2c.dispatch import HostCall
-from a2c.optim import RMSpropEpsOutside
+from a2c.distributions import distribution_of
+from a2c.envs import ObsSpec
+from a2c.guard import FiniteGuard
 from a2c.losses import a2c_loss, explained_variance
+from a2c.model import obs_spec_of
+from a2c.optim import RMSpropEpsOutside
 from a2c.returns import gae
 from a2c.rollout import Rollout
 
@@ -48,12 +47,12 @@ def current_learning_rate(optimizer: keras.optimizers.Optimizer) -> tf.Tensor:
     return tf.cast(optimizer.learning_rate, tf.float32)
 
 
-def rollout_signature(cfg: Config, obs_dim: int) -> Rollout:
+def rollout_signature(cfg: Config, obs_spec: ObsSpec) -> Rollout:
     """The TensorSpecs of one batch; fixed shapes mean one trace per run."""
     t, n = cfg.n_steps, cfg.n_envs
     f32 = tf.float32
     return Rollout(
-        obs=tf.TensorSpec([t + 1, n, obs_dim], f32),
+        obs=obs_spec.tensor_spec(t + 1, n),
         actions=tf.TensorSpec([t, n], tf.int32),
         rewards=tf.TensorSpec([t, n], f32),
         terminated=tf.TensorSpec([t, n], f32),
@@ -69,29 +68,32 @@ def batch_returns(model: keras.Model, batch: Rollout, cfg: Config,
     ``obs[t + 1]`` is what followed step t, so ``V(obs[1:])`` bootstraps truncated
     steps from the episode's final observation; terminated steps drop it in :func:`gae`.
 
-    ``next_obs`` (T, N, obs_dim), when given, is what each step produced *before* any
+    ``next_obs`` (T, N, *obs_shape), when given, is what each step produced *before* any
     autoreset, and the bootstrap uses ``V(next_obs)`` instead of ``V(obs[1:])``. Envs
     that autoreset in the SAME step (the TensorFlow ports in :mod:`a2c.tf_envs`, used
     by :mod:`a2c.fused`) need it: their ``obs[t + 1]`` already is the next episode's
     first observation, and the final one only comes as ``final_obs``.
     """
     t, n = batch.actions.shape[0], batch.actions.shape[1]
-    obs_dim = batch.obs.shape[-1]
     if next_obs is None:
-        values = tf.reshape(model(tf.reshape(batch.obs, [-1, obs_dim]))["value"], [t + 1, n])
+        values = tf.reshape(model(merge_time(batch.obs))["value"], [t + 1, n])
         values = tf.stop_gradient(values)
         values, next_values = values[:-1], values[1:]
     else:
         # Two calls, not one on the concatenation: under XLA the first is then the same
         # computation as compute_loss's forward pass and is computed once (CSE).
-        values = tf.reshape(model(tf.reshape(batch.obs[:-1], [-1, obs_dim]))["value"], [t, n])
-        next_obs = tf.reshape(tf.cast(next_obs, batch.obs.dtype), [-1, obs_dim])
-        next_values = tf.reshape(model(next_obs)["value"], [t, n])
+        values = tf.reshape(model(merge_time(batch.obs[:-1]))["value"], [t, n])
+        next_values = tf.reshape(model(merge_time(tf.cast(next_obs, batch.obs.dtype)))["value"], [t, n])
         values, next_values = tf.stop_gradient(values), tf.stop_gradient(next_values)
     done = tf.maximum(batch.terminated, batch.truncated)
     rewards = batch.rewards * cfg.reward_scale  # the critic learns scaled returns
     _, returns = gae(rewards, values, next_values, batch.terminated, done, cfg.gamma, cfg.gae_lambda)
     return returns
+
+
+def merge_time(x: tf.Tensor) -> tf.Tensor:
+    """(T, N, ...) -> (T * N, ...): a time-major batch as one batch of samples."""
+    return tf.reshape(x, [-1, *x.shape[2:]])
 
 
 def compute_loss(model: keras.Model, batch: Rollout, cfg: Config,
@@ -102,15 +104,15 @@ def compute_loss(model: keras.Model, batch: Rollout, cfg: Config,
     computed before the differentiable forward pass and carry no gradient.
     ``next_obs`` is passed to :func:`batch_returns` (same-step autoreset envs).
     """
-    obs_dim = batch.obs.shape[-1]
     returns = batch_returns(model, batch, cfg, next_obs)
-    out = model(tf.reshape(batch.obs[:-1], [-1, obs_dim]), training=True)
+    out = model(merge_time(batch.obs[:-1]), training=True)
+    dist = distribution_of(out)
     flat_returns = tf.reshape(returns, [-1])
     mask = tf.reshape(batch.valid, [-1])
     total, parts = a2c_loss(
-        out["logits"], out["value"], tf.reshape(batch.actions, [-1]), flat_returns,
+        dist.params(out), out["value"], merge_time(batch.actions), flat_returns,
         vf_coef=cfg.vf_coef, ent_coef=cfg.ent_coef,
-        normalize_advantage=cfg.normalize_advantage, mask=mask,
+        normalize_advantage=cfg.normalize_advantage, mask=mask, distribution=dist,
     )
     parts["explained_variance"] = explained_variance(tf.stop_gradient(out["value"]), flat_returns, mask)
     return total, parts
@@ -122,7 +124,7 @@ UPDATE_METRICS = ("policy_loss", "value_loss", "entropy", "total_loss", "explain
 
 
 def make_update(model: keras.Model, optimizer: keras.optimizers.Optimizer, cfg: Config,
-                obs_dim: int, guard: FiniteGuard | None = None) -> HostCall:
+                guard: FiniteGuard | None = None) -> HostCall:
     """Compile one A2C update on a batch; returns a dict of scalar metrics.
 
     XLA fuses the forward, backward and optimizer steps of a tiny network into a few
@@ -132,7 +134,7 @@ def make_update(model: keras.Model, optimizer: keras.optimizers.Optimizer, cfg: 
     variables = model.trainable_variables
     optimizer.build(variables)
 
-    @tf.function(input_signature=[rollout_signature(cfg, obs_dim)], jit_compile=True)
+    @tf.function(input_signature=[rollout_signature(cfg, obs_spec_of(model))], jit_compile=True)
     def update(batch: Rollout) -> dict[str, tf.Tensor]:
         metrics = update_step(model, optimizer, batch, cfg)
         if guard is not None:
@@ -161,33 +163,3 @@ def update_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, batch
     optimizer.apply_gradients(zip(grads, variables))
     metrics = {**metrics, "grad_norm": grad_norm, "learning_rate": lr}
     return {k: metrics[k] for k in UPDATE_METRICS}
-
-
-def make_act(model: keras.Model, n_envs: int, obs_dim: int, seed: int,
-             ) -> tuple[Callable[[np.ndarray], np.ndarray], tf.random.Generator]:
-    """Compile sampling ``a ~ softmax(logits)`` for a fixed batch of observations.
-
-    Sampling uses the Gumbel-max trick with a seeded ``tf.random.Generator`` so that
-    runs are reproducible (the generator is returned for checkpointing).
-    """
-    generator = tf.random.Generator.from_seed(seed)
-
-    @tf.function(input_signature=[tf.TensorSpec([n_envs, obs_dim], tf.float32)], jit_compile=True)
-    def sample(obs: tf.Tensor) -> tf.Tensor:
-        logits = model(obs)["logits"]
-        u = generator.uniform(tf.shape(logits), minval=1e-12, maxval=1.0, dtype=logits.dtype)
-        return tf.argmax(logits - tf.math.log(-tf.math.log(u)), axis=-1, output_type=tf.int32)
-
-    call = HostCall(sample)
-    return (lambda obs: call(obs).numpy()), generator
-
-
-def make_greedy(model: keras.Model, batch: int, obs_dim: int) -> Callable[[np.ndarray], np.ndarray]:
-    """Compile ``argmax pi(a|s)`` for a fixed batch size (evaluation)."""
-
-    @tf.function(input_signature=[tf.TensorSpec([batch, obs_dim], tf.float32)], jit_compile=True)
-    def greedy(obs: tf.Tensor) -> tf.Tensor:
-        return tf.argmax(model(obs)["logits"], axis=-1, output_type=tf.int32)
-
-    call = HostCall(greedy)
-    return lambda obs: call(obs).numpy()

@@ -22,7 +22,7 @@ METRIC_COLUMNS = (
     "train/explained_variance", "train/grad_norm", "train/learning_rate",
     "time/steps_per_second", "time/elapsed_seconds",
 )
-EVAL_COLUMNS = ("global_step", "eval/mean_return", "eval/std_return", "eval/min_return",
+EVAL_COLUMNS = ("global_step", "time/elapsed_seconds", "eval/mean_return", "eval/std_return", "eval/min_return",
                 "eval/max_return", "eval/mean_length", "eval/episodes")
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from a2c.distributions import CATEGORICAL, Distribution
+
 
 def masked_mean(x: tf.Tensor, mask: tf.Tensor | None) -> tf.Tensor:
     """Mean over the entries where ``mask`` is 1 (all entries when it is None)."""
@@ -17,14 +19,8 @@ def masked_mean(x: tf.Tensor, mask: tf.Tensor | None) -> tf.Tensor:
     return tf.reduce_sum(x * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
 
 
-def entropy_from_logits(logits: tf.Tensor) -> tf.Tensor:
-    """Per-sample entropy -sum p log p, computed from logits for stability."""
-    log_p = tf.nn.log_softmax(logits)
-    return -tf.reduce_sum(tf.exp(log_p) * log_p, axis=-1)
-
-
 def a2c_loss(
-    logits: tf.Tensor,
+    policy_params: tf.Tensor,
     values: tf.Tensor,
     actions: tf.Tensor,
     returns: tf.Tensor,
@@ -33,12 +29,14 @@ def a2c_loss(
     ent_coef: float,
     normalize_advantage: bool = False,
     mask: tf.Tensor | None = None,
+    distribution: Distribution = CATEGORICAL,
 ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """A2C's total loss and its parts, on flat (batch,) tensors.
 
-    ``returns`` are the (GAE) targets and carry no gradient; the advantage is
-    ``returns - values``. ``mask`` marks real transitions (gymnasium's next-step
-    autoreset inserts one reset step per finished episode that must not count).
+    ``policy_params`` are the distribution's parameters (for the default categorical
+    policy, the logits). ``returns`` are the (GAE) targets and carry no gradient; the
+    advantage is ``returns - values``. ``mask`` marks real transitions (gymnasium's
+    next-step autoreset inserts one reset step per finished episode that must not count).
     """
     # The advantage only weights the score function: its gradient must not reach
     # the value head through the policy term.
@@ -47,13 +45,12 @@ def a2c_loss(
         mean = masked_mean(advantages, mask)
         std = tf.sqrt(masked_mean(tf.square(advantages - mean), mask))
         advantages = (advantages - mean) / (std + 1e-8)
-    # log pi(a|s) from the logits: log(softmax) underflows to -inf for unlikely actions.
-    log_probs = tf.gather(tf.nn.log_softmax(logits), actions, axis=-1, batch_dims=1)
+    log_probs = distribution.log_prob(policy_params, actions)
     policy_loss = -masked_mean(advantages * log_probs, mask)
     # The critic regresses on the returns (SB3's MSE, no 1/2 factor).
     value_loss = masked_mean(tf.square(returns - values), mask)
     # Maximising entropy keeps exploring, so it enters the loss with a minus sign.
-    entropy = masked_mean(entropy_from_logits(logits), mask)
+    entropy = masked_mean(distribution.entropy(policy_params), mask)
     total = policy_loss + vf_coef * value_loss - ent_coef * entropy
     return total, {
         "policy_loss": policy_loss,

@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import_tensorflow_quietly()  # heavy imports only after training
     from a2c.evaluate import evaluate_path
-    from a2c.export import export_saved_model, load_keras_model
+    from a2c.export import export_saved_model
+    from a2c.saving import load_keras_model
     from a2c.plotting import plot_learning_curves_by_env, results_table
 
     # FIGURES AND TABLE

@@ -1,5 +1,10 @@
 """Collect n_steps x n_envs transitions with the current policy. No gradients here.
 
+The trainer takes its rollouts through the :class:`Collector` interface, so that
+collection can live elsewhere (remote workers) without the learner knowing.
+:class:`RolloutCollector` is the local one: it steps a gymnasium vector env in this
+process with the learner's own model.
+
 The env autoresets on the NEXT step (see :mod:`a2c.envs`), so the observation after
 a step that ended an episode is that episode's final observation, and the step after
 it is a reset step: its action is ignored and it returns the new episode's first
@@ -10,18 +15,22 @@ observation the critic needs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import gymnasium as gym
+import keras
 import numpy as np
+
+from a2c.env_state import decode, encode, restore_env, snapshot_env
+from a2c.envs import observation_spec
+from a2c.policy import make_act
 
 
 class Rollout(NamedTuple):
     """One batch, time-major. ``obs`` has one more step than the rest: obs[t + 1]
     is what followed step t (the final observation when step t ended an episode)."""
 
-    obs: np.ndarray  # (T + 1, N, obs_dim) float32
+    obs: np.ndarray  # (T + 1, N, *obs_shape), the ObsSpec's dtype
     actions: np.ndarray  # (T, N) int32
     rewards: np.ndarray  # (T, N) float32
     terminated: np.ndarray  # (T, N) float32
@@ -34,19 +43,51 @@ class EpisodeStats(NamedTuple):
     lengths: list[int]
 
 
-class RolloutCollector:
-    """Steps a vector env with a policy, carrying the last observation between batches."""
+class Collector(Protocol):
+    """Where the standard trainer's rollouts come from.
 
-    def __init__(self, env: gym.vector.VectorEnv, act: Callable[[np.ndarray], np.ndarray],
-                 n_steps: int, seed: int) -> None:
+    ``shares_model``: the collector acts with the learner's own model object, so the
+    learner need not send it weights; otherwise the learner calls :meth:`set_weights`
+    with ``model.get_weights()`` before the first collection and after every update.
+    :meth:`state` is JSON-able and goes into every checkpoint; :meth:`load_state`
+    puts it back on resume and returns warnings for what could not be restored.
+    """
+
+    num_envs: int
+    n_steps: int
+    observation_space: gym.Space  # of one env
+    action_space: gym.Space  # of one env
+    shares_model: bool
+
+    def collect(self) -> tuple[Rollout, EpisodeStats]: ...
+
+    def set_weights(self, weights: list[np.ndarray]) -> None: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+    def load_state(self, state: dict[str, Any]) -> list[str]: ...
+
+    def close(self) -> None: ...
+
+
+class RolloutCollector:
+    """Steps a vector env with the model's sampled actions, carrying the last
+    observation between batches (the local :class:`Collector`)."""
+
+    shares_model = True
+
+    def __init__(self, env: gym.vector.VectorEnv, model: keras.Model, n_steps: int, seed: int) -> None:
         self.env = env
-        self.act = act
         self.n_steps = n_steps
-        n, obs_dim = env.num_envs, env.single_observation_space.shape[0]
+        self.num_envs = n = env.num_envs
+        self.observation_space = env.single_observation_space
+        self.action_space = env.single_action_space
+        self.act, self.sampler = make_act(model, n, seed)
+        spec = observation_spec(self.observation_space)
         obs, _ = env.reset(seed=seed)  # sub-env i gets seed + i
-        self.next_obs = np.asarray(obs, np.float32)
+        self.next_obs = np.asarray(obs, spec.dtype)
         self.prev_done = np.zeros(n, bool)  # did the last step end an episode (reset pending)?
-        self._obs = np.zeros((n_steps + 1, n, obs_dim), np.float32)
+        self._obs = spec.zeros(n_steps + 1, n)
         self._actions = np.zeros((n_steps, n), np.int32)
         self._rewards = np.zeros((n_steps, n), np.float32)
         self._terminated = np.zeros((n_steps, n), np.float32)
@@ -62,7 +103,7 @@ class RolloutCollector:
             self._obs[t] = obs
             actions = self.act(obs)
             obs, rewards, terminated, truncated, infos = self.env.step(actions)
-            obs = np.asarray(obs, np.float32)
+            obs = np.asarray(obs, self._obs.dtype)
             self._actions[t] = actions
             self._rewards[t] = rewards
             self._terminated[t] = terminated
@@ -78,3 +119,33 @@ class RolloutCollector:
         batch = Rollout(self._obs.copy(), self._actions.copy(), self._rewards.copy(),
                         self._terminated.copy(), self._truncated.copy(), self._valid.copy())
         return batch, EpisodeStats(ep_returns, ep_lengths)
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        """Nothing to do: ``act`` runs the learner's own model."""
+
+    def state(self) -> dict[str, Any]:
+        """The sampler's RNG, the carried observation and the env's full state."""
+        return {"sampler": encode(self.sampler.state.numpy()), "next_obs": encode(self.next_obs),
+                "prev_done": encode(self.prev_done), "env": snapshot_env(self.env)}
+
+    def load_state(self, state: dict[str, Any]) -> list[str]:
+        """Put the collector and the (just made and reset) env back as :meth:`state` saw them.
+
+        An env whose state cannot be saved (e.g. Box2D) instead starts new episodes from
+        its restored RNGs: training goes on correctly, but no longer bit for bit.
+        """
+        self.sampler.reset(decode(state["sampler"]))
+        restore_env(self.env, state["env"])
+        opaque = state["env"]["opaque"]
+        if not opaque:
+            self.next_obs = decode(state["next_obs"])
+            self.prev_done = decode(state["prev_done"])
+            return []
+        obs, _ = self.env.reset()  # seed=None: continues the restored per-env RNG streams
+        self.next_obs = np.asarray(obs, self._obs.dtype)
+        self.prev_done = np.zeros(self.num_envs, bool)
+        return [f"the environment's state cannot be saved ({opaque[0]}); the episodes in progress at the "
+                "checkpoint restart, so this run will not match an uninterrupted one exactly"]
+
+    def close(self) -> None:
+        self.env.close()

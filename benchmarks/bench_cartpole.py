@@ -29,16 +29,11 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import math
 import os
 import platform
 import shlex
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,10 +41,13 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+# benchmarks/ is sys.path[0] when this script runs (also in its --worker subprocesses).
+from common import (REPO_ROOT, WorkerFailed, column_medians, cpu_model, fmt, git,  # noqa: E402
+                    median_censored, median_of_known, package_versions, read_eval_clock, run_worker,
+                    train_sb3, worker_main)
+
 ENV_ID = "CartPole-v1"
 SOLVED = 475.0
-EVAL_SEED_BASE = 1_000_000  # same as a2c.evaluate.EVAL_SEED_BASE
 # SB3 reference (1 torch thread, MlpPolicy) and 1 thread with a shared trunk identical to
 # our network. Torch's default threads (as RL Baselines3 Zoo runs it) is "0": left out by
 # default because on a small, shared machine its OpenMP threads spin against the load.
@@ -109,33 +107,6 @@ def ours_config(spec: dict[str, Any], fused: bool = False):
     return make_config({k: v for k, v in overrides.items() if k in FIELD_NAMES})
 
 
-def read_eval_clock(run_dir: Path) -> list[dict]:
-    """Evaluation points with the training clock at each.
-
-    Uses an ``eval/train_seconds`` column of evaluations.csv if the trainer writes one;
-    otherwise metrics.csv's ``time/elapsed_seconds`` (training time, evaluation
-    excluded) at the same global_step: the config makes a metrics row fall on every
-    evaluation step (log_every = eval_every / batch; the fused trainer ends a call at
-    every evaluation step and logs after each call).
-    """
-    with open(run_dir / "metrics.csv", newline="") as f:
-        clock = {int(r["global_step"]): float(r["time/elapsed_seconds"]) for r in csv.DictReader(f)}
-    evals = []
-    with open(run_dir / "evaluations.csv", newline="") as f:
-        for r in csv.DictReader(f):
-            step = int(r["global_step"])
-            if r.get("eval/train_seconds") not in (None, ""):
-                seconds = float(r["eval/train_seconds"])
-            elif step in clock:
-                seconds = clock[step]
-            else:
-                raise SystemExit(f"{run_dir}: no metrics.csv row at evaluation step {step}")
-            evals.append({"global_step": step, "train_seconds": seconds,
-                          "mean_return": float(r["eval/mean_return"]),
-                          "min_return": float(r["eval/min_return"])})
-    return evals
-
-
 def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
     """Train with a2c.train.train (or a2c.fused.train_fused) and read its clock."""
     fused = spec.get("trainer") == "fused"
@@ -160,100 +131,22 @@ def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _sb3_shared_extractor():
-    """An SB3 features extractor equal to our trunk (Linear-tanh-Linear-tanh, 64-64)."""
-    import torch as th
-    from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
-
-    class SharedTrunk(BaseFeaturesExtractor):
-        def __init__(self, observation_space, hidden=(64, 64)):
-            super().__init__(observation_space, features_dim=hidden[-1])
-            layers, n = [], int(observation_space.shape[0])
-            for h in hidden:
-                layers += [th.nn.Linear(n, h), th.nn.Tanh()]
-                n = h
-            self.net = th.nn.Sequential(*layers)
-
-        def forward(self, obs):
-            return self.net(obs)
-
-    return SharedTrunk
-
-
 def worker_sb3(spec: dict[str, Any]) -> dict[str, Any]:
-    """Train SB3 A2C with a callback that evaluates greedily every eval_every steps.
-
-    Evaluations run at the start of a rollout (after the previous update, like ours
-    after its update) and once at the end of training; their time is subtracted
-    from the training clock, which runs from on_training_start to on_training_end.
-    """
-    import torch
-    from stable_baselines3 import A2C
-    from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.env_util import make_vec_env
+    """Train SB3 A2C with the same hyperparameters and a greedy evaluation every
+    eval_every steps (see :func:`common.train_sb3`: evaluation time is off the clock,
+    which runs from on_training_start to on_training_end)."""
     from stable_baselines3.common.utils import LinearSchedule
 
-    from a2c.evaluate import evaluate_policy
-
-    if spec["threads"] > 0:
-        torch.set_num_threads(spec["threads"])
-    threads = torch.get_num_threads()
-
-    class EvalClock(BaseCallback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.evals: list[dict] = []
-            self.next_eval = spec["eval_every"]
-            self.eval_seconds = 0.0
-            self.t0 = self.train_seconds = 0.0
-
-        def _maybe_eval(self) -> None:
-            if self.num_timesteps < self.next_eval:
-                return
-            t = time.perf_counter()
-            train_seconds = t - self.t0 - self.eval_seconds
-            model = self.model
-            res = evaluate_policy(lambda obs: model.predict(obs, deterministic=True)[0],
-                                  ENV_ID, spec["eval_episodes"], EVAL_SEED_BASE)
-            self.evals.append({"global_step": int(self.num_timesteps), "train_seconds": train_seconds,
-                               "mean_return": res.mean, "min_return": float(min(res.returns))})
-            while self.next_eval <= self.num_timesteps:
-                self.next_eval += spec["eval_every"]
-            self.eval_seconds += time.perf_counter() - t
-
-        def _on_training_start(self) -> None:
-            self.t0 = time.perf_counter()
-
-        def _on_rollout_start(self) -> None:
-            self._maybe_eval()
-
-        def _on_step(self) -> bool:
-            return True
-
-        def _on_training_end(self) -> None:
-            # The clock stops here; a final evaluation after it is not training time.
-            self.train_seconds = time.perf_counter() - self.t0 - self.eval_seconds
-            self._maybe_eval()
-
     lr = spec["lr"] if spec["lr_schedule"] == "constant" else LinearSchedule(spec["lr"], 0.0, 1.0)
-    policy_kwargs = None
-    if spec["arch"] == "shared":
-        policy_kwargs = dict(features_extractor_class=_sb3_shared_extractor(),
-                             share_features_extractor=True, net_arch=dict(pi=[], vf=[]))
-    env = make_vec_env(ENV_ID, n_envs=FIXED["n_envs"], seed=spec["seed"])
-    model = A2C("MlpPolicy", env, n_steps=FIXED["n_steps"], gamma=FIXED["gamma"],
-                gae_lambda=FIXED["gae_lambda"], learning_rate=lr, ent_coef=spec["ent_coef"],
-                vf_coef=spec["vf_coef"], max_grad_norm=FIXED["max_grad_norm"],
-                rms_prop_eps=FIXED["optimizer_eps"], normalize_advantage=False,
-                policy_kwargs=policy_kwargs, seed=spec["seed"], device="cpu", verbose=0)
-    callback = EvalClock()
-    t0 = time.perf_counter()
-    model.learn(total_timesteps=spec["steps"], callback=callback)
-    wall = time.perf_counter() - t0
-    env.close()
-    out = _evals_summary(callback.evals, int(model.num_timesteps), callback.train_seconds)
+    run = train_sb3(ENV_ID, spec["seed"], spec["steps"], spec["eval_every"], spec["eval_episodes"],
+                    n_envs=FIXED["n_envs"], threads=spec["threads"], shared_trunk=spec["arch"] == "shared",
+                    n_steps=FIXED["n_steps"], gamma=FIXED["gamma"], gae_lambda=FIXED["gae_lambda"],
+                    learning_rate=lr, ent_coef=spec["ent_coef"], vf_coef=spec["vf_coef"],
+                    max_grad_norm=FIXED["max_grad_norm"], rms_prop_eps=FIXED["optimizer_eps"],
+                    normalize_advantage=False)
+    out = _evals_summary(run["evals"], run["total_steps"], run["train_seconds"])
     arch = "shared 64-64 trunk (custom extractor)" if spec["arch"] == "shared" else "MlpPolicy default: separate 64-64 pi and vf"
-    out.update(wall_seconds=wall, impl="sb3", threads=threads, arch=arch)
+    out.update(wall_seconds=run["wall_seconds"], impl="sb3", threads=run["threads"], arch=arch)
     return out
 
 
@@ -261,36 +154,6 @@ WORKERS = {"ours": worker_ours, "sb3": worker_sb3}
 
 
 # --------------------------------------------------------------------------- driver
-def run_worker(spec: dict[str, Any], verbose: bool) -> dict[str, Any]:
-    """Run one training run in a fresh interpreter; return its figures."""
-    with tempfile.TemporaryDirectory(prefix="a2c-bench-") as tmp:
-        result_path = Path(tmp) / "result.json"
-        spec = {**spec, "run_dir": str(Path(tmp) / "run"), "result": str(result_path)}
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)],
-                              cwd=REPO_ROOT, env=env, capture_output=not verbose, text=True)
-        if proc.returncode != 0 or not result_path.exists():
-            tail = "" if verbose else (proc.stderr or "")[-4000:]
-            raise RuntimeError(f"{spec['impl']} run (seed {spec['seed']}) failed with status "
-                               f"{proc.returncode}\n{tail}")
-        return json.loads(result_path.read_text())
-
-
-def _median(values: list[float | None]) -> float | None:
-    vals = [v for v in values if v is not None]
-    return statistics.median(vals) if vals else None
-
-
-def _median_censored(values: list[float | None]) -> float | None:
-    """Median where None means 'not reached' (+infinity); None if the median is infinite."""
-    if not values:
-        return None
-    key = [math.inf if v is None else v for v in values]
-    m = statistics.median(key)
-    return None if math.isinf(m) else m
-
-
 def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b is not None and b > 0 else None
 
@@ -305,11 +168,10 @@ def aggregate(runs: list[dict], ours_labels: list[str], sb3_labels: list[str]) -
     for label, rs in by.items():
         medians[label] = {
             "runs": len(rs),
-            "steps_per_second": _median([r["steps_per_second"] for r in rs]),
-            "steady_steps_per_second": _median([r["steady_steps_per_second"] for r in rs]),
-            "seconds_to_475": _median_censored([r["seconds_to_475"] for r in rs]),
-            "seconds_to_475_reached_only": _median([r["seconds_to_475"] for r in rs]),
-            "steps_to_475": _median_censored([r["steps_to_475"] for r in rs]),
+            **column_medians(rs, ("steps_per_second", "steady_steps_per_second"), median_of_known),
+            "seconds_to_475": median_censored([r["seconds_to_475"] for r in rs]),
+            "seconds_to_475_reached_only": median_of_known([r["seconds_to_475"] for r in rs]),
+            "steps_to_475": median_censored([r["steps_to_475"] for r in rs]),
             "reached_475": f"{sum(r['reached_475'] for r in rs)}/{len(rs)}",
         }
 
@@ -321,7 +183,7 @@ def aggregate(runs: list[dict], ours_labels: list[str], sb3_labels: list[str]) -
         out = {}
         for key in ("steps_per_second", "steady_steps_per_second", "seconds_to_475"):
             paired = [_ratio(ours[seed][key], theirs[seed][key]) for seed in seeds]
-            out[key] = {"median_of_paired_ratios": _median(paired),
+            out[key] = {"median_of_paired_ratios": median_of_known(paired),
                         "ratio_of_medians": _ratio(m_o.get(key), m_t.get(key)),
                         "per_seed": dict(zip(map(str, seeds), paired))}
         return out
@@ -348,53 +210,25 @@ def code_state() -> dict[str, Any]:
     """Git commit, locally modified files and a hash of the a2c sources being measured."""
     import hashlib
 
-    def git(*cmd: str) -> str | None:
-        try:
-            return subprocess.run(["git", *cmd], cwd=REPO_ROOT, capture_output=True, text=True,
-                                  timeout=10).stdout.rstrip() or None
-        except (OSError, subprocess.SubprocessError):
-            return None
-
     h = hashlib.sha256()
     for f in sorted((REPO_ROOT / "a2c").rglob("*.py")):
         h.update(str(f.relative_to(REPO_ROOT)).encode() + b"\0" + f.read_bytes())
     status = git("status", "--porcelain", "--untracked-files=no")
-    return {"git_commit": git("rev-parse", "HEAD"),
+    return {"git_commit": git("rev-parse", "HEAD") or None,
             "modified_tracked_files": status.splitlines() if status else [],
             "a2c_sources_sha256": h.hexdigest()}
 
 
 def machine_info() -> dict[str, Any]:
-    from importlib import metadata
-
-    def version(pkg: str) -> str | None:
-        try:
-            return metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            return None
-
-    cpu_model = None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {
+    return {
         "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "cpu_model": cpu_model or platform.processor() or None,
+        "cpu_model": cpu_model() or platform.processor() or None,
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "versions": {p: version(p) for p in ("a2c", "tensorflow", "keras", "torch", "stable-baselines3",
-                                              "gymnasium", "numpy")},
+        "versions": package_versions(("a2c", "tensorflow", "keras", "torch", "stable-baselines3",
+                                      "gymnasium", "numpy")),
     }
-    return info
-
-
-def fmt(v: Any, spec: str = ".0f", none: str = "n/a") -> str:
-    return none if v is None else format(v, spec)
 
 
 def write_markdown(path: Path, report: dict[str, Any]) -> None:
@@ -422,7 +256,7 @@ def write_markdown(path: Path, report: dict[str, Any]) -> None:
         f"vf_coef {s['vf_coef']}, ent_coef {s['ent_coef']}, max_grad_norm {s['max_grad_norm']}, RMSprop "
         f"(alpha {s['rms_rho']}, eps {s['optimizer_eps']} outside the sqrt), tanh 64-64. "
         f"Greedy evaluation every {s['eval_every']:,} steps, {s['eval_episodes']} episodes "
-        f"(one env each, seeds {EVAL_SEED_BASE:,}+k), excluded from the training clocks.",
+        f"(one env each, seeds {s['eval_seed_base']:,}+k), excluded from the training clocks.",
         "",
         "Implementations: " + "; ".join(f"`{v}` = {info[v]}" for v in labels) + ".",
         "",
@@ -547,10 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.worker:
-        spec = json.loads(args.worker)
-        result = WORKERS[spec["impl"]](spec)
-        Path(spec["result"]).write_text(json.dumps(result))
+        worker_main(args.worker, WORKERS, "impl")
         return 0
+    from a2c.evaluate import EVAL_SEED_BASE  # imports TensorFlow: not needed for --help or in workers
 
     if args.quick:
         args.seeds, args.steps = 1, 20_000
@@ -583,10 +416,11 @@ def main(argv: list[str] | None = None) -> int:
         for label, extra in jobs:
             print(f"[{time.perf_counter() - t_all:6.0f}s] seed {seed}: {label} ...", end=" ", flush=True)
             try:
-                r = run_worker({**base, **extra, "seed": seed}, args.verbose)
-            except RuntimeError as e:  # keep going: the report says which run failed and why
-                r = {"failed": True, "error": str(e), "impl": extra["impl"]}
-                print("FAILED\n" + str(e), flush=True)
+                r = run_worker(Path(__file__), {**base, **extra, "seed": seed}, verbose=args.verbose)
+            except WorkerFailed as e:  # keep going: the report says which run failed and why
+                error = f"{extra['impl']} run (seed {seed}) failed with status {e.returncode}\n{e.stderr[-4000:]}"
+                r = {"failed": True, "error": error, "impl": extra["impl"]}
+                print("FAILED\n" + error, flush=True)
             r.update(label=label, seed=seed)
             runs.append(r)
             if not r.get("failed"):

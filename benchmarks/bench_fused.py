@@ -55,8 +55,6 @@ import math
 import os
 import platform
 import shlex
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -66,9 +64,12 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-REPO = Path(__file__).resolve().parents[1]
+# benchmarks/ is sys.path[0] when this script runs (also in its --worker subprocesses).
+from common import (REPO_ROOT, WorkerFailed, column_medians, cpu_model, fmt, git,  # noqa: E402
+                    median_censored, package_versions, read_eval_clock, run_worker, train_sb3,
+                    worker_main)
+
 SOLVED = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0}
-EVAL_SEED_BASE = 1_000_000  # a2c.evaluate.EVAL_SEED_BASE
 CACHE_FLAG = "--tf_xla_persistent_cache_directory"
 COMPARED = ("sb3", "standard", "fused_graph", "fused_xla", "fused_xla_warm")
 
@@ -89,26 +90,6 @@ def solve_times(evals: list[dict], threshold: float) -> dict[str, Any]:
         "stable_solve_steps": stable["global_step"] if stable else None,
         "final_eval_mean_return": evals[-1]["mean_return"] if evals else None,
     }
-
-
-def read_run_evals(run_dir: Path) -> list[dict]:
-    """Evaluation points of one of our run directories, each with the training clock
-    (metrics.csv's time/elapsed_seconds at the evaluation's step; the configs put a
-    metrics row on every evaluation step). The final evaluation repeats the last step."""
-    import csv
-
-    with open(run_dir / "metrics.csv", newline="") as f:
-        clock = {int(r["global_step"]): float(r["time/elapsed_seconds"]) for r in csv.DictReader(f)}
-    evals, seen = [], set()
-    with open(run_dir / "evaluations.csv", newline="") as f:
-        for r in csv.DictReader(f):
-            step = int(r["global_step"])
-            if step in seen:  # the final evaluation of the same model and seeds
-                continue
-            seen.add(step)
-            evals.append({"global_step": step, "train_seconds": clock[step],
-                          "mean_return": float(r["eval/mean_return"]), "min_return": float(r["eval/min_return"])})
-    return evals
 
 
 # ----------------------------------------------------------------------------- workers
@@ -135,7 +116,7 @@ def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
         cfg = make_fused_config(overrides)
         result = train_fused(cfg, overwrite=True, quiet=True)
     s = result.summary
-    evals = read_run_evals(Path(spec["run_dir"]))
+    evals = read_eval_clock(Path(spec["run_dir"]))
     return {
         "impl": spec["trainer"], "env_id": cfg.env_id, "seed": cfg.seed, "total_steps": s["total_steps"],
         "n_envs": cfg.n_envs, "n_steps": cfg.n_steps, "lr": cfg.lr, "optimizer": cfg.optimizer,
@@ -149,57 +130,18 @@ def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def worker_sb3(spec: dict[str, Any]) -> dict[str, Any]:
-    """SB3 A2C, RL-Zoo CartPole settings; greedy evaluations at rollout starts (after
-    the previous update) and at the end, their time taken off the clock."""
-    import torch
-    from stable_baselines3 import A2C
-    from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.env_util import make_vec_env
-
-    from a2c.evaluate import evaluate_policy
-
-    torch.set_num_threads(1)
-    every, episodes = spec["eval_every"], spec["eval_episodes"]
-    env = make_vec_env("CartPole-v1", n_envs=8, seed=spec["seed"])
-    model = A2C("MlpPolicy", env, n_steps=5, learning_rate=7e-4, ent_coef=0.0, seed=spec["seed"],
-                device="cpu", verbose=0)
-
-    class Clock(BaseCallback):
-        def _on_training_start(self) -> None:
-            self.start, self.eval_time, self.next, self.evals = time.perf_counter(), 0.0, every, []
-
-        def evaluate(self) -> None:
-            clock = time.perf_counter() - self.start - self.eval_time
-            t0 = time.perf_counter()
-            r = evaluate_policy(lambda o: self.model.predict(o, deterministic=True)[0], "CartPole-v1",
-                                episodes, EVAL_SEED_BASE)
-            self.eval_time += time.perf_counter() - t0
-            self.evals.append({"global_step": self.num_timesteps, "train_seconds": clock,
-                               "mean_return": r.mean, "min_return": min(r.returns)})
-
-        def _on_rollout_start(self) -> None:
-            if self.num_timesteps >= self.next:
-                self.evaluate()
-                while self.next <= self.num_timesteps:
-                    self.next += every
-
-        def _on_step(self) -> bool:
-            return True
-
-        def _on_training_end(self) -> None:
-            self.train_seconds = time.perf_counter() - self.start - self.eval_time
-            if not self.evals or self.evals[-1]["global_step"] != self.num_timesteps:
-                self.evaluate()
-
-    clock = Clock()
-    model.learn(spec["total_steps"], callback=clock)
-    steps = int(model.num_timesteps)
+    """SB3 A2C, RL-Zoo CartPole settings, 1 torch thread; greedy evaluations at rollout
+    starts (after the previous update) and at the end, their time taken off the clock
+    (:func:`common.train_sb3`)."""
+    run = train_sb3("CartPole-v1", spec["seed"], spec["total_steps"], spec["eval_every"], spec["eval_episodes"],
+                    n_envs=8, threads=1, always_final_eval=True, n_steps=5, learning_rate=7e-4, ent_coef=0.0)
+    steps, train_seconds, evals = run["total_steps"], run["train_seconds"], run["evals"]
     return {"impl": "sb3", "env_id": "CartPole-v1", "seed": spec["seed"], "total_steps": steps,
             "n_envs": 8, "n_steps": 5, "lr": 7e-4, "optimizer": "RMSprop (torch)", "lr_schedule": "constant",
-            "train_seconds": clock.train_seconds, "compile_seconds": 0.0,
-            "steps_per_second": steps / clock.train_seconds,
-            "steps_per_second_incl_compile": steps / clock.train_seconds,
-            "evals": clock.evals, **solve_times(clock.evals, SOLVED["CartPole-v1"])}
+            "train_seconds": train_seconds, "compile_seconds": 0.0,
+            "steps_per_second": steps / train_seconds,
+            "steps_per_second_incl_compile": steps / train_seconds,
+            "evals": evals, **solve_times(evals, SOLVED["CartPole-v1"])}
 
 
 def worker_scaling(spec: dict[str, Any]) -> dict[str, Any]:
@@ -251,28 +193,9 @@ WORKERS = {"ours": worker_ours, "sb3": worker_sb3, "scaling": worker_scaling,
 
 
 # --------------------------------------------------------------------------- driver
-def run_worker(spec: dict[str, Any], env: dict[str, str] | None = None, verbose: bool = False) -> dict[str, Any]:
+def run_job(spec: dict[str, Any], env: dict[str, str] | None = None, verbose: bool = False) -> dict[str, Any]:
     """Run one job in a fresh interpreter; return its result (plus wall time and load)."""
-    with tempfile.TemporaryDirectory(prefix="a2c-fused-bench-") as tmp:
-        spec = {**spec, "result": str(Path(tmp) / "result.json")}
-        spec.setdefault("run_dir", str(Path(tmp) / "run"))
-        load0, t0 = os.getloadavg()[0], time.perf_counter()
-        proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], cwd=REPO,
-                              env={**os.environ, **(env or {})}, capture_output=not verbose, text=True)
-        if proc.returncode != 0:
-            raise SystemExit(f"worker failed: {spec}\n{proc.stderr if not verbose else ''}")
-        result = json.loads(Path(spec["result"]).read_text())
-    result.update(wall_seconds=time.perf_counter() - t0, load_start=load0, load_end=os.getloadavg()[0])
-    return result
-
-
-def median(xs: list[float | None]) -> float | None:
-    """Median where None (never solved) counts as +infinity; None if that is the median."""
-    vals = sorted(math.inf if x is None else x for x in xs)
-    if not vals:
-        return None
-    m = statistics.median(vals)
-    return None if math.isinf(m) else m
+    return run_worker(Path(__file__), spec, env, verbose, timed=True)
 
 
 def log(msg: str) -> None:
@@ -300,14 +223,12 @@ def main() -> None:
     p.add_argument("--acrobot-seeds", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="smoke test: 1 seed, short budgets, 2 scaling points")
     p.add_argument("--skip", default="", help="comma list of parts to skip: compare,scaling,acrobot")
-    p.add_argument("--out", default=str(REPO / "results" / "fused_benchmark.json"))
+    p.add_argument("--out", default=str(REPO_ROOT / "results" / "fused_benchmark.json"))
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
 
     if args.worker:
-        spec = json.loads(args.worker)
-        result = WORKERS[spec["kind"]](spec)
-        Path(spec["result"]).write_text(json.dumps(result))
+        worker_main(args.worker, WORKERS, "kind")
         return
 
     if args.quick:
@@ -332,7 +253,7 @@ def main() -> None:
                       "overrides": {"total_steps": 100_000} if args.quick else {}}
         xla_spec = {**fused_spec, "overrides": {**fused_spec["overrides"], "fused_xla": True}}
         log("filling the XLA cache for fused_xla_warm (untimed run)")
-        run_worker({**xla_spec, "seed": 0}, warm_env, args.verbose)
+        run_job({**xla_spec, "seed": 0}, warm_env, args.verbose)
         for seed in range(args.seeds):
             jobs = [
                 ("sb3", {"kind": "sb3", "seed": seed, "total_steps": args.sb3_steps,
@@ -345,7 +266,7 @@ def main() -> None:
                 ("fused_xla_warm", {**xla_spec, "seed": seed}, warm_env),
             ]
             for name, spec, env in (jobs if seed % 2 == 0 else jobs[::-1]):
-                r = run_worker(spec, env, args.verbose)
+                r = run_job(spec, env, args.verbose)
                 r["impl"] = name
                 report["runs"].append(r)
                 log(describe(r))
@@ -355,23 +276,23 @@ def main() -> None:
     if "scaling" not in skip:
         for n in [int(x) for x in args.scaling_envs.split(",") if x]:
             for xla in (True, False):
-                r = run_worker({"kind": "scaling", "n_envs": n, "n_steps": 5, "steps_per_call": 200_000,
-                                "xla": xla, "min_seconds": 1.0 if args.quick else 3.0}, None, args.verbose)
+                r = run_job({"kind": "scaling", "n_envs": n, "n_steps": 5, "steps_per_call": 200_000,
+                             "xla": xla, "min_seconds": 1.0 if args.quick else 3.0}, None, args.verbose)
                 report["scaling"].append(r)
                 log(f"scaling {r['impl']:<11} n_envs {n:>5}: {r['steps_per_second']:>11,.0f} steps/s, "
                     f"compile {r['compile_seconds']:.2f}s")
         for n in [int(x) for x in args.scaling_standard_envs.split(",") if x]:
-            r = run_worker({"kind": "scaling_standard", "n_envs": n,
-                            "total_steps": min(200_000, max(20_000, 2_500 * n))}, None, args.verbose)
+            r = run_job({"kind": "scaling_standard", "n_envs": n,
+                         "total_steps": min(200_000, max(20_000, 2_500 * n))}, None, args.verbose)
             report["scaling"].append(r)
             log(f"scaling standard    n_envs {n:>5}: {r['steps_per_second']:>11,.0f} steps/s")
 
     # ------------------------------------------------------------------ Acrobot
     if "acrobot" not in skip:
         for seed in range(args.acrobot_seeds):
-            r = run_worker({"kind": "ours", "trainer": "fused", "env_id": "Acrobot-v1", "seed": seed,
-                            "eval_every": 50_000, "eval_episodes": args.eval_episodes,
-                            "overrides": {"total_steps": 200_000} if args.quick else {}}, None, args.verbose)
+            r = run_job({"kind": "ours", "trainer": "fused", "env_id": "Acrobot-v1", "seed": seed,
+                         "eval_every": 50_000, "eval_episodes": args.eval_episodes,
+                         "overrides": {"total_steps": 200_000} if args.quick else {}}, None, args.verbose)
             report["acrobot"].append(r)
             log(f"acrobot fused seed {seed}: final {r['final_eval_mean_return']:.1f}, first >= -100 at "
                 f"{r['first_solve_steps']} steps / {r['first_solve_seconds']}s (compile {r['compile_seconds']:.2f}s)")
@@ -396,13 +317,10 @@ def summarize(report: dict) -> dict[str, Any]:
             continue
         s[impl] = {
             "runs": len(rs),
-            "steps_per_second": median([r["steps_per_second"] for r in rs]),
-            "steps_per_second_incl_compile": median([r["steps_per_second_incl_compile"] for r in rs]),
-            "compile_seconds": median([r["compile_seconds"] for r in rs]),
-            "first_solve_seconds": median([r["first_solve_seconds"] for r in rs]),
-            "stable_solve_seconds": median([r["stable_solve_seconds"] for r in rs]),
+            **column_medians(rs, ("steps_per_second", "steps_per_second_incl_compile", "compile_seconds",
+                                  "first_solve_seconds", "stable_solve_seconds")),
             "stable_solves": sum(r["stable_solve_seconds"] is not None for r in rs),
-            "train_seconds": median([r["train_seconds"] for r in rs]),
+            "train_seconds": median_censored([r["train_seconds"] for r in rs]),
         }
     ratios: dict[str, Any] = {}
     sb3 = {r["seed"]: r for r in by["sb3"]}
@@ -410,7 +328,8 @@ def summarize(report: dict) -> dict[str, Any]:
         paired = [(r, sb3[r["seed"]]) for r in by[impl] if r["seed"] in sb3]
         if not paired:
             continue
-        entry = {"steps_per_second_x_sb3": median([a["steps_per_second"] / b["steps_per_second"] for a, b in paired])}
+        entry = {"steps_per_second_x_sb3": median_censored([a["steps_per_second"] / b["steps_per_second"]
+                                                            for a, b in paired])}
         for key in ("first_solve_seconds", "stable_solve_seconds"):
             vals = []
             for a, b in paired:
@@ -420,7 +339,7 @@ def summarize(report: dict) -> dict[str, Any]:
                     vals.append(a[key] / b["train_seconds"])
                 else:
                     vals.append(a[key] / b[key])
-            entry[f"{key}_over_sb3"] = median(vals)
+            entry[f"{key}_over_sb3"] = median_censored(vals)
             entry[f"{key}_sb3_never_seeds"] = [b["seed"] for a, b in paired if b[key] is None]
         ratios[impl] = entry
     s["ratios"] = ratios
@@ -440,30 +359,15 @@ def summarize(report: dict) -> dict[str, Any]:
 def machine_info() -> dict[str, Any]:
     info: dict[str, Any] = {"platform": platform.platform(), "python": sys.version.split()[0],
                             "cpus": os.cpu_count(), "load_avg_end": os.getloadavg()}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    versions = {}
-    for mod in ("tensorflow", "keras", "gymnasium", "torch", "stable_baselines3", "numpy"):
-        try:
-            versions[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001 - optional
-            versions[mod] = None
-    info["versions"] = versions
-    try:
-        info["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
-                                            text=True).stdout.strip()
-    except OSError:
-        pass
+    cpu = cpu_model()
+    if cpu is not None:
+        info["cpu"] = cpu
+    info["versions"] = package_versions(("tensorflow", "keras", "gymnasium", "torch", "stable_baselines3",
+                                         "numpy"), source="import")
+    commit = git("rev-parse", "HEAD")
+    if commit is not None:
+        info["git_commit"] = commit
     return info
-
-
-def _fmt(x: float | None, unit: str = "s", digits: int = 2) -> str:
-    return "never" if x is None else f"{x:.{digits}f}{unit}"
 
 
 def markdown(report: dict) -> str:
@@ -480,8 +384,10 @@ def markdown(report: dict) -> str:
             if impl in s:
                 m = s[impl]
                 lines.append(f"| {impl} | {m['runs']} | {m['steps_per_second']:,.0f} | "
-                             f"{m['steps_per_second_incl_compile']:,.0f} | {_fmt(m['compile_seconds'], '')} | "
-                             f"{_fmt(m['first_solve_seconds'], '')} | {_fmt(m['stable_solve_seconds'], '')} | "
+                             f"{m['steps_per_second_incl_compile']:,.0f} | "
+                             f"{fmt(m['compile_seconds'], '.2f', 'never')} | "
+                             f"{fmt(m['first_solve_seconds'], '.2f', 'never')} | "
+                             f"{fmt(m['stable_solve_seconds'], '.2f', 'never')} | "
                              f"{m['stable_solves']}/{m['runs']} | {m['train_seconds']:.1f} |")
         lines += ["", "Paired ratios (same seed, run back to back), medians:", "",
                   "| impl | steps/s x SB3 | first solve / SB3 | stable solve / SB3 |", "|---|---|---|---|"]
@@ -489,8 +395,8 @@ def markdown(report: dict) -> str:
             note = " (SB3 never stable on seeds %s: ratio to SB3's whole clock)" % r[
                 "stable_solve_seconds_sb3_never_seeds"] if r["stable_solve_seconds_sb3_never_seeds"] else ""
             lines.append(f"| {impl} | {r['steps_per_second_x_sb3']:.1f}x | "
-                         f"{_fmt(r['first_solve_seconds_over_sb3'], '', 3)} | "
-                         f"{_fmt(r['stable_solve_seconds_over_sb3'], '', 3)}{note} |")
+                         f"{fmt(r['first_solve_seconds_over_sb3'], '.3f', 'never')} | "
+                         f"{fmt(r['stable_solve_seconds_over_sb3'], '.3f', 'never')}{note} |")
         lines += ["", "## Every run", "",
                   "| impl | seed | envs x steps | lr / opt / schedule / reward scale | budget | steps/s | compile s | "
                   "first solve | "
@@ -566,4 +472,7 @@ def plot(report: dict, path: Path) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except WorkerFailed as e:
+        sys.exit(f"worker failed: {e.spec}\n{e.stderr}")

@@ -66,6 +66,28 @@ class TerminateAfterEnv(gym.Env):
         return np.array([float(self._t)], np.float32), 1.0, self._t >= 3, False, {}
 
 
+class FramesEnv(gym.Env):
+    """uint8 (4, 4) frames whose brightness shows which of 2 actions pays; 8-step episodes.
+    Exercises observations that are neither flat nor float."""
+
+    observation_space = spaces.Box(0, 255, (4, 4), np.uint8)
+    action_space = spaces.Discrete(2)
+
+    def _frame(self) -> np.ndarray:
+        return np.full((4, 4), 255 * self._target, np.uint8)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._target = int(self.np_random.integers(2))
+        return self._frame(), {}
+
+    def step(self, action):
+        reward = float(action == self._target)
+        self._target = int(self.np_random.integers(2))
+        return self._frame(), reward, False, False, {}
+
+
+gym.register("A2CTest/Frames-v0", entry_point=FramesEnv, max_episode_steps=8)
 gym.register("A2CTest/Identity-v0", entry_point=IdentityEnv, max_episode_steps=10)
 gym.register("A2CTest/ConstantReward-v0", entry_point=ConstantRewardEnv, max_episode_steps=4)
 gym.register("A2CTest/TerminateAfter3-v0", entry_point=TerminateAfterEnv, max_episode_steps=100)

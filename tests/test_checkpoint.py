@@ -19,7 +19,10 @@ import pytest
 import tensorflow as tf
 from gymnasium import spaces
 
-from a2c.checkpoint import NonFiniteError, RunCheckpoint, TrainingInterrupted, decode, encode
+from a2c.checkpoint import RunCheckpoint
+from a2c.env_state import decode, encode
+from a2c.errors import NonFiniteError
+from a2c.signals import TrainingInterrupted
 from a2c.config import make_config
 from a2c.errors import ConfigError, RunDirError
 from a2c.train import resume, train

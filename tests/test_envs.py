@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from a2c.envs import env_dims, make_env, make_vec_env
+from a2c.envs import ObsSpec, env_spaces, make_env, make_vec_env, observation_spec
 from a2c.errors import EnvError
 
 from conftest import ConstantRewardEnv, IdentityEnv, TerminateAfterEnv
@@ -32,13 +32,14 @@ def test_discrete_observations_are_one_hot():
     obs, _ = env.reset(seed=1)
     assert obs.shape == (3, 3) and obs.dtype == np.float32
     np.testing.assert_array_equal(obs.sum(axis=1), 1.0)
-    assert env_dims("A2CTest/Identity-v0") == (3, 3)
+    obs_space, action_space = env_spaces("A2CTest/Identity-v0")
+    assert observation_spec(obs_space) == ObsSpec((3,), "float32") and action_space.n == 3
 
 
-def test_env_dims():
-    assert env_dims("CartPole-v1") == (4, 2)
-    assert env_dims("Acrobot-v1") == (6, 3)
-    assert env_dims("LunarLander-v3") == (8, 4)
+def test_observation_specs():
+    for env_id, size, n in (("CartPole-v1", 4, 2), ("Acrobot-v1", 6, 3), ("LunarLander-v3", 8, 4)):
+        obs_space, action_space = env_spaces(env_id)
+        assert observation_spec(obs_space) == ObsSpec.flat(size) and action_space.n == n
 
 
 @pytest.mark.parametrize("env_id,needle", [

@@ -23,7 +23,7 @@ from a2c.export import (  # noqa: E402
     GREEDY_ENDPOINT, METADATA_FILE, SERVE_ENDPOINT, export_run, export_saved_model, read_export_metadata,
 )
 from a2c.model import build_actor_critic  # noqa: E402
-from a2c.train import save_model  # noqa: E402
+from a2c.saving import save_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_round_trip_memory_keras_saved_model_agree(exported):
     assert {SERVE_ENDPOINT, GREEDY_ENDPOINT, "serving_default"} <= set(loaded.signatures)
     spec = loaded.signatures[SERVE_ENDPOINT].structured_input_signature[1]["obs"]
     assert spec.shape.as_list() == [None, 4] and spec.dtype == tf.float32
-    assert read_export_metadata(sm_dir)["obs_dim"] == 4 and read_export_metadata(sm_dir)["n_actions"] == 3
+    assert read_export_metadata(sm_dir)["obs_shape"] == [4] and read_export_metadata(sm_dir)["n_actions"] == 3
 
 
 FRESH_PROCESS = textwrap.dedent("""

@@ -109,7 +109,7 @@ def test_one_update_matches_between_the_compiled_paths():
     cfg_fused = make_config({**base, "n_steps": 6})
     model_std = build_actor_critic(4, 2, (16, 16), seed=5)
     model_fused = build_actor_critic(4, 2, (16, 16), seed=5)
-    make_update(model_std, keras.optimizers.SGD(0.5), cfg_std, 4)(_tensors(next_step))
+    make_update(model_std, keras.optimizers.SGD(0.5), cfg_std)(_tensors(next_step))
     optimizer = keras.optimizers.SGD(0.5)
     optimizer.build(model_fused.trainable_variables)
     fused_update = tf.function(lambda b, f: update_step(model_fused, optimizer, b, cfg_fused, next_obs=f),
@@ -294,7 +294,7 @@ def test_ports_accept_a_generator_as_key():
 
 
 def test_recent_episodes_window_keeps_the_newest_calls_covering_100():
-    from a2c.fused import RecentEpisodes
+    from a2c.run import RecentEpisodes
 
     recent = RecentEpisodes(100)
     assert recent.return_mean() is None

@@ -5,7 +5,8 @@ import tensorflow as tf
 
 from a2c.config import make_config
 from a2c.envs import make_vec_env
-from a2c.learner import compute_loss, make_act, make_optimizer, make_update
+from a2c.learner import compute_loss, make_optimizer, make_update
+from a2c.policy import make_act
 from a2c.model import build_actor_critic
 from a2c.optim import RMSpropEpsOutside
 from a2c.rollout import RolloutCollector
@@ -15,13 +16,12 @@ def _setup(**overrides):
     cfg = make_config({"n_envs": 4, "n_steps": 5, "total_steps": 2000, **overrides})
     env = make_vec_env(cfg.env_id, cfg.n_envs)
     model = build_actor_critic(4, 2, cfg.hidden_sizes, seed=0)
-    act, _ = make_act(model, cfg.n_envs, 4, seed=0)
-    return cfg, model, RolloutCollector(env, act, cfg.n_steps, seed=0)
+    return cfg, model, RolloutCollector(env, model, cfg.n_steps, seed=0)
 
 
 def test_update_traces_once_and_changes_weights():
     cfg, model, collector = _setup()
-    update = make_update(model, make_optimizer(cfg), cfg, 4)
+    update = make_update(model, make_optimizer(cfg), cfg)
     before = [w.numpy().copy() for w in model.trainable_variables]
     for _ in range(4):
         metrics = update(collector.collect()[0])
@@ -42,7 +42,7 @@ def test_global_norm_clipping():
     raw_norm = float(tf.linalg.global_norm(raw))
     assert raw_norm > 0.01
     before = [w.numpy().copy() for w in model.trainable_variables]
-    metrics = make_update(model, keras.optimizers.SGD(1.0), cfg, 4)(batch)
+    metrics = make_update(model, keras.optimizers.SGD(1.0), cfg)(batch)
     assert float(metrics["grad_norm"]) == pytest.approx(raw_norm, rel=1e-5)
     steps = [b - w.numpy() for b, w in zip(before, model.trainable_variables)]
     assert np.sqrt(sum(np.sum(s**2) for s in steps)) == pytest.approx(0.01, rel=1e-4)
@@ -70,7 +70,7 @@ def test_rmsprop_eps_outside_sqrt_first_step():
 
 def test_linear_schedule_decays_to_zero():
     cfg, model, collector = _setup(lr_schedule="linear", total_steps=200)  # 10 updates
-    update = make_update(model, make_optimizer(cfg), cfg, 4)
+    update = make_update(model, make_optimizer(cfg), cfg)
     rates = [float(update(collector.collect()[0])["learning_rate"]) for _ in range(cfg.n_updates)]
     assert rates[0] == pytest.approx(cfg.lr)
     assert rates[-1] == pytest.approx(cfg.lr / cfg.n_updates, rel=1e-4)
@@ -80,8 +80,8 @@ def test_linear_schedule_decays_to_zero():
 def test_action_sampling_is_seeded_and_follows_the_policy():
     model = build_actor_critic(4, 2)
     obs = np.zeros((8, 4), np.float32)
-    a1, _ = make_act(model, 8, 4, seed=5)
-    a2, _ = make_act(model, 8, 4, seed=5)
+    a1, _ = make_act(model, 8, seed=5)
+    a2, _ = make_act(model, 8, seed=5)
     draws1 = np.array([a1(obs) for _ in range(50)])
     assert np.array_equal(draws1, np.array([a2(obs) for _ in range(50)]))
     assert 0.35 < draws1.mean() < 0.65  # near-uniform initial policy

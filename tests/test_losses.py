@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from a2c.losses import a2c_loss, entropy_from_logits, explained_variance, soft_policy_loss
+from a2c.distributions import CATEGORICAL
+from a2c.losses import a2c_loss, explained_variance, soft_policy_loss
 from a2c.model import VALUE_LAYER, build_actor_critic
 
 
@@ -46,9 +47,9 @@ def test_value_term_does_not_touch_policy_head():
 
 def test_entropy_sign_and_value():
     uniform = tf.zeros((1, 4), tf.float64)
-    assert entropy_from_logits(uniform).numpy()[0] == pytest.approx(np.log(4))
+    assert CATEGORICAL.entropy(uniform).numpy()[0] == pytest.approx(np.log(4))
     peaked = tf.constant([[50.0, 0.0, 0.0, 0.0]], tf.float64)
-    assert entropy_from_logits(peaked).numpy()[0] < 1e-15
+    assert CATEGORICAL.entropy(peaked).numpy()[0] < 1e-15
     # The bonus lowers the loss: a higher-entropy policy has a lower total at equal other terms.
     actions = tf.constant([0]); returns = tf.constant([0.0], tf.float64); values = tf.constant([0.0], tf.float64)
     total_u, _ = a2c_loss(uniform, values, actions, returns, vf_coef=0.0, ent_coef=1.0)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from a2c.model import LOGITS_LAYER, VALUE_LAYER, build_actor_critic, model_dims, trunk_layers
+from a2c.model import LOGITS_LAYER, VALUE_LAYER, build_actor_critic, n_actions_of, obs_spec_of, trunk_layers
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -12,7 +12,7 @@ def test_output_shapes_and_probabilities(dtype):
     assert all(t.dtype == dtype for t in out.values())
     np.testing.assert_allclose(out["probs"].numpy().sum(axis=1), 1.0, rtol=1e-6)
     assert [layer.units for layer in trunk_layers(model)] == [32, 16]
-    assert model_dims(model) == (6, 3)
+    assert obs_spec_of(model).shape == (6,) and n_actions_of(model) == 3
 
 
 def test_orthogonal_gains_and_seeding():

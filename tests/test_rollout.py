@@ -5,7 +5,7 @@ import pytest
 
 from a2c.config import make_config
 from a2c.envs import make_vec_env
-from a2c.learner import batch_returns, make_act
+from a2c.learner import batch_returns
 from a2c.model import VALUE_LAYER, build_actor_critic
 from a2c.rollout import RolloutCollector
 
@@ -25,8 +25,7 @@ def _collect(env_id, n_steps=10, n_envs=2, reward_scale=1.0):
     env = make_vec_env(env_id, n_envs)
     obs_dim = env.single_observation_space.shape[0]
     model = _constant_critic(obs_dim)
-    act, _ = make_act(model, n_envs, obs_dim, seed=0)
-    batch, stats = RolloutCollector(env, act, n_steps, seed=0).collect()
+    batch, stats = RolloutCollector(env, model, n_steps, seed=0).collect()
     cfg = make_config({"env_id": "CartPole-v1", "n_envs": n_envs, "n_steps": n_steps,
                        "gamma": GAMMA, "gae_lambda": 1.0, "reward_scale": reward_scale})
     return batch, stats, batch_returns(model, batch, cfg).numpy()
@@ -62,8 +61,7 @@ def test_termination_does_not_bootstrap():
 def test_collector_carries_observations_between_batches():
     env = make_vec_env("CartPole-v1", 3)
     model = build_actor_critic(4, 2)
-    act, _ = make_act(model, 3, 4, seed=0)
-    collector = RolloutCollector(env, act, 4, seed=0)
+    collector = RolloutCollector(env, model, 4, seed=0)
     first, _ = collector.collect()
     second, _ = collector.collect()
     np.testing.assert_array_equal(first.obs[-1], second.obs[0])

@@ -17,7 +17,7 @@ import tensorflow as tf  # noqa: E402
 
 from a2c.config import make_config  # noqa: E402
 from a2c.envs import make_vec_env  # noqa: E402
-from a2c.learner import batch_returns, make_act, make_optimizer, make_update  # noqa: E402
+from a2c.learner import batch_returns, make_optimizer, make_update  # noqa: E402
 from a2c.rollout import RolloutCollector  # noqa: E402
 
 
@@ -47,9 +47,8 @@ def test_update_matches_sb3_a2c():
     policy = agent.policy
     model, pairs = _keras_twin(policy)
     cfg = make_config({"lr": 7e-4, "lr_schedule": "constant", "ent_coef": 0.0})  # SB3 defaults
-    update = make_update(model, make_optimizer(cfg), cfg, 4)
-    act, _ = make_act(model, 8, 4, seed=0)
-    collector = RolloutCollector(make_vec_env("CartPole-v1", 8), act, 5, seed=0)
+    update = make_update(model, make_optimizer(cfg), cfg)
+    collector = RolloutCollector(make_vec_env("CartPole-v1", 8), model, 5, seed=0)
     for _ in range(20):
         batch, _ = collector.collect()
         returns = torch.tensor(batch_returns(model, tf.nest.map_structure(tf.constant, batch), cfg).numpy().reshape(-1))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -279,7 +280,53 @@ def test_cli_model_errors(tmp_path):
         run_verify(_parse("--model", str(corrupt)))
     inputs = keras.Input((3,))
     keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(tmp_path / "plain.keras")
-    with pytest.raises(ModelFileError, match="not an actor-critic"):
+    with pytest.raises(ModelFileError, match="not an a2c actor-critic"):
         run_verify(_parse("--model", str(tmp_path / "plain.keras")))
     with pytest.raises(ConfigError):
         run_verify(_parse("--case", "seed000", "--model", str(corrupt)))
+
+
+def _hand_built_actor_critic(shape: tuple[int, ...], dtype: str = "float32") -> keras.Model:
+    """build_actor_critic's layers, with the input a2c.model builds for image or uint8
+    observations: ``obs_flatten`` for more than one axis, then a casting ``obs_scale``."""
+    obs = keras.Input(shape=shape, dtype=dtype, name="obs")
+    h = obs
+    if len(shape) > 1:
+        h = keras.layers.Flatten(name="obs_flatten")(h)
+    if not keras.backend.is_float_dtype(dtype):
+        h = keras.layers.Rescaling(1 / 255, dtype="float32", name="obs_scale")(h)
+    h = keras.layers.Dense(8, activation="tanh", name="trunk_0")(h)
+    logits = keras.layers.Dense(2, name="policy_logits")(h)
+    probs = keras.layers.Softmax(name="policy")(logits)
+    value = keras.layers.Reshape((), name="value_squeeze")(keras.layers.Dense(1, name="value")(h))
+    return keras.Model(obs, {"logits": logits, "probs": probs, "value": value}, name="actor_critic")
+
+
+_FLATTENED = " through Flatten layer 'obs_flatten'"
+UNSUPPORTED_INPUTS = [((4, 4), "float32", r"this model takes \(batch, 4, 4\) float32 observations" + _FLATTENED + "$"),
+                      ((4,), "uint8", r"this model takes \(batch, 4\) uint8 observations$"),
+                      ((4, 4), "uint8", r"this model takes \(batch, 4, 4\) uint8 observations" + _FLATTENED + "$")]
+
+
+@pytest.mark.parametrize("shape,dtype,takes", UNSUPPORTED_INPUTS)
+def test_describe_refuses_image_and_integer_inputs(shape, dtype, takes):
+    from a2c.verify.network import describe
+
+    assert describe(_hand_built_actor_critic((4,))).obs_dim == 4  # the builder itself is fine
+    with pytest.raises(ModelFileError, match=r"^verify checks models that take flat float observations "
+                                             r"\(batch, features\); " + takes):
+        verify_model(_hand_built_actor_critic(shape, dtype))
+
+
+@pytest.mark.parametrize("shape,dtype,takes", UNSUPPORTED_INPUTS[:2])
+def test_cli_refuses_unsupported_input_in_one_line(tmp_path, capsys, shape, dtype, takes):
+    from a2c.cli import main
+
+    path = tmp_path / "model.keras"
+    _hand_built_actor_critic(shape, dtype).save(path)
+    assert main(["verify", "--case", "a2c", "--model", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("a2c verify: error: verify checks models that take flat float")
+    assert re.search(takes, lines[0])

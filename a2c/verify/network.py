@@ -10,7 +10,6 @@ what the tape differentiates.
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,9 @@ import keras
 import numpy as np
 
 from a2c.errors import ModelFileError
+from a2c.saving import load_keras_model
 from a2c.model import (LOGITS_LAYER, OBS_SCALE_LAYER, PROBS_LAYER, TRUNK_PREFIX, VALUE_LAYER,
-                       build_actor_critic, obs_scale_of)
+                       build_actor_critic, model_for, obs_scale_of)
 
 #: Activations every method supports (the trainer's config allows all of them).
 SUPPORTED_ACTIVATIONS = ("linear", "tanh", "relu", "sigmoid", "elu", "softplus", "silu", "gelu")
@@ -105,12 +105,35 @@ def _activation_name(layer: keras.layers.Layer) -> str:
     return act
 
 
+def _check_input(model: keras.Model) -> None:
+    """Refuse an input that :class:`NetSpec` cannot describe, in one line saying why.
+
+    The symbolic and numeric sides feed float64 vectors straight into ``trunk_0``, so
+    an image input (which needs a Flatten) or an integer one (which ``obs_scale``
+    casts) would be differentiated as some other network, or fail deep inside.
+    """
+    if len(model.inputs) != 1:
+        return  # the wiring check names this one
+    shape, dtype = tuple(model.inputs[0].shape), keras.backend.standardize_dtype(model.inputs[0].dtype)
+    flat = len(shape) == 2 and shape[1] is not None
+    flatten = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Flatten)]
+    if flat and keras.backend.is_float_dtype(dtype) and not flatten:
+        return
+    dims = ", ".join(["batch", *("?" if d is None else str(d) for d in shape[1:])])
+    through = f" through Flatten layer {flatten[0]!r}" if flatten else ""
+    raise ModelFileError(
+        "verify checks models that take flat float observations (batch, features); "
+        f"this model takes ({dims}) {dtype} observations{through}"
+    )
+
+
 def describe(model: keras.Model) -> NetSpec:
-    """Read the Dense layers and check the wiring of a :func:`build_actor_critic` model.
+    """Read the Dense layers and check the input and wiring of a :func:`build_actor_critic` model.
 
     Raises ModelFileError naming what is missing when the model is not such an
-    actor-critic (a different network would make the three methods disagree for
-    reasons that have nothing to do with gradients).
+    actor-critic, or takes observations other than flat float vectors (a different
+    network would make the three methods disagree for reasons that have nothing to
+    do with gradients).
     """
     if not isinstance(model, keras.Model):
         raise ModelFileError(f"expected a Keras model, got {type(model).__name__}")
@@ -120,6 +143,7 @@ def describe(model: keras.Model) -> NetSpec:
             raise ModelFileError(
                 f"model {model.name!r} is not an actor-critic built by a2c.model: no layer named {required!r}"
             )
+    _check_input(model)
     trunk = [layer for layer in model.layers if layer.name.startswith(TRUNK_PREFIX)]
     trunk.sort(key=lambda layer: int(layer.name[len(TRUNK_PREFIX):]) if layer.name[len(TRUNK_PREFIX):].isdigit() else -1)
     dense = [*trunk, names[LOGITS_LAYER], names[VALUE_LAYER]]
@@ -195,37 +219,18 @@ def set_weights(model: keras.Model, spec: NetSpec, weights: Mapping[str, np.ndar
 
 
 def load_actor_critic(path: str | Path) -> keras.Model:
-    """Load a ``.keras`` file, or the ``model.keras`` of a run directory, and check its shape.
-
-    Every failure (missing file, unreadable archive, a model of another kind) is one
-    ModelFileError with a one-line message, as the command line expects.
-    """
-    path = Path(path)
-    file = path / "model.keras" if path.is_dir() else path
-    if not file.is_file():
-        where = f"run directory {path} has no model.keras" if path.is_dir() else f"model file not found: {path}"
-        raise ModelFileError(where)
-    if file.suffix == ".keras" and not zipfile.is_zipfile(file):
-        raise ModelFileError(f"cannot load model {file}: not a .keras archive (corrupt or not a zip file)")
-    try:
-        model = keras.saving.load_model(file, compile=False)
-    except Exception as e:  # keras raises ValueError, OSError, zipfile errors, ...
-        detail = " ".join(str(e).split()) or type(e).__name__
-        raise ModelFileError(f"cannot load model {file}: {detail[:300]}") from None
+    """Load a ``.keras`` file, or the ``model.keras`` of a run directory, and check that
+    the verifier can describe it; every failure is one ModelFileError."""
+    model = load_keras_model(path)
     describe(model)
     return model
 
 
 def default_model(seed: int = 0) -> keras.Model:
     """The trainer's default CartPole-v1 model (Config defaults), freshly initialised."""
-    import gymnasium as gym
-
     from a2c.config import Config
+    from a2c.envs import env_spaces
 
-    cfg = Config()
-    env = gym.make(cfg.env_id)
-    try:
-        obs_dim, n_actions = int(env.observation_space.shape[0]), int(env.action_space.n)
-    finally:
-        env.close()
-    return build_actor_critic(obs_dim, n_actions, cfg.hidden_sizes, cfg.activation, seed=seed)
+    cfg = Config(seed=seed)
+    obs_space, action_space = env_spaces(cfg.env_id)
+    return model_for(cfg, obs_space, int(action_space.n))

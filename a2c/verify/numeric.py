@@ -1,7 +1,8 @@
 """Method 3: central finite differences of the loss, in float64 numpy.
 
 This side shares no code with the other two: its forward pass and losses are
-written here with plain numpy (activations included), and it only ever
+written here with plain numpy, its activations in :mod:`a2c.verify.activations`
+(which the tape and symbolic sides never call), and it only ever
 *evaluates* the loss.
 
 Step size. For each parameter theta_j the step is ``h_j = step * max(1, |theta_j|)``
@@ -31,10 +32,11 @@ evaluations at batch 32) takes well under a second.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
+from a2c.verify.activations import NUMPY_ACTIVATIONS
 from a2c.verify.network import DenseSpec, NetSpec
 from a2c.verify.point import LossSpec, Point
 
@@ -42,25 +44,6 @@ EPS = float(np.finfo(np.float64).eps)
 DEFAULT_STEP = EPS ** (1.0 / 3.0)
 # Bytes allowed for one stacked array (P perturbed copies); bounds memory per chunk.
 _CHUNK_BYTES = 1 << 24
-
-_erf = np.vectorize(math.erf, otypes=[np.float64])
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))  # the same function, no overflow in exp(-x)
-
-
-NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "linear": lambda x: x,
-    "tanh": np.tanh,
-    "relu": lambda x: np.maximum(x, 0.0),
-    "sigmoid": _sigmoid,
-    "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
-    "softplus": lambda x: np.logaddexp(0.0, x),
-    "silu": lambda x: x * _sigmoid(x),
-    "gelu": lambda x: 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0))),
-}
-
 
 def _dense(layer: DenseSpec, h: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
     """act(h @ kernel + bias); kernel (in, out) or a stack (P, in, out), bias (out,) or (P, 1, out)."""

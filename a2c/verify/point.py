@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from a2c.errors import ConfigError
+from a2c.verify.activations import NUMPY_ACTIVATIONS
 from a2c.verify.network import KINKED_ACTIVATIONS, NetSpec
 
 Case = Literal["a2c", "soft"]
@@ -89,8 +90,6 @@ class Point:
 
 def pre_activations(spec: NetSpec, weights: Mapping[str, np.ndarray], obs: np.ndarray) -> list[np.ndarray]:
     """Each Dense layer's pre-activation (B, units), trunk first then logits, value."""
-    from a2c.verify.numeric import NUMPY_ACTIVATIONS
-
     pres, h = [], spec.scale(obs)
     for layer in spec.trunk:
         pre = h @ weights[layer.kernel] + weights[layer.bias]

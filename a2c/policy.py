@@ -1,0 +1,53 @@
+"""Compiled action functions of a model: sampled actions for rollouts, greedy ones for evaluation.
+
+Both have a fixed input signature (batch size, the model's :class:`~a2c.envs.ObsSpec`),
+so each is traced once, XLA-compiled, and called through :class:`a2c.dispatch.HostCall`:
+the trainer calls ``act`` from numpy every env step, where TensorFlow's per-call
+Python is the main cost. What an action *is* comes from the model's distribution
+(:mod:`a2c.distributions`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from a2c.dispatch import HostCall
+from a2c.distributions import MIN_UNIFORM, distribution_of
+from a2c.model import obs_spec_of
+
+Policy = Callable[[np.ndarray], np.ndarray]  # (batch, *obs_shape) -> (batch, ...) actions
+
+
+def make_act(model: keras.Model, n_envs: int, seed: int) -> tuple[Policy, tf.random.Generator]:
+    """Compile sampling ``a ~ pi(.|s)`` for a fixed batch of observations.
+
+    The noise comes from a ``tf.random.Generator`` seeded with ``seed``, so runs are
+    reproducible; the generator is returned so that its state can be checkpointed.
+    """
+    generator = tf.random.Generator.from_seed(seed)
+    dist = distribution_of(model.output)
+
+    @tf.function(input_signature=[obs_spec_of(model).tensor_spec(n_envs)], jit_compile=True)
+    def sample(obs: tf.Tensor) -> tf.Tensor:
+        params = dist.params(model(obs))
+        noise = generator.uniform(dist.noise_shape(params), minval=MIN_UNIFORM, maxval=1.0)
+        return dist.sample(params, noise)
+
+    call = HostCall(sample)
+    return (lambda obs: call(obs).numpy()), generator
+
+
+def make_greedy(model: keras.Model, batch: int) -> Policy:
+    """Compile the distribution's mode (``argmax pi(a|s)``) for a fixed batch size."""
+    dist = distribution_of(model.output)
+
+    @tf.function(input_signature=[obs_spec_of(model).tensor_spec(batch)], jit_compile=True)
+    def greedy(obs: tf.Tensor) -> tf.Tensor:
+        return dist.mode(dist.params(model(obs)))
+
+    call = HostCall(greedy)
+    return lambda obs: call(obs).numpy()

@@ -1,0 +1,472 @@
+"""The run driver: one loop around any trainer, owning everything a run writes.
+
+config -> trainer (envs, model, optimizer) -> run directory ->
+[advance -> log -> periodic eval -> checkpoint]* -> model.keras + SavedModel ->
+final evaluation -> summary.json
+
+A :class:`Trainer` supplies only its step: ``advance(k)`` performs ``k`` updates and
+returns their metrics and the episodes that finished. The standard trainer
+(:mod:`a2c.train`) does one update per call, the fused one (:mod:`a2c.fused`) many
+inside one compiled call; the driver decides how many so that calls end on
+evaluation steps, and it does the rest the same way for both: the run directory,
+metrics rows every ``log_every`` updates, greedy evaluations every ``eval_every`` steps,
+checkpoints and exact resume (:mod:`a2c.checkpoint`), Ctrl-C/SIGTERM
+(:mod:`a2c.signals`), the progress bar, the final files.
+
+The clock: ``train_seconds`` counts collection, updates, logging and compilation,
+not evaluations or checkpoints; ``warmup_seconds`` is the compilation the trainer did
+up front (:meth:`Trainer.compile`) or else each session's first call (tracing, XLA
+compilation), and ``steps_per_second`` leaves it out.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+import shutil
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tomli_w
+from tqdm.auto import tqdm
+
+from a2c.checkpoint import CHECKPOINT_DIR, RunCheckpoint
+from a2c.config import Config, make_config
+from a2c.errors import NonFiniteError, RunDirError
+from a2c.evaluate import EVAL_SEED_BASE, EvalResult, evaluate_policy, final_eval_fields
+from a2c.export import export_saved_model
+from a2c.files import atomic_write_json, atomic_write_text
+from a2c.logger import RunLogger, rewind_logs
+from a2c.policy import make_greedy
+from a2c.saving import MODEL_FILE, save_model
+from a2c.signals import StopSignals, TrainingInterrupted
+
+Callback = Callable[[int, int], None]  # (update, global_step), called after each call
+
+
+class StepOutput(NamedTuple):
+    """What one :meth:`Trainer.advance` call returns."""
+
+    metrics: Mapping[str, Any]  # learner.UPDATE_METRICS of the call (scalars or 0-d tensors)
+    episodes: list[tuple[float, float, float]]  # finished episodes: (count, return sum, length sum) chunks
+
+
+class Trainer(Protocol):
+    """An algorithm's step, as the driver sees it."""
+
+    name: str  # "standard", "fused" (summary.json's ``trainer``)
+    model: keras.Model
+    optimizer: keras.optimizers.Optimizer
+    updates_per_call: int  # the most updates one advance() performs
+
+    def compile(self) -> float | None:
+        """Compile before the first call and return the seconds taken; None when the
+        first call compiles (its time then counts as warm-up)."""
+
+    def advance(self, updates: int) -> StepOutput: ...
+
+    def start(self, updates_done: int) -> None:
+        """Called once before the loop, with the updates already done (resume)."""
+
+    def check_finite(self) -> None:
+        """Raise NonFiniteError if an update since the start was not finite."""
+
+    def checkpoint_objects(self) -> dict[str, Any]:
+        """TensorFlow objects a checkpoint must hold besides the model and optimizer."""
+
+    def state(self) -> dict[str, Any]:
+        """JSON-able host state for a checkpoint."""
+
+    def load_state(self, state: dict[str, Any]) -> list[str]:
+        """Restore :meth:`state`; return warnings about what could not be restored exactly."""
+
+    def summary(self) -> dict[str, Any]:
+        """Extra fields of summary.json."""
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    model: keras.Model
+    summary: dict
+
+
+def configure_tensorflow(cfg: Config) -> None:
+    """Seed every RNG and make ops deterministic; pin the thread count if TF allows.
+
+    Thread counts can only be set before TensorFlow starts its runtime (a notebook or
+    a test may already have), so a refusal there is not an error.
+    """
+    keras.utils.set_random_seed(cfg.seed)
+    tf.config.experimental.enable_op_determinism()
+    if cfg.num_threads > 0:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(cfg.num_threads)
+            tf.config.threading.set_inter_op_parallelism_threads(cfg.num_threads)
+        except RuntimeError:
+            pass
+
+
+def default_run_dir(cfg: Config) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{cfg.env_id}__s{cfg.seed}__{stamp}"
+
+
+def prepare_run_dir(cfg: Config, overwrite: bool = False) -> Path:
+    """Create the run directory, refusing to mix a new run into an old one."""
+    run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"run directory {run_dir} exists and is not a directory")
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        if not overwrite:
+            raise RunDirError(f"run directory {run_dir} already holds a run; pass --overwrite to replace it, "
+                              f"--resume {shlex.quote(str(run_dir))} to continue it, or choose another --run-dir")
+        for name in ("metrics.csv", "evaluations.csv", "summary.json", "config.toml", MODEL_FILE):
+            (run_dir / name).unlink(missing_ok=True)
+        for old in (run_dir / "tb").glob("events.*"):
+            old.unlink()
+        shutil.rmtree(run_dir / CHECKPOINT_DIR, ignore_errors=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def resume_command(run_dir: Path) -> str:
+    return f"a2c train --resume {shlex.quote(str(run_dir))}"
+
+
+class RecentEpisodes:
+    """Return and length means over the most recent finished episodes, at least ``size``.
+
+    Episodes arrive in chunks (one per episode from the standard trainer, one per
+    compiled call from the fused one, which only sees sums); the window holds the
+    newest chunks that together cover at least ``size`` episodes (exactly ``size``
+    for one-episode chunks).
+    """
+
+    def __init__(self, size: int = 100, chunks: list[list[float]] | None = None) -> None:
+        self.size = size
+        self.chunks: deque[tuple[float, float, float]] = deque()
+        self.episodes = 0.0
+        for chunk in chunks or []:
+            self.add(*chunk)
+
+    def add(self, episodes: float, return_sum: float, length_sum: float) -> None:
+        if episodes <= 0:
+            return
+        self.chunks.append((episodes, return_sum, length_sum))
+        self.episodes += episodes
+        while self.episodes - self.chunks[0][0] >= self.size:
+            self.episodes -= self.chunks.popleft()[0]
+
+    def _mean(self, i: int) -> float | None:
+        return float(np.sum([c[i] for c in self.chunks]) / self.episodes) if self.chunks else None
+
+    def return_mean(self) -> float | None:
+        return self._mean(1)
+
+    def length_mean(self) -> float | None:
+        return self._mean(2)
+
+
+@dataclass
+class Progress:
+    """What the loop counts; saved in every checkpoint so that a resumed run continues
+    its step count, its logs' numbers and its evaluation schedule."""
+
+    update: int = 0  # updates completed (logged, evaluated, and checkpointed if due)
+    global_step: int = 0
+    episodes: int = 0
+    train_seconds: float = 0.0  # see the module docstring
+    warmup_seconds: float = 0.0
+    warmup_steps: int = 0
+    next_eval: int | None = None
+    recent: RecentEpisodes = field(default_factory=RecentEpisodes)
+    resumed_at: list[int] = field(default_factory=list)  # the update each resumed session started from
+
+    @property
+    def steps_per_second(self) -> float:
+        """Throughput without the warm-up."""
+        return (self.global_step - self.warmup_steps) / max(self.train_seconds - self.warmup_seconds, 1e-9)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "recent": [list(c) for c in self.recent.chunks],
+                "resumed_at": list(self.resumed_at)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Progress":
+        return cls(**{**d, "recent": RecentEpisodes(chunks=d["recent"])})
+
+
+class RunDriver:
+    """One process's share of a run: restore when resuming, run the calls still to do,
+    then write the final files."""
+
+    def __init__(self, cfg: Config, run_dir: Path, trainer: Trainer, *, quiet: bool = False,
+                 callback: Callback | None = None) -> None:
+        self.cfg, self.run_dir, self.trainer, self.quiet, self.callback = cfg, run_dir, trainer, quiet, callback
+        self.model = trainer.model
+        self.checkpoints = RunCheckpoint(run_dir, trainer.model, trainer.optimizer, cfg.keep_checkpoints,
+                                         trainer.checkpoint_objects())
+        self.greedy_periodic = make_greedy(self.model, cfg.eval_episodes)
+        self.progress = Progress(next_eval=cfg.eval_every if cfg.eval_every > 0 else None)
+        self.saved_update: int | None = None  # the update of the newest checkpoint on disk
+        self.stop = StopSignals()
+        self.logger: RunLogger | None = None
+
+    # -- checkpoints ----------------------------------------------------------------------
+
+    def restore(self) -> None:
+        """Load the newest checkpoint and put the trainer and the logs back to that point."""
+        host = self.checkpoints.restore()
+        self.progress = Progress.from_dict(host["progress"])
+        self.progress.resumed_at.append(self.progress.update)
+        self.saved_update = self.progress.update
+        for warning in self.trainer.load_state(host["trainer"]):
+            if not self.quiet:
+                print(f"a2c train: warning: {warning}", file=sys.stderr)
+        rewind_logs(self.run_dir, host["logs"])
+
+    def save_checkpoint(self) -> None:
+        """Checkpoint the state after update ``progress.update`` (at most once per update).
+
+        The finite check comes first: a diverged model must not replace the last good
+        checkpoint.
+        """
+        p = self.progress
+        if self.saved_update == p.update:
+            return
+        self.trainer.check_finite()
+        self.checkpoints.save(p.update, {
+            "progress": p.to_dict(),
+            "logs": self.logger.file_sizes(),  # flushes the CSVs and TensorBoard first
+            "trainer": self.trainer.state(),
+        })
+        self.saved_update = p.update
+
+    # -- the run --------------------------------------------------------------------------
+
+    def run(self, hparams: dict[str, Any] | None) -> TrainResult:
+        self.trainer.start(self.progress.update)
+        try:
+            self.logger = RunLogger(self.run_dir, hparams)
+            with self.stop:
+                self._loop()
+                self.stop.deferred = False  # all is checkpointed: from here a signal stops at once
+                if self.stop.signum is not None:
+                    raise self._interrupted()
+                return self._finish()
+        except NonFiniteError as e:
+            if self.saved_update is None:
+                note = "no checkpoint had been saved yet"
+            else:
+                note = f"the last good checkpoint (update {self.saved_update}) is kept"
+            raise NonFiniteError(f"{e}; training stopped, {note}. Try a lower --lr or check the "
+                                 "environment's rewards") from None
+        except KeyboardInterrupt as e:
+            if isinstance(e, TrainingInterrupted):
+                raise
+            raise self._interrupted() from None
+        finally:
+            self.trainer.close()
+            if self.logger is not None:
+                self.logger.close()  # flushes; a no-op if _finish closed it
+
+    def _interrupted(self) -> TrainingInterrupted:
+        """The exception that ends a stopped run, saying how to continue it."""
+        cfg, p = self.cfg, self.progress
+        signum = self.stop.signum or signal.SIGINT
+        name = signal.Signals(signum).name
+        if self.saved_update is None:
+            message = (f"stopped by {name} at update {p.update} of {cfg.n_updates}, before any checkpoint was "
+                       "saved; start it again with --overwrite")
+        elif self.saved_update == p.update == cfg.n_updates:
+            message = (f"stopped by {name} after training ({p.global_step} steps), before the final files were "
+                       f"written; finish with: {resume_command(self.run_dir)}")
+        else:
+            at = f"update {self.saved_update} of {cfg.n_updates}"
+            if self.saved_update == p.update:
+                at += f" (step {p.global_step} of {cfg.total_steps})"
+            message = f"stopped by {name}; checkpoint at {at}. Continue with: {resume_command(self.run_dir)}"
+        return TrainingInterrupted(message, signum=signum, run_dir=self.run_dir,
+                                   checkpoint_update=self.saved_update)
+
+    def _updates_this_call(self) -> int:
+        """As many as the trainer takes, but ending at the last update and at evaluation steps."""
+        cfg, p = self.cfg, self.progress
+        k = min(self.trainer.updates_per_call, cfg.n_updates - p.update)
+        if p.next_eval is not None:
+            k = min(k, max(math.ceil((p.next_eval - p.global_step) / cfg.batch_size), 1))
+        return k
+
+    def _log_row(self, update: int, metrics: Mapping[str, Any], bar: tqdm) -> None:
+        p = self.progress
+        ret, length = p.recent.return_mean(), p.recent.length_mean()
+        self.logger.log_metrics({
+            "global_step": p.global_step, "update": update,
+            "rollout/ep_return_mean": "" if ret is None else ret,
+            "rollout/ep_length_mean": "" if length is None else length,
+            "rollout/episodes": p.episodes,
+            **{f"train/{k}": float(v) for k, v in metrics.items()},
+            "time/steps_per_second": p.steps_per_second,
+            "time/elapsed_seconds": p.train_seconds,
+        })
+        if ret is not None:
+            bar.set_postfix(ret=f"{ret:.1f}", sps=f"{p.steps_per_second:.0f}", refresh=False)
+
+    def _evaluate(self, policy: Callable, episodes: int) -> EvalResult:
+        """A greedy evaluation, logged with the training clock at its step."""
+        p = self.progress
+        result = evaluate_policy(policy, self.cfg.env_id, episodes, EVAL_SEED_BASE)
+        self.logger.log_eval({"global_step": p.global_step, "time/elapsed_seconds": p.train_seconds,
+                              **{f"eval/{k}": v for k, v in result.summary().items()}})
+        return result
+
+    def _loop(self) -> None:
+        cfg, p, trainer = self.cfg, self.progress, self.trainer
+        show = cfg.progress and not self.quiet and sys.stderr.isatty()
+        bar = tqdm(total=cfg.n_updates * cfg.batch_size, initial=p.global_step, unit="step",
+                   disable=not show, dynamic_ncols=True)
+        try:
+            compile_seconds = trainer.compile() if p.update < cfg.n_updates else None
+            if compile_seconds is not None:
+                p.train_seconds += compile_seconds
+                p.warmup_seconds += compile_seconds
+            tick = time.perf_counter()
+            first = True
+            while p.update < cfg.n_updates:
+                # STEP: k updates (collect, returns, loss, gradient step) in the trainer.
+                k = self._updates_this_call()
+                out = trainer.advance(k)
+                done = p.update + k
+                p.global_step += k * cfg.batch_size
+                for chunk in out.episodes:
+                    p.episodes += int(chunk[0])
+                    p.recent.add(*chunk)
+                bar.update(k * cfg.batch_size)
+                if first and compile_seconds is None:
+                    p.warmup_seconds += time.perf_counter() - tick
+                    p.warmup_steps += k * cfg.batch_size
+                first = False
+                # LOG: when a multiple of log_every was reached, and at the end.
+                if done // cfg.log_every > p.update // cfg.log_every or done == cfg.n_updates:
+                    trainer.check_finite()  # the metrics are read here anyway
+                    now = time.perf_counter()
+                    p.train_seconds += now - tick
+                    tick = now
+                    self._log_row(done, out.metrics, bar)
+                # EVALUATE: greedy, one env and one seed per episode, off the clock.
+                if p.next_eval is not None and p.global_step >= p.next_eval:
+                    trainer.check_finite()
+                    p.train_seconds += time.perf_counter() - tick
+                    self._evaluate(self.greedy_periodic, cfg.eval_episodes)
+                    while p.next_eval <= p.global_step:
+                        p.next_eval += cfg.eval_every
+                    tick = time.perf_counter()
+                due = (cfg.checkpoint_every > 0 and done // cfg.checkpoint_every > p.update // cfg.checkpoint_every) \
+                    or done == cfg.n_updates
+                p.update = done
+                if self.callback is not None:
+                    try:
+                        self.callback(done, p.global_step)
+                    except KeyboardInterrupt:
+                        self.stop.request(signal.SIGINT)
+                # CHECKPOINT: every checkpoint_every updates, at the end, and when asked to stop.
+                if due or self.stop.signum is not None:
+                    p.train_seconds += time.perf_counter() - tick
+                    self.save_checkpoint()
+                    tick = time.perf_counter()
+                if self.stop.signum is not None:
+                    raise self._interrupted()
+            p.train_seconds += time.perf_counter() - tick
+        finally:
+            bar.close()
+
+    def _finish(self) -> TrainResult:
+        """Write model.keras, the SavedModel, the final evaluation and summary.json."""
+        cfg, run_dir, model, p = self.cfg, self.run_dir, self.model, self.progress
+        self.trainer.check_finite()
+        save_model(model, run_dir / MODEL_FILE)
+        export_saved_model(model, run_dir / "saved_model", env_id=cfg.env_id)
+        final: EvalResult | None = None
+        if cfg.final_eval_episodes > 0:
+            final = self._evaluate(make_greedy(model, cfg.final_eval_episodes), cfg.final_eval_episodes)
+        self.logger.close()
+        summary = {
+            "env_id": cfg.env_id,
+            "seed": cfg.seed,
+            "trainer": self.trainer.name,
+            "total_steps": p.global_step,
+            "updates": cfg.n_updates,
+            "train_seconds": p.train_seconds,
+            "steps_per_second": p.steps_per_second,
+            "warmup_seconds": p.warmup_seconds,
+            "episodes": p.episodes,
+            "train_return_mean_last100": p.recent.return_mean(),
+            **final_eval_fields(final),
+            "resumed_at_updates": p.resumed_at,
+            **self.trainer.summary(),
+            "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": sys.version.split()[0]},
+        }
+        atomic_write_json(run_dir / "summary.json", summary)
+        return TrainResult(run_dir, model, summary)
+
+
+TrainerFactory = Callable[[Config], Trainer]
+
+
+def start(cfg: Config, make_trainer: TrainerFactory, *, overwrite: bool = False, quiet: bool = False,
+          callback: Callback | None = None) -> TrainResult:
+    """Train as ``cfg`` says in a new run directory.
+
+    The trainer is built first, so an unknown environment or unsupported space fails
+    before anything is written.
+    """
+    cfg.validate()
+    configure_tensorflow(cfg)
+    trainer = make_trainer(cfg)
+    try:
+        run_dir = prepare_run_dir(cfg, overwrite)
+        cfg_dict = {**cfg.to_dict(), "run_dir": str(run_dir)}
+        atomic_write_text(run_dir / "config.toml", tomli_w.dumps(cfg_dict))
+        driver = RunDriver(cfg, run_dir, trainer, quiet=quiet, callback=callback)
+    except BaseException:
+        trainer.close()
+        raise
+    return driver.run(hparams=cfg_dict)
+
+
+def resume_run(run_dir: str | Path, make_trainer: Callable[[Config], Trainer], *, quiet: bool = False,
+               progress: bool | None = None, callback: Callback | None = None) -> TrainResult:
+    """Continue the run in ``run_dir`` from its newest checkpoint, with the run's own
+    config.toml. Only the cosmetic ``progress`` may be changed: anything else would
+    make the result differ from an uninterrupted run."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.toml"
+    if not config_path.is_file():
+        raise RunDirError(f"{run_dir} is not a run directory (it has no config.toml)")
+    if (run_dir / "summary.json").is_file():
+        raise RunDirError(f"the run in {run_dir} has finished (it has a summary.json); nothing to resume")
+    if RunCheckpoint.latest_update(run_dir) is None:
+        raise RunDirError(f"{run_dir} has no checkpoint to resume from; start it again with --overwrite")
+    cfg = make_config({"run_dir": str(run_dir), "progress": progress}, config_path)
+    configure_tensorflow(cfg)
+    trainer = make_trainer(cfg)
+    try:
+        driver = RunDriver(cfg, run_dir, trainer, quiet=quiet, callback=callback)
+        driver.restore()
+    except BaseException:
+        trainer.close()
+        raise
+    return driver.run(hparams=None)
