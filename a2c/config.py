@@ -81,10 +81,10 @@ class Config:
                        "compiled into one call; adds the fused preset above the env preset; "
                        "CartPole-v1, Acrobot-v1, MountainCar-v0 only", default=False)
     fused_xla: bool = _doc(
-        "fused mode: XLA-compile the loop (jit_compile): ~2-11x the steps/s of TensorFlow's graph "
-        "executor up to 256 envs, 1-1.7x from 512, for ~1.5 s more compilation, which pays off after "
-        "~0.4-1.5M steps; --no-fused-xla runs the same loop in the graph executor (the CartPole and "
-        "Acrobot fused presets do)", default=True)
+        "fused mode: XLA-compile the loop (jit_compile): more steps/s than TensorFlow's graph executor "
+        "but a longer compilation, which pays off only on long runs (results/fused_benchmark.md); "
+        "--no-fused-xla runs the same loop in the graph executor (the CartPole and Acrobot fused "
+        "presets do)", default=True)
     fused_updates_per_call: int = _doc(
         "fused mode: updates per compiled call; metrics, logging and evaluation happen between calls",
         default=10)
@@ -149,21 +149,14 @@ class Config:
         return d
 
 
-# Tuned settings per environment, starting from RL Baselines3 Zoo's A2C entries. CartPole:
-# with the shared trunk, the zoo's lr 7e-4 reached only ~130-250 greedy return after 100-200k
-# steps (3 seeds); lr 2e-3 decayed linearly to 0 reached 500 (see README, "Results").
+# Tuned settings per environment, starting from RL Baselines3 Zoo's A2C entries. The shared
+# trunk makes the agent sensitive to the value loss's scale: hence the reward scaling (the zoo
+# normalises rewards instead) and, on LunarLander, normalised advantages. What was tried and
+# measured for each: results/tuning.md.
 PRESETS: dict[str, dict[str, Any]] = {
     "CartPole-v1": dict(total_steps=200_000, n_envs=8, n_steps=5, lr=2e-3, lr_schedule="linear", ent_coef=0.0),
-    # Acrobot: returns near -100 made the value loss swamp the shared trunk and the policy
-    # collapsed at -500; scaling rewards by 0.01 (the zoo normalises rewards) fixes it.
     "Acrobot-v1": dict(total_steps=500_000, n_envs=16, n_steps=5, lr=7e-4, ent_coef=0.0, reward_scale=0.01,
                        eval_every=50_000),
-    # LunarLander: the zoo's settings plus reward_scale 0.01 reached -122 / -94 / -102 greedy at
-    # 500k (seeds 0-2). Measured from there (greedy 100 episodes at 500k): normalised advantages
-    # 2 / 180 / -25 (seeds 0-2), and with a 128-128 trunk 153 / 209 (seeds 0-1); on seed 0 alone
-    # ent_coef 0.01 gave -75, the 128-128 trunk alone -54, lambda 0.95 with n_steps 16 -107.
-    # Normalising makes the policy step independent of the return scale, which a trunk shared
-    # with the critic needs.
     "LunarLander-v3": dict(total_steps=500_000, n_envs=8, n_steps=5, gamma=0.995, lr=8.3e-4,
                            lr_schedule="linear", ent_coef=1e-5, reward_scale=0.01, eval_every=50_000,
                            normalize_advantage=True, hidden_sizes=(128, 128)),

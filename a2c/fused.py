@@ -56,7 +56,7 @@ from a2c.errors import EnvError, NonFiniteError
 from a2c.learner import UPDATE_METRICS, make_optimizer, update_step
 from a2c.model import model_for
 from a2c.rollout import Rollout
-from a2c.run import Callback, StepOutput, TrainResult, start
+from a2c.run import Callback, StepOutput, TrainResult
 from a2c.tf_envs import PORTED_ENVS, TFEnv, UniformNoise
 from a2c.tf_envs.base import RNG_ALG
 
@@ -135,7 +135,7 @@ class FusedLoop:
         )
         self.traces = 0
         # autograph=False: the loops are explicit tf.while_loops, and converting the
-        # Keras and learner code would triple the tracing time for nothing.
+        # Keras and learner code would only slow tracing down (results/tuning.md).
         self.run = tf.function(self._run, input_signature=[tf.TensorSpec([], tf.int32)],
                                jit_compile=cfg.fused_xla, autograph=False)
 
@@ -146,7 +146,7 @@ class FusedLoop:
         optimisation and the lowering of the while loops.
 
         Python's garbage collector is paused meanwhile: tracing allocates many small
-        objects and collections would add ~10% to it.
+        objects and collections would slow it down (results/tuning.md).
         """
         enabled = gc.isenabled()
         gc.disable()
@@ -293,7 +293,7 @@ class FusedTrainer:
 
 def train_fused(cfg: Config, *, overwrite: bool = False, quiet: bool = False,
                 callback: Callback | None = None) -> TrainResult:
-    """Train as ``cfg`` says with the fused loop (``cfg.fused`` is set) and write the
-    standard run directory (see :mod:`a2c.run`)."""
-    cfg = dataclasses.replace(cfg, fused=True)
-    return start(cfg, FusedTrainer, overwrite=overwrite, quiet=quiet, callback=callback)
+    """:func:`a2c.train.train` with the fused trainer (``cfg.fused`` is set)."""
+    from a2c.train import train
+
+    return train(dataclasses.replace(cfg, fused=True), overwrite=overwrite, quiet=quiet, callback=callback)

@@ -128,7 +128,7 @@ def make_update(model: keras.Model, optimizer: keras.optimizers.Optimizer, cfg: 
     """Compile one A2C update on a batch; returns a dict of scalar metrics.
 
     XLA fuses the forward, backward and optimizer steps of a tiny network into a few
-    kernels (1.2-1.7x faster per update than the op-by-op graph, measured on CPU).
+    kernels, faster per update than the op-by-op graph (results/tuning.md).
     ``guard``, if given, records non-finite metrics inside the same compiled call.
     """
     variables = model.trainable_variables

@@ -5,7 +5,7 @@ and inside an XLA-compiled loop alike. The backward recursion is unrolled when t
 number of steps is known and small (A2C's n_steps is 5 to a few dozen) and a reverse
 ``tf.scan`` otherwise: both do the same float operations in the same order, but a
 scan is a while loop with tensor arrays, which in the fused trainer's XLA-compiled
-program costs ~25% more compile time than the five unrolled steps.
+program compiles slower than the five unrolled steps (results/tuning.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The run driver: one loop around any trainer, owning everything a run writes.
 
-config -> trainer (envs, model, optimizer) -> run directory ->
+config -> trainer (envs, model, optimizer) -> run directory (:mod:`a2c.run_dir`) ->
 [advance -> log -> periodic eval -> checkpoint]* -> model.keras + SavedModel ->
 final evaluation -> summary.json
 
@@ -10,8 +10,9 @@ returns their metrics and the episodes that finished. The standard trainer
 inside one compiled call; the driver decides how many so that calls end on
 evaluation steps, and it does the rest the same way for both: the run directory,
 metrics rows every ``log_every`` updates, greedy evaluations every ``eval_every`` steps,
-checkpoints and exact resume (:mod:`a2c.checkpoint`), Ctrl-C/SIGTERM
-(:mod:`a2c.signals`), the progress bar, the final files.
+checkpoints and exact resume (:mod:`a2c.checkpoint`, the counters of
+:mod:`a2c.progress`), Ctrl-C/SIGTERM (:mod:`a2c.signals`), the progress bar, the final
+files. :func:`a2c.train.train` and :func:`a2c.train.resume` start it.
 
 The clock: ``train_seconds`` counts collection, updates, logging and compilation,
 not evaluations or checkpoints; ``warmup_seconds`` is the compilation the trainer did
@@ -22,32 +23,28 @@ compilation), and ``steps_per_second`` leaves it out.
 from __future__ import annotations
 
 import math
-import shlex
-import shutil
 import signal
 import sys
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 import keras
-import numpy as np
 import tensorflow as tf
-import tomli_w
 from tqdm.auto import tqdm
 
-from a2c.checkpoint import CHECKPOINT_DIR, RunCheckpoint
-from a2c.config import Config, make_config
-from a2c.errors import NonFiniteError, RunDirError
+from a2c.checkpoint import RunCheckpoint
+from a2c.config import Config
+from a2c.errors import NonFiniteError
 from a2c.evaluate import EVAL_SEED_BASE, EvalResult, evaluate_policy, final_eval_fields
 from a2c.export import export_saved_model
-from a2c.files import atomic_write_json, atomic_write_text
+from a2c.files import atomic_write_json
 from a2c.logger import RunLogger, rewind_logs
 from a2c.policy import make_greedy
+from a2c.progress import Progress
+from a2c.run_dir import resume_command
 from a2c.saving import MODEL_FILE, save_model
 from a2c.signals import StopSignals, TrainingInterrupted
 
@@ -101,112 +98,6 @@ class TrainResult:
     run_dir: Path
     model: keras.Model
     summary: dict
-
-
-def configure_tensorflow(cfg: Config) -> None:
-    """Seed every RNG and make ops deterministic; pin the thread count if TF allows.
-
-    Thread counts can only be set before TensorFlow starts its runtime (a notebook or
-    a test may already have), so a refusal there is not an error.
-    """
-    keras.utils.set_random_seed(cfg.seed)
-    tf.config.experimental.enable_op_determinism()
-    if cfg.num_threads > 0:
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(cfg.num_threads)
-            tf.config.threading.set_inter_op_parallelism_threads(cfg.num_threads)
-        except RuntimeError:
-            pass
-
-
-def default_run_dir(cfg: Config) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{cfg.env_id}__s{cfg.seed}__{stamp}"
-
-
-def prepare_run_dir(cfg: Config, overwrite: bool = False) -> Path:
-    """Create the run directory, refusing to mix a new run into an old one."""
-    run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise RunDirError(f"run directory {run_dir} exists and is not a directory")
-    if run_dir.is_dir() and any(run_dir.iterdir()):
-        if not overwrite:
-            raise RunDirError(f"run directory {run_dir} already holds a run; pass --overwrite to replace it, "
-                              f"--resume {shlex.quote(str(run_dir))} to continue it, or choose another --run-dir")
-        for name in ("metrics.csv", "evaluations.csv", "summary.json", "config.toml", MODEL_FILE):
-            (run_dir / name).unlink(missing_ok=True)
-        for old in (run_dir / "tb").glob("events.*"):
-            old.unlink()
-        shutil.rmtree(run_dir / CHECKPOINT_DIR, ignore_errors=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
-
-
-def resume_command(run_dir: Path) -> str:
-    return f"a2c train --resume {shlex.quote(str(run_dir))}"
-
-
-class RecentEpisodes:
-    """Return and length means over the most recent finished episodes, at least ``size``.
-
-    Episodes arrive in chunks (one per episode from the standard trainer, one per
-    compiled call from the fused one, which only sees sums); the window holds the
-    newest chunks that together cover at least ``size`` episodes (exactly ``size``
-    for one-episode chunks).
-    """
-
-    def __init__(self, size: int = 100, chunks: list[list[float]] | None = None) -> None:
-        self.size = size
-        self.chunks: deque[tuple[float, float, float]] = deque()
-        self.episodes = 0.0
-        for chunk in chunks or []:
-            self.add(*chunk)
-
-    def add(self, episodes: float, return_sum: float, length_sum: float) -> None:
-        if episodes <= 0:
-            return
-        self.chunks.append((episodes, return_sum, length_sum))
-        self.episodes += episodes
-        while self.episodes - self.chunks[0][0] >= self.size:
-            self.episodes -= self.chunks.popleft()[0]
-
-    def _mean(self, i: int) -> float | None:
-        return float(np.sum([c[i] for c in self.chunks]) / self.episodes) if self.chunks else None
-
-    def return_mean(self) -> float | None:
-        return self._mean(1)
-
-    def length_mean(self) -> float | None:
-        return self._mean(2)
-
-
-@dataclass
-class Progress:
-    """What the loop counts; saved in every checkpoint so that a resumed run continues
-    its step count, its logs' numbers and its evaluation schedule."""
-
-    update: int = 0  # updates completed (logged, evaluated, and checkpointed if due)
-    global_step: int = 0
-    episodes: int = 0
-    train_seconds: float = 0.0  # see the module docstring
-    warmup_seconds: float = 0.0
-    warmup_steps: int = 0
-    next_eval: int | None = None
-    recent: RecentEpisodes = field(default_factory=RecentEpisodes)
-    resumed_at: list[int] = field(default_factory=list)  # the update each resumed session started from
-
-    @property
-    def steps_per_second(self) -> float:
-        """Throughput without the warm-up."""
-        return (self.global_step - self.warmup_steps) / max(self.train_seconds - self.warmup_seconds, 1e-9)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "recent": [list(c) for c in self.recent.chunks],
-                "resumed_at": list(self.resumed_at)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Progress":
-        return cls(**{**d, "recent": RecentEpisodes(chunks=d["recent"])})
 
 
 class RunDriver:
@@ -421,52 +312,3 @@ class RunDriver:
         }
         atomic_write_json(run_dir / "summary.json", summary)
         return TrainResult(run_dir, model, summary)
-
-
-TrainerFactory = Callable[[Config], Trainer]
-
-
-def start(cfg: Config, make_trainer: TrainerFactory, *, overwrite: bool = False, quiet: bool = False,
-          callback: Callback | None = None) -> TrainResult:
-    """Train as ``cfg`` says in a new run directory.
-
-    The trainer is built first, so an unknown environment or unsupported space fails
-    before anything is written.
-    """
-    cfg.validate()
-    configure_tensorflow(cfg)
-    trainer = make_trainer(cfg)
-    try:
-        run_dir = prepare_run_dir(cfg, overwrite)
-        cfg_dict = {**cfg.to_dict(), "run_dir": str(run_dir)}
-        atomic_write_text(run_dir / "config.toml", tomli_w.dumps(cfg_dict))
-        driver = RunDriver(cfg, run_dir, trainer, quiet=quiet, callback=callback)
-    except BaseException:
-        trainer.close()
-        raise
-    return driver.run(hparams=cfg_dict)
-
-
-def resume_run(run_dir: str | Path, make_trainer: Callable[[Config], Trainer], *, quiet: bool = False,
-               progress: bool | None = None, callback: Callback | None = None) -> TrainResult:
-    """Continue the run in ``run_dir`` from its newest checkpoint, with the run's own
-    config.toml. Only the cosmetic ``progress`` may be changed: anything else would
-    make the result differ from an uninterrupted run."""
-    run_dir = Path(run_dir)
-    config_path = run_dir / "config.toml"
-    if not config_path.is_file():
-        raise RunDirError(f"{run_dir} is not a run directory (it has no config.toml)")
-    if (run_dir / "summary.json").is_file():
-        raise RunDirError(f"the run in {run_dir} has finished (it has a summary.json); nothing to resume")
-    if RunCheckpoint.latest_update(run_dir) is None:
-        raise RunDirError(f"{run_dir} has no checkpoint to resume from; start it again with --overwrite")
-    cfg = make_config({"run_dir": str(run_dir), "progress": progress}, config_path)
-    configure_tensorflow(cfg)
-    trainer = make_trainer(cfg)
-    try:
-        driver = RunDriver(cfg, run_dir, trainer, quiet=quiet, callback=callback)
-        driver.restore()
-    except BaseException:
-        trainer.close()
-        raise
-    return driver.run(hparams=None)

@@ -1,4 +1,4 @@
-"""Import TensorFlow without its start-up chatter."""
+"""Import TensorFlow without its start-up chatter, and set it up for a run."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from a2c.config import Config
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -32,10 +36,29 @@ def _stderr_fd_silenced() -> Iterator[None]:
 def import_tensorflow_quietly() -> None:
     """Import TensorFlow with its C++ start-up notices silenced (CLI, notebooks)."""
     # Listing devices runs the CUDA probe but leaves the runtime unstarted, so thread
-    # counts can still be set afterwards (a2c.train.configure_tensorflow).
+    # counts can still be set afterwards (:func:`configure_tensorflow`).
     if "tensorflow" in sys.modules:
         return
     with _stderr_fd_silenced():
         import tensorflow as tf
 
         tf.config.list_physical_devices()
+
+
+def configure_tensorflow(cfg: "Config") -> None:
+    """Seed every RNG and make ops deterministic; pin the thread count if TF allows.
+
+    Thread counts can only be set before TensorFlow starts its runtime (a notebook or
+    a test may already have), so a refusal there is not an error.
+    """
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(cfg.seed)
+    tf.config.experimental.enable_op_determinism()
+    if cfg.num_threads > 0:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(cfg.num_threads)
+            tf.config.threading.set_inter_op_parallelism_threads(cfg.num_threads)
+        except RuntimeError:
+            pass

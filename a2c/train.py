@@ -19,14 +19,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from a2c.config import Config
+import tomli_w
+
+from a2c.checkpoint import RunCheckpoint
+from a2c.config import Config, make_config
 from a2c.distributions import distribution_for
 from a2c.envs import make_vec_env
+from a2c.errors import RunDirError
+from a2c.files import atomic_write_text
 from a2c.guard import FiniteGuard
 from a2c.learner import UPDATE_METRICS, make_optimizer, make_update
 from a2c.model import model_for
 from a2c.rollout import Collector, RolloutCollector
-from a2c.run import Callback, StepOutput, Trainer, TrainResult, resume_run, start
+from a2c.run import Callback, RunDriver, StepOutput, Trainer, TrainResult
+from a2c.run_dir import prepare_run_dir
+from a2c.tf_setup import configure_tensorflow
 
 __all__ = ["StandardTrainer", "TrainResult", "resume", "train", "trainer_for"]
 
@@ -118,19 +125,48 @@ def train(cfg: Config, *, overwrite: bool = False, quiet: bool = False, callback
     ``callback(update, global_step)`` runs after each trainer call; raising
     KeyboardInterrupt there stops training as Ctrl-C does. Stopping raises
     :class:`~a2c.signals.TrainingInterrupted` once the checkpoint is written
-    (continue with :func:`resume`).
+    (continue with :func:`resume`). The trainer is built first, so an unknown
+    environment or unsupported space fails before anything is written.
     """
     if collector is not None and cfg.fused:
         raise ValueError("the fused trainer collects its own rollouts; it takes no collector")
-    make = trainer_for if collector is None else (lambda c: StandardTrainer(c, collector))
-    return start(cfg, make, overwrite=overwrite, quiet=quiet, callback=callback)
+    cfg.validate()
+    configure_tensorflow(cfg)
+    trainer = trainer_for(cfg) if collector is None else StandardTrainer(cfg, collector)
+    try:
+        run_dir = prepare_run_dir(cfg, overwrite)
+        cfg_dict = {**cfg.to_dict(), "run_dir": str(run_dir)}
+        atomic_write_text(run_dir / "config.toml", tomli_w.dumps(cfg_dict))
+        driver = RunDriver(cfg, run_dir, trainer, quiet=quiet, callback=callback)
+    except BaseException:
+        trainer.close()
+        raise
+    return driver.run(hparams=cfg_dict)
 
 
 def resume(run_dir: str | Path, *, quiet: bool = False, progress: bool | None = None,
            callback: Callback | None = None, collector: Collector | None = None) -> TrainResult:
-    """Continue the run in ``run_dir`` from its newest checkpoint, up to its step budget;
-    then write the model, final evaluation and summary as :func:`train` does.
-    ``collector``: as for :func:`train` (its state is restored from the checkpoint)."""
-    make = trainer_for if collector is None else (lambda c: StandardTrainer(c, collector))
-    return resume_run(run_dir, make, quiet=quiet, progress=progress, callback=callback)
-
+    """Continue the run in ``run_dir`` from its newest checkpoint, with the run's own
+    config.toml, up to its step budget; then write the model, final evaluation and
+    summary as :func:`train` does. Only the cosmetic ``progress`` may be changed:
+    anything else would make the result differ from an uninterrupted run.
+    ``collector``: as for :func:`train` (its state is restored from the checkpoint).
+    """
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.toml"
+    if not config_path.is_file():
+        raise RunDirError(f"{run_dir} is not a run directory (it has no config.toml)")
+    if (run_dir / "summary.json").is_file():
+        raise RunDirError(f"the run in {run_dir} has finished (it has a summary.json); nothing to resume")
+    if RunCheckpoint.latest_update(run_dir) is None:
+        raise RunDirError(f"{run_dir} has no checkpoint to resume from; start it again with --overwrite")
+    cfg = make_config({"run_dir": str(run_dir), "progress": progress}, config_path)
+    configure_tensorflow(cfg)
+    trainer = trainer_for(cfg) if collector is None else StandardTrainer(cfg, collector)
+    try:
+        driver = RunDriver(cfg, run_dir, trainer, quiet=quiet, callback=callback)
+        driver.restore()
+    except BaseException:
+        trainer.close()
+        raise
+    return driver.run(hparams=None)

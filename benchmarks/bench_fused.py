@@ -152,7 +152,7 @@ def worker_scaling(spec: dict[str, Any]) -> dict[str, Any]:
     from a2c.fused import FusedLoop, make_fused_config, ported_env
     from a2c.learner import make_optimizer
     from a2c.model import build_actor_critic
-    from a2c.train import configure_tensorflow
+    from a2c.tf_setup import configure_tensorflow
 
     n = spec["n_envs"]
     cfg = make_fused_config({"n_envs": n, "n_steps": spec["n_steps"], "num_threads": spec.get("threads", 1),

@@ -294,7 +294,7 @@ def test_ports_accept_a_generator_as_key():
 
 
 def test_recent_episodes_window_keeps_the_newest_calls_covering_100():
-    from a2c.run import RecentEpisodes
+    from a2c.progress import RecentEpisodes
 
     recent = RecentEpisodes(100)
     assert recent.return_mean() is None

@@ -19,8 +19,8 @@ Design rules every port follows:
   Wherever a key is taken, a ``tf.random.Generator`` may be passed instead (each
   draw then advances it, and no key is split), or :class:`UniformNoise`: uniform
   numbers the caller drew beforehand, ``noise_dim`` per env and step. Inside XLA each
-  draw is a separately compiled Philox computation (~0.1-0.15 s of compile time on
-  the reference machine; a stateless draw from a key is two, a split two more), so a
+  draw is a separately compiled Philox computation (a stateless draw from a key is
+  two, a split two more; compile costs in results/tuning.md), so a
   caller that draws its own noise (e.g. the fused trainer's action noise) together
   with the env's in ONE draw compiles fastest.
 * **Fixed shapes, branchless.** Autoreset is done in the same step with ``tf.where``

@@ -175,7 +175,7 @@ def verify_seed000(
     """Check the six gradients of the seed's J by tape, SymPy, finite differences and closed forms.
 
     ``prove`` also asks SymPy to simplify (derivative - closed form) to 0 for every
-    parameter (about 3 s, cached); a closed form that is not identical adds a failing note.
+    parameter (slow, so cached); a closed form that is not identical adds a failing note.
     """
     point = point or seed000_point(seed)
     timings = {}

@@ -46,7 +46,7 @@ from a2c.verify.network import NetSpec
 from a2c.verify.point import LossSpec, Point
 
 Method = Literal["auto", "expanded", "chain"]
-EXPANDED_MAX_PARAMS = 24  # expanding costs ~2 s at 15 parameters, ~6 s at 36, ~25 s at 55
+EXPANDED_MAX_PARAMS = 24  # expanding grows steeply with the parameter count (results/tuning.md)
 
 #: A symbolic activation or derivative: SymPy expression in, SymPy expression out.
 SymFn = Callable[[sp.Expr], sp.Expr]
