@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from a2c.errors import ModelFileError
 from a2c.files import current_umask
-from a2c.saving import MODEL_FILE, load_keras_model, model_file_of
+from a2c.saving import load_keras_model, model_file_of
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras

@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     from a2c.evaluate import evaluate_path
     from a2c.export import export_saved_model
     from a2c.saving import load_keras_model
-    from a2c.plotting import plot_learning_curves_by_env, results_table
+    from a2c.plotting import plot_learning_curves_by_env
+    from a2c.run_data import results_table
 
     # FIGURES AND TABLE
     curves = plot_learning_curves_by_env(run_dirs, out)

@@ -16,8 +16,9 @@ from PIL import Image  # noqa: E402
 
 from a2c.cli import main  # noqa: E402
 from a2c.errors import RunDirError  # noqa: E402
+from a2c.run_data import aggregate_curves, aggregate_evaluations, load_run, results_table  # noqa: E402
 from a2c.plotting import (  # noqa: E402
-    aggregate_curves, aggregate_evaluations, load_run, plot_learning_curves_by_env, plot_runs, results_table,
+    plot_learning_curves_by_env, plot_runs,
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
