@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
 
@@ -63,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "in float64) at the same point and compare every pair; exit 1 on a disagreement.")
         add_verify_arguments(verify)
 
-    from a2c.evaluate import add_evaluate_arguments
+    from a2c.loading import add_evaluate_arguments
     from a2c.export import add_export_arguments
     from a2c.plotting import add_plot_arguments
 
@@ -95,7 +97,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = make_config(overrides, args.config)  # refuse bad flags before paying for TensorFlow
         import_tensorflow_quietly()
         if cfg.fused:  # --fused: the one-call compiled trainer, with its preset layer (a2c.fused)
-            from a2c.fused import make_fused_config, train_fused
+            from a2c.fused import make_fused_config
+            from a2c.train import train_fused
 
             result = train_fused(make_fused_config(overrides, args.config), overwrite=args.overwrite)
         else:
@@ -108,7 +111,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     if s["eval_episodes"]:
         print(f"greedy evaluation over {s['eval_episodes']} episodes: "
               f"{s['eval_mean_return']:.1f} +/- {s['eval_std_return']:.1f}")
+    print(next_steps(result.run_dir))
     return 0
+
+
+def next_steps(run_dir: Path) -> str:
+    """What a user can do with a finished run, as commands to copy."""
+    from a2c.run_dir import CURVES_FILE
+
+    run = shlex.quote(str(run_dir))
+    curves = run_dir / CURVES_FILE
+    return "\n".join([
+        *([f"learning curves: {curves}"] if curves.is_file() else []),
+        "next steps:",
+        f"  a2c evaluate {run} --episodes 100 --gif episode.gif",
+        f"  a2c plot {run} --out curves.png",
+        f"  tensorboard --logdir {shlex.quote(str(run_dir.parent))}",
+    ])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -122,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from a2c.verify.cli import run_verify
             return run_verify(args)
         if args.command == "evaluate":
-            from a2c.evaluate import run_evaluate
+            from a2c.loading import run_evaluate
             return run_evaluate(args)
         if args.command == "export":
             from a2c.export import run_export

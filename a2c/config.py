@@ -9,6 +9,7 @@ Validation happens once, here, so the rest of the package can trust a config.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -86,7 +87,7 @@ class Config:
         "--no-fused-xla runs the same loop in the graph executor (the CartPole and Acrobot fused "
         "presets do)", default=True)
     fused_updates_per_call: int = _doc(
-        "fused mode: updates per compiled call; metrics, logging and evaluation happen between calls",
+        "fused mode: updates per compiled call; logging, evaluation, checkpoints and Ctrl-C happen between calls",
         default=10)
 
     def __post_init__(self) -> None:
@@ -202,8 +203,62 @@ def coerce(name: str, value: Any) -> Any:
         raise ConfigError(f"{name} expects {getattr(hint, '__name__', hint)}; got {value!r}") from None
 
 
+# Names other libraries (SB3, CleanRL, PyTorch, Keras) use for our fields, so that a config
+# written for them gets pointed at the right key instead of a bare "unknown key".
+ALIASES: dict[str, str] = {
+    "learning_rate": "lr", "lr_rate": "lr", "step_size": "lr",
+    "num_envs": "n_envs", "n_env": "n_envs", "nenvs": "n_envs", "num_workers": "n_envs",
+    "num_steps": "n_steps", "n_step": "n_steps", "nsteps": "n_steps", "rollout_length": "n_steps",
+    "total_timesteps": "total_steps", "timesteps": "total_steps", "num_timesteps": "total_steps",
+    "max_norm": "max_grad_norm", "clip_grad_norm": "max_grad_norm", "grad_clip": "max_grad_norm",
+    "clip": "max_grad_norm", "clipnorm": "max_grad_norm", "global_clipnorm": "max_grad_norm",
+    "gradient_clip": "max_grad_norm",
+    "entropy_coef": "ent_coef", "entropy_coeff": "ent_coef", "ent_coeff": "ent_coef", "beta": "ent_coef",
+    "value_coef": "vf_coef", "vf_coeff": "vf_coef", "value_loss_coef": "vf_coef", "value_coeff": "vf_coef",
+    "discount": "gamma", "discount_factor": "gamma",
+    "lam": "gae_lambda", "lambda": "gae_lambda", "gae": "gae_lambda",
+    "env": "env_id", "env_name": "env_id", "environment": "env_id",
+    "eps": "optimizer_eps", "epsilon": "optimizer_eps", "rms_prop_eps": "optimizer_eps",
+    "rho": "rms_rho", "rms_alpha": "rms_rho",
+    "normalize_advantages": "normalize_advantage", "norm_adv": "normalize_advantage",
+    "net_arch": "hidden_sizes", "hidden_size": "hidden_sizes", "hidden": "hidden_sizes",
+    "activation_fn": "activation", "seeds": "seed",
+}
+
+
+def suggest(key: str) -> str | None:
+    """The field a mistyped or foreign key most likely means (typos of aliases included)."""
+    norm = key.strip().lower().replace("-", "_")
+    if norm in FIELD_NAMES and norm != key:
+        return norm
+    if norm in ALIASES:
+        return ALIASES[norm]
+    match = difflib.get_close_matches(norm, [*FIELD_NAMES, *ALIASES], n=1, cutoff=0.75)
+    return ALIASES.get(match[0], match[0]) if match else None
+
+
+def describe_unknown(keys: list[str]) -> str:
+    """``a (did you mean b?), c``: each unknown key with its hint, if any."""
+    out = []
+    for key in keys:
+        hint = suggest(key)
+        out.append(f"{key} (did you mean {hint}?)" if hint else key)
+    return ", ".join(out)
+
+
+def _sections(table: dict[str, Any], prefix: str = "") -> list[tuple[str, list[str]]]:
+    """The TOML tables (and arrays of tables) in ``table``, with the keys each holds."""
+    found = []
+    for name, value in table.items():
+        if isinstance(value, dict):
+            found.append((prefix + name, list(value)))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            found.append((prefix + name, list(dict.fromkeys(k for v in value for k in v))))
+    return found
+
+
 def load_toml(path: str | Path) -> dict[str, Any]:
-    """Read a TOML config; keys may sit at the top level or under [a2c]."""
+    """Read a TOML config; keys may sit at the top level or under [a2c], nowhere else."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
@@ -211,10 +266,24 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
-    data = data.get("a2c", data)
+    flat_rule = "the file is flat: write every key at the top level (or every key under [a2c])"
+    if isinstance(data.get("a2c"), dict):
+        outside = [k for k in data if k != "a2c"]
+        if outside:
+            # tomllib keeps top-level keys beside [a2c]; reading only one of the two would drop settings.
+            raise ConfigError(f"config file {path} has keys both under [a2c] and outside it "
+                              f"({', '.join(outside)}); {flat_rule}")
+        data, prefix = data["a2c"], "a2c."
+    else:
+        prefix = ""
+    sections = _sections(data, prefix)
+    if sections:
+        name, keys = sections[0]
+        held = f" (holding {', '.join(keys)})" if keys else ""
+        raise ConfigError(f"config file {path} has a section [{name}]{held}; {flat_rule}")
     unknown = sorted(set(data) - set(FIELD_NAMES))
     if unknown:
-        raise ConfigError(f"config file {path} has unknown keys: {', '.join(unknown)}")
+        raise ConfigError(f"config file {path} has unknown keys: {describe_unknown(unknown)}")
     return data
 
 
@@ -223,7 +292,7 @@ def make_config(overrides: dict[str, Any] | None = None, toml_path: str | Path |
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     unknown = sorted(set(overrides) - set(FIELD_NAMES))
     if unknown:
-        raise ConfigError(f"unknown config fields: {', '.join(unknown)}")
+        raise ConfigError(f"unknown config keys: {describe_unknown(unknown)}")
     from_file = load_toml(toml_path) if toml_path else {}
     env_id = overrides.get("env_id", from_file.get("env_id", Config.env_id))
     merged = {**PRESETS.get(str(env_id), {}), **from_file, **overrides}

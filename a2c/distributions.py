@@ -3,9 +3,10 @@ and entropy.
 
 Every sampler (the standard trainer's compiled ``act``, the fused rollout, ``a2c
 evaluate --sample``), every greedy action (evaluation, the SavedModel's
-``greedy_action``) and the loss (:func:`a2c.losses.a2c_loss`) go through a
-:class:`Distribution`, so a new action space needs a new class here and nothing else
-in the algorithm.
+``greedy_action``) and the losses (:mod:`a2c.losses`) go through a
+:class:`Distribution`. A new action space needs a class here, a head in
+:mod:`a2c.model` that outputs its parameters, and an action buffer of its dtype and
+shape (today's buffers and signatures hold one int32 per env step).
 
 A distribution is stateless: its methods take the distribution's parameters (for
 :class:`Categorical`, the logits), read from the model's output dict by
@@ -76,13 +77,17 @@ class Categorical:
     def mode(self, logits: tf.Tensor) -> tf.Tensor:
         return tf.argmax(logits, axis=-1, output_type=tf.int32)
 
+    def log_probs(self, logits: tf.Tensor) -> tf.Tensor:
+        """log pi(.|s) of every action, from the logits: log(softmax) underflows to -inf
+        for unlikely actions."""
+        return tf.nn.log_softmax(logits)
+
     def log_prob(self, logits: tf.Tensor, actions: tf.Tensor) -> tf.Tensor:
-        """log pi(a|s) from the logits: log(softmax) underflows to -inf for unlikely actions."""
-        return tf.gather(tf.nn.log_softmax(logits), actions, axis=-1, batch_dims=1)
+        return tf.gather(self.log_probs(logits), actions, axis=-1, batch_dims=1)
 
     def entropy(self, logits: tf.Tensor) -> tf.Tensor:
-        """-sum p log p per sample, from the logits for stability."""
-        log_p = tf.nn.log_softmax(logits)
+        """-sum p log p per sample."""
+        log_p = self.log_probs(logits)
         return -tf.reduce_sum(tf.exp(log_p) * log_p, axis=-1)
 
 

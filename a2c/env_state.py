@@ -162,4 +162,3 @@ def restore_env(env: EnvLike, snapshot: dict[str, Any]) -> None:
     for path, layer in saved.items():
         for name, data in layer["attrs"].items():
             _assign(layers[path], name, decode(data))
-

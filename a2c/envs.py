@@ -55,7 +55,7 @@ class ObsSpec:
         return np.zeros((*batch, *self.shape), self.dtype)
 
     def describe(self) -> str:
-        return f"({', '.join(map(str, self.shape))}) {self.dtype}"
+        return f"{self.shape} {self.dtype}"
 
 
 def observation_spec(observation_space: spaces.Space) -> ObsSpec:

@@ -10,7 +10,10 @@ float32, or uint8 for frames):
 * ``greedy_action(obs) -> (batch,) int32``, the policy distribution's mode.
 
 Next to the protobuf the directory holds ``a2c_export.json`` (dimensions, the
-environment when known, versions); TensorFlow ignores it, :mod:`a2c.evaluate` reads it.
+environment when known, versions, and the sha256 of the ``.keras`` file it was
+written from); TensorFlow ignores it, :mod:`a2c.evaluate` reads it. ``a2c export``
+uses the sha256 to leave an export that is already current alone (``--force``
+rewrites it anyway).
 
 The directory is written atomically: into a temporary directory beside the target,
 then renamed into place; an existing SavedModel is moved aside first and deleted
@@ -25,17 +28,19 @@ command line stays cheap.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
 import tempfile
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 from a2c.errors import ModelFileError
 from a2c.files import current_umask
-from a2c.saving import load_keras_model, model_file_of
+from a2c.saving import env_of_run, load_keras_model, model_file_of
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -98,11 +103,22 @@ def _replace_dir(tmp: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def export_saved_model(model: "keras.Model", path: str | Path, *, env_id: str | None = None) -> Path:
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def export_saved_model(model: "keras.Model", path: str | Path, *, env_id: str | None = None,
+                       source: str | Path | None = None) -> Path:
     """Write ``model`` as a SavedModel directory at ``path`` (atomically); return the path.
 
     An existing ``path`` is replaced only if it is a SavedModel directory or empty:
-    anything else is refused with a ModelFileError rather than deleted.
+    anything else is refused with a ModelFileError rather than deleted. ``source``, the
+    ``.keras`` file ``model`` was loaded from or saved to, is recorded (name, size,
+    sha256) so that a later ``a2c export`` can tell whether the export is current.
     """
     import keras
     import tensorflow as tf
@@ -129,6 +145,10 @@ def export_saved_model(model: "keras.Model", path: str | Path, *, env_id: str | 
             },
             "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
         }
+        if source is not None:
+            source = Path(source)
+            metadata["source"] = {"file": source.name, "size": source.stat().st_size,
+                                  "sha256": file_sha256(source)}
         (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
         _replace_dir(tmp, path)
     except BaseException:
@@ -146,17 +166,65 @@ def read_export_metadata(path: str | Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def export_run(path: str | Path, out: str | Path | None = None) -> Path:
+ExportState = Literal["absent", "current", "stale"]
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """Where ``a2c export`` would write, and whether what is there already matches the model."""
+
+    file: Path
+    target: Path
+    state: ExportState
+    reason: str  # why the target is stale; "" otherwise
+
+
+def plan_export(path: str | Path, out: str | Path | None = None) -> ExportPlan:
+    """Locate the model and the target, and compare the target with the model file.
+
+    Current means: ``a2c_export.json`` records the model file's sha256. An export
+    without that record (as training writes it) at the default place counts as current
+    when it is not older than the model file, since training writes both together.
+    """
+    file = model_file_of(Path(path))
+    default = file.parent / SAVED_MODEL_DIR
+    target = Path(out) if out is not None else default
+    if not is_saved_model_dir(target):
+        return ExportPlan(file, target, "absent", "")
+    meta = read_export_metadata(target)
+    source = meta.get("source")
+    recorded = source.get("sha256") if isinstance(source, dict) else None
+    if recorded is not None:
+        if recorded == file_sha256(file):
+            return ExportPlan(file, target, "current", "")
+        return ExportPlan(file, target, "stale", f"{file.name} changed since it was exported")
+    try:
+        same_place = target.resolve() == default.resolve()
+        newer = (target / METADATA_FILE).stat().st_mtime_ns >= file.stat().st_mtime_ns
+    except OSError:
+        same_place = newer = False
+    if same_place and newer:
+        return ExportPlan(file, target, "current", "")
+    if same_place:
+        return ExportPlan(file, target, "stale", f"{file.name} is newer than it")
+    return ExportPlan(file, target, "stale", f"it has no record of being exported from {file.name}")
+
+
+def export_run(path: str | Path, out: str | Path | None = None, *, force: bool = False) -> Path:
     """Export the model of a run directory (or a ``.keras`` file) as a SavedModel.
 
     Default output: ``<run dir>/saved_model`` (for a file, ``saved_model`` beside it).
+    A target that is already current is left alone unless ``force``.
     """
-    from a2c.loading import env_of_run
+    plan = plan_export(path, out)
+    if plan.state == "current" and not force:
+        return plan.target
+    return _write_export(plan)
 
-    file = model_file_of(Path(path))
-    model = load_keras_model(file)
-    target = Path(out) if out is not None else file.parent / SAVED_MODEL_DIR
-    return export_saved_model(model, target, env_id=env_of_run(file.parent))
+
+def _write_export(plan: ExportPlan) -> Path:
+    model = load_keras_model(plan.file)
+    return export_saved_model(model, plan.target, env_id=env_of_run(plan.file.parent), source=plan.file)
 
 
 def export_onnx(model: "keras.Model", path: str | Path) -> Path:
@@ -196,14 +264,27 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", metavar="PATH", help="a run directory or a .keras file")
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="SavedModel directory to write (default: saved_model/ in the run directory)")
+    parser.add_argument("--force", action="store_true",
+                        help="rewrite the SavedModel even when it is already up to date with model.keras")
     parser.add_argument("--onnx", action="store_true",
                         help="also write model.onnx beside the SavedModel (needs the 'onnx' extra)")
 
 
 def run_export(args: argparse.Namespace) -> int:
-    out = export_run(args.path, args.out)
-    print(f"wrote SavedModel {out} (endpoints: {SERVE_ENDPOINT}, {GREEDY_ENDPOINT})")
+    plan = plan_export(args.path, args.out)
+    endpoints = f"endpoints: {SERVE_ENDPOINT}, {GREEDY_ENDPOINT}"
+    if plan.state == "current" and not args.force:
+        out = plan.target
+        print(f"{out}/ is up to date with {plan.file} "
+              "(use --force to rewrite it, --out DIR for another place)")
+    else:
+        out = _write_export(plan)
+        if plan.state == "absent":
+            print(f"wrote SavedModel {out} ({endpoints})")
+        else:
+            why = "--force" if plan.state == "current" else plan.reason
+            print(f"rewrote SavedModel {out} from {plan.file} ({why}; {endpoints})")
     if args.onnx:
-        onnx_file = export_onnx(load_keras_model(model_file_of(Path(args.path))), out.parent / "model.onnx")
+        onnx_file = export_onnx(load_keras_model(plan.file), out.parent / "model.onnx")
         print(f"wrote ONNX {onnx_file}")
     return 0

@@ -39,7 +39,6 @@ so a resumed fused run continues exactly.
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import math
 import time
@@ -54,9 +53,9 @@ from a2c.distributions import distribution_of
 from a2c.envs import env_spaces
 from a2c.errors import EnvError, NonFiniteError
 from a2c.learner import UPDATE_METRICS, make_optimizer, update_step
-from a2c.model import model_for
+from a2c.model import model_for, obs_spec_of
 from a2c.rollout import Rollout
-from a2c.run import Callback, StepOutput, TrainResult
+from a2c.run import StepOutput
 from a2c.tf_envs import PORTED_ENVS, TFEnv, UniformNoise
 from a2c.tf_envs.base import RNG_ALG
 
@@ -101,7 +100,7 @@ class LoopState(NamedTuple):
     """What one fused call carries from update to update (and between calls)."""
 
     env_state: Any  # the port's state NamedTuple, fields (n_envs,)
-    obs: tf.Tensor  # (n_envs, obs_dim) observations the next step acts on
+    obs: tf.Tensor  # (n_envs, *obs_shape) observations the next step acts on
     ep_return: tf.Tensor  # (n_envs,) return of the running episodes so far
     ep_length: tf.Tensor  # (n_envs,) int32 length of the running episodes so far
 
@@ -163,9 +162,10 @@ class FusedLoop:
         """n_steps x n_envs transitions; returns the batch, the final obs and episode sums."""
         cfg, env, model = self.cfg, self.env, self.model
         t_max, n = cfg.n_steps, cfg.n_envs
+        obs_shape = [n, *obs_spec_of(model).shape]
         arrays = {name: tf.TensorArray(dtype, size=t_max, element_shape=shape)
                   for name, dtype, shape in (
-                      ("obs", tf.float32, [n, env.obs_dim]), ("final_obs", tf.float32, [n, env.obs_dim]),
+                      ("obs", tf.float32, obs_shape), ("final_obs", tf.float32, obs_shape),
                       ("actions", tf.int32, [n]), ("rewards", tf.float32, [n]),
                       ("terminated", tf.float32, [n]), ("truncated", tf.float32, [n]))}
         zero = tf.constant(0.0)
@@ -236,8 +236,9 @@ class FusedTrainer:
     """:class:`FusedLoop` as a :class:`~a2c.run.Trainer`: up to ``fused_updates_per_call``
     updates per call, compiled before the first one.
 
-    Metrics leave the graph once per call, as means over the call's updates, and so
-    do the finished episodes' count and return and length sums. A non-finite loss or
+    Metrics leave the graph once per call, as means over the call's updates (so a
+    metrics.csv row's ``train/`` values are the mean over the last call's updates), and
+    so do the finished episodes' count and return and length sums. A non-finite loss or
     gradient in a call stops training at the end of that call.
     """
 
@@ -289,11 +290,3 @@ class FusedTrainer:
 
     def close(self) -> None:
         """Nothing to close: the envs are tensors."""
-
-
-def train_fused(cfg: Config, *, overwrite: bool = False, quiet: bool = False,
-                callback: Callback | None = None) -> TrainResult:
-    """:func:`a2c.train.train` with the fused trainer (``cfg.fused`` is set)."""
-    from a2c.train import train
-
-    return train(dataclasses.replace(cfg, fused=True), overwrite=overwrite, quiet=quiet, callback=callback)

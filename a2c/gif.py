@@ -90,4 +90,3 @@ def record_gif(policy: Policy, env_id: str, seed: int, path: str | Path, *,
     except OSError as e:
         raise ConfigError(f"cannot write GIF {path}: {e.strerror or e}") from None
     return {"gif_return": total, "gif_length": t, "gif_frames": len(frames), "gif_seed": seed}
-

@@ -54,4 +54,3 @@ class FiniteGuard:
             parts = [f"train/{name} = {value}" for name, value in zip(self.names, values)
                      if not np.isfinite(value)]
             raise NonFiniteError(f"update {bad}: non-finite {', '.join(parts)}")
-

@@ -1,24 +1,31 @@
-"""A policy from any saved artifact: a run directory, a ``.keras`` file or a SavedModel.
+"""A policy from any saved artifact, and the ``a2c evaluate`` command built on it.
 
-:func:`load_model_any` gives a :class:`LoadedModel` whatever the format, with the
-observation spec and action count it was trained for and the environment its run
-named, so that ``a2c evaluate`` (:mod:`a2c.evaluate`) and the GIF recorder treat all
-formats alike. TensorFlow is imported only once a model is actually loaded, so path
-errors are reported without the cost of starting it.
+:func:`load_model_any` gives a :class:`LoadedModel` whatever the format (a run
+directory, a ``.keras`` file or a SavedModel), with the observation spec and action
+count it was trained for and the environment its run named, so that evaluation
+(:func:`a2c.evaluate.evaluate_policy`) and the GIF recorder (:mod:`a2c.gif`) treat all
+formats alike. :func:`evaluate_path` is ``a2c evaluate``: it checks that the model fits
+the environment and runs it greedily or with seeded sampling. TensorFlow is imported
+only once a model is actually loaded, so path errors are reported without the cost of
+starting it.
 """
 
 from __future__ import annotations
 
-import tomllib
+import argparse
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
 import numpy as np
 
 from a2c.envs import ObsSpec
-from a2c.errors import ModelFileError
-from a2c.evaluate import EVAL_SEED_BASE, Policy
-from a2c.saving import MODEL_FILE
+from a2c.errors import ConfigError, ModelFileError
+from a2c.evaluate import EVAL_SEED_BASE, EvalResult, Policy, evaluate_policy
+from a2c.gif import record_gif
+from a2c.saving import MODEL_FILE, env_of_run, run_dir_of
 
 ParamsFn = Callable[[np.ndarray], np.ndarray]  # (batch, *obs_shape) -> the distribution's parameters
 
@@ -37,6 +44,7 @@ class LoadedModel:
     n_actions: int
     run_dir: Path | None
     env_id: str | None
+    distribution: Any  # a2c.distributions.Distribution (imported with TensorFlow)
     _params: Callable[[int], ParamsFn]
     _greedy: Callable[[int], Policy]
     handle: object = None  # the loaded Keras model or restored SavedModel (keeps its variables alive)
@@ -46,42 +54,23 @@ class LoadedModel:
 
         Greedy: the distribution's mode. Sampled: row k draws its noise from its own
         generator seeded with ``seed + k``, so episode k's actions depend on its seed
-        alone (a GIF of episode 0 replays exactly the first evaluated episode).
+        alone (a GIF of episode 0 replays exactly the first evaluated episode). The
+        noise is float32 in [0, 1), as the trainer's: a float64 draw could round up to 1.
         """
         if not sample:
             return self._greedy(batch)
         import tensorflow as tf
 
-        from a2c.distributions import CATEGORICAL
-
-        params_fn = self._params(batch)
+        dist, params_fn = self.distribution, self._params(batch)
         rngs = [np.random.default_rng(seed + k) for k in range(batch)]
 
         def sampled(obs: np.ndarray) -> np.ndarray:
             params = tf.constant(params_fn(obs))
-            noise = np.stack([rng.random(CATEGORICAL.noise_shape(params)[-1]) for rng in rngs])
-            return CATEGORICAL.sample(params, tf.constant(noise)).numpy()
+            width = dist.noise_shape(params)[-1]
+            noise = np.stack([rng.random(width, dtype=np.float32) for rng in rngs])
+            return dist.sample(params, tf.constant(noise)).numpy()
 
         return sampled
-
-
-def run_dir_of(path: Path) -> Path | None:
-    """The run directory ``path`` is, or lies in (the first with a config.toml)."""
-    for candidate in (path, path.parent):
-        if candidate.is_dir() and (candidate / "config.toml").is_file():
-            return candidate
-    return None
-
-
-def env_of_run(run_dir: Path | None) -> str | None:
-    """The env_id a run directory's config.toml names, or None."""
-    if run_dir is None:
-        return None
-    try:
-        env_id = tomllib.loads((run_dir / "config.toml").read_text()).get("env_id")
-    except (OSError, ValueError):
-        return None
-    return env_id if isinstance(env_id, str) and env_id else None
 
 
 def resolve_model_path(path: str | Path) -> tuple[str, Path]:
@@ -108,7 +97,7 @@ def resolve_model_path(path: str | Path) -> tuple[str, Path]:
     return "keras", path
 
 
-def _load_keras(file: Path) -> tuple[ObsSpec, int, Callable, Callable, object]:
+def _load_keras(file: Path) -> tuple[ObsSpec, int, Any, Callable, Callable, object]:
     import tensorflow as tf
 
     from a2c.distributions import distribution_of
@@ -124,12 +113,13 @@ def _load_keras(file: Path) -> tuple[ObsSpec, int, Callable, Callable, object]:
                          input_signature=[spec.tensor_spec(batch)]).get_concrete_function()
         return lambda obs: fn(tf.constant(obs, spec.dtype)).numpy()
 
-    return spec, n_actions_of(model), params, (lambda batch: make_greedy(model, batch)), model
+    return spec, n_actions_of(model), dist, params, (lambda batch: make_greedy(model, batch)), model
 
 
-def _load_saved_model(directory: Path) -> tuple[ObsSpec, int, Callable, Callable, object]:
+def _load_saved_model(directory: Path) -> tuple[ObsSpec, int, Any, Callable, Callable, object]:
     import tensorflow as tf
 
+    from a2c.distributions import distribution_of
     from a2c.export import GREEDY_ENDPOINT, SERVE_ENDPOINT
 
     try:
@@ -153,14 +143,17 @@ def _load_saved_model(directory: Path) -> tuple[ObsSpec, int, Callable, Callable
     spec = ObsSpec(tuple(int(d) for d in inputs[0].shape[1:]), inputs[0].dtype.name)
     serve, greedy = getattr(loaded, SERVE_ENDPOINT), getattr(loaded, GREEDY_ENDPOINT)
 
+    # ``serve`` returns probabilities: log(probs) is the logits up to a per-row constant,
+    # which the categorical distribution's sampling ignores.
+    dist = distribution_of({"logits": None})
+
     def params(batch: int) -> ParamsFn:
-        # log(probs) is the logits up to a per-row constant, which sampling ignores.
         return lambda obs: np.log(serve(tf.constant(obs, spec.dtype))["probs"].numpy())
 
     def greedy_policy(batch: int) -> Policy:
         return lambda obs: greedy(tf.constant(obs, spec.dtype)).numpy()
 
-    return spec, int(outputs["probs"].shape[-1]), params, greedy_policy, loaded
+    return spec, int(outputs["probs"].shape[-1]), dist, params, greedy_policy, loaded
 
 
 def load_model_any(path: str | Path) -> LoadedModel:
@@ -177,12 +170,12 @@ def load_model_any(path: str | Path) -> LoadedModel:
         run_dir = run_dir_of(target.parent)
     env_id = env_of_run(run_dir)
     if kind == "keras":
-        spec, n_actions, params, greedy, handle = _load_keras(target)
+        spec, n_actions, dist, params, greedy, handle = _load_keras(target)
     else:
-        spec, n_actions, params, greedy, handle = _load_saved_model(target)
+        spec, n_actions, dist, params, greedy, handle = _load_saved_model(target)
         meta_env = read_export_metadata(target).get("env_id")
         env_id = env_id or (meta_env if isinstance(meta_env, str) and meta_env else None)
-    return LoadedModel(target, kind, spec, n_actions, run_dir, env_id, params, greedy, handle)
+    return LoadedModel(target, kind, spec, n_actions, run_dir, env_id, dist, params, greedy, handle)
 
 
 def check_model_fits_env(loaded: LoadedModel, env_id: str) -> None:
@@ -195,3 +188,72 @@ def check_model_fits_env(loaded: LoadedModel, env_id: str) -> None:
         raise ModelFileError(
             f"model {loaded.path} does not fit {env_id}: it takes {loaded.obs_spec.describe()} observations "
             f"and has {loaded.n_actions} actions, {env_id} has {spec.describe()} and {n_actions} (choose --env)")
+
+
+# ----------------------------------------------------------------------------------------
+# ``a2c evaluate PATH``: a run directory, a .keras file or a SavedModel directory.
+
+DEFAULT_ENV = "CartPole-v1"
+
+
+def evaluate_path(path: str | Path, env_id: str | None = None, *, episodes: int = 100,
+                  seed: int = EVAL_SEED_BASE, sample: bool = False,
+                  gif: str | Path | None = None) -> tuple[EvalResult, dict]:
+    """Evaluate the model at ``path`` (see :func:`load_model_any`) on ``env_id``.
+
+    ``env_id`` defaults to the run's config.toml, then the export's metadata, then
+    CartPole-v1; the model's sizes are checked against the environment first. Returns
+    the result and a dict describing what was evaluated (``model``, ``format``,
+    ``env_id``, ``env_source``, ``policy``, ``seed`` and, with ``gif``, the GIF's episode).
+    """
+    if episodes < 1:
+        raise ConfigError(f"--episodes must be at least 1, got {episodes}")
+    if gif is not None and Path(gif).suffix.lower() != ".gif":
+        raise ConfigError(f"--gif must name a .gif file, got {gif}")
+    loaded = load_model_any(path)
+    if env_id:
+        source = "--env"
+    elif loaded.env_id:
+        env_id, source = loaded.env_id, ("run config" if loaded.run_dir else "export metadata")
+    else:
+        env_id, source = DEFAULT_ENV, "default"
+    check_model_fits_env(loaded, env_id)
+    result = evaluate_policy(loaded.policy(episodes, sample, seed), env_id, episodes, seed)
+    info: dict = {"model": str(loaded.path), "format": loaded.kind, "env_id": env_id, "env_source": source,
+                  "policy": "sample" if sample else "greedy", "seed": seed}
+    if gif is not None:
+        info["gif"] = str(gif)
+        info.update(record_gif(loaded.policy(1, sample, seed), env_id, seed, gif))
+    return result, info
+
+
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", metavar="PATH", help="a run directory, a .keras file or a SavedModel directory")
+    parser.add_argument("--env", default=None, metavar="ENV_ID",
+                        help="environment (default: the run's config.toml when PATH is or lies in a run "
+                             f"directory, else the export's metadata, else {DEFAULT_ENV})")
+    parser.add_argument("--episodes", type=int, default=100, metavar="N", help="episodes (default: 100)")
+    parser.add_argument("--seed", type=int, default=EVAL_SEED_BASE, metavar="S",
+                        help=f"episode k is reset with seed S+k (default: {EVAL_SEED_BASE})")
+    parser.add_argument("--sample", action="store_true",
+                        help="sample actions from the policy (seeded per episode) instead of the greedy action")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--gif", metavar="FILE", default=None,
+                        help="record the first episode (seed S) as an animated GIF")
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    result, info = evaluate_path(args.path, args.env, episodes=args.episodes, seed=args.seed,
+                                 sample=args.sample, gif=args.gif)
+    if args.json:
+        print(json.dumps({**info, **result.to_dict()}, indent=2))
+        return 0
+    s = result.summary()
+    print(f"model: {info['model']} ({info['format']}); environment: {info['env_id']} ({info['env_source']})")
+    print(f"{info['policy']} policy, {s['episodes']} episodes, seeds {result.seeds[0]}..{result.seeds[-1]}")
+    print(f"return: {s['mean_return']:.2f} +/- {s['std_return']:.2f} "
+          f"(min {s['min_return']:.2f}, max {s['max_return']:.2f}); mean length {s['mean_length']:.1f}")
+    if "gif" in info:
+        print(f"wrote {info['gif']}: episode with seed {info['gif_seed']}, return {info['gif_return']:.2f}, "
+              f"{info['gif_frames']} frames")
+    return 0

@@ -65,7 +65,7 @@ def soft_policy_loss(logits: tf.Tensor, q_values: tf.Tensor, alpha: float = 1.0)
 
     J(psi) = -sum_a pi(a|s) (Q(s, a) - alpha log pi(a|s)); Q carries no gradient.
     """
-    log_p = tf.nn.log_softmax(logits)
+    log_p = CATEGORICAL.log_probs(logits)
     q = tf.stop_gradient(tf.cast(q_values, log_p.dtype))
     return -tf.reduce_mean(tf.reduce_sum(tf.exp(log_p) * (q - alpha * log_p), axis=-1))
 

@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, get_args
 
 import keras
 import numpy as np
 
+from a2c.config import Config, Trunk
 from a2c.envs import ObsSpec, feature_space, observation_scale, observation_spec
 
 if TYPE_CHECKING:  # pragma: no cover
     from gymnasium import spaces
-
-    from a2c.config import Config
 
 # Orthogonal gains of the A2C literature (OpenAI Baselines, SB3): keep activations'
 # scale through the trunk, start the policy near uniform and the value near zero.
@@ -40,8 +39,7 @@ LOGITS_LAYER = "policy_logits"
 PROBS_LAYER = "policy"
 VALUE_LAYER = "value"
 
-Trunk = Literal["mlp"]
-TRUNKS: tuple[str, ...] = ("mlp",)
+TRUNKS: tuple[str, ...] = get_args(Trunk)
 
 
 def build_actor_critic(
@@ -100,7 +98,7 @@ def build_actor_critic(
     return keras.Model(obs, {"logits": logits, "probs": probs, "value": value}, name="actor_critic")
 
 
-def model_for(cfg: "Config", observation_space: "spaces.Space", n_actions: int, *,
+def model_for(cfg: Config, observation_space: "spaces.Space", n_actions: int, *,
               dtype: str = "float32") -> keras.Model:
     """The model a run of ``cfg`` trains on an env with this observation space.
 

@@ -6,8 +6,8 @@ per-parameter gradients are below 1e-5, so the two forms take different steps fo
 same hyperparameters: Keras' form caps a small gradient's step at ``lr * g / sqrt(eps)``.
 This subclass only moves epsilon, so that "the same hyperparameters as SB3" means the
 same update (checked: identical weights to 1e-7 after 30 updates on the same batches).
-Which form trains a given network better is an empirical question; the presets in
-:mod:`a2c.config` record what was measured.
+Which form trains a given network better is an empirical question; results/tuning.md
+records what was measured.
 """
 
 from __future__ import annotations

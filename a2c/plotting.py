@@ -4,7 +4,8 @@
   and mean +/- std across the runs given, interpolated onto a common step grid; greedy
   evaluations from evaluations.csv as points) and panels for the policy and value
   losses, the entropy, the explained variance and the episode length. Runs of
-  different environments are drawn as separate groups.
+  different environments are drawn as separate groups. The explained-variance panel
+  stops at -1, with a note over it when values lie below.
 * :func:`plot_learning_curves_by_env`: one return-only figure per environment.
 
 The runs' data (reading, aggregating across seeds) comes from :mod:`a2c.run_data`.
@@ -32,14 +33,64 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+EXPLAINED_VARIANCE = "train/explained_variance"
 PANELS = (  # (column of metrics.csv, panel title)
     (RETURN, "episode return (training, last 100 episodes)"),
     ("train/policy_loss", "policy loss"),
     ("train/value_loss", "value loss"),
     ("train/entropy", "entropy"),
-    ("train/explained_variance", "explained variance"),
+    (EXPLAINED_VARIANCE, "explained variance"),
     ("rollout/ep_length_mean", "episode length (training)"),
 )
+# Explained variance is at most 1; below -1 (error variance > return variance) it says
+# little beyond "the returns hardly varied" (e.g. every episode at the return cap) and
+# can reach -20, squashing the rest of the panel, so the axis stops there.
+EV_YLIM = (-1.0, 1.05)
+EV_CLIP_NOTE = "values below -1 clipped (min {:.3g}): returns with little variance"
+MAX_STEP_TICKS = 5
+
+# ------------------------------------------------------------------------ step axis
+
+_STEP_UNITS = ((1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""))
+
+
+def format_steps(x: float, pos: int | None = None) -> str:
+    """Short step labels ("50k", "1.5M"): six-digit tick labels run into each other."""
+    if x == 0:
+        return "0"
+    sign, v = ("-" if x < 0 else ""), abs(x)
+    for i, (scale, suffix) in enumerate(_STEP_UNITS):
+        if v >= scale or scale == 1.0:
+            scaled = round(v / scale, 2)
+            if scaled >= 1000 and i > 0:  # 999_999 rounds to 1000k: one unit up
+                scale, suffix = _STEP_UNITS[i - 1]
+                scaled = round(v / scale, 2)
+            text = f"{scaled:.2f}".rstrip("0").rstrip(".")
+            return f"{sign}{text}{suffix}"
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _format_step_axis(ax: "Axes") -> None:
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(MAX_STEP_TICKS, steps=[1, 2, 2.5, 5, 10]))
+    ax.xaxis.set_major_formatter(FuncFormatter(format_steps))
+    ax.set_xlim(left=0)
+    ax.set_xlabel("environment steps")
+
+
+def _clip_explained_variance(ax: "Axes", runs: Sequence[RunData]) -> bool:
+    """Clip the panel to EV_YLIM, with a note saying so when any value lies below it."""
+    lowest = min((float(y.min()) for _, y in (curve(run, EXPLAINED_VARIANCE) for run in runs) if len(y)),
+                 default=np.nan)
+    if not lowest < EV_YLIM[0]:
+        return False
+    ax.set_ylim(*EV_YLIM)
+    # Between the title and the panel, where it never hides a curve.
+    ax.annotate(EV_CLIP_NOTE.format(lowest), xy=(0.5, 1.0), xycoords="axes fraction", xytext=(0, 3),
+                textcoords="offset points", ha="center", va="bottom", fontsize="small", color="dimgray")
+    ax.set_title(ax.get_title(), pad=18)
+    return True
 
 # --------------------------------------------------------------------------- figures
 
@@ -126,12 +177,13 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None,
             if column == RETURN:
                 _draw_evaluations(ax, env_runs, color, f"{label}: greedy evaluation")
         ax.set_title(name)
-        ax.set_xlabel("environment steps")
+        _format_step_axis(ax)
         ax.grid(alpha=0.3)
         if not drawn:
             ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", color="gray")
-        elif column == "train/explained_variance":
+        elif column == EXPLAINED_VARIANCE:
             ax.axhline(1.0, color="gray", linestyle=":", linewidth=0.8)  # its ceiling
+            _clip_explained_variance(ax, runs)
     axes[0].legend(fontsize="small", loc="best")
     fig.suptitle(title or _default_title(groups))
     _save(fig, out)
@@ -161,7 +213,7 @@ def plot_learning_curve(run_dirs: Sequence[str | Path], out: str | Path | None =
         label = _group_label(env_id, runs, len(groups))
         _draw_band(ax, runs, RETURN, f"C{i % 10}", _train_label(label, runs))
         _draw_evaluations(ax, runs, f"C{i % 10}", f"{label}: greedy evaluation")
-    ax.set_xlabel("environment steps")
+    _format_step_axis(ax)
     ax.set_ylabel("episode return")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="best")

@@ -9,17 +9,13 @@ Python is the main cost. What an action *is* comes from the model's distribution
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import keras
-import numpy as np
 import tensorflow as tf
 
 from a2c.dispatch import HostCall
 from a2c.distributions import MIN_UNIFORM, distribution_of
+from a2c.evaluate import Policy
 from a2c.model import obs_spec_of
-
-Policy = Callable[[np.ndarray], np.ndarray]  # (batch, *obs_shape) -> (batch, ...) actions
 
 
 def make_act(model: keras.Model, n_envs: int, seed: int) -> tuple[Policy, tf.random.Generator]:

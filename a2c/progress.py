@@ -52,7 +52,7 @@ class Progress:
     update: int = 0  # updates completed (logged, evaluated, and checkpointed if due)
     global_step: int = 0
     episodes: int = 0
-    train_seconds: float = 0.0  # see the module docstring
+    train_seconds: float = 0.0  # the training clock: see a2c.run's docstring
     warmup_seconds: float = 0.0
     warmup_steps: int = 0
     next_eval: int | None = None

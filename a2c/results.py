@@ -21,7 +21,7 @@ from pathlib import Path
 ENVS = ("CartPole-v1", "Acrobot-v1", "LunarLander-v3")
 
 # Stable-Baselines3 A2C references: RL Baselines3 Zoo's benchmark and SB3 2.9.2 runs
-# measured on this project's 2-core machine (shared/GUIDE.md).
+# measured on this project's 2-core machine (the project's field guide).
 SB3_REFERENCE = {
     "CartPole-v1": "500.0 ± 0.0 after 500k steps (zoo settings, 5 of 5 seeds, measured here)",
     "Acrobot-v1": "-84.4 after 500k steps (16 envs, normalised obs, measured here)",
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     from a2c.tf_setup import import_tensorflow_quietly
 
     import_tensorflow_quietly()  # heavy imports only after training
-    from a2c.evaluate import evaluate_path
+    from a2c.loading import evaluate_path
     from a2c.export import export_saved_model
     from a2c.saving import load_keras_model
     from a2c.plotting import plot_learning_curves_by_env

@@ -33,18 +33,18 @@ from typing import Any, NamedTuple, Protocol
 
 import keras
 import tensorflow as tf
-from tqdm.auto import tqdm
 
 from a2c.checkpoint import RunCheckpoint
+from a2c.console import Display
 from a2c.config import Config
 from a2c.errors import NonFiniteError
 from a2c.evaluate import EVAL_SEED_BASE, EvalResult, evaluate_policy, final_eval_fields
-from a2c.export import export_saved_model
+from a2c.export import SAVED_MODEL_DIR, export_saved_model
 from a2c.files import atomic_write_json
 from a2c.logger import RunLogger, rewind_logs
 from a2c.policy import make_greedy
 from a2c.progress import Progress
-from a2c.run_dir import resume_command
+from a2c.run_dir import CURVES_FILE, resume_command
 from a2c.saving import MODEL_FILE, save_model
 from a2c.signals import StopSignals, TrainingInterrupted
 
@@ -115,6 +115,7 @@ class RunDriver:
         self.saved_update: int | None = None  # the update of the newest checkpoint on disk
         self.stop = StopSignals()
         self.logger: RunLogger | None = None
+        self.rows_logged = 0
 
     # -- checkpoints ----------------------------------------------------------------------
 
@@ -126,7 +127,7 @@ class RunDriver:
         self.saved_update = self.progress.update
         for warning in self.trainer.load_state(host["trainer"]):
             if not self.quiet:
-                print(f"a2c train: warning: {warning}", file=sys.stderr)
+                print(f"a2c train: warning: {self.cfg.env_id}: {warning}", file=sys.stderr)
         rewind_logs(self.run_dir, host["logs"])
 
     def save_checkpoint(self) -> None:
@@ -149,8 +150,8 @@ class RunDriver:
     # -- the run --------------------------------------------------------------------------
 
     def run(self, hparams: dict[str, Any] | None) -> TrainResult:
-        self.trainer.start(self.progress.update)
         try:
+            self.trainer.start(self.progress.update)
             self.logger = RunLogger(self.run_dir, hparams)
             with self.stop:
                 self._loop()
@@ -166,9 +167,11 @@ class RunDriver:
             raise NonFiniteError(f"{e}; training stopped, {note}. Try a lower --lr or check the "
                                  "environment's rewards") from None
         except KeyboardInterrupt as e:
-            if isinstance(e, TrainingInterrupted):
-                raise
-            raise self._interrupted() from None
+            interrupted = e if isinstance(e, TrainingInterrupted) else self._interrupted()
+            if self.logger is not None:
+                self.logger.close()  # flushes what the curves are drawn from
+                self._write_curves()
+            raise interrupted from None
         finally:
             self.trainer.close()
             if self.logger is not None:
@@ -201,9 +204,10 @@ class RunDriver:
             k = min(k, max(math.ceil((p.next_eval - p.global_step) / cfg.batch_size), 1))
         return k
 
-    def _log_row(self, update: int, metrics: Mapping[str, Any], bar: tqdm) -> None:
+    def _log_row(self, update: int, metrics: Mapping[str, Any], display: Display) -> None:
         p = self.progress
         ret, length = p.recent.return_mean(), p.recent.length_mean()
+        self.rows_logged += 1
         self.logger.log_metrics({
             "global_step": p.global_step, "update": update,
             "rollout/ep_return_mean": "" if ret is None else ret,
@@ -213,8 +217,7 @@ class RunDriver:
             "time/steps_per_second": p.steps_per_second,
             "time/elapsed_seconds": p.train_seconds,
         })
-        if ret is not None:
-            bar.set_postfix(ret=f"{ret:.1f}", sps=f"{p.steps_per_second:.0f}", refresh=False)
+        display.metrics(ret, p.steps_per_second)
 
     def _evaluate(self, policy: Callable, episodes: int) -> EvalResult:
         """A greedy evaluation, logged with the training clock at its step."""
@@ -226,9 +229,7 @@ class RunDriver:
 
     def _loop(self) -> None:
         cfg, p, trainer = self.cfg, self.progress, self.trainer
-        show = cfg.progress and not self.quiet and sys.stderr.isatty()
-        bar = tqdm(total=cfg.n_updates * cfg.batch_size, initial=p.global_step, unit="step",
-                   disable=not show, dynamic_ncols=True)
+        display = Display(cfg.n_updates * cfg.batch_size, p.global_step, Display.choose(cfg.progress, self.quiet))
         try:
             compile_seconds = trainer.compile() if p.update < cfg.n_updates else None
             if compile_seconds is not None:
@@ -245,7 +246,7 @@ class RunDriver:
                 for chunk in out.episodes:
                     p.episodes += int(chunk[0])
                     p.recent.add(*chunk)
-                bar.update(k * cfg.batch_size)
+                display.advance(k * cfg.batch_size)
                 if first and compile_seconds is None:
                     p.warmup_seconds += time.perf_counter() - tick
                     p.warmup_steps += k * cfg.batch_size
@@ -256,12 +257,12 @@ class RunDriver:
                     now = time.perf_counter()
                     p.train_seconds += now - tick
                     tick = now
-                    self._log_row(done, out.metrics, bar)
+                    self._log_row(done, out.metrics, display)
                 # EVALUATE: greedy, one env and one seed per episode, off the clock.
                 if p.next_eval is not None and p.global_step >= p.next_eval:
                     trainer.check_finite()
                     p.train_seconds += time.perf_counter() - tick
-                    self._evaluate(self.greedy_periodic, cfg.eval_episodes)
+                    display.evaluated(self._evaluate(self.greedy_periodic, cfg.eval_episodes).mean)
                     while p.next_eval <= p.global_step:
                         p.next_eval += cfg.eval_every
                     tick = time.perf_counter()
@@ -282,14 +283,14 @@ class RunDriver:
                     raise self._interrupted()
             p.train_seconds += time.perf_counter() - tick
         finally:
-            bar.close()
+            display.close()
 
     def _finish(self) -> TrainResult:
         """Write model.keras, the SavedModel, the final evaluation and summary.json."""
         cfg, run_dir, model, p = self.cfg, self.run_dir, self.model, self.progress
         self.trainer.check_finite()
         save_model(model, run_dir / MODEL_FILE)
-        export_saved_model(model, run_dir / "saved_model", env_id=cfg.env_id)
+        export_saved_model(model, run_dir / SAVED_MODEL_DIR, env_id=cfg.env_id, source=run_dir / MODEL_FILE)
         final: EvalResult | None = None
         if cfg.final_eval_episodes > 0:
             final = self._evaluate(make_greedy(model, cfg.final_eval_episodes), cfg.final_eval_episodes)
@@ -311,4 +312,13 @@ class RunDriver:
             "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": sys.version.split()[0]},
         }
         atomic_write_json(run_dir / "summary.json", summary)
+        self._write_curves()
         return TrainResult(run_dir, model, summary)
+
+    def _write_curves(self) -> None:
+        """The run's learning curves as a PNG in the run directory, at the end and when
+        stopped, so that every run leaves a picture (nothing to draw before the first row)."""
+        if self.rows_logged or self.progress.resumed_at:
+            from a2c.plotting import plot_runs
+
+            plot_runs([self.run_dir], out=self.run_dir / CURVES_FILE)

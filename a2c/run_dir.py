@@ -12,6 +12,8 @@ from a2c.config import Config
 from a2c.errors import RunDirError
 from a2c.saving import MODEL_FILE
 
+CURVES_FILE = "learning_curves.png"
+
 
 def default_run_dir(cfg: Config) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -27,7 +29,7 @@ def prepare_run_dir(cfg: Config, overwrite: bool = False) -> Path:
         if not overwrite:
             raise RunDirError(f"run directory {run_dir} already holds a run; pass --overwrite to replace it, "
                               f"--resume {shlex.quote(str(run_dir))} to continue it, or choose another --run-dir")
-        for name in ("metrics.csv", "evaluations.csv", "summary.json", "config.toml", MODEL_FILE):
+        for name in ("metrics.csv", "evaluations.csv", "summary.json", "config.toml", MODEL_FILE, CURVES_FILE):
             (run_dir / name).unlink(missing_ok=True)
         for old in (run_dir / "tb").glob("events.*"):
             old.unlink()

@@ -9,6 +9,7 @@ without starting them.
 
 from __future__ import annotations
 
+import tomllib
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,3 +81,22 @@ def check_actor_critic(model: Any, where: str | Path) -> None:
                              "policy distribution's parameters") from None
     if LOGITS_LAYER not in {layer.name for layer in model.layers}:
         raise ModelFileError(f"{where} is not an a2c actor-critic: no {LOGITS_LAYER!r} layer")
+
+
+def run_dir_of(path: Path) -> Path | None:
+    """The run directory ``path`` is, or lies in (the first with a config.toml)."""
+    for candidate in (path, path.parent):
+        if candidate.is_dir() and (candidate / "config.toml").is_file():
+            return candidate
+    return None
+
+
+def env_of_run(run_dir: Path | None) -> str | None:
+    """The env_id a run directory's config.toml names, or None."""
+    if run_dir is None:
+        return None
+    try:
+        env_id = tomllib.loads((run_dir / "config.toml").read_text()).get("env_id")
+    except (OSError, ValueError):
+        return None
+    return env_id if isinstance(env_id, str) and env_id else None

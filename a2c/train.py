@@ -19,6 +19,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import dataclasses
+
 import tomli_w
 
 from a2c.checkpoint import RunCheckpoint
@@ -27,6 +29,7 @@ from a2c.distributions import distribution_for
 from a2c.envs import make_vec_env
 from a2c.errors import RunDirError
 from a2c.files import atomic_write_text
+from a2c.fused import FusedTrainer
 from a2c.guard import FiniteGuard
 from a2c.learner import UPDATE_METRICS, make_optimizer, make_update
 from a2c.model import model_for
@@ -35,7 +38,7 @@ from a2c.run import Callback, RunDriver, StepOutput, Trainer, TrainResult
 from a2c.run_dir import prepare_run_dir
 from a2c.tf_setup import configure_tensorflow
 
-__all__ = ["StandardTrainer", "TrainResult", "resume", "train", "trainer_for"]
+__all__ = ["StandardTrainer", "TrainResult", "resume", "train", "train_fused", "trainer_for"]
 
 
 class StandardTrainer:
@@ -60,7 +63,8 @@ class StandardTrainer:
             self.optimizer = make_optimizer(cfg)
             self.guard = FiniteGuard(UPDATE_METRICS)
             self.update = make_update(self.model, self.optimizer, cfg, self.guard)
-            self.collector: Collector = collector or RolloutCollector(env, self.model, cfg.n_steps, cfg.seed)
+            self.collector: Collector = (collector if collector is not None
+                                         else RolloutCollector(env, self.model, cfg.n_steps, cfg.seed))
         except BaseException:
             (env or collector).close()
             raise
@@ -110,18 +114,15 @@ class StandardTrainer:
 
 def trainer_for(cfg: Config) -> Trainer:
     """The trainer ``cfg`` asks for: fused (``cfg.fused``) or standard."""
-    if cfg.fused:
-        from a2c.fused import FusedTrainer
-
-        return FusedTrainer(cfg)
-    return StandardTrainer(cfg)
+    return FusedTrainer(cfg) if cfg.fused else StandardTrainer(cfg)
 
 
 def train(cfg: Config, *, overwrite: bool = False, quiet: bool = False, callback: Callback | None = None,
           collector: Collector | None = None) -> TrainResult:
     """Train an agent as ``cfg`` says in a new run directory; return the model.
 
-    ``collector`` replaces the standard trainer's local rollout collector.
+    ``collector`` replaces the standard trainer's local rollout collector; the run owns
+    it from then on and closes it when it ends or fails.
     ``callback(update, global_step)`` runs after each trainer call; raising
     KeyboardInterrupt there stops training as Ctrl-C does. Stopping raises
     :class:`~a2c.signals.TrainingInterrupted` once the checkpoint is written
@@ -129,6 +130,7 @@ def train(cfg: Config, *, overwrite: bool = False, quiet: bool = False, callback
     environment or unsupported space fails before anything is written.
     """
     if collector is not None and cfg.fused:
+        collector.close()
         raise ValueError("the fused trainer collects its own rollouts; it takes no collector")
     cfg.validate()
     configure_tensorflow(cfg)
@@ -170,3 +172,9 @@ def resume(run_dir: str | Path, *, quiet: bool = False, progress: bool | None = 
         trainer.close()
         raise
     return driver.run(hparams=None)
+
+
+def train_fused(cfg: Config, *, overwrite: bool = False, quiet: bool = False,
+                callback: Callback | None = None) -> TrainResult:
+    """:func:`train` with the fused trainer (:mod:`a2c.fused`): ``cfg.fused`` is set."""
+    return train(dataclasses.replace(cfg, fused=True), overwrite=overwrite, quiet=quiet, callback=callback)

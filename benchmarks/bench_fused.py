@@ -1,6 +1,9 @@
 #!/usr/bin/env python
 """Fused training vs the standard trainer vs Stable-Baselines3, on CartPole-v1.
 
+One script (~480 lines) on purpose: its workers, aggregation and report writers are read
+together when a figure is questioned; what both benchmarks share is in ``common.py``.
+
 The implementations run side by side in the same invocation, each in its own
 subprocess (same interpreter), alternating in mirrored order over seeds so that they
 share the machine's load:
@@ -111,7 +114,8 @@ def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
         cfg = make_config({**overrides, **{k: v for k, v in extra.items() if hasattr(cfg, k)}})
         result = train(cfg, overwrite=True, quiet=True)
     else:
-        from a2c.fused import make_fused_config, train_fused
+        from a2c.fused import make_fused_config
+        from a2c.train import train_fused
 
         cfg = make_fused_config(overrides)
         result = train_fused(cfg, overwrite=True, quiet=True)
@@ -149,18 +153,14 @@ def worker_scaling(spec: dict[str, Any]) -> dict[str, Any]:
     for >= min_seconds."""
     import tensorflow as tf
 
-    from a2c.fused import FusedLoop, make_fused_config, ported_env
-    from a2c.learner import make_optimizer
-    from a2c.model import build_actor_critic
+    from a2c.fused import FusedTrainer, make_fused_config
     from a2c.tf_setup import configure_tensorflow
 
     n = spec["n_envs"]
     cfg = make_fused_config({"n_envs": n, "n_steps": spec["n_steps"], "num_threads": spec.get("threads", 1),
                              "total_steps": 10**9, "fused_xla": spec["xla"]})
     configure_tensorflow(cfg)
-    env = ported_env(cfg.env_id)
-    model = build_actor_critic(env.obs_dim, env.n_actions, cfg.hidden_sizes, cfg.activation, seed=0)
-    loop = FusedLoop(model, make_optimizer(cfg), cfg, env)
+    loop = FusedTrainer(cfg).loop  # the model, optimizer and loop a fused run trains
     compile_seconds = loop.compile()
     k = max(1, int(spec["steps_per_call"] // cfg.batch_size))
     loop.run(tf.constant(k))  # first execution: allocations

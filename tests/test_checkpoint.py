@@ -153,6 +153,7 @@ def test_interrupted_twice_and_resumed_run_equals_the_uninterrupted_one(tmp_path
     with pytest.raises(TrainingInterrupted) as stopped:
         train(cfg, callback=stop_at(33))  # between checkpoints (30, 36) and log steps (28, 35)
     assert stopped.value.exit_code == 130 and stopped.value.checkpoint_update == 33
+    assert (Path(cfg.run_dir) / "learning_curves.png").is_file()  # a stopped run leaves a picture too
     assert f"a2c train --resume {tmp_path / 'int'}" in str(stopped.value)
     with pytest.raises(TrainingInterrupted):
         resume(cfg.run_dir, callback=stop_at(50))

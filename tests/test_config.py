@@ -61,3 +61,52 @@ def test_coercion_from_strings():
 def test_round_trip_through_dict():
     cfg = make_config({"seed": 3})
     assert Config(**{**cfg.to_dict(), "hidden_sizes": tuple(cfg.hidden_sizes)}) == cfg
+
+
+# --- unknown keys get a hint; sectioned files are refused in one line --------------------
+
+
+@pytest.mark.parametrize("key,field", [
+    ("learnin_rate", "lr"), ("learning_rate", "lr"), ("num_envs", "n_envs"), ("gama", "gamma"),
+    ("max_grad_nrom", "max_grad_norm"), ("clip_grad_norm", "max_grad_norm"), ("entropy_coef", "ent_coef"),
+])
+def test_unknown_key_suggests_the_field(tmp_path, key, field):
+    hint = f"{key} (did you mean {field}?)"
+    with pytest.raises(ConfigError) as info:
+        make_config({key: 1})
+    assert hint in str(info.value) and "\n" not in str(info.value)
+    toml = tmp_path / "c.toml"
+    toml.write_text(f"gamma = 0.9\n{key} = 1\n")
+    with pytest.raises(ConfigError) as info:
+        make_config({}, toml)
+    assert hint in str(info.value) and "\n" not in str(info.value)
+
+
+def test_unknown_key_without_a_near_miss_gets_no_hint():
+    with pytest.raises(ConfigError) as info:
+        make_config({"bogus": 1})
+    assert "bogus" in str(info.value) and "did you mean" not in str(info.value)
+
+
+@pytest.mark.parametrize("text,section", [
+    ("[train]\nlr = 0.001\nn_envs = 4\n", "[train] (holding lr, n_envs)"),
+    ("[a2c.optim]\nlr = 0.001\n", "[a2c.optim] (holding lr)"),
+    ("[a2c]\ngamma = 0.9\n[a2c.optim]\nlr = 0.001\n", "[a2c.optim] (holding lr)"),
+    ("gamma = 0.9\n[optim]\nlr = 0.001\n", "[optim] (holding lr)"),
+    ("optim.lr = 0.001\n", "[optim] (holding lr)"),
+])
+def test_sectioned_toml_says_the_file_is_flat(tmp_path, text, section):
+    toml = tmp_path / "c.toml"
+    toml.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        make_config({}, toml)
+    message = str(info.value)
+    assert section in message and "flat" in message and "\n" not in message
+    assert "unknown keys" not in message
+
+
+def test_keys_beside_a2c_table_are_not_silently_dropped(tmp_path):
+    toml = tmp_path / "c.toml"
+    toml.write_text("gamma = 0.9\n[a2c]\nlr = 0.001\n")
+    with pytest.raises(ConfigError, match=r"both under \[a2c\] and outside it \(gamma\).*flat"):
+        make_config({}, toml)

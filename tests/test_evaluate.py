@@ -20,11 +20,10 @@ from PIL import Image  # noqa: E402
 
 from a2c.cli import main  # noqa: E402
 from a2c.errors import ConfigError, EnvError, ModelFileError  # noqa: E402
-from a2c.evaluate import (  # noqa: E402
-    EVAL_SEED_BASE, evaluate_path, evaluate_policy,
-)
-from a2c.gif import record_gif  # noqa: E402
+from a2c.evaluate import EVAL_SEED_BASE, evaluate_policy  # noqa: E402
 from a2c.export import export_saved_model  # noqa: E402
+from a2c.gif import record_gif  # noqa: E402
+from a2c.loading import evaluate_path  # noqa: E402
 from a2c.model import build_actor_critic  # noqa: E402
 from a2c.saving import save_model  # noqa: E402
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -240,3 +241,94 @@ def test_cli_export_onnx(run_dir, tmp_path):
     _shutil.copytree(run_dir, run)
     assert main(["export", str(run), "--onnx"]) == 0
     assert (run / "model.onnx").stat().st_size > 1000
+
+
+# --- a2c export leaves a current SavedModel alone ------------------------------------------
+
+
+def _copy_run(run_dir: Path, tmp_path: Path) -> Path:
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)  # copy2 keeps mtimes: the export stays newer than model.keras
+    return run
+
+
+def _perturb_and_save(run: Path) -> keras.Model:
+    """Overwrite model.keras with different weights, as a resumed or retrained run would."""
+    model = keras.saving.load_model(run / "model.keras", compile=False)
+    for v in model.trainable_variables:
+        v.assign(v + 0.3)
+    save_model(model, run / "model.keras")
+    return model
+
+
+def _served_probs(sm: Path, obs: np.ndarray) -> np.ndarray:
+    loaded = tf.saved_model.load(str(sm))
+    return loaded.serve(tf.constant(obs))["probs"].numpy()
+
+
+def test_cli_export_skips_a_current_saved_model(run_dir, tmp_path, capsys):
+    run = _copy_run(run_dir, tmp_path)
+    marker = run / "saved_model" / "marker.txt"
+    marker.write_text("untouched")  # a rewrite replaces the whole directory
+    assert main(["export", str(run)]) == 0  # training's own export: current by modification time
+    out = capsys.readouterr().out
+    assert "is up to date with" in out and "--force" in out and "--out DIR" in out
+    assert marker.exists()
+    # an export by `a2c export` records model.keras's sha256 and is then current by content
+    assert main(["export", str(run), "--force"]) == 0
+    capsys.readouterr()
+    meta = read_export_metadata(run / "saved_model")
+    assert meta["source"]["file"] == "model.keras"
+    assert meta["source"]["sha256"] == hashlib.sha256((run / "model.keras").read_bytes()).hexdigest()
+    marker.write_text("untouched")
+    os.utime(run / "model.keras")  # touched but not changed: the sha256 still matches
+    assert main(["export", str(run)]) == 0
+    assert "is up to date with" in capsys.readouterr().out and marker.exists()
+
+
+@pytest.mark.parametrize("first_export", ["training", "a2c export"])
+def test_cli_export_rewrites_after_model_keras_changed(run_dir, tmp_path, capsys, first_export):
+    run = _copy_run(run_dir, tmp_path)
+    if first_export == "a2c export":
+        assert main(["export", str(run), "--force"]) == 0
+    (run / "saved_model" / "marker.txt").write_text("stale")
+    model = _perturb_and_save(run)
+    capsys.readouterr()
+    assert main(["export", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"rewrote SavedModel {run / 'saved_model'}") and "up to date" not in out
+    assert not (run / "saved_model" / "marker.txt").exists()
+    obs = observations(4)
+    np.testing.assert_allclose(_served_probs(run / "saved_model", obs), model(obs)["probs"].numpy(),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_cli_export_force_rewrites_a_current_saved_model(run_dir, tmp_path, capsys):
+    run = _copy_run(run_dir, tmp_path)
+    marker = run / "saved_model" / "marker.txt"
+    marker.write_text("x")
+    assert main(["export", str(run), "--force"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("rewrote SavedModel") and "(--force;" in out
+    assert not marker.exists()
+
+
+def test_cli_export_out_writes_elsewhere_and_then_skips(run_dir, tmp_path, capsys):
+    run = _copy_run(run_dir, tmp_path)
+    before = sorted(p.name for p in (run / "saved_model").iterdir())
+    other = tmp_path / "other_export"
+    assert main(["export", str(run), "--out", str(other)]) == 0
+    assert capsys.readouterr().out.startswith(f"wrote SavedModel {other}")
+    assert (other / "saved_model.pb").is_file()
+    assert sorted(p.name for p in (run / "saved_model").iterdir()) == before
+    assert main(["export", str(run), "--out", str(other)]) == 0
+    assert "is up to date with" in capsys.readouterr().out
+    # an export of some other model at --out, with no record of its source, is rewritten
+    stranger = tmp_path / "stranger"
+    export_saved_model(build_actor_critic(4, 2, (8,), seed=5), stranger)
+    assert main(["export", str(run), "--out", str(stranger)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"rewrote SavedModel {stranger}") and "no record" in out
+    model = keras.saving.load_model(run / "model.keras", compile=False)
+    obs = observations(4)
+    np.testing.assert_allclose(_served_probs(stranger, obs), model(obs)["probs"].numpy(), rtol=1e-5, atol=1e-6)

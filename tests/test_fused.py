@@ -22,7 +22,8 @@ import tensorflow as tf
 
 from a2c.config import make_config
 from a2c.errors import EnvError
-from a2c.fused import FUSED_PRESETS, FusedLoop, make_fused_config, ported_env, train_fused
+from a2c.fused import FUSED_PRESETS, FusedLoop, make_fused_config, ported_env
+from a2c.train import train_fused
 from a2c.learner import compute_loss, make_optimizer, make_update, update_step
 from a2c.logger import EVAL_COLUMNS, METRIC_COLUMNS
 from a2c.model import build_actor_critic
@@ -265,7 +266,7 @@ def test_cli_fused_writes_every_file_of_the_run_directory(tmp_path):
     assert summary["compile_seconds"] > 0 and summary["eval_episodes"] == 2
 
     # `a2c evaluate` and the export read the fused run's model unchanged.
-    from a2c.evaluate import evaluate_path
+    from a2c.loading import evaluate_path
 
     for path in (run_dir, run_dir / "saved_model"):
         result, info = evaluate_path(path, episodes=2)

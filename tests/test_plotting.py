@@ -18,7 +18,7 @@ from a2c.cli import main  # noqa: E402
 from a2c.errors import RunDirError  # noqa: E402
 from a2c.run_data import aggregate_curves, aggregate_evaluations, load_run, results_table  # noqa: E402
 from a2c.plotting import (  # noqa: E402
-    plot_learning_curves_by_env, plot_runs,
+    EV_YLIM, EXPLAINED_VARIANCE, format_steps, plot_learning_curve, plot_learning_curves_by_env, plot_runs,
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -111,6 +111,71 @@ def test_plot_several_runs_and_envs(run_dir, tmp_path):
         assert_png(path)
     assert sorted(p.name for p in (tmp_path / "curves").iterdir()) == [
         "learning_curve_Acrobot-v1.png", "learning_curve_CartPole-v1.png"]
+
+
+@pytest.mark.parametrize("steps, text", [
+    (0, "0"), (999, "999"), (1000, "1k"), (12_500, "12.5k"), (50_000, "50k"), (125_000, "125k"),
+    (999_999, "1M"), (1_500_000, "1.5M"), (2_000_000, "2M"), (1_250_000, "1.25M"), (3e9, "3G"),
+    (-50_000, "-50k"),
+])
+def test_format_steps(steps, text):
+    assert format_steps(steps) == text
+    assert format_steps(steps, 3) == text  # as a FuncFormatter calls it
+
+
+def step_formatters(fig) -> list:
+    return [ax.xaxis.get_major_formatter() for ax in fig.axes]
+
+
+def test_step_axes_use_short_labels(run_dir, tmp_path):
+    other = fake_run(run_dir, tmp_path / "big", seed=1, step_scale=40.0, env_id="Acrobot-v1")
+    for fig in (plot_runs([run_dir, other]), plot_learning_curve([run_dir, other])):
+        assert fig.axes and all(ax.get_xlabel() == "environment steps" for ax in fig.axes)
+        for ax in fig.axes:
+            assert getattr(ax.xaxis.get_major_formatter(), "func", None) is format_steps, ax.get_title()
+            fig.canvas.draw()
+            labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+            assert 2 <= len(labels) <= 6 and all(len(label) <= 5 for label in labels), labels
+            # no two tick labels overlap at the default size
+            boxes = sorted((t.get_window_extent() for t in ax.get_xticklabels() if t.get_text()),
+                           key=lambda b: b.x0)
+            assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:])), labels
+
+
+def with_explained_variance(source: Path, dest: Path, values: list[float]) -> Path:
+    """A copy of ``source`` whose explained-variance column cycles through ``values``."""
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns("saved_model", "tb", "*.keras"))
+    with open(dest / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    filled = [row for row in rows if row[EXPLAINED_VARIANCE] != ""]
+    assert len(filled) >= len(values)
+    for i, row in enumerate(filled):
+        row[EXPLAINED_VARIANCE] = str(values[i % len(values)])
+    with open(dest / "metrics.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        writer.writeheader()
+        writer.writerows(rows)
+    return dest
+
+
+def clip_notes(fig) -> tuple[list[str], tuple[float, float]]:
+    ax = next(ax for ax in fig.axes if ax.get_title() == "explained variance")
+    return [t.get_text() for t in ax.texts if "clipped" in t.get_text()], ax.get_ylim()
+
+
+def test_explained_variance_clipped_with_a_note(run_dir, tmp_path):
+    fine = with_explained_variance(run_dir, tmp_path / "fine", [0.5, -1.0, 0.9])
+    notes, ylim = clip_notes(plot_runs([fine]))
+    assert notes == [] and ylim[0] < -1.0  # -1 itself is in range: nothing clipped, autoscaled
+    low = with_explained_variance(run_dir, tmp_path / "low", [0.5, 0.9, -20.0])
+    notes, ylim = clip_notes(plot_runs([low]))
+    assert ylim == EV_YLIM
+    assert len(notes) == 1 and "below -1 clipped" in notes[0] and "min -20" in notes[0]
+    # one run below the range is enough, whichever group it is in
+    other_env = with_explained_variance(run_dir, tmp_path / "acro", [0.1, -3.5])
+    other_env = fake_run(other_env, tmp_path / "acro2", seed=0, env_id="Acrobot-v1")
+    notes, ylim = clip_notes(plot_runs([fine, other_env]))
+    assert ylim == EV_YLIM and len(notes) == 1 and "min -3.5" in notes[0]
 
 
 def test_results_table_groups_by_env(run_dir, tmp_path):

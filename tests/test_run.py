@@ -110,7 +110,7 @@ def test_the_collector_must_gather_the_configured_batch(tmp_path):
 
 def test_uint8_frames_stay_uint8_until_the_model(tmp_path):
     """Observations of shape (4, 4) uint8: buffers, model input and export keep them."""
-    from a2c.evaluate import evaluate_path
+    from a2c.loading import evaluate_path
     from a2c.export import read_export_metadata
     from a2c.model import OBS_FLATTEN_LAYER, OBS_SCALE_LAYER, model_for
 
@@ -146,7 +146,7 @@ def _fused_cfg(run_dir: Path, **overrides):
 
 
 def test_fused_honours_obs_scaling(tmp_path):
-    from a2c.fused import train_fused
+    from a2c.train import train_fused
     from a2c.model import obs_scale_of
 
     cfg = _fused_cfg(tmp_path / "run", env_id="Acrobot-v1", obs_scaling="bounds", total_steps=400,
@@ -158,7 +158,7 @@ def test_fused_honours_obs_scaling(tmp_path):
 
 
 def test_fused_run_stopped_and_resumed_matches_the_uninterrupted_run(tmp_path):
-    from a2c.fused import train_fused
+    from a2c.train import train_fused
 
     whole = train_fused(_fused_cfg(tmp_path / "whole"), quiet=True)
     stop = lambda update, step: (_ for _ in ()).throw(KeyboardInterrupt) if update == 20 else None  # noqa: E731

@@ -44,9 +44,14 @@ def test_cli_smoke_writes_every_file_of_the_run_directory(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert f"run directory: {run_dir}" in proc.stdout
-    for name in ("config.toml", "metrics.csv", "evaluations.csv", "model.keras", "summary.json"):
+    for name in ("config.toml", "metrics.csv", "evaluations.csv", "model.keras", "summary.json",
+                 "learning_curves.png"):
         assert (run_dir / name).is_file() and (run_dir / name).stat().st_size > 0, name
+    assert (run_dir / "learning_curves.png").read_bytes().startswith(b"\x89PNG")
     assert list((run_dir / "tb").glob("events.out.tfevents.*"))
+    # What to do next, as commands to copy.
+    assert f"learning curves: {run_dir / 'learning_curves.png'}" in proc.stdout
+    assert f"a2c evaluate {run_dir} --episodes 100" in proc.stdout and "tensorboard --logdir" in proc.stdout
     config = tomllib.loads((run_dir / "config.toml").read_text())
     assert config["total_steps"] == 800 and config["n_envs"] == 4 and config["run_dir"] == str(run_dir)
     summary = json.loads((run_dir / "summary.json").read_text())

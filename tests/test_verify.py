@@ -330,3 +330,20 @@ def test_cli_refuses_unsupported_input_in_one_line(tmp_path, capsys, shape, dtyp
     lines = captured.err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("a2c verify: error: verify checks models that take flat float")
     assert re.search(takes, lines[0])
+
+
+def test_seed000_report_opens_by_saying_what_it_checks():
+    report = verify_seed000(seed=0, prove=False)
+    lines = report.table().splitlines()
+    opening = " ".join(lines[1:lines.index("")])  # the sentence right under the title, unwrapped
+    assert opening == report.summary and opening.startswith("This case re-checks the hand-derived gradient")
+    for needle in ("entropy-regularised (soft) policy loss", "2-input, 2-action softmax policy",
+                   "notebooks/walkthrough.ipynb", "Gradient verification", "a2c/verify/seed000.py"):
+        assert needle in opening
+    text = report.table()
+    assert "seeds/000" not in text and "re-checked w21's" not in text
+    assert "compared dJ/dw21 with w21's closed form a second time" in text
+    assert json.loads(report.to_json())["summary"] == report.summary
+    # the other cases have no summary: their methods still follow the title directly
+    other = verify_model(build_actor_critic(2, 2, (3,), "tanh", seed=0), "a2c", batch=2).table()
+    assert other.splitlines()[1].startswith("  tape:")

@@ -16,7 +16,8 @@ from a2c.errors import ConfigError
 def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``verify`` subcommand's options to ``parser``."""
     parser.add_argument("--case", choices=("seed000", "a2c", "soft"), default="a2c",
-                        help="seed000: the seed notebook's soft policy loss on its 6-parameter policy; "
+                        help="seed000: the hand-checked soft policy loss of notebooks/walkthrough.ipynb "
+                             "(section 2) on its 2-input, 2-action, 6-parameter policy; "
                              "a2c: a2c_loss's policy, value, entropy and total terms; "
                              "soft: the soft policy loss on the model (default: a2c)")
     parser.add_argument("--model", metavar="PATH", default=None,
@@ -48,7 +49,8 @@ def run_verify(args: argparse.Namespace) -> int:
         raise ConfigError(f"--seed must be >= 0; got {args.seed}")
     if args.case == "seed000":
         if args.model:
-            raise ConfigError("--model does not apply to --case seed000 (the seed's own 6-parameter policy)")
+            raise ConfigError("--model does not apply to --case seed000 "
+                              "(it checks its own fixed 2-input, 2-action policy)")
         from a2c.verify.seed000 import verify_seed000
 
         report = verify_seed000(seed=args.seed, alpha=args.alpha)

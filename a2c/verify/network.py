@@ -18,9 +18,9 @@ import keras
 import numpy as np
 
 from a2c.errors import ModelFileError
-from a2c.saving import load_keras_model
 from a2c.model import (LOGITS_LAYER, OBS_SCALE_LAYER, PROBS_LAYER, TRUNK_PREFIX, VALUE_LAYER,
                        build_actor_critic, model_for, obs_scale_of)
+from a2c.saving import load_keras_model
 
 #: Activations every method supports (the trainer's config allows all of them).
 SUPPORTED_ACTIVATIONS = ("linear", "tanh", "relu", "sigmoid", "elu", "softplus", "silu", "gelu")

@@ -22,6 +22,7 @@ Tolerances (float64 everywhere, losses of order 1 at the check points):
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,6 +143,9 @@ class Report:
     notes: list[str] = field(default_factory=list)
     #: Extra yes/no checks that are not gradient comparisons (e.g. a SymPy identity proof).
     checks: dict[str, bool] = field(default_factory=dict)
+    #: One sentence under the title saying what is checked and where to read more, for a
+    #: reader who meets the case name for the first time.
+    summary: str = ""
 
     @classmethod
     def build(
@@ -195,6 +199,9 @@ class Report:
         param_w = max(len("parameter"), *(len(p) for _, p in groups))
         cell = 19
         lines = [self.title]
+        if self.summary:
+            lines += textwrap.wrap(self.summary, width=110, break_long_words=False, break_on_hyphens=False)
+            lines.append("")
         lines += [f"  {name}: {desc}" for name, desc in self.methods.items()]
         head = f"{'term':<{term_w}}  {'parameter':<{param_w}}  {'shape':<7}"
         sub = " " * len(head)
@@ -244,6 +251,7 @@ class Report:
         return {
             "case": self.case,
             "title": self.title,
+            "summary": self.summary,
             "passed": self.passed,
             "methods": self.methods,
             "settings": _tolist(self.settings),

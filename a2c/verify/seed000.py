@@ -1,6 +1,9 @@
-"""The seed notebook's hand check (seeds/000), reproduced exactly and checked four ways.
+"""The hand-checked gradient the project started from, reproduced exactly and checked four ways.
 
-The notebook's policy has inputs s1, s2, weights w11, w12, w21, w22, biases b1, b2,
+The project began as a SageMath notebook (the "seed notebook") that derived by hand
+the gradient of the entropy-regularised (soft) policy loss of a tiny softmax policy;
+notebooks/walkthrough.ipynb section 2 walks through it, and the README's "Gradient
+verification" section places it among the other checks. That policy has inputs s1, s2, weights w11, w12, w21, w22, biases b1, b2,
 and the parameterisation
 
     z1 = s1*w11 + s1*w12 + b1,    z2 = s2*w21 + s2*w22 + b2,    pi = softmax(z),
@@ -15,8 +18,9 @@ g2 = dJ/dz2,
 
 are checked against the tape (``soft_policy_loss`` on the logits z), SymPy and
 finite differences, for all six parameters, and proven identical to SymPy's
-derivatives by simplification. The notebook's own check of w22 compared
-``dJ_dw21`` with w21's form a second time; here w22 is checked against its own form.
+derivatives by simplification. The seed notebook's check meant for w22 compared
+``dJ_dw21`` with w21's form a second time, so w22 was never checked there; here w22
+is checked against its own form.
 
 Why dJ/dw11 = dJ/dw12 (the notebook's ``print(dJ_dw11 - dJ_dw12)`` gives 0): z1
 depends on w11 and w12 only through s1*(w11 + w12), so dz1/dw11 = dz1/dw12 = s1 and
@@ -42,6 +46,14 @@ from a2c.verify.report import Report, Tolerance
 
 PARAMS = ("w11", "w12", "w21", "w22", "b1", "b2")
 TERM = "J"
+# Opening sentence of the report: a newcomer meets "seed000" here first.
+SUMMARY = (
+    "This case re-checks the hand-derived gradient of the entropy-regularised (soft) policy loss "
+    "J = -sum_a pi(a|s) (Q(s,a) - alpha log pi(a|s)) for a 2-input, 2-action softmax policy with six "
+    "parameters (w11, w12, w21, w22, b1, b2), as derived in the project's original notebook and worked "
+    "through in notebooks/walkthrough.ipynb, section 2 (\"The seed notebook's soft policy loss\"); "
+    "more in the README's \"Gradient verification\" section and in a2c/verify/seed000.py."
+)
 PAIRS = (("tape", "symbolic"), ("tape", "numeric"), ("symbolic", "numeric"),
          ("closed_form", "tape"), ("closed_form", "symbolic"), ("closed_form", "numeric"))
 
@@ -190,8 +202,10 @@ def verify_seed000(
     notes = [
         "dJ/dw11 = dJ/dw12 and dJ/dw21 = dJ/dw22 by construction: z1 depends on w11, w12 only through "
         "s1*(w11 + w12) (and z2 on w21, w22 through s2*(w21 + w22)); a Dense layer z = W^T s + b has no "
-        "such tie (see seed000_symmetry)",
-        "w22 is checked against its own closed form (the notebook re-checked w21's by mistake)",
+        "such tie (numbers: a2c.verify.seed000.seed000_symmetry(); explanation: the walkthrough notebook, "
+        "section 2, \"Why dJ/dw11 = dJ/dw12\")",
+        "w22 is checked against its own closed form s2*g2: the original hand derivation's check meant for "
+        "w22 compared dJ/dw21 with w21's closed form a second time, so w22 was never checked there",
     ]
     checks = {}
     if prove:
@@ -200,21 +214,22 @@ def verify_seed000(
         timings["proof"] = time.perf_counter() - t
     return Report.build(
         "seed000",
-        f"gradient check, case seed000 (seeds/000 soft policy loss, alpha={alpha:g}), seed {seed}",
+        f"gradient check, case seed000 (the hand-checked soft policy loss, alpha={alpha:g}), seed {seed}",
         {
             "tape": "tf.GradientTape: z1 = s1*w11 + s1*w12 + b1, z2 = s2*w21 + s2*w22 + b2 in TF ops, "
                     "a2c.losses.soft_policy_loss(z, q, alpha)" + (" (replaced by a test loss)" if tape_loss else ""),
-            "symbolic": "expanded: the notebook's J in SymPy symbols, differentiated w.r.t. each "
+            "symbolic": "expanded: J written in SymPy symbols, differentiated w.r.t. each "
                         "parameter, lambdified (numpy)",
             "numeric": f"central differences, float64, step {DEFAULT_STEP:.2g}*max(1,|theta|)",
-            "closed_form": "the notebook's simplified expressions (w22 with its own)",
+            "closed_form": "the hand-simplified formulas (dJ/dw11 = dJ/dw12 = s1*g1, dJ/dw21 = dJ/dw22 = s2*g2, "
+                           "dJ/db1 = g1, dJ/db2 = g2 with g = dJ/dz)",
         },
         {m: {TERM: {p: np.asarray(v) for p, v in g.items()}} for m, g in grads.items()},
         PAIRS,
         {**asdict(point), "alpha": alpha, "J": seed_loss(point, alpha)},
         tolerances=tolerances,
         settings={"alpha": alpha, "seed": seed},
-        timings=timings, notes=notes, checks=checks,
+        timings=timings, notes=notes, checks=checks, summary=SUMMARY,
     )
 
 
