@@ -184,7 +184,8 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None,
         elif column == EXPLAINED_VARIANCE:
             ax.axhline(1.0, color="gray", linestyle=":", linewidth=0.8)  # its ceiling
             _clip_explained_variance(ax, runs)
-    axes[0].legend(fontsize="small", loc="best")
+    if axes[0].get_legend_handles_labels()[0]:  # nothing to label before the first episode ends
+        axes[0].legend(fontsize="small", loc="best")
     fig.suptitle(title or _default_title(groups))
     _save(fig, out)
     return fig
