@@ -18,6 +18,9 @@ The clock: ``train_seconds`` counts collection, updates, logging and compilation
 not evaluations or checkpoints; ``warmup_seconds`` is the compilation the trainer did
 up front (:meth:`Trainer.compile`) or else each session's first call (tracing, XLA
 compilation), and ``steps_per_second`` leaves it out.
+
+The driver stays one module (~320 lines): when a row, an evaluation, a checkpoint or a
+stop happens is one schedule, and splitting it would hide how exact resume works.
 """
 
 from __future__ import annotations

@@ -223,6 +223,8 @@ def main() -> None:
     p.add_argument("--acrobot-seeds", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="smoke test: 1 seed, short budgets, 2 scaling points")
     p.add_argument("--skip", default="", help="comma list of parts to skip: compare,scaling,acrobot")
+    p.add_argument("--impls", default=",".join(COMPARED),
+                   help=f"implementations the CartPole comparison runs (default: all of {','.join(COMPARED)})")
     p.add_argument("--out", default=str(REPO_ROOT / "results" / "fused_benchmark.json"))
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
@@ -252,8 +254,13 @@ def main() -> None:
                       "eval_every": args.fused_eval_every, "eval_episodes": args.eval_episodes,
                       "overrides": {"total_steps": 100_000} if args.quick else {}}
         xla_spec = {**fused_spec, "overrides": {**fused_spec["overrides"], "fused_xla": True}}
-        log("filling the XLA cache for fused_xla_warm (untimed run)")
-        run_job({**xla_spec, "seed": 0}, warm_env, args.verbose)
+        impls = [i for i in args.impls.split(",") if i]
+        unknown = sorted(set(impls) - set(COMPARED))
+        if unknown:
+            p.error(f"unknown --impls {', '.join(unknown)}; known: {', '.join(COMPARED)}")
+        if "fused_xla_warm" in impls:
+            log("filling the XLA cache for fused_xla_warm (untimed run)")
+            run_job({**xla_spec, "seed": 0}, warm_env, args.verbose)
         for seed in range(args.seeds):
             jobs = [
                 ("sb3", {"kind": "sb3", "seed": seed, "total_steps": args.sb3_steps,
@@ -265,6 +272,7 @@ def main() -> None:
                 ("fused_xla", {**xla_spec, "seed": seed}, cold_env),
                 ("fused_xla_warm", {**xla_spec, "seed": seed}, warm_env),
             ]
+            jobs = [job for job in jobs if job[0] in impls]
             for name, spec, env in (jobs if seed % 2 == 0 else jobs[::-1]):
                 r = run_job(spec, env, args.verbose)
                 r["impl"] = name

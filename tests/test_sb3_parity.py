@@ -46,7 +46,8 @@ def test_update_matches_sb3_a2c():
     agent = A2C("MlpPolicy", sb3_vec_env("CartPole-v1", n_envs=8, seed=0), ent_coef=0.0, seed=0, device="cpu")
     policy = agent.policy
     model, pairs = _keras_twin(policy)
-    cfg = make_config({"lr": 7e-4, "lr_schedule": "constant", "ent_coef": 0.0})  # SB3 defaults
+    cfg = make_config({"lr": 7e-4, "lr_schedule": "constant", "ent_coef": 0.0, "reward_scale": 1.0,
+                       "n_envs": 8})  # SB3 defaults
     update = make_update(model, make_optimizer(cfg), cfg)
     collector = RolloutCollector(make_vec_env("CartPole-v1", 8), model, 5, seed=0)
     for _ in range(20):

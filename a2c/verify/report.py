@@ -1,5 +1,8 @@
 """Compare gradients pairwise, decide PASS/FAIL, and present the result (table, JSON, plot).
 
+One module (~320 lines) because the criterion and its three presentations must say the
+same thing; the tolerances below are the design, not a measurement.
+
 Criterion, per element: ``|a - b| <= max(atol, rtol * max(|a|, |b|))``.
 The reported relative error is ``|a - b| / max(|a|, |b|, atol / rtol)``, so a
 comparison passes exactly when its max relative error is <= rtol; the floor
