@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: setup train test test-slow bench bench-fused results notebook clean
+.PHONY: setup train test test-slow bench bench-fused sweep-cartpole results notebook clean
 
 setup: $(STAMP)
 
@@ -27,9 +27,18 @@ test-slow: setup
 	$(BIN)/python -m pytest -m slow
 
 ## Speed benchmark against Stable-Baselines3 (installs the 'bench' extra: torch CPU + SB3)
+## ... and time to a first and a stable greedy-100 solve, each at its own settings, 5 seeds paired
 bench: setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/bench_cartpole.py --out results/benchmark_cartpole.json
+	$(BIN)/python benchmarks/bench_fused.py --seeds 5 --skip scaling,acrobot --impls sb3,standard,fused_graph \
+		--out results/solve_benchmark.json
+
+## The CartPole-v1 preset sweep (tuning seeds, then check seeds; ~15 min)
+sweep-cartpole: setup
+	$(BIN)/python benchmarks/sweep_cartpole.py --seeds 10-15 --out results/preset_sweep_cartpole.json
+	$(BIN)/python benchmarks/sweep_cartpole.py --seeds 20-27 --candidates rs0.1_lr2e-3,rs0.1_lr4e-3_16envs,rs0.1_lr2e-3_16envs \
+		--out results/preset_sweep_cartpole_check.json
 
 ## Fused trainer (graph executor and XLA) against the standard trainer and SB3, env scaling, Acrobot (~25 min)
 bench-fused: setup
