@@ -28,7 +28,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "hyperparameters (override the env preset and --config)",
         "The defaults shown are the base config's; each environment's preset (and --fused's) replaces some "
-        "of them, e.g. CartPole-v1 trains with --lr 0.002 --lr-schedule linear. config.toml in the run "
+        "of them, e.g. CartPole-v1 trains with --n-envs 16 --lr 0.004 --reward-scale 0.1. config.toml in the run "
         "directory records every value a run used.")
     for f in dataclasses.fields(Config):
         flag = "--" + f.name.replace("_", "-")
