@@ -198,16 +198,23 @@ def test_forgotten_stop_gradient_fails_naming_critic_and_trunk():
 
 
 def test_trained_model_with_large_losses_passes_and_bugs_still_fail():
-    # The committed CartPole model's critic predicts returns near 100, so at a check
-    # point its value loss is in the thousands and a central difference carries
-    # round-off ~eps*|L|/h ~ 1e-7: the README's `a2c verify --model` example must pass,
-    # with the widened finite-difference tolerance stated, and still catch a real bug.
+    # A critic trained on unscaled CartPole returns predicts values near 100, so at a
+    # check point its value loss is in the thousands and a central difference carries
+    # round-off ~eps*|L|/h ~ 1e-7: `a2c verify --model` must pass such a model, with the
+    # widened finite-difference tolerance stated, and still catch a real bug. The
+    # committed model (README's example) learnt returns scaled by 0.1; its value head
+    # scaled by 10 is that unscaled critic.
     from pathlib import Path
 
+    from a2c.model import VALUE_LAYER
     from a2c.verify import numeric
     from a2c.verify.check import ROUNDOFF_MARGIN
 
     model = keras.models.load_model(Path(__file__).resolve().parents[1] / "results/cartpole_model/model.keras")
+    assert verify_model(model, batch=32, seed=0).passed  # the README's example as committed
+    value = model.get_layer(VALUE_LAYER)
+    value.kernel.assign(value.kernel * 10.0)
+    value.bias.assign(value.bias * 10.0)
     report = verify_model(model, batch=32, seed=0)
     assert report.passed, report.table()
     widened = {r.term: r.tolerance.atol for r in report.rows if r.pair == ("tape", "numeric")}
