@@ -182,9 +182,10 @@ class ExportPlan:
 def plan_export(path: str | Path, out: str | Path | None = None) -> ExportPlan:
     """Locate the model and the target, and compare the target with the model file.
 
-    Current means: ``a2c_export.json`` records the model file's sha256. An export
-    without that record (as training writes it) at the default place counts as current
-    when it is not older than the model file, since training writes both together.
+    Current means: ``a2c_export.json`` records the model file's sha256 (training and
+    ``a2c export`` both record it). An export without that record (written before it
+    existed) at the default place counts as current when it is not older than the
+    model file, since training writes both together.
     """
     file = model_file_of(Path(path))
     default = file.parent / SAVED_MODEL_DIR
