@@ -19,9 +19,8 @@ LINE_SECONDS = 30.0
 class Display:
     """Progress of one run in env steps; ``mode`` is "bar", "lines" or "off"."""
 
-    def __init__(self, total: int, initial: int, mode: str, *, stream: TextIO | None = None,
-                 label: str = "") -> None:
-        self.total, self.mode, self.label = total, mode, label
+    def __init__(self, total: int, initial: int, mode: str, *, stream: TextIO | None = None) -> None:
+        self.total, self.mode = total, mode
         self.stream = stream if stream is not None else sys.stdout
         self.steps = initial
         self.last_return: float | None = None
@@ -56,7 +55,7 @@ class Display:
             self._line()
 
     def _line(self) -> None:
-        parts = [f"{self.label}step {self.steps:,}/{self.total:,} ({100 * self.steps / max(self.total, 1):.0f}%)"]
+        parts = [f"step {self.steps:,}/{self.total:,} ({100 * self.steps / max(self.total, 1):.0f}%)"]
         if self.last_return is not None:
             parts.append(f"return {self.last_return:.1f}")
         if self.last_eval is not None:
