@@ -53,6 +53,10 @@ class Config:
         "multiply rewards by this before computing returns (e.g. 0.01 when returns reach "
         "hundreds, so the value loss does not swamp the shared trunk); episode returns are logged unscaled",
         default=1.0)
+    normalize_reward: bool = _doc(
+        "divide rewards by a running std of the discounted return, clipped to +-10 (as the zoo's "
+        "VecNormalize(norm_reward=True)); reward_scale still applies after it; standard trainer only",
+        default=False)
     vf_coef: float = _doc("weight of the value loss", default=0.5)
     ent_coef: float = _doc("weight of the entropy bonus", default=0.0)
     normalize_advantage: bool = _doc("standardise advantages within each batch", default=False)
@@ -138,6 +142,8 @@ class Config:
             (self.fused_updates_per_call > 0,
              f"fused_updates_per_call must be positive; got {self.fused_updates_per_call}"),
             (self.seed >= 0, f"seed must be >= 0; got {self.seed}"),
+            (not (self.fused and self.normalize_reward),
+             "normalize_reward is for the standard trainer; fused mode scales rewards by reward_scale only"),
         ]
         for ok, message in checks:
             if not ok:

@@ -33,6 +33,7 @@ from a2c.fused import FusedTrainer
 from a2c.guard import FiniteGuard
 from a2c.learner import UPDATE_METRICS, make_optimizer, make_update
 from a2c.model import model_for
+from a2c.normalize import ReturnNormalizer
 from a2c.rollout import Collector, RolloutCollector
 from a2c.run import Callback, RunDriver, StepOutput, Trainer, TrainResult
 from a2c.run_dir import prepare_run_dir
@@ -72,6 +73,7 @@ class StandardTrainer:
             self.collector.close()
             raise ValueError(f"the collector gathers {self.collector.n_steps} steps x {self.collector.num_envs} "
                              f"envs; the config says {cfg.n_steps} x {cfg.n_envs}")
+        self.reward_norm = ReturnNormalizer(cfg.n_envs, cfg.gamma) if cfg.normalize_reward else None
 
     def _push_weights(self) -> None:
         if not self.collector.shares_model:
@@ -88,6 +90,8 @@ class StandardTrainer:
         assert updates == 1, "the standard trainer does one update per call"
         # COLLECT: n_steps x n_envs transitions with the current policy.
         batch, finished = self.collector.collect()
+        if self.reward_norm is not None:
+            batch = self.reward_norm(batch)  # the episode returns in `finished` stay unscaled
         # UPDATE: returns, advantages, loss, gradient step (one compiled call).
         metrics = self.update(batch)
         self._push_weights()
@@ -100,9 +104,14 @@ class StandardTrainer:
         return {}
 
     def state(self) -> dict[str, Any]:
-        return {"collector": self.collector.state()}
+        state = {"collector": self.collector.state()}
+        if self.reward_norm is not None:
+            state["reward_norm"] = self.reward_norm.state()
+        return state
 
     def load_state(self, state: dict[str, Any]) -> list[str]:
+        if self.reward_norm is not None:
+            self.reward_norm.load_state(state["reward_norm"])
         return self.collector.load_state(state["collector"])
 
     def summary(self) -> dict[str, Any]:

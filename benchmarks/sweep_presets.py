@@ -1,0 +1,185 @@
+#!/usr/bin/env python
+"""Sweep the standard trainer's preset for one environment, for wall-clock time to a solve.
+
+Each candidate (config overrides on top of the env's current preset, which the report
+records) trains on seeds that ``make bench`` and ``make results`` never use (tuning
+seeds, then fresh check seeds), with a 20-episode greedy evaluation every
+``eval_every`` steps. Per run: the training clock and steps at the first evaluation
+at or above the env's solve threshold and at the first one after which every
+evaluation stays there ("stable"), and the last evaluation. The report
+(results/preset_sweep_<env>.{json,md}) keeps every candidate, chosen or rejected, so
+a preset's history is a file written by this command, not a code comment.
+
+    python benchmarks/sweep_presets.py --env Acrobot-v1 --seeds 10-13 --out results/preset_sweep_acrobot.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, NamedTuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+
+
+class EnvSweep(NamedTuple):
+    solved: float  # gymnasium's reward threshold, or 475 for CartPole-v1 (as the benchmarks)
+    steps: int  # default env steps per run
+    eval_every: int
+    candidates: dict[str, dict[str, Any]]  # name -> overrides on top of the env's preset
+
+
+_NORM = {"normalize_reward": True, "reward_scale": 1.0}
+SWEEPS: dict[str, EnvSweep] = {
+    "CartPole-v1": EnvSweep(475.0, 200_000, 10_000, {
+        "preset": {},
+        "old_preset_8envs_lr2e-3_rs1": {"n_envs": 8, "lr": 2e-3, "reward_scale": 1.0},
+        "8envs_lr2e-3": {"n_envs": 8, "lr": 2e-3},
+        "8envs": {"n_envs": 8},
+        "8envs_lr7e-3": {"n_envs": 8, "lr": 7e-3},
+        "16envs_lr2e-3": {"lr": 2e-3},
+        "8envs_normadv": {"n_envs": 8, "normalize_advantage": True},
+        "normrew": dict(_NORM),
+        "normrew_lr2e-3": dict(_NORM, lr=2e-3),
+    }),
+    "Acrobot-v1": EnvSweep(-100.0, 500_000, 25_000, {
+        "preset": {},
+        "lr2e-3_linear": {"lr": 2e-3, "lr_schedule": "linear"},
+        "lr4e-3_linear": {"lr": 4e-3, "lr_schedule": "linear"},
+        "rs0.1_lr2e-3_linear": {"lr": 2e-3, "lr_schedule": "linear", "reward_scale": 0.1},
+        "normrew": dict(_NORM),
+        "normrew_lr2e-3_linear": dict(_NORM, lr=2e-3, lr_schedule="linear"),
+    }),
+    "LunarLander-v3": EnvSweep(200.0, 500_000, 25_000, {
+        "preset": {},
+        "normrew": dict(_NORM),
+        "16envs": {"n_envs": 16},
+        "lr2e-3": {"lr": 2e-3},
+        "normrew_16envs_lr2e-3": dict(_NORM, n_envs=16, lr=2e-3),
+    }),
+}
+
+
+def solve_points(evals: list[dict[str, Any]], solved: float) -> dict[str, Any]:
+    """First and stable solve from evaluation points (``common.read_eval_clock``)."""
+    first = next((e for e in evals if e["mean_return"] >= solved), None)
+    stable = next((e for i, e in enumerate(evals) if all(x["mean_return"] >= solved for x in evals[i:])), None)
+    return {"first_seconds": first and first["train_seconds"], "first_steps": first and first["global_step"],
+            "stable_seconds": stable and stable["train_seconds"], "stable_steps": stable and stable["global_step"],
+            "final_eval": evals[-1]["mean_return"] if evals else None}
+
+
+def run_one(job: tuple[str, str, int, int]) -> dict[str, Any]:
+    """One training run in this worker process; returns its solve points."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from a2c.config import make_config
+    from a2c.tf_setup import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from a2c.train import train
+
+    env_id, name, seed, steps = job
+    sweep = SWEEPS[env_id]
+    with tempfile.TemporaryDirectory(prefix="a2c-sweep-") as tmp:
+        cfg = make_config({"env_id": env_id, "seed": seed, "total_steps": steps, "eval_every": sweep.eval_every,
+                           "eval_episodes": 20, "final_eval_episodes": 0, "checkpoint_every": 0,
+                           "progress": False, "run_dir": str(Path(tmp) / "run"), **sweep.candidates[name]})
+        result = train(cfg, quiet=True)
+        evals = common.read_eval_clock(result.run_dir)
+    return {"candidate": name, "seed": seed, "steps_per_second": result.summary["steps_per_second"],
+            **solve_points(evals, sweep.solved)}
+
+
+def parse_seeds(text: str) -> list[int]:
+    if "-" in text:
+        lo, hi = (int(x) for x in text.split("-"))
+        return list(range(lo, hi + 1))
+    return [int(x) for x in text.split(",")]
+
+
+def summarize(runs: list[dict[str, Any]], candidates: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for name in dict.fromkeys(r["candidate"] for r in runs):
+        mine = [r for r in runs if r["candidate"] == name]
+        finals = [r["final_eval"] for r in mine if r["final_eval"] is not None]
+        rows.append({"candidate": name, "overrides": candidates.get(name, {}), "runs": len(mine),
+                     "stable": sum(r["stable_steps"] is not None for r in mine),
+                     "first": sum(r["first_steps"] is not None for r in mine),
+                     "final_eval_median": common.median_of_known(finals),
+                     **common.column_medians(mine, ("first_seconds", "first_steps", "stable_seconds",
+                                                    "stable_steps"))})
+    return rows
+
+
+def markdown(report: dict[str, Any]) -> str:
+    solved = report["solved"]
+    lines = [f"# {report['env_id']} standard-trainer sweep (seeds {report['seeds']})", "",
+             f"_Generated by `{report['command']}`; do not edit by hand._", "",
+             f"Candidates override the preset as it stood at commit `{report['git_commit'][:10]}`: "
+             f"`{json.dumps(report['preset'])}`. {report['steps']:,} env steps per run, a 20-episode greedy "
+             f"evaluation every {report['eval_every']:,} steps, solved at >= {solved:g}; \"stable\" = every "
+             "later evaluation stays solved. Medians over seeds, censored (a run that never solved counts "
+             "as slower than any that did). The machine ran other work at the same time: compare seconds "
+             "within this table, steps across tables.", "",
+             "| candidate | overrides | solved once | stable | first solve (s / steps) | stable solve (s / steps) "
+             "| last eval (median) |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in report["summary"]:
+        lines.append(f"| {r['candidate']} | `{json.dumps(r['overrides'])}` | {r['first']}/{r['runs']} | "
+                     f"{r['stable']}/{r['runs']} | "
+                     f"{common.fmt(r['first_seconds'], '.1f', 'never')} / {common.fmt(r['first_steps'], ',.0f', '-')} | "
+                     f"{common.fmt(r['stable_seconds'], '.1f', 'never')} / {common.fmt(r['stable_steps'], ',.0f', '-')} | "
+                     f"{common.fmt(r['final_eval_median'], '.1f')} |")
+    lines += ["", "| candidate | seed | first (s) | stable (s) | stable steps | last eval | steps/s |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in report["runs"]:
+        lines.append(f"| {r['candidate']} | {r['seed']} | {common.fmt(r['first_seconds'], '.1f', 'never')} | "
+                     f"{common.fmt(r['stable_seconds'], '.1f', 'never')} | {common.fmt(r['stable_steps'], ',.0f', '-')} | "
+                     f"{common.fmt(r['final_eval'], '.1f')} | {common.fmt(r['steps_per_second'], ',.0f')} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--env", default="CartPole-v1", choices=sorted(SWEEPS), help="environment to sweep")
+    parser.add_argument("--seeds", default="10-13", help="seeds, 'A-B' or 'a,b,c' (default 10-13)")
+    parser.add_argument("--steps", type=int, default=0, help="env steps per run (default: the env's)")
+    parser.add_argument("--candidates", default="", help="comma-separated candidate names (default: all)")
+    parser.add_argument("--jobs", type=int, default=2, help="runs at once (one per core)")
+    parser.add_argument("--out", type=Path, required=True, help="report .json (the .md is written beside it)")
+    args = parser.parse_args(argv)
+    sweep = SWEEPS[args.env]
+    names = [n for n in args.candidates.split(",") if n] or list(sweep.candidates)
+    unknown = [n for n in names if n not in sweep.candidates]
+    if unknown:
+        parser.error(f"unknown candidates for {args.env}: {', '.join(unknown)}; known: {', '.join(sweep.candidates)}")
+    steps = args.steps or sweep.steps
+    jobs = [(args.env, n, s, steps) for s in parse_seeds(args.seeds) for n in names]
+    with ProcessPoolExecutor(args.jobs) as pool:
+        runs = []
+        for r in pool.map(run_one, jobs):
+            runs.append(r)
+            print(f"{r['candidate']} seed {r['seed']}: first {r['first_seconds']}, stable {r['stable_seconds']} "
+                  f"({r['stable_steps']} steps), last {r['final_eval']}", flush=True)
+    from a2c.config import PRESETS
+
+    report = {"command": "python benchmarks/sweep_presets.py " + " ".join(sys.argv[1:] if argv is None else argv),
+              "env_id": args.env, "solved": sweep.solved, "eval_every": sweep.eval_every,
+              "preset": PRESETS.get(args.env, {}), "seeds": args.seeds, "steps": steps, "runs": runs,
+              "summary": summarize(runs, sweep.candidates), "git_commit": common.git("rev-parse", "HEAD")}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(report))
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
