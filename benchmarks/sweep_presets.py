@@ -63,6 +63,11 @@ SWEEPS: dict[str, EnvSweep] = {
         "16envs": {"n_envs": 16},
         "lr2e-3": {"lr": 2e-3},
         "normrew_16envs_lr2e-3": dict(_NORM, n_envs=16, lr=2e-3),
+        # Second round: none solved for good in 500k steps, so a larger budget.
+        "preset_1M": {"total_steps": 1_000_000},
+        "normrew_1M": dict(_NORM, total_steps=1_000_000),
+        "normrew_1M_lr4e-4": dict(_NORM, total_steps=1_000_000, lr=4e-4),
+        "normrew_1M_gamma0.99": dict(_NORM, total_steps=1_000_000, gamma=0.99),
     }),
 }
 
@@ -76,7 +81,7 @@ def solve_points(evals: list[dict[str, Any]], solved: float) -> dict[str, Any]:
             "final_eval": evals[-1]["mean_return"] if evals else None}
 
 
-def run_one(job: tuple[str, str, int, int]) -> dict[str, Any]:
+def run_one(job: tuple[str, str, int, int, int]) -> dict[str, Any]:
     """One training run in this worker process; returns its solve points."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from a2c.config import make_config
@@ -85,10 +90,10 @@ def run_one(job: tuple[str, str, int, int]) -> dict[str, Any]:
     import_tensorflow_quietly()
     from a2c.train import train
 
-    env_id, name, seed, steps = job
+    env_id, name, seed, steps, eval_every = job
     sweep = SWEEPS[env_id]
     with tempfile.TemporaryDirectory(prefix="a2c-sweep-") as tmp:
-        cfg = make_config({"env_id": env_id, "seed": seed, "total_steps": steps, "eval_every": sweep.eval_every,
+        cfg = make_config({"env_id": env_id, "seed": seed, "total_steps": steps, "eval_every": eval_every,
                            "eval_episodes": 20, "final_eval_episodes": 0, "checkpoint_every": 0,
                            "progress": False, "run_dir": str(Path(tmp) / "run"), **sweep.candidates[name]})
         result = train(cfg, quiet=True)
@@ -151,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", default="CartPole-v1", choices=sorted(SWEEPS), help="environment to sweep")
     parser.add_argument("--seeds", default="10-13", help="seeds, 'A-B' or 'a,b,c' (default 10-13)")
     parser.add_argument("--steps", type=int, default=0, help="env steps per run (default: the env's)")
+    parser.add_argument("--eval-every", type=int, default=0, help="env steps between evaluations (default: the env's)")
     parser.add_argument("--candidates", default="", help="comma-separated candidate names (default: all)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (one per core)")
     parser.add_argument("--out", type=Path, required=True, help="report .json (the .md is written beside it)")
@@ -160,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in sweep.candidates]
     if unknown:
         parser.error(f"unknown candidates for {args.env}: {', '.join(unknown)}; known: {', '.join(sweep.candidates)}")
-    steps = args.steps or sweep.steps
-    jobs = [(args.env, n, s, steps) for s in parse_seeds(args.seeds) for n in names]
+    steps, eval_every = args.steps or sweep.steps, args.eval_every or sweep.eval_every
+    jobs = [(args.env, n, s, steps, eval_every) for s in parse_seeds(args.seeds) for n in names]
     with ProcessPoolExecutor(args.jobs) as pool:
         runs = []
         for r in pool.map(run_one, jobs):
@@ -171,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     from a2c.config import PRESETS
 
     report = {"command": "python benchmarks/sweep_presets.py " + " ".join(sys.argv[1:] if argv is None else argv),
-              "env_id": args.env, "solved": sweep.solved, "eval_every": sweep.eval_every,
+              "env_id": args.env, "solved": sweep.solved, "eval_every": eval_every,
               "preset": PRESETS.get(args.env, {}), "seeds": args.seeds, "steps": steps, "runs": runs,
               "summary": summarize(runs, sweep.candidates), "git_commit": common.git("rev-parse", "HEAD")}
     args.out.parent.mkdir(parents=True, exist_ok=True)
