@@ -19,10 +19,11 @@ import dataclasses
 import itertools
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from a2c.config import FIELD_NAMES, Config, coerce, describe_unknown
-from a2c.errors import ConfigError
+from a2c.errors import ConfigError, RunDirError
 
 #: Hyperparameters a sweep may vary: per-member tensors inside the compiled update.
 SWEEPABLE: tuple[str, ...] = ("lr", "gamma", "gae_lambda", "vf_coef", "ent_coef", "max_grad_norm",
@@ -66,7 +67,10 @@ def parse_sweep(specs: Sequence[str]) -> dict[str, list[Any]]:
                               f"compiled program, its shapes and optimizer); sweepable: {', '.join(SWEEPABLE)}")
         if name in sweep:
             raise ConfigError(f"--sweep names {name} twice")
-        parsed = [coerce(name, v.strip()) for v in values.split(",") if v.strip()]
+        try:
+            parsed = [coerce(name, v.strip()) for v in values.split(",") if v.strip()]
+        except ConfigError as e:
+            raise ConfigError(f"--sweep {spec}: {e}") from None
         if len(set(parsed)) != len(parsed):
             raise ConfigError(f"--sweep {name} repeats a value")
         if name == "max_grad_norm" and any(v <= 0 for v in parsed):
@@ -100,4 +104,26 @@ def member_label(member: Config, swept: Sequence[str]) -> str:
     return " ".join([*(f"{name}={getattr(member, name):g}" for name in swept), f"seed={member.seed}"])
 
 
-__all__ = ["MAX_MEMBERS", "SWEEPABLE", "member_configs", "member_label", "parse_seeds", "parse_sweep"]
+
+
+MEMBERS_DIR = "members"
+POPULATION_FILE = "population.json"
+
+
+def member_dir(run_dir: str | Path, k: int) -> Path:
+    """Member k's directory in a population run (laid out as a single run's)."""
+    return Path(run_dir) / MEMBERS_DIR / str(k)
+
+
+def member_path(path: str | Path, member: int | None) -> Path:
+    """``--member k`` applied to a population run directory (``path`` itself without it)."""
+    path = Path(path)
+    if member is None:
+        return path
+    if not (path / POPULATION_FILE).is_file():
+        raise RunDirError(f"--member needs a population run directory (with {POPULATION_FILE}); {path} is not one")
+    target = member_dir(path, member)
+    if member < 0 or not target.is_dir():
+        count = len([d for d in (path / MEMBERS_DIR).iterdir() if d.is_dir()]) if (path / MEMBERS_DIR).is_dir() else 0
+        raise RunDirError(f"{path} has no member {member}; its members are 0..{count - 1}")
+    return target
