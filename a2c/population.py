@@ -319,7 +319,8 @@ class PopulationRun:
     seeded ``EVAL_SEED_BASE + k``.
     """
 
-    def __init__(self, base: Config, spec: dict[str, Any], run_dir: Any, *, quiet: bool = False) -> None:
+    def __init__(self, base: Config, spec: dict[str, Any], run_dir: Any, *, quiet: bool = False,
+                 callback: Any = None) -> None:
         from pathlib import Path
 
         from a2c.checkpoint import RunCheckpoint
@@ -327,6 +328,7 @@ class PopulationRun:
         from a2c.progress import Progress, RecentEpisodes
 
         self.base, self.spec, self.run_dir, self.quiet = base, spec, Path(run_dir), quiet
+        self.callback = callback  # (update, global_step) after each call; KeyboardInterrupt stops as Ctrl-C
         self.members = member_configs(base, spec["seeds"], spec["sweep"])
         self.swept = tuple(spec["sweep"])
         self.env = ported_env(base.env_id)
@@ -442,6 +444,11 @@ class PopulationRun:
             due = (cfg.checkpoint_every > 0 and done // cfg.checkpoint_every > p.update // cfg.checkpoint_every) \
                 or done == cfg.n_updates
             p.update = done
+            if self.callback is not None:
+                try:
+                    self.callback(done, p.global_step)
+                except KeyboardInterrupt:
+                    self.stop.request(signal_module.SIGINT)
             # CHECKPOINT: every checkpoint_every updates, at the end, and when asked to stop.
             if due or self.stop.signum is not None:
                 p.train_seconds += time.perf_counter() - tick
@@ -618,9 +625,11 @@ def plot_population(run_dir: Any, members: int) -> None:
 
 
 def train_population(base: Config, seeds: Sequence[int], sweep: dict[str, list[Any]], *, overwrite: bool = False,
-                     quiet: bool = False) -> tuple[Any, dict[str, Any]]:
+                     quiet: bool = False, callback: Any = None) -> tuple[Any, dict[str, Any]]:
     """Train every member of ``seeds`` x ``sweep`` on ``base`` (a fused config) in a new
-    run directory; returns (run directory, population summary)."""
+    run directory; returns (run directory, population summary). ``callback``: as for
+    :func:`a2c.train.train` (stopping raises :class:`~a2c.signals.TrainingInterrupted`
+    once the checkpoint is written; continue with :func:`resume_population`)."""
     import tomli_w
 
     from a2c.files import atomic_write_json, atomic_write_text
@@ -632,7 +641,7 @@ def train_population(base: Config, seeds: Sequence[int], sweep: dict[str, list[A
     spec = {"seeds": list(seeds), "sweep": {k: list(v) for k, v in sweep.items()}}
     ported_env(base.env_id)  # EnvError before anything is written
     run_dir = prepare_run_dir(base, overwrite)
-    run = PopulationRun(base, spec, run_dir, quiet=quiet)
+    run = PopulationRun(base, spec, run_dir, quiet=quiet, callback=callback)
     atomic_write_text(run_dir / "config.toml", tomli_w.dumps({**base.to_dict(), "run_dir": str(run_dir)}))
     members = [{"member": k, "seed": m.seed, **{n: getattr(m, n) for n in run.swept}}
                for k, m in enumerate(run.members)]
@@ -644,7 +653,7 @@ def train_population(base: Config, seeds: Sequence[int], sweep: dict[str, list[A
     return run_dir, run.run(new=True)
 
 
-def resume_population(run_dir: Any, *, quiet: bool = False) -> tuple[Any, dict[str, Any]]:
+def resume_population(run_dir: Any, *, quiet: bool = False, callback: Any = None) -> tuple[Any, dict[str, Any]]:
     """Continue a population run from its newest checkpoint (``a2c train --resume``)."""
     import json
     from pathlib import Path
@@ -656,6 +665,11 @@ def resume_population(run_dir: Any, *, quiet: bool = False) -> tuple[Any, dict[s
     spec = json.loads((run_dir / POPULATION_FILE).read_text())
     base = make_config({"run_dir": str(run_dir)}, run_dir / "config.toml")
     configure_tensorflow(base)
-    run = PopulationRun(base, {"seeds": spec["seeds"], "sweep": spec["sweep"]}, run_dir, quiet=quiet)
+    if (run_dir / "summary.json").is_file():
+        from a2c.errors import RunDirError
+
+        raise RunDirError(f"the population run in {run_dir} has finished (it has a summary.json); nothing to resume")
+    run = PopulationRun(base, {"seeds": spec["seeds"], "sweep": spec["sweep"]}, run_dir, quiet=quiet,
+                        callback=callback)
     run.restore()
     return run_dir, run.run(new=False)
