@@ -103,7 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ConfigError(f"--resume continues with the run's own config.toml; drop {', '.join(extra)}")
         if (Path(args.resume) / POPULATION_FILE).is_file():
             import_tensorflow_quietly()
-            from a2c.population import resume_population
+            from a2c.population_run import resume_population
 
             return _population_done(*resume_population(args.resume))
         import_tensorflow_quietly()
@@ -143,7 +143,7 @@ def _train_population(args: argparse.Namespace, overrides: dict, cfg: Config) ->
     member_configs(cfg, seeds, sweep)  # every member's values validated before TensorFlow starts
     import_tensorflow_quietly()
     from a2c.fused import make_fused_config
-    from a2c.population import train_population
+    from a2c.population_run import train_population
 
     base = make_fused_config(overrides, args.config)
 

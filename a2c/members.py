@@ -119,6 +119,9 @@ def member_path(path: str | Path, member: int | None) -> Path:
     """``--member k`` applied to a population run directory (``path`` itself without it)."""
     path = Path(path)
     if member is None:
+        if (path / POPULATION_FILE).is_file():
+            raise RunDirError(f"{path} is a population run: choose a member with --member K "
+                              f"(its directories are {path / MEMBERS_DIR}/<K>)")
         return path
     if not (path / POPULATION_FILE).is_file():
         raise RunDirError(f"--member needs a population run directory (with {POPULATION_FILE}); {path} is not one")

@@ -29,6 +29,7 @@ Usage::
 
     python benchmarks/bench_population.py                         # ~12 min on 2 cores
     python benchmarks/bench_population.py --quick --out /tmp/pb.json   # smoke test, ~2 min
+    python benchmarks/bench_population.py --replot      # the .md and .png again from the .json
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ THRESHOLD = 475.0
 def worker_population(spec: dict[str, Any]) -> dict[str, Any]:
     """One population run (fused CartPole preset) of seeds 0..M-1; per-member solve times."""
     from a2c.fused import make_fused_config
-    from a2c.population import train_population
+    from a2c.population_run import train_population
 
     overrides = {"eval_every": spec["eval_every"], "eval_episodes": spec["eval_episodes"],
                  "final_eval_episodes": spec["eval_episodes"], "run_dir": spec["run_dir"], "progress": False,
@@ -140,6 +141,8 @@ def main() -> None:
     p.add_argument("--skip", default="", help="comma list of parts to skip: compare,scaling")
     p.add_argument("--quick", action="store_true", help="smoke test: 8 members, 1 SB3 seed, short budgets")
     p.add_argument("--out", default=str(REPO_ROOT / "results" / "population_benchmark.json"))
+    p.add_argument("--replot", action="store_true",
+                   help="only rewrite the .md and .png from the JSON report at --out (no training)")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
     if args.worker:
@@ -148,8 +151,13 @@ def main() -> None:
     if args.quick:
         args.members, args.sb3_seeds, args.sb3_steps, args.eval_episodes = 8, 1, 60_000, 20
         args.sizes, args.scaling_steps = "1,8", 5_000
-    skip = set(filter(None, args.skip.split(",")))
     out = Path(args.out)
+    if args.replot:
+        report = json.loads(out.read_text())
+        out.with_suffix(".md").write_text(markdown(report))
+        plot(report, out.with_suffix(".png"))
+        return
+    skip = set(filter(None, args.skip.split(",")))
     out.parent.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"command": " ".join(shlex.quote(a) for a in sys.argv),
                               "started": datetime.now(timezone.utc).isoformat(), "settings": vars(args),
@@ -281,7 +289,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
         ax.plot([e["train_seconds"] for e in r["evals"]], [e["mean_return"] for e in r["evals"]], color="tab:gray",
                 lw=1.2, marker=".", label="SB3 A2C, one seed each" if i == 0 else None)
     ax.axhline(THRESHOLD, color="k", lw=0.6, ls=":")
-    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xscale("log")
     ax.set_xlabel("training seconds (compilation included, evaluation excluded)")
     ax.set_ylabel("greedy return, 100 episodes")
     ax.set_title("CartPole-v1: every population member vs SB3")

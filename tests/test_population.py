@@ -28,7 +28,8 @@ from a2c.config import make_config
 from a2c.errors import ConfigError, RunDirError
 from a2c.fused import FusedTrainer, make_fused_config, ported_env
 from a2c.members import member_configs, member_path, parse_seeds, parse_sweep
-from a2c.population import PopulationLoop, resume_population, train_population
+from a2c.population import PopulationLoop
+from a2c.population_run import resume_population, train_population
 from a2c.signals import TrainingInterrupted
 
 REPO = Path(__file__).resolve().parents[1]
@@ -179,6 +180,8 @@ def test_member_evaluation_matches_a2c_evaluate(population_run, capsys):
     assert (run_dir / "members" / "1" / "saved_model" / "saved_model.pb").is_file()
     assert main(["evaluate", str(run_dir), "--member", "7"]) == 2
     assert "no member 7; its members are 0..3" in capsys.readouterr().err
+    assert main(["evaluate", str(run_dir)]) == 2
+    assert "is a population run: choose a member with --member K" in capsys.readouterr().err
     with pytest.raises(RunDirError, match="population run directory"):
         member_path(run_dir / "members" / "0", 0)
 
