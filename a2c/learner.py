@@ -5,6 +5,9 @@ returns/advantages (:mod:`a2c.returns`) -> loss (:mod:`a2c.losses`, through the
 model's policy distribution) -> gradients -> global-norm clip -> optimizer step. Its
 input signature is fixed, so it is traced once; it is XLA-compiled and called through
 :class:`a2c.dispatch.HostCall`, since the trainer calls it from numpy every update.
+:func:`update_step` is the same update as graph code (the fused loop runs it), and
+:func:`member_gradients` its loss and clipped gradients at given weights, which a
+population (:mod:`a2c.population`) maps over its members.
 """
 
 from __future__ import annotations
