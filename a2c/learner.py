@@ -12,10 +12,10 @@ population (:mod:`a2c.population`) maps over its members.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import keras
 import tensorflow as tf
-
-from collections.abc import Callable
 
 from a2c.config import Config
 from a2c.dispatch import HostCall
