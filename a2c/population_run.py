@@ -13,6 +13,7 @@ and are evaluated in one compiled call; the checkpoint is the same
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -20,6 +21,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -273,6 +275,10 @@ def train_population(base: Config, seeds: Sequence[int], sweep: dict[str, list[A
     configure_tensorflow(base)
     spec = {"seeds": list(seeds), "sweep": {k: list(v) for k, v in sweep.items()}}
     ported_env(base.env_id)  # EnvError before anything is written
+    if not base.run_dir:  # runs/<env>__pop<P>__<time>, not the base seed's single-run name
+        members = len(member_configs(base, spec["seeds"], spec["sweep"]))
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = dataclasses.replace(base, run_dir=str(Path("runs") / f"{base.env_id}__pop{members}__{stamp}"))
     run_dir = prepare_run_dir(base, overwrite)
     # --overwrite of a population run: prepare_run_dir removes a single run's files only.
     shutil.rmtree(run_dir / MEMBERS_DIR, ignore_errors=True)
