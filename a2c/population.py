@@ -136,10 +136,11 @@ class PopulationLoop:
     def _forward(self, weights: list[tf.Tensor], obs: tf.Tensor) -> dict[str, tf.Tensor]:
         """The model's outputs for (P, batch, ...) observations, member k's at its weights."""
         model = self.model
+        non_trainable = [v.value for v in model.non_trainable_variables]  # shared (none in today's model)
 
         def one(args: tuple[list[tf.Tensor], tf.Tensor]) -> dict[str, tf.Tensor]:
             w, x = args
-            return model.stateless_call(w, [], x)[0]
+            return model.stateless_call(w, non_trainable, x)[0]
 
         return tf.vectorized_map(one, (weights, obs), fallback_to_while_loop=False)
 

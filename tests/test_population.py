@@ -38,10 +38,10 @@ RTOL, ATOL = 1e-4, 2e-5
 
 
 # ----------------------------------------------------------------- each member = a single run
-def _identity(xla: bool, updates: int = 10) -> None:
+def _identity(xla: bool, updates: int = 10, **overrides: object) -> None:
     """Four members that differ in their seed and in every sweepable field (a population
     need not be a full grid), each against its own single fused run."""
-    base = make_fused_config({"n_envs": 8, "n_steps": 5, "total_steps": 8 * 5 * 40, "fused_xla": xla})
+    base = make_fused_config({"n_envs": 8, "n_steps": 5, "total_steps": 8 * 5 * 40, "fused_xla": xla, **overrides})
     values = [dict(seed=0, lr=4e-3, gamma=0.99, gae_lambda=1.0, vf_coef=0.5, ent_coef=0.0, max_grad_norm=0.5,
                    reward_scale=0.1),
               dict(seed=1, lr=1e-3, gamma=0.9, gae_lambda=0.95, vf_coef=0.25, ent_coef=0.01, max_grad_norm=0.1,
@@ -78,6 +78,13 @@ def test_each_member_learns_as_its_single_fused_run_graph():
 @pytest.mark.slow
 def test_each_member_learns_as_its_single_fused_run_xla():
     _identity(xla=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop_keras"])
+def test_each_member_learns_as_its_single_fused_run_other_optimizers(optimizer):
+    """The stacked optimizer step is elementwise for every optimizer the config offers."""
+    _identity(xla=False, optimizer=optimizer, lr_schedule="constant")
 
 
 # ------------------------------------------------------------------------- the spec
