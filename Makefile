@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: setup train test test-slow bench bench-fused sweep-cartpole results notebook clean
+.PHONY: setup train test test-slow bench bench-fused bench-population sweep-cartpole results notebook clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,11 @@ bench: setup
 	$(BIN)/python benchmarks/bench_cartpole.py --out results/benchmark_cartpole.json
 	$(BIN)/python benchmarks/bench_fused.py --seeds 5 --skip scaling,acrobot --impls sb3,standard,fused_graph \
 		--out results/solve_benchmark.json
+
+## 64 CartPole seeds trained as one population vs SB3 on one seed; wall time against population size 1..256 (~10 min)
+bench-population: setup
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python benchmarks/bench_population.py --out results/population_benchmark.json
 
 ## The CartPole-v1 preset sweep (tuning seeds, then check seeds; ~15 min)
 sweep-cartpole: setup

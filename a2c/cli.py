@@ -19,6 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 
 from a2c.config import Config, FIELD_NAMES, make_config  # noqa: E402
 from a2c.errors import A2CError, ConfigError  # noqa: E402
+from a2c.members import POPULATION_FILE, SWEEPABLE, member_configs, parse_seeds, parse_sweep  # noqa: E402
 from a2c.tf_setup import import_tensorflow_quietly  # noqa: E402
 
 FLAG_ALIASES = {"env_id": ["--env"]}
@@ -52,6 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     train.add_argument("--resume", metavar="RUN_DIR",
                        help="continue a stopped run from its newest checkpoint, with the run's own config.toml")
+    population = train.add_argument_group(
+        "population (fused mode only)",
+        "Train many agents in ONE compiled program (a2c.population): each member has its own weights, "
+        "optimizer state, envs and random generator, and learns as a single --fused run with its seed and "
+        "values would. Members: the --sweep grid x the seeds; files: RUN_DIR/members/<k>/, population.md.")
+    population.add_argument("--seeds", metavar="SEEDS", default=None,
+                            help="train one member per seed, e.g. 0-63 or 0,4,10-12 (needs --fused)")
+    population.add_argument("--sweep", metavar="FIELD=V1,V2", action="append", default=None,
+                            help="a member per value (times the seeds); repeat for a grid. Sweepable: "
+                                 + ", ".join(SWEEPABLE))
     _add_config_flags(train)
 
     try:
@@ -87,14 +98,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         # The saved config is the run's: changing it would not continue the same run.
         extra = [f"--{n.replace('_', '-')}" for n, v in overrides.items() if v is not None and n != "progress"]
         extra += ["--config"] * (args.config is not None) + ["--overwrite"] * args.overwrite
+        extra += ["--seeds"] * (args.seeds is not None) + ["--sweep"] * (args.sweep is not None)
         if extra:
             raise ConfigError(f"--resume continues with the run's own config.toml; drop {', '.join(extra)}")
+        if (Path(args.resume) / POPULATION_FILE).is_file():
+            import_tensorflow_quietly()
+            from a2c.population_run import resume_population
+
+            return _population_done(*resume_population(args.resume))
         import_tensorflow_quietly()
         from a2c.train import resume
 
         result = resume(args.resume, progress=args.progress)
     else:
         cfg = make_config(overrides, args.config)  # refuse bad flags before paying for TensorFlow
+        if args.seeds is not None or args.sweep is not None:
+            return _train_population(args, overrides, cfg)
         import_tensorflow_quietly()
         if cfg.fused:  # --fused: the one-call compiled trainer, with its preset layer (a2c.fused)
             from a2c.fused import make_fused_config
@@ -112,6 +131,39 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"greedy evaluation over {s['eval_episodes']} episodes: "
               f"{s['eval_mean_return']:.1f} +/- {s['eval_std_return']:.1f}")
     print(next_steps(result.run_dir))
+    return 0
+
+
+def _train_population(args: argparse.Namespace, overrides: dict, cfg: Config) -> int:
+    """``--seeds`` / ``--sweep``: a population (a2c.population), checked before TensorFlow starts."""
+    if not cfg.fused:
+        raise ConfigError("--seeds and --sweep train a population in fused mode; add --fused")
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else None
+    sweep = parse_sweep(args.sweep or [])
+    member_configs(cfg, seeds, sweep)  # every member's values validated before TensorFlow starts
+    import_tensorflow_quietly()
+    from a2c.fused import make_fused_config
+    from a2c.population_run import train_population
+
+    base = make_fused_config(overrides, args.config)
+
+    return _population_done(*train_population(base, seeds or [base.seed], sweep, overwrite=args.overwrite))
+
+
+def _population_done(run_dir: Path, summary: dict) -> int:
+    """What ``a2c train`` prints at the end of a population run."""
+    run = shlex.quote(str(run_dir))
+    print(f"run directory: {run_dir} ({summary['members']} members in members/<k>/)")
+    print(f"trained {summary['total_steps_per_member']} steps per member in {summary['train_seconds']:.1f} s "
+          f"({summary['steps_per_second']:.0f} steps/s over all members)")
+    for g in summary["groups"]:
+        if "mean" in g:
+            setting = " ".join(f"{k}={g[k]:g}" for k in summary["sweep"]) or "all members"
+            solved = "" if g["solved_fraction"] is None else f", solved {g['solved_fraction']:.0%}"
+            print(f"{setting}: greedy return {g['mean']:.1f} +/- {g['std']:.1f} (min {g['min']:.1f}) over "
+                  f"{g['members']} members{solved}")
+    print(f"table: {run_dir / 'population.md'}; curves: {run_dir / 'population_curves.png'}")
+    print(f"next steps:\n  a2c evaluate {run} --member 0 --episodes 100\n  a2c export {run} --member 0")
     return 0
 
 
@@ -140,6 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "verify":
             from a2c.verify.cli import run_verify
             return run_verify(args)
+        if args.command in ("evaluate", "export"):
+            from a2c.members import member_path
+
+            args.path = str(member_path(args.path, args.member))
         if args.command == "evaluate":
             from a2c.loading import run_evaluate
             return run_evaluate(args)

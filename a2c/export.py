@@ -267,6 +267,8 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
                         help="SavedModel directory to write (default: saved_model/ in the run directory)")
     parser.add_argument("--force", action="store_true",
                         help="rewrite the SavedModel even when it is already up to date with model.keras")
+    parser.add_argument("--member", type=int, default=None, metavar="K",
+                        help="with a population run directory (a2c train --seeds/--sweep): member K's model")
     parser.add_argument("--onnx", action="store_true",
                         help="also write model.onnx beside the SavedModel (needs the 'onnx' extra)")
 

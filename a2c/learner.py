@@ -5,9 +5,14 @@ returns/advantages (:mod:`a2c.returns`) -> loss (:mod:`a2c.losses`, through the
 model's policy distribution) -> gradients -> global-norm clip -> optimizer step. Its
 input signature is fixed, so it is traced once; it is XLA-compiled and called through
 :class:`a2c.dispatch.HostCall`, since the trainer calls it from numpy every update.
+:func:`update_step` is the same update as graph code (the fused loop runs it), and
+:func:`member_gradients` its loss and clipped gradients at given weights, which a
+population (:mod:`a2c.population`) maps over its members.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import keras
 import tensorflow as tf
@@ -23,6 +28,10 @@ from a2c.optim import RMSpropEpsOutside
 from a2c.returns import gae
 from a2c.rollout import Rollout
 
+#: The model, or any callable with its call signature (``x, training=False`` -> output
+#: dict): :func:`member_gradients` passes the model evaluated at other weights.
+Forward = keras.Model | Callable[..., dict[str, tf.Tensor]]
+
 
 def make_optimizer(cfg: Config) -> keras.optimizers.Optimizer:
     """RMSprop with A2C's rho/epsilon, epsilon outside the square root as in PyTorch
@@ -31,15 +40,27 @@ def make_optimizer(cfg: Config) -> keras.optimizers.Optimizer:
     Clipping is done by the learner on the *global* norm (Keras' ``clipnorm`` would clip
     each tensor separately, which is not what A2C does).
     """
-    lr: float | keras.optimizers.schedules.LearningRateSchedule = cfg.lr
-    if cfg.lr_schedule == "linear":
-        lr = keras.optimizers.schedules.PolynomialDecay(cfg.lr, decay_steps=cfg.n_updates,
-                                                        end_learning_rate=0.0, power=1.0)
+    lr = learning_rate_schedule(cfg)
     if cfg.optimizer == "adam":
         return keras.optimizers.Adam(lr, epsilon=cfg.optimizer_eps)
     if cfg.optimizer == "rmsprop_keras":
         return keras.optimizers.RMSprop(lr, rho=cfg.rms_rho, epsilon=cfg.optimizer_eps)
     return RMSpropEpsOutside(lr, rho=cfg.rms_rho, epsilon=cfg.optimizer_eps)
+
+
+def learning_rate_schedule(cfg: Config, lr: float | tf.Tensor | None = None
+                           ) -> float | tf.Tensor | keras.optimizers.schedules.LearningRateSchedule:
+    """``cfg.lr`` (or ``lr``: a population passes one per member, a (P,) tensor) under
+    ``cfg.lr_schedule``: the number itself, or a linear decay to 0 over the run's updates.
+
+    One definition for the optimizer of a single run and the per-member learning rates
+    of :mod:`a2c.population`, so that a member's rate is computed by the same ops.
+    """
+    lr = cfg.lr if lr is None else lr
+    if cfg.lr_schedule == "linear":
+        return keras.optimizers.schedules.PolynomialDecay(lr, decay_steps=cfg.n_updates,
+                                                          end_learning_rate=0.0, power=1.0)
+    return lr
 
 
 def current_learning_rate(optimizer: keras.optimizers.Optimizer) -> tf.Tensor:
@@ -61,7 +82,7 @@ def rollout_signature(cfg: Config, obs_spec: ObsSpec) -> Rollout:
     )
 
 
-def batch_returns(model: keras.Model, batch: Rollout, cfg: Config,
+def batch_returns(model: Forward, batch: Rollout, cfg: Config,
                   next_obs: tf.Tensor | None = None) -> tf.Tensor:
     """GAE returns (T, N) of a batch under the model's current weights, without gradient.
 
@@ -96,7 +117,7 @@ def merge_time(x: tf.Tensor) -> tf.Tensor:
     return tf.reshape(x, [-1, *x.shape[2:]])
 
 
-def compute_loss(model: keras.Model, batch: Rollout, cfg: Config,
+def compute_loss(model: Forward, batch: Rollout, cfg: Config,
                  next_obs: tf.Tensor | None = None) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """The A2C loss of one batch under the model's current weights.
 
@@ -157,9 +178,45 @@ def update_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, batch
     with tf.GradientTape() as tape:
         total, metrics = compute_loss(model, batch, cfg, next_obs)
     grads = tape.gradient(total, variables)
-    grad_norm = tf.linalg.global_norm(grads)
-    if cfg.max_grad_norm > 0:
-        grads, _ = tf.clip_by_global_norm(grads, cfg.max_grad_norm, use_norm=grad_norm)
+    grads, grad_norm = clip_gradients(grads, cfg.max_grad_norm)
     optimizer.apply_gradients(zip(grads, variables))
     metrics = {**metrics, "grad_norm": grad_norm, "learning_rate": lr}
     return {k: metrics[k] for k in UPDATE_METRICS}
+
+
+def clip_gradients(grads: list[tf.Tensor], max_norm: float | tf.Tensor,
+                   grad_norm: tf.Tensor | None = None) -> tuple[list[tf.Tensor], tf.Tensor]:
+    """Clip to a global norm (A2C's clip; a number <= 0 disables it); also return the
+    norm before clipping (``grad_norm``, when given, is used as that norm). ``max_norm``
+    may be a tensor (a population member's)."""
+    grad_norm = tf.linalg.global_norm(grads) if grad_norm is None else grad_norm
+    if not (isinstance(max_norm, (int, float)) and max_norm <= 0):
+        grads, _ = tf.clip_by_global_norm(grads, max_norm, use_norm=grad_norm)
+    return grads, grad_norm
+
+
+def member_gradients(model: keras.Model, weights: list[tf.Tensor], batch: Rollout, cfg: Config,
+                     next_obs: tf.Tensor | None = None) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
+    """The clipped gradients of the A2C loss at ``weights`` (the model's trainable
+    variables' values) and the update's metrics but ``learning_rate``; graph code.
+
+    :func:`update_step` without the optimizer step and with the weights as tensors,
+    for :mod:`a2c.population`, which maps it over members with ``tf.vectorized_map``
+    (each member's weights a slice of stacked variables; ``cfg`` may hold per-member
+    tensors for scalar hyperparameters) and applies one optimizer step to the stacked
+    weights. ``model.stateless_call`` runs the same layers at these weights.
+    """
+    non_trainable = [v.value for v in model.non_trainable_variables]
+
+    def forward(x: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
+        return model.stateless_call(weights, non_trainable, x, training=training)[0]
+
+    with tf.GradientTape() as tape:
+        tape.watch(weights)
+        total, metrics = compute_loss(forward, batch, cfg, next_obs)
+    grads = tape.gradient(total, weights)
+    # tf.linalg.global_norm's L2Loss op cannot be vectorized (no pfor converter): the
+    # same norm from squares and sums (equal up to float summation order).
+    grad_norm = tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(g)) for g in grads]))
+    grads, grad_norm = clip_gradients(grads, cfg.max_grad_norm, grad_norm)
+    return grads, {**metrics, "grad_norm": grad_norm}

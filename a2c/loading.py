@@ -237,6 +237,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"episode k is reset with seed S+k (default: {EVAL_SEED_BASE})")
     parser.add_argument("--sample", action="store_true",
                         help="sample actions from the policy (seeded per episode) instead of the greedy action")
+    parser.add_argument("--member", type=int, default=None, metavar="K",
+                        help="with a population run directory (a2c train --seeds/--sweep): member K's model")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--gif", metavar="FILE", default=None,
                         help="record the first episode (seed S) as an animated GIF")
