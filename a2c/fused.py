@@ -96,6 +96,23 @@ def make_fused_config(overrides: dict[str, Any] | None = None, toml_path: str | 
     return make_config(layered)
 
 
+def compile_loop(run: Any) -> float:
+    """Trace and compile a fused ``run(k)`` by calling ``run(0)``; seconds taken.
+
+    Python's garbage collector is paused meanwhile: tracing allocates many small
+    objects and collections would slow it down (results/tuning.md).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        run(tf.constant(0, tf.int32))
+        return time.perf_counter() - start
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class LoopState(NamedTuple):
     """What one fused call carries from update to update (and between calls)."""
 
@@ -143,19 +160,8 @@ class FusedLoop:
 
         Compiling is XLA's compilation, or in the graph executor Grappler's graph
         optimisation and the lowering of the while loops.
-
-        Python's garbage collector is paused meanwhile: tracing allocates many small
-        objects and collections would slow it down (results/tuning.md).
         """
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            start = time.perf_counter()
-            self.run(tf.constant(0, tf.int32))
-            return time.perf_counter() - start
-        finally:
-            if enabled:
-                gc.enable()
+        return compile_loop(self.run)
 
     # ------------------------------------------------------------------ graph code
     def _rollout(self, state: LoopState) -> tuple[LoopState, Rollout, tf.Tensor, dict[str, tf.Tensor]]:

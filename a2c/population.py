@@ -33,8 +33,6 @@ The run directory, logs, checkpoints and resume of a population are
 from __future__ import annotations
 
 import dataclasses
-import gc
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,7 +43,7 @@ import tensorflow as tf
 from a2c.config import Config
 from a2c.distributions import distribution_of
 from a2c.envs import env_spaces, make_env
-from a2c.fused import EPISODE_STATS, LoopState
+from a2c.fused import EPISODE_STATS, LoopState, compile_loop
 from a2c.learner import UPDATE_METRICS, learning_rate_schedule, make_optimizer, member_gradients
 from a2c.model import model_for
 from a2c.rollout import Rollout
@@ -118,15 +116,7 @@ class PopulationLoop:
 
     def compile(self) -> float:
         """Trace and compile ``run`` via ``run(0)`` (changes nothing); seconds taken."""
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            start = time.perf_counter()
-            self.run(tf.constant(0, tf.int32))
-            return time.perf_counter() - start
-        finally:
-            if enabled:
-                gc.enable()
+        return compile_loop(self.run)
 
     def member_weights(self, k: int) -> list[np.ndarray]:
         """Member k's weights, in the order of the model's ``get_weights``."""
