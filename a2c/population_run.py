@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import shutil
 import signal
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -45,10 +43,10 @@ from a2c.population_report import (POPULATION_CURVES, POPULATION_TABLE, SOLVED_A
 from a2c.progress import Progress, RecentEpisodes
 from a2c.run_dir import prepare_run_dir, resume_command
 from a2c.saving import MODEL_FILE, save_model
+from a2c.schedule import Callback, run_schedule
 from a2c.signals import StopSignals, TrainingInterrupted
 from a2c.tf_setup import configure_tensorflow
 
-Callback = Callable[[int, int], None]  # (update, global_step) after each call, as a2c.run's
 
 
 class PopulationRun:
@@ -132,59 +130,36 @@ class PopulationRun:
                                  f"training stopped, {note}. Try a lower --lr (or drop it from the sweep)")
 
     def _loop(self) -> None:
-        cfg, p, loop = self.base, self.progress, self.loop
-        if p.update < cfg.n_updates:
-            seconds = loop.compile()
-            p.train_seconds += seconds
-            p.warmup_seconds += seconds
-        physics = eval_physics(self.env, cfg.eval_episodes, EVAL_SEED_BASE) if p.next_eval else None
-        tick = time.perf_counter()
-        while p.update < cfg.n_updates:
-            # STEP: k updates of every member in one compiled call, ending on evaluation steps.
-            k = min(cfg.fused_updates_per_call, cfg.n_updates - p.update)
-            if p.next_eval is not None:
-                k = min(k, max(math.ceil((p.next_eval - p.global_step) / cfg.batch_size), 1))
-            out = {name: v.numpy() for name, v in loop.run(tf.constant(k, tf.int32)).items()}
-            done = p.update + k
-            self._check_finite(out, p.update + 1, done)
-            p.global_step += k * cfg.batch_size
-            for recent, e, rs, ls in zip(self.recent, out["episodes"], out["return_sum"], out["length_sum"]):
-                recent.add(float(e), float(rs), float(ls))
-            self.episodes += out["episodes"].astype(np.int64)
-            p.episodes = int(self.episodes.sum())
-            # LOG: a row per member when a multiple of log_every was reached, and at the end.
-            if done // cfg.log_every > p.update // cfg.log_every or done == cfg.n_updates:
-                now = time.perf_counter()
-                p.train_seconds += now - tick
-                tick = now
-                self._log_rows(done, out)
-            # EVALUATE: every member greedily, in one compiled call, off the clock.
-            if p.next_eval is not None and p.global_step >= p.next_eval:
-                p.train_seconds += time.perf_counter() - tick
-                self._evaluate(physics)
-                while p.next_eval <= p.global_step:
-                    p.next_eval += cfg.eval_every
-                tick = time.perf_counter()
-            due = (cfg.checkpoint_every > 0 and done // cfg.checkpoint_every > p.update // cfg.checkpoint_every) \
-                or done == cfg.n_updates
-            p.update = done
-            if self.callback is not None:
-                try:
-                    self.callback(done, p.global_step)
-                except KeyboardInterrupt:
-                    self.stop.request(signal.SIGINT)
-            # CHECKPOINT: every checkpoint_every updates, at the end, and when asked to stop.
-            if due or self.stop.signum is not None:
-                p.train_seconds += time.perf_counter() - tick
-                self.save_checkpoint()
-                tick = time.perf_counter()
-            if self.stop.signum is not None:
-                name = signal.Signals(self.stop.signum).name
-                raise TrainingInterrupted(
-                    f"stopped by {name}; checkpoint at update {self.saved_update} of {cfg.n_updates}. "
-                    f"Continue with: {resume_command(self.run_dir)}",
-                    signum=self.stop.signum, run_dir=self.run_dir, checkpoint_update=self.saved_update)
-        p.train_seconds += time.perf_counter() - tick
+        cfg, p = self.base, self.progress
+        compile_seconds = self.loop.compile() if p.update < cfg.n_updates else None
+        self._physics = eval_physics(self.env, cfg.eval_episodes, EVAL_SEED_BASE) if p.next_eval else None
+        run_schedule(cfg, p, self, cfg.fused_updates_per_call, compile_seconds)
+
+    # -- what happens at each point of the schedule (a2c.schedule.Scheduled) --------------
+    def advance(self, updates: int) -> dict[str, np.ndarray]:
+        """``updates`` updates of every member in one compiled call."""
+        p = self.progress
+        out = {name: v.numpy() for name, v in self.loop.run(tf.constant(updates, tf.int32)).items()}
+        self._check_finite(out, p.update + 1, p.update + updates)
+        for recent, e, rs, ls in zip(self.recent, out["episodes"], out["return_sum"], out["length_sum"]):
+            recent.add(float(e), float(rs), float(ls))
+        self.episodes += out["episodes"].astype(np.int64)
+        p.episodes = int(self.episodes.sum())
+        return out
+
+    def log(self, update: int, out: dict[str, np.ndarray]) -> None:
+        self._log_rows(update, out)
+
+    def evaluate(self) -> None:
+        """Every member greedily, in one compiled call."""
+        self._evaluate(self._physics)
+
+    def interrupted(self) -> TrainingInterrupted:
+        name = signal.Signals(self.stop.signum or signal.SIGINT).name
+        return TrainingInterrupted(
+            f"stopped by {name}; checkpoint at update {self.saved_update} of {self.base.n_updates}. "
+            f"Continue with: {resume_command(self.run_dir)}",
+            signum=self.stop.signum, run_dir=self.run_dir, checkpoint_update=self.saved_update)
 
     def _say(self, text: str) -> None:
         if not self.quiet:

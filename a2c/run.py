@@ -14,21 +14,15 @@ checkpoints and exact resume (:mod:`a2c.checkpoint`, the counters of
 :mod:`a2c.progress`), Ctrl-C/SIGTERM (:mod:`a2c.signals`), the progress bar, the final
 files. :func:`a2c.train.train` and :func:`a2c.train.resume` start it.
 
-The clock: ``train_seconds`` counts collection, updates, logging and compilation,
-not evaluations or checkpoints; ``warmup_seconds`` is the compilation the trainer did
-up front (:meth:`Trainer.compile`) or else each session's first call (tracing, XLA
-compilation), and ``steps_per_second`` leaves it out.
-
-The driver stays one module (~320 lines): when a row, an evaluation, a checkpoint or a
-stop happens is one schedule, and splitting it would hide how exact resume works.
+When each of those happens is :mod:`a2c.schedule`'s, shared with the population driver
+(:mod:`a2c.population_run`); the clock (``train_seconds``, ``warmup_seconds``) is kept
+there too, and ``steps_per_second`` leaves the warm-up out.
 """
 
 from __future__ import annotations
 
-import math
 import signal
 import sys
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,9 +43,9 @@ from a2c.policy import make_greedy
 from a2c.progress import Progress
 from a2c.run_dir import CURVES_FILE, resume_command
 from a2c.saving import MODEL_FILE, save_model
+from a2c.schedule import Callback, run_schedule
 from a2c.signals import StopSignals, TrainingInterrupted
 
-Callback = Callable[[int, int], None]  # (update, global_step), called after each call
 
 
 class StepOutput(NamedTuple):
@@ -199,14 +193,6 @@ class RunDriver:
         return TrainingInterrupted(message, signum=signum, run_dir=self.run_dir,
                                    checkpoint_update=self.saved_update)
 
-    def _updates_this_call(self) -> int:
-        """As many as the trainer takes, but ending at the last update and at evaluation steps."""
-        cfg, p = self.cfg, self.progress
-        k = min(self.trainer.updates_per_call, cfg.n_updates - p.update)
-        if p.next_eval is not None:
-            k = min(k, max(math.ceil((p.next_eval - p.global_step) / cfg.batch_size), 1))
-        return k
-
     def _log_row(self, update: int, metrics: Mapping[str, Any], display: Display) -> None:
         p = self.progress
         ret, length = p.recent.return_mean(), p.recent.length_mean()
@@ -231,62 +217,37 @@ class RunDriver:
         return result
 
     def _loop(self) -> None:
-        cfg, p, trainer = self.cfg, self.progress, self.trainer
-        display = Display(cfg.n_updates * cfg.batch_size, p.global_step, Display.choose(cfg.progress, self.quiet))
+        cfg, p = self.cfg, self.progress
+        self.display = Display(cfg.n_updates * cfg.batch_size, p.global_step, Display.choose(cfg.progress, self.quiet))
         try:
-            compile_seconds = trainer.compile() if p.update < cfg.n_updates else None
-            if compile_seconds is not None:
-                p.train_seconds += compile_seconds
-                p.warmup_seconds += compile_seconds
-            tick = time.perf_counter()
-            first = True
-            while p.update < cfg.n_updates:
-                # STEP: k updates (collect, returns, loss, gradient step) in the trainer.
-                k = self._updates_this_call()
-                out = trainer.advance(k)
-                done = p.update + k
-                p.global_step += k * cfg.batch_size
-                for chunk in out.episodes:
-                    p.episodes += int(chunk[0])
-                    p.recent.add(*chunk)
-                display.advance(k * cfg.batch_size)
-                if first and compile_seconds is None:
-                    p.warmup_seconds += time.perf_counter() - tick
-                    p.warmup_steps += k * cfg.batch_size
-                first = False
-                # LOG: when a multiple of log_every was reached, and at the end.
-                if done // cfg.log_every > p.update // cfg.log_every or done == cfg.n_updates:
-                    trainer.check_finite()  # the metrics are read here anyway
-                    now = time.perf_counter()
-                    p.train_seconds += now - tick
-                    tick = now
-                    self._log_row(done, out.metrics, display)
-                # EVALUATE: greedy, one env and one seed per episode, off the clock.
-                if p.next_eval is not None and p.global_step >= p.next_eval:
-                    trainer.check_finite()
-                    p.train_seconds += time.perf_counter() - tick
-                    display.evaluated(self._evaluate(self.greedy_periodic, cfg.eval_episodes).mean)
-                    while p.next_eval <= p.global_step:
-                        p.next_eval += cfg.eval_every
-                    tick = time.perf_counter()
-                due = (cfg.checkpoint_every > 0 and done // cfg.checkpoint_every > p.update // cfg.checkpoint_every) \
-                    or done == cfg.n_updates
-                p.update = done
-                if self.callback is not None:
-                    try:
-                        self.callback(done, p.global_step)
-                    except KeyboardInterrupt:
-                        self.stop.request(signal.SIGINT)
-                # CHECKPOINT: every checkpoint_every updates, at the end, and when asked to stop.
-                if due or self.stop.signum is not None:
-                    p.train_seconds += time.perf_counter() - tick
-                    self.save_checkpoint()
-                    tick = time.perf_counter()
-                if self.stop.signum is not None:
-                    raise self._interrupted()
-            p.train_seconds += time.perf_counter() - tick
+            compile_seconds = self.trainer.compile() if p.update < cfg.n_updates else None
+            run_schedule(cfg, p, self, self.trainer.updates_per_call, compile_seconds)
         finally:
-            display.close()
+            self.display.close()
+
+    # -- what happens at each point of the schedule (a2c.schedule.Scheduled) --------------
+
+    def advance(self, updates: int) -> StepOutput:
+        """Collection, returns, loss and gradient steps: the trainer's."""
+        p = self.progress
+        out = self.trainer.advance(updates)
+        for chunk in out.episodes:
+            p.episodes += int(chunk[0])
+            p.recent.add(*chunk)
+        self.display.advance(updates * self.cfg.batch_size)
+        return out
+
+    def log(self, update: int, out: StepOutput) -> None:
+        self.trainer.check_finite()  # the metrics are read here anyway
+        self._log_row(update, out.metrics, self.display)
+
+    def evaluate(self) -> None:
+        """Greedy, one env and one seed per episode."""
+        self.trainer.check_finite()
+        self.display.evaluated(self._evaluate(self.greedy_periodic, self.cfg.eval_episodes).mean)
+
+    def interrupted(self) -> TrainingInterrupted:
+        return self._interrupted()
 
     def _finish(self) -> TrainResult:
         """Write model.keras, the SavedModel, the final evaluation and summary.json."""
