@@ -113,6 +113,24 @@ def compile_loop(run: Any) -> float:
             gc.enable()
 
 
+def loop_updates(num_updates: tf.Tensor, state_vars: Any, one_update: Any, shape: list[int]) -> dict[str, tf.Tensor]:
+    """``one_update(state) -> (state, stats)`` ``num_updates`` times in a ``tf.while_loop``
+    from the values of ``state_vars`` (a nest of variables, assigned the final state);
+    graph code. Returns the mean over the updates of each of UPDATE_METRICS and the sum
+    of each of EPISODE_STATS, each of ``shape`` ([] for one run, [P] for a population)."""
+    state0 = tf.nest.map_structure(lambda v: v.read_value(), state_vars)
+    sums0 = {k: tf.zeros(shape) for k in UPDATE_METRICS + EPISODE_STATS}
+
+    def body(i, s, sums):
+        s, stats = one_update(s)
+        return i + 1, s, {k: sums[k] + tf.cast(stats[k], tf.float32) for k in sums}
+
+    _, state, sums = tf.while_loop(lambda i, *_: i < num_updates, body, (tf.constant(0), state0, sums0))
+    tf.nest.map_structure(lambda v, x: v.assign(x), state_vars, state)
+    count = tf.maximum(tf.cast(num_updates, tf.float32), 1.0)
+    return {**{k: sums[k] / count for k in UPDATE_METRICS}, **{k: sums[k] for k in EPISODE_STATS}}
+
+
 class LoopState(NamedTuple):
     """What one fused call carries from update to update (and between calls)."""
 
@@ -219,22 +237,13 @@ class FusedLoop:
 
     def _run(self, num_updates: tf.Tensor) -> dict[str, tf.Tensor]:
         self.traces += 1  # Python side effect: counts traces, not calls
-        state0 = tf.nest.map_structure(lambda v: v.read_value(), self.state)
-        metric_names = UPDATE_METRICS  # averaged in-graph over one call
-        sums0 = {k: tf.constant(0.0) for k in metric_names + EPISODE_STATS}
 
-        def body(i, s: LoopState, sums):
+        def one_update(s: LoopState) -> tuple[LoopState, dict[str, tf.Tensor]]:
             s, batch, final_obs, ep_stats = self._rollout(s)
             metrics = update_step(self.model, self.optimizer, batch, self.cfg, next_obs=final_obs)
-            sums = {k: sums[k] + tf.cast({**metrics, **ep_stats}[k], tf.float32) for k in sums}
-            return i + 1, s, sums
+            return s, {**metrics, **ep_stats}
 
-        _, state, sums = tf.while_loop(lambda i, *_: i < num_updates, body, (tf.constant(0), state0, sums0))
-        tf.nest.map_structure(lambda v, x: v.assign(x), self.state, state)
-        count = tf.maximum(tf.cast(num_updates, tf.float32), 1.0)
-        out = {k: sums[k] / count for k in metric_names}
-        out.update({k: sums[k] for k in EPISODE_STATS})
-        return out
+        return loop_updates(num_updates, self.state, one_update, [])
 
 
 # ------------------------------------------------------------------------------ trainer

@@ -43,8 +43,8 @@ import tensorflow as tf
 from a2c.config import Config
 from a2c.distributions import distribution_of
 from a2c.envs import env_spaces, make_env
-from a2c.fused import EPISODE_STATS, LoopState, compile_loop
-from a2c.learner import UPDATE_METRICS, learning_rate_schedule, make_optimizer, member_gradients
+from a2c.fused import LoopState, compile_loop, loop_updates
+from a2c.learner import learning_rate_schedule, make_optimizer, member_gradients
 from a2c.model import model_for
 from a2c.rollout import Rollout
 from a2c.tf_envs import TFEnv, UniformNoise
@@ -218,21 +218,12 @@ class PopulationLoop:
 
     def _run(self, num_updates: tf.Tensor) -> dict[str, tf.Tensor]:
         self.traces += 1  # Python side effect: counts traces, not calls
-        state0 = tf.nest.map_structure(lambda v: v.read_value(), self.state)
-        sums0 = {k: tf.zeros([self.size]) for k in UPDATE_METRICS + EPISODE_STATS}
 
-        def body(i, s: LoopState, sums):
+        def one_update(s: LoopState) -> tuple[LoopState, dict[str, tf.Tensor]]:
             s, batch, final_obs, ep_stats = self._rollout([v.value for v in self.weights], s)
-            metrics = self._update(batch, final_obs)
-            sums = {k: sums[k] + tf.cast({**metrics, **ep_stats}[k], tf.float32) for k in sums}
-            return i + 1, s, sums
+            return s, {**self._update(batch, final_obs), **ep_stats}
 
-        _, state, sums = tf.while_loop(lambda i, *_: i < num_updates, body, (tf.constant(0), state0, sums0))
-        tf.nest.map_structure(lambda v, x: v.assign(x), self.state, state)
-        count = tf.maximum(tf.cast(num_updates, tf.float32), 1.0)
-        out = {k: sums[k] / count for k in UPDATE_METRICS}
-        out.update({k: sums[k] for k in EPISODE_STATS})
-        return out
+        return loop_updates(num_updates, self.state, one_update, [self.size])
 
     # ------------------------------------------------------------------ evaluation
     def _greedy_episodes(self, physics: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
