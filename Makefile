@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: setup train test test-slow bench bench-fused bench-population sweep-cartpole results notebook clean
+.PHONY: setup train test test-slow bench bench-fused bench-population sweep-presets results notebook clean
 
 setup: $(STAMP)
 
@@ -39,11 +39,16 @@ bench-population: setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/bench_population.py --out results/population_benchmark.json
 
-## The CartPole-v1 preset sweep (tuning seeds, then check seeds; ~15 min)
-sweep-cartpole: setup
-	$(BIN)/python benchmarks/sweep_cartpole.py --seeds 10-15 --out results/preset_sweep_cartpole.json
-	$(BIN)/python benchmarks/sweep_cartpole.py --seeds 20-27 --candidates rs0.1_lr2e-3,rs0.1_lr4e-3_16envs,rs0.1_lr2e-3_16envs \
+## The standard presets' sweeps: tuning seeds, then fresh check seeds; every candidate kept in results/ (~1.5 h)
+sweep-presets: setup
+	$(BIN)/python benchmarks/sweep_presets.py --env CartPole-v1 --seeds 10-15 --out results/preset_sweep_cartpole.json
+	$(BIN)/python benchmarks/sweep_presets.py --env CartPole-v1 --seeds 20-27 --candidates preset,normrew_lr2e-3 --jobs 1 \
 		--out results/preset_sweep_cartpole_check.json
+	$(BIN)/python benchmarks/sweep_presets.py --env Acrobot-v1 --seeds 10-13 --out results/preset_sweep_acrobot.json
+	$(BIN)/python benchmarks/sweep_presets.py --env Acrobot-v1 --seeds 20-25 --eval-every 10000 \
+		--candidates preset,normrew,rs0.1_lr2e-3_linear --out results/preset_sweep_acrobot_check.json
+	$(BIN)/python benchmarks/sweep_presets.py --env LunarLander-v3 --seeds 10-13 \
+		--candidates preset,normrew,16envs,lr2e-3,normrew_16envs_lr2e-3 --out results/preset_sweep_lunarlander.json
 
 ## Fused trainer (graph executor and XLA) against the standard trainer and SB3, env scaling, Acrobot (~25 min)
 bench-fused: setup

@@ -226,6 +226,11 @@ def test_fused_preset_layering(tmp_path):
     assert make_fused_config({"env_id": "MountainCar-v0"}).fused_xla is True
     assert make_config({}).fused is False  # standard mode untouched
     assert make_config({}).n_envs == PRESETS["CartPole-v1"]["n_envs"] != FUSED_PRESETS["CartPole-v1"]["n_envs"]
+    # The standard Acrobot preset normalises rewards on the host; fused mode has no host step and
+    # keeps the constant scale its preset was tuned with.
+    assert make_config({"env_id": "Acrobot-v1"}).normalize_reward is True
+    acrobot = make_fused_config({"env_id": "Acrobot-v1"})
+    assert acrobot.normalize_reward is False and acrobot.reward_scale == 0.01
 
 
 # ------------------------------------------------------------------------- the command line
