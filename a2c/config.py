@@ -68,6 +68,12 @@ class Config:
         "'bounds' divides each observation feature by its finite bound (a Rescaling layer "
         "in the model, so exports take raw observations); 'none' feeds them as they are",
         default="none")
+    normalize_obs: bool = _doc(
+        "standardise observations with running mean/std (clipped to +-10, as the zoo's VecNormalize): a "
+        "layer in the model whose statistics the trainer updates from its rollouts, so saved and exported "
+        "models take raw observations; standard trainer only", default=False)
+    log_std_init: float = _doc("Box action spaces: initial log standard deviation of the Gaussian policy "
+                               "(state-independent, one per action dimension)", default=0.0)
     eval_every: int = _doc("greedy evaluation every this many env steps; 0 disables", default=20_000)
     eval_episodes: int = _doc("episodes of each periodic evaluation", default=10)
     final_eval_episodes: int = _doc("episodes of the final evaluation written to summary.json", default=100)
@@ -144,6 +150,9 @@ class Config:
             (self.seed >= 0, f"seed must be >= 0; got {self.seed}"),
             (not (self.fused and self.normalize_reward),
              "normalize_reward is for the standard trainer; fused mode scales rewards by reward_scale only"),
+            (not (self.fused and self.normalize_obs),
+             "normalize_obs is for the standard trainer; fused mode has obs_scaling only"),
+            (math.isfinite(self.log_std_init), f"log_std_init must be finite; got {self.log_std_init}"),
         ]
         for ok, message in checks:
             if not ok:
