@@ -178,6 +178,21 @@ PRESETS: dict[str, dict[str, Any]] = {
     "LunarLander-v3": dict(total_steps=500_000, n_envs=8, n_steps=5, gamma=0.995, lr=8.3e-4,
                            lr_schedule="linear", ent_coef=1e-5, reward_scale=0.01, eval_every=50_000,
                            normalize_advantage=True, hidden_sizes=(128, 128)),
+    # Box action spaces (a Gaussian policy): the zoo's A2C entries without gSDE, whose
+    # exploration noise plain Gaussian A2C does not have; observations and rewards
+    # normalised as the zoo's VecNormalize does. log_std_init is raised from the zoo's -2
+    # (tuned with gSDE): plain noise needs more exploration (measurements: README, "Continuous actions").
+    "Pendulum-v1": dict(total_steps=1_000_000, n_envs=8, n_steps=8, gamma=0.9, gae_lambda=0.9, vf_coef=0.4,
+                        lr=7e-4, lr_schedule="linear", log_std_init=-0.5, normalize_obs=True,
+                        normalize_reward=True, eval_every=100_000),
+    "MountainCarContinuous-v0": dict(total_steps=100_000, n_envs=4, n_steps=100, log_std_init=0.0,
+                                     normalize_obs=True, normalize_reward=True, eval_every=25_000),
+    "LunarLanderContinuous-v3": dict(total_steps=1_000_000, n_envs=4, n_steps=8, gae_lambda=0.9, vf_coef=0.4,
+                                     lr=7e-4, lr_schedule="linear", log_std_init=-0.5, normalize_obs=True,
+                                     normalize_reward=True, eval_every=100_000),
+    "BipedalWalker-v3": dict(total_steps=2_000_000, n_envs=16, n_steps=8, gae_lambda=0.9, vf_coef=0.4,
+                             lr=9.6e-4, lr_schedule="linear", log_std_init=-0.5, normalize_obs=True,
+                             normalize_reward=True, eval_every=200_000),
 }
 
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Config))

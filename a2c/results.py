@@ -18,7 +18,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ENVS = ("CartPole-v1", "Acrobot-v1", "LunarLander-v3")
+ENVS = ("CartPole-v1", "Acrobot-v1", "LunarLander-v3",
+        # Box action spaces (a Gaussian policy)
+        "Pendulum-v1", "MountainCarContinuous-v0", "LunarLanderContinuous-v3", "BipedalWalker-v3")
 
 # Stable-Baselines3 A2C references: RL Baselines3 Zoo's benchmark and SB3 2.9.2 runs
 # measured on this project's 2-core machine (the project's field guide).
@@ -26,6 +28,11 @@ SB3_REFERENCE = {
     "CartPole-v1": "500.0 ± 0.0 after 500k steps (zoo settings, 5 of 5 seeds, measured here)",
     "Acrobot-v1": "-84.4 after 500k steps (16 envs, normalised obs, measured here)",
     "LunarLander-v3": "155.8 ± 80.4 after 200k steps (zoo); 60.3 ± 136 measured here",
+    # rl-baselines3-zoo benchmark, A2C with gSDE (use_sde=True), 1 seed
+    "Pendulum-v1": "-163 ± 103 after 1M steps (zoo, with gSDE)",
+    "MountainCarContinuous-v0": "91.2 after 100k steps (zoo, with gSDE)",
+    "LunarLanderContinuous-v3": "84 ± 146 after 5M steps (zoo, with gSDE)",
+    "BipedalWalker-v3": "300 ± 23 after 5M steps (zoo, with gSDE)",
 }
 
 
