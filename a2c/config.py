@@ -90,7 +90,7 @@ class Config:
     # (a2c.fused.FUSED_PRESETS) between the env preset and the TOML file.
     fused: bool = _doc("train with the fused loop (a2c.fused): TensorFlow env ports, rollout and updates "
                        "compiled into one call; adds the fused preset above the env preset; "
-                       "CartPole-v1, Acrobot-v1, MountainCar-v0 only", default=False)
+                       "CartPole-v1, Acrobot-v1, MountainCar-v0, Pendulum-v1, MountainCarContinuous-v0 only", default=False)
     fused_xla: bool = _doc(
         "fused mode: XLA-compile the loop (jit_compile): more steps/s than TensorFlow's graph executor "
         "but a longer compilation, which pays off only on long runs (results/fused_benchmark.md); "

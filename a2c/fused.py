@@ -53,7 +53,7 @@ from a2c.distributions import distribution_of
 from a2c.envs import env_spaces
 from a2c.errors import EnvError, NonFiniteError
 from a2c.learner import UPDATE_METRICS, make_optimizer, update_step
-from a2c.model import model_for, obs_spec_of
+from a2c.model import action_bounds_of, action_shape_of, model_for, obs_spec_of
 from a2c.rollout import Rollout
 from a2c.run import StepOutput
 from a2c.tf_envs import PORTED_ENVS, TFEnv, UniformNoise
@@ -70,6 +70,15 @@ FUSED_PRESETS: dict[str, dict[str, Any]] = {
                         eval_every=50_000, fused_xla=False),
     "Acrobot-v1": dict(_FUSED_COMMON, total_steps=500_000, eval_every=100_000, fused_xla=False),
     "MountainCar-v0": dict(_FUSED_COMMON, total_steps=1_000_000, eval_every=200_000),
+    # Box actions: the standard presets without their running normalisations (standard-trainer
+    # features); the observations are scaled by their bounds and the rewards by a constant.
+    "Pendulum-v1": dict(_FUSED_COMMON, n_envs=32, n_steps=8, lr=2e-3, normalize_obs=False,
+                        normalize_reward=False, obs_scaling="bounds", reward_scale=0.1,
+                        total_steps=1_000_000, eval_every=100_000),
+    "MountainCarContinuous-v0": dict(_FUSED_COMMON, n_envs=4, n_steps=100, lr=7e-4, lr_schedule="constant",
+                                     normalize_obs=False, normalize_reward=False, obs_scaling="bounds",
+                                     reward_scale=0.01, fused_updates_per_call=5, total_steps=100_000,
+                                     eval_every=25_000),
 }
 
 
@@ -169,10 +178,13 @@ class FusedLoop:
         cfg, env, model = self.cfg, self.env, self.model
         t_max, n = cfg.n_steps, cfg.n_envs
         obs_shape = [n, *obs_spec_of(model).shape]
+        act_shape = action_shape_of(model)
+        bounds = action_bounds_of(model)
         arrays = {name: tf.TensorArray(dtype, size=t_max, element_shape=shape)
                   for name, dtype, shape in (
                       ("obs", tf.float32, obs_shape), ("final_obs", tf.float32, obs_shape),
-                      ("actions", tf.int32, [n]), ("rewards", tf.float32, [n]),
+                      ("actions", tf.float32 if act_shape else tf.int32, [n, *act_shape]),
+                      ("rewards", tf.float32, [n]),
                       ("terminated", tf.float32, [n]), ("truncated", tf.float32, [n]))}
         zero = tf.constant(0.0)
         dist = distribution_of(model.output)
@@ -183,7 +195,11 @@ class FusedLoop:
             # ONE draw per step for the action noise and the env's (see the module docstring).
             u = self.rng.uniform([n, width + env.noise_dim], dtype=tf.float32)
             actions = dist.sample(params, u[:, :width])
-            step = env.step(s.env_state, actions, UniformNoise(u[:, width:]))
+            # Box actions: the port gets them clipped to the bounds, the batch keeps them as drawn
+            # (as the standard trainer's collector does, a2c.envs.env_actions).
+            env_actions = actions if bounds is None else tf.clip_by_value(
+                actions, bounds[0].astype("float32"), bounds[1].astype("float32"))
+            step = env.step(s.env_state, env_actions, UniformNoise(u[:, width:]))
             reward = tf.cast(step.reward, tf.float32)
             done = tf.logical_or(step.terminated, step.truncated)
             ep_return = s.ep_return + reward
@@ -252,9 +268,9 @@ class FusedTrainer:
 
     def __init__(self, cfg: Config) -> None:
         env = ported_env(cfg.env_id)  # EnvError before anything is written
-        obs_space, _ = env_spaces(cfg.env_id)  # gymnasium's, for the obs_scaling bounds
+        obs_space, action_space = env_spaces(cfg.env_id)  # gymnasium's: obs_scaling bounds, action Box
         self.cfg = cfg
-        self.model = model_for(cfg, obs_space, env.n_actions)
+        self.model = model_for(cfg, obs_space, action_space)
         self.optimizer = make_optimizer(cfg)
         self.loop = FusedLoop(self.model, self.optimizer, cfg, env)
         self.updates_per_call = cfg.fused_updates_per_call
