@@ -190,9 +190,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "LunarLanderContinuous-v3": dict(total_steps=1_000_000, n_envs=4, n_steps=8, gae_lambda=0.9, vf_coef=0.4,
                                      lr=7e-4, lr_schedule="linear", log_std_init=-0.5, normalize_obs=True,
                                      normalize_reward=True, eval_every=100_000),
-    "BipedalWalker-v3": dict(total_steps=2_000_000, n_envs=16, n_steps=8, gae_lambda=0.9, vf_coef=0.4,
+    "BipedalWalker-v3": dict(total_steps=1_000_000, n_envs=16, n_steps=8, gae_lambda=0.9, vf_coef=0.4,
                              lr=9.6e-4, lr_schedule="linear", log_std_init=-0.5, normalize_obs=True,
-                             normalize_reward=True, eval_every=200_000),
+                             normalize_reward=True, eval_every=100_000),
 }
 
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Config))

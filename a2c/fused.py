@@ -74,10 +74,10 @@ FUSED_PRESETS: dict[str, dict[str, Any]] = {
     # features); the observations are scaled by their bounds and the rewards by a constant.
     "Pendulum-v1": dict(_FUSED_COMMON, n_envs=32, n_steps=8, lr=2e-3, normalize_obs=False,
                         normalize_reward=False, obs_scaling="bounds", reward_scale=0.1,
-                        total_steps=1_000_000, eval_every=100_000),
+                        total_steps=2_000_000, eval_every=200_000),
     "MountainCarContinuous-v0": dict(_FUSED_COMMON, n_envs=4, n_steps=100, lr=7e-4, lr_schedule="constant",
                                      normalize_obs=False, normalize_reward=False, obs_scaling="bounds",
-                                     reward_scale=0.01, fused_updates_per_call=5, total_steps=100_000,
+                                     reward_scale=0.1, fused_updates_per_call=5, total_steps=100_000,
                                      eval_every=25_000),
 }
 
