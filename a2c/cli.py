@@ -85,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate a saved policy: one environment per episode, episode k seeded S+k."))
     add_export_arguments(sub.add_parser(
         "export", help="export a run's model as a TensorFlow SavedModel",
-        description="Write RUN_DIR/saved_model/ (endpoints serve: obs -> probs, value; greedy_action: obs -> action)."))
+        description="Write RUN_DIR/saved_model/ (endpoints serve: obs -> probs, value, or for a Gaussian policy "
+                    "mean, log_std, value; greedy_action: obs -> action, a Gaussian's mean clipped to the "
+                    "action bounds)."))
     add_plot_arguments(sub.add_parser(
         "plot", help="plot learning curves of one or several runs",
         description="Episode return (mean and spread across runs), losses, entropy and explained variance as a PNG."))

@@ -140,3 +140,12 @@ def test_identity_task_is_learned_with_a_gaussian_policy(tmp_path):
     result = train(cfg, quiet=True)
     # A random policy with std 0.6 scores about -5; copying the observation scores 0.
     assert result.summary["eval_mean_return"] > -1.0, result.summary
+
+
+def test_a_gaussian_model_is_refused_on_a_discrete_env_and_vice_versa(pendulum_run, shared_run_dir):
+    from a2c.errors import ModelFileError
+
+    with pytest.raises(ModelFileError, match="has a Gaussian policy and CartPole-v1 has action space Discrete"):
+        evaluate_path(pendulum_run.run_dir, "CartPole-v1", episodes=1)
+    with pytest.raises(ModelFileError, match="has a categorical policy and Pendulum-v1 has action space Box"):
+        evaluate_path(shared_run_dir, "Pendulum-v1", episodes=1)
