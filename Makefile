@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: setup train test test-slow bench bench-fused bench-population sweep-cartpole results notebook clean
+.PHONY: setup train test test-slow bench bench-fused bench-population sweep-cartpole results results-continuous notebook clean
 
 setup: $(STAMP)
 
@@ -60,3 +60,8 @@ clean:
 ## Regenerate results/: 3 seeds x CartPole-v1, Acrobot-v1, LunarLander-v3, curves, table, GIF, model
 results: setup
 	$(BIN)/python -m a2c.results --out results --runs runs/results --readme README.md
+
+## Regenerate results/continuous/: 3 seeds x Pendulum-v1, MountainCarContinuous-v0, LunarLanderContinuous-v3,
+## BipedalWalker-v3 (Box actions; ~1.5 h on 2 cores, mostly BipedalWalker), curves, table
+results-continuous: setup
+	$(BIN)/python -m a2c.results --set continuous --out results/continuous --runs runs/results --readme README.md

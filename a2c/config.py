@@ -182,7 +182,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # exploration noise plain Gaussian A2C does not have; observations and rewards
     # normalised as the zoo's VecNormalize does. log_std_init is raised from the zoo's -2
     # (tuned with gSDE): plain noise needs more exploration (measurements: README, "Continuous actions").
-    "Pendulum-v1": dict(total_steps=1_000_000, n_envs=8, n_steps=8, gamma=0.9, gae_lambda=0.9, vf_coef=0.4,
+    "Pendulum-v1": dict(total_steps=2_000_000, n_envs=8, n_steps=8, gamma=0.9, gae_lambda=0.9, vf_coef=0.4,
                         lr=7e-4, lr_schedule="linear", log_std_init=-0.5, normalize_obs=True,
                         normalize_reward=True, eval_every=100_000),
     "MountainCarContinuous-v0": dict(total_steps=100_000, n_envs=4, n_steps=100, log_std_init=0.0,
