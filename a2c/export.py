@@ -26,6 +26,8 @@ only once the new one is in place (and put back if the rename fails).
 
 TensorFlow and Keras are imported inside the functions so that building the
 command line stays cheap.
+(~320 lines: writing, the staleness check and the CLI share the metadata format and
+the atomic replace; split apart they would have to agree through a third module.)
 """
 
 from __future__ import annotations

@@ -35,6 +35,9 @@ call per env step, the action noise and the envs' replacement episodes
 Philox computation compiled on its own, and compilation is the largest fixed cost
 of a fused run. Its state and the envs' state are variables, saved in checkpoints,
 so a resumed fused run continues exactly.
+
+One module (~310 lines): the presets, the loop and the trainer change together
+whenever a port or a loop feature is added.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ updates, greedy evaluations every ``eval_every`` steps, checkpoints every
 driver's (:mod:`a2c.run`), written again here for members that all advance together
 and are evaluated in one compiled call; the checkpoint is the same
 :class:`~a2c.checkpoint.RunCheckpoint`, so a stopped population resumes exactly.
+(~320 lines: the schedule, the files and resume belong together, as in :mod:`a2c.run`.)
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ SymPy hours; the chain rule is exact all the same.
 
 ``auto`` picks ``expanded`` up to :data:`EXPANDED_MAX_PARAMS` parameters.
 
-Both ways stay in this one module (~350 lines) on purpose: they build the per-sample
+Both ways stay in this one module (~420 lines, the Gaussian head included) on purpose: they build the per-sample
 loss from the same symbolic pieces (activations, the TensorFlow conventions below),
 and keeping those in one place is what keeps the two ways from drifting apart.
 
