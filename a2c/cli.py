@@ -113,7 +113,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         result = resume(args.resume, progress=args.progress)
     else:
-        cfg = make_config(overrides, args.config)  # refuse bad flags before paying for TensorFlow
+        # Refuse bad flags before paying for TensorFlow (with --fused, above its preset layer).
+        if overrides.get("fused"):
+            from a2c.fused_presets import make_fused_config as resolve
+        else:
+            resolve = make_config
+        cfg = resolve(overrides, args.config)
         if args.seeds is not None or args.sweep is not None:
             return _train_population(args, overrides, cfg)
         import_tensorflow_quietly()

@@ -36,8 +36,8 @@ Philox computation compiled on its own, and compilation is the largest fixed cos
 of a fused run. Its state and the envs' state are variables, saved in checkpoints,
 so a resumed fused run continues exactly.
 
-One module (~310 lines): the presets, the loop and the trainer change together
-whenever a port or a loop feature is added.
+The presets live in :mod:`a2c.fused_presets` (no TensorFlow), so that the command line
+can resolve and check a fused config before starting TensorFlow.
 """
 
 from __future__ import annotations
@@ -51,39 +51,17 @@ from typing import Any, NamedTuple
 import keras
 import tensorflow as tf
 
-from a2c.config import Config, load_toml, make_config
+from a2c.config import Config
 from a2c.distributions import distribution_of
 from a2c.envs import env_spaces
 from a2c.errors import EnvError, NonFiniteError
+from a2c.fused_presets import FUSED_PRESETS, make_fused_config  # noqa: F401  (re-exported)
 from a2c.learner import UPDATE_METRICS, make_optimizer, update_step
 from a2c.model import action_bounds_of, action_shape_of, model_for, obs_spec_of
 from a2c.rollout import Rollout
 from a2c.run import StepOutput
 from a2c.tf_envs import PORTED_ENVS, TFEnv, UniformNoise
 from a2c.tf_envs.base import RNG_ALG
-
-#: Hyperparameters applied in fused mode, above the env preset and below a TOML file and
-#: flags (``defaults < PRESETS[env] < FUSED_PRESETS[env] < TOML < flags``), tuned for the
-#: wall-clock time to a policy that stays solved; how they were chosen, and what was
-#: rejected, is in results/tuning.md.
-_FUSED_COMMON: dict[str, Any] = dict(n_envs=128, n_steps=5, optimizer="rmsprop", lr=4e-3,
-                                     lr_schedule="linear", ent_coef=0.0, fused_updates_per_call=20)
-FUSED_PRESETS: dict[str, dict[str, Any]] = {
-    "CartPole-v1": dict(_FUSED_COMMON, n_envs=64, lr=4e-3, reward_scale=0.1, total_steps=200_000,
-                        eval_every=50_000, fused_xla=False),
-    "Acrobot-v1": dict(_FUSED_COMMON, total_steps=500_000, eval_every=100_000, fused_xla=False),
-    "MountainCar-v0": dict(_FUSED_COMMON, total_steps=1_000_000, eval_every=200_000),
-    # Box actions: the standard presets without their running normalisations (standard-trainer
-    # features); the observations are scaled by their bounds and the rewards by a constant.
-    "Pendulum-v1": dict(_FUSED_COMMON, n_envs=32, n_steps=8, lr=2e-3, normalize_obs=False,
-                        normalize_reward=False, obs_scaling="bounds", reward_scale=0.1,
-                        total_steps=2_000_000, eval_every=200_000),
-    "MountainCarContinuous-v0": dict(_FUSED_COMMON, n_envs=4, n_steps=100, lr=7e-4, lr_schedule="constant",
-                                     normalize_obs=False, normalize_reward=False, obs_scaling="bounds",
-                                     reward_scale=0.1, fused_updates_per_call=5, total_steps=100_000,
-                                     eval_every=25_000),
-}
-
 
 def ported_env(env_id: str) -> TFEnv:
     """The TensorFlow port of ``env_id``, or EnvError listing the ported ids."""
@@ -93,19 +71,6 @@ def ported_env(env_id: str) -> TFEnv:
         ported = ", ".join(sorted(PORTED_ENVS))
         raise EnvError(f"fused mode needs a TensorFlow port of the environment and {env_id!r} has none; "
                        f"ported environments: {ported}") from None
-
-
-def make_fused_config(overrides: dict[str, Any] | None = None, toml_path: str | Path | None = None) -> Config:
-    """Resolve a fused-mode config: ``defaults < env preset < FUSED_PRESETS[env] < TOML < overrides``.
-
-    ``fused`` is set to True. The env id is resolved first (overrides, else the TOML,
-    else the default) to pick the fused preset.
-    """
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    from_file = load_toml(toml_path) if toml_path else {}
-    env_id = str(overrides.get("env_id", from_file.get("env_id", Config.env_id)))
-    layered = {**FUSED_PRESETS.get(env_id, {}), **from_file, **overrides, "fused": True}
-    return make_config(layered)
 
 
 def compile_loop(run: Any) -> float:

@@ -67,3 +67,14 @@ def test_the_fused_pendulum_preset_reaches_minus_200(tmp_path, seed):
     cfg = make_fused_config({"env_id": "Pendulum-v1", "seed": seed, "progress": False, "eval_every": 0,
                              "run_dir": str(tmp_path / "run")})
     assert train(cfg, quiet=True).summary["eval_mean_return"] >= -200
+
+
+def test_cli_fused_pendulum_resolves_the_fused_preset_before_validating(tmp_path, capsys):
+    """The standard Pendulum preset normalises (refused in fused mode); --fused's own preset
+    layer turns that off, and the command line must apply it before checking the config."""
+    from a2c.cli import main
+
+    code = main(["train", "--env", "Pendulum-v1", "--fused", "--total-steps", "512", "--n-envs", "8",
+                 "--eval-every", "0", "--final-eval-episodes", "1", "--no-progress",
+                 "--run-dir", str(tmp_path / "run")])
+    assert code == 0 and (tmp_path / "run" / "summary.json").is_file()
