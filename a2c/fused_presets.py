@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from a2c.config import Config, load_toml, make_config
+from a2c.errors import EnvError
 
 #: Hyperparameters applied in fused mode, above the env preset and below a TOML file and
 #: flags (``defaults < PRESETS[env] < FUSED_PRESETS[env] < TOML < flags``), tuned for the
@@ -39,10 +40,13 @@ def make_fused_config(overrides: dict[str, Any] | None = None, toml_path: str | 
     """Resolve a fused-mode config: ``defaults < env preset < FUSED_PRESETS[env] < TOML < overrides``.
 
     ``fused`` is set to True. The env id is resolved first (overrides, else the TOML,
-    else the default) to pick the fused preset.
+    else the default) to pick the fused preset; an env without one has no port (EnvError).
     """
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     from_file = load_toml(toml_path) if toml_path else {}
     env_id = str(overrides.get("env_id", from_file.get("env_id", Config.env_id)))
+    if env_id not in FUSED_PRESETS:  # every TensorFlow port has a fused preset (tested)
+        raise EnvError(f"fused mode needs a TensorFlow port of the environment and {env_id!r} has none; "
+                       f"ported environments: {', '.join(sorted(FUSED_PRESETS))}")
     layered = {**FUSED_PRESETS.get(env_id, {}), **from_file, **overrides, "fused": True}
     return make_config(layered)
