@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"CartPole GIF: {out / 'cartpole.gif'} (return {result.mean:.0f})")
     if args.readme:
         marker = "results" if args.env_set == "discrete" else f"results-{args.env_set}"
-        first_curve = curves.get("CartPole-v1") if args.env_set == "discrete" else next(iter(curves.values()), None)
+        first_curve = curves.get("CartPole-v1" if args.env_set == "discrete" else args.envs[0])
         update_readme(Path(args.readme), table, reference, first_curve, command.strip(), marker)
     print(f"wrote {out / 'results.md'}")
     return 0
