@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: setup train test test-slow bench bench-fused bench-population sweep-cartpole results results-continuous notebook clean
+.PHONY: setup train test test-slow bench bench-fused bench-population sweep-cartpole results results-continuous bench-pendulum notebook clean
 
 setup: $(STAMP)
 
@@ -49,6 +49,11 @@ sweep-cartpole: setup
 bench-fused: setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/bench_fused.py --out results/fused_benchmark.json
+
+## Time to Pendulum-v1 >= -200: the fused preset beside SB3 A2C with the zoo's settings (gSDE), seeds 0-2
+bench-pendulum: setup
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python benchmarks/bench_pendulum.py --seeds 0,1,2 --out results/continuous/pendulum_benchmark.json
 
 ## Re-execute notebooks/walkthrough.ipynb in place with its full parameters (trains CartPole: a few minutes)
 notebook: setup
