@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: setup train test test-slow bench bench-fused bench-population sweep-presets results notebook clean
+.PHONY: setup train test test-slow bench bench-fused bench-population sweep-presets results results-continuous bench-pendulum notebook clean
 
 setup: $(STAMP)
 
@@ -55,6 +55,11 @@ bench-fused: setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/bench_fused.py --out results/fused_benchmark.json
 
+## Time to Pendulum-v1 >= -200: the fused preset beside SB3 A2C with the zoo's settings (gSDE), seeds 0-2
+bench-pendulum: setup
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python benchmarks/bench_pendulum.py --seeds 0,1,2 --out results/continuous/pendulum_benchmark.json
+
 ## Re-execute notebooks/walkthrough.ipynb in place with its full parameters (trains CartPole: a few minutes)
 notebook: setup
 	$(BIN)/python notebooks/execute.py notebooks/walkthrough.ipynb
@@ -65,3 +70,8 @@ clean:
 ## Regenerate results/: 3 seeds x CartPole-v1, Acrobot-v1, LunarLander-v3, curves, table, GIF, model
 results: setup
 	$(BIN)/python -m a2c.results --out results --runs runs/results --readme README.md
+
+## Regenerate results/continuous/: 3 seeds x Pendulum-v1, MountainCarContinuous-v0, LunarLanderContinuous-v3,
+## BipedalWalker-v3 (Box actions; ~1.5 h on 2 cores, mostly BipedalWalker), curves, table
+results-continuous: setup
+	$(BIN)/python -m a2c.results --set continuous --out results/continuous --runs runs/results --readme README.md

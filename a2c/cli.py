@@ -85,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate a saved policy: one environment per episode, episode k seeded S+k."))
     add_export_arguments(sub.add_parser(
         "export", help="export a run's model as a TensorFlow SavedModel",
-        description="Write RUN_DIR/saved_model/ (endpoints serve: obs -> probs, value; greedy_action: obs -> action)."))
+        description="Write RUN_DIR/saved_model/ (endpoints serve: obs -> probs, value, or for a Gaussian policy "
+                    "mean, log_std, value; greedy_action: obs -> action, a Gaussian's mean clipped to the "
+                    "action bounds)."))
     add_plot_arguments(sub.add_parser(
         "plot", help="plot learning curves of one or several runs",
         description="Episode return (mean and spread across runs), losses, entropy and explained variance as a PNG."))
@@ -111,7 +113,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         result = resume(args.resume, progress=args.progress)
     else:
-        cfg = make_config(overrides, args.config)  # refuse bad flags before paying for TensorFlow
+        # Refuse bad flags before paying for TensorFlow (with --fused, above its preset layer).
+        if overrides.get("fused"):
+            from a2c.fused_presets import make_fused_config as resolve
+        else:
+            resolve = make_config
+        cfg = resolve(overrides, args.config)
         if args.seeds is not None or args.sweep is not None:
             return _train_population(args, overrides, cfg)
         import_tensorflow_quietly()

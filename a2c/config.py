@@ -4,6 +4,8 @@ The command line builds one flag per field from this class, a TOML file may set 
 field, and per-environment presets fill in what neither says:
 ``defaults < preset(env_id) < TOML file < command-line flags``.
 Validation happens once, here, so the rest of the package can trust a config.
+Over 300 lines because the presets (seven environments) and the foreign-name aliases
+live beside the fields they set: splitting them out would scatter one table.
 """
 
 from __future__ import annotations
@@ -68,6 +70,12 @@ class Config:
         "'bounds' divides each observation feature by its finite bound (a Rescaling layer "
         "in the model, so exports take raw observations); 'none' feeds them as they are",
         default="none")
+    normalize_obs: bool = _doc(
+        "standardise observations with running mean/std (clipped to +-10, as the zoo's VecNormalize): a "
+        "layer in the model whose statistics the trainer updates from its rollouts, so saved and exported "
+        "models take raw observations; standard trainer only", default=False)
+    log_std_init: float = _doc("Box action spaces: initial log standard deviation of the Gaussian policy "
+                               "(state-independent, one per action dimension)", default=0.0)
     eval_every: int = _doc("greedy evaluation every this many env steps; 0 disables", default=20_000)
     eval_episodes: int = _doc("episodes of each periodic evaluation", default=10)
     final_eval_episodes: int = _doc("episodes of the final evaluation written to summary.json", default=100)
@@ -84,7 +92,7 @@ class Config:
     # (a2c.fused.FUSED_PRESETS) between the env preset and the TOML file.
     fused: bool = _doc("train with the fused loop (a2c.fused): TensorFlow env ports, rollout and updates "
                        "compiled into one call; adds the fused preset above the env preset; "
-                       "CartPole-v1, Acrobot-v1, MountainCar-v0 only", default=False)
+                       "CartPole-v1, Acrobot-v1, MountainCar-v0, Pendulum-v1, MountainCarContinuous-v0 only", default=False)
     fused_xla: bool = _doc(
         "fused mode: XLA-compile the loop (jit_compile): more steps/s than TensorFlow's graph executor "
         "but a longer compilation, which pays off only on long runs (results/fused_benchmark.md); "
@@ -144,6 +152,9 @@ class Config:
             (self.seed >= 0, f"seed must be >= 0; got {self.seed}"),
             (not (self.fused and self.normalize_reward),
              "normalize_reward is for the standard trainer; fused mode scales rewards by reward_scale only"),
+            (not (self.fused and self.normalize_obs),
+             "normalize_obs is for the standard trainer; fused mode has obs_scaling only"),
+            (math.isfinite(self.log_std_init), f"log_std_init must be finite; got {self.log_std_init}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -170,6 +181,21 @@ PRESETS: dict[str, dict[str, Any]] = {
     "LunarLander-v3": dict(total_steps=500_000, n_envs=8, n_steps=5, gamma=0.995, lr=8.3e-4,
                            lr_schedule="linear", ent_coef=1e-5, reward_scale=0.01, eval_every=50_000,
                            normalize_advantage=True, hidden_sizes=(128, 128)),
+    # Box action spaces (a Gaussian policy): the zoo's A2C entries without gSDE, whose
+    # exploration noise plain Gaussian A2C does not have; observations and rewards
+    # normalised as the zoo's VecNormalize does. log_std_init is raised from the zoo's -2
+    # (tuned with gSDE): plain noise needs more exploration (measurements: README, "Continuous actions").
+    "Pendulum-v1": dict(total_steps=2_000_000, n_envs=8, n_steps=8, gamma=0.9, gae_lambda=0.9, vf_coef=0.4,
+                        lr=7e-4, lr_schedule="linear", log_std_init=-0.5, normalize_obs=True,
+                        normalize_reward=True, eval_every=100_000),
+    "MountainCarContinuous-v0": dict(total_steps=100_000, n_envs=4, n_steps=100, log_std_init=0.0,
+                                     normalize_obs=True, normalize_reward=True, eval_every=25_000),
+    "LunarLanderContinuous-v3": dict(total_steps=1_000_000, n_envs=4, n_steps=8, gae_lambda=0.9, vf_coef=0.4,
+                                     lr=7e-4, lr_schedule="linear", log_std_init=-0.5, normalize_obs=True,
+                                     normalize_reward=True, eval_every=100_000),
+    "BipedalWalker-v3": dict(total_steps=1_000_000, n_envs=16, n_steps=8, gae_lambda=0.9, vf_coef=0.4,
+                             lr=9.6e-4, lr_schedule="linear", log_std_init=-0.5, normalize_obs=True,
+                             normalize_reward=True, eval_every=100_000),
 }
 
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Config))

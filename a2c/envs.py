@@ -15,6 +15,7 @@ transition is not real and is masked out of the loss (see :mod:`a2c.rollout`).
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ from gymnasium.wrappers import vector as vector_wrappers
 
 from a2c.errors import EnvError
 
-SUPPORTED = "Discrete action spaces with Box or Discrete observation spaces"
+SUPPORTED = "Discrete or bounded Box action spaces with Box or Discrete observation spaces"
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,19 @@ def observation_spec(observation_space: spaces.Space) -> ObsSpec:
 
 
 def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
-    """Look up a registered environment, or raise EnvError naming it."""
+    """Look up a registered environment, or raise EnvError naming it.
+
+    ``module:EnvName-v0`` imports ``module`` first (which registers the env), as
+    ``gym.make`` allows: third-party and test environments work from the command line.
+    """
     try:
+        if ":" in env_id:
+            module, name = env_id.split(":", 1)
+            importlib.import_module(module)
+            return gym.spec(name)
         return gym.spec(env_id)
+    except ImportError as e:
+        raise EnvError(f"unknown environment {env_id!r}: cannot import its module: {e}") from None
     except gym.error.Error as e:
         raise EnvError(f"unknown environment {env_id!r}: {e}") from None
 
@@ -81,6 +92,43 @@ def check_spaces(env_id: str, observation_space: spaces.Space, action_space: spa
     distribution_for(env_id, action_space)
     if not isinstance(observation_space, (spaces.Box, spaces.Discrete)):
         raise EnvError(f"{env_id} has observation space {observation_space}; supported: {SUPPORTED}")
+
+
+def box_bounds(env_id: str, action_space: spaces.Box) -> tuple[np.ndarray, np.ndarray]:
+    """The (low, high) of a Box action space the Gaussian head can act in, or EnvError.
+
+    The Box must be one-dimensional, float and bounded: actions are clipped to it
+    before ``env.step``, and an unbounded Box would leave the env to cope with any
+    draw from the Gaussian.
+    """
+    if len(action_space.shape) != 1 or not np.issubdtype(action_space.dtype, np.floating):
+        raise EnvError(f"{env_id} has action space {action_space}; supported Box action spaces are "
+                       "one-dimensional and float")
+    low, high = np.asarray(action_space.low, np.float64), np.asarray(action_space.high, np.float64)
+    if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+        raise EnvError(f"{env_id} has an unbounded Box action space {action_space}; the Gaussian policy "
+                       "clips its actions to the Box, so every bound must be finite")
+    return low, high
+
+
+def action_shape(action_space: spaces.Space) -> tuple[int, ...]:
+    """Shape of one action in the rollout buffers: () for Discrete, (dim,) for Box."""
+    return tuple(int(d) for d in action_space.shape) if isinstance(action_space, spaces.Box) else ()
+
+
+def env_actions(actions: np.ndarray, action_space: spaces.Space) -> np.ndarray:
+    """What ``env.step`` gets for a batch of the policy's actions: Box actions clipped
+    to the bounds (the buffers and the loss keep the unclipped ones, see :mod:`a2c.distributions`)."""
+    if isinstance(action_space, spaces.Box):
+        return np.clip(actions, action_space.low, action_space.high).astype(action_space.dtype)
+    return actions
+
+
+def env_action(action: np.ndarray, action_space: spaces.Space) -> Any:
+    """One env's action for a single (non-vector) ``env.step``: an int, or the clipped vector."""
+    if isinstance(action_space, spaces.Box):
+        return env_actions(np.asarray(action), action_space)
+    return int(action)
 
 
 def feature_space(observation_space: spaces.Space) -> spaces.Box:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from a2c.envs import encode_observations, make_env
+from a2c.envs import encode_observations, env_action, make_env
 
 # Evaluation seeds start here; training seeds (seed .. seed + n_envs - 1) stay below it.
 EVAL_SEED_BASE = 1_000_000
@@ -66,7 +66,7 @@ def evaluate_policy(policy: Policy, env_id: str, episodes: int, seed: int = EVAL
     """Run ``episodes`` full episodes; episode k is reset with seed ``seed + k``."""
     seeds = [seed + k for k in range(episodes)]
     envs = [make_env(env_id)[0] for _ in range(episodes)]
-    obs_space = envs[0].observation_space
+    obs_space, action_space = envs[0].observation_space, envs[0].action_space
     try:
         obs = np.stack([encode_observations([env.reset(seed=s)[0]], obs_space)[0]
                         for env, s in zip(envs, seeds)])
@@ -76,7 +76,7 @@ def evaluate_policy(policy: Policy, env_id: str, episodes: int, seed: int = EVAL
         while running.any():
             actions = np.asarray(policy(obs))
             for k in np.flatnonzero(running):
-                o, r, terminated, truncated, _ = envs[k].step(int(actions[k]))
+                o, r, terminated, truncated, _ = envs[k].step(env_action(actions[k], action_space))
                 obs[k] = encode_observations([o], obs_space)[0]
                 returns[k] += float(r)
                 lengths[k] += 1

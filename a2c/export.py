@@ -5,9 +5,12 @@ model code, no ``a2c``) and has two endpoints, both taking a batch of encoded
 observations as the model's :class:`~a2c.envs.ObsSpec` says (shape (None, *obs_shape),
 float32, or uint8 for frames):
 
-* ``serve(obs) -> {"probs": (batch, n_actions) float32, "value": (batch,) float32}``;
-  also the ``serving_default`` signature, as TF-Serving expects;
-* ``greedy_action(obs) -> (batch,) int32``, the policy distribution's mode.
+* ``serve(obs) -> {"probs": (batch, n_actions) float32, "value": (batch,) float32}``
+  for a categorical policy, ``{"mean", "log_std": (batch, action_dim) float32,
+  "value"}`` for a Gaussian one; also the ``serving_default`` signature, as
+  TF-Serving expects;
+* ``greedy_action(obs) -> (batch,) int32``, the policy distribution's mode; for a
+  Gaussian policy ``(batch, action_dim) float32``, the mean clipped to the action Box.
 
 Next to the protobuf the directory holds ``a2c_export.json`` (dimensions, the
 environment when known, versions, and the sha256 of the ``.keras`` file it was
@@ -23,6 +26,8 @@ only once the new one is in place (and put back if the rename fails).
 
 TensorFlow and Keras are imported inside the functions so that building the
 command line stays cheap.
+(~320 lines: writing, the staleness check and the CLI share the metadata format and
+the atomic replace; split apart they would have to agree through a third module.)
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ METADATA_FILE = "a2c_export.json"
 SERVE_ENDPOINT = "serve"
 GREEDY_ENDPOINT = "greedy_action"
 EXPORT_FORMAT = "a2c-saved-model/1"
+#: What ``serve`` returns for each policy head.
+SERVED_OUTPUTS = {"categorical": ("probs", "value"), "gaussian": ("mean", "log_std", "value")}
 
 
 def is_saved_model_dir(path: str | Path) -> bool:
@@ -63,21 +70,27 @@ def build_export_archive(model: "keras.Model") -> Any:
     import tensorflow as tf
 
     from a2c.distributions import distribution_of
-    from a2c.model import obs_spec_of
+    from a2c.model import action_bounds_of, obs_spec_of, policy_kind_of
 
     model_dtype = model.inputs[0].dtype
     spec = [obs_spec_of(model).tensor_spec(None, name="obs")]
     dist = distribution_of(model.output)
+    served = SERVED_OUTPUTS[policy_kind_of(model)]
+    bounds = action_bounds_of(model)
 
     def _forward(obs: tf.Tensor) -> dict[str, tf.Tensor]:
         return model(tf.cast(obs, model_dtype), training=False)
 
     def serve(obs: tf.Tensor) -> dict[str, tf.Tensor]:
         out = _forward(obs)
-        return {"probs": tf.cast(out["probs"], tf.float32), "value": tf.cast(out["value"], tf.float32)}
+        return {k: tf.cast(out[k], tf.float32) for k in served}
 
     def greedy_action(obs: tf.Tensor) -> tf.Tensor:
-        return dist.mode(dist.params(_forward(obs)))
+        action = dist.mode(dist.params(_forward(obs)))
+        if bounds is not None:  # a Gaussian policy's mean, clipped to the Box as the env would
+            action = tf.clip_by_value(tf.cast(action, tf.float32), bounds[0].astype("float32"),
+                                      bounds[1].astype("float32"))
+        return action
 
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -123,7 +136,7 @@ def export_saved_model(model: "keras.Model", path: str | Path, *, env_id: str | 
     import keras
     import tensorflow as tf
 
-    from a2c.model import n_actions_of, obs_spec_of
+    from a2c.model import action_bounds_of, n_actions_of, obs_spec_of, policy_kind_of
 
     path = Path(path)
     if path.exists() and not (is_saved_model_dir(path) or (path.is_dir() and not any(path.iterdir()))):
@@ -135,14 +148,28 @@ def export_saved_model(model: "keras.Model", path: str | Path, *, env_id: str | 
     try:
         os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes it private; give it a normal dir's mode
         archive.write_out(str(tmp), verbose=False)
-        metadata = {
-            "format": EXPORT_FORMAT, "obs_shape": list(obs_spec.shape), "obs_dtype": obs_spec.dtype,
-            "n_actions": n_actions_of(model), "env_id": env_id,
-            "endpoints": {
+        kind = policy_kind_of(model)
+        if kind == "gaussian":
+            bounds = action_bounds_of(model)
+            endpoints = {
+                SERVE_ENDPOINT: f"obs {obs_spec.dtype} (None, *obs_shape) -> {{mean float32 (None, n_actions), "
+                                "log_std float32 (None, n_actions), value float32 (None,)}",
+                GREEDY_ENDPOINT: f"obs {obs_spec.dtype} (None, *obs_shape) -> action float32 (None, n_actions), "
+                                 "the mean clipped to action_low..action_high",
+            }
+            extra = {"action_low": None if bounds is None else bounds[0].tolist(),
+                     "action_high": None if bounds is None else bounds[1].tolist()}
+        else:
+            endpoints = {
                 SERVE_ENDPOINT: f"obs {obs_spec.dtype} (None, *obs_shape) -> {{probs float32 (None, n_actions), "
                                 "value float32 (None,)}",
                 GREEDY_ENDPOINT: f"obs {obs_spec.dtype} (None, *obs_shape) -> action int32 (None,)",
-            },
+            }
+            extra = {}
+        metadata = {
+            "format": EXPORT_FORMAT, "obs_shape": list(obs_spec.shape), "obs_dtype": obs_spec.dtype,
+            "policy": kind, "n_actions": n_actions_of(model), **extra, "env_id": env_id,
+            "endpoints": endpoints,
             "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
         }
         if source is not None:

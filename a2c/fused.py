@@ -35,6 +35,9 @@ call per env step, the action noise and the envs' replacement episodes
 Philox computation compiled on its own, and compilation is the largest fixed cost
 of a fused run. Its state and the envs' state are variables, saved in checkpoints,
 so a resumed fused run continues exactly.
+
+The presets live in :mod:`a2c.fused_presets` (no TensorFlow), so that the command line
+can resolve and check a fused config before starting TensorFlow.
 """
 
 from __future__ import annotations
@@ -48,33 +51,17 @@ from typing import Any, NamedTuple
 import keras
 import tensorflow as tf
 
-from a2c.config import Config, load_toml, make_config
+from a2c.config import Config
 from a2c.distributions import distribution_of
 from a2c.envs import env_spaces
 from a2c.errors import EnvError, NonFiniteError
+from a2c.fused_presets import FUSED_PRESETS, make_fused_config  # noqa: F401  (re-exported)
 from a2c.learner import UPDATE_METRICS, make_optimizer, update_step
-from a2c.model import model_for, obs_spec_of
+from a2c.model import action_bounds_of, action_shape_of, model_for, obs_spec_of
 from a2c.rollout import Rollout
 from a2c.run import StepOutput
 from a2c.tf_envs import PORTED_ENVS, TFEnv, UniformNoise
 from a2c.tf_envs.base import RNG_ALG
-
-#: Hyperparameters applied in fused mode, above the env preset and below a TOML file and
-#: flags (``defaults < PRESETS[env] < FUSED_PRESETS[env] < TOML < flags``), tuned for the
-#: wall-clock time to a policy that stays solved; how they were chosen, and what was
-#: rejected, is in results/tuning.md. The loop has no host step for ``normalize_reward``,
-#: so rewards are scaled by a constant here (Acrobot's by the 0.01 its preset was tuned with).
-_FUSED_COMMON: dict[str, Any] = dict(n_envs=128, n_steps=5, optimizer="rmsprop", lr=4e-3,
-                                     lr_schedule="linear", ent_coef=0.0, fused_updates_per_call=20,
-                                     normalize_reward=False)
-FUSED_PRESETS: dict[str, dict[str, Any]] = {
-    "CartPole-v1": dict(_FUSED_COMMON, n_envs=64, lr=4e-3, reward_scale=0.1, total_steps=200_000,
-                        eval_every=50_000, fused_xla=False),
-    "Acrobot-v1": dict(_FUSED_COMMON, reward_scale=0.01, total_steps=500_000, eval_every=100_000,
-                       fused_xla=False),
-    "MountainCar-v0": dict(_FUSED_COMMON, total_steps=1_000_000, eval_every=200_000),
-}
-
 
 def ported_env(env_id: str) -> TFEnv:
     """The TensorFlow port of ``env_id``, or EnvError listing the ported ids."""
@@ -84,19 +71,6 @@ def ported_env(env_id: str) -> TFEnv:
         ported = ", ".join(sorted(PORTED_ENVS))
         raise EnvError(f"fused mode needs a TensorFlow port of the environment and {env_id!r} has none; "
                        f"ported environments: {ported}") from None
-
-
-def make_fused_config(overrides: dict[str, Any] | None = None, toml_path: str | Path | None = None) -> Config:
-    """Resolve a fused-mode config: ``defaults < env preset < FUSED_PRESETS[env] < TOML < overrides``.
-
-    ``fused`` is set to True. The env id is resolved first (overrides, else the TOML,
-    else the default) to pick the fused preset.
-    """
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    from_file = load_toml(toml_path) if toml_path else {}
-    env_id = str(overrides.get("env_id", from_file.get("env_id", Config.env_id)))
-    layered = {**FUSED_PRESETS.get(env_id, {}), **from_file, **overrides, "fused": True}
-    return make_config(layered)
 
 
 def compile_loop(run: Any) -> float:
@@ -190,10 +164,13 @@ class FusedLoop:
         cfg, env, model = self.cfg, self.env, self.model
         t_max, n = cfg.n_steps, cfg.n_envs
         obs_shape = [n, *obs_spec_of(model).shape]
+        act_shape = action_shape_of(model)
+        bounds = action_bounds_of(model)
         arrays = {name: tf.TensorArray(dtype, size=t_max, element_shape=shape)
                   for name, dtype, shape in (
                       ("obs", tf.float32, obs_shape), ("final_obs", tf.float32, obs_shape),
-                      ("actions", tf.int32, [n]), ("rewards", tf.float32, [n]),
+                      ("actions", tf.float32 if act_shape else tf.int32, [n, *act_shape]),
+                      ("rewards", tf.float32, [n]),
                       ("terminated", tf.float32, [n]), ("truncated", tf.float32, [n]))}
         zero = tf.constant(0.0)
         dist = distribution_of(model.output)
@@ -204,7 +181,11 @@ class FusedLoop:
             # ONE draw per step for the action noise and the env's (see the module docstring).
             u = self.rng.uniform([n, width + env.noise_dim], dtype=tf.float32)
             actions = dist.sample(params, u[:, :width])
-            step = env.step(s.env_state, actions, UniformNoise(u[:, width:]))
+            # Box actions: the port gets them clipped to the bounds, the batch keeps them as drawn
+            # (as the standard trainer's collector does, a2c.envs.env_actions).
+            env_actions = actions if bounds is None else tf.clip_by_value(
+                actions, bounds[0].astype("float32"), bounds[1].astype("float32"))
+            step = env.step(s.env_state, env_actions, UniformNoise(u[:, width:]))
             reward = tf.cast(step.reward, tf.float32)
             done = tf.logical_or(step.terminated, step.truncated)
             ep_return = s.ep_return + reward
@@ -264,9 +245,9 @@ class FusedTrainer:
 
     def __init__(self, cfg: Config) -> None:
         env = ported_env(cfg.env_id)  # EnvError before anything is written
-        obs_space, _ = env_spaces(cfg.env_id)  # gymnasium's, for the obs_scaling bounds
+        obs_space, action_space = env_spaces(cfg.env_id)  # gymnasium's: obs_scaling bounds, action Box
         self.cfg = cfg
-        self.model = model_for(cfg, obs_space, env.n_actions)
+        self.model = model_for(cfg, obs_space, action_space)
         self.optimizer = make_optimizer(cfg)
         self.loop = FusedLoop(self.model, self.optimizer, cfg, env)
         self.updates_per_call = cfg.fused_updates_per_call

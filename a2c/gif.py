@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from a2c.envs import encode_observations, make_env
+from a2c.envs import encode_observations, env_action, make_env
 from a2c.errors import ConfigError, EnvError
 from a2c.evaluate import Policy
 
@@ -66,8 +66,8 @@ def record_gif(policy: Policy, env_id: str, seed: int, path: str | Path, *,
         total, t, done = 0.0, 0, False
         keep(0)
         while not done:
-            action = int(np.asarray(policy(encode_observations([obs], obs_space)))[0])
-            obs, reward, terminated, truncated, _ = env.step(action)
+            action = np.asarray(policy(encode_observations([obs], obs_space)))[0]
+            obs, reward, terminated, truncated, _ = env.step(env_action(action, env.action_space))
             total += float(reward)
             t += 1
             done = terminated or truncated

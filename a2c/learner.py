@@ -23,7 +23,7 @@ from a2c.distributions import distribution_of
 from a2c.envs import ObsSpec
 from a2c.guard import FiniteGuard
 from a2c.losses import a2c_loss, explained_variance
-from a2c.model import obs_spec_of
+from a2c.model import action_shape_of, obs_spec_of
 from a2c.optim import RMSpropEpsOutside
 from a2c.returns import gae
 from a2c.rollout import Rollout
@@ -68,13 +68,14 @@ def current_learning_rate(optimizer: keras.optimizers.Optimizer) -> tf.Tensor:
     return tf.cast(optimizer.learning_rate, tf.float32)
 
 
-def rollout_signature(cfg: Config, obs_spec: ObsSpec) -> Rollout:
-    """The TensorSpecs of one batch; fixed shapes mean one trace per run."""
+def rollout_signature(cfg: Config, obs_spec: ObsSpec, action_shape: tuple[int, ...] = ()) -> Rollout:
+    """The TensorSpecs of one batch; fixed shapes mean one trace per run. ``action_shape``:
+    () for discrete actions (int32), (dims,) for a Gaussian policy's (float32)."""
     t, n = cfg.n_steps, cfg.n_envs
     f32 = tf.float32
     return Rollout(
         obs=obs_spec.tensor_spec(t + 1, n),
-        actions=tf.TensorSpec([t, n], tf.int32),
+        actions=tf.TensorSpec([t, n, *action_shape], f32 if action_shape else tf.int32),
         rewards=tf.TensorSpec([t, n], f32),
         terminated=tf.TensorSpec([t, n], f32),
         truncated=tf.TensorSpec([t, n], f32),
@@ -95,7 +96,7 @@ def batch_returns(model: Forward, batch: Rollout, cfg: Config,
     by :mod:`a2c.fused`) need it: their ``obs[t + 1]`` already is the next episode's
     first observation, and the final one only comes as ``final_obs``.
     """
-    t, n = batch.actions.shape[0], batch.actions.shape[1]
+    t, n = batch.rewards.shape[0], batch.rewards.shape[1]
     if next_obs is None:
         values = tf.reshape(model(merge_time(batch.obs))["value"], [t + 1, n])
         values = tf.stop_gradient(values)
@@ -155,7 +156,8 @@ def make_update(model: keras.Model, optimizer: keras.optimizers.Optimizer, cfg: 
     variables = model.trainable_variables
     optimizer.build(variables)
 
-    @tf.function(input_signature=[rollout_signature(cfg, obs_spec_of(model))], jit_compile=True)
+    @tf.function(input_signature=[rollout_signature(cfg, obs_spec_of(model), action_shape_of(model))],
+                 jit_compile=True)
     def update(batch: Rollout) -> dict[str, tf.Tensor]:
         metrics = update_step(model, optimizer, batch, cfg)
         if guard is not None:

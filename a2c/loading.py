@@ -27,7 +27,7 @@ from a2c.evaluate import EVAL_SEED_BASE, EvalResult, Policy, evaluate_policy
 from a2c.gif import record_gif
 from a2c.saving import MODEL_FILE, env_of_run, run_dir_of
 
-ParamsFn = Callable[[np.ndarray], np.ndarray]  # (batch, *obs_shape) -> the distribution's parameters
+ParamsFn = Callable[[np.ndarray], Any]  # (batch, *obs_shape) -> the distribution's parameters (arrays)
 
 
 @dataclass
@@ -41,7 +41,7 @@ class LoadedModel:
     path: Path
     kind: str  # "keras" or "saved_model"
     obs_spec: ObsSpec
-    n_actions: int
+    n_actions: int  # discrete actions, or action dimensions of a Gaussian policy
     run_dir: Path | None
     env_id: str | None
     distribution: Any  # a2c.distributions.Distribution (imported with TensorFlow)
@@ -65,7 +65,7 @@ class LoadedModel:
         rngs = [np.random.default_rng(seed + k) for k in range(batch)]
 
         def sampled(obs: np.ndarray) -> np.ndarray:
-            params = tf.constant(params_fn(obs))
+            params = tf.nest.map_structure(tf.constant, params_fn(obs))
             width = dist.noise_shape(params)[-1]
             noise = np.stack([rng.random(width, dtype=np.float32) for rng in rngs])
             return dist.sample(params, tf.constant(noise)).numpy()
@@ -111,7 +111,7 @@ def _load_keras(file: Path) -> tuple[ObsSpec, int, Any, Callable, Callable, obje
     def params(batch: int) -> ParamsFn:
         fn = tf.function(lambda obs: dist.params(model(obs)),
                          input_signature=[spec.tensor_spec(batch)]).get_concrete_function()
-        return lambda obs: fn(tf.constant(obs, spec.dtype)).numpy()
+        return lambda obs: tf.nest.map_structure(lambda t: t.numpy(), fn(tf.constant(obs, spec.dtype)))
 
     return spec, n_actions_of(model), dist, params, (lambda batch: make_greedy(model, batch)), model
 
@@ -134,26 +134,38 @@ def _load_saved_model(directory: Path) -> tuple[ObsSpec, int, Any, Callable, Cal
     sig = signatures[SERVE_ENDPOINT]
     inputs = list(tf.nest.flatten(sig.structured_input_signature))
     outputs = sig.structured_outputs
+    head = "mean" if isinstance(outputs, dict) and "mean" in outputs else "probs"
     if (len(inputs) != 1 or inputs[0].shape.rank is None or inputs[0].shape.rank < 2
             or not inputs[0].shape[1:].is_fully_defined()
-            or not isinstance(outputs, dict) or "probs" not in outputs or "value" not in outputs
-            or outputs["probs"].shape.rank != 2 or outputs["probs"].shape[-1] is None):
+            or not isinstance(outputs, dict) or head not in outputs or "value" not in outputs
+            or (head == "mean" and "log_std" not in outputs)
+            or outputs[head].shape.rank != 2 or outputs[head].shape[-1] is None):
         raise ModelFileError(f"SavedModel {directory} is not an a2c export: its {SERVE_ENDPOINT!r} "
-                             "endpoint does not map (batch, *obs_shape) to {'probs', 'value'}")
+                             "endpoint does not map (batch, *obs_shape) to {'probs', 'value'} or "
+                             "{'mean', 'log_std', 'value'}")
     spec = ObsSpec(tuple(int(d) for d in inputs[0].shape[1:]), inputs[0].dtype.name)
     serve, greedy = getattr(loaded, SERVE_ENDPOINT), getattr(loaded, GREEDY_ENDPOINT)
 
-    # ``serve`` returns probabilities: log(probs) is the logits up to a per-row constant,
-    # which the categorical distribution's sampling ignores.
-    dist = distribution_of({"logits": None})
+    if head == "mean":
+        dist = distribution_of({"mean": None, "log_std": None})
 
-    def params(batch: int) -> ParamsFn:
-        return lambda obs: np.log(serve(tf.constant(obs, spec.dtype))["probs"].numpy())
+        def params(batch: int) -> ParamsFn:
+            def gaussian(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                out = serve(tf.constant(obs, spec.dtype))
+                return out["mean"].numpy(), out["log_std"].numpy()
+            return gaussian
+    else:
+        # ``serve`` returns probabilities: log(probs) is the logits up to a per-row constant,
+        # which the categorical distribution's sampling ignores.
+        dist = distribution_of({"logits": None})
+
+        def params(batch: int) -> ParamsFn:
+            return lambda obs: np.log(serve(tf.constant(obs, spec.dtype))["probs"].numpy())
 
     def greedy_policy(batch: int) -> Policy:
         return lambda obs: greedy(tf.constant(obs, spec.dtype)).numpy()
 
-    return spec, int(outputs["probs"].shape[-1]), dist, params, greedy_policy, loaded
+    return spec, int(outputs[head].shape[-1]), dist, params, greedy_policy, loaded
 
 
 def load_model_any(path: str | Path) -> LoadedModel:
@@ -182,12 +194,21 @@ def check_model_fits_env(loaded: LoadedModel, env_id: str) -> None:
     """ModelFileError unless the model takes the environment's observations and actions."""
     from a2c.envs import env_spaces, observation_spec
 
+    from a2c.distributions import distribution_for
+
     obs_space, action_space = env_spaces(env_id)
-    spec, n_actions = observation_spec(obs_space), int(action_space.n)
+    spec = observation_spec(obs_space)
+    mismatch = distribution_for(env_id, action_space).param_keys != loaded.distribution.param_keys
+    n_actions = int(action_space.shape[0]) if action_space.shape else int(action_space.n)
+    unit = "action dimensions" if action_space.shape else "actions"
+    if mismatch:
+        mine = "a Gaussian" if "mean" in loaded.distribution.param_keys else "a categorical"
+        raise ModelFileError(f"model {loaded.path} does not fit {env_id}: it has {mine} policy and {env_id} "
+                             f"has action space {action_space} (choose --env)")
     if (loaded.obs_spec, loaded.n_actions) != (spec, n_actions):
         raise ModelFileError(
             f"model {loaded.path} does not fit {env_id}: it takes {loaded.obs_spec.describe()} observations "
-            f"and has {loaded.n_actions} actions, {env_id} has {spec.describe()} and {n_actions} (choose --env)")
+            f"and has {loaded.n_actions} {unit}, {env_id} has {spec.describe()} and {n_actions} (choose --env)")
 
 
 # ----------------------------------------------------------------------------------------

@@ -1,4 +1,10 @@
-"""The actor-critic network: a shared trunk, a softmax policy head and a linear value head.
+"""The actor-critic network: a shared trunk, a policy head and a linear value head.
+
+The policy head is a softmax over logits for Discrete actions (outputs ``logits``,
+``probs``) or a diagonal Gaussian for Box actions (outputs ``mean`` from a linear
+layer and ``log_std`` from :class:`GaussianLogStd`, one learned number per action
+dimension, SB3's default; the layer also records the Box, so a saved model can clip
+its greedy actions without the env).
 
 The model returns a dict so that training can use the logits (for a stable
 ``log_softmax``) while exporters and evaluators use the probabilities. The layer
@@ -9,19 +15,22 @@ The input is an :class:`~a2c.envs.ObsSpec`: observations of any shape are flatte
 (``obs_flatten``) and non-float ones (uint8 frames) are cast inside the model
 (``obs_scale``), so the rollout buffers and exported models keep the env's own dtype.
 The trunk is chosen by name (:data:`TRUNKS`; ``"mlp"``: Dense layers).
+With ``obs_norm`` an :class:`ObsNormalization` layer standardises the observations with
+running statistics that the trainer updates from its rollouts; being weights of the
+model, they are saved with it, checkpointed, and exported.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import keras
 import numpy as np
 
 from a2c.config import Config, Trunk
-from a2c.envs import ObsSpec, feature_space, observation_scale, observation_spec
+from a2c.envs import ObsSpec, box_bounds, feature_space, observation_scale, observation_spec
 
 if TYPE_CHECKING:  # pragma: no cover
     from gymnasium import spaces
@@ -37,7 +46,80 @@ OBS_SCALE_LAYER = "obs_scale"
 TRUNK_PREFIX = "trunk_"
 LOGITS_LAYER = "policy_logits"
 PROBS_LAYER = "policy"
+MEAN_LAYER = "policy_mean"
+LOG_STD_LAYER = "policy_log_std"
+OBS_NORM_LAYER = "obs_norm"
 VALUE_LAYER = "value"
+
+PolicyKind = Literal["categorical", "gaussian"]
+
+
+@keras.saving.register_keras_serializable(package="a2c")
+class GaussianLogStd(keras.layers.Layer):
+    """The Gaussian policy's state-independent log-std: one trainable number per action
+    dimension (initialised to ``log_std_init``), broadcast to the batch of its input.
+
+    ``low``/``high`` record the Box the actions are clipped to (config only, no weights):
+    the exported ``greedy_action`` clips the mean to them.
+    """
+
+    def __init__(self, units: int, log_std_init: float = 0.0, low: list[float] | None = None,
+                 high: list[float] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.units, self.log_std_init = int(units), float(log_std_init)
+        self.low = None if low is None else [float(x) for x in low]
+        self.high = None if high is None else [float(x) for x in high]
+        self.log_std = self.add_weight(shape=(self.units,), initializer=keras.initializers.Constant(log_std_init),
+                                       trainable=True, name="log_std")
+
+    def call(self, h: Any) -> Any:
+        zeros = keras.ops.zeros_like(h[..., :1])  # (batch, 1): broadcasts the log-std to the batch
+        return zeros + keras.ops.cast(self.log_std, h.dtype)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (*input_shape[:-1], self.units)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "units": self.units, "log_std_init": self.log_std_init,
+                "low": self.low, "high": self.high}
+
+
+@keras.saving.register_keras_serializable(package="a2c")
+class ObsNormalization(keras.layers.Layer):
+    """``clip((x - mean) / sqrt(var + eps), -clip, clip)`` per feature, with running
+    statistics (non-trainable weights) that :meth:`update` advances from batches of raw
+    observations, as the zoo's ``VecNormalize(norm_obs=True)`` does (clip 10)."""
+
+    def __init__(self, clip: float = 10.0, epsilon: float = 1e-8, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.clip, self.epsilon = float(clip), float(epsilon)
+
+    def build(self, input_shape: tuple) -> None:
+        size = int(input_shape[-1])
+        self.mean = self.add_weight(shape=(size,), initializer="zeros", trainable=False, name="mean")
+        self.var = self.add_weight(shape=(size,), initializer="ones", trainable=False, name="var")
+        # as SB3's RunningMeanStd: a tiny prior count, so the first batch dominates
+        self.count = self.add_weight(shape=(), initializer=keras.initializers.Constant(1e-4),
+                                     trainable=False, name="count")
+
+    def call(self, x: Any) -> Any:
+        mean, var = keras.ops.cast(self.mean, x.dtype), keras.ops.cast(self.var, x.dtype)
+        return keras.ops.clip((x - mean) / keras.ops.sqrt(var + self.epsilon), -self.clip, self.clip)
+
+    def update(self, obs: np.ndarray) -> None:
+        """Fold a batch (..., features) of raw observations into the statistics (Chan et al.)."""
+        x = np.asarray(obs, np.float64).reshape(-1, self.mean.shape[0])
+        if x.shape[0] == 0:
+            return
+        mean, var, count = (np.asarray(v.numpy(), np.float64) for v in (self.mean, self.var, self.count))
+        b_mean, b_var, n = x.mean(axis=0), x.var(axis=0), x.shape[0]
+        delta, total = b_mean - mean, count + n
+        self.mean.assign((mean + delta * n / total).astype(self.mean.dtype))
+        self.var.assign(((var * count + b_var * n + delta ** 2 * count * n / total) / total).astype(self.var.dtype))
+        self.count.assign(np.asarray(total, self.count.dtype))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "clip": self.clip, "epsilon": self.epsilon}
 
 TRUNKS: tuple[str, ...] = get_args(Trunk)
 
@@ -52,14 +134,21 @@ def build_actor_critic(
     seed: int | None = 0,
     dtype: str = "float32",
     obs_scale: Sequence[float] | None = None,
+    obs_norm: bool = False,
+    policy: PolicyKind = "categorical",
+    log_std_init: float = 0.0,
+    action_bounds: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> keras.Model:
-    """Build the functional model ``obs -> {"logits", "probs", "value"}``.
+    """Build the functional model ``obs -> {"logits", "probs", "value"}`` (categorical) or
+    ``obs -> {"mean", "log_std", "value"}`` (``policy="gaussian"``, ``n_actions`` dims).
 
     ``obs_spec``: the observations' shape and dtype (an int means flat float features).
     ``value`` has shape (batch,), the others (batch, n_actions). ``dtype="float64"``
     builds the same architecture in double precision for gradient checks.
     ``obs_scale`` multiplies each (flattened) observation feature by a constant first
-    (a ``Rescaling`` layer, so exported models take raw observations).
+    (a ``Rescaling`` layer, so exported models take raw observations); ``obs_norm``
+    then standardises them with running statistics (:class:`ObsNormalization`).
+    ``action_bounds`` (low, high): the Box a Gaussian policy's actions are clipped to.
     """
     if trunk not in TRUNKS:
         raise ValueError(f"unknown trunk {trunk!r}; known: {', '.join(TRUNKS)}")
@@ -80,34 +169,61 @@ def build_actor_critic(
         # float64 model (and the verifier's copy) apply exactly the same numbers.
         scale = [float(np.float32(x)) for x in obs_scale] if obs_scale is not None else 1.0
         h = keras.layers.Rescaling(scale=scale, dtype=dtype, name=OBS_SCALE_LAYER)(h)
+    if obs_norm:
+        h = ObsNormalization(dtype=dtype, name=OBS_NORM_LAYER)(h)
     for i, size in enumerate(hidden_sizes):
         h = keras.layers.Dense(
             size, activation=activation, kernel_initializer=orthogonal(TRUNK_GAIN),
             bias_initializer="zeros", dtype=dtype, name=f"{TRUNK_PREFIX}{i}",
         )(h)
-    logits = keras.layers.Dense(
-        n_actions, kernel_initializer=orthogonal(POLICY_GAIN), bias_initializer="zeros",
-        dtype=dtype, name=LOGITS_LAYER,
-    )(h)
-    probs = keras.layers.Softmax(dtype=dtype, name=PROBS_LAYER)(logits)
+    if policy == "gaussian":
+        mean = keras.layers.Dense(
+            n_actions, kernel_initializer=orthogonal(POLICY_GAIN), bias_initializer="zeros",
+            dtype=dtype, name=MEAN_LAYER,
+        )(h)
+        low, high = action_bounds if action_bounds is not None else (None, None)
+        log_std = GaussianLogStd(n_actions, log_std_init, low, high, dtype=dtype, name=LOG_STD_LAYER)(mean)
+        policy_out = {"mean": mean, "log_std": log_std}
+    elif policy == "categorical":
+        logits = keras.layers.Dense(
+            n_actions, kernel_initializer=orthogonal(POLICY_GAIN), bias_initializer="zeros",
+            dtype=dtype, name=LOGITS_LAYER,
+        )(h)
+        probs = keras.layers.Softmax(dtype=dtype, name=PROBS_LAYER)(logits)
+        policy_out = {"logits": logits, "probs": probs}
+    else:
+        raise ValueError(f"unknown policy {policy!r}; known: categorical, gaussian")
     value = keras.layers.Dense(
         1, kernel_initializer=orthogonal(VALUE_GAIN), bias_initializer="zeros",
         dtype=dtype, name=VALUE_LAYER,
     )(h)
     value = keras.layers.Reshape((), dtype=dtype, name="value_squeeze")(value)
-    return keras.Model(obs, {"logits": logits, "probs": probs, "value": value}, name="actor_critic")
+    return keras.Model(obs, {**policy_out, "value": value}, name="actor_critic")
 
 
-def model_for(cfg: Config, observation_space: "spaces.Space", n_actions: int, *,
+def model_for(cfg: Config, observation_space: "spaces.Space", actions: "int | spaces.Space", *,
               dtype: str = "float32") -> keras.Model:
-    """The model a run of ``cfg`` trains on an env with this observation space.
+    """The model a run of ``cfg`` trains on an env with these observation and action spaces
+    (``actions``: the action space, or the number of discrete actions).
 
     One builder for every trainer, so that each honours the same config fields
-    (``hidden_sizes``, ``activation``, ``trunk``, ``obs_scaling``).
+    (``hidden_sizes``, ``activation``, ``trunk``, ``obs_scaling``, ``normalize_obs``,
+    ``log_std_init``).
     """
+    from gymnasium import spaces
+
     scale = observation_scale(feature_space(observation_space)) if cfg.obs_scaling == "bounds" else None
+    kwargs: dict[str, Any] = {}
+    if isinstance(actions, spaces.Box):
+        low, high = box_bounds(cfg.env_id, actions)
+        kwargs = dict(policy="gaussian", log_std_init=cfg.log_std_init,
+                      action_bounds=(low.tolist(), high.tolist()))
+        n_actions = int(actions.shape[0])
+    else:
+        n_actions = int(actions.n) if isinstance(actions, spaces.Discrete) else int(actions)
     return build_actor_critic(observation_spec(observation_space), n_actions, cfg.hidden_sizes, cfg.activation,
-                              trunk=cfg.trunk, seed=cfg.seed, dtype=dtype, obs_scale=scale)
+                              trunk=cfg.trunk, seed=cfg.seed, dtype=dtype, obs_scale=scale,
+                              obs_norm=cfg.normalize_obs, **kwargs)
 
 
 def obs_spec_of(model: keras.Model) -> ObsSpec:
@@ -132,6 +248,36 @@ def trunk_layers(model: keras.Model) -> list[keras.layers.Dense]:
     return [layer for layer in model.layers if layer.name.startswith(TRUNK_PREFIX)]
 
 
+def layer_names(model: keras.Model) -> set[str]:
+    return {layer.name for layer in model.layers}
+
+
+def policy_kind_of(model: keras.Model) -> PolicyKind:
+    """Which policy head a model built by :func:`build_actor_critic` has."""
+    return "gaussian" if MEAN_LAYER in layer_names(model) else "categorical"
+
+
 def n_actions_of(model: keras.Model) -> int:
-    """Number of actions of a model built by :func:`build_actor_critic`."""
-    return int(model.get_layer(LOGITS_LAYER).units)
+    """Number of discrete actions, or of action dimensions of a Gaussian policy."""
+    head = MEAN_LAYER if policy_kind_of(model) == "gaussian" else LOGITS_LAYER
+    return int(model.get_layer(head).units)
+
+
+def action_shape_of(model: keras.Model) -> tuple[int, ...]:
+    """Shape of one action of the model's policy: () discrete, (dims,) Gaussian."""
+    return (n_actions_of(model),) if policy_kind_of(model) == "gaussian" else ()
+
+
+def action_bounds_of(model: keras.Model) -> tuple[np.ndarray, np.ndarray] | None:
+    """The Box (low, high) a Gaussian policy's actions are clipped to; None for others."""
+    if policy_kind_of(model) != "gaussian":
+        return None
+    layer = model.get_layer(LOG_STD_LAYER)
+    if layer.low is None or layer.high is None:
+        return None
+    return np.asarray(layer.low, np.float64), np.asarray(layer.high, np.float64)
+
+
+def obs_norm_of(model: keras.Model) -> ObsNormalization | None:
+    """The model's running observation normalisation layer, if it has one."""
+    return model.get_layer(OBS_NORM_LAYER) if OBS_NORM_LAYER in layer_names(model) else None

@@ -9,6 +9,7 @@ updates, greedy evaluations every ``eval_every`` steps, checkpoints every
 driver's (:mod:`a2c.run`), written again here for members that all advance together
 and are evaluated in one compiled call; the checkpoint is the same
 :class:`~a2c.checkpoint.RunCheckpoint`, so a stopped population resumes exactly.
+(~320 lines: the schedule, the files and resume belong together, as in :mod:`a2c.run`.)
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ import tomli_w
 
 from a2c.checkpoint import RunCheckpoint
 from a2c.config import Config, make_config
-from a2c.errors import NonFiniteError, RunDirError
+from a2c.errors import EnvError, NonFiniteError, RunDirError
 from a2c.evaluate import EVAL_SEED_BASE, EvalResult, final_eval_fields
 from a2c.files import atomic_write_json, atomic_write_text
 from a2c.fused import ported_env
+from a2c.tf_envs import TFEnv
 from a2c.learner import UPDATE_METRICS
 from a2c.logger import RunLogger, rewind_logs
 from a2c.members import MEMBERS_DIR, POPULATION_FILE, member_configs, member_dir
@@ -48,6 +50,16 @@ from a2c.signals import StopSignals, TrainingInterrupted
 from a2c.tf_setup import configure_tensorflow
 
 
+
+
+def population_env(env_id: str) -> TFEnv:
+    """The port a population trains on, or EnvError: populations are discrete-action only
+    (their greedy evaluation and stacked sampling assume a categorical policy)."""
+    env = ported_env(env_id)
+    if env.continuous:
+        raise EnvError(f"population training (--seeds/--sweep) supports discrete-action environments; "
+                       f"{env_id} has Box actions (train its seeds one by one with a2c train --fused)")
+    return env
 
 class PopulationRun:
     """One population run directory: the loop above, lock-step for all members, and
@@ -70,7 +82,7 @@ class PopulationRun:
         self.callback = callback  # (update, global_step) after each call; KeyboardInterrupt stops as Ctrl-C
         self.members = member_configs(base, spec["seeds"], spec["sweep"])
         self.swept = tuple(spec["sweep"])
-        self.env = ported_env(base.env_id)
+        self.env = population_env(base.env_id)
         self.loop = PopulationLoop(self.members, self.swept, self.env)
         self.progress = Progress(next_eval=base.eval_every if base.eval_every > 0 else None)
         self.recent = [RecentEpisodes() for _ in self.members]
@@ -249,7 +261,7 @@ def train_population(base: Config, seeds: Sequence[int], sweep: dict[str, list[A
     base.validate()
     configure_tensorflow(base)
     spec = {"seeds": list(seeds), "sweep": {k: list(v) for k, v in sweep.items()}}
-    ported_env(base.env_id)  # EnvError before anything is written
+    population_env(base.env_id)  # EnvError before anything is written
     if not base.run_dir:  # runs/<env>__pop<P>__<time>, not the base seed's single-run name
         members = len(member_configs(base, spec["seeds"], spec["sweep"]))
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")

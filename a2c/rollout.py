@@ -22,7 +22,7 @@ import keras
 import numpy as np
 
 from a2c.env_state import decode, encode, restore_env, snapshot_env
-from a2c.envs import observation_spec
+from a2c.envs import action_shape, env_actions, observation_spec
 from a2c.policy import make_act
 
 
@@ -31,7 +31,7 @@ class Rollout(NamedTuple):
     is what followed step t (the final observation when step t ended an episode)."""
 
     obs: np.ndarray  # (T + 1, N, *obs_shape), the ObsSpec's dtype
-    actions: np.ndarray  # (T, N) int32
+    actions: np.ndarray  # (T, N) int32, or (T, N, action_dim) float32 unclipped for Box actions
     rewards: np.ndarray  # (T, N) float32
     terminated: np.ndarray  # (T, N) float32
     truncated: np.ndarray  # (T, N) float32
@@ -88,7 +88,8 @@ class RolloutCollector:
         self.next_obs = np.asarray(obs, spec.dtype)
         self.prev_done = np.zeros(n, bool)  # did the last step end an episode (reset pending)?
         self._obs = spec.zeros(n_steps + 1, n)
-        self._actions = np.zeros((n_steps, n), np.int32)
+        shape = action_shape(self.action_space)
+        self._actions = np.zeros((n_steps, n, *shape), np.float32 if shape else np.int32)
         self._rewards = np.zeros((n_steps, n), np.float32)
         self._terminated = np.zeros((n_steps, n), np.float32)
         self._truncated = np.zeros((n_steps, n), np.float32)
@@ -102,7 +103,8 @@ class RolloutCollector:
         for t in range(self.n_steps):
             self._obs[t] = obs
             actions = self.act(obs)
-            obs, rewards, terminated, truncated, infos = self.env.step(actions)
+            # Box actions: the env gets them clipped to its bounds, the buffer keeps them as drawn.
+            obs, rewards, terminated, truncated, infos = self.env.step(env_actions(actions, self.action_space))
             obs = np.asarray(obs, self._obs.dtype)
             self._actions[t] = actions
             self._rewards[t] = rewards

@@ -51,6 +51,8 @@ def load_keras_model(path: str | Path) -> "keras.Model":
         raise ModelFileError(f"cannot load model {file}: not a .keras archive (corrupt or not a zip file)")
     import keras
 
+    import a2c.model  # noqa: F401  registers the custom layers (Gaussian log-std, observation normalisation)
+
     try:
         model = keras.saving.load_model(file, compile=False)
     except Exception as e:  # keras raises ValueError, OSError, KeyError, zipfile errors, ...
@@ -62,11 +64,12 @@ def load_keras_model(path: str | Path) -> "keras.Model":
 
 def check_actor_critic(model: Any, where: str | Path) -> None:
     """ModelFileError unless ``model`` maps one input to a policy distribution's
-    parameters and a value (``{"logits", "probs", "value"}`` for a categorical policy)."""
+    parameters and a value (``{"logits", "probs", "value"}`` for a categorical policy,
+    ``{"mean", "log_std", "value"}`` for a Gaussian one)."""
     import keras
 
     from a2c.distributions import distribution_of
-    from a2c.model import LOGITS_LAYER
+    from a2c.model import LOG_STD_LAYER, LOGITS_LAYER, MEAN_LAYER
 
     if not isinstance(model, keras.Model):
         raise ModelFileError(f"{where} does not hold a Keras model (got {type(model).__name__})")
@@ -79,8 +82,10 @@ def check_actor_critic(model: Any, where: str | Path) -> None:
     except ValueError:
         raise ModelFileError(f"{where} is not an a2c actor-critic: its outputs {sorted(outputs)} hold no "
                              "policy distribution's parameters") from None
-    if LOGITS_LAYER not in {layer.name for layer in model.layers}:
-        raise ModelFileError(f"{where} is not an a2c actor-critic: no {LOGITS_LAYER!r} layer")
+    names = {layer.name for layer in model.layers}
+    if LOGITS_LAYER not in names and not {MEAN_LAYER, LOG_STD_LAYER} <= names:
+        raise ModelFileError(f"{where} is not an a2c actor-critic: no {LOGITS_LAYER!r} layer (nor "
+                             f"{MEAN_LAYER!r} and {LOG_STD_LAYER!r})")
 
 
 def run_dir_of(path: Path) -> Path | None:

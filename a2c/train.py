@@ -32,7 +32,7 @@ from a2c.files import atomic_write_text
 from a2c.fused import FusedTrainer
 from a2c.guard import FiniteGuard
 from a2c.learner import UPDATE_METRICS, make_optimizer, make_update
-from a2c.model import model_for
+from a2c.model import model_for, obs_norm_of
 from a2c.normalize import ReturnNormalizer
 from a2c.rollout import Collector, RolloutCollector
 from a2c.run import Callback, RunDriver, StepOutput, Trainer, TrainResult
@@ -60,7 +60,7 @@ class StandardTrainer:
             obs_space = env.single_observation_space if env is not None else collector.observation_space
             action_space = env.single_action_space if env is not None else collector.action_space
             distribution_for(cfg.env_id, action_space)
-            self.model = model_for(cfg, obs_space, int(action_space.n))
+            self.model = model_for(cfg, obs_space, action_space)
             self.optimizer = make_optimizer(cfg)
             self.guard = FiniteGuard(UPDATE_METRICS)
             self.update = make_update(self.model, self.optimizer, cfg, self.guard)
@@ -74,6 +74,7 @@ class StandardTrainer:
             raise ValueError(f"the collector gathers {self.collector.n_steps} steps x {self.collector.num_envs} "
                              f"envs; the config says {cfg.n_steps} x {cfg.n_envs}")
         self.reward_norm = ReturnNormalizer(cfg.n_envs, cfg.gamma) if cfg.normalize_reward else None
+        self.obs_norm = obs_norm_of(self.model)
 
     def _push_weights(self) -> None:
         if not self.collector.shares_model:
@@ -92,6 +93,10 @@ class StandardTrainer:
         batch, finished = self.collector.collect()
         if self.reward_norm is not None:
             batch = self.reward_norm(batch)  # the episode returns in `finished` stay unscaled
+        if self.obs_norm is not None:
+            # Each observation once (obs[T] opens the next batch); the update then sees
+            # the batch through the statistics that include it, as VecNormalize's would.
+            self.obs_norm.update(batch.obs[:-1])
         # UPDATE: returns, advantages, loss, gradient step (one compiled call).
         metrics = self.update(batch)
         self._push_weights()

@@ -210,7 +210,7 @@ def _sb3_shared_extractor() -> type:
 
 def train_sb3(env_id: str, seed: int, total_steps: int, eval_every: int, eval_episodes: int, *,
               n_envs: int, threads: int = 1, shared_trunk: bool = False, always_final_eval: bool = False,
-              **a2c_kwargs: Any) -> dict[str, Any]:
+              normalize: bool = False, **a2c_kwargs: Any) -> dict[str, Any]:
     """Train SB3's A2C (MlpPolicy, CPU) with greedy evaluations on our protocol.
 
     Evaluations (:func:`a2c.evaluate.evaluate_policy`, seeds ``EVAL_SEED_BASE + k``,
@@ -223,7 +223,9 @@ def train_sb3(env_id: str, seed: int, total_steps: int, eval_every: int, eval_ep
 
     ``threads`` > 0 sets torch's thread count (0 keeps torch's default);
     ``shared_trunk`` gives pi and vf one 64-64 tanh trunk like ours; ``a2c_kwargs`` go to
-    ``A2C``. Returns ``total_steps`` (SB3's count), ``train_seconds``, ``evals`` (each with
+    ``A2C``. ``normalize`` wraps the envs in ``VecNormalize`` (observations and rewards, as
+    the zoo's ``normalize: true``); evaluations then feed the policy observations normalised
+    with the frozen running statistics. Returns ``total_steps`` (SB3's count), ``train_seconds``, ``evals`` (each with
     ``global_step``, ``train_seconds``, ``mean_return``, ``min_return``), ``threads``
     (torch's, as used) and ``wall_seconds`` (of ``learn``).
     """
@@ -250,7 +252,9 @@ def train_sb3(env_id: str, seed: int, total_steps: int, eval_every: int, eval_ep
             t = time.perf_counter()
             train_seconds = t - self.t0 - self.eval_seconds
             model = self.model
-            res = evaluate_policy(lambda obs: model.predict(obs, deterministic=True)[0],
+            norm = model.get_vec_normalize_env()
+            scale = (lambda obs: norm.normalize_obs(obs)) if norm is not None else (lambda obs: obs)
+            res = evaluate_policy(lambda obs: model.predict(scale(obs), deterministic=True)[0],
                                   env_id, eval_episodes, EVAL_SEED_BASE)
             self.evals.append({"global_step": int(self.num_timesteps), "train_seconds": train_seconds,
                                "mean_return": res.mean, "min_return": float(min(res.returns))})
@@ -278,11 +282,15 @@ def train_sb3(env_id: str, seed: int, total_steps: int, eval_every: int, eval_ep
             if due:
                 self._evaluate()
 
-    policy_kwargs = None
+    policy_kwargs = a2c_kwargs.pop("policy_kwargs", None)
     if shared_trunk:
-        policy_kwargs = dict(features_extractor_class=_sb3_shared_extractor(),
+        policy_kwargs = dict(**(policy_kwargs or {}), features_extractor_class=_sb3_shared_extractor(),
                              share_features_extractor=True, net_arch=dict(pi=[], vf=[]))
     env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
+    if normalize:
+        from stable_baselines3.common.vec_env import VecNormalize
+
+        env = VecNormalize(env, gamma=a2c_kwargs.get("gamma", 0.99))
     model = A2C("MlpPolicy", env, policy_kwargs=policy_kwargs, seed=seed, device="cpu", verbose=0, **a2c_kwargs)
     callback = EvalClock()
     t0 = time.perf_counter()

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from a2c.distributions import CATEGORICAL, distribution_for, distribution_of
+from a2c.distributions import CATEGORICAL, DIAG_GAUSSIAN, distribution_for, distribution_of
+from a2c.envs import env_action, env_actions
 from a2c.errors import EnvError
 
 LOGITS = np.array([[2.0, -1.0, 0.5], [0.0, 0.0, 0.0], [30.0, -30.0, 0.0]])
@@ -46,8 +47,62 @@ def test_categorical_sample_follows_softmax_and_is_a_function_of_its_noise():
 
 def test_distribution_for_refuses_action_spaces_without_a_distribution():
     assert distribution_for("X", gym.spaces.Discrete(4)) is CATEGORICAL
-    with pytest.raises(EnvError, match=r"Pendulum-v1 has action space Box"):
-        distribution_for("Pendulum-v1", gym.spaces.Box(-2.0, 2.0, (1,)))
+    assert distribution_for("Pendulum-v1", gym.spaces.Box(-2.0, 2.0, (1,))) is DIAG_GAUSSIAN
+    with pytest.raises(EnvError, match=r"^X has an unbounded Box action space Box\(-inf, inf, \(2,\)"):
+        distribution_for("X", gym.spaces.Box(-np.inf, np.inf, (2,)))
+    with pytest.raises(EnvError, match=r"^X has an unbounded Box action space .*every bound must be finite$"):
+        distribution_for("X", gym.spaces.Box(np.array([-1.0, -np.inf]), np.array([1.0, 1.0])))
+    with pytest.raises(EnvError, match=r"^X has action space MultiDiscrete\(\[3 4\]\); supported: Discrete and"):
+        distribution_for("X", gym.spaces.MultiDiscrete([3, 4]))
+    with pytest.raises(EnvError, match=r"^X has action space Box.*one-dimensional and float$"):
+        distribution_for("X", gym.spaces.Box(-1.0, 1.0, (2, 2)))
     assert distribution_of({"logits": 0, "probs": 0, "value": 0}) is CATEGORICAL
+    assert distribution_of({"mean": 0, "log_std": 0, "value": 0}) is DIAG_GAUSSIAN
     with pytest.raises(ValueError, match="no policy distribution"):
         distribution_of({"mean": 0, "value": 0})
+
+
+MEAN = np.array([[0.5, -1.0], [0.0, 2.0], [3.0, 0.1]])
+LOG_STD = np.array([[-0.5, 0.3]] * 3)
+
+
+def _normal_log_pdf(x, mu, log_std):
+    return -0.5 * ((x - mu) / np.exp(log_std)) ** 2 - log_std - 0.5 * np.log(2 * np.pi)
+
+
+def test_gaussian_log_prob_sums_over_dims_and_entropy_matches_closed_form():
+    actions = np.array([[0.0, 0.0], [1.5, 2.5], [-3.0, 0.1]])
+    params = (tf.constant(MEAN), tf.constant(LOG_STD))
+    log_prob = DIAG_GAUSSIAN.log_prob(params, tf.constant(actions)).numpy()
+    np.testing.assert_allclose(log_prob, _normal_log_pdf(actions, MEAN, LOG_STD).sum(axis=1), rtol=1e-12)
+    # entropy of N(mu, s^2) is log(s * sqrt(2 pi e)) per dimension
+    expected = np.log(np.exp(LOG_STD) * np.sqrt(2 * np.pi * np.e)).sum(axis=1)
+    np.testing.assert_allclose(DIAG_GAUSSIAN.entropy(params).numpy(), expected, rtol=1e-12)
+    np.testing.assert_array_equal(DIAG_GAUSSIAN.mode(params).numpy(), MEAN)  # unclipped
+
+
+def test_gaussian_sample_has_the_mean_and_std_and_is_a_function_of_its_noise():
+    n = 200_000
+    params = (tf.constant(np.tile(MEAN[:1], (n, 1)), tf.float32), tf.constant(np.tile(LOG_STD[:1], (n, 1)), tf.float32))
+    noise = tf.random.stateless_uniform([n, 2], seed=[3, 4])
+    a = DIAG_GAUSSIAN.sample(params, noise).numpy()
+    assert a.dtype == np.float32 and a.shape == (n, 2)
+    np.testing.assert_allclose(a.mean(axis=0), MEAN[0], atol=0.01)
+    np.testing.assert_allclose(a.std(axis=0), np.exp(LOG_STD[0]), rtol=0.01)
+    np.testing.assert_array_equal(a, DIAG_GAUSSIAN.sample(params, noise).numpy())
+    zero = DIAG_GAUSSIAN.sample((params[0][:1], params[1][:1]), tf.zeros([1, 2])).numpy()
+    assert np.all(np.isfinite(zero))  # u = 0 is floored, not sent to -inf
+    # Under XLA too: its float32 ndtri gives -inf for u below ~3e-8 (the trainer samples compiled).
+    tiny = tf.constant([[1e-12, 3e-8]], tf.float32)
+    xla = tf.function(lambda p0, p1, u: DIAG_GAUSSIAN.sample((p0, p1), u), jit_compile=True)
+    drawn = xla(params[0][:1], params[1][:1], tiny).numpy()
+    assert np.all(np.isfinite(drawn)) and drawn[0, 0] < MEAN[0, 0] - 6.5 * np.exp(LOG_STD[0, 0])
+
+
+def test_box_actions_are_clipped_for_the_env_only():
+    box = gym.spaces.Box(np.array([-1.0, 0.0], np.float32), np.array([1.0, 2.0], np.float32))
+    actions = np.array([[-3.0, 1.0], [0.5, 7.0]], np.float32)
+    np.testing.assert_array_equal(env_actions(actions, box), [[-1.0, 1.0], [0.5, 2.0]])
+    assert actions[0, 0] == -3.0  # the caller's (the buffer's) copy is untouched
+    np.testing.assert_array_equal(env_action(actions[1], box), [0.5, 2.0])
+    assert env_action(np.int32(1), gym.spaces.Discrete(2)) == 1

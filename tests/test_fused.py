@@ -23,6 +23,7 @@ import tensorflow as tf
 from a2c.config import PRESETS, make_config
 from a2c.errors import EnvError
 from a2c.fused import FUSED_PRESETS, FusedLoop, make_fused_config, ported_env
+from a2c.tf_envs import PORTED_ENVS
 from a2c.train import train_fused
 from a2c.learner import compute_loss, make_optimizer, make_update, update_step
 from a2c.logger import EVAL_COLUMNS, METRIC_COLUMNS
@@ -204,7 +205,10 @@ def test_thousands_of_envs(xla):
 
 # ------------------------------------------------------------------------ errors and config
 def test_an_env_without_a_port_is_refused_with_the_ported_list(tmp_path):
-    cfg = make_fused_config({"env_id": "LunarLander-v3", "run_dir": str(tmp_path / "run")})
+    with pytest.raises(EnvError, match="'LunarLander-v3' has none; ported environments: Acrobot-v1, CartPole-v1"):
+        make_fused_config({"env_id": "LunarLander-v3"})  # no fused preset: no port
+    assert set(FUSED_PRESETS) == set(PORTED_ENVS)
+    cfg = make_config({"env_id": "LunarLander-v3", "fused": True, "run_dir": str(tmp_path / "run")})
     with pytest.raises(EnvError) as info:
         train_fused(cfg)
     message = str(info.value)

@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 WALKTHROUGH = NOTEBOOKS / "walkthrough.ipynb"
-TINY = {"TOTAL_STEPS": 2000, "EVAL_EPISODES": 2}
+TINY = {"TOTAL_STEPS": 2000, "EVAL_EPISODES": 2, "CONTINUOUS_STEPS": 4096}
 MAX_COMMITTED_BYTES = 2_000_000
 
 

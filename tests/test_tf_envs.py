@@ -26,6 +26,7 @@ from a2c.tf_envs import PORTED_ENVS, get_tf_env, make_key, split_key
 from a2c.tf_envs.vector import TFGymEnv, TFVectorEnv
 
 ENV_IDS = ["CartPole-v1", "Acrobot-v1", "MountainCar-v0"]
+CONTINUOUS_IDS = ["Pendulum-v1", "MountainCarContinuous-v0"]  # Box actions
 
 # Reset support of the physics state, per variable: gymnasium's reset laws.
 RESET_BOUNDS = {
@@ -404,8 +405,8 @@ def test_vector_wrapper_info_layout_matches_sync_vector_env() -> None:
 
 
 def test_unknown_env_lists_ported_ids() -> None:
-    with pytest.raises(ValueError, match="Pendulum-v1") as excinfo:
-        get_tf_env("Pendulum-v1")
+    with pytest.raises(ValueError, match="BipedalWalker-v3") as excinfo:
+        get_tf_env("BipedalWalker-v3")
     for env_id in ENV_IDS:
         assert env_id in str(excinfo.value)
     with pytest.raises(ValueError, match="CartPole-v1"):
@@ -413,11 +414,17 @@ def test_unknown_env_lists_ported_ids() -> None:
 
 
 def test_registry_and_overrides() -> None:
-    assert sorted(PORTED_ENVS) == sorted(ENV_IDS)
+    assert sorted(PORTED_ENVS) == sorted(ENV_IDS + CONTINUOUS_IDS)
     shapes = {k: (e.obs_dim, e.n_actions, e.max_episode_steps) for k, e in PORTED_ENVS.items()}
     assert shapes == {
         "CartPole-v1": (4, 2, 500), "Acrobot-v1": (6, 3, 500), "MountainCar-v0": (2, 3, 200),
+        "Pendulum-v1": (3, 1, 200), "MountainCarContinuous-v0": (2, 1, 999),
     }
+    for env_id in CONTINUOUS_IDS:  # the ports' Box is gymnasium's
+        box = gym.make(env_id).action_space
+        assert PORTED_ENVS[env_id].continuous and not PORTED_ENVS["CartPole-v1"].continuous
+        assert (PORTED_ENVS[env_id].action_low, PORTED_ENVS[env_id].action_high) == (
+            tuple(box.low.tolist()), tuple(box.high.tolist()))
     for env_id, env in PORTED_ENVS.items():
         assert env.env_id == env_id and env.dtype == tf.float32
         assert env.max_episode_steps == gym.spec(env_id).max_episode_steps
@@ -437,13 +444,17 @@ def test_pre_drawn_noise_resets_to_the_scaled_numbers(env_id):
     port = dataclasses.replace(get_tf_env(env_id), dtype=tf.float64, max_episode_steps=1)  # every step resets
     state, _ = port.reset(make_key(0), 3)
     u = np.random.default_rng(0).random((3, port.noise_dim))
-    res = port.step(state, tf.zeros([3], tf.int32), UniformNoise(tf.constant(u)))
+    action = tf.zeros([3, port.n_actions], tf.float32) if port.continuous else tf.zeros([3], tf.int32)
+    res = port.step(state, action, UniformNoise(tf.constant(u)))
     assert res.truncated.numpy().all()
-    expected = {"CartPole-v1": -0.05 + 0.1 * u, "Acrobot-v1": (-0.1 + 0.2 * u).astype(np.float32),
-                "MountainCar-v0": np.stack([-0.6 + 0.2 * u[:, 0], np.zeros(3)], axis=1)}[env_id]
+    car = lambda: np.stack([-0.6 + 0.2 * u[:, 0], np.zeros(3)], axis=1)  # noqa: E731
+    expected = {"CartPole-v1": lambda: -0.05 + 0.1 * u,
+                "Acrobot-v1": lambda: (-0.1 + 0.2 * u).astype(np.float32),
+                "MountainCar-v0": car, "MountainCarContinuous-v0": car,
+                "Pendulum-v1": lambda: np.array([-np.pi, -1.0]) + 2 * np.array([np.pi, 1.0]) * u}[env_id]()
     np.testing.assert_allclose(port.physics_of(res.state).numpy(), expected, rtol=1e-12, atol=1e-15)
     with pytest.raises(ValueError, match="columns"):
-        port.step(state, tf.zeros([3], tf.int32), UniformNoise(tf.constant(u[:, :0])))
+        port.step(state, action, UniformNoise(tf.constant(u[:, :0])))
 
 
 def test_noisy_acrobot_takes_its_torque_noise_first():
@@ -458,3 +469,74 @@ def test_noisy_acrobot_takes_its_torque_noise_first():
     # u = 0.5 is zero noise; u = 1.0 is +0.5 torque, i.e. a different next state.
     np.testing.assert_array_equal(out[0], quiet.step(state, tf.constant([1, 1]), make_key(3)).final_obs.numpy()[0])
     assert not np.array_equal(out[1], quiet.step(state, tf.constant([1, 1]), make_key(3)).final_obs.numpy()[1])
+
+
+# --- continuous-action ports -------------------------------------------------------------
+
+
+def _continuous_action(env_id: str, obs: np.ndarray, rng: np.random.Generator, skilled: bool) -> np.ndarray:
+    """A float32 action, often beyond the Box (the ports clip as gymnasium does); the
+    skilled MountainCar push rides the velocity and reaches the flag (termination)."""
+    if env_id == "MountainCarContinuous-v0" and skilled:
+        return np.array([1.3 if obs[1] > 0 else -1.3], np.float32)
+    return rng.normal(0.0, 1.5 if env_id == "MountainCarContinuous-v0" else 2.5, 1).astype(np.float32)
+
+
+@pytest.mark.parametrize("env_id,n_steps", [("Pendulum-v1", 450), ("MountainCarContinuous-v0", 1100)])
+def test_continuous_ports_step_for_step_with_gymnasium(env_id: str, n_steps: int) -> None:
+    """Float64 ports copy gymnasium (states and rewards to round-off, flags exactly; run
+    eagerly the states are bit-identical), with clipped and unclipped actions, through
+    time limits, terminations and same-step autoresets, the ports running free between
+    episode starts."""
+    n_envs = 4
+    port = get_tf_env(env_id, dtype=tf.float64)
+    envs = [gym.make(env_id) for _ in range(n_envs)]
+    gym_obs = np.stack([env.reset(seed=20 + i)[0] for i, env in enumerate(envs)])
+    physics = np.stack([_gym_physics(env) for env in envs])
+    steps = np.zeros(n_envs, np.int32)
+    step = tf.function(lambda p, s, a, k: (lambda r: (r, port.physics_of(r.state)))(
+        port.step(port.state_from_physics(p, s), a, k)))
+    rng, key = np.random.default_rng(0), make_key(0)
+    counts = {"terminated": 0, "truncated": 0}
+    for t in range(n_steps):
+        actions = np.stack([_continuous_action(env_id, o, rng, i % 2 == 0) for i, o in enumerate(gym_obs)])
+        key, step_key = split_key(key)
+        res, new_physics = step(physics, steps, tf.constant(actions), step_key)
+        results = [env.step(a) for env, a in zip(envs, actions)]
+        gym_obs = np.stack([r[0] for r in results])
+        term, trunc = np.array([r[2] for r in results]), np.array([r[3] for r in results])
+        where = f"at t={t}"
+        # To round-off: in a tf.function the graph optimiser may regroup the float32 torque terms.
+        np.testing.assert_allclose(res.reward.numpy(), [r[1] for r in results], rtol=1e-9, atol=1e-9,
+                                   err_msg=where)
+        np.testing.assert_array_equal(res.terminated.numpy(), term, err_msg=where)
+        np.testing.assert_array_equal(res.truncated.numpy(), trunc, err_msg=where)
+        np.testing.assert_allclose(res.final_obs.numpy(), gym_obs, rtol=1e-6, atol=1e-7, err_msg=where)
+        new_physics = new_physics.numpy()
+        running = ~(term | trunc)
+        gym_state = np.stack([_gym_physics(env) for env in envs])
+        np.testing.assert_allclose(new_physics[running], gym_state[running], rtol=1e-9, atol=1e-10,
+                                   err_msg=where)
+        for i in np.flatnonzero(~running):  # copy gymnasium's next episode into the port
+            gym_obs[i] = envs[i].reset()[0]
+            new_physics[i] = _gym_physics(envs[i])
+        physics, steps = new_physics, res.state.steps.numpy()
+        counts["terminated"] += int(term.sum())
+        counts["truncated"] += int(trunc.sum())
+    if env_id == "Pendulum-v1":
+        assert counts == {"terminated": 0, "truncated": 2 * n_envs}
+    else:
+        assert counts["terminated"] >= 2 and counts["truncated"] >= 1, counts
+
+
+@pytest.mark.parametrize("env_id", CONTINUOUS_IDS)
+def test_continuous_reset_laws(env_id: str) -> None:
+    port = get_tf_env(env_id, dtype=tf.float64)
+    state, obs = port.reset(make_key(3), 4000)
+    physics = port.physics_of(state).numpy()
+    if env_id == "Pendulum-v1":  # theta in [-pi, pi), theta_dot in [-1, 1)
+        assert np.all(np.abs(physics[:, 0]) <= np.pi) and np.all(np.abs(physics[:, 1]) <= 1.0)
+        assert physics[:, 0].std() == pytest.approx(2 * np.pi / np.sqrt(12), rel=0.05)
+        np.testing.assert_allclose(obs.numpy()[:, 0], np.cos(physics[:, 0]))
+    else:
+        assert np.all((physics[:, 0] >= -0.6) & (physics[:, 0] < -0.4)) and not np.any(physics[:, 1])

@@ -100,7 +100,10 @@ def test_existing_run_directory_is_not_overwritten(tmp_path):
 
 @pytest.mark.parametrize("args,needle", [
     (["--env", "NoSuchEnv-v0"], "unknown environment 'NoSuchEnv-v0'"),
-    (["--env", "Pendulum-v1"], "action space Box"),
+    (["--env", "tests.spaces_envs:A2CTest/UnboundedBox-v0"], "has an unbounded Box action space Box(-inf, inf"),
+    (["--env", "tests.spaces_envs:A2CTest/MultiDiscrete-v0"], "has action space MultiDiscrete([3 2])"),
+    (["--env", "BipedalWalker-v3", "--fused"], "fused mode needs a TensorFlow port of the environment and 'BipedalWalker-v3'"),
+    (["--env", "Pendulum-v1", "--fused", "--normalize-obs"], "normalize_obs is for the standard trainer"),
     (["--env", "Blackjack-v1"], "observation space Tuple"),
     (["--gamma", "1.5"], "gamma must be in (0, 1]"),
     (["--total-steps", "0"], "total_steps must be positive"),

@@ -15,10 +15,13 @@ from typing import Any
 from a2c.tf_envs.acrobot import Acrobot, AcrobotState
 from a2c.tf_envs.base import RNG_ALG, EnvState, StepResult, TFEnv, UniformNoise, make_key, split_key
 from a2c.tf_envs.cartpole import CartPole, CartPoleState
+from a2c.tf_envs.continuous_mountain_car import ContinuousMountainCar, ContinuousMountainCarState
 from a2c.tf_envs.mountain_car import MountainCar, MountainCarState
+from a2c.tf_envs.pendulum import Pendulum, PendulumState
 
 #: The default (float32, gymnasium time limit) port of each supported gymnasium id.
-PORTED_ENVS: dict[str, TFEnv] = {env.env_id: env for env in (CartPole(), Acrobot(), MountainCar())}
+PORTED_ENVS: dict[str, TFEnv] = {env.env_id: env for env in (CartPole(), Acrobot(), MountainCar(), Pendulum(),
+                                                              ContinuousMountainCar())}
 
 
 def get_tf_env(env_id: str, **overrides: Any) -> TFEnv:
@@ -42,9 +45,13 @@ __all__ = [
     "AcrobotState",
     "CartPole",
     "CartPoleState",
+    "ContinuousMountainCar",
+    "ContinuousMountainCarState",
     "EnvState",
     "MountainCar",
     "MountainCarState",
+    "Pendulum",
+    "PendulumState",
     "StepResult",
     "TFEnv",
     "get_tf_env",

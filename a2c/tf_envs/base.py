@@ -118,6 +118,10 @@ class TFEnv(abc.ABC):
 
     #: NamedTuple class of the state; physics fields first, ``steps`` last.
     state_type: ClassVar[type]
+    #: Box action bounds (one per dimension) of a continuous port, whose ``n_actions`` is
+    #: then the number of action dimensions; None for discrete ports (int actions).
+    action_low: ClassVar[tuple[float, ...] | None] = None
+    action_high: ClassVar[tuple[float, ...] | None] = None
     #: Observation bounds, exactly gymnasium's ``observation_space`` low/high.
     obs_low: ClassVar[tuple[float, ...]]
     obs_high: ClassVar[tuple[float, ...]]
@@ -158,6 +162,11 @@ class TFEnv(abc.ABC):
         return self.reset_noise_dim
 
     @property
+    def continuous(self) -> bool:
+        """Whether the port takes Box actions (see :attr:`action_low`)."""
+        return self.action_low is not None
+
+    @property
     def n_physics(self) -> int:
         """Number of physics fields in the state (all fields but ``steps``)."""
         return len(self.state_type._fields) - 1
@@ -174,7 +183,8 @@ class TFEnv(abc.ABC):
         fresh key each step, e.g. from :func:`split_key`, a ``tf.random.Generator``
         (which this call advances), or a fresh :class:`UniformNoise`.
         """
-        action = tf.cast(action, tf.int32)
+        # Discrete ports take int actions; continuous ones (n, dims) in the env dtype.
+        action = tf.cast(action, tf.int32 if self.action_low is None else self.dtype)
         if isinstance(key, (tf.random.Generator, UniformNoise)):
             reset_key = dynamics_key = key
         else:

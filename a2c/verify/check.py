@@ -17,7 +17,8 @@ import numpy as np
 from a2c.verify import numeric, symbolic, tape
 from a2c.verify.network import default_model, describe, to_float64, weights_of
 from a2c.verify.point import Case, LossSpec, Point, make_point
-from a2c.verify.report import NUMERIC_TOLERANCE, Report, Tolerance, tolerance_for
+from a2c.errors import ConfigError
+from a2c.verify.report import EXACT_TOLERANCE, NUMERIC_TOLERANCE, Report, Tolerance, tolerance_for
 from a2c.verify.symbolic import Method, SymFn
 from a2c.verify.tape import A2CLossFn, SoftLossFn
 
@@ -25,6 +26,8 @@ from a2c.verify.tape import A2CLossFn, SoftLossFn
 ROUNDOFF_MARGIN = 100
 
 PAIRS = (("tape", "symbolic"), ("tape", "numeric"), ("symbolic", "numeric"))
+#: The loss values of the three methods are all exact evaluations (float64 round-off apart).
+VALUE_TOLERANCE = EXACT_TOLERANCE
 
 
 def verify_model(
@@ -62,6 +65,9 @@ def verify_model(
     """
     model = model if model is not None else default_model(seed)
     spec = describe(model)
+    if case == "soft" and spec.gaussian:
+        raise ConfigError("--case soft is the soft policy loss of a categorical policy; this model has a "
+                          "Gaussian head (use --case a2c)")
     loss = LossSpec(case, vf_coef, ent_coef, normalize_advantage, alpha)
     if point is None:
         point = make_point(spec, weights_of(model, spec), batch=batch, seed=seed, avoid_kinks=avoid_kinks)
@@ -93,6 +99,17 @@ def verify_model(
     t3 = time.perf_counter()
     timings.update(tape=t1 - t0, symbolic=t2 - t1, numeric=t3 - t2)
 
+    # The loss VALUES too: a constant (log(2 pi)/2 in a Gaussian's log-density or
+    # entropy) has no gradient, so only the values show it missing.
+    values = {"tape": tape.loss_values(model64, spec, point, loss, loss_fn=tape_loss),
+              "symbolic": symbolic.loss_values(spec, point, loss),
+              "numeric": numeric.loss_at_point(spec, point, loss)}
+    checks = {}
+    for term in loss.terms:
+        got = [values[m][term] for m in ("tape", "symbolic", "numeric")]
+        agree = max(got) - min(got) <= VALUE_TOLERANCE.atol + VALUE_TOLERANCE.rtol * max(abs(x) for x in got)
+        checks[f"{term} value, tape {got[0]:.10g} / symbolic {got[1]:.10g} / numeric {got[2]:.10g}"] = agree
+
     methods = {
         "tape": "tf.GradientTape through a2c.model.build_actor_critic(dtype='float64') and "
                 + ("a2c.losses.a2c_loss" if case == "a2c" else "a2c.losses.soft_policy_loss")
@@ -106,6 +123,9 @@ def verify_model(
         notes.append("the value head does not enter the soft policy loss: its gradients are 0 by all methods")
     if case == "a2c":
         notes.append("policy_loss has zero gradient w.r.t. the value head: the advantage is stop-gradiented")
+    if spec.gaussian:
+        notes.append(f"Gaussian policy: log-probabilities summed over the {spec.n_actions} action dimension(s); "
+                     "actions at the point are standard normal draws, unclipped as the loss sees them")
     title = (f"gradient check, case {case}: {spec.summary()}, {spec.n_params:,} parameters, "
              f"batch {point.batch}, seed {seed}")
     return Report.build(
@@ -114,7 +134,7 @@ def verify_model(
         tolerances=tolerances,
         settings={"symbolic_method": used, "numeric_step": step, "n_params": spec.n_params,
                   "architecture": spec.summary(), "batch": point.batch, "seed": seed, **loss.to_dict()},
-        timings=timings, notes=notes,
+        timings=timings, notes=notes, checks=checks,
     )
 
 

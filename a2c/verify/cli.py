@@ -22,7 +22,11 @@ def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
                              "soft: the soft policy loss on the model (default: a2c)")
     parser.add_argument("--model", metavar="PATH", default=None,
                         help="a .keras file or a run directory containing model.keras "
-                             "(default: a freshly initialised default CartPole-v1 model)")
+                             "(default: a freshly initialised default model of --env)")
+    parser.add_argument("--env", metavar="ENV_ID", default="CartPole-v1",
+                        help="without --model: check the freshly initialised model of this environment's "
+                             "preset; the policy head (categorical or Gaussian) follows its action space "
+                             "(default: CartPole-v1; e.g. Pendulum-v1 for the Gaussian head)")
     parser.add_argument("--batch", type=int, default=32, metavar="N",
                         help="transitions in the check batch (default: 32; ignored by seed000)")
     parser.add_argument("--seed", type=int, default=0, metavar="N",
@@ -58,13 +62,12 @@ def run_verify(args: argparse.Namespace) -> int:
         from a2c.verify.check import verify_model
         from a2c.verify.network import default_model, load_actor_critic
 
-        model = load_actor_critic(args.model) if args.model else default_model(args.seed)
+        model = load_actor_critic(args.model) if args.model else default_model(args.seed, args.env)
         report = verify_model(
             model, args.case, batch=args.batch, seed=args.seed, vf_coef=args.vf_coef,
             ent_coef=args.ent_coef, alpha=args.alpha, method=args.method,
         )
-        if args.model:
-            report.settings["model"] = str(args.model)
+        report.settings["model"] = str(args.model) if args.model else f"default {args.env} model"
     if args.plot:
         report.plot(args.plot)
     if args.json:

@@ -18,8 +18,8 @@ import keras
 import numpy as np
 
 from a2c.errors import ModelFileError
-from a2c.model import (LOGITS_LAYER, OBS_SCALE_LAYER, PROBS_LAYER, TRUNK_PREFIX, VALUE_LAYER,
-                       build_actor_critic, model_for, obs_scale_of)
+from a2c.model import (LOG_STD_LAYER, LOGITS_LAYER, MEAN_LAYER, OBS_NORM_LAYER, OBS_SCALE_LAYER, PROBS_LAYER,
+                       TRUNK_PREFIX, VALUE_LAYER, build_actor_critic, model_for, obs_scale_of, policy_kind_of)
 from a2c.saving import load_keras_model
 
 #: Activations every method supports (the trainer's config allows all of them).
@@ -48,21 +48,49 @@ class DenseSpec:
         return f"{self.name}/bias"
 
 
+#: The Gaussian head's log-std parameter, keyed like the Dense parameters.
+LOG_STD_PARAM = f"{LOG_STD_LAYER}/log_std"
+
+
+@dataclass(frozen=True)
+class ObsNormSpec:
+    """The model's observation normalisation at the check point: constants, no parameters."""
+
+    mean: tuple[float, ...]
+    var: tuple[float, ...]
+    epsilon: float
+    clip: float
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        std = np.sqrt(np.asarray(self.var, np.float64) + self.epsilon)
+        return np.clip((x - np.asarray(self.mean, np.float64)) / std, -self.clip, self.clip)
+
+
 @dataclass(frozen=True)
 class NetSpec:
-    """obs (-> constant obs_scale) -> trunk Dense layers -> (policy logits Dense, value Dense(1))."""
+    """obs (-> constant obs_scale -> obs_norm) -> trunk Dense layers -> (policy head Dense, value
+    Dense(1)); ``policy`` "categorical" (the head gives logits) or "gaussian" (the head gives
+    the mean, and a state-independent log-std parameter :data:`LOG_STD_PARAM` completes it)."""
 
     obs_dim: int
     n_actions: int
     trunk: tuple[DenseSpec, ...]
-    logits: DenseSpec
+    logits: DenseSpec  # the policy head: logits, or a Gaussian's mean
     value: DenseSpec
     obs_scale: tuple[float, ...] | None = None
+    policy: str = "categorical"
+    obs_norm: ObsNormSpec | None = None
+
+    @property
+    def gaussian(self) -> bool:
+        return self.policy == "gaussian"
 
     def scale(self, obs: np.ndarray) -> np.ndarray:
-        """The trunk's input: observations times the model's constant scale (works on
-        SymPy object arrays too)."""
-        return obs if self.obs_scale is None else obs * np.asarray(self.obs_scale, dtype=np.float64)
+        """The trunk's input: observations times the model's constant scale, then the
+        normalisation (constants: no parameter comes before the trunk, so every method
+        takes these numbers as its input). ``obs``: float64 (batch, obs_dim)."""
+        x = obs if self.obs_scale is None else obs * np.asarray(self.obs_scale, dtype=np.float64)
+        return x if self.obs_norm is None else self.obs_norm.apply(x)
 
     @property
     def dense_layers(self) -> tuple[DenseSpec, ...]:
@@ -70,8 +98,9 @@ class NetSpec:
 
     @property
     def param_names(self) -> list[str]:
-        """Parameter tensors in a fixed order: each layer's kernel then bias."""
-        return [p for layer in self.dense_layers for p in (layer.kernel, layer.bias)]
+        """Parameter tensors in a fixed order: each layer's kernel then bias (then the log-std)."""
+        names = [p for layer in self.dense_layers for p in (layer.kernel, layer.bias)]
+        return [*names, LOG_STD_PARAM] if self.gaussian else names
 
     @property
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -79,6 +108,8 @@ class NetSpec:
         for layer in self.dense_layers:
             shapes[layer.kernel] = (layer.in_dim, layer.units)
             shapes[layer.bias] = (layer.units,)
+        if self.gaussian:
+            shapes[LOG_STD_PARAM] = (self.n_actions,)
         return shapes
 
     @property
@@ -91,8 +122,10 @@ class NetSpec:
 
     def summary(self) -> str:
         """e.g. ``4 -> 64 tanh -> 64 tanh -> {2 logits, value}``."""
-        parts = [str(self.obs_dim), *(f"{t.units} {t.activation}" for t in self.trunk)]
-        return " -> ".join(parts) + f" -> {{{self.n_actions} logits, value}}"
+        parts = [str(self.obs_dim) + (" normalised" if self.obs_norm else ""),
+                 *(f"{t.units} {t.activation}" for t in self.trunk)]
+        head = f"{self.n_actions} mean, log_std" if self.gaussian else f"{self.n_actions} logits"
+        return " -> ".join(parts) + f" -> {{{head}, value}}"
 
 
 def _activation_name(layer: keras.layers.Layer) -> str:
@@ -138,7 +171,10 @@ def describe(model: keras.Model) -> NetSpec:
     if not isinstance(model, keras.Model):
         raise ModelFileError(f"expected a Keras model, got {type(model).__name__}")
     names = {layer.name: layer for layer in model.layers}
-    for required in (LOGITS_LAYER, PROBS_LAYER, VALUE_LAYER):
+    kind = policy_kind_of(model)
+    head_name = MEAN_LAYER if kind == "gaussian" else LOGITS_LAYER
+    for required in ((MEAN_LAYER, LOG_STD_LAYER, VALUE_LAYER) if kind == "gaussian"
+                     else (LOGITS_LAYER, PROBS_LAYER, VALUE_LAYER)):
         if required not in names:
             raise ModelFileError(
                 f"model {model.name!r} is not an actor-critic built by a2c.model: no layer named {required!r}"
@@ -146,27 +182,31 @@ def describe(model: keras.Model) -> NetSpec:
     _check_input(model)
     trunk = [layer for layer in model.layers if layer.name.startswith(TRUNK_PREFIX)]
     trunk.sort(key=lambda layer: int(layer.name[len(TRUNK_PREFIX):]) if layer.name[len(TRUNK_PREFIX):].isdigit() else -1)
-    dense = [*trunk, names[LOGITS_LAYER], names[VALUE_LAYER]]
+    dense = [*trunk, names[head_name], names[VALUE_LAYER]]
     for layer in dense:
         if not isinstance(layer, keras.layers.Dense) or not layer.use_bias:
             raise ModelFileError(f"layer {layer.name!r} of model {model.name!r} is not a Dense layer with a bias")
-    if not isinstance(names[PROBS_LAYER], keras.layers.Softmax):
+    if kind == "categorical" and not isinstance(names[PROBS_LAYER], keras.layers.Softmax):
         raise ModelFileError(f"layer {PROBS_LAYER!r} of model {model.name!r} is not a Softmax")
     try:
         obs = model.inputs[0] if len(model.inputs) == 1 else None
         if OBS_SCALE_LAYER in names:
             wired_scale = names[OBS_SCALE_LAYER].input is obs
             obs = names[OBS_SCALE_LAYER].output if wired_scale else None
+        if OBS_NORM_LAYER in names:
+            wired_norm = names[OBS_NORM_LAYER].input is obs
+            obs = names[OBS_NORM_LAYER].output if wired_norm else None
         expected_inputs = [obs, *(layer.output for layer in trunk)]
         wired = all(layer.input is expected_inputs[i] for i, layer in enumerate(trunk))
         last = expected_inputs[-1]
-        wired = wired and obs is not None and names[LOGITS_LAYER].input is last and names[VALUE_LAYER].input is last
-        wired = wired and names[PROBS_LAYER].input is names[LOGITS_LAYER].output
+        wired = wired and obs is not None and names[head_name].input is last and names[VALUE_LAYER].input is last
+        follower = names[LOG_STD_LAYER] if kind == "gaussian" else names[PROBS_LAYER]
+        wired = wired and follower.input is names[head_name].output
     except (AttributeError, ValueError):  # a layer without a single inbound node
         wired = False
     if not wired:
         raise ModelFileError(
-            f"model {model.name!r} is not wired as obs -> {TRUNK_PREFIX}0.. -> ({LOGITS_LAYER}, {VALUE_LAYER})"
+            f"model {model.name!r} is not wired as obs -> {TRUNK_PREFIX}0.. -> ({head_name}, {VALUE_LAYER})"
         )
     if names[VALUE_LAYER].units != 1:
         raise ModelFileError(f"layer {VALUE_LAYER!r} must have 1 unit, has {names[VALUE_LAYER].units}")
@@ -178,7 +218,13 @@ def describe(model: keras.Model) -> NetSpec:
         if layer.name.startswith(TRUNK_PREFIX):
             in_dim = int(layer.units)
     *trunk_specs, logits_spec, value_spec = specs
-    return NetSpec(obs_dim, logits_spec.units, tuple(trunk_specs), logits_spec, value_spec, obs_scale_of(model))
+    norm = None
+    if OBS_NORM_LAYER in names:
+        layer = names[OBS_NORM_LAYER]
+        norm = ObsNormSpec(tuple(np.asarray(layer.mean.numpy(), np.float64).tolist()),
+                           tuple(np.asarray(layer.var.numpy(), np.float64).tolist()), layer.epsilon, layer.clip)
+    return NetSpec(obs_dim, logits_spec.units, tuple(trunk_specs), logits_spec, value_spec, obs_scale_of(model),
+                   kind, norm)
 
 
 def weights_of(model: keras.Model, spec: NetSpec | None = None) -> dict[str, np.ndarray]:
@@ -189,6 +235,8 @@ def weights_of(model: keras.Model, spec: NetSpec | None = None) -> dict[str, np.
         keras_layer = model.get_layer(layer.name)
         out[layer.kernel] = np.array(keras_layer.kernel.numpy(), dtype=np.float64)
         out[layer.bias] = np.array(keras_layer.bias.numpy(), dtype=np.float64)
+    if spec.gaussian:
+        out[LOG_STD_PARAM] = np.array(model.get_layer(LOG_STD_LAYER).log_std.numpy(), dtype=np.float64)
     return out
 
 
@@ -204,8 +252,15 @@ def to_float64(spec: NetSpec, weights: Mapping[str, np.ndarray]) -> keras.Model:
     model = build_actor_critic(
         spec.obs_dim, spec.n_actions, [t.units for t in spec.trunk],
         activations.pop() if activations else "linear", seed=None, dtype="float64",
-        obs_scale=spec.obs_scale,
+        obs_scale=spec.obs_scale, obs_norm=spec.obs_norm is not None, policy=spec.policy,
     )
+    if spec.obs_norm is not None:
+        norm = model.get_layer(OBS_NORM_LAYER)
+        if (norm.epsilon, norm.clip) != (spec.obs_norm.epsilon, spec.obs_norm.clip):
+            raise ModelFileError("the verifier rebuilds observation normalisation with the default epsilon and "
+                                 f"clip; this model has epsilon {spec.obs_norm.epsilon}, clip {spec.obs_norm.clip}")
+        norm.mean.assign(np.asarray(spec.obs_norm.mean, np.float64))
+        norm.var.assign(np.asarray(spec.obs_norm.var, np.float64))
     set_weights(model, spec, weights)
     return model
 
@@ -216,6 +271,9 @@ def set_weights(model: keras.Model, spec: NetSpec, weights: Mapping[str, np.ndar
         keras_layer = model.get_layer(layer.name)
         keras_layer.kernel.assign(np.asarray(weights[layer.kernel], dtype=keras_layer.kernel.dtype))
         keras_layer.bias.assign(np.asarray(weights[layer.bias], dtype=keras_layer.bias.dtype))
+    if spec.gaussian:
+        log_std = model.get_layer(LOG_STD_LAYER).log_std
+        log_std.assign(np.asarray(weights[LOG_STD_PARAM], dtype=log_std.dtype))
 
 
 def load_actor_critic(path: str | Path) -> keras.Model:
@@ -226,11 +284,12 @@ def load_actor_critic(path: str | Path) -> keras.Model:
     return model
 
 
-def default_model(seed: int = 0) -> keras.Model:
-    """The trainer's default CartPole-v1 model (Config defaults), freshly initialised."""
-    from a2c.config import Config
+def default_model(seed: int = 0, env_id: str = "CartPole-v1") -> keras.Model:
+    """The trainer's default model for ``env_id`` (its preset's network, e.g. Pendulum-v1's
+    Gaussian head with observation normalisation), freshly initialised."""
+    from a2c.config import make_config
     from a2c.envs import env_spaces
 
-    cfg = Config(seed=seed)
+    cfg = make_config({"env_id": env_id, "seed": seed})
     obs_space, action_space = env_spaces(cfg.env_id)
-    return model_for(cfg, obs_space, int(action_space.n))
+    return model_for(cfg, obs_space, action_space)

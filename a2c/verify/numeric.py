@@ -37,7 +37,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from a2c.verify.activations import NUMPY_ACTIVATIONS
-from a2c.verify.network import DenseSpec, NetSpec
+from a2c.verify.network import LOG_STD_PARAM, DenseSpec, NetSpec
 from a2c.verify.point import LossSpec, Point
 
 EPS = float(np.finfo(np.float64).eps)
@@ -76,13 +76,37 @@ def frozen_advantage(point: Point, values: np.ndarray, loss: LossSpec) -> np.nda
     return adv
 
 
+HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def _gaussian_log_prob_entropy(mean: np.ndarray, log_std: np.ndarray, actions: np.ndarray
+                               ) -> tuple[np.ndarray, np.ndarray]:
+    """log N(a; mean, exp(log_std)^2) summed over action dims (..., B), and the entropy (..., B)."""
+    z = (actions - mean) / np.exp(log_std)
+    logp = np.sum(-0.5 * z * z - log_std - HALF_LOG_2PI, axis=-1)
+    shape = np.broadcast_shapes(np.shape(mean), np.shape(log_std))
+    entropy = np.sum(np.broadcast_to(log_std + 0.5 + HALF_LOG_2PI, shape), axis=-1)
+    return logp, entropy
+
+
 def loss_terms(
-    logits: np.ndarray, value: np.ndarray, point: Point, loss: LossSpec, advantage: np.ndarray | None
+    logits: np.ndarray, value: np.ndarray, point: Point, loss: LossSpec, advantage: np.ndarray | None,
+    log_std: np.ndarray | None = None,
 ) -> np.ndarray:
     """The loss terms, stacked on the last axis in ``loss.terms`` order.
 
     ``logits`` (..., B, A) and ``value`` (..., B) may carry leading perturbation axes.
+    ``log_std`` (A,) or (..., 1, A): given for a Gaussian policy, whose mean ``logits`` then is.
     """
+    if log_std is not None:
+        w = point.sample_weights()
+        logp_a, ent = _gaussian_log_prob_entropy(logits, log_std, point.actions)
+        policy = -np.sum(w * advantage * logp_a, axis=-1)
+        value_loss = np.sum(w * (point.returns - value) ** 2, axis=-1)
+        entropy = np.sum(w * ent, axis=-1)
+        policy, value_loss, entropy = np.broadcast_arrays(policy, value_loss, entropy)
+        total = policy + loss.vf_coef * value_loss - loss.ent_coef * entropy
+        return np.stack([policy, value_loss, entropy, total], axis=-1)
     logp = _log_softmax(logits)
     p = np.exp(logp)
     if loss.case == "soft":
@@ -102,7 +126,8 @@ def loss_at_point(spec: NetSpec, point: Point, loss: LossSpec) -> dict[str, floa
     """The value of each loss term at the point."""
     logits, value = forward(spec, point.weights, point.obs)
     advantage = frozen_advantage(point, value, loss) if loss.case == "a2c" else None
-    return dict(zip(loss.terms, loss_terms(logits, value, point, loss, advantage).tolist()))
+    log_std = point.weights[LOG_STD_PARAM] if spec.gaussian else None
+    return dict(zip(loss.terms, loss_terms(logits, value, point, loss, advantage, log_std).tolist()))
 
 
 def roundoff_error(loss_value: float, step: float = DEFAULT_STEP) -> float:
@@ -133,9 +158,13 @@ def gradients(
     logits0 = _dense(spec.logits, h_last, W[spec.logits.kernel], W[spec.logits.bias])
     value0 = _dense(spec.value, h_last, W[spec.value.kernel], W[spec.value.bias])[..., 0]
     advantage = frozen_advantage(point, value0, loss) if loss.case == "a2c" else None
+    log_std0 = W[LOG_STD_PARAM] if spec.gaussian else None
 
     def perturbed_terms(param: str, stacked: np.ndarray) -> np.ndarray:
         """Loss terms (P, T) with ``param`` replaced by each of the P stacked copies."""
+        if param == LOG_STD_PARAM:
+            terms = loss_terms(logits0, value0, point, loss, advantage, stacked[:, None, :])
+            return np.broadcast_to(terms, (stacked.shape[0], len(loss.terms)))
         layer = spec.layer_of(param)
         is_kernel = param == layer.kernel
         kernel = stacked if is_kernel else W[layer.kernel]
@@ -150,7 +179,7 @@ def gradients(
                 h = _dense(later, h, W[later.kernel], W[later.bias])
             logits = _dense(spec.logits, h, W[spec.logits.kernel], W[spec.logits.bias])
             value = _dense(spec.value, h, W[spec.value.kernel], W[spec.value.bias])[..., 0]
-        terms = loss_terms(logits, value, point, loss, advantage)
+        terms = loss_terms(logits, value, point, loss, advantage, log_std0)
         return np.broadcast_to(terms, (stacked.shape[0], len(loss.terms)))
 
     out: dict[str, dict[str, np.ndarray]] = {t: {} for t in loss.terms}

@@ -56,7 +56,8 @@ class LossSpec:
 
 @dataclass
 class Point:
-    """Weights and a batch of transitions, all float64 (actions int64)."""
+    """Weights and a batch of transitions, all float64 (actions int64 (B,), or float64
+    (B, action_dim) for a Gaussian policy)."""
 
     weights: dict[str, np.ndarray]
     obs: np.ndarray
@@ -168,15 +169,25 @@ def make_point(
             notes.append(f"{int((dist == 0).sum())} samples lie exactly on a ReLU/ELU kink and "
                          f"{int(((dist > 0) & (dist < kink_margin)).sum())} near one: central differences "
                          "there measure the mean one-sided slope (1/2 for ReLU), not TensorFlow's relu'(0)=0")
-    actions = (np.asarray(actions, dtype=np.int64) if actions is not None
-               else rng.integers(0, spec.n_actions, size=batch).astype(np.int64))
+    if spec.gaussian:
+        # Gaussian actions: standard normal draws (unclipped, as the loss sees them).
+        actions = (np.asarray(actions, dtype=np.float64) if actions is not None
+                   else rng.standard_normal((batch, spec.n_actions)))
+        if actions.shape != (batch, spec.n_actions):
+            raise ConfigError(f"a Gaussian policy's actions must have shape (batch, {spec.n_actions}); "
+                              f"got {actions.shape}")
+    else:
+        actions = (np.asarray(actions, dtype=np.int64) if actions is not None
+                   else rng.integers(0, spec.n_actions, size=batch).astype(np.int64))
+        if actions.shape != (batch,):
+            raise ConfigError("actions must have shape (batch,)")
+        if ((actions < 0) | (actions >= spec.n_actions)).any():
+            raise ConfigError(f"actions must lie in [0, {spec.n_actions})")
     returns = np.asarray(returns, dtype=np.float64) if returns is not None else rng.standard_normal(batch)
     q_values = (np.asarray(q_values, dtype=np.float64) if q_values is not None
                 else rng.standard_normal((batch, spec.n_actions)))
-    if actions.shape != (batch,) or returns.shape != (batch,) or q_values.shape != (batch, spec.n_actions):
-        raise ConfigError("actions and returns must have shape (batch,), q_values (batch, n_actions)")
-    if ((actions < 0) | (actions >= spec.n_actions)).any():
-        raise ConfigError(f"actions must lie in [0, {spec.n_actions})")
+    if returns.shape != (batch,) or q_values.shape != (batch, spec.n_actions):
+        raise ConfigError("returns must have shape (batch,), q_values (batch, n_actions)")
     if mask is not None:
         mask = np.asarray(mask, dtype=np.float64)
         if mask.shape != (batch,):

@@ -17,7 +17,7 @@ SymPy hours; the chain rule is exact all the same.
 
 ``auto`` picks ``expanded`` up to :data:`EXPANDED_MAX_PARAMS` parameters.
 
-Both ways stay in this one module (~350 lines) on purpose: they build the per-sample
+Both ways stay in this one module (~420 lines, the Gaussian head included) on purpose: they build the per-sample
 loss from the same symbolic pieces (activations, the TensorFlow conventions below),
 and keeping those in one place is what keeps the two ways from drifting apart.
 
@@ -46,7 +46,7 @@ from typing import Literal
 import numpy as np
 import sympy as sp
 
-from a2c.verify.network import NetSpec
+from a2c.verify.network import LOG_STD_PARAM, NetSpec
 from a2c.verify.point import LossSpec, Point
 
 Method = Literal["auto", "expanded", "chain"]
@@ -119,10 +119,14 @@ def _elementwise(fn: Callable[[np.ndarray], object], x: np.ndarray) -> np.ndarra
 
 
 class HeadSymbols:
-    """Symbols of one sample: logits z, value v, one-hot action y, advantage, return, Q, coefficients."""
+    """Symbols of one sample: logits z, value v, one-hot action y, advantage, return, Q, coefficients.
+
+    For a Gaussian policy z is the mean, y the (real) action and ``ls`` the log-std.
+    """
 
     def __init__(self, n_actions: int) -> None:
         self.z = list(sp.symbols(f"z0:{n_actions}", real=True))
+        self.ls = list(sp.symbols(f"ls0:{n_actions}", real=True))
         self.v = sp.Symbol("v", real=True)
         self.y = list(sp.symbols(f"y0:{n_actions}", real=True))
         self.adv = sp.Symbol("adv", real=True)  # stop-gradient: a constant, not R - v
@@ -136,8 +140,22 @@ class HeadSymbols:
         return [*self.y, self.adv, self.ret, *self.q, self.vf_coef, self.ent_coef, self.alpha]
 
 
-def per_sample_loss(s: HeadSymbols, case: str, z: list[sp.Expr], v: sp.Expr) -> dict[str, sp.Expr]:
-    """One sample's loss terms, in the same definitions as a2c_loss / soft_policy_loss."""
+def per_sample_loss(s: HeadSymbols, case: str, z: list[sp.Expr], v: sp.Expr,
+                    log_std: list[sp.Expr] | None = None) -> dict[str, sp.Expr]:
+    """One sample's loss terms, in the same definitions as a2c_loss / soft_policy_loss.
+
+    ``log_std`` given: the Gaussian policy N(z, diag(exp(log_std))^2), written from its
+    density here (not from a2c.distributions): log pi = sum_k log N(y_k; z_k, sigma_k),
+    entropy = sum_k (log sigma_k + (1 + log 2 pi) / 2).
+    """
+    if log_std is not None:
+        log_pi = sum(-(yk - zk) ** 2 / (2 * sp.exp(2 * lk)) - lk - sp.log(2 * sp.pi) / 2
+                     for yk, zk, lk in zip(s.y, z, log_std))
+        policy = -s.adv * log_pi
+        value = (s.ret - v) ** 2
+        entropy = sum(lk + sp.Rational(1, 2) + sp.log(2 * sp.pi) / 2 for lk in log_std)
+        total = policy + s.vf_coef * value - s.ent_coef * entropy
+        return {"policy_loss": policy, "value_loss": value, "entropy": entropy, "total_loss": total}
     log_norm = sp.log(sum(sp.exp(zk) for zk in z))
     log_p = [zk - log_norm for zk in z]  # log_softmax
     p = [sp.exp(zk) / sum(sp.exp(zj) for zj in z) for zk in z]
@@ -151,20 +169,55 @@ def per_sample_loss(s: HeadSymbols, case: str, z: list[sp.Expr], v: sp.Expr) -> 
 
 
 @functools.lru_cache(maxsize=None)
-def _head_gradient_fns(n_actions: int, case: str) -> tuple[HeadSymbols, dict[str, Callable[..., object]]]:
-    """For each term, a numpy function (z.., v, data..) -> [dl/dz_0, .., dl/dz_{A-1}, dl/dv]."""
+def _head_gradient_fns(n_actions: int, case: str, gaussian: bool = False
+                       ) -> tuple[HeadSymbols, dict[str, Callable[..., object]]]:
+    """For each term, a numpy function (z.., v, [ls..,] data..) -> [dl/dz_0, .., dl/dz_{A-1}, dl/dv
+    (, dl/dls_0, ..)]."""
     s = HeadSymbols(n_actions)
+    ls = s.ls if gaussian else []
     fns = {}
-    for term, expr in per_sample_loss(s, case, s.z, s.v).items():
-        grad = [sp.diff(expr, zk) for zk in s.z] + [sp.diff(expr, s.v)]
-        fns[term] = _lambdify([*s.z, s.v, *s.data], grad)
+    for term, expr in per_sample_loss(s, case, s.z, s.v, ls or None).items():
+        grad = [sp.diff(expr, zk) for zk in s.z] + [sp.diff(expr, s.v)] + [sp.diff(expr, lk) for lk in ls]
+        fns[term] = _lambdify([*s.z, s.v, *ls, *s.data], grad)
     return s, fns
 
 
+@functools.lru_cache(maxsize=None)
+def _head_value_fns(n_actions: int, case: str, gaussian: bool = False) -> dict[str, Callable[..., object]]:
+    """For each term, a numpy function (z.., v, [ls..,] data..) -> the per-sample term."""
+    s = HeadSymbols(n_actions)
+    ls = s.ls if gaussian else []
+    return {term: _lambdify([*s.z, s.v, *ls, *s.data], expr)
+            for term, expr in per_sample_loss(s, case, s.z, s.v, ls or None).items()}
+
+
 def _data_values(point: Point, loss: LossSpec, advantage: np.ndarray) -> list[np.ndarray | float]:
-    one_hot = np.eye(point.q_values.shape[1])[point.actions]
-    return [*one_hot.T, advantage, point.returns, *point.q_values.T,
+    y = point.actions if point.actions.ndim == 2 else np.eye(point.q_values.shape[1])[point.actions]
+    return [*y.T, advantage, point.returns, *point.q_values.T,
             loss.vf_coef, loss.ent_coef, loss.alpha]
+
+
+def _log_std_values(spec: NetSpec, point: Point) -> list[float]:
+    return list(point.weights[LOG_STD_PARAM]) if spec.gaussian else []
+
+
+def loss_values(spec: NetSpec, point: Point, loss: LossSpec) -> dict[str, float]:
+    """The value of every loss term at the point, from the lambdified SymPy expressions
+    (the network's forward pass in numpy with the SymPy activations)."""
+    W = point.weights
+    h = spec.scale(point.obs)
+    for layer in spec.trunk:
+        h = _elementwise(_activation_numpy(layer.activation), h @ W[layer.kernel] + W[layer.bias])
+    z = _elementwise(_activation_numpy(spec.logits.activation), h @ W[spec.logits.kernel] + W[spec.logits.bias])
+    v = _elementwise(_activation_numpy(spec.value.activation), h @ W[spec.value.kernel] + W[spec.value.bias])[:, 0]
+    if not spec.gaussian:
+        z = z - z.max(axis=1, keepdims=True)  # softmax-invariant; the log-sum-exp stays finite
+    data = _data_values(point, loss, _advantage(point, v, loss))
+    w = _batch_weights(point, loss)
+    fns = _head_value_fns(spec.n_actions, loss.case, spec.gaussian)
+    return {term: float(np.sum(w * np.broadcast_to(np.asarray(fns[term](*z.T, v, *_log_std_values(spec, point),
+                                                                       *data), dtype=np.float64), (point.batch,))))
+            for term in loss.terms}
 
 
 def _advantage(point: Point, values: np.ndarray, loss: LossSpec) -> np.ndarray:
@@ -207,18 +260,21 @@ def chain_gradients(
     z = _elementwise(act[spec.logits.name], z_pre)
     v = _elementwise(act[spec.value.name], v_pre)[:, 0]
     # The derivatives w.r.t. z are invariant under z -> z - max(z) (softmax is), and the
-    # shifted logits keep exp() from overflowing.
-    z_shift = z - z.max(axis=1, keepdims=True)
-    _, fns = _head_gradient_fns(spec.n_actions, loss.case)
+    # shifted logits keep exp() from overflowing. A Gaussian's mean is used as it is.
+    z_shift = z if spec.gaussian else z - z.max(axis=1, keepdims=True)
+    _, fns = _head_gradient_fns(spec.n_actions, loss.case, spec.gaussian)
     data = _data_values(point, loss, _advantage(point, v, loss))
     w = _batch_weights(point, loss)
+    n = spec.n_actions
     out: dict[str, dict[str, np.ndarray]] = {}
     for term in loss.terms:
         g = [np.broadcast_to(np.asarray(gk, dtype=np.float64), (point.batch,))
-             for gk in fns[term](*z_shift.T, v, *data)]
-        g_z = np.stack(g[:-1], axis=1) * w[:, None]
-        g_v = (g[-1] * w)[:, None]
+             for gk in fns[term](*z_shift.T, v, *_log_std_values(spec, point), *data)]
+        g_z = np.stack(g[:n], axis=1) * w[:, None]
+        g_v = (g[n] * w)[:, None]
         grads: dict[str, np.ndarray] = {}
+        if spec.gaussian:  # the log-std is a parameter itself: dL/dls_k summed over the batch
+            grads[LOG_STD_PARAM] = np.array([np.sum(w * gk) for gk in g[n + 1:]])
         g_z_pre = g_z * _elementwise(dact[spec.logits.name], z_pre)
         g_v_pre = g_v * _elementwise(dact[spec.value.name], v_pre)
         for layer, g_pre in ((spec.logits, g_z_pre), (spec.value, g_v_pre)):
@@ -287,13 +343,16 @@ def expanded_loss(
         pre = h @ params[layer.kernel] + params[layer.bias]
         return np.array([classes[layer.activation](u) for u in pre], dtype=object)
 
-    h = spec.scale(np.array(s_in, dtype=object))
+    # The inputs s_i stand for the trunk's input, spec.scale(obs): the scale and the
+    # normalisation are constants (no parameter before the trunk), applied to the numbers.
+    h = np.array(s_in, dtype=object)
     for layer in spec.trunk:
         h = dense(layer, h)
     z = list(dense(spec.logits, h))
     v = dense(spec.value, h)[0]
     hs = HeadSymbols(spec.n_actions)
-    return params, s_in, hs, per_sample_loss(hs, loss.case, z, v), v, classes
+    log_std = list(params[LOG_STD_PARAM]) if spec.gaussian else None
+    return params, s_in, hs, per_sample_loss(hs, loss.case, z, v, log_std), v, classes
 
 
 def expanded_gradients(
@@ -308,14 +367,15 @@ def expanded_gradients(
     flat_syms = [sym for name in spec.param_names for sym in params[name].ravel()]
     flat_vals = [val for name in spec.param_names for val in point.weights[name].ravel()]
     value_fn = _lambdify([*flat_syms, *s_in], v_expr, functions)
-    values = np.broadcast_to(np.asarray(value_fn(*flat_vals, *point.obs.T), dtype=np.float64), (point.batch,))
+    inputs = spec.scale(point.obs).T
+    values = np.broadcast_to(np.asarray(value_fn(*flat_vals, *inputs), dtype=np.float64), (point.batch,))
     data = _data_values(point, loss, _advantage(point, values, loss))
     w = _batch_weights(point, loss)
     out: dict[str, dict[str, np.ndarray]] = {}
     for term in loss.terms:
         grad_exprs = [sp.diff(terms[term], sym) for sym in flat_syms]
         fn = _lambdify([*flat_syms, *s_in, *hs.data], grad_exprs, functions)
-        per_sample = fn(*flat_vals, *point.obs.T, *data)
+        per_sample = fn(*flat_vals, *inputs, *data)
         flat = np.array([np.sum(w * np.broadcast_to(np.asarray(g, dtype=np.float64), (point.batch,)))
                          for g in per_sample])
         out[term], k = {}, 0

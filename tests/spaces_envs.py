@@ -1,0 +1,54 @@
+"""Environments whose action spaces a2c must refuse (imported by conftest; the CLI tests
+reach them as ``tests.spaces_envs:A2CTest/...``, gymnasium's module-prefixed ids)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+
+class _ActionSpaceEnv(gym.Env):
+    observation_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(2, np.float32), 0.0, False, False, {}
+
+
+class UnboundedBoxEnv(_ActionSpaceEnv):
+    action_space = spaces.Box(-np.inf, np.inf, (2,), np.float32)
+
+
+class MultiDiscreteEnv(_ActionSpaceEnv):
+    action_space = spaces.MultiDiscrete([3, 2])
+
+
+for _name, _cls in (("UnboundedBox", UnboundedBoxEnv), ("MultiDiscrete", MultiDiscreteEnv)):
+    if f"A2CTest/{_name}-v0" not in gym.registry:
+        gym.register(f"A2CTest/{_name}-v0", entry_point=_cls, max_episode_steps=10)
+
+
+class ContinuousIdentityEnv(gym.Env):
+    """Observation uniform in [-1, 1]; reward -|action - observation|; 10-step episodes
+    (a time limit). The optimal greedy return is 0; actions are clipped to [-1, 1]."""
+
+    observation_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._x = self.np_random.uniform(-1.0, 1.0, (1,)).astype(np.float32)
+        return self._x, {}
+
+    def step(self, action):
+        reward = -float(np.abs(np.asarray(action, np.float64) - self._x).sum())
+        self._x = self.np_random.uniform(-1.0, 1.0, (1,)).astype(np.float32)
+        return self._x, reward, False, False, {}
+
+
+if "A2CTest/ContinuousIdentity-v0" not in gym.registry:
+    gym.register("A2CTest/ContinuousIdentity-v0", entry_point=ContinuousIdentityEnv, max_episode_steps=10)
