@@ -15,7 +15,7 @@ from typing import Any
 from a2c.tf_envs.acrobot import Acrobot, AcrobotState
 from a2c.tf_envs.base import RNG_ALG, EnvState, StepResult, TFEnv, UniformNoise, make_key, split_key
 from a2c.tf_envs.cartpole import CartPole, CartPoleState
-from a2c.tf_envs.continuous_mountain_car import ContinuousMountainCar, ContinuousMountainCarState
+from a2c.tf_envs.continuous_mountain_car import ContinuousMountainCar
 from a2c.tf_envs.mountain_car import MountainCar, MountainCarState
 from a2c.tf_envs.pendulum import Pendulum, PendulumState
 
@@ -46,7 +46,6 @@ __all__ = [
     "CartPole",
     "CartPoleState",
     "ContinuousMountainCar",
-    "ContinuousMountainCarState",
     "EnvState",
     "MountainCar",
     "MountainCarState",

@@ -10,32 +10,21 @@ the action as given (unclipped), as gymnasium does; the force is the clipped act
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar, NamedTuple
+from typing import ClassVar
 
 import tensorflow as tf
 
 from a2c.tf_envs.base import TFEnv
+from a2c.tf_envs.mountain_car import (GOAL_VELOCITY, MAX_POSITION, MAX_SPEED, MIN_POSITION, MountainCarState,
+                                      MountainCarTrack)
 
 MIN_ACTION, MAX_ACTION = -1.0, 1.0
-MIN_POSITION = -1.2
-MAX_POSITION = 0.6
-MAX_SPEED = 0.07
 GOAL_POSITION = 0.45
-GOAL_VELOCITY = 0.0
 POWER = 0.0015
-RESET_LOW, RESET_HIGH = -0.6, -0.4  # initial position; velocity starts at 0
-
-
-class ContinuousMountainCarState(NamedTuple):
-    """Batched state; every field has shape ``[n_envs]``."""
-
-    position: tf.Tensor
-    velocity: tf.Tensor
-    steps: tf.Tensor  # int32 steps taken in the current episode
 
 
 @dataclasses.dataclass(frozen=True)
-class ContinuousMountainCar(TFEnv):
+class ContinuousMountainCar(MountainCarTrack, TFEnv):
     """MountainCarContinuous-v0: push with a force in [-1, 1] to reach the flag at x=0.45.
 
     Reward +100 on reaching it, minus ``0.1 * action^2`` every step; terminates at the
@@ -48,20 +37,12 @@ class ContinuousMountainCar(TFEnv):
     max_episode_steps: int = 999
     dtype: tf.DType = tf.float32
 
-    state_type: ClassVar[type] = ContinuousMountainCarState
-    reset_noise_dim: ClassVar[int] = 1
-    obs_low: ClassVar[tuple[float, ...]] = (MIN_POSITION, -MAX_SPEED)
-    obs_high: ClassVar[tuple[float, ...]] = (MAX_POSITION, MAX_SPEED)
     action_low: ClassVar[tuple[float, ...]] = (MIN_ACTION,)
     action_high: ClassVar[tuple[float, ...]] = (MAX_ACTION,)
 
-    def _sample_physics(self, key: tf.Tensor, n_envs: int | tf.Tensor) -> tuple[tf.Tensor, ...]:
-        position = self._uniform(key, [n_envs], RESET_LOW, RESET_HIGH)
-        return position, tf.zeros_like(position)
-
     def _dynamics(
-        self, state: ContinuousMountainCarState, action: tf.Tensor, key: tf.Tensor
-    ) -> tuple[ContinuousMountainCarState, tf.Tensor, tf.Tensor]:
+        self, state: MountainCarState, action: tf.Tensor, key: tf.Tensor
+    ) -> tuple[MountainCarState, tf.Tensor, tf.Tensor]:
         del key  # deterministic dynamics
         f32 = tf.float32
         # gymnasium's state is a float32 array, and numpy 2 keeps float32 scalar arithmetic in
@@ -89,8 +70,5 @@ class ContinuousMountainCar(TFEnv):
         terminated = (position >= GOAL_POSITION) & (velocity >= GOAL_VELOCITY)
         a64 = tf.cast(a, self.dtype)  # the reward is Python-float (double) arithmetic on the action
         reward = tf.where(terminated, tf.constant(100.0, self.dtype), tf.constant(0.0, self.dtype)) - a64 * a64 * 0.1
-        state = ContinuousMountainCarState(tf.cast(position, self.dtype), tf.cast(velocity, self.dtype), state.steps)
+        state = MountainCarState(tf.cast(position, self.dtype), tf.cast(velocity, self.dtype), state.steps)
         return state, reward, terminated
-
-    def observe(self, state: ContinuousMountainCarState) -> tf.Tensor:
-        return tf.stack([state.position, state.velocity], axis=1)

@@ -32,8 +32,25 @@ class MountainCarState(NamedTuple):
     steps: tf.Tensor  # int32 steps taken in the current episode
 
 
+class MountainCarTrack:
+    """What MountainCar-v0 and MountainCarContinuous-v0 share: the track, its state,
+    the reset (a position drawn in [-0.6, -0.4], at rest) and the observation."""
+
+    state_type: ClassVar[type] = MountainCarState
+    reset_noise_dim: ClassVar[int] = 1
+    obs_low: ClassVar[tuple[float, ...]] = (MIN_POSITION, -MAX_SPEED)
+    obs_high: ClassVar[tuple[float, ...]] = (MAX_POSITION, MAX_SPEED)
+
+    def _sample_physics(self, key: tf.Tensor, n_envs: int | tf.Tensor) -> tuple[tf.Tensor, ...]:
+        position = self._uniform(key, [n_envs], RESET_LOW, RESET_HIGH)
+        return position, tf.zeros_like(position)
+
+    def observe(self, state: MountainCarState) -> tf.Tensor:
+        return tf.stack([state.position, state.velocity], axis=1)
+
+
 @dataclasses.dataclass(frozen=True)
-class MountainCar(TFEnv):
+class MountainCar(MountainCarTrack, TFEnv):
     """MountainCar-v0: accelerate left/none/right (0/1/2) to reach the flag at x=0.5.
 
     Reward is -1 every step; terminates at ``position >= 0.5`` with non-negative
@@ -45,15 +62,6 @@ class MountainCar(TFEnv):
     n_actions: int = dataclasses.field(default=3, init=False)
     max_episode_steps: int = 200
     dtype: tf.DType = tf.float32
-
-    state_type: ClassVar[type] = MountainCarState
-    reset_noise_dim: ClassVar[int] = 1
-    obs_low: ClassVar[tuple[float, ...]] = (MIN_POSITION, -MAX_SPEED)
-    obs_high: ClassVar[tuple[float, ...]] = (MAX_POSITION, MAX_SPEED)
-
-    def _sample_physics(self, key: tf.Tensor, n_envs: int | tf.Tensor) -> tuple[tf.Tensor, ...]:
-        position = self._uniform(key, [n_envs], RESET_LOW, RESET_HIGH)
-        return position, tf.zeros_like(position)
 
     def _dynamics(
         self, state: MountainCarState, action: tf.Tensor, key: tf.Tensor
@@ -70,6 +78,3 @@ class MountainCar(TFEnv):
         terminated = (position >= GOAL_POSITION) & (velocity >= GOAL_VELOCITY)
         reward = -tf.ones_like(position)
         return MountainCarState(position, velocity, state.steps), reward, terminated
-
-    def observe(self, state: MountainCarState) -> tf.Tensor:
-        return tf.stack([state.position, state.velocity], axis=1)
