@@ -31,6 +31,7 @@ import numpy as np
 
 from a2c.config import Config, Trunk
 from a2c.envs import ObsSpec, box_bounds, feature_space, observation_scale, observation_spec
+from a2c.normalize import merge_moments
 
 if TYPE_CHECKING:  # pragma: no cover
     from gymnasium import spaces
@@ -111,12 +112,11 @@ class ObsNormalization(keras.layers.Layer):
         x = np.asarray(obs, np.float64).reshape(-1, self.mean.shape[0])
         if x.shape[0] == 0:
             return
-        mean, var, count = (np.asarray(v.numpy(), np.float64) for v in (self.mean, self.var, self.count))
-        b_mean, b_var, n = x.mean(axis=0), x.var(axis=0), x.shape[0]
-        delta, total = b_mean - mean, count + n
-        self.mean.assign((mean + delta * n / total).astype(self.mean.dtype))
-        self.var.assign(((var * count + b_var * n + delta ** 2 * count * n / total) / total).astype(self.var.dtype))
-        self.count.assign(np.asarray(total, self.count.dtype))
+        mean, var, count = merge_moments(*(np.asarray(v.numpy(), np.float64) for v in (self.mean, self.var, self.count)),
+                                         x)
+        self.mean.assign(mean.astype(self.mean.dtype))
+        self.var.assign(var.astype(self.var.dtype))
+        self.count.assign(np.asarray(count, self.count.dtype))
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "clip": self.clip, "epsilon": self.epsilon}

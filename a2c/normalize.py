@@ -26,6 +26,16 @@ if TYPE_CHECKING:
     from a2c.rollout import Rollout
 
 
+def merge_moments(mean: Any, var: Any, count: Any, x: np.ndarray) -> tuple[Any, Any, Any]:
+    """Statistics of ``count`` samples (``mean``, ``var``) merged with the samples along
+    ``x``'s first axis (Chan et al.'s parallel update, float64); ``x`` must not be empty.
+    One definition for the reward normaliser here and the model's observation
+    normalisation layer (:class:`a2c.model.ObsNormalization`)."""
+    batch_mean, batch_var, n = x.mean(axis=0), x.var(axis=0), x.shape[0]
+    delta, total = batch_mean - mean, count + n
+    return mean + delta * n / total, (var * count + batch_var * n + delta * delta * count * n / total) / total, total
+
+
 class RunningMeanStd:
     """Mean and variance of a stream of scalars, updated a batch at a time (float64)."""
 
@@ -37,12 +47,8 @@ class RunningMeanStd:
     def update(self, x: np.ndarray) -> None:
         if x.size == 0:
             return
-        batch_mean, batch_var, n = float(np.mean(x)), float(np.var(x)), x.size
-        delta = batch_mean - self.mean
-        total = self.count + n
-        self.mean += delta * n / total
-        self.var = (self.var * self.count + batch_var * n + delta * delta * self.count * n / total) / total
-        self.count = total
+        mean, var, count = merge_moments(self.mean, self.var, self.count, np.asarray(x, np.float64).reshape(-1))
+        self.mean, self.var, self.count = float(mean), float(var), float(count)
 
     def state(self) -> dict[str, float]:
         return {"mean": self.mean, "var": self.var, "count": self.count}
