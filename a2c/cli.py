@@ -17,7 +17,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
 
-from a2c.config import Config, FIELD_NAMES, make_config  # noqa: E402
+from a2c.config import Config, FIELD_NAMES, coerce, load_toml, make_config  # noqa: E402
+from a2c.fused_presets import make_fused_config  # noqa: E402
 from a2c.errors import A2CError, ConfigError  # noqa: E402
 from a2c.members import POPULATION_FILE, SWEEPABLE, member_configs, parse_seeds, parse_sweep  # noqa: E402
 from a2c.tf_setup import import_tensorflow_quietly  # noqa: E402
@@ -113,20 +114,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         result = resume(args.resume, progress=args.progress)
     else:
-        # Refuse bad flags before paying for TensorFlow (with --fused, above its preset layer).
-        if overrides.get("fused"):
-            from a2c.fused_presets import make_fused_config as resolve
-        else:
-            resolve = make_config
-        cfg = resolve(overrides, args.config)
+        # Resolve once, refusing bad flags before paying for TensorFlow; fused mode (by flag or
+        # in the TOML file) adds its preset layer (a2c.fused_presets).
+        cfg = (make_fused_config if _wants_fused(overrides, args.config) else make_config)(overrides, args.config)
         if args.seeds is not None or args.sweep is not None:
-            return _train_population(args, overrides, cfg)
+            return _train_population(args, cfg)
         import_tensorflow_quietly()
-        if cfg.fused:  # --fused: the one-call compiled trainer, with its preset layer (a2c.fused)
-            from a2c.fused import make_fused_config
+        if cfg.fused:  # the one-call compiled trainer (a2c.fused)
             from a2c.train import train_fused
 
-            result = train_fused(make_fused_config(overrides, args.config), overwrite=args.overwrite)
+            result = train_fused(cfg, overwrite=args.overwrite)
         else:
             from a2c.train import train
 
@@ -141,7 +138,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_population(args: argparse.Namespace, overrides: dict, cfg: Config) -> int:
+def _wants_fused(overrides: dict, toml_path: str | None) -> bool:
+    """``--fused`` / ``--no-fused``, else the TOML file's ``fused``, else False."""
+    if overrides.get("fused") is not None:
+        return bool(overrides["fused"])
+    from_file = load_toml(toml_path) if toml_path else {}
+    return "fused" in from_file and coerce("fused", from_file["fused"])
+
+
+def _train_population(args: argparse.Namespace, cfg: Config) -> int:
     """``--seeds`` / ``--sweep``: a population (a2c.population), checked before TensorFlow starts."""
     if not cfg.fused:
         raise ConfigError("--seeds and --sweep train a population in fused mode; add --fused")
@@ -149,12 +154,9 @@ def _train_population(args: argparse.Namespace, overrides: dict, cfg: Config) ->
     sweep = parse_sweep(args.sweep or [])
     member_configs(cfg, seeds, sweep)  # every member's values validated before TensorFlow starts
     import_tensorflow_quietly()
-    from a2c.fused import make_fused_config
     from a2c.population_run import train_population
 
-    base = make_fused_config(overrides, args.config)
-
-    return _population_done(*train_population(base, seeds or [base.seed], sweep, overwrite=args.overwrite))
+    return _population_done(*train_population(cfg, seeds or [cfg.seed], sweep, overwrite=args.overwrite))
 
 
 def _population_done(run_dir: Path, summary: dict) -> int:
