@@ -181,18 +181,12 @@ class PopulationRun:
         p = self.progress
         returns = []
         for k, logger in enumerate(self.loggers):
-            ret, length = self.recent[k].return_mean(), self.recent[k].length_mean()
+            ret = self.recent[k].return_mean()
             if ret is not None:
                 returns.append(ret)
-            logger.log_metrics({
-                "global_step": p.global_step, "update": update,
-                "rollout/ep_return_mean": "" if ret is None else ret,
-                "rollout/ep_length_mean": "" if length is None else length,
-                "rollout/episodes": int(self.episodes[k]),
-                **{f"train/{name}": float(out[name][k]) for name in UPDATE_METRICS},
-                "time/steps_per_second": p.steps_per_second,  # per member; all members: x P
-                "time/elapsed_seconds": p.train_seconds,
-            })
+            # time/steps_per_second is per member (all members: x P).
+            logger.log_metrics(p.metrics_row(update, self.recent[k], int(self.episodes[k]),
+                                             {name: out[name][k] for name in UPDATE_METRICS}))
         if returns:
             self._say(f"step {p.global_step:,}/{self.base.n_updates * self.base.batch_size:,} per member, "
                       f"{len(self.members)} members: return (last 100) mean {np.mean(returns):.1f}, "
@@ -205,8 +199,7 @@ class PopulationRun:
         seeds = [EVAL_SEED_BASE + i for i in range(physics.shape[0])]
         results = [EvalResult(r.tolist(), [int(x) for x in n], seeds) for r, n in zip(returns, lengths)]
         for logger, result in zip(self.loggers, results):
-            logger.log_eval({"global_step": p.global_step, "time/elapsed_seconds": p.train_seconds,
-                             **{f"eval/{k}": v for k, v in result.summary().items()}})
+            logger.log_eval(p.eval_row(result.summary()))
         threshold = SOLVED_AT.get(self.base.env_id)
         means = np.array([r.mean for r in results])
         solved = f", {np.mean(means >= threshold):.0%} >= {threshold:g}" if threshold is not None else ""

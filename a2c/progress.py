@@ -4,6 +4,7 @@ its step count, its logs' numbers and its evaluation schedule."""
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,26 @@ class Progress:
     def steps_per_second(self) -> float:
         """Throughput without the warm-up."""
         return (self.global_step - self.warmup_steps) / max(self.train_seconds - self.warmup_seconds, 1e-9)
+
+    def metrics_row(self, update: int, recent: RecentEpisodes, episodes: int,
+                    metrics: Mapping[str, Any]) -> dict[str, Any]:
+        """A metrics.csv row at this point: one layout for a single run and each population
+        member (``recent``/``episodes``: the run's or the member's own)."""
+        ret, length = recent.return_mean(), recent.length_mean()
+        return {
+            "global_step": self.global_step, "update": update,
+            "rollout/ep_return_mean": "" if ret is None else ret,
+            "rollout/ep_length_mean": "" if length is None else length,
+            "rollout/episodes": episodes,
+            **{f"train/{k}": float(v) for k, v in metrics.items()},
+            "time/steps_per_second": self.steps_per_second,
+            "time/elapsed_seconds": self.train_seconds,
+        }
+
+    def eval_row(self, eval_summary: Mapping[str, Any]) -> dict[str, Any]:
+        """An evaluations.csv row at this point, with the training clock."""
+        return {"global_step": self.global_step, "time/elapsed_seconds": self.train_seconds,
+                **{f"eval/{k}": v for k, v in eval_summary.items()}}
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "recent": [list(c) for c in self.recent.chunks],

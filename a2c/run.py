@@ -195,25 +195,14 @@ class RunDriver:
 
     def _log_row(self, update: int, metrics: Mapping[str, Any], display: Display) -> None:
         p = self.progress
-        ret, length = p.recent.return_mean(), p.recent.length_mean()
         self.rows_logged += 1
-        self.logger.log_metrics({
-            "global_step": p.global_step, "update": update,
-            "rollout/ep_return_mean": "" if ret is None else ret,
-            "rollout/ep_length_mean": "" if length is None else length,
-            "rollout/episodes": p.episodes,
-            **{f"train/{k}": float(v) for k, v in metrics.items()},
-            "time/steps_per_second": p.steps_per_second,
-            "time/elapsed_seconds": p.train_seconds,
-        })
-        display.metrics(ret, p.steps_per_second)
+        self.logger.log_metrics(p.metrics_row(update, p.recent, p.episodes, metrics))
+        display.metrics(p.recent.return_mean(), p.steps_per_second)
 
     def _evaluate(self, policy: Callable, episodes: int) -> EvalResult:
         """A greedy evaluation, logged with the training clock at its step."""
-        p = self.progress
         result = evaluate_policy(policy, self.cfg.env_id, episodes, EVAL_SEED_BASE)
-        self.logger.log_eval({"global_step": p.global_step, "time/elapsed_seconds": p.train_seconds,
-                              **{f"eval/{k}": v for k, v in result.summary().items()}})
+        self.logger.log_eval(self.progress.eval_row(result.summary()))
         return result
 
     def _loop(self) -> None:
