@@ -6,7 +6,8 @@ with clipped rewards: noop 30, frame skip 4, 84x84 grayscale, life-loss episodes
 stacked frames), 16 envs stepped in one process (our SyncVectorEnv, SB3's
 DummyVecEnv), n_steps 5, the same Nature CNN shared by both heads (SB3's CnnPolicy
 default), RMSprop TF-like eps 1e-5, ent 0.01, vf 0.25, as the zoo. Torch and
-TensorFlow get the same number of threads (``--threads``, default: every core).
+TensorFlow get the same number of threads (``--threads``, default 1: with both cores
+torch's OpenMP threads spin against the load of a shared machine, a forward pass 16x slower).
 
 Each measurement runs in a fresh subprocess: a warm-up (tracing, the first updates)
 is excluded, then ``--steps`` env steps are timed; the time is split into the env's
@@ -180,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=4000, help="timed env steps per measurement")
     parser.add_argument("--warmup-updates", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2, help="measurements per side (alternating)")
-    parser.add_argument("--threads", type=int, default=0, help="threads for both frameworks; 0: every core")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads for both frameworks (default 1); 0: every core (on a small shared machine "
+                             "torch's OpenMP threads then spin against the load: 16x slower forward passes measured)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
