@@ -53,7 +53,8 @@ CONV_PREFIX = "conv_"
 CONV_FLATTEN_LAYER = "conv_flatten"
 #: The Nature CNN's convolutions: (filters, kernel, stride).
 NATURE_CNN = ((32, 8, 4), (64, 4, 2), (64, 3, 1))
-PIXEL_SCALE = 1.0 / 255.0
+#: 1/255 as float32 holds it: Rescaling passes its scale through float32 whatever the model's dtype.
+PIXEL_SCALE = float(np.float32(1.0 / 255.0))
 OBS_SCALE_LAYER = "obs_scale"
 TRUNK_PREFIX = "trunk_"
 LOGITS_LAYER = "policy_logits"
@@ -149,6 +150,7 @@ def build_actor_critic(
     policy: PolicyKind = "categorical",
     log_std_init: float = 0.0,
     action_bounds: tuple[Sequence[float], Sequence[float]] | None = None,
+    convs: Sequence[tuple[int, int, int]] = NATURE_CNN,
 ) -> keras.Model:
     """Build the functional model ``obs -> {"logits", "probs", "value"}`` (categorical) or
     ``obs -> {"mean", "log_std", "value"}`` (``policy="gaussian"``, ``n_actions`` dims).
@@ -161,12 +163,13 @@ def build_actor_critic(
     then standardises them with running statistics (:class:`ObsNormalization`).
     ``action_bounds`` (low, high): the Box a Gaussian policy's actions are clipped to.
     ``trunk="nature_cnn"`` takes (frames, height, width) observations (see the module
-    docstring; ``obs_scale`` and ``obs_norm`` are for feature vectors and are refused).
+    docstring; ``obs_scale`` and ``obs_norm`` are for feature vectors and are refused);
+    ``convs`` (filters, kernel, stride) replaces its convolutions (the verifier's tiny net).
     """
     if trunk not in TRUNKS:
         raise ValueError(f"unknown trunk {trunk!r}; known: {', '.join(TRUNKS)}")
     spec = ObsSpec.flat(obs_spec) if isinstance(obs_spec, int) else obs_spec
-    convs = conv_layers_for(spec) if trunk == "nature_cnn" else ()
+    convs = conv_layers_for(spec, convs) if trunk == "nature_cnn" else ()
     if convs and (obs_scale is not None or obs_norm):
         raise ValueError("the nature_cnn trunk scales pixels itself; obs_scale and obs_norm are for feature vectors")
     seeds = iter(range(10_000 * (seed or 0), 10_000 * (seed or 0) + len(hidden_sizes) + len(convs) + 2))
