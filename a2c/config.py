@@ -4,7 +4,7 @@ The command line builds one flag per field from this class, a TOML file may set 
 field, and per-environment presets fill in what neither says:
 ``defaults < preset(env_id) < TOML file < command-line flags``.
 Validation happens once, here, so the rest of the package can trust a config.
-Over 300 lines because the presets (seven environments) and the foreign-name aliases
+Over 300 lines because the presets (nine environments) and the foreign-name aliases
 live beside the fields they set: splitting them out would scatter one table.
 """
 

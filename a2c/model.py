@@ -241,7 +241,7 @@ def conv_layers_for(spec: ObsSpec, convs: Sequence[tuple[int, int, int]] = NATUR
         size = [(d - kernel) // stride + 1 for d in size]
         if min(size) < 1:
             raise ValueError(f"frames of {spec.shape[1]}x{spec.shape[2]} are too small for the nature_cnn "
-                             "trunk (36x36 at least)")
+                             f"trunk's convolutions{' (36x36 at least)' if tuple(convs) == NATURE_CNN else ''}")
     return tuple(convs)
 
 
