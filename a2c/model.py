@@ -23,6 +23,10 @@ layers of ``hidden_sizes`` (the Nature network's 512), shared by both heads.
 With ``obs_norm`` an :class:`ObsNormalization` layer standardises the observations with
 running statistics that the trainer updates from its rollouts; being weights of the
 model, they are saved with it, checkpointed, and exported.
+
+(~350 lines: the builder, its two custom layers and the readers of a built model share
+the layer names above, which are the contract with the verifier and the exporters;
+kept in one module so that a name and its uses are read together.)
 """
 
 from __future__ import annotations
