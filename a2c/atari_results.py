@@ -27,6 +27,7 @@ ENVS = ("ALE/Pong-v5", "ALE/Breakout-v5")
 #: rl-baselines3-zoo benchmark.md, A2C, 10M steps, 16 envs, AtariWrapper + 4 frames (the project's field guide).
 ZOO_REFERENCE = {"ALE/Pong-v5": "17.3 ± 3.2 (PongNoFrameskip-v4)",
                  "ALE/Breakout-v5": "279.8 ± 122.2 (BreakoutNoFrameskip-v4)"}
+ZOO_SCORE = {"ALE/Pong-v5": 17.29, "ALE/Breakout-v5": 279.8}
 GRACE_SECONDS = 300  # after SIGINT: the checkpoint, the curves
 
 
@@ -76,6 +77,27 @@ def _last(values, default: float = math.nan) -> float:
 
     finite = values[np.isfinite(values)] if values is not None else []
     return float(finite[-1]) if len(finite) else default
+
+
+def plot_against_zoo(run_dirs: list[Path], out: Path) -> dict[str, Path]:
+    """Each game's learning curve with the zoo's final score drawn across it."""
+    import matplotlib.pyplot as plt
+
+    from a2c.plotting import _save, plot_learning_curve, safe_name
+    from a2c.run_data import group_by_env, load_run
+
+    paths = {}
+    for env_id, runs in group_by_env(load_run(d) for d in run_dirs).items():
+        fig = plot_learning_curve([r.run_dir for r in runs])
+        ax = fig.axes[0]
+        if env_id in ZOO_SCORE:
+            ax.axhline(ZOO_SCORE[env_id], color="gray", linestyle="--",
+                       label=f"zoo A2C after 10M steps: {ZOO_SCORE[env_id]:g}")
+            ax.legend(fontsize="small", loc="best")
+        paths[env_id] = out / f"learning_curve_{safe_name(env_id)}.png"
+        _save(fig, paths[env_id])
+        plt.close(fig)
+    return paths
 
 
 def progress_table(run_dirs: list[Path]) -> str:
@@ -133,10 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     from a2c.tf_setup import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from a2c.plotting import plot_learning_curves_by_env
-
     # CURVES AND TABLE
-    curves = plot_learning_curves_by_env(run_dirs, out)
+    curves = plot_against_zoo(run_dirs, out)
     table = progress_table(run_dirs)
     command = "python -m a2c.atari_results " + " ".join(argv if argv is not None else sys.argv[1:])
     (out / "results.md").write_text(

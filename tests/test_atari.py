@@ -174,6 +174,10 @@ def test_tiny_cnn_trains_on_a_real_game_and_its_export_takes_uint8_frames(tmp_pa
     assert code == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["total_steps"] == 320
+    from a2c.atari_results import plot_against_zoo, progress_table  # make results-atari's table and curves
+
+    assert "| ALE/Breakout-v5 | 320 | 320 |" in progress_table([run])
+    assert plot_against_zoo([run], tmp_path)["ALE/Breakout-v5"].stat().st_size > 0
     loaded = tf.saved_model.load(str(run / "saved_model"))
     spec = loaded.signatures["serving_default"].structured_input_signature[1]
     (obs_spec,) = spec.values()
