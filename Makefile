@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: setup train test test-slow bench bench-fused bench-population sweep-presets results results-continuous bench-pendulum notebook clean
+.PHONY: setup train test test-slow bench bench-fused bench-population sweep-presets results results-continuous bench-pendulum bench-atari results-atari notebook clean
 
 setup: $(STAMP)
 
@@ -75,3 +75,14 @@ results: setup
 ## BipedalWalker-v3 (Box actions; ~1.5 h on 2 cores, mostly BipedalWalker), curves, table
 results-continuous: setup
 	$(BIN)/python -m a2c.results --set continuous --out results/continuous --runs runs/results --readme README.md
+
+## Atari speed: our standard trainer vs SB3 A2C CnnPolicy on ALE/Pong-v5, 16 envs, profile split (~5 min)
+bench-atari: setup
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench,atari]'
+	nice -n 10 $(BIN)/python benchmarks/bench_atari.py --out results/atari_benchmark.json
+
+## Atari learning: Pong and Breakout, 17 min of training each per invocation; resumes the same runs in
+## runs/results each time until the presets' 10M steps; writes results/atari/ and the README block
+results-atari: setup
+	$(BIN)/python -m pip install --quiet -e '.[dev,atari]'
+	nice -n 10 $(BIN)/python -m a2c.atari_results --out results/atari --runs runs/results --minutes 17 --readme README.md

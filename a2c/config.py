@@ -4,7 +4,7 @@ The command line builds one flag per field from this class, a TOML file may set 
 field, and per-environment presets fill in what neither says:
 ``defaults < preset(env_id) < TOML file < command-line flags``.
 Validation happens once, here, so the rest of the package can trust a config.
-Over 300 lines because the presets (seven environments) and the foreign-name aliases
+Over 300 lines because the presets (nine environments) and the foreign-name aliases
 live beside the fields they set: splitting them out would scatter one table.
 """
 
@@ -21,10 +21,10 @@ from typing import Any, Literal, get_args, get_type_hints
 from a2c.errors import ConfigError
 
 Activation = Literal["tanh", "relu", "elu", "gelu", "sigmoid", "linear"]
-OptimizerName = Literal["rmsprop", "rmsprop_keras", "adam"]
+OptimizerName = Literal["rmsprop", "rmsprop_keras", "rmsprop_tf", "adam"]
 Schedule = Literal["constant", "linear"]
 ObsScaling = Literal["none", "bounds"]
-Trunk = Literal["mlp"]
+Trunk = Literal["mlp", "nature_cnn"]
 
 
 def _doc(text: str, **kwargs: Any) -> Any:
@@ -46,7 +46,8 @@ class Config:
     lr: float = _doc("learning rate", default=7e-4)
     lr_schedule: Schedule = _doc("'constant', or 'linear' decay to 0 over total_steps", default="constant")
     optimizer: OptimizerName = _doc(
-        "'rmsprop' (A2C's: eps outside the sqrt, as PyTorch), 'rmsprop_keras' (eps inside) or 'adam'",
+        "'rmsprop' (A2C's: eps outside the sqrt, as PyTorch), 'rmsprop_keras' (eps inside), 'rmsprop_tf' "
+        "(eps inside, average started at ones: TensorFlow 1's, the zoo's RMSpropTFLike for Atari) or 'adam'",
         default="rmsprop")
     rms_rho: float = _doc("RMSprop decay (A2C uses 0.99; Keras' default is 0.9)", default=0.99)
     optimizer_eps: float = _doc("optimizer epsilon (A2C uses 1e-5; Keras' default is 1e-7)", default=1e-5)
@@ -62,9 +63,12 @@ class Config:
     vf_coef: float = _doc("weight of the value loss", default=0.5)
     ent_coef: float = _doc("weight of the entropy bonus", default=0.0)
     normalize_advantage: bool = _doc("standardise advantages within each batch", default=False)
-    hidden_sizes: tuple[int, ...] = _doc("sizes of the shared Dense trunk, e.g. 64,64", default=(64, 64))
+    hidden_sizes: tuple[int, ...] = _doc("sizes of the shared Dense trunk (after the convolutions for "
+                                         "nature_cnn), e.g. 64,64", default=(64, 64))
     trunk: Trunk = _doc("the shared trunk: 'mlp' (Dense layers of hidden_sizes; observations of any "
-                        "shape are flattened first)", default="mlp")
+                        "shape are flattened first) or 'nature_cnn' (Conv 32x8x8/4, 64x4x4/2, 64x3x3/1, "
+                        "then Dense hidden_sizes; for (frames, height, width) uint8 stacks, scaled by "
+                        "1/255 inside the model)", default="mlp")
     activation: Activation = _doc("activation of the trunk", default="tanh")
     obs_scaling: ObsScaling = _doc(
         "'bounds' divides each observation feature by its finite bound (a Rescaling layer "
@@ -193,6 +197,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     "LunarLanderContinuous-v3": dict(total_steps=1_000_000, n_envs=4, n_steps=8, gae_lambda=0.9, vf_coef=0.4,
                                      lr=7e-4, lr_schedule="linear", log_std_init=-0.5, normalize_obs=True,
                                      normalize_reward=True, eval_every=100_000),
+    # Atari (the `atari` extra): the zoo's A2C settings (16 envs, n_steps 5, RMSpropTFLike eps
+    # 1e-5, ent 0.01, vf 0.25, the Nature CNN with a 512-unit Dense layer). Periodic greedy
+    # evaluations are whole games, expensive on 2 cores: few and rare.
+    **{env_id: dict(total_steps=10_000_000, n_envs=16, n_steps=5, lr=7e-4, optimizer="rmsprop_tf",
+                    ent_coef=0.01, vf_coef=0.25, trunk="nature_cnn", hidden_sizes=(512,), activation="relu",
+                    eval_every=250_000, eval_episodes=3, final_eval_episodes=10, log_every=50,
+                    checkpoint_every=200, num_threads=0)
+       for env_id in ("ALE/Pong-v5", "ALE/Breakout-v5")},
     "BipedalWalker-v3": dict(total_steps=1_000_000, n_envs=16, n_steps=8, gae_lambda=0.9, vf_coef=0.4,
                              lr=9.6e-4, lr_schedule="linear", log_std_init=-0.5, normalize_obs=True,
                              normalize_reward=True, eval_every=100_000),

@@ -11,6 +11,10 @@ numpy-vectorised CartPole only supports it, and it keeps one code path. In that 
 the step that ends an episode returns the episode's *final* observation (exactly what
 a truncation must bootstrap from), and the following step is a reset step whose
 transition is not real and is masked out of the loss (see :mod:`a2c.rollout`).
+
+Atari games (``ALE/...``) are built by :mod:`a2c.atari`: the zoo's preprocessing, and
+episodes that end at a lost life while the game goes on (:func:`game_over` tells the
+two apart in single-env loops).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from gymnasium.wrappers import vector as vector_wrappers
 
+from a2c.atari import is_atari, make_atari_env, make_atari_vec_env, register_atari
 from a2c.errors import EnvError
 
 SUPPORTED = "Discrete or bounded Box action spaces with Box or Discrete observation spaces"
@@ -74,6 +79,8 @@ def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
     ``gym.make`` allows: third-party and test environments work from the command line.
     """
     try:
+        if is_atari(env_id):
+            register_atari()
         if ":" in env_id:
             module, name = env_id.split(":", 1)
             importlib.import_module(module)
@@ -168,8 +175,17 @@ def make_vec_env(env_id: str, n_envs: int) -> gym.vector.VectorEnv:
     """A vector env with episode statistics and observations as :func:`observation_spec` says.
 
     Uses the environment's numpy-vectorised entry point where it has one (CartPole)
-    and a SyncVectorEnv otherwise; both autoreset on the NEXT step.
+    and a SyncVectorEnv otherwise; both autoreset on the NEXT step. Atari games report
+    whole games as their episodes (:mod:`a2c.atari`).
     """
+    if is_atari(env_id):
+        env = make_atari_vec_env(env_id, n_envs)
+        try:
+            check_spaces(env_id, env.single_observation_space, env.single_action_space)
+        except BaseException:
+            env.close()
+            raise
+        return env
     spec = env_spec(env_id)
     probe = gym.make(spec)  # the single env tells us the spaces before we vectorise
     try:
@@ -198,8 +214,10 @@ def make_vec_env(env_id: str, n_envs: int) -> gym.vector.VectorEnv:
 def make_env(env_id: str, render_mode: str | None = None) -> tuple[gym.Env, spaces.Space]:
     """A single env for evaluation, and its raw observation space (encode with
     :func:`encode_observations`)."""
-    spec = env_spec(env_id)
-    env = gym.make(spec, **({"render_mode": render_mode} if render_mode else {}))
+    if is_atari(env_id):  # whole games, rewards unclipped; an episode still ends at a lost life
+        env = make_atari_env(env_id, render_mode=render_mode)
+    else:
+        env = gym.make(env_spec(env_id), **({"render_mode": render_mode} if render_mode else {}))
     check_spaces(env_id, env.observation_space, env.action_space)
     return env, env.observation_space
 
@@ -211,3 +229,10 @@ def env_spaces(env_id: str) -> tuple[spaces.Space, spaces.Space]:
         return obs_space, env.action_space
     finally:
         env.close()
+
+
+def game_over(terminated: bool, truncated: bool, info: dict[str, Any]) -> bool:
+    """Whether a single env's step ended the game, not just the episode: an Atari episode
+    ends at a lost life while the game goes on (``info["game_over"]``, :mod:`a2c.atari`);
+    evaluation and GIFs then reset (a no-op step) and play on."""
+    return bool(info.get("game_over", terminated or truncated))

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from a2c.envs import encode_observations, env_action, make_env
+from a2c.envs import encode_observations, env_action, game_over, make_env
 
 # Evaluation seeds start here; training seeds (seed .. seed + n_envs - 1) stay below it.
 EVAL_SEED_BASE = 1_000_000
@@ -63,7 +63,8 @@ def final_eval_fields(final: EvalResult | None) -> dict[str, Any]:
 
 
 def evaluate_policy(policy: Policy, env_id: str, episodes: int, seed: int = EVAL_SEED_BASE) -> EvalResult:
-    """Run ``episodes`` full episodes; episode k is reset with seed ``seed + k``."""
+    """Run ``episodes`` full episodes (whole games for Atari, across lost lives); episode k
+    is reset with seed ``seed + k``."""
     seeds = [seed + k for k in range(episodes)]
     envs = [make_env(env_id)[0] for _ in range(episodes)]
     obs_space, action_space = envs[0].observation_space, envs[0].action_space
@@ -76,11 +77,16 @@ def evaluate_policy(policy: Policy, env_id: str, episodes: int, seed: int = EVAL
         while running.any():
             actions = np.asarray(policy(obs))
             for k in np.flatnonzero(running):
-                o, r, terminated, truncated, _ = envs[k].step(env_action(actions[k], action_space))
-                obs[k] = encode_observations([o], obs_space)[0]
+                o, r, terminated, truncated, info = envs[k].step(env_action(actions[k], action_space))
                 returns[k] += float(r)
                 lengths[k] += 1
-                running[k] = not (terminated or truncated)
+                if game_over(terminated, truncated, info):
+                    running[k] = False
+                    if "episode" in info:  # the game's own tally (its reset steps included)
+                        returns[k], lengths[k] = float(info["episode"]["r"]), int(info["episode"]["l"])
+                elif terminated or truncated:
+                    o, _ = envs[k].reset()  # a lost life (Atari): the game goes on
+                obs[k] = encode_observations([o], obs_space)[0]
     finally:
         for env in envs:
             env.close()

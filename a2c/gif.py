@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from a2c.envs import encode_observations, env_action, make_env
+from a2c.envs import encode_observations, env_action, game_over, make_env
 from a2c.errors import ConfigError, EnvError
 from a2c.evaluate import Policy
 
@@ -67,10 +67,14 @@ def record_gif(policy: Policy, env_id: str, seed: int, path: str | Path, *,
         keep(0)
         while not done:
             action = np.asarray(policy(encode_observations([obs], obs_space)))[0]
-            obs, reward, terminated, truncated, _ = env.step(env_action(action, env.action_space))
+            obs, reward, terminated, truncated, info = env.step(env_action(action, env.action_space))
             total += float(reward)
             t += 1
-            done = terminated or truncated
+            done = game_over(terminated, truncated, info)
+            if done and "episode" in info:
+                total = float(info["episode"]["r"])
+            elif terminated or truncated:
+                obs, _ = env.reset()  # a lost life (Atari): the game goes on
             keep(t)
         fps = float(env.metadata.get("render_fps") or 30)
     finally:

@@ -23,8 +23,8 @@ from a2c.distributions import distribution_of
 from a2c.envs import ObsSpec
 from a2c.guard import FiniteGuard
 from a2c.losses import a2c_loss, explained_variance
-from a2c.model import action_shape_of, obs_spec_of
-from a2c.optim import RMSpropEpsOutside
+from a2c.model import action_shape_of, compiles_with_xla, obs_spec_of
+from a2c.optim import RMSpropEpsOutside, RMSpropTFLike
 from a2c.returns import gae
 from a2c.rollout import Rollout
 
@@ -35,7 +35,8 @@ Forward = keras.Model | Callable[..., dict[str, tf.Tensor]]
 
 def make_optimizer(cfg: Config) -> keras.optimizers.Optimizer:
     """RMSprop with A2C's rho/epsilon, epsilon outside the square root as in PyTorch
-    (:mod:`a2c.optim`), Keras' own RMSprop, or Adam; optional linear decay.
+    (:mod:`a2c.optim`), Keras' own RMSprop, TensorFlow 1's (``rmsprop_tf``: the zoo's Atari
+    optimizer), or Adam; optional linear decay.
 
     Clipping is done by the learner on the *global* norm (Keras' ``clipnorm`` would clip
     each tensor separately, which is not what A2C does).
@@ -45,6 +46,8 @@ def make_optimizer(cfg: Config) -> keras.optimizers.Optimizer:
         return keras.optimizers.Adam(lr, epsilon=cfg.optimizer_eps)
     if cfg.optimizer == "rmsprop_keras":
         return keras.optimizers.RMSprop(lr, rho=cfg.rms_rho, epsilon=cfg.optimizer_eps)
+    if cfg.optimizer == "rmsprop_tf":
+        return RMSpropTFLike(lr, rho=cfg.rms_rho, epsilon=cfg.optimizer_eps)
     return RMSpropEpsOutside(lr, rho=cfg.rms_rho, epsilon=cfg.optimizer_eps)
 
 
@@ -84,11 +87,16 @@ def rollout_signature(cfg: Config, obs_spec: ObsSpec, action_shape: tuple[int, .
 
 
 def batch_returns(model: Forward, batch: Rollout, cfg: Config,
-                  next_obs: tf.Tensor | None = None) -> tf.Tensor:
+                  next_obs: tf.Tensor | None = None, values: tf.Tensor | None = None) -> tf.Tensor:
     """GAE returns (T, N) of a batch under the model's current weights, without gradient.
 
     ``obs[t + 1]`` is what followed step t, so ``V(obs[1:])`` bootstraps truncated
     steps from the episode's final observation; terminated steps drop it in :func:`gae`.
+
+    ``values`` (T, N), when given, are ``V(obs[:-1])`` already computed at these weights
+    (:func:`compute_loss` passes its own forward pass's): only ``V(obs[T])`` is then
+    evaluated here, which saves a forward pass over the whole batch (a third of a
+    convolutional update's time).
 
     ``next_obs`` (T, N, *obs_shape), when given, is what each step produced *before* any
     autoreset, and the bootstrap uses ``V(next_obs)`` instead of ``V(obs[1:])``. Envs
@@ -97,16 +105,15 @@ def batch_returns(model: Forward, batch: Rollout, cfg: Config,
     first observation, and the final one only comes as ``final_obs``.
     """
     t, n = batch.rewards.shape[0], batch.rewards.shape[1]
-    if next_obs is None:
-        values = tf.reshape(model(merge_time(batch.obs))["value"], [t + 1, n])
-        values = tf.stop_gradient(values)
-        values, next_values = values[:-1], values[1:]
-    else:
-        # Two calls, not one on the concatenation: under XLA the first is then the same
-        # computation as compute_loss's forward pass and is computed once (CSE).
+    if values is None:
         values = tf.reshape(model(merge_time(batch.obs[:-1]))["value"], [t, n])
+    values = tf.stop_gradient(values)
+    if next_obs is None:
+        last = tf.reshape(model(batch.obs[-1])["value"], [1, n])
+        next_values = tf.concat([values[1:], tf.stop_gradient(last)], axis=0)
+    else:
         next_values = tf.reshape(model(merge_time(tf.cast(next_obs, batch.obs.dtype)))["value"], [t, n])
-        values, next_values = tf.stop_gradient(values), tf.stop_gradient(next_values)
+        next_values = tf.stop_gradient(next_values)
     done = tf.maximum(batch.terminated, batch.truncated)
     rewards = batch.rewards * cfg.reward_scale  # the critic learns scaled returns
     _, returns = gae(rewards, values, next_values, batch.terminated, done, cfg.gamma, cfg.gae_lambda)
@@ -122,12 +129,13 @@ def compute_loss(model: Forward, batch: Rollout, cfg: Config,
                  next_obs: tf.Tensor | None = None) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """The A2C loss of one batch under the model's current weights.
 
-    Call it inside a tape: returns/advantages come from the same weights but are
-    computed before the differentiable forward pass and carry no gradient.
+    Call it inside a tape: returns/advantages come from the same forward pass's values
+    (plus ``V(obs[T])``) and carry no gradient.
     ``next_obs`` is passed to :func:`batch_returns` (same-step autoreset envs).
     """
-    returns = batch_returns(model, batch, cfg, next_obs)
     out = model(merge_time(batch.obs[:-1]), training=True)
+    t, n = batch.rewards.shape[0], batch.rewards.shape[1]
+    returns = batch_returns(model, batch, cfg, next_obs, values=tf.reshape(out["value"], [t, n]))
     dist = distribution_of(out)
     flat_returns = tf.reshape(returns, [-1])
     mask = tf.reshape(batch.valid, [-1])
@@ -150,14 +158,15 @@ def make_update(model: keras.Model, optimizer: keras.optimizers.Optimizer, cfg: 
     """Compile one A2C update on a batch; returns a dict of scalar metrics.
 
     XLA fuses the forward, backward and optimizer steps of a tiny network into a few
-    kernels, faster per update than the op-by-op graph (results/tuning.md).
+    kernels, faster per update than the op-by-op graph (results/tuning.md); convolutional
+    models run in TensorFlow's graph executor instead (:func:`a2c.model.compiles_with_xla`).
     ``guard``, if given, records non-finite metrics inside the same compiled call.
     """
     variables = model.trainable_variables
     optimizer.build(variables)
 
     @tf.function(input_signature=[rollout_signature(cfg, obs_spec_of(model), action_shape_of(model))],
-                 jit_compile=True)
+                 jit_compile=compiles_with_xla(model))
     def update(batch: Rollout) -> dict[str, tf.Tensor]:
         metrics = update_step(model, optimizer, batch, cfg)
         if guard is not None:

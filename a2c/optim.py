@@ -31,3 +31,33 @@ class RMSpropEpsOutside(keras.optimizers.RMSprop):
         velocity = self._velocities[self._get_variable_index(variable)]
         self.assign(velocity, self.rho * velocity + (1.0 - self.rho) * ops.square(gradient))
         self.assign_sub(variable, lr * gradient / (ops.sqrt(velocity) + self.epsilon))
+
+
+@keras.saving.register_keras_serializable(package="a2c")
+class RMSpropTFLike(keras.optimizers.RMSprop):
+    """RMSprop as TensorFlow 1 (and so the A2C paper's code and the zoo's Atari runs, SB3's
+    ``RMSpropTFLike``) ran it: ``w -= lr * g / sqrt(v + eps)`` with ``v`` starting at ONES.
+
+    Starting the average at ones keeps the first updates small (lr * g instead of
+    lr * g / |g|), which the convolutional Atari networks rely on; Keras' own RMSprop
+    starts it at zeros.
+    """
+
+    def __init__(self, learning_rate=7e-4, rho: float = 0.99, epsilon: float = 1e-5,
+                 name: str = "rmsprop_tf_like", **kwargs) -> None:
+        super().__init__(learning_rate=learning_rate, rho=rho, epsilon=epsilon, momentum=0.0,
+                         centered=False, name=name, **kwargs)
+
+    def build(self, var_list) -> None:
+        if self.built:
+            return
+        keras.optimizers.Optimizer.build(self, var_list)
+        self._velocities = self.add_optimizer_variables(var_list, "velocity", initializer="ones")
+        self._momentums, self._average_gradients = [], []
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr = ops.cast(learning_rate, variable.dtype)
+        gradient = ops.cast(gradient, variable.dtype)
+        velocity = self._velocities[self._get_variable_index(variable)]
+        self.assign(velocity, self.rho * velocity + (1.0 - self.rho) * ops.square(gradient))
+        self.assign_sub(variable, lr * gradient / ops.sqrt(velocity + self.epsilon))

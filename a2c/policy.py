@@ -1,7 +1,8 @@
 """Compiled action functions of a model: sampled actions for rollouts, greedy ones for evaluation.
 
 Both have a fixed input signature (batch size, the model's :class:`~a2c.envs.ObsSpec`),
-so each is traced once, XLA-compiled, and called through :class:`a2c.dispatch.HostCall`:
+so each is traced once, XLA-compiled (not for convolutional models,
+:func:`a2c.model.compiles_with_xla`), and called through :class:`a2c.dispatch.HostCall`:
 the trainer calls ``act`` from numpy every env step, where TensorFlow's per-call
 Python is the main cost. What an action *is* comes from the model's distribution
 (:mod:`a2c.distributions`).
@@ -15,7 +16,7 @@ import tensorflow as tf
 from a2c.dispatch import HostCall
 from a2c.distributions import MIN_UNIFORM, distribution_of
 from a2c.evaluate import Policy
-from a2c.model import obs_spec_of
+from a2c.model import compiles_with_xla, obs_spec_of
 
 
 def make_act(model: keras.Model, n_envs: int, seed: int) -> tuple[Policy, tf.random.Generator]:
@@ -27,7 +28,7 @@ def make_act(model: keras.Model, n_envs: int, seed: int) -> tuple[Policy, tf.ran
     generator = tf.random.Generator.from_seed(seed)
     dist = distribution_of(model.output)
 
-    @tf.function(input_signature=[obs_spec_of(model).tensor_spec(n_envs)], jit_compile=True)
+    @tf.function(input_signature=[obs_spec_of(model).tensor_spec(n_envs)], jit_compile=compiles_with_xla(model))
     def sample(obs: tf.Tensor) -> tf.Tensor:
         params = dist.params(model(obs))
         noise = generator.uniform(dist.noise_shape(params), minval=MIN_UNIFORM, maxval=1.0)
@@ -41,7 +42,7 @@ def make_greedy(model: keras.Model, batch: int) -> Policy:
     """Compile the distribution's mode (``argmax pi(a|s)``) for a fixed batch size."""
     dist = distribution_of(model.output)
 
-    @tf.function(input_signature=[obs_spec_of(model).tensor_spec(batch)], jit_compile=True)
+    @tf.function(input_signature=[obs_spec_of(model).tensor_spec(batch)], jit_compile=compiles_with_xla(model))
     def greedy(obs: tf.Tensor) -> tf.Tensor:
         return dist.mode(dist.params(model(obs)))
 

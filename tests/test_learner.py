@@ -87,3 +87,23 @@ def test_action_sampling_is_seeded_and_follows_the_policy():
     assert 0.35 < draws1.mean() < 0.65  # near-uniform initial policy
     model.get_layer("policy_logits").bias.assign([-20.0, 20.0])
     assert np.all(a1(obs) == 1)
+
+
+def test_rmsprop_tf_is_tensorflow_1s_rmsprop():
+    """eps inside the square root and the average started at ones (the zoo's RMSpropTFLike)."""
+    from a2c.optim import RMSpropTFLike
+
+    cfg = make_config({"optimizer": "rmsprop_tf", "lr": 1e-2})
+    optimizer = make_optimizer(cfg)
+    assert isinstance(optimizer, RMSpropTFLike)
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(3, 2)).astype(np.float32)
+    var = keras.Variable(w.copy())
+    avg = np.ones_like(w, np.float64)
+    ref = w.astype(np.float64)
+    for _ in range(5):
+        g = rng.normal(scale=1e-3, size=w.shape).astype(np.float32)
+        optimizer.apply_gradients([(tf.constant(g), var)])
+        avg = 0.99 * avg + 0.01 * np.float64(g) ** 2
+        ref -= 1e-2 * g / np.sqrt(avg + 1e-5)
+    np.testing.assert_allclose(var.numpy(), ref, rtol=1e-5, atol=1e-7)

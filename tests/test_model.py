@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -46,3 +47,30 @@ def test_observation_scaling_layer():
     obs = np.random.default_rng(0).normal(size=(4, 6)).astype("float32") * 10
     np.testing.assert_allclose(scaled(obs)["value"].numpy(), plain(obs * np.float32(scale))["value"].numpy(),
                                rtol=1e-5)
+
+
+def test_nature_cnn_trunk_takes_uint8_frame_stacks():
+    from a2c.envs import ObsSpec
+    from a2c.model import PIXEL_SCALE, compiles_with_xla, conv_layers
+
+    model = build_actor_critic(ObsSpec((4, 84, 84), "uint8"), 6, (512,), "relu", trunk="nature_cnn", seed=0)
+    assert model.inputs[0].dtype == "uint8" and obs_spec_of(model) == ObsSpec((4, 84, 84), "uint8")
+    assert [layer.output.shape[1:] for layer in conv_layers(model)] == [(20, 20, 32), (9, 9, 64), (7, 7, 64)]
+    assert [layer.units for layer in trunk_layers(model)] == [512] and not compiles_with_xla(model)
+    assert compiles_with_xla(build_actor_critic(4, 2))
+    frames = np.random.default_rng(0).integers(0, 256, (2, 4, 84, 84), dtype=np.uint8)
+    # the pixels are scaled inside: the same network on float frames already divided by 255
+    twin = build_actor_critic(ObsSpec((4, 84, 84), "float32"), 6, (512,), "relu", trunk="nature_cnn", seed=0)
+    twin.set_weights(model.get_weights())
+    scaled = keras.ops.convert_to_numpy(twin.get_layer("obs_channels_last")(
+        np.float32(frames) * np.float32(PIXEL_SCALE)))
+    inner = keras.Model(twin.get_layer("obs_channels_last").output, twin.output)
+    np.testing.assert_allclose(model(frames)["value"], inner(scaled)["value"], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape, needle", [((4, 30, 30), "too small"), ((84, 84), "(frames, height, width)")])
+def test_nature_cnn_refuses_frames_it_cannot_take(shape, needle):
+    from a2c.envs import ObsSpec
+
+    with pytest.raises(ValueError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        build_actor_critic(ObsSpec(shape, "uint8"), 2, trunk="nature_cnn")

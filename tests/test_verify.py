@@ -354,3 +354,65 @@ def test_seed000_report_opens_by_saying_what_it_checks():
     # the other cases have no summary: their methods still follow the title directly
     other = verify_model(build_actor_critic(2, 2, (3,), "tanh", seed=0), "a2c", batch=2).table()
     assert other.splitlines()[1].startswith("  tape:")
+
+
+# ---------------------------------------------------------------- convolutional models (a2c.verify.conv)
+
+
+def test_tiny_conv_net_gradients_agree_three_ways():
+    from a2c.verify.conv import verify_tiny_conv
+
+    report = verify_tiny_conv(seed=1)
+    assert report.passed, report.table()
+    assert {pair for pair in report.pairs} == {("tape", "symbolic"), ("tape", "numeric"), ("symbolic", "numeric")}
+    assert {row.param for row in report.rows} >= {"conv_0/kernel", "conv_0/bias", "conv_1/kernel", "conv_1/bias"}
+
+
+def test_tiny_conv_check_catches_a_wrong_convolution_derivative(monkeypatch):
+    """A wrong SymPy-derived kernel derivative (the patch doubled) must fail the symbolic pairs."""
+    from a2c.verify import conv
+
+    right = conv.conv_unit_derivatives
+
+    def doubled(n):
+        d_w, d_x, d_b = right(n)
+        return (lambda *x: [2 * v for v in d_w(*x)]), d_x, d_b
+
+    monkeypatch.setattr(conv, "conv_unit_derivatives", doubled)
+    report = conv.verify_tiny_conv(seed=1)
+    assert not report.passed
+    assert {row.param for row in report.failures} == {"conv_0/kernel", "conv_1/kernel"}
+    assert all("symbolic" in row.pair for row in report.failures)
+
+
+def test_nature_cnn_model_tape_matches_finite_differences_and_kinks_are_skipped():
+    from a2c.envs import ObsSpec
+    from a2c.verify import conv
+    from a2c.verify.point import LossSpec
+
+    model = build_actor_critic(ObsSpec((4, 36, 36), "uint8"), 4, (16,), "relu", trunk="nature_cnn", seed=0)
+    report = conv.verify_conv_model(model, samples=3)
+    assert report.passed, report.table()
+    assert all(report.checks.values()) and len(report.checks) == 4  # loss values: the forward passes agree
+    # All-zero frames put every first-layer unit exactly on its kink (zero biases): the
+    # differences w.r.t. those biases straddle it and are skipped, not compared.
+    net = conv.describe_conv(model)
+    weights = conv.weights_of(model, net)
+    point = conv._point(net, weights, ObsSpec((4, 36, 36), "uint8"), 2, np.random.default_rng(0), False)
+    point.obs[:] = 0
+    _, used, skipped = conv.numeric_gradients(net, point, LossSpec(), {"conv_0/bias": np.arange(32)}, want=3)
+    assert skipped == 32 and used["conv_0/bias"].size == 0
+
+
+def test_verify_cli_checks_a_convolutional_model(tmp_path, capsys):
+    from a2c.cli import main
+    from a2c.envs import ObsSpec
+    from a2c.saving import save_model
+
+    model = build_actor_critic(ObsSpec((4, 36, 36), "uint8"), 3, (8,), "relu", trunk="nature_cnn", seed=2)
+    save_model(model, tmp_path / "model.keras")
+    assert main(["verify", "--model", str(tmp_path / "model.keras")]) == 0
+    out = capsys.readouterr().out
+    assert "gradient check of a convolutional model" in out and "2 convolutions on 10x10x2" in out
+    assert out.count("RESULT: PASS") == 2
+    assert main(["verify", "--model", str(tmp_path / "model.keras"), "--case", "soft"]) == 2

@@ -10,6 +10,7 @@ documented tolerances (:mod:`a2c.verify.report`). Entry points::
     from a2c.verify import verify_model, verify_seed000, seed000_symmetry
     report = verify_model()              # default CartPole model, A2C losses
     report.passed; print(report.table()); report.plot("errors.png"); report.to_json()
+    verify_conv_model(model); verify_tiny_conv()   # convolutional models (a2c.verify.conv)
 
 Names are imported lazily so that ``a2c --help`` does not load TensorFlow or SymPy.
 """
@@ -35,6 +36,8 @@ _EXPORTS = {
     "describe": "a2c.verify.network",
     "load_actor_critic": "a2c.verify.network",
     "default_model": "a2c.verify.network",
+    "verify_conv_model": "a2c.verify.conv",
+    "verify_tiny_conv": "a2c.verify.conv",
     "add_verify_arguments": "a2c.verify.cli",
     "run_verify": "a2c.verify.cli",
 }

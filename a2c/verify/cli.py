@@ -27,8 +27,9 @@ def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
                         help="without --model: check the freshly initialised model of this environment's "
                              "preset; the policy head (categorical or Gaussian) follows its action space "
                              "(default: CartPole-v1; e.g. Pendulum-v1 for the Gaussian head)")
-    parser.add_argument("--batch", type=int, default=32, metavar="N",
-                        help="transitions in the check batch (default: 32; ignored by seed000)")
+    parser.add_argument("--batch", type=int, default=None, metavar="N",
+                        help="transitions in the check batch (default: 32, 4 for convolutional models; "
+                             "ignored by seed000)")
     parser.add_argument("--seed", type=int, default=0, metavar="N",
                         help="seed of the check point (and of the default model's weights)")
     parser.add_argument("--vf-coef", type=float, default=0.5, help="value loss weight (default: 0.5)")
@@ -47,7 +48,7 @@ def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_verify(args: argparse.Namespace) -> int:
     """Run the check described by ``args``; print a table (or JSON); 0 if all pairs agree, else 1."""
-    if args.batch < 1:
+    if args.batch is not None and args.batch < 1:
         raise ConfigError(f"--batch must be >= 1; got {args.batch}")
     if args.seed < 0:
         raise ConfigError(f"--seed must be >= 0; got {args.seed}")
@@ -59,12 +60,15 @@ def run_verify(args: argparse.Namespace) -> int:
 
         report = verify_seed000(seed=args.seed, alpha=args.alpha)
     else:
+        from a2c.model import conv_layers
         from a2c.verify.check import verify_model
         from a2c.verify.network import default_model, load_actor_critic
 
         model = load_actor_critic(args.model) if args.model else default_model(args.seed, args.env)
+        if conv_layers(model):
+            return _run_verify_conv(args, model)
         report = verify_model(
-            model, args.case, batch=args.batch, seed=args.seed, vf_coef=args.vf_coef,
+            model, args.case, batch=args.batch or 32, seed=args.seed, vf_coef=args.vf_coef,
             ent_coef=args.ent_coef, alpha=args.alpha, method=args.method,
         )
         report.settings["model"] = str(args.model) if args.model else f"default {args.env} model"
@@ -78,3 +82,26 @@ def run_verify(args: argparse.Namespace) -> int:
             print(f"plot: {args.plot}")
     sys.stdout.flush()
     return 0 if report.passed else 1
+
+
+def _run_verify_conv(args: argparse.Namespace, model) -> int:
+    """A convolutional model: tape vs finite differences on it, and the tiny 2-convolution
+    net three ways (:mod:`a2c.verify.conv`); 0 if both pass."""
+    if args.case != "a2c":
+        raise ConfigError(f"--case {args.case} checks Dense models; convolutional models are checked with --case a2c")
+    from a2c.verify.conv import verify_conv_model, verify_tiny_conv
+
+    reports = {"model": verify_conv_model(model, batch=args.batch or 4, seed=args.seed, vf_coef=args.vf_coef,
+                                          ent_coef=args.ent_coef),
+               "tiny_conv": verify_tiny_conv(seed=args.seed, vf_coef=args.vf_coef, ent_coef=args.ent_coef)}
+    reports["model"].settings["model"] = str(args.model) if args.model else f"default {args.env} model"
+    if args.plot:
+        reports["model"].plot(args.plot)
+    if args.json:
+        print("{" + ", ".join(f'"{k}": {r.to_json()}' for k, r in reports.items()) + "}")
+    else:
+        print("\n\n".join(r.table() for r in reports.values()))
+        if args.plot:
+            print(f"plot: {args.plot}")
+    sys.stdout.flush()
+    return 0 if all(r.passed for r in reports.values()) else 1

@@ -279,8 +279,15 @@ def set_weights(model: keras.Model, spec: NetSpec, weights: Mapping[str, np.ndar
 def load_actor_critic(path: str | Path) -> keras.Model:
     """Load a ``.keras`` file, or the ``model.keras`` of a run directory, and check that
     the verifier can describe it; every failure is one ModelFileError."""
+    from a2c.model import conv_layers
+
     model = load_keras_model(path)
-    describe(model)
+    if conv_layers(model):
+        from a2c.verify.conv import describe_conv
+
+        describe_conv(model)  # checked by a2c.verify.conv
+    else:
+        describe(model)
     return model
 
 

@@ -1,0 +1,230 @@
+#!/usr/bin/env python
+"""Speed on Atari: our standard trainer vs Stable-Baselines3's A2C (CnnPolicy), same env, same machine.
+
+Both sides train ``ALE/Pong-v5`` through the same env stack (:func:`a2c.atari.make_atari_env`
+with clipped rewards: noop 30, frame skip 4, 84x84 grayscale, life-loss episodes, 4
+stacked frames), 16 envs stepped in one process (our SyncVectorEnv, SB3's
+DummyVecEnv), n_steps 5, the same Nature CNN shared by both heads (SB3's CnnPolicy
+default), RMSprop TF-like eps 1e-5, ent 0.01, vf 0.25, as the zoo. Torch and
+TensorFlow get the same number of threads (``--threads``, default 1: with both cores
+torch's OpenMP threads spin against the load of a shared machine, a forward pass 16x slower).
+
+Each measurement runs in a fresh subprocess: a warm-up (tracing, the first updates)
+is excluded, then ``--steps`` env steps are timed; the time is split into the env's
+steps, the action call (the network's forward pass for 16 observations), the update
+and the rest (buffers, bookkeeping) by timing those calls where each library makes
+them. Sides alternate (ours, SB3, SB3, ours, ... over ``--rounds``) to share machine
+noise; medians are reported.
+
+Usage::
+
+    python benchmarks/bench_atari.py --out results/atari_benchmark.json     # make bench-atari
+    python benchmarks/bench_atari.py --steps 800 --rounds 1 --out /tmp/b.json  # smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+
+from common import cpu_model, git, package_versions, run_worker, worker_main  # noqa: E402
+
+ENV_ID = "ALE/Pong-v5"
+N_ENVS, N_STEPS = 16, 5
+PARTS = ("env", "action", "update", "other")
+
+
+class Timer:
+    """Wraps callables and adds up the seconds spent in them, per part."""
+
+    def __init__(self) -> None:
+        self.seconds = dict.fromkeys(PARTS[:-1], 0.0)
+        self.on = False
+
+    def wrap(self, part: str, fn: Callable) -> Callable:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if not self.on:
+                return fn(*args, **kwargs)
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds[part] += time.perf_counter() - t
+        return timed
+
+    def result(self, steps: int, total: float) -> dict[str, Any]:
+        parts = {**self.seconds, "other": total - sum(self.seconds.values())}
+        return {"steps": steps, "seconds": total, "steps_per_second": steps / total,
+                "profile_seconds": parts, "profile_share": {k: v / total for k, v in parts.items()}}
+
+
+def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
+    """Our StandardTrainer with the Atari preset (its own collector, act and update calls)."""
+    from a2c.config import make_config
+    from a2c.tf_setup import configure_tensorflow
+    from a2c.train import StandardTrainer
+
+    cfg = make_config({"env_id": ENV_ID, "seed": spec["seed"], "n_envs": N_ENVS, "n_steps": N_STEPS,
+                       "num_threads": spec["threads"]})
+    configure_tensorflow(cfg)
+    trainer = StandardTrainer(cfg)
+    timer = Timer()
+    collector = trainer.collector
+    collector.env.step = timer.wrap("env", collector.env.step)
+    collector.act = timer.wrap("action", collector.act)
+    trainer.update = timer.wrap("update", trainer.update)
+    try:
+        trainer.start(0)
+        for _ in range(spec["warmup_updates"]):
+            trainer.advance(1)
+        updates = -(-spec["steps"] // cfg.batch_size)
+        timer.on = True
+        t = time.perf_counter()
+        for _ in range(updates):
+            out = trainer.advance(1)
+        float(out.metrics["total_loss"])  # the last update has finished
+        total = time.perf_counter() - t
+    finally:
+        trainer.close()
+    import tensorflow as tf
+
+    return {**timer.result(updates * cfg.batch_size, total),
+            "threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()}
+
+
+def run_sb3(spec: dict[str, Any]) -> dict[str, Any]:
+    """SB3's A2C, CnnPolicy, the zoo's Atari settings, on our env stack in a DummyVecEnv."""
+    import torch
+    from stable_baselines3 import A2C
+    from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from a2c.atari import make_atari_env
+
+    torch.set_num_threads(spec["threads"] or os.cpu_count())
+    env = DummyVecEnv([lambda: make_atari_env(ENV_ID, clip_rewards=True) for _ in range(N_ENVS)])
+    env.seed(spec["seed"])
+    model = A2C("CnnPolicy", env, n_steps=N_STEPS, ent_coef=0.01, vf_coef=0.25, seed=spec["seed"], device="cpu",
+                policy_kwargs=dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(eps=1e-5)))
+    timer = Timer()
+    env.step_async = timer.wrap("env", env.step_async)
+    env.step_wait = timer.wrap("env", env.step_wait)
+    model.policy.forward = timer.wrap("action", model.policy.forward)  # collect_rollouts' policy(obs)
+    model.train = timer.wrap("update", model.train)
+    batch = N_ENVS * N_STEPS
+    model.learn(spec["warmup_updates"] * batch)
+    updates = -(-spec["steps"] // batch)
+    timer.on = True
+    t = time.perf_counter()
+    model.learn(updates * batch, reset_num_timesteps=False)
+    total = time.perf_counter() - t
+    env.close()
+    return {**timer.result(updates * batch, total), "threads": torch.get_num_threads()}
+
+
+WORKERS = {"ours": run_ours, "sb3": run_sb3}
+
+
+def report_md(report: dict[str, Any]) -> str:
+    s = report["summary"]
+    rows = []
+    for side, label in (("ours", "a2c standard trainer (TensorFlow)"), ("sb3", "SB3 A2C CnnPolicy (torch)")):
+        m = s[side]
+        share = m["profile_share"]
+        rows.append(f"| {label} | {m['steps_per_second']:.0f} | "
+                    + " | ".join(f"{1000 * m['profile_ms_per_update'][p]:.0f} ({100 * share[p]:.0f}%)" for p in PARTS)
+                    + " |")
+    verdict = ("meets" if s["ratio"] >= report["target_ratio"] else "does NOT meet")
+    return "\n".join([
+        "# Atari speed: a2c vs Stable-Baselines3 A2C",
+        "",
+        f"Produced by `{report['command']}` (`make bench-atari`) on {report['machine']['cpu']} "
+        f"({report['machine']['cores']} cores, shared), {report['date']}.",
+        "",
+        f"{ENV_ID}, {N_ENVS} envs x n_steps {N_STEPS} (one update per {N_ENVS * N_STEPS} env steps), the same env "
+        "stack and Nature CNN on both sides, "
+        f"{report['settings']['steps']} timed env steps per measurement after {report['settings']['warmup_updates']} "
+        f"warm-up updates, {report['settings']['rounds']} round(s) of each side alternating, medians; "
+        f"{s['ours']['threads']} TensorFlow / {s['sb3']['threads']} torch threads.",
+        "",
+        "| Trainer | Env steps/s | env ms/update | action ms/update | update ms/update | other ms/update |",
+        "|---|---:|---:|---:|---:|---:|",
+        *rows,
+        "",
+        f"**Ratio ours / SB3: {s['ratio']:.2f}x** (target >= {report['target_ratio']}x: {verdict} it).",
+        "",
+        "Per-round steps/s: ours " + ", ".join(f"{r['steps_per_second']:.0f}" for r in report["runs"]["ours"])
+        + "; SB3 " + ", ".join(f"{r['steps_per_second']:.0f}" for r in report["runs"]["sb3"]) + ".",
+        "",
+        "\"action\" is the network's forward pass on 16 observations, once per env step (ours: the compiled "
+        "sampling call; SB3: `policy.forward`, which also computes values); \"update\" the gradient step on "
+        "the 80-step batch (ours also computes the bootstrap values there); \"other\" the rest of the loop "
+        "(buffers, conversions, bookkeeping).",
+        "",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="results/atari_benchmark.json")
+    parser.add_argument("--steps", type=int, default=4000, help="timed env steps per measurement")
+    parser.add_argument("--warmup-updates", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=2, help="measurements per side (alternating)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads for both frameworks (default 1); 0: every core (on a small shared machine "
+                             "torch's OpenMP threads then spin against the load: 16x slower forward passes measured)")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker_main(args.worker, WORKERS, "side")
+        return 0
+    order = [side for r in range(args.rounds) for side in (("ours", "sb3") if r % 2 == 0 else ("sb3", "ours"))]
+    runs: dict[str, list[dict[str, Any]]] = {"ours": [], "sb3": []}
+    for i, side in enumerate(order):
+        spec = {"side": side, "seed": i, "steps": args.steps, "warmup_updates": args.warmup_updates,
+                "threads": args.threads}
+        result = run_worker(Path(__file__), spec, timed=True)
+        runs[side].append(result)
+        print(f"{side}: {result['steps_per_second']:.0f} steps/s "
+              + ", ".join(f"{k} {100 * v:.0f}%" for k, v in result["profile_share"].items()), flush=True)
+    summary: dict[str, Any] = {}
+    for side, results in runs.items():
+        best = sorted(results, key=lambda r: r["steps_per_second"])[len(results) // 2]  # the median run's profile
+        updates = best["steps"] / (N_ENVS * N_STEPS)
+        summary[side] = {"steps_per_second": statistics.median(r["steps_per_second"] for r in results),
+                         "profile_share": best["profile_share"],
+                         "profile_ms_per_update": {k: v / updates for k, v in best["profile_seconds"].items()},
+                         "threads": best["threads"]}
+    summary["ratio"] = summary["ours"]["steps_per_second"] / summary["sb3"]["steps_per_second"]
+    report = {
+        "command": "python benchmarks/bench_atari.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "env_id": ENV_ID, "n_envs": N_ENVS, "n_steps": N_STEPS, "target_ratio": 1.5,
+        "settings": {"steps": args.steps, "warmup_updates": args.warmup_updates, "rounds": args.rounds,
+                     "threads": args.threads},
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version()},
+        "versions": package_versions(["tensorflow", "keras", "torch", "stable-baselines3", "ale-py", "gymnasium"]),
+        "git": git("rev-parse", "--short", "HEAD"),
+        "summary": summary, "runs": runs,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    out.with_suffix(".md").write_text(report_md(report))
+    print(f"ours / SB3 = {summary['ratio']:.2f}x; wrote {out} and {out.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""Atari (a2c.atari, the nature_cnn trunk, rmsprop_tf): real ALE games, small budgets.
+
+Breakout is used throughout: five lives, and a random game lasts ~200 agent steps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+pytest.importorskip("ale_py")
+pytest.importorskip("cv2")
+
+from a2c.atari import (  # noqa: E402
+    FRAME_SKIP, NOOP_MAX, REPEAT_ACTION_PROBABILITY, GameEpisodes, make_atari_env, make_atari_vec_env,
+    register_atari,
+)
+from a2c.cli import main  # noqa: E402
+from a2c.config import make_config  # noqa: E402
+from a2c.envs import make_vec_env, observation_spec  # noqa: E402
+
+GAME = "ALE/Breakout-v5"
+
+
+class ActionLog(gym.Wrapper):
+    """Records what reaches the preprocessed game: every action and raw reward."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.actions: list[int] = []
+        self.rewards: list[float] = []
+
+    def step(self, action):
+        step = self.env.step(action)
+        self.actions.append(int(action))
+        self.rewards.append(float(step[1]))
+        return step
+
+
+def preprocessed(seed: int) -> gym.Env:
+    register_atari()
+    env = gym.make(GAME, frameskip=1, repeat_action_probability=REPEAT_ACTION_PROBABILITY)
+    return gym.wrappers.AtariPreprocessing(env, noop_max=NOOP_MAX, frame_skip=FRAME_SKIP, terminal_on_life_loss=False)
+
+
+def test_training_env_shapes_dtypes_and_clipped_rewards():
+    env = make_atari_env(GAME, clip_rewards=True)
+    try:
+        assert env.observation_space.shape == (4, 84, 84) and env.observation_space.dtype == np.uint8
+        obs, _ = env.reset(seed=0)
+        assert obs.shape == (4, 84, 84) and obs.dtype == np.uint8
+        assert not obs[:3].any() and obs[3].any()  # zero padding, then the first frame
+        rng = np.random.default_rng(0)
+        rewards = []
+        for _ in range(150):
+            obs, r, terminated, truncated, info = env.step(int(rng.integers(4)))
+            rewards.append(r)
+            if terminated or truncated:
+                obs, _ = env.reset()
+        assert set(np.unique(rewards)) <= {-1.0, 0.0, 1.0}
+    finally:
+        env.close()
+    assert observation_spec(env.observation_space).dtype == "uint8"
+
+
+def test_a_lost_life_ends_the_episode_but_not_the_game_and_the_game_return_is_whole():
+    """Play one game through GameEpisodes (resetting at each lost life, as the vector
+    env does); replay the very actions that reached the game on a fresh copy without
+    life-loss episodes: same score, same end."""
+    log = ActionLog(preprocessed(7))
+    env = GameEpisodes(log)
+    rng = np.random.default_rng(1)
+    env.reset(seed=7)
+    life_ends, steps, game = 0, 0, None
+    while game is None:
+        _, _, terminated, truncated, info = env.step(int(rng.integers(4)))
+        steps += 1
+        if info["game_over"]:
+            game = info["episode"]
+        elif terminated:
+            life_ends += 1
+            _, reset_info = env.reset()  # a no-op step (and FIRE): the same game goes on
+            assert "episode" not in reset_info
+        assert steps < 20_000
+    env.close()
+    assert life_ends == 4  # five lives: four episodes end at a lost life, the fifth with the game
+    assert game["r"] == sum(log.rewards) and game["l"] == len(log.actions)
+    reference = preprocessed(7)
+    reference.reset(seed=7)
+    total, over = 0.0, False
+    for i, action in enumerate(log.actions):
+        assert not over, "the reference game ended earlier"
+        _, r, terminated, truncated, _ = reference.step(action)
+        total, over = total + r, terminated or truncated
+    reference.close()
+    assert over and total == game["r"]
+
+
+def test_vector_env_reports_whole_games_through_the_next_step_autoreset():
+    """Each game is reported once, after five terminations (four lost lives, then the game
+    over), with every agent step of the game counted: the vector env's steps, plus one
+    extra (a no-op before the FIRE) in each of the four reset steps after a lost life,
+    plus the first game's opening FIRE, made inside ``env.reset``."""
+    env = make_atari_vec_env(GAME, 2)
+    rng = np.random.default_rng(0)
+    env.reset(seed=3)
+    ends = np.zeros(2, int)  # terminations (lives and games) since the last game
+    since = np.zeros(2, int)  # vector steps since the last game ended
+    first = np.ones(2, bool)
+    games = 0
+    try:
+        for _ in range(700):
+            _, _, terminated, truncated, infos = env.step(rng.integers(4, size=2))
+            since += 1
+            ends += terminated | truncated
+            for i in np.flatnonzero(infos.get("_episode", np.zeros(2, bool))):
+                assert ends[i] == 5
+                assert int(infos["episode"]["l"][i]) == since[i] + 4 + first[i]
+                ends[i], since[i], first[i] = 0, 0, False
+                games += 1
+    finally:
+        env.close()
+    assert games >= 2
+
+
+def test_env_that_was_reset_underneath_starts_a_new_game():
+    """After a checkpoint restore the emulator is fresh: the tally must not continue the old game."""
+    env = GameEpisodes(preprocessed(0))
+    env.reset(seed=0)
+    for _ in range(20):
+        env.step(3)
+    assert env.game_length > 20
+    env.env.reset(seed=5)  # behind GameEpisodes' back, as a rebuilt env
+    env.game_over = False
+    env.reset()
+    assert env.game_length == 1  # only the FIRE of the new game
+    env.close()
+
+
+def test_rollout_buffer_keeps_uint8_frames():
+    from a2c.model import model_for
+    from a2c.rollout import RolloutCollector
+
+    cfg = make_config({"env_id": GAME, "n_envs": 2, "n_steps": 3, "hidden_sizes": (16,)})
+    env = make_vec_env(GAME, 2)
+    model = model_for(cfg, env.single_observation_space, env.single_action_space)
+    collector = RolloutCollector(env, model, 3, seed=0)
+    try:
+        batch, _ = collector.collect()
+    finally:
+        collector.close()
+    assert batch.obs.dtype == np.uint8 and batch.obs.shape == (4, 2, 4, 84, 84)
+    assert batch.obs.nbytes == 4 * 2 * 4 * 84 * 84  # one byte a pixel, not four
+    assert model.inputs[0].dtype == "uint8"
+
+
+def test_tiny_cnn_trains_on_a_real_game_and_its_export_takes_uint8_frames(tmp_path):
+    import tensorflow as tf
+
+    from a2c.loading import evaluate_path
+
+    run = tmp_path / "run"
+    code = main(["train", "--env", GAME, "--n-envs", "4", "--total-steps", "320", "--hidden-sizes", "32",
+                 "--eval-every", "0", "--final-eval-episodes", "0", "--log-every", "4", "--run-dir", str(run),
+                 "--no-progress"])
+    assert code == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["total_steps"] == 320
+    from a2c.atari_results import plot_against_zoo, progress_table  # make results-atari's table and curves
+
+    assert "| ALE/Breakout-v5 | 320 | 320 |" in progress_table([run])
+    assert plot_against_zoo([run], tmp_path)["ALE/Breakout-v5"].stat().st_size > 0
+    loaded = tf.saved_model.load(str(run / "saved_model"))
+    spec = loaded.signatures["serving_default"].structured_input_signature[1]
+    (obs_spec,) = spec.values()
+    assert obs_spec.dtype == tf.uint8 and tuple(obs_spec.shape[1:]) == (4, 84, 84)
+    frames = np.random.default_rng(0).integers(0, 256, (3, 4, 84, 84), dtype=np.uint8)
+    import keras
+
+    model = keras.saving.load_model(run / "model.keras")
+    expected = np.argmax(model(frames)["probs"].numpy(), axis=1)
+    assert np.array_equal(loaded.greedy_action(tf.constant(frames)).numpy(), expected)
+    result, gif = evaluate_path(run / "saved_model", GAME, episodes=1, gif=tmp_path / "game.gif")
+    assert result.lengths[0] > 0 and (tmp_path / "game.gif").stat().st_size > 0
+
+
+def test_unknown_game_is_refused_in_one_line(capsys):
+    assert main(["train", "--env", "ALE/NoSuchGame-v5", "--total-steps", "80"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "NoSuchGame" in err[0]
+
+
+def test_nature_cnn_on_feature_vectors_is_refused_in_one_line(capsys):
+    assert main(["train", "--env", "CartPole-v1", "--trunk", "nature_cnn", "--total-steps", "80"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nature_cnn" in err[0] and "(4,)" in err[0]
+
+
+def test_atari_presets_are_the_zoos():
+    for game in ("ALE/Pong-v5", "ALE/Breakout-v5"):
+        cfg = make_config({"env_id": game})
+        assert (cfg.n_envs, cfg.n_steps, cfg.lr, cfg.ent_coef, cfg.vf_coef, cfg.max_grad_norm) == (16, 5, 7e-4, 0.01,
+                                                                                                    0.25, 0.5)
+        assert (cfg.optimizer, cfg.optimizer_eps, cfg.rms_rho, cfg.trunk, cfg.hidden_sizes) == (
+            "rmsprop_tf", 1e-5, 0.99, "nature_cnn", (512,))
+
+
+def test_missing_extra_is_named(monkeypatch, capsys):
+    """Without ale-py the one-line error names the extra."""
+    monkeypatch.setitem(sys.modules, "ale_py", None)  # `import ale_py` now fails as if it were not installed
+    assert main(["train", "--env", "ALE/Pong-v5", "--total-steps", "80"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "a2c[atari]" in err[0]
