@@ -23,7 +23,7 @@ from a2c.errors import A2CError, ConfigError  # noqa: E402
 from a2c.members import POPULATION_FILE, SWEEPABLE, member_configs, parse_seeds, parse_sweep  # noqa: E402
 from a2c.tf_setup import import_tensorflow_quietly  # noqa: E402
 
-FLAG_ALIASES = {"env_id": ["--env"]}
+FLAG_ALIASES = {"env_id": ["--env"], "async_updates": ["--async"]}
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
