@@ -70,12 +70,12 @@ def start_ray(address: str, workers: int) -> bool:
     the machine's); return whether this call did (and so must shut it down). A Ray this
     process already runs (a notebook's, a test's) is used as it is."""
     ray = import_ray()
+    if address and address != "auto":
+        check_reachable(address)  # also with a Ray already running here: the user named this cluster
     if ray.is_initialized():
         return False
     quiet = dict(logging_level="ERROR", log_to_driver=False, configure_logging=True)
     if address:
-        if address != "auto":
-            check_reachable(address)
         try:
             ray.init(address=address, **quiet)
         except (ConnectionError, RuntimeError, ValueError) as e:
@@ -168,12 +168,14 @@ class WorkerPool:
         try:
             remote = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(RolloutWorker)
             quiet = {"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}}
+            # Not waited for: the workers start (import TensorFlow, build and compile) while
+            # the learner builds its own; their first answers say who they are.
             self.actors = [remote.options(runtime_env=quiet).remote(cfg, i)
                            for i in range(cfg.workers)]
-            self.identities = ray.get([a.identity.remote() for a in self.actors])
         except BaseException:
             self.close()
             raise
+        self.identities: list[tuple[str, int] | None] = [None] * cfg.workers
         self.restarts = 0
         self.version = -1
         self.weights_ref: list[Any] = []
@@ -181,7 +183,7 @@ class WorkerPool:
 
     @property
     def nodes(self) -> int:
-        return len({node for node, _ in self.identities})
+        return len({identity[0] for identity in self.identities if identity is not None})
 
     def broadcast(self, weights: list[np.ndarray]) -> None:
         """Put the weights in the object store once; workers fetch them with their next call."""
@@ -213,8 +215,9 @@ class WorkerPool:
         return out
 
     def check_identity(self, i: int, identity: tuple[str, int]) -> None:
-        if identity != tuple(self.identities[i]):
-            self.identities[i] = identity
+        known = self.identities[i]
+        self.identities[i] = identity
+        if known is not None and identity != known:
             self.restarts += 1
             print(f"a2c train: warning: worker {i} was restarted (its process died); its envs start new "
                   f"episodes (restarts so far: {self.restarts})", file=sys.stderr)

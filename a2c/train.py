@@ -177,11 +177,13 @@ def train(cfg: Config, *, overwrite: bool = False, quiet: bool = False, callback
 
 
 def resume(run_dir: str | Path, *, quiet: bool = False, progress: bool | None = None,
-           callback: Callback | None = None, collector: Collector | None = None) -> TrainResult:
+           callback: Callback | None = None, collector: Collector | None = None,
+           ray_address: str | None = None) -> TrainResult:
     """Continue the run in ``run_dir`` from its newest checkpoint, with the run's own
     config.toml, up to its step budget; then write the model, final evaluation and
-    summary as :func:`train` does. Only the cosmetic ``progress`` may be changed:
-    anything else would make the result differ from an uninterrupted run.
+    summary as :func:`train` does. Only the cosmetic ``progress`` and, for a run on Ray
+    workers, the cluster (``ray_address``) may be changed: anything else would make the
+    result differ from an uninterrupted run.
     ``collector``: as for :func:`train` (its state is restored from the checkpoint).
     """
     run_dir = Path(run_dir)
@@ -192,7 +194,7 @@ def resume(run_dir: str | Path, *, quiet: bool = False, progress: bool | None = 
         raise RunDirError(f"the run in {run_dir} has finished (it has a summary.json); nothing to resume")
     if RunCheckpoint.latest_update(run_dir) is None:
         raise RunDirError(f"{run_dir} has no checkpoint to resume from; start it again with --overwrite")
-    cfg = make_config({"run_dir": str(run_dir), "progress": progress}, config_path)
+    cfg = make_config({"run_dir": str(run_dir), "progress": progress, "ray_address": ray_address}, config_path)
     configure_tensorflow(cfg)
     trainer = trainer_for(cfg) if collector is None else StandardTrainer(cfg, collector)
     try:
