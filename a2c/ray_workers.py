@@ -179,6 +179,7 @@ class WorkerPool:
         self.restarts = 0
         self.version = -1
         self.weights_ref: list[Any] = []
+        self.weights_bytes = 0
         self.broadcast_seconds: list[float] = []
 
     @property
@@ -188,6 +189,7 @@ class WorkerPool:
     def broadcast(self, weights: list[np.ndarray]) -> None:
         """Put the weights in the object store once; workers fetch them with their next call."""
         start = time.perf_counter()
+        self.weights_bytes = sum(w.nbytes for w in weights)
         self.weights_ref = [self.ray.put(weights)]
         self.version += 1
         self.broadcast_seconds.append(time.perf_counter() - start)
@@ -254,7 +256,7 @@ class WorkerPool:
         put = np.asarray(self.broadcast_seconds or [0.0])
         return {"workers": self.cfg.workers, "envs_per_worker": self.cfg.envs_per_worker,
                 "worker_nodes": self.nodes, "worker_restarts": self.restarts,
-                "broadcast_seconds_median": float(np.median(put))}
+                "broadcast_seconds_median": float(np.median(put)), "weights_bytes": self.weights_bytes}
 
     def close(self) -> None:
         """Stop the workers, and Ray if this pool started it (no process is left behind)."""
@@ -286,7 +288,7 @@ class RayCollector:
         self.num_envs, self.n_steps = cfg.n_envs, cfg.n_steps
         self.pool = WorkerPool(cfg)
         self.round_seconds = 0.0
-        self.worker_seconds: list[float] = []
+        self.rounds: list[tuple[float, float]] = []  # (round wall time, slowest worker's collection)
 
     def set_weights(self, weights: list[np.ndarray]) -> None:
         self.pool.broadcast(weights)
@@ -296,7 +298,7 @@ class RayCollector:
         refs = [self.pool.call(i, "collect") for i in range(len(self.pool.actors))]
         parts = [self.pool.result(i, ref, "collect") for i, ref in enumerate(refs)]
         self.round_seconds = time.perf_counter() - start
-        self.worker_seconds.append(max(info["seconds"] for _, _, info in parts))
+        self.rounds.append((self.round_seconds, max(info["seconds"] for _, _, info in parts)))
         batch = Rollout(*(np.concatenate(field, axis=1) for field in zip(*(b for b, _, _ in parts))))
         returns = [r for _, stats, _ in parts for r in stats.returns]
         lengths = [n for _, stats, _ in parts for n in stats.lengths]
@@ -306,7 +308,12 @@ class RayCollector:
         return self.pool.metrics(self.round_seconds)
 
     def summary(self) -> dict[str, Any]:
-        return self.pool.summary()
+        """The pool's, and where a round's time goes: ``round_overhead_seconds_median`` is
+        a round's wall time less its slowest worker's collection (sending the call, fetching
+        the weights, returning the batch), the price of collecting remotely."""
+        rounds = np.asarray(self.rounds[1:] or [(0.0, 0.0)])  # the first round waits for the workers to start
+        return {**self.pool.summary(), "round_seconds_median": float(np.median(rounds[:, 0])),
+                "round_overhead_seconds_median": float(np.median(rounds[:, 0] - rounds[:, 1]))}
 
     def state(self) -> dict[str, Any]:
         return self.pool.state()
