@@ -80,11 +80,7 @@ class A3CTrainer:
         while len(metrics) < self.cfg.workers:
             [ref], _ = ray.wait(list(self.in_flight), num_returns=1)
             i = self.in_flight.pop(ref)
-            try:
-                out = self.pool.result(i, ref, "gradients")
-            except Exception:
-                self._send(i)  # pragma: no cover - result() already retried for a minute
-                raise
+            out = self.pool.result(i, ref, "gradients")  # through a restart of worker i
             # APPLY as it arrives; then fresh weights to this worker only.
             staleness.append(self.pool.version - out["version"])
             metrics.append({k: float(v) for k, v in self.apply(out["grads"], out["metrics"]).items()})

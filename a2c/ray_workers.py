@@ -19,6 +19,9 @@ fails because its worker died is sent again, and a worker that answers from a ne
 process counts as a restart (``workers/restarts`` in metrics.csv, a warning on stderr).
 A restarted worker has lost its envs: they start new episodes from fresh seeds, so the
 run goes on but is no longer reproducible.
+
+Over 300 lines because the pool and the two things built on it (the actor class and the
+collector) share its calls, retries and state: split, each would need the others' insides.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import socket
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -147,6 +151,92 @@ class RolloutWorker:
         return {"grads": [g.numpy() for g in grads], "metrics": {k: float(v) for k, v in metrics.items()},
                 "episodes": stats, "version": self.version, "identity": self.identity(),
                 "seconds": time.perf_counter() - start}
+
+    def state(self) -> dict[str, Any]:
+        return self.collector.state()
+
+    def load_state(self, state: dict[str, Any]) -> list[str]:
+        return self.collector.load_state(state)
+
+
+class WorkerPool:
+    """``cfg.workers`` :class:`RolloutWorker` actors, the weights they act with, and their
+    restarts. Calls are sent with :meth:`call` and read with :meth:`result`, which sends
+    a call again when its worker died."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.ray = ray = import_ray()
+        self.cfg = cfg
+        self.owns_ray = start_ray(cfg.ray_address, cfg.workers)
+        self.actors: list[Any] = []
+        try:
+            remote = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(RolloutWorker)
+            quiet = {"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}}
+            # Not waited for: the workers start (import TensorFlow, build and compile) while
+            # the learner builds its own; their first answers say who they are.
+            self.actors = [remote.options(runtime_env=quiet).remote(cfg, i)
+                           for i in range(cfg.workers)]
+        except BaseException:
+            self.close()
+            raise
+        self.identities: list[tuple[str, int] | None] = [None] * cfg.workers
+        self.restarts = 0
+        self.version = -1
+        self.weights_ref: list[Any] = []
+        self.weights_bytes = 0
+        self.broadcast_seconds: list[float] = []
+
+    @property
+    def nodes(self) -> int:
+        return len({identity[0] for identity in self.identities if identity is not None})
+
+    def broadcast(self, weights: list[np.ndarray]) -> None:
+        """Put the weights in the object store once; workers fetch them with their next call."""
+        start = time.perf_counter()
+        self.weights_bytes = sum(w.nbytes for w in weights)
+        self.weights_ref = [self.ray.put(weights)]
+        self.version += 1
+        self.broadcast_seconds.append(time.perf_counter() - start)
+
+    def call(self, i: int, method: str) -> Any:
+        """Send worker ``i`` a collect/gradients call with the current weights."""
+        return getattr(self.actors[i], method).remote(self.version, self.weights_ref)
+
+    def result(self, i: int, ref: Any, method: str) -> Any:
+        """The call's result, through restarts (:meth:`_get`). Counts a restart when the
+        answer comes from a new process."""
+        out = self._get(ref, lambda: self.call(i, method))
+        self.check_identity(i, tuple(out[2]["identity"] if isinstance(out, tuple) else out["identity"]))
+        return out
+
+    def _get(self, ref: Any, send_again: Callable[[], Any]) -> Any:
+        """``ray.get(ref)``; while its worker is dead or restarting, wait and send the call
+        again (Ray restarts the actor; the call itself is not retried by Ray)."""
+        errors = (self.ray.exceptions.RayActorError, self.ray.exceptions.ActorUnavailableError)
+        deadline = time.monotonic() + CALL_RETRY_SECONDS
+        while True:
+            try:
+                return self.ray.get(ref)
+            except errors:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+                ref = send_again()
+
+    def check_identity(self, i: int, identity: tuple[str, int]) -> None:
+        known = self.identities[i]
+        self.identities[i] = identity
+        if known is not None and identity != known:
+            self.restarts += 1
+            print(f"a2c train: warning: worker {i} was restarted (its process died); its envs start new "
+                  f"episodes (restarts so far: {self.restarts})", file=sys.stderr)
+
+    def _all(self, method: str, *args: list[Any]) -> list[Any]:
+        """Call ``method(args[0][i], ...)`` on every worker ``i`` and wait, through restarts."""
+        def send(i: int) -> Any:
+            return getattr(self.actors[i], method).remote(*(a[i] for a in args))
+        refs = [send(i) for i in range(len(self.actors))]
+        return [self._get(ref, lambda i=i: send(i)) for i, ref in enumerate(refs)]
 
     def state(self) -> dict[str, Any]:
         return self.collector.state()
