@@ -64,6 +64,7 @@ class A3CTrainer:
 
     def start(self, updates_done: int) -> None:
         self.guard.start(updates_done * self.cfg.workers)
+        self.pool.wait_ready()
         self.pool.broadcast(self.model.get_weights())
         for i in range(self.cfg.workers):
             self._send(i)

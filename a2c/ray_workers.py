@@ -186,6 +186,12 @@ class WorkerPool:
         self.weights_bytes = 0
         self.broadcast_seconds: list[float] = []
 
+    def wait_ready(self) -> None:
+        """Wait until every worker has started (A3C: a worker that starts late would send its
+        first gradient hundreds of optimizer steps stale)."""
+        for i, identity in enumerate(self._all("identity")):
+            self.check_identity(i, tuple(identity))
+
     @property
     def nodes(self) -> int:
         return len({identity[0] for identity in self.identities if identity is not None})
@@ -271,6 +277,12 @@ class WorkerPool:
         self.weights_ref: list[Any] = []
         self.weights_bytes = 0
         self.broadcast_seconds: list[float] = []
+
+    def wait_ready(self) -> None:
+        """Wait until every worker has started (A3C: a worker that starts late would send its
+        first gradient hundreds of optimizer steps stale)."""
+        for i, identity in enumerate(self._all("identity")):
+            self.check_identity(i, tuple(identity))
 
     @property
     def nodes(self) -> int:

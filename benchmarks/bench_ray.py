@@ -136,7 +136,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     ax.set_xticks([1, 2, 4])
     ax.set_ylim(bottom=0)
     ax.set_title(f"{ENV_ID}: throughput on {report['machine']['cpu_count']} cores")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)

@@ -46,26 +46,38 @@ def test_gradients_then_apply_is_one_update():
     env.close()
 
 
-def test_a3c_run_logs_staleness_stops_and_resumes(local_ray, tmp_path):
-    cfg = make_config({"workers": 2, "envs_per_worker": 2, "async_updates": True, "n_steps": 5,
-                       "total_steps": 1000, "eval_every": 500, "eval_episodes": 2, "final_eval_episodes": 2,
-                       "log_every": 5, "checkpoint_every": 10, "progress": False, "run_dir": str(tmp_path / "a3c")})
+def a3c_cfg(tmp_path: Path, **overrides):
+    """CartPole on 2 workers x 2 envs, 50 logged updates of 2 gradients."""
+    return make_config({"workers": 2, "envs_per_worker": 2, "async_updates": True, "n_steps": 5,
+                        "total_steps": 1000, "eval_every": 500, "eval_episodes": 2, "final_eval_episodes": 2,
+                        "log_every": 5, "checkpoint_every": 10, "progress": False,
+                        "run_dir": str(tmp_path / "a3c"), **overrides})
 
+
+def test_a3c_run_logs_staleness_and_writes_a_run_directory(local_ray, tmp_path):
+    result = train(a3c_cfg(tmp_path), quiet=True)
+    s = result.summary
+    assert s["trainer"] == "a3c" and s["total_steps"] == 1000 and s["workers"] == 2
+    assert s["worker_restarts"] == 0 and 0 <= s["staleness_mean"] <= s["staleness_max"]
+    rows = read_csv(result.run_dir / "metrics.csv")
+    assert [int(r["update"]) for r in rows] == list(range(5, 51, 5))
+    staleness = [float(r["workers/staleness_max"]) for r in rows]
+    assert all(0 <= x for x in staleness) and max(staleness) >= 1  # two workers: the other one moved on
+    assert all(np.isfinite(float(rows[-1][f"train/{k}"])) for k in GRADIENT_METRICS)
+    assert (result.run_dir / "saved_model").is_dir() and (result.run_dir / "model.keras").is_file()
+
+
+@pytest.mark.slow
+def test_a3c_run_stops_and_resumes(local_ray, tmp_path):
+    """The workers' collectors come back; the gradients in flight at the checkpoint do not."""
     def stop(update: int, step: int) -> None:
         if update == 20:
             raise KeyboardInterrupt
 
     with pytest.raises(TrainingInterrupted):
-        train(cfg, quiet=True, callback=stop)
-    done = resume(cfg.run_dir, quiet=True)
-    s = done.summary
-    assert s["trainer"] == "a3c" and s["total_steps"] == 1000 and s["resumed_at_updates"] == [20]
-    assert s["workers"] == 2 and s["worker_restarts"] == 0 and 0 <= s["staleness_mean"] <= s["staleness_max"]
-    rows = read_csv(Path(cfg.run_dir) / "metrics.csv")
-    assert [int(r["update"]) for r in rows] == list(range(5, 51, 5))
-    staleness = [float(r["workers/staleness_max"]) for r in rows]
-    assert all(0 <= x for x in staleness) and max(staleness) >= 1  # two workers: the other one moved on
-    assert (Path(cfg.run_dir) / "saved_model").is_dir() and (Path(cfg.run_dir) / "model.keras").is_file()
+        train(a3c_cfg(tmp_path), quiet=True, callback=stop)
+    done = resume(tmp_path / "a3c", quiet=True)
+    assert done.summary["total_steps"] == 1000 and done.summary["resumed_at_updates"] == [20]
 
 
 @pytest.mark.slow
