@@ -170,6 +170,9 @@ class WorkerPool:
         self.owns_ray = start_ray(cfg.ray_address, cfg.workers)
         self.actors: list[Any] = []
         try:
+            cpus = int(ray.cluster_resources().get("CPU", 0))
+            if cpus < cfg.workers:  # the extra actors would wait for a CPU forever
+                raise ClusterError(f"the Ray cluster has {cpus} CPUs and --workers {cfg.workers} needs one each")
             remote = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(RolloutWorker)
             quiet = {"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}}
             # Not waited for: the workers start (import TensorFlow, build and compile) while
@@ -262,6 +265,9 @@ class WorkerPool:
         self.owns_ray = start_ray(cfg.ray_address, cfg.workers)
         self.actors: list[Any] = []
         try:
+            cpus = int(ray.cluster_resources().get("CPU", 0))
+            if cpus < cfg.workers:  # the extra actors would wait for a CPU forever
+                raise ClusterError(f"the Ray cluster has {cpus} CPUs and --workers {cfg.workers} needs one each")
             remote = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(RolloutWorker)
             quiet = {"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}}
             # Not waited for: the workers start (import TensorFlow, build and compile) while

@@ -146,6 +146,13 @@ def test_unreachable_ray_address_is_one_line_and_exit_2(local_ray, tmp_path, cap
     assert err.strip().splitlines() == [err.strip()] and not run_dir.exists()
 
 
+def test_more_workers_than_the_cluster_has_cpus_is_refused(local_ray):
+    from a2c.ray_workers import ClusterError
+
+    with pytest.raises(ClusterError, match="has 2 CPUs and --workers 3 needs one each"):
+        RayCollector(make_config({"workers": 3, "envs_per_worker": 1}))
+
+
 def test_ctrl_c_checkpoints_leaves_no_ray_process_and_resumes(local_ray, tmp_path):
     """A CLI run that starts its own Ray: SIGINT checkpoints, stops the workers and Ray;
     the run then resumes on workers (here on the module's Ray) and finishes."""
