@@ -96,7 +96,7 @@ def test_resumed_worker_run_matches_an_uninterrupted_one(local_ray, tmp_path):
     assert read_csv(whole.run_dir / "metrics.csv") == read_csv(parts.run_dir / "metrics.csv")
     assert parts.summary["resumed_at_updates"] == [25] and parts.summary["workers"] == 2
     assert whole.summary["worker_restarts"] == 0 and whole.summary["envs_per_worker"] == 2
-    assert {"workers/restarts", "workers/broadcast_seconds"} <= set(read_csv(whole.run_dir / "metrics.csv")[0])
+    assert "workers/restarts" in read_csv(whole.run_dir / "metrics.csv")[0]
     # The run directory is the single-process trainer's: evaluate works on it.
     assert main(["evaluate", str(whole.run_dir), "--episodes", "2"]) == 0
 
