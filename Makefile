@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: setup train test test-slow bench bench-fused bench-population sweep-presets results results-continuous bench-pendulum bench-atari results-atari notebook clean
+.PHONY: setup train test test-slow bench bench-fused bench-ray bench-population sweep-presets results results-continuous bench-pendulum bench-atari results-atari notebook clean
 
 setup: $(STAMP)
 
@@ -54,6 +54,12 @@ sweep-presets: setup
 bench-fused: setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/bench_fused.py --out results/fused_benchmark.json
+
+## Ray workers: env steps/s against worker count (1, 2, 4 local actors; A3C; 2 simulated nodes) on
+## LunarLander-v3 beside the single-process trainer and SB3 (DummyVecEnv, SubprocVecEnv) (~6 min)
+bench-ray: setup
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	nice -n 10 $(BIN)/python benchmarks/bench_ray.py --out results/ray_benchmark.json
 
 ## Time to Pendulum-v1 >= -200: the fused preset beside SB3 A2C with the zoo's settings (gSDE), seeds 0-2
 bench-pendulum: setup

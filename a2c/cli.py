@@ -23,7 +23,7 @@ from a2c.errors import A2CError, ConfigError  # noqa: E402
 from a2c.members import POPULATION_FILE, SWEEPABLE, member_configs, parse_seeds, parse_sweep  # noqa: E402
 from a2c.tf_setup import import_tensorflow_quietly  # noqa: E402
 
-FLAG_ALIASES = {"env_id": ["--env"]}
+FLAG_ALIASES = {"env_id": ["--env"], "async_updates": ["--async"]}
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -99,7 +99,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = {name: getattr(args, name) for name in FIELD_NAMES}
     if args.resume is not None:
         # The saved config is the run's: changing it would not continue the same run.
-        extra = [f"--{n.replace('_', '-')}" for n, v in overrides.items() if v is not None and n != "progress"]
+        # Only where the run is shown and which Ray cluster it runs on may change.
+        extra = [f"--{n.replace('_', '-')}" for n, v in overrides.items()
+                 if v is not None and n not in ("progress", "ray_address")]
         extra += ["--config"] * (args.config is not None) + ["--overwrite"] * args.overwrite
         extra += ["--seeds"] * (args.seeds is not None) + ["--sweep"] * (args.sweep is not None)
         if extra:
@@ -112,7 +114,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         import_tensorflow_quietly()
         from a2c.train import resume
 
-        result = resume(args.resume, progress=args.progress)
+        result = resume(args.resume, progress=args.progress, ray_address=args.ray_address)
     else:
         # Resolve once, refusing bad flags before paying for TensorFlow; fused mode (by flag or
         # in the TOML file) adds its preset layer (a2c.fused_presets).

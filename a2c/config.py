@@ -105,6 +105,20 @@ class Config:
     fused_updates_per_call: int = _doc(
         "fused mode: updates per compiled call; logging, evaluation, checkpoints and Ctrl-C happen between calls",
         default=10)
+    # Ray workers (a2c.ray_workers, a2c.a3c): rollouts from remote actors.
+    workers: int = _doc(
+        "collect rollouts on this many Ray actors (pip install 'a2c[ray]'), each stepping envs_per_worker envs "
+        "with its own copy of the model; the learner updates once per round and broadcasts the weights; "
+        "0 = collect in this process", default=0)
+    envs_per_worker: int = _doc(
+        "with workers: envs each worker steps; n_envs becomes workers x envs_per_worker; 0 = n_envs / workers",
+        default=0)
+    ray_address: str = _doc(
+        "with workers: join the Ray cluster at this address (host:port, or 'auto'); empty = start a local Ray",
+        default="")
+    async_updates: bool = _doc(
+        "with workers: A3C (a2c.a3c): each worker computes gradients on its own rollouts and the learner "
+        "applies them as they arrive, sending fresh weights back to that worker only", default=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden_sizes, list):
@@ -159,6 +173,17 @@ class Config:
             (not (self.fused and self.normalize_obs),
              "normalize_obs is for the standard trainer; fused mode has obs_scaling only"),
             (math.isfinite(self.log_std_init), f"log_std_init must be finite; got {self.log_std_init}"),
+            (self.workers >= 0, f"workers must be >= 0; got {self.workers}"),
+            (self.envs_per_worker >= 0, f"envs_per_worker must be >= 0; got {self.envs_per_worker}"),
+            (self.workers == 0 or self.workers * self.envs_per_worker == self.n_envs,
+             f"n_envs ({self.n_envs}) must be workers ({self.workers}) x envs_per_worker ({self.envs_per_worker})"),
+            (self.workers > 0 or not (self.async_updates or self.ray_address or self.envs_per_worker),
+             "async_updates, ray_address and envs_per_worker need workers > 0 (--workers N)"),
+            (not (self.fused and self.workers), "workers feed the standard trainer; fused mode collects its own "
+                                                "rollouts (drop --fused or --workers)"),
+            (not (self.async_updates and (self.normalize_reward or self.normalize_obs)),
+             "async updates (A3C) cannot normalise rewards or observations: each worker computes its own "
+             "gradients; use --no-normalize-reward --no-normalize-obs or synchronous workers"),
         ]
         for ok, message in checks:
             if not ok:
@@ -343,4 +368,24 @@ def make_config(overrides: dict[str, Any] | None = None, toml_path: str | Path |
     from_file = load_toml(toml_path) if toml_path else {}
     env_id = overrides.get("env_id", from_file.get("env_id", Config.env_id))
     merged = {**PRESETS.get(str(env_id), {}), **from_file, **overrides}
-    return Config(**{k: coerce(k, v) for k, v in merged.items()}).validate()
+    values = {k: coerce(k, v) for k, v in merged.items()}
+    _split_envs(values, n_envs_given="n_envs" in from_file or "n_envs" in overrides)
+    return Config(**values).validate()
+
+
+def _split_envs(values: dict[str, Any], n_envs_given: bool) -> None:
+    """With workers, make n_envs = workers x envs_per_worker: envs_per_worker, when set,
+    decides n_envs unless n_envs was asked for too (then they must agree, checked by
+    :meth:`Config.validate`); otherwise n_envs is divided among the workers."""
+    workers, per_worker = values.get("workers", 0), values.get("envs_per_worker", 0)
+    if workers <= 0:
+        return
+    n_envs = values.get("n_envs", Config.n_envs)
+    if per_worker > 0:
+        if not n_envs_given:
+            values["n_envs"] = workers * per_worker
+    elif n_envs % workers:
+        raise ConfigError(f"n_envs ({n_envs}) does not divide among {workers} workers; "
+                          "set --envs-per-worker (or an n_envs that is a multiple of --workers)")
+    else:
+        values["envs_per_worker"] = n_envs // workers

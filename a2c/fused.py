@@ -242,6 +242,7 @@ class FusedTrainer:
     """
 
     name = "fused"
+    metric_columns = ()
 
     def __init__(self, cfg: Config) -> None:
         env = ported_env(cfg.env_id)  # EnvError before anything is written

@@ -7,7 +7,9 @@ input signature is fixed, so it is traced once; it is XLA-compiled and called th
 :class:`a2c.dispatch.HostCall`, since the trainer calls it from numpy every update.
 :func:`update_step` is the same update as graph code (the fused loop runs it), and
 :func:`member_gradients` its loss and clipped gradients at given weights, which a
-population (:mod:`a2c.population`) maps over its members.
+population (:mod:`a2c.population`) maps over its members. Asynchronous workers
+(:mod:`a2c.a3c`) split the update in two: :func:`make_gradients` (the same loss and
+clipped gradients, on a worker) and :func:`make_apply` (the optimizer step, on the learner).
 """
 
 from __future__ import annotations
@@ -231,3 +233,43 @@ def member_gradients(model: keras.Model, weights: list[tf.Tensor], batch: Rollou
     grad_norm = tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(g)) for g in grads]))
     grads, grad_norm = clip_gradients(grads, cfg.max_grad_norm, grad_norm)
     return grads, {**metrics, "grad_norm": grad_norm}
+
+
+# What :func:`make_gradients` reports with its gradients: the update's metrics but the
+# learning rate, which is the learner's (:func:`make_apply` adds it).
+GRADIENT_METRICS = tuple(k for k in UPDATE_METRICS if k != "learning_rate")
+
+
+def make_gradients(model: keras.Model, cfg: Config) -> HostCall:
+    """Compile :func:`member_gradients` at the model's current weights: ``Rollout ->
+    (clipped gradients, metrics)``, for an A3C worker (``cfg``'s n_envs: the worker's)."""
+    @tf.function(input_signature=[rollout_signature(cfg, obs_spec_of(model), action_shape_of(model))],
+                 jit_compile=True)
+    def gradients(batch: Rollout) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
+        weights = [v.value for v in model.trainable_variables]
+        grads, metrics = member_gradients(model, weights, batch, cfg)
+        return grads, {k: metrics[k] for k in GRADIENT_METRICS}
+
+    return HostCall(gradients)
+
+
+def make_apply(model: keras.Model, optimizer: keras.optimizers.Optimizer,
+               guard: FiniteGuard | None = None) -> HostCall:
+    """Compile one optimizer step with gradients computed elsewhere (already clipped by
+    :func:`member_gradients`) and their metrics; returns the metrics with the learning rate
+    the step used. ``guard`` records non-finite metrics as :func:`make_update`'s does."""
+    variables = model.trainable_variables
+    optimizer.build(variables)
+    signature = [[tf.TensorSpec(v.shape, v.dtype) for v in variables],
+                 {k: tf.TensorSpec([], tf.float32) for k in GRADIENT_METRICS}]
+
+    @tf.function(input_signature=signature, jit_compile=True)
+    def apply(grads: list[tf.Tensor], metrics: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        lr = current_learning_rate(optimizer)
+        optimizer.apply_gradients(zip(grads, variables))
+        metrics = {**metrics, "learning_rate": lr}
+        if guard is not None:
+            guard.record(metrics)
+        return {k: metrics[k] for k in UPDATE_METRICS}
+
+    return HostCall(apply)

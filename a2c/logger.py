@@ -33,13 +33,14 @@ class RunLogger:
     None (the run's first events file already has it).
     """
 
-    def __init__(self, run_dir: Path, hparams: dict[str, Any] | None) -> None:
+    def __init__(self, run_dir: Path, hparams: dict[str, Any] | None, extra_columns: tuple[str, ...] = ()) -> None:
+        """``extra_columns``: metrics.csv columns after :data:`METRIC_COLUMNS` (a trainer's own)."""
         self.run_dir = run_dir
         self.writer = tf.summary.create_file_writer(str(run_dir / "tb"))
         self._closed = False
         self._files = {}
         self._writers = {}
-        for name, columns in (("metrics.csv", METRIC_COLUMNS), ("evaluations.csv", EVAL_COLUMNS)):
+        for name, columns in (("metrics.csv", METRIC_COLUMNS + tuple(extra_columns)), ("evaluations.csv", EVAL_COLUMNS)):
             path = run_dir / name
             new = not path.exists() or path.stat().st_size == 0
             f = open(path, "a", newline="")

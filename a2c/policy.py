@@ -19,20 +19,26 @@ from a2c.evaluate import Policy
 from a2c.model import compiles_with_xla, obs_spec_of
 
 
-def make_act(model: keras.Model, n_envs: int, seed: int) -> tuple[Policy, tf.random.Generator]:
+def make_act(model: keras.Model, n_envs: int, seed: int,
+             rows: tuple[int, int] | None = None) -> tuple[Policy, tf.random.Generator]:
     """Compile sampling ``a ~ pi(.|s)`` for a fixed batch of observations.
 
     The noise comes from a ``tf.random.Generator`` seeded with ``seed``, so runs are
     reproducible; the generator is returned so that its state can be checkpointed.
+    ``rows=(offset, total)``: these ``n_envs`` envs are rows ``offset...`` of a batch of
+    ``total``; the noise of the whole batch is drawn and this slice used, so that a
+    remote worker samples exactly what a local collector over all envs would.
     """
     generator = tf.random.Generator.from_seed(seed)
     dist = distribution_of(model.output)
+    offset, total = rows if rows is not None else (0, n_envs)
 
     @tf.function(input_signature=[obs_spec_of(model).tensor_spec(n_envs)], jit_compile=compiles_with_xla(model))
     def sample(obs: tf.Tensor) -> tf.Tensor:
         params = dist.params(model(obs))
-        noise = generator.uniform(dist.noise_shape(params), minval=MIN_UNIFORM, maxval=1.0)
-        return dist.sample(params, noise)
+        shape = dist.noise_shape(params)
+        noise = generator.uniform([total, *shape[1:]], minval=MIN_UNIFORM, maxval=1.0)
+        return dist.sample(params, noise[offset:offset + n_envs])
 
     call = HostCall(sample)
     return (lambda obs: call(obs).numpy()), generator

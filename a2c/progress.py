@@ -75,7 +75,7 @@ class Progress:
             "rollout/ep_return_mean": "" if ret is None else ret,
             "rollout/ep_length_mean": "" if length is None else length,
             "rollout/episodes": episodes,
-            **{f"train/{k}": float(v) for k, v in metrics.items()},
+            **{(k if "/" in k else f"train/{k}"): float(v) for k, v in metrics.items()},  # "workers/..." as is
             "time/steps_per_second": self.steps_per_second,
             "time/elapsed_seconds": self.train_seconds,
         }

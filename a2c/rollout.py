@@ -15,7 +15,7 @@ observation the critic needs.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import gymnasium as gym
 import keras
@@ -70,21 +70,38 @@ class Collector(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class CollectorReport(Protocol):
+    """A collector with something of its own to log (remote workers: restarts, broadcast
+    cost): ``metric_columns`` are extra metrics.csv columns, :meth:`metrics` their values
+    after each collection, :meth:`summary` extra fields of summary.json."""
+
+    metric_columns: tuple[str, ...]
+
+    def metrics(self) -> dict[str, float]: ...
+
+    def summary(self) -> dict[str, Any]: ...
+
+
 class RolloutCollector:
     """Steps a vector env with the model's sampled actions, carrying the last
     observation between batches (the local :class:`Collector`)."""
 
     shares_model = True
 
-    def __init__(self, env: gym.vector.VectorEnv, model: keras.Model, n_steps: int, seed: int) -> None:
+    def __init__(self, env: gym.vector.VectorEnv, model: keras.Model, n_steps: int, seed: int,
+                 rows: tuple[int, int] | None = None) -> None:
+        """``rows=(offset, total)``: these envs are envs ``offset...`` of ``total`` (a remote
+        worker's slice, :mod:`a2c.ray_workers`): seeded and sampled as a collector over all
+        ``total`` envs would seed and sample them."""
         self.env = env
         self.n_steps = n_steps
         self.num_envs = n = env.num_envs
         self.observation_space = env.single_observation_space
         self.action_space = env.single_action_space
-        self.act, self.sampler = make_act(model, n, seed)
+        self.act, self.sampler = make_act(model, n, seed, rows)
         spec = observation_spec(self.observation_space)
-        obs, _ = env.reset(seed=seed)  # sub-env i gets seed + i
+        obs, _ = env.reset(seed=seed + (rows[0] if rows else 0))  # sub-env i gets seed + offset + i
         self.next_obs = np.asarray(obs, spec.dtype)
         self.prev_done = np.zeros(n, bool)  # did the last step end an episode (reset pending)?
         self._obs = spec.zeros(n_steps + 1, n)

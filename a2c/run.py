@@ -62,6 +62,7 @@ class Trainer(Protocol):
     model: keras.Model
     optimizer: keras.optimizers.Optimizer
     updates_per_call: int  # the most updates one advance() performs
+    metric_columns: tuple[str, ...]  # metrics.csv columns of its own (its metrics' keys with a "/")
 
     def compile(self) -> float | None:
         """Compile before the first call and return the seconds taken; None when the
@@ -149,7 +150,7 @@ class RunDriver:
     def run(self, hparams: dict[str, Any] | None) -> TrainResult:
         try:
             self.trainer.start(self.progress.update)
-            self.logger = RunLogger(self.run_dir, hparams)
+            self.logger = RunLogger(self.run_dir, hparams, self.trainer.metric_columns)
             with self.stop:
                 self._loop()
                 self.stop.deferred = False  # all is checkpointed: from here a signal stops at once

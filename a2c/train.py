@@ -34,7 +34,7 @@ from a2c.guard import FiniteGuard
 from a2c.learner import UPDATE_METRICS, make_optimizer, make_update
 from a2c.model import model_for, obs_norm_of
 from a2c.normalize import ReturnNormalizer
-from a2c.rollout import Collector, RolloutCollector
+from a2c.rollout import Collector, CollectorReport, RolloutCollector
 from a2c.run import Callback, RunDriver, StepOutput, Trainer, TrainResult
 from a2c.run_dir import prepare_run_dir
 from a2c.tf_setup import configure_tensorflow
@@ -75,6 +75,8 @@ class StandardTrainer:
                              f"envs; the config says {cfg.n_steps} x {cfg.n_envs}")
         self.reward_norm = ReturnNormalizer(cfg.n_envs, cfg.gamma) if cfg.normalize_reward else None
         self.obs_norm = obs_norm_of(self.model)
+        self.report = self.collector if isinstance(self.collector, CollectorReport) else None
+        self.metric_columns = self.report.metric_columns if self.report is not None else ()
 
     def _push_weights(self) -> None:
         if not self.collector.shares_model:
@@ -100,6 +102,8 @@ class StandardTrainer:
         # UPDATE: returns, advantages, loss, gradient step (one compiled call).
         metrics = self.update(batch)
         self._push_weights()
+        if self.report is not None:
+            metrics = {**metrics, **self.report.metrics()}
         return StepOutput(metrics, [(1.0, r, float(n)) for r, n in zip(finished.returns, finished.lengths)])
 
     def check_finite(self) -> None:
@@ -120,15 +124,27 @@ class StandardTrainer:
         return self.collector.load_state(state["collector"])
 
     def summary(self) -> dict[str, Any]:
-        return {}
+        return self.report.summary() if self.report is not None else {}
 
     def close(self) -> None:
         self.collector.close()
 
 
 def trainer_for(cfg: Config) -> Trainer:
-    """The trainer ``cfg`` asks for: fused (``cfg.fused``) or standard."""
-    return FusedTrainer(cfg) if cfg.fused else StandardTrainer(cfg)
+    """The trainer ``cfg`` asks for: fused (``cfg.fused``), A3C on Ray workers
+    (``cfg.async_updates``), or standard, with its rollouts from Ray workers when
+    ``cfg.workers`` (:mod:`a2c.ray_workers`; Ray is imported only then)."""
+    if cfg.fused:
+        return FusedTrainer(cfg)
+    if cfg.workers and cfg.async_updates:
+        from a2c.a3c import A3CTrainer
+
+        return A3CTrainer(cfg)
+    if cfg.workers:
+        from a2c.ray_workers import RayCollector
+
+        return StandardTrainer(cfg, RayCollector(cfg))
+    return StandardTrainer(cfg)
 
 
 def train(cfg: Config, *, overwrite: bool = False, quiet: bool = False, callback: Callback | None = None,
@@ -161,11 +177,13 @@ def train(cfg: Config, *, overwrite: bool = False, quiet: bool = False, callback
 
 
 def resume(run_dir: str | Path, *, quiet: bool = False, progress: bool | None = None,
-           callback: Callback | None = None, collector: Collector | None = None) -> TrainResult:
+           callback: Callback | None = None, collector: Collector | None = None,
+           ray_address: str | None = None) -> TrainResult:
     """Continue the run in ``run_dir`` from its newest checkpoint, with the run's own
     config.toml, up to its step budget; then write the model, final evaluation and
-    summary as :func:`train` does. Only the cosmetic ``progress`` may be changed:
-    anything else would make the result differ from an uninterrupted run.
+    summary as :func:`train` does. Only the cosmetic ``progress`` and, for a run on Ray
+    workers, the cluster (``ray_address``) may be changed: anything else would make the
+    result differ from an uninterrupted run.
     ``collector``: as for :func:`train` (its state is restored from the checkpoint).
     """
     run_dir = Path(run_dir)
@@ -176,7 +194,7 @@ def resume(run_dir: str | Path, *, quiet: bool = False, progress: bool | None = 
         raise RunDirError(f"the run in {run_dir} has finished (it has a summary.json); nothing to resume")
     if RunCheckpoint.latest_update(run_dir) is None:
         raise RunDirError(f"{run_dir} has no checkpoint to resume from; start it again with --overwrite")
-    cfg = make_config({"run_dir": str(run_dir), "progress": progress}, config_path)
+    cfg = make_config({"run_dir": str(run_dir), "progress": progress, "ray_address": ray_address}, config_path)
     configure_tensorflow(cfg)
     trainer = trainer_for(cfg) if collector is None else StandardTrainer(cfg, collector)
     try:

@@ -210,7 +210,7 @@ def _sb3_shared_extractor() -> type:
 
 def train_sb3(env_id: str, seed: int, total_steps: int, eval_every: int, eval_episodes: int, *,
               n_envs: int, threads: int = 1, shared_trunk: bool = False, always_final_eval: bool = False,
-              normalize: bool = False, **a2c_kwargs: Any) -> dict[str, Any]:
+              normalize: bool = False, subprocess_envs: bool = False, **a2c_kwargs: Any) -> dict[str, Any]:
     """Train SB3's A2C (MlpPolicy, CPU) with greedy evaluations on our protocol.
 
     Evaluations (:func:`a2c.evaluate.evaluate_policy`, seeds ``EVAL_SEED_BASE + k``,
@@ -225,7 +225,8 @@ def train_sb3(env_id: str, seed: int, total_steps: int, eval_every: int, eval_ep
     ``shared_trunk`` gives pi and vf one 64-64 tanh trunk like ours; ``a2c_kwargs`` go to
     ``A2C``. ``normalize`` wraps the envs in ``VecNormalize`` (observations and rewards, as
     the zoo's ``normalize: true``); evaluations then feed the policy observations normalised
-    with the frozen running statistics. Returns ``total_steps`` (SB3's count), ``train_seconds``, ``evals`` (each with
+    with the frozen running statistics. ``subprocess_envs`` steps each env in its own
+    process (SB3's ``SubprocVecEnv``) instead of in this one (``DummyVecEnv``). Returns ``total_steps`` (SB3's count), ``train_seconds``, ``evals`` (each with
     ``global_step``, ``train_seconds``, ``mean_return``, ``min_return``), ``threads``
     (torch's, as used) and ``wall_seconds`` (of ``learn``).
     """
@@ -286,7 +287,12 @@ def train_sb3(env_id: str, seed: int, total_steps: int, eval_every: int, eval_ep
     if shared_trunk:
         policy_kwargs = dict(**(policy_kwargs or {}), features_extractor_class=_sb3_shared_extractor(),
                              share_features_extractor=True, net_arch=dict(pi=[], vf=[]))
-    env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
+    if subprocess_envs:
+        from stable_baselines3.common.vec_env import SubprocVecEnv
+
+        env = make_vec_env(env_id, n_envs=n_envs, seed=seed, vec_env_cls=SubprocVecEnv)
+    else:
+        env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
     if normalize:
         from stable_baselines3.common.vec_env import VecNormalize
 

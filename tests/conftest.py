@@ -110,3 +110,12 @@ def shared_run_dir(tmp_path_factory: pytest.TempPathFactory):
 def _seed_everything():
     np.random.seed(0)
     yield
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray with 2 CPUs for a whole test module (start and stop cost seconds)."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    yield ray
+    ray.shutdown()

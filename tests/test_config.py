@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from a2c.config import PRESETS, Config, coerce, make_config
@@ -110,3 +112,33 @@ def test_keys_beside_a2c_table_are_not_silently_dropped(tmp_path):
     toml.write_text("gamma = 0.9\n[a2c]\nlr = 0.001\n")
     with pytest.raises(ConfigError, match=r"both under \[a2c\] and outside it \(gamma\).*flat"):
         make_config({}, toml)
+
+
+def test_workers_divide_the_envs():
+    cfg = make_config({"workers": 2})  # CartPole's preset: 16 envs
+    assert (cfg.n_envs, cfg.envs_per_worker) == (16, 8)
+    cfg = make_config({"workers": 3, "envs_per_worker": 2})
+    assert (cfg.n_envs, cfg.envs_per_worker, cfg.batch_size) == (6, 2, 6 * cfg.n_steps)
+    assert make_config({"workers": 2, "envs_per_worker": 4, "n_envs": 8}).n_envs == 8
+    assert Config(**cfg.to_dict()).validate().envs_per_worker == 2  # as a run's config.toml reads back
+
+
+@pytest.mark.parametrize("overrides, needle", [
+    ({"workers": 3}, "does not divide among 3 workers"),
+    ({"workers": 2, "envs_per_worker": 3, "n_envs": 8}, "must be workers (2) x envs_per_worker (3)"),
+    ({"async_updates": True}, "need workers > 0"),
+    ({"ray_address": "head:6379"}, "need workers > 0"),
+    ({"workers": 2, "async_updates": True, "normalize_reward": True}, "async updates (A3C) cannot normalise"),
+    ({"workers": 2, "fused": True}, "fused mode collects its own rollouts"),
+    ({"workers": -1}, "workers must be >= 0"),
+])
+def test_bad_worker_settings_name_the_problem(overrides, needle):
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        make_config(overrides)
+
+
+def test_async_flag_spelling():
+    from a2c.cli import build_parser
+
+    args = build_parser().parse_args(["train", "--workers", "2", "--async", "--ray-address", "auto"])
+    assert (args.workers, args.async_updates, args.ray_address) == ("2", True, "auto")
