@@ -294,3 +294,30 @@ def test_missing_extra_is_named(monkeypatch, capsys):
     assert main(["train", "--env", "ALE/Pong-v5", "--total-steps", "80"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "a2c[atari]" in err[0]
+
+
+@pytest.mark.parametrize("vector", ["ale", "gymnasium"])
+def test_interrupted_atari_run_resumes_on_its_own_vector_env(tmp_path, vector, capsys):
+    """The native env's emulators cannot be saved: the resumed run starts new games. A
+    gymnasium-stack run whose config.toml predates ``atari_vector`` resumes on that stack."""
+    from a2c.signals import TrainingInterrupted
+    from a2c.train import resume, train
+
+    run = tmp_path / vector
+    cfg = make_config({"env_id": GAME, "n_envs": 2, "n_steps": 5, "total_steps": 30, "hidden_sizes": (16,),
+                       "eval_every": 0, "final_eval_episodes": 0, "checkpoint_every": 1, "progress": False,
+                       "atari_vector": vector, "run_dir": str(run)})
+
+    def stop(update: int, step: int) -> None:
+        if update == 2:
+            raise KeyboardInterrupt("test stop")
+
+    with pytest.raises(TrainingInterrupted):
+        train(cfg, quiet=True, callback=stop)
+    if vector == "gymnasium":  # as written before the field existed
+        toml = run / "config.toml"
+        toml.write_text("".join(line for line in toml.read_text().splitlines(keepends=True)
+                                if not line.startswith("atari_vector")))
+    summary = resume(run).summary
+    assert summary["total_steps"] == 30 and summary["resumed_at_updates"] == [2]
+    assert "state cannot be saved" in capsys.readouterr().err
