@@ -213,6 +213,13 @@ class NativeGames(gym.vector.VectorWrapper):
         return obs, rewards.astype(np.float64), terminated | self.life_lost, truncated, info
 
 
+#: The native env's preprocessing: the stack's (its frames are equal, tested), and no life or reward handling.
+ALE_SETTINGS: dict[str, Any] = dict(
+    repeat_action_probability=REPEAT_ACTION_PROBABILITY, img_height=SCREEN_SIZE, img_width=SCREEN_SIZE, grayscale=True,
+    stack_num=FRAME_STACK, frameskip=FRAME_SKIP, maxpool=True, noop_max=NOOP_MAX, episodic_life=False,
+    life_loss_info=False, reward_clipping=False, autoreset_mode=AutoresetMode.NEXT_STEP)
+
+
 def ale_game(env_id: str) -> tuple[str, bool]:
     """The ROM name of an ``ALE/...`` id and whether the game waits for FIRE, or EnvError."""
     register_atari()
@@ -242,11 +249,8 @@ def make_atari_vec_env(env_id: str, n_envs: int, vector: str = "ale", *,
         from ale_py.vector_env import AtariVectorEnv
 
         game, fire = ale_game(env_id)
-        native = AtariVectorEnv(game, n_envs, num_threads=min(ALE_THREADS, n_envs),
-                                repeat_action_probability=REPEAT_ACTION_PROBABILITY, img_height=SCREEN_SIZE,
-                                img_width=SCREEN_SIZE, stack_num=FRAME_STACK, frameskip=FRAME_SKIP, noop_max=NOOP_MAX,
-                                episodic_life=False, life_loss_info=False, reward_clipping=False, use_fire_reset=fire,
-                                autoreset_mode=AutoresetMode.NEXT_STEP)
+        native = AtariVectorEnv(game, n_envs, num_threads=min(ALE_THREADS, n_envs), use_fire_reset=fire,
+                                **ALE_SETTINGS)
         return NativeGames(native, clip_rewards=clip_rewards, fire=fire)
     make_atari_env(env_id).close()  # fails here, with one line, for a missing extra or an unknown game
     return gym.vector.SyncVectorEnv(

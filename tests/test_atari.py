@@ -144,6 +144,31 @@ def test_native_vector_env_is_the_default_with_the_gymnasium_stacks_spaces():
         stack.close()
 
 
+def test_native_frames_equal_the_gymnasium_stacks():
+    """Same game, no random no-ops, same actions: the native env's settings give the very
+    frames of the wrapper stack (skip 4, max-pooled, resized, grey, stacked, zero-padded)."""
+    from ale_py.vector_env import AtariVectorEnv
+
+    from a2c.atari import ALE_SETTINGS
+
+    native = AtariVectorEnv("breakout", 1, num_threads=1, use_fire_reset=False, **{**ALE_SETTINGS, "noop_max": 0})
+    register_atari()
+    stack = gym.make(GAME, frameskip=1, repeat_action_probability=REPEAT_ACTION_PROBABILITY)
+    stack = gym.wrappers.AtariPreprocessing(stack, noop_max=0, frame_skip=FRAME_SKIP, terminal_on_life_loss=False)
+    stack = gym.wrappers.FrameStackObservation(stack, 4, padding_type="zero")
+    try:
+        frames, _ = native.reset(seed=0)
+        expected, _ = stack.reset(seed=0)
+        assert np.array_equal(frames[0], expected)
+        for action in (1, 3, 3, 2, 2, 0, 1, 3, 2, 2):
+            frames, *_ = native.step(np.array([action]))
+            expected, *_ = stack.step(action)
+            assert np.array_equal(frames[0], expected)
+    finally:
+        native.close()
+        stack.close()
+
+
 @pytest.mark.parametrize("game, lives", [(GAME, 5), ("ALE/SpaceInvaders-v5", 3)])
 def test_native_env_ends_an_episode_at_each_lost_life_and_reports_whole_raw_games(game, lives):
     """The training env (clipped) and a raw copy, same seeds and actions: per game, one
