@@ -57,7 +57,7 @@ FRAME_STACK = 4
 REPEAT_ACTION_PROBABILITY = 0.0
 NOOP, FIRE = 0, 1
 #: Threads of the native vector env's emulators: both cores of the 2-core machine it was measured on
-#: (1.6x the steps/s of one thread; they only run while the learner waits for the step anyway).
+#: (benchmarks/bench_atari.py also times one); they only run while the learner waits for the step.
 ALE_THREADS = 2
 EXTRA = "pip install 'a2c[atari]' (ale-py and opencv-python-headless)"
 
