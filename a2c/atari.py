@@ -29,8 +29,8 @@ the rewards of those steps still count towards the game's return.
 
 Training (``atari_vector = "ale"``, the default) uses ale-py's C++ vector env instead
 (:class:`NativeGames`): the same preprocessing (no-op starts, frame skip 4 max-pooled,
-84x84 grey, 4 stacked frames, FIRE at a new game; the same frames) in C++ threads,
-several times faster than the wrapper stack (results/atari_benchmark.md). Its own ``episodic_life`` resets the *whole game* at a
+84x84 grey, 4 stacked frames, FIRE at a new game; the same frames) in C++ threads, in
+a fraction of the wrapper stack's time (results/atari_benchmark.md). Its own ``episodic_life`` resets the *whole game* at a
 lost life (measured), so it runs without it, with raw rewards, and NativeGames adds
 the life-loss episodes, whole-game tallies and clipping in numpy, as GameEpisodes
 does. ``"gymnasium"`` keeps the wrapper stack (a SyncVectorEnv); single envs
