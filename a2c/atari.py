@@ -30,11 +30,11 @@ the rewards of those steps still count towards the game's return.
 Training (``atari_vector = "ale"``, the default) uses ale-py's C++ vector env instead
 (:class:`NativeGames`): the same preprocessing (no-op starts, frame skip 4 max-pooled,
 84x84 grey, 4 stacked frames, FIRE at a new game; the same frames) in C++ threads, in
-a fraction of the wrapper stack's time (results/atari_benchmark.md). Its own ``episodic_life`` resets the *whole game* at a
-lost life (measured), so it runs without it, with raw rewards, and NativeGames adds
-the life-loss episodes, whole-game tallies and clipping in numpy, as GameEpisodes
-does. ``"gymnasium"`` keeps the wrapper stack (a SyncVectorEnv); single envs
-(evaluation, GIFs) always use it.
+a fraction of the wrapper stack's time (results/atari_benchmark.md). Its own
+``episodic_life`` resets the *whole game* at a lost life (measured), so it runs
+without it, with raw rewards, and NativeGames adds the life-loss episodes, whole-game
+tallies and clipping in numpy, as GameEpisodes does. ``"gymnasium"`` keeps the
+wrapper stack (a SyncVectorEnv); single envs (evaluation, GIFs) always use it.
 """
 
 from __future__ import annotations
@@ -185,10 +185,11 @@ class NativeGames(gym.vector.VectorWrapper):
         self.game_start = np.zeros(n)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple:
-        obs, info = self.env.reset(seed=seed, options=options)  # every game anew
-        self.lives[:] = info["lives"]
-        self.life_lost[:] = self.game_over[:] = False
-        self.game_return[:], self.game_length[:], self.game_start[:] = 0.0, 0, time.perf_counter()
+        obs, info = self.env.reset(seed=seed, options=options)  # new games (those of options["reset_mask"])
+        new = (options or {}).get("reset_mask", np.ones(self.num_envs, bool))
+        self.lives[new] = info["lives"][new]
+        self.life_lost[new] = self.game_over[new] = False
+        self.game_return[new], self.game_length[new], self.game_start[new] = 0.0, 0, time.perf_counter()
         return obs, info
 
     def step(self, actions: np.ndarray) -> tuple:
@@ -245,6 +246,8 @@ def make_atari_vec_env(env_id: str, n_envs: int, vector: str = "ale", *,
     the wrapper stack in a SyncVectorEnv (no vector RecordEpisodeStatistics: it would
     count lives; :class:`GameEpisodes` reports games).
     """
+    if vector not in ("ale", "gymnasium"):
+        raise ValueError(f"vector must be 'ale' or 'gymnasium'; got {vector!r}")
     if vector == "ale":
         from ale_py.vector_env import AtariVectorEnv
 

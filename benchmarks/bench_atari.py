@@ -258,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     out.with_suffix(".md").write_text(report_md(report))
-    print(f"ours / SB3 = {summary['ratio']:.2f}x (same env stack {summary['ratio_same_stack']:.2f}x); wrote {out} and {out.with_suffix('.md')}")
+    print(f"ours / SB3 = {summary['ratio']:.2f}x (same env stack {summary['ratio_same_stack']:.2f}x); "
+          f"wrote {out} and {out.with_suffix('.md')}")
     return 0
 
 
