@@ -82,10 +82,11 @@ results: setup
 results-continuous: setup
 	$(BIN)/python -m a2c.results --set continuous --out results/continuous --runs runs/results --readme README.md
 
-## Atari speed: our standard trainer vs SB3 A2C CnnPolicy on ALE/Pong-v5, 16 envs, profile split (~5 min)
+## Atari speed: our standard trainer (native ALE env; also on gymnasium's wrappers) vs SB3 A2C CnnPolicy
+## (DummyVecEnv and SubprocVecEnv) on ALE/Pong-v5, 16 envs, profile split (~13 min)
 bench-atari: setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench,atari]'
-	nice -n 10 $(BIN)/python benchmarks/bench_atari.py --out results/atari_benchmark.json
+	nice -n 10 $(BIN)/python benchmarks/bench_atari.py --steps 2400 --rounds 3 --out results/atari_benchmark.json
 
 ## Atari learning: Pong and Breakout, 17 min of training each per invocation; resumes the same runs in
 ## runs/results each time until the presets' 10M steps; writes results/atari/ and the README block

@@ -25,6 +25,7 @@ OptimizerName = Literal["rmsprop", "rmsprop_keras", "rmsprop_tf", "adam"]
 Schedule = Literal["constant", "linear"]
 ObsScaling = Literal["none", "bounds"]
 Trunk = Literal["mlp", "nature_cnn"]
+AtariVector = Literal["ale", "gymnasium"]
 
 
 def _doc(text: str, **kwargs: Any) -> Any:
@@ -91,6 +92,9 @@ class Config:
     run_dir: str = _doc("output directory; default runs/<env>__s<seed>__<time>", default="")
     progress: bool = _doc("show a progress bar (never shown when output is not a terminal)", default=True)
     num_threads: int = _doc("TensorFlow CPU threads; 1 is fastest for small models, 0 = TF's default", default=1)
+    atari_vector: AtariVector = _doc("Atari training envs: 'ale' (ale-py's C++ vector env, threaded) or "
+                                     "'gymnasium' (gymnasium's wrappers in a SyncVectorEnv); same semantics, "
+                                     "see a2c/atari.py", default="ale")
     # Fused mode (a2c.fused): the TensorFlow env ports, rollout, returns and update of
     # several updates in ONE compiled call (XLA, or TF's graph executor); it adds its own preset layer
     # (a2c.fused.FUSED_PRESETS) between the env preset and the TOML file.

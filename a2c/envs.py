@@ -171,15 +171,15 @@ def encode_observations(obs: Any, observation_space: spaces.Space) -> np.ndarray
     return obs.reshape(obs.shape[0], *spec.shape)
 
 
-def make_vec_env(env_id: str, n_envs: int) -> gym.vector.VectorEnv:
+def make_vec_env(env_id: str, n_envs: int, atari_vector: str = "ale") -> gym.vector.VectorEnv:
     """A vector env with episode statistics and observations as :func:`observation_spec` says.
 
     Uses the environment's numpy-vectorised entry point where it has one (CartPole)
     and a SyncVectorEnv otherwise; both autoreset on the NEXT step. Atari games report
-    whole games as their episodes (:mod:`a2c.atari`).
+    whole games as their episodes, from the vector env ``atari_vector`` names (:mod:`a2c.atari`).
     """
     if is_atari(env_id):
-        env = make_atari_vec_env(env_id, n_envs)
+        env = make_atari_vec_env(env_id, n_envs, atari_vector)
         try:
             check_spaces(env_id, env.single_observation_space, env.single_action_space)
         except BaseException:

@@ -24,7 +24,7 @@ import dataclasses
 import tomli_w
 
 from a2c.checkpoint import RunCheckpoint
-from a2c.config import Config, make_config
+from a2c.config import Config, load_toml, make_config
 from a2c.distributions import distribution_for
 from a2c.envs import make_vec_env
 from a2c.errors import RunDirError
@@ -55,7 +55,8 @@ class StandardTrainer:
 
     def __init__(self, cfg: Config, collector: Collector | None = None) -> None:
         self.cfg = cfg
-        env = make_vec_env(cfg.env_id, cfg.n_envs) if collector is None else None  # EnvError: nothing written
+        # EnvError: nothing written
+        env = make_vec_env(cfg.env_id, cfg.n_envs, cfg.atari_vector) if collector is None else None
         try:
             obs_space = env.single_observation_space if env is not None else collector.observation_space
             action_space = env.single_action_space if env is not None else collector.action_space
@@ -194,7 +195,10 @@ def resume(run_dir: str | Path, *, quiet: bool = False, progress: bool | None = 
         raise RunDirError(f"the run in {run_dir} has finished (it has a summary.json); nothing to resume")
     if RunCheckpoint.latest_update(run_dir) is None:
         raise RunDirError(f"{run_dir} has no checkpoint to resume from; start it again with --overwrite")
-    cfg = make_config({"run_dir": str(run_dir), "progress": progress, "ray_address": ray_address}, config_path)
+    # Atari runs saved before atari_vector existed were trained on (and snapshot) the gymnasium stack.
+    legacy = {} if "atari_vector" in load_toml(config_path) else {"atari_vector": "gymnasium"}
+    cfg = make_config({"run_dir": str(run_dir), "progress": progress, "ray_address": ray_address,
+                       **legacy}, config_path)
     configure_tensorflow(cfg)
     trainer = trainer_for(cfg) if collector is None else StandardTrainer(cfg, collector)
     try:

@@ -1,19 +1,28 @@
 #!/usr/bin/env python
-"""Speed on Atari: our standard trainer vs Stable-Baselines3's A2C (CnnPolicy), same env, same machine.
+"""Speed on Atari: our standard trainer vs Stable-Baselines3's A2C (CnnPolicy), same machine.
 
-Both sides train ``ALE/Pong-v5`` through the same env stack (:func:`a2c.atari.make_atari_env`
-with clipped rewards: noop 30, frame skip 4, 84x84 grayscale, life-loss episodes, 4
-stacked frames), 16 envs stepped in one process (our SyncVectorEnv, SB3's
-DummyVecEnv), n_steps 5, the same Nature CNN shared by both heads (SB3's CnnPolicy
-default), RMSprop TF-like eps 1e-5, ent 0.01, vf 0.25, as the zoo. Torch and
-TensorFlow get the same number of threads (``--threads``, default 1: with both cores
-torch's OpenMP threads spin against the load of a shared machine, a forward pass 16x slower).
+``ALE/Pong-v5``, 16 envs, n_steps 5, the same Nature CNN shared by both heads (SB3's
+CnnPolicy default), RMSprop TF-like eps 1e-5, ent 0.01, vf 0.25, as the zoo. Sides:
+
+* ``ours``: the standard trainer as it trains by default, on ale-py's native vector env
+  (:class:`a2c.atari.NativeGames`, ``ALE_THREADS`` emulator threads): the headline;
+* ``ours_1thread``: the same with one emulator thread (why ``ALE_THREADS``);
+* ``ours_gymnasium``: ours on the gymnasium wrapper stack (``atari_vector = "gymnasium"``),
+  the very env stack SB3 gets: the same-env comparison;
+* ``sb3_dummy`` / ``sb3_subproc``: SB3 on that stack (:func:`a2c.atari.make_atari_env`
+  with clipped rewards: noop 30, frame skip 4, 84x84 grey, life-loss episodes, 4 frames)
+  in a DummyVecEnv (one process, as the zoo by default) and a SubprocVecEnv (one process
+  per game); the faster one is the reference for the ratios.
+
+Torch and TensorFlow get the same number of threads (``--threads``, default 1: with
+both cores torch's OpenMP threads spin against the load of a shared machine, a forward
+pass 16x slower).
 
 Each measurement runs in a fresh subprocess: a warm-up (tracing, the first updates)
 is excluded, then ``--steps`` env steps are timed; the time is split into the env's
 steps, the action call (the network's forward pass for 16 observations), the update
 and the rest (buffers, bookkeeping) by timing those calls where each library makes
-them. Sides alternate (ours, SB3, SB3, ours, ... over ``--rounds``) to share machine
+them. The order of the sides rotates each round (``--rounds``) to share machine
 noise; medians are reported.
 
 Usage::
@@ -71,12 +80,14 @@ class Timer:
 
 def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
     """Our StandardTrainer with the Atari preset (its own collector, act and update calls)."""
+    import a2c.atari
     from a2c.config import make_config
     from a2c.tf_setup import configure_tensorflow
     from a2c.train import StandardTrainer
 
+    a2c.atari.ALE_THREADS = spec.get("ale_threads", a2c.atari.ALE_THREADS)
     cfg = make_config({"env_id": ENV_ID, "seed": spec["seed"], "n_envs": N_ENVS, "n_steps": N_STEPS,
-                       "num_threads": spec["threads"]})
+                       "num_threads": spec["threads"], "atari_vector": spec["vector"]})
     configure_tensorflow(cfg)
     trainer = StandardTrainer(cfg)
     timer = Timer()
@@ -100,20 +111,22 @@ def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
     import tensorflow as tf
 
     return {**timer.result(updates * cfg.batch_size, total),
-            "threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()}
+            "threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),
+            "env_threads": a2c.atari.ALE_THREADS if spec["vector"] == "ale" else 1}
 
 
 def run_sb3(spec: dict[str, Any]) -> dict[str, Any]:
-    """SB3's A2C, CnnPolicy, the zoo's Atari settings, on our env stack in a DummyVecEnv."""
+    """SB3's A2C, CnnPolicy, the zoo's Atari settings, on our gymnasium env stack."""
     import torch
     from stable_baselines3 import A2C
     from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
-    from stable_baselines3.common.vec_env import DummyVecEnv
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
     from a2c.atari import make_atari_env
 
     torch.set_num_threads(spec["threads"] or os.cpu_count())
-    env = DummyVecEnv([lambda: make_atari_env(ENV_ID, clip_rewards=True) for _ in range(N_ENVS)])
+    vec_env = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}[spec["vec_env"]]
+    env = vec_env([lambda: make_atari_env(ENV_ID, clip_rewards=True) for _ in range(N_ENVS)])
     env.seed(spec["seed"])
     model = A2C("CnnPolicy", env, n_steps=N_STEPS, ent_coef=0.01, vf_coef=0.25, seed=spec["seed"], device="cpu",
                 policy_kwargs=dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(eps=1e-5)))
@@ -130,47 +143,66 @@ def run_sb3(spec: dict[str, Any]) -> dict[str, Any]:
     model.learn(updates * batch, reset_num_timesteps=False)
     total = time.perf_counter() - t
     env.close()
-    return {**timer.result(updates * batch, total), "threads": torch.get_num_threads()}
+    return {**timer.result(updates * batch, total), "threads": torch.get_num_threads(),
+            "env_threads": N_ENVS if spec["vec_env"] == "subproc" else 1}
 
 
-WORKERS = {"ours": run_ours, "sb3": run_sb3}
+#: side -> (worker, its spec, the table's label)
+SIDES: dict[str, tuple[Callable[[dict[str, Any]], dict[str, Any]], dict[str, Any], str]] = {
+    "ours": (run_ours, {"vector": "ale"}, "a2c standard trainer, native ALE vector env (default)"),
+    "ours_1thread": (run_ours, {"vector": "ale", "ale_threads": 1}, "a2c, native ALE vector env, 1 emulator thread"),
+    "ours_gymnasium": (run_ours, {"vector": "gymnasium"}, "a2c, gymnasium wrapper stack (SB3's env)"),
+    "sb3_dummy": (run_sb3, {"vec_env": "dummy"}, "SB3 A2C CnnPolicy, DummyVecEnv"),
+    "sb3_subproc": (run_sb3, {"vec_env": "subproc"}, "SB3 A2C CnnPolicy, SubprocVecEnv"),
+}
+WORKERS = {side: worker for side, (worker, _, _) in SIDES.items()}
 
 
 def report_md(report: dict[str, Any]) -> str:
     s = report["summary"]
     rows = []
-    for side, label in (("ours", "a2c standard trainer (TensorFlow)"), ("sb3", "SB3 A2C CnnPolicy (torch)")):
+    for side, (_, _, label) in SIDES.items():
         m = s[side]
         share = m["profile_share"]
         rows.append(f"| {label} | {m['steps_per_second']:.0f} | "
                     + " | ".join(f"{1000 * m['profile_ms_per_update'][p]:.0f} ({100 * share[p]:.0f}%)" for p in PARTS)
                     + " |")
     verdict = ("meets" if s["ratio"] >= report["target_ratio"] else "does NOT meet")
+    loads = [x for runs in report["runs"].values() for r in runs for x in (r["load_start"], r["load_end"])]
     return "\n".join([
         "# Atari speed: a2c vs Stable-Baselines3 A2C",
         "",
         f"Produced by `{report['command']}` (`make bench-atari`) on {report['machine']['cpu']} "
-        f"({report['machine']['cores']} cores, shared), {report['date']}.",
+        f"({report['machine']['cores']} cores, shared; 1-minute load average {min(loads):.1f} to {max(loads):.1f} "
+        f"during the measurements), {report['date']}.",
         "",
-        f"{ENV_ID}, {N_ENVS} envs x n_steps {N_STEPS} (one update per {N_ENVS * N_STEPS} env steps), the same env "
-        "stack and Nature CNN on both sides, "
+        f"{ENV_ID}, {N_ENVS} envs x n_steps {N_STEPS} (one update per {N_ENVS * N_STEPS} env steps), the same "
+        "Nature CNN on every side, "
         f"{report['settings']['steps']} timed env steps per measurement after {report['settings']['warmup_updates']} "
-        f"warm-up updates, {report['settings']['rounds']} round(s) of each side alternating, medians; "
-        f"{s['ours']['threads']} TensorFlow / {s['sb3']['threads']} torch threads.",
+        f"warm-up updates, {report['settings']['rounds']} round(s) of each side in rotating order, medians; "
+        f"{s['ours']['threads']} TensorFlow / {s['sb3_dummy']['threads']} torch threads; the native env runs "
+        f"{s['ours']['env_threads']} emulator thread(s).",
         "",
         "| Trainer | Env steps/s | env ms/update | action ms/update | update ms/update | other ms/update |",
         "|---|---:|---:|---:|---:|---:|",
         *rows,
         "",
-        f"**Ratio ours / SB3: {s['ratio']:.2f}x** (target >= {report['target_ratio']}x: {verdict} it).",
+        f"SB3 reference: the faster of its two vector envs, **{s['sb3']}** ({s[s['sb3']]['steps_per_second']:.0f} "
+        "steps/s).",
         "",
-        "Per-round steps/s: ours " + ", ".join(f"{r['steps_per_second']:.0f}" for r in report["runs"]["ours"])
-        + "; SB3 " + ", ".join(f"{r['steps_per_second']:.0f}" for r in report["runs"]["sb3"]) + ".",
+        f"**Ratio ours (default, native env) / SB3: {s['ratio']:.2f}x** (target >= {report['target_ratio']}x: "
+        f"{verdict} it).",
         "",
-        "\"action\" is the network's forward pass on 16 observations, once per env step (ours: the compiled "
-        "sampling call; SB3: `policy.forward`, which also computes values); \"update\" the gradient step on "
-        "the 80-step batch (ours also computes the bootstrap values there); \"other\" the rest of the loop "
-        "(buffers, conversions, bookkeeping).",
+        f"Same env stack (ours on the gymnasium wrappers SB3 also steps) / SB3: **{s['ratio_same_stack']:.2f}x**.",
+        "",
+        "Per-round steps/s: " + "; ".join(f"{side} " + ", ".join(f"{r['steps_per_second']:.0f}" for r in runs)
+                                          for side, runs in report["runs"].items()) + ".",
+        "",
+        "\"env\" is the vector env's step calls (SB3: `step_async` + `step_wait`); \"action\" the network's "
+        "forward pass on 16 observations, once per env step (ours: the compiled sampling call; SB3: "
+        "`policy.forward`, which also computes values); \"update\" the gradient step on the 80-step batch (ours "
+        "also computes the bootstrap values there); \"other\" the rest of the loop (buffers, conversions, "
+        "bookkeeping).",
         "",
     ])
 
@@ -178,9 +210,9 @@ def report_md(report: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="results/atari_benchmark.json")
-    parser.add_argument("--steps", type=int, default=4000, help="timed env steps per measurement")
+    parser.add_argument("--steps", type=int, default=2400, help="timed env steps per measurement")
     parser.add_argument("--warmup-updates", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=2, help="measurements per side (alternating)")
+    parser.add_argument("--rounds", type=int, default=3, help="measurements per side (rotating order)")
     parser.add_argument("--threads", type=int, default=1,
                         help="threads for both frameworks (default 1); 0: every core (on a small shared machine "
                              "torch's OpenMP threads then spin against the load: 16x slower forward passes measured)")
@@ -189,15 +221,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         worker_main(args.worker, WORKERS, "side")
         return 0
-    order = [side for r in range(args.rounds) for side in (("ours", "sb3") if r % 2 == 0 else ("sb3", "ours"))]
-    runs: dict[str, list[dict[str, Any]]] = {"ours": [], "sb3": []}
+    names = list(SIDES)
+    order = [side for r in range(args.rounds) for side in names[r % len(names):] + names[:r % len(names)]]
+    runs: dict[str, list[dict[str, Any]]] = {side: [] for side in SIDES}
     for i, side in enumerate(order):
-        spec = {"side": side, "seed": i, "steps": args.steps, "warmup_updates": args.warmup_updates,
-                "threads": args.threads}
+        spec = {"side": side, **SIDES[side][1], "seed": i, "steps": args.steps,
+                "warmup_updates": args.warmup_updates, "threads": args.threads}
         result = run_worker(Path(__file__), spec, timed=True)
         runs[side].append(result)
         print(f"{side}: {result['steps_per_second']:.0f} steps/s "
-              + ", ".join(f"{k} {100 * v:.0f}%" for k, v in result["profile_share"].items()), flush=True)
+              + ", ".join(f"{k} {100 * v:.0f}%" for k, v in result["profile_share"].items())
+              + f" (load {result['load_start']:.1f}-{result['load_end']:.1f})", flush=True)
     summary: dict[str, Any] = {}
     for side, results in runs.items():
         best = sorted(results, key=lambda r: r["steps_per_second"])[len(results) // 2]  # the median run's profile
@@ -205,8 +239,10 @@ def main(argv: list[str] | None = None) -> int:
         summary[side] = {"steps_per_second": statistics.median(r["steps_per_second"] for r in results),
                          "profile_share": best["profile_share"],
                          "profile_ms_per_update": {k: v / updates for k, v in best["profile_seconds"].items()},
-                         "threads": best["threads"]}
-    summary["ratio"] = summary["ours"]["steps_per_second"] / summary["sb3"]["steps_per_second"]
+                         "threads": best["threads"], "env_threads": best["env_threads"]}
+    summary["sb3"] = reference = max(("sb3_dummy", "sb3_subproc"), key=lambda k: summary[k]["steps_per_second"])
+    summary["ratio"] = summary["ours"]["steps_per_second"] / summary[reference]["steps_per_second"]
+    summary["ratio_same_stack"] = summary["ours_gymnasium"]["steps_per_second"] / summary[reference]["steps_per_second"]
     report = {
         "command": "python benchmarks/bench_atari.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -222,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     out.with_suffix(".md").write_text(report_md(report))
-    print(f"ours / SB3 = {summary['ratio']:.2f}x; wrote {out} and {out.with_suffix('.md')}")
+    print(f"ours / SB3 = {summary['ratio']:.2f}x (same env stack {summary['ratio_same_stack']:.2f}x); "
+          f"wrote {out} and {out.with_suffix('.md')}")
     return 0
 
 

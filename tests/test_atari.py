@@ -19,8 +19,8 @@ pytest.importorskip("ale_py")
 pytest.importorskip("cv2")
 
 from a2c.atari import (  # noqa: E402
-    FRAME_SKIP, NOOP_MAX, REPEAT_ACTION_PROBABILITY, GameEpisodes, make_atari_env, make_atari_vec_env,
-    register_atari,
+    FRAME_SKIP, NOOP, NOOP_MAX, REPEAT_ACTION_PROBABILITY, GameEpisodes, NativeGames, make_atari_env,
+    make_atari_vec_env, register_atari,
 )
 from a2c.cli import main  # noqa: E402
 from a2c.config import make_config  # noqa: E402
@@ -103,12 +103,12 @@ def test_a_lost_life_ends_the_episode_but_not_the_game_and_the_game_return_is_wh
     assert over and total == game["r"]
 
 
-def test_vector_env_reports_whole_games_through_the_next_step_autoreset():
+def test_gymnasium_vector_env_reports_whole_games_through_the_next_step_autoreset():
     """Each game is reported once, after five terminations (four lost lives, then the game
     over), with every agent step of the game counted: the vector env's steps, plus one
     extra (a no-op before the FIRE) in each of the four reset steps after a lost life,
     plus the first game's opening FIRE, made inside ``env.reset``."""
-    env = make_atari_vec_env(GAME, 2)
+    env = make_atari_vec_env(GAME, 2, "gymnasium")
     rng = np.random.default_rng(0)
     env.reset(seed=3)
     ends = np.zeros(2, int)  # terminations (lives and games) since the last game
@@ -128,6 +128,107 @@ def test_vector_env_reports_whole_games_through_the_next_step_autoreset():
     finally:
         env.close()
     assert games >= 2
+
+
+def test_native_vector_env_is_the_default_with_the_gymnasium_stacks_spaces():
+    native, stack = make_vec_env(GAME, 2), make_vec_env(GAME, 2, "gymnasium")
+    try:
+        assert isinstance(native, NativeGames) and isinstance(stack, gym.vector.SyncVectorEnv)
+        assert native.single_observation_space == stack.single_observation_space == gym.spaces.Box(
+            0, 255, (4, 84, 84), np.uint8)
+        assert native.single_action_space == stack.single_action_space
+        obs, _ = native.reset(seed=0)
+        assert obs.shape == (2, 4, 84, 84) and obs.dtype == np.uint8 and obs[:, -1].any()
+    finally:
+        native.close()
+        stack.close()
+
+
+def test_native_frames_equal_the_gymnasium_stacks():
+    """Same game, no random no-ops, same actions: the native env's settings give the very
+    frames of the wrapper stack (skip 4, max-pooled, resized, grey, stacked, zero-padded)."""
+    from ale_py.vector_env import AtariVectorEnv
+
+    from a2c.atari import ALE_SETTINGS
+
+    native = AtariVectorEnv("breakout", 1, num_threads=1, use_fire_reset=False, **{**ALE_SETTINGS, "noop_max": 0})
+    register_atari()
+    stack = gym.make(GAME, frameskip=1, repeat_action_probability=REPEAT_ACTION_PROBABILITY)
+    stack = gym.wrappers.AtariPreprocessing(stack, noop_max=0, frame_skip=FRAME_SKIP, terminal_on_life_loss=False)
+    stack = gym.wrappers.FrameStackObservation(stack, 4, padding_type="zero")
+    try:
+        frames, _ = native.reset(seed=0)
+        expected, _ = stack.reset(seed=0)
+        assert np.array_equal(frames[0], expected)
+        for action in (1, 3, 3, 2, 2, 0, 1, 3, 2, 2):
+            frames, *_ = native.step(np.array([action]))
+            expected, *_ = stack.step(action)
+            assert np.array_equal(frames[0], expected)
+    finally:
+        native.close()
+        stack.close()
+
+
+@pytest.mark.parametrize("game, lives", [(GAME, 5), ("ALE/SpaceInvaders-v5", 3)])
+def test_native_env_ends_an_episode_at_each_lost_life_and_reports_whole_raw_games(game, lives):
+    """The training env (clipped) and a raw copy, same seeds and actions: per game, one
+    termination per lost life (the game goes on: lives only go down), the game's return
+    is the sum of the raw rewards, its length the agent steps since it began (the step
+    after a game over is the next game's reset step)."""
+    train, raw = make_atari_vec_env(game, 2), make_atari_vec_env(game, 2, clip_rewards=False)
+    _, info = train.reset(seed=5)
+    raw.reset(seed=5)
+    rng = np.random.default_rng(0)
+    prev_lives = info["lives"].copy()
+    ends, lost, steps = np.zeros(2, int), np.zeros(2, int), np.zeros(2, int)
+    rewards, clipped = np.zeros(2), np.zeros(2)
+    first = np.ones(2, bool)
+    games = []
+    try:
+        while not (~first).all():
+            actions = rng.integers(train.single_action_space.n, size=2)
+            obs, r, terminated, truncated, info = train.step(actions)
+            raw_obs, raw_r, *_, raw_info = raw.step(actions)
+            assert np.array_equal(obs, raw_obs) and np.array_equal(r, np.clip(raw_r, -1, 1))
+            assert set(np.unique(r)) <= {-1.0, 0.0, 1.0}
+            assert not truncated.any() and steps.max() < 5000
+            steps += 1
+            ends += terminated
+            lost += info["lives"] < prev_lives
+            prev_lives = info["lives"].copy()
+            rewards += raw_r
+            clipped += r
+            for i in np.flatnonzero(info.get("_episode", np.zeros(2, bool))):
+                assert raw_info["_episode"][i] and raw_info["episode"]["r"][i] == info["episode"]["r"][i]
+                assert ends[i] == lost[i] == lives
+                assert info["episode"]["r"][i] == rewards[i]
+                assert info["episode"]["l"][i] == steps[i] - (0 if first[i] else 1)
+                games.append((rewards[i], clipped[i]))
+                ends[i] = lost[i] = steps[i] = 0
+                rewards[i] = clipped[i] = 0.0
+                first[i] = False
+    finally:
+        train.close()
+        raw.close()
+    if game != GAME:  # Space Invaders scores 5 to 30 a hit: the return is not the clipped one
+        assert all(r > c for r, c in games)
+
+
+def test_native_env_presses_fire_after_a_lost_life():
+    """Breakout waits for FIRE after a lost life; an agent that never fires still plays its
+    five lives, since the episode's reset step (its action ignored) presses FIRE."""
+    env = make_atari_vec_env(GAME, 1)
+    env.reset(seed=0)
+    ends = 0
+    try:
+        for _ in range(1000):
+            _, _, terminated, _, info = env.step(np.array([NOOP]))
+            ends += int(terminated[0])
+            if "_episode" in info:
+                break
+    finally:
+        env.close()
+    assert ends == 5 and info["_episode"][0]
 
 
 def test_env_that_was_reset_underneath_starts_a_new_game():
@@ -218,3 +319,30 @@ def test_missing_extra_is_named(monkeypatch, capsys):
     assert main(["train", "--env", "ALE/Pong-v5", "--total-steps", "80"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "a2c[atari]" in err[0]
+
+
+@pytest.mark.parametrize("vector", ["ale", "gymnasium"])
+def test_interrupted_atari_run_resumes_on_its_own_vector_env(tmp_path, vector, capsys):
+    """The native env's emulators cannot be saved: the resumed run starts new games. A
+    gymnasium-stack run whose config.toml predates ``atari_vector`` resumes on that stack."""
+    from a2c.signals import TrainingInterrupted
+    from a2c.train import resume, train
+
+    run = tmp_path / vector
+    cfg = make_config({"env_id": GAME, "n_envs": 2, "n_steps": 5, "total_steps": 30, "hidden_sizes": (16,),
+                       "eval_every": 0, "final_eval_episodes": 0, "checkpoint_every": 1, "progress": False,
+                       "atari_vector": vector, "run_dir": str(run)})
+
+    def stop(update: int, step: int) -> None:
+        if update == 2:
+            raise KeyboardInterrupt("test stop")
+
+    with pytest.raises(TrainingInterrupted):
+        train(cfg, quiet=True, callback=stop)
+    if vector == "gymnasium":  # as written before the field existed
+        toml = run / "config.toml"
+        toml.write_text("".join(line for line in toml.read_text().splitlines(keepends=True)
+                                if not line.startswith("atari_vector")))
+    summary = resume(run).summary
+    assert summary["total_steps"] == 30 and summary["resumed_at_updates"] == [2]
+    assert "state cannot be saved" in capsys.readouterr().err
