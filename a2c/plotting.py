@@ -217,7 +217,8 @@ def plot_learning_curve(run_dirs: Sequence[str | Path], out: str | Path | None =
     _format_step_axis(ax)
     ax.set_ylabel("episode return")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", loc="best")
+    if ax.get_legend_handles_labels()[0]:  # a run with no finished episode yet draws nothing
+        ax.legend(fontsize="small", loc="best")
     ax.set_title(title or _default_title(groups))
     _save(fig, out)
     return fig
