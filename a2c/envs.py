@@ -13,7 +13,7 @@ a truncation must bootstrap from), and the following step is a reset step whose
 transition is not real and is masked out of the loss (see :mod:`a2c.rollout`).
 
 Atari games (``ALE/...``) are built by :mod:`a2c.atari`: the zoo's preprocessing, and
-episodes that end at a lost life while the game goes on (:func:`game_over` tells the
+episodes that end at a lost life while the game goes on (:func:`play_on` tells the
 two apart in single-env loops).
 """
 
@@ -231,8 +231,17 @@ def env_spaces(env_id: str) -> tuple[spaces.Space, spaces.Space]:
         env.close()
 
 
-def game_over(terminated: bool, truncated: bool, info: dict[str, Any]) -> bool:
-    """Whether a single env's step ended the game, not just the episode: an Atari episode
-    ends at a lost life while the game goes on (``info["game_over"]``, :mod:`a2c.atari`);
-    evaluation and GIFs then reset (a no-op step) and play on."""
-    return bool(info.get("game_over", terminated or truncated))
+def play_on(env: gym.Env, obs: Any, terminated: bool, truncated: bool,
+            info: dict[str, Any]) -> tuple[Any, bool, dict[str, Any] | None]:
+    """After a single env's step: the observation to act on next, whether the *game* is over,
+    and the game's own tally (``info["episode"]``) when it reports one.
+
+    An Atari episode ends at a lost life while the game goes on (``info["game_over"]``,
+    :mod:`a2c.atari`): the env is then reset (a no-op step) and play continues. Evaluation
+    and GIFs share this so that both play whole games and stop at the same step.
+    """
+    if info.get("game_over", terminated or truncated):
+        return obs, True, info.get("episode")
+    if terminated or truncated:
+        obs, _ = env.reset()
+    return obs, False, None

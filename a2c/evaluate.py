@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from a2c.envs import encode_observations, env_action, game_over, make_env
+from a2c.envs import encode_observations, env_action, make_env, play_on
 
 # Evaluation seeds start here; training seeds (seed .. seed + n_envs - 1) stay below it.
 EVAL_SEED_BASE = 1_000_000
@@ -80,12 +80,11 @@ def evaluate_policy(policy: Policy, env_id: str, episodes: int, seed: int = EVAL
                 o, r, terminated, truncated, info = envs[k].step(env_action(actions[k], action_space))
                 returns[k] += float(r)
                 lengths[k] += 1
-                if game_over(terminated, truncated, info):
+                o, over, tally = play_on(envs[k], o, terminated, truncated, info)
+                if over:
                     running[k] = False
-                    if "episode" in info:  # the game's own tally (its reset steps included)
-                        returns[k], lengths[k] = float(info["episode"]["r"]), int(info["episode"]["l"])
-                elif terminated or truncated:
-                    o, _ = envs[k].reset()  # a lost life (Atari): the game goes on
+                    if tally is not None:  # the game's own tally (its reset steps included)
+                        returns[k], lengths[k] = float(tally["r"]), int(tally["l"])
                 obs[k] = encode_observations([o], obs_space)[0]
     finally:
         for env in envs:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from a2c.envs import encode_observations, env_action, game_over, make_env
+from a2c.envs import encode_observations, env_action, make_env, play_on
 from a2c.errors import ConfigError, EnvError
 from a2c.evaluate import Policy
 
@@ -70,11 +70,9 @@ def record_gif(policy: Policy, env_id: str, seed: int, path: str | Path, *,
             obs, reward, terminated, truncated, info = env.step(env_action(action, env.action_space))
             total += float(reward)
             t += 1
-            done = game_over(terminated, truncated, info)
-            if done and "episode" in info:
-                total = float(info["episode"]["r"])
-            elif terminated or truncated:
-                obs, _ = env.reset()  # a lost life (Atari): the game goes on
+            obs, done, tally = play_on(env, obs, terminated, truncated, info)
+            if tally is not None:
+                total = float(tally["r"])
             keep(t)
         fps = float(env.metadata.get("render_fps") or 30)
     finally:
