@@ -244,7 +244,7 @@ def make_gradients(model: keras.Model, cfg: Config) -> HostCall:
     """Compile :func:`member_gradients` at the model's current weights: ``Rollout ->
     (clipped gradients, metrics)``, for an A3C worker (``cfg``'s n_envs: the worker's)."""
     @tf.function(input_signature=[rollout_signature(cfg, obs_spec_of(model), action_shape_of(model))],
-                 jit_compile=True)
+                 jit_compile=compiles_with_xla(model))
     def gradients(batch: Rollout) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
         weights = [v.value for v in model.trainable_variables]
         grads, metrics = member_gradients(model, weights, batch, cfg)
@@ -263,7 +263,7 @@ def make_apply(model: keras.Model, optimizer: keras.optimizers.Optimizer,
     signature = [[tf.TensorSpec(v.shape, v.dtype) for v in variables],
                  {k: tf.TensorSpec([], tf.float32) for k in GRADIENT_METRICS}]
 
-    @tf.function(input_signature=signature, jit_compile=True)
+    @tf.function(input_signature=signature, jit_compile=compiles_with_xla(model))
     def apply(grads: list[tf.Tensor], metrics: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         lr = current_learning_rate(optimizer)
         optimizer.apply_gradients(zip(grads, variables))
