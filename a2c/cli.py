@@ -136,6 +136,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if s["eval_episodes"]:
         print(f"greedy evaluation over {s['eval_episodes']} episodes: "
               f"{s['eval_mean_return']:.1f} +/- {s['eval_std_return']:.1f}")
+    if s.get("model_step") is not None:
+        last = s["last_model_eval_mean_return"]
+        print(f"model: the best periodic evaluation's, at step {s['model_step']} ({s['selection_mean_return']:.1f} "
+              f"over its {s['selection_episodes']} selection episodes)"
+              + (f"; the last weights score {last:.1f} on the same final episodes" if last is not None else ""))
     print(next_steps(result.run_dir))
     return 0
 
@@ -152,6 +157,9 @@ def _train_population(args: argparse.Namespace, cfg: Config) -> int:
     """``--seeds`` / ``--sweep``: a population (a2c.population), checked before TensorFlow starts."""
     if not cfg.fused:
         raise ConfigError("--seeds and --sweep train a population in fused mode; add --fused")
+    if cfg.keep_best:
+        raise ConfigError("keep_best is for single runs; a population keeps each member's last weights "
+                          "(drop --keep-best)")
     seeds = parse_seeds(args.seeds) if args.seeds is not None else None
     sweep = parse_sweep(args.sweep or [])
     member_configs(cfg, seeds, sweep)  # every member's values validated before TensorFlow starts

@@ -31,6 +31,7 @@ from typing import Any, NamedTuple, Protocol
 import keras
 import tensorflow as tf
 
+from a2c.best import LAST_MODEL_FILE, SELECTION_SEED_BASE, BestWeights
 from a2c.checkpoint import RunCheckpoint
 from a2c.console import Display
 from a2c.config import Config
@@ -106,8 +107,12 @@ class RunDriver:
                  callback: Callback | None = None) -> None:
         self.cfg, self.run_dir, self.trainer, self.quiet, self.callback = cfg, run_dir, trainer, quiet, callback
         self.model = trainer.model
-        self.checkpoints = RunCheckpoint(run_dir, trainer.model, trainer.optimizer, cfg.keep_checkpoints,
-                                         trainer.checkpoint_objects())
+        # keep_best (a2c.best): the best periodic evaluation's weights, checkpointed with the rest;
+        # its periodic evaluations play their own seeds, never the final evaluation's.
+        self.best = BestWeights(trainer.model) if cfg.keep_best else None
+        self.periodic_seed = SELECTION_SEED_BASE if cfg.keep_best else EVAL_SEED_BASE
+        extra = {**trainer.checkpoint_objects(), **({"best_weights": self.best} if self.best else {})}
+        self.checkpoints = RunCheckpoint(run_dir, trainer.model, trainer.optimizer, cfg.keep_checkpoints, extra)
         self.greedy_periodic = make_greedy(self.model, cfg.eval_episodes)
         self.progress = Progress(next_eval=cfg.eval_every if cfg.eval_every > 0 else None)
         self.saved_update: int | None = None  # the update of the newest checkpoint on disk
@@ -123,6 +128,8 @@ class RunDriver:
         self.progress = Progress.from_dict(host["progress"])
         self.progress.resumed_at.append(self.progress.update)
         self.saved_update = self.progress.update
+        if self.best is not None:
+            self.best.load_state(host.get("best"))
         for warning in self.trainer.load_state(host["trainer"]):
             if not self.quiet:
                 print(f"a2c train: warning: {self.cfg.env_id}: {warning}", file=sys.stderr)
@@ -142,6 +149,7 @@ class RunDriver:
             "progress": p.to_dict(),
             "logs": self.logger.file_sizes(),  # flushes the CSVs and TensorBoard first
             "trainer": self.trainer.state(),
+            **({"best": self.best.state()} if self.best is not None else {}),
         })
         self.saved_update = p.update
 
@@ -200,10 +208,12 @@ class RunDriver:
         self.logger.log_metrics(p.metrics_row(update, p.recent, p.episodes, metrics))
         display.metrics(p.recent.return_mean(), p.steps_per_second)
 
-    def _evaluate(self, policy: Callable, episodes: int) -> EvalResult:
+    def _evaluate(self, policy: Callable, episodes: int, seed: int = EVAL_SEED_BASE, *,
+                  log: bool = True) -> EvalResult:
         """A greedy evaluation, logged with the training clock at its step."""
-        result = evaluate_policy(policy, self.cfg.env_id, episodes, EVAL_SEED_BASE)
-        self.logger.log_eval(self.progress.eval_row(result.summary()))
+        result = evaluate_policy(policy, self.cfg.env_id, episodes, seed)
+        if log:
+            self.logger.log_eval(self.progress.eval_row(result.summary()))
         return result
 
     def _loop(self) -> None:
@@ -234,7 +244,10 @@ class RunDriver:
     def evaluate(self) -> None:
         """Greedy, one env and one seed per episode."""
         self.trainer.check_finite()
-        self.display.evaluated(self._evaluate(self.greedy_periodic, self.cfg.eval_episodes).mean)
+        result = self._evaluate(self.greedy_periodic, self.cfg.eval_episodes, self.periodic_seed)
+        if self.best is not None:
+            self.best.offer(result.mean, self.progress.global_step)
+        self.display.evaluated(result.mean)
 
     def interrupted(self) -> TrainingInterrupted:
         return self._interrupted()
@@ -243,6 +256,7 @@ class RunDriver:
         """Write model.keras, the SavedModel, the final evaluation and summary.json."""
         cfg, run_dir, model, p = self.cfg, self.run_dir, self.model, self.progress
         self.trainer.check_finite()
+        kept = self._keep_best()
         save_model(model, run_dir / MODEL_FILE)
         export_saved_model(model, run_dir / SAVED_MODEL_DIR, env_id=cfg.env_id, source=run_dir / MODEL_FILE)
         final: EvalResult | None = None
@@ -261,6 +275,7 @@ class RunDriver:
             "episodes": p.episodes,
             "train_return_mean_last100": p.recent.return_mean(),
             **final_eval_fields(final),
+            **kept,
             "resumed_at_updates": p.resumed_at,
             **self.trainer.summary(),
             "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": sys.version.split()[0]},
@@ -268,6 +283,31 @@ class RunDriver:
         atomic_write_json(run_dir / "summary.json", summary)
         self._write_curves()
         return TrainResult(run_dir, model, summary)
+
+    def _keep_best(self) -> dict[str, Any]:
+        """With keep_best: save and evaluate the last weights (last_model.keras), then give
+        the model the best periodic evaluation's; return the summary fields that say so."""
+        if self.best is None:
+            return {}
+        cfg, p = self.cfg, self.progress
+        fields: dict[str, Any] = {"model_selection": "last weights (no periodic evaluation ran)"}
+        if self.best.step is None:
+            return fields
+        save_model(self.model, self.run_dir / LAST_MODEL_FILE)
+        last = None
+        if cfg.final_eval_episodes > 0:
+            last = self._evaluate(make_greedy(self.model, cfg.final_eval_episodes), cfg.final_eval_episodes, log=False)
+        self.best.restore_into(self.model)
+        return {
+            "model_selection": "best periodic evaluation",
+            "model_step": self.best.step,
+            "selection_mean_return": self.best.mean_return,
+            "selection_episodes": cfg.eval_episodes,
+            "selection_seeds": [self.periodic_seed, self.periodic_seed + cfg.eval_episodes - 1],
+            "last_model_step": p.global_step,
+            "last_model_eval_mean_return": last.mean if last else None,
+            "last_model_eval_std_return": last.std if last else None,
+        }
 
     def _write_curves(self) -> None:
         """The run's learning curves as a PNG in the run directory, at the end and when

@@ -172,6 +172,10 @@ def results_table(run_dirs: Sequence[str | Path], per_run: bool = False) -> str:
     The greedy return is the mean over runs of each run's final evaluation (with the
     std across runs after ±, and the worst and best run); ``per_run=True`` appends a
     second table with one row per run.
+
+    Runs with ``keep_best`` (:mod:`a2c.best`) report the weights of their best periodic
+    evaluation; the "Last weights" column then gives what the last weights score on the
+    same final episodes (a dash when every run kept its last weights).
     """
     if not run_dirs:
         raise RunDirError("no run directories given")
@@ -180,9 +184,9 @@ def results_table(run_dirs: Sequence[str | Path], per_run: bool = False) -> str:
         if run.summary is None:
             raise RunDirError(f"{run.run_dir} has no summary.json (did the run finish?)")
     lines = [
-        "| Environment | Runs | Seeds | Env steps | Greedy eval return | Worst / best run "
+        "| Environment | Runs | Seeds | Env steps | Greedy eval return | Worst / best run | Last weights "
         "| Eval episodes | Training return (last 100) | Steps/s | Train time (s) |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for env_id, env_runs in group_by_env(runs).items():
         s = [r.summary for r in env_runs]
@@ -190,10 +194,12 @@ def results_table(run_dirs: Sequence[str | Path], per_run: bool = False) -> str:
         steps = sorted({int(x.get("total_steps", 0)) for x in s})
         seeds = sorted(str(x.get("seed", r.seed)) for x, r in zip(s, env_runs))
         episodes = sorted({int(x.get("eval_episodes") or 0) for x in s})
+        kept = any(x.get("model_step") is not None for x in s)
+        last = _mean_std([x.get("last_model_eval_mean_return", x.get("eval_mean_return")) for x in s]) if kept else "-"
         lines.append(
             f"| {env_id} | {len(env_runs)} | {', '.join(seeds)} "
             f"| {' / '.join(f'{n:,}' for n in steps)} | {_mean_std(evals)} "
-            f"| {f'{min(evals):.1f} / {max(evals):.1f}' if evals else 'n/a'} "
+            f"| {f'{min(evals):.1f} / {max(evals):.1f}' if evals else 'n/a'} | {last} "
             f"| {' / '.join(map(str, episodes))} "
             f"| {_mean_std([x.get('train_return_mean_last100') for x in s])} "
             f"| {_mean_std([x.get('steps_per_second') for x in s], 0)} "
@@ -203,8 +209,8 @@ def results_table(run_dirs: Sequence[str | Path], per_run: bool = False) -> str:
     if per_run:
         rows = [
             "| Run | Environment | Seed | Env steps | Greedy eval return (mean ± std over episodes) "
-            "| Min / max | Training return (last 100) | Steps/s |",
-            "|---|---|---:|---:|---:|---:|---:|---:|",
+            "| Min / max | Model | Training return (last 100) | Steps/s |",
+            "|---|---|---:|---:|---:|---:|---|---:|---:|",
         ]
         for r in runs:
             x = r.summary
@@ -213,8 +219,13 @@ def results_table(run_dirs: Sequence[str | Path], per_run: bool = False) -> str:
             mm = (f"{x['eval_min_return']:.1f} / {x['eval_max_return']:.1f}"
                   if x.get("eval_min_return") is not None else "n/a")
             tr = x.get("train_return_mean_last100")
+            model = "last weights"
+            if x.get("model_step") is not None:
+                last_score = x.get("last_model_eval_mean_return")
+                model = (f"best periodic eval, step {int(x['model_step']):,}"
+                         + (f" (last weights {last_score:.1f})" if last_score is not None else ""))
             rows.append(f"| {r.run_dir.name} | {r.env_id} | {x.get('seed', r.seed)} "
-                        f"| {int(x.get('total_steps', 0)):,} | {ev} | {mm} "
+                        f"| {int(x.get('total_steps', 0)):,} | {ev} | {mm} | {model} "
                         f"| {'n/a' if tr is None else f'{tr:.1f}'} | {x.get('steps_per_second', 0):.0f} |")
         table += "\n" + "\n".join(rows) + "\n"
     return table

@@ -193,6 +193,23 @@ def test_results_table_groups_by_env(run_dir, tmp_path):
     assert sum(line.startswith("| acro |") or line.startswith("| s1 |") for line in lines) == 2  # per-run rows
 
 
+def test_results_table_says_which_weights_a_run_reports(run_dir, tmp_path):
+    kept = fake_run(run_dir, tmp_path / "kept", seed=1)
+    summary = json.loads((kept / "summary.json").read_text())
+    summary.update(model_step=40_000, selection_mean_return=480.0, last_model_eval_mean_return=123.4)
+    (kept / "summary.json").write_text(json.dumps(summary))
+    lines = results_table([run_dir, kept], per_run=True).splitlines()
+    header = lines[0].split(" | ")
+    cartpole = next(line for line in lines if line.startswith("| CartPole-v1 | 2 |")).split(" | ")
+    base = json.loads((run_dir / "summary.json").read_text())["eval_mean_return"]
+    # the last weights: the kept run's own score for them, the other run's eval (they are its model)
+    assert cartpole[header.index("Last weights")] == f"{(base + 123.4) / 2:.1f} ± {abs(base - 123.4) / 2:.1f}"
+    assert "| best periodic eval, step 40,000 (last weights 123.4) |" in next(r for r in lines if r.startswith("| kept |"))
+    assert "| last weights |" in next(r for r in lines if r.startswith(f"| {run_dir.name} |"))
+    alone = results_table([run_dir]).splitlines()
+    assert alone[2].split(" | ")[header.index("Last weights")] == "-"
+
+
 def test_plot_and_table_errors(run_dir, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     for args, message in (
