@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m a2c.results " + " ".join(argv if argv is not None else sys.argv[1:])
     (out / "results.md").write_text(
         "# Results\n\nProduced by `" + command.strip() + "` (see README). Greedy evaluation: 100 episodes, "
-        "each on its own seed (1,000,000 + k) never used in training.\n\n" + table
+        "each on its own seed (1,000,000 + k) never used in training. Runs whose preset has `keep_best` "
+        "report the weights of their best periodic evaluation, chosen on seeds of their own (2,000,000 + k); "
+        "\"Last weights\" is what their last weights score on the same 100 episodes.\n\n" + table
         + "\n## Stable-Baselines3 A2C reference\n\n| Environment | SB3 A2C greedy return |\n|---|---|\n"
         + reference + "\n\n## Learning curves\n\n"
         + "\n".join(f"![{env}]({Path(p).name})" for env, p in curves.items()) + "\n"
