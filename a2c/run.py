@@ -1,8 +1,9 @@
 """The run driver: one loop around any trainer, owning everything a run writes.
 
 config -> trainer (envs, model, optimizer) -> run directory (:mod:`a2c.run_dir`) ->
-[advance -> log -> periodic eval -> checkpoint]* -> model.keras + SavedModel ->
-final evaluation -> summary.json
+[advance -> log -> periodic eval -> checkpoint]* -> (keep_best: the best periodic
+evaluation's weights, :mod:`a2c.best`) -> model.keras + SavedModel -> final evaluation
+-> summary.json
 
 A :class:`Trainer` supplies only its step: ``advance(k)`` performs ``k`` updates and
 returns their metrics and the episodes that finished. The standard trainer
@@ -17,6 +18,9 @@ files. :func:`a2c.train.train` and :func:`a2c.train.resume` start it.
 When each of those happens is :mod:`a2c.schedule`'s, shared with the population driver
 (:mod:`a2c.population_run`); the clock (``train_seconds``, ``warmup_seconds``) is kept
 there too, and ``steps_per_second`` leaves the warm-up out.
+
+(Over 300 lines: the trainer protocol and the driver that calls it, with every file a
+run writes; split, the order of the final files would be read in two places.)
 """
 
 from __future__ import annotations
