@@ -78,7 +78,7 @@ results: setup
 	$(BIN)/python -m a2c.results --out results --runs runs/results --readme README.md
 
 ## Regenerate results/continuous/: 3 seeds x Pendulum-v1, MountainCarContinuous-v0, LunarLanderContinuous-v3,
-## BipedalWalker-v3 (Box actions; ~1.5 h on 2 cores, mostly BipedalWalker), curves, table
+## BipedalWalker-v3 (Box actions; ~35 min on 2 cores, measured 2026-12-01), curves, table
 results-continuous: setup
 	$(BIN)/python -m a2c.results --set continuous --out results/continuous --runs runs/results --readme README.md
 
