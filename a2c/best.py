@@ -52,11 +52,11 @@ class BestWeights(tf.Module):
         self.mean_return, self.step = float(mean_return), int(step)
         return True
 
-    def restore_into(self, model: keras.Model) -> None:
-        """Give ``model`` (the one copied from) the kept weights."""
+    def restore(self) -> None:
+        """Give the model the kept weights."""
         if self.step is None:
             raise RuntimeError("no evaluation has been kept yet")
-        for copy, target in zip(self.copies, model.weights):
+        for copy, target in zip(self.copies, self._sources):
             target.assign(copy.numpy())
 
     def state(self) -> dict[str, Any]:

@@ -260,12 +260,14 @@ class RunDriver:
         """Write model.keras, the SavedModel, the final evaluation and summary.json."""
         cfg, run_dir, model, p = self.cfg, self.run_dir, self.model, self.progress
         self.trainer.check_finite()
-        kept = self._keep_best()
+        # One compiled policy reads the model's variables: it scores the last weights and then the kept ones.
+        greedy = make_greedy(model, cfg.final_eval_episodes) if cfg.final_eval_episodes > 0 else None
+        kept = self._keep_best(greedy)
         save_model(model, run_dir / MODEL_FILE)
         export_saved_model(model, run_dir / SAVED_MODEL_DIR, env_id=cfg.env_id, source=run_dir / MODEL_FILE)
         final: EvalResult | None = None
-        if cfg.final_eval_episodes > 0:
-            final = self._evaluate(make_greedy(model, cfg.final_eval_episodes), cfg.final_eval_episodes)
+        if greedy is not None:
+            final = self._evaluate(greedy, cfg.final_eval_episodes)
         self.logger.close()
         summary = {
             "env_id": cfg.env_id,
@@ -288,9 +290,10 @@ class RunDriver:
         self._write_curves()
         return TrainResult(run_dir, model, summary)
 
-    def _keep_best(self) -> dict[str, Any]:
-        """With keep_best: save and evaluate the last weights (last_model.keras), then give
-        the model the best periodic evaluation's; return the summary fields that say so."""
+    def _keep_best(self, greedy: Callable | None) -> dict[str, Any]:
+        """With keep_best: save the last weights (last_model.keras) and score them with ``greedy``
+        (the final evaluation's policy; None: no final evaluation), then give the model the best
+        periodic evaluation's; return the summary fields that say so."""
         if self.best is None:
             return {}
         cfg, p = self.cfg, self.progress
@@ -298,10 +301,8 @@ class RunDriver:
         if self.best.step is None:
             return fields
         save_model(self.model, self.run_dir / LAST_MODEL_FILE)
-        last = None
-        if cfg.final_eval_episodes > 0:
-            last = self._evaluate(make_greedy(self.model, cfg.final_eval_episodes), cfg.final_eval_episodes, log=False)
-        self.best.restore_into(self.model)
+        last = self._evaluate(greedy, cfg.final_eval_episodes, log=False) if greedy is not None else None
+        self.best.restore()
         return {
             "model_selection": "best periodic evaluation",
             "model_step": self.best.step,

@@ -36,20 +36,20 @@ def test_best_weights_copy_only_a_better_score_and_give_it_back():
         v.assign(np.asarray(v) + 1.0)
     assert not best.offer(10.0, 200) and not best.offer(float("nan"), 300)  # ties keep the earlier weights
     assert best.state() == {"mean_return": 10.0, "step": 100}
-    best.restore_into(model)
+    best.restore()
     for a, b in zip(_weights(model), kept, strict=True):
         np.testing.assert_array_equal(a, b)
     for v in model.weights:
         v.assign(np.asarray(v) - 2.0)
     assert best.offer(11.0, 400) and best.step == 400
-    best.restore_into(model)
+    best.restore()
     assert any(not np.array_equal(a, b) for a, b in zip(_weights(model), kept))
 
 
 def test_restore_before_any_evaluation_is_an_error():
     model = build_actor_critic(4, 2, (8,), seed=1)
     with pytest.raises(RuntimeError, match="no evaluation"):
-        BestWeights(model).restore_into(model)
+        BestWeights(model).restore()
 
 
 def _cfg(run_dir: Path, **overrides):
