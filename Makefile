@@ -75,12 +75,12 @@ clean:
 
 ## Regenerate results/: 3 seeds x CartPole-v1, Acrobot-v1, LunarLander-v3, curves, table, GIF, model
 results: setup
-	$(BIN)/python -m a2c.results --out results --runs runs/results --readme README.md
+	$(BIN)/python scripts/results.py --out results --runs runs/results --readme README.md
 
 ## Regenerate results/continuous/: 3 seeds x Pendulum-v1, MountainCarContinuous-v0, LunarLanderContinuous-v3,
 ## BipedalWalker-v3 (Box actions; ~35 min on 2 cores, measured 2026-12-01), curves, table
 results-continuous: setup
-	$(BIN)/python -m a2c.results --set continuous --out results/continuous --runs runs/results --readme README.md
+	$(BIN)/python scripts/results.py --set continuous --out results/continuous --runs runs/results --readme README.md
 
 ## Atari speed: our standard trainer (native ALE env; also on gymnasium's wrappers) vs SB3 A2C CnnPolicy
 ## (DummyVecEnv and SubprocVecEnv) on ALE/Pong-v5, 16 envs, profile split (~13 min)
@@ -92,4 +92,4 @@ bench-atari: setup
 ## runs/results each time until the presets' 10M steps; writes results/atari/ and the README block
 results-atari: setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,atari]'
-	nice -n 10 $(BIN)/python -m a2c.atari_results --out results/atari --runs runs/results --minutes 17 --readme README.md
+	nice -n 10 $(BIN)/python scripts/atari_results.py --out results/atari --runs runs/results --minutes 17 --readme README.md

@@ -1,3 +1,3 @@
 """Advantage actor-critic for TensorFlow/Keras 3, with gradients verified three ways."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,5 +1,5 @@
 import sys
 
-from a2c.cli import main
+from a2c.cli.main import main
 
 sys.exit(main())

@@ -5,11 +5,11 @@
 CnnPolicy default), RMSprop TF-like eps 1e-5, ent 0.01, vf 0.25, as the zoo. Sides:
 
 * ``ours``: the standard trainer as it trains by default, on ale-py's native vector env
-  (:class:`a2c.atari.NativeGames`, ``ALE_THREADS`` emulator threads): the headline;
+  (:class:`a2c.envs.atari.NativeGames`, ``ALE_THREADS`` emulator threads): the headline;
 * ``ours_1thread``: the same with one emulator thread (why ``ALE_THREADS``);
 * ``ours_gymnasium``: ours on the gymnasium wrapper stack (``atari_vector = "gymnasium"``),
   the very env stack SB3 gets: the same-env comparison;
-* ``sb3_dummy`` / ``sb3_subproc``: SB3 on that stack (:func:`a2c.atari.make_atari_env`
+* ``sb3_dummy`` / ``sb3_subproc``: SB3 on that stack (:func:`a2c.envs.atari.make_atari_env`
   with clipped rewards: noop 30, frame skip 4, 84x84 grey, life-loss episodes, 4 frames)
   in a DummyVecEnv (one process, as the zoo by default) and a SubprocVecEnv (one process
   per game); the faster one is the reference for the ratios.
@@ -80,12 +80,12 @@ class Timer:
 
 def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
     """Our StandardTrainer with the Atari preset (its own collector, act and update calls)."""
-    import a2c.atari
-    from a2c.config import make_config
-    from a2c.tf_setup import configure_tensorflow
-    from a2c.train import StandardTrainer
+    import a2c.envs.atari
+    from a2c.common.tf_setup import configure_tensorflow
+    from a2c.config.resolve import make_config
+    from a2c.trainers.standard import StandardTrainer
 
-    a2c.atari.ALE_THREADS = spec.get("ale_threads", a2c.atari.ALE_THREADS)
+    a2c.envs.atari.ALE_THREADS = spec.get("ale_threads", a2c.envs.atari.ALE_THREADS)
     cfg = make_config({"env_id": ENV_ID, "seed": spec["seed"], "n_envs": N_ENVS, "n_steps": N_STEPS,
                        "num_threads": spec["threads"], "atari_vector": spec["vector"]})
     configure_tensorflow(cfg)
@@ -112,7 +112,7 @@ def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
 
     return {**timer.result(updates * cfg.batch_size, total),
             "threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),
-            "env_threads": a2c.atari.ALE_THREADS if spec["vector"] == "ale" else 1}
+            "env_threads": a2c.envs.atari.ALE_THREADS if spec["vector"] == "ale" else 1}
 
 
 def run_sb3(spec: dict[str, Any]) -> dict[str, Any]:
@@ -122,7 +122,7 @@ def run_sb3(spec: dict[str, Any]) -> dict[str, Any]:
     from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
-    from a2c.atari import make_atari_env
+    from a2c.envs.atari import make_atari_env
 
     torch.set_num_threads(spec["threads"] or os.cpu_count())
     vec_env = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}[spec["vec_env"]]

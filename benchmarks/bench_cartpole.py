@@ -9,7 +9,7 @@ gamma 0.99, GAE lambda 1, RMSprop with eps 1e-5 outside the square root, global
 gradient-norm clip 0.5, the same lr / lr schedule / vf_coef / ent_coef) and are
 evaluated with the same protocol: every 10,000 env steps a greedy evaluation of 20
 episodes, one env per episode, episode k seeded 1_000_000 + k
-(:func:`a2c.evaluate.evaluate_policy` for both). Evaluation time is excluded from
+(:func:`a2c.artifacts.evaluate.evaluate_policy` for both). Evaluation time is excluded from
 both training clocks.
 
 Reported per seed and as medians, each also as a ratio ours / SB3:
@@ -45,9 +45,21 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
 
 # benchmarks/ is sys.path[0] when this script runs (also in its --worker subprocesses).
-from common import (REPO_ROOT, WorkerFailed, column_medians, cpu_model, fmt, git,  # noqa: E402
-                    median_censored, median_of_known, package_versions, read_eval_clock, run_worker,
-                    train_sb3, worker_main)
+from common import (  # noqa: E402
+    REPO_ROOT,
+    WorkerFailed,
+    column_medians,
+    cpu_model,
+    fmt,
+    git,
+    median_censored,
+    median_of_known,
+    package_versions,
+    read_eval_clock,
+    run_worker,
+    train_sb3,
+    worker_main,
+)
 
 ENV_ID = "CartPole-v1"
 SOLVED = 475.0
@@ -91,7 +103,8 @@ def _evals_summary(evals: list[dict], total_steps: int, train_seconds: float) ->
 def ours_config(spec: dict[str, Any], fused: bool = False):
     """Our Config for the benchmark: every hyperparameter given explicitly (so no env or
     fused preset decides anything), run-time extras switched off where the field exists."""
-    from a2c.config import FIELD_NAMES, make_config
+    from a2c.config.resolve import make_config
+    from a2c.config.schema import FIELD_NAMES
 
     batch = FIXED["n_envs"] * FIXED["n_steps"]
     if spec["eval_every"] % batch:
@@ -111,13 +124,13 @@ def ours_config(spec: dict[str, Any], fused: bool = False):
 
 
 def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
-    """Train with a2c.train.train (or a2c.train.train_fused) and read its clock."""
+    """Train with a2c.run.train.train (or a2c.run.train.train_fused) and read its clock."""
     fused = spec.get("trainer") == "fused"
     cfg = ours_config(spec, fused)
     if fused:
-        from a2c.train import train_fused as trainer
+        from a2c.run.train import train_fused as trainer
     else:
-        from a2c.train import train as trainer
+        from a2c.run.train import train as trainer
     t0 = time.perf_counter()
     result = trainer(cfg, overwrite=True, quiet=True)
     wall = time.perf_counter() - t0
@@ -130,7 +143,7 @@ def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
     out["trainer_warmup_seconds"] = s.get("warmup_seconds")
     out["trainer_steps_per_second"] = s.get("steps_per_second")  # the trainer's own (excludes that warm-up)
     out.update(wall_seconds=wall, impl="ours", trainer="fused" if fused else "standard", threads=1,
-               arch="shared 64-64 trunk (a2c.model)")
+               arch="shared 64-64 trunk (a2c.agent.model)")
     return out
 
 
@@ -342,7 +355,7 @@ def ours_label(trainer: str) -> str:
 def preset_defaults() -> dict[str, Any]:
     """lr, lr_schedule, vf_coef, ent_coef of our CartPole-v1 config (preset over defaults)."""
     try:
-        from a2c.config import make_config
+        from a2c.config.resolve import make_config
 
         cfg = make_config({"env_id": ENV_ID})
         return {k: getattr(cfg, k) for k in ("lr", "lr_schedule", "vf_coef", "ent_coef")}
@@ -370,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-episodes", type=int, default=20)
     p.add_argument("--ours", type=parse_ours, default=None, metavar="TRAINERS",
                    help=f"our trainers, comma-separated from {', '.join(OUR_TRAINERS)}; the first is the "
-                        f"headline. Default {DEFAULT_OURS!r} ('standard' with --quick); 'fused' needs a2c.fused.")
+                        f"headline. Default {DEFAULT_OURS!r} ('standard' with --quick); 'fused' needs a2c.trainers.fused.")
     p.add_argument("--sb3", type=parse_variants, default=None, metavar="VARIANTS",
                    help="SB3 variants, comma-separated THREADS[:separate|shared]: torch threads (0 = torch's "
                         "default) and network (separate = MlpPolicy's own pi/vf nets, shared = our shared "
@@ -386,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         worker_main(args.worker, WORKERS, "impl")
         return 0
-    from a2c.evaluate import EVAL_SEED_BASE  # imports TensorFlow: not needed for --help or in workers
+    from a2c.artifacts.evaluate import EVAL_SEED_BASE  # imports TensorFlow: not needed for --help or in workers
 
     if args.quick:
         args.seeds, args.steps = 1, 20_000
@@ -433,9 +446,9 @@ def main(argv: list[str] | None = None) -> int:
     ours_labels, sb3_labels = [o[0] for o in ours], [v[0] for v in sb3]
     variant_info = {}
     for trainer, (label, _) in zip(args.ours, ours):
-        variant_info[label] = ("a2c.train.train, 1 TensorFlow thread, gymnasium's numpy-vectorised CartPole"
+        variant_info[label] = ("a2c.run.train.train, 1 TensorFlow thread, gymnasium's numpy-vectorised CartPole"
                                if trainer == "standard" else
-                               "a2c.train.train_fused, 1 TensorFlow thread: TF port of CartPole, rollout and "
+                               "a2c.run.train.train_fused, 1 TensorFlow thread: TF port of CartPole, rollout and "
                                "update in one XLA call (same-step autoreset), same hyperparameters as above")
     for (t, a), (label, _) in zip(args.sb3, sb3):
         variant_info[label] = ((f"torch's default threads ({_threads_used(runs, label)} here), " if t == 0

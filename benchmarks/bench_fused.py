@@ -10,8 +10,8 @@ share the machine's load:
 
 * ``sb3``: Stable-Baselines3 A2C with RL-Zoo's CartPole settings (8 envs, n_steps 5,
   lr 7e-4 constant, ent_coef 0, MlpPolicy, 500k steps), torch on 1 CPU thread;
-* ``standard``: ``a2c train`` (a2c.train) with its CartPole preset (200k steps);
-* ``fused_graph``: ``a2c train --fused`` (a2c.fused) with its fused CartPole preset,
+* ``standard``: ``a2c train`` (a2c.trainers.standard) with its CartPole preset (200k steps);
+* ``fused_graph``: ``a2c train --fused`` (a2c.trainers.fused) with its fused CartPole preset,
   which runs the fused loop in TensorFlow's graph executor; its clock includes tracing and
   graph optimisation;
 * ``fused_xla``: the same preset XLA-compiled (``--fused-xla``), cold: no compilation
@@ -21,7 +21,7 @@ share the machine's load:
   untimed run of the same program: what a user re-running a config pays.
 
 Evaluation protocol (identical for all): greedy, 100 episodes, one gymnasium env per
-episode, episode k reset with seed 1,000,000 + k (:func:`a2c.evaluate.evaluate_policy`;
+episode, episode k reset with seed 1,000,000 + k (:func:`a2c.artifacts.evaluate.evaluate_policy`;
 SB3's policy enters as ``model.predict(obs, deterministic=True)``), every
 ``--eval-every`` steps (SB3 and standard: 10,000; fused: 20,000) and at the end of the
 step budget. Evaluation time is excluded from every training clock; our clocks
@@ -68,9 +68,20 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # benchmarks/ is sys.path[0] when this script runs (also in its --worker subprocesses).
-from common import (REPO_ROOT, WorkerFailed, column_medians, cpu_model, fmt, git,  # noqa: E402
-                    median_censored, package_versions, read_eval_clock, run_worker, train_sb3,
-                    worker_main)
+from common import (  # noqa: E402
+    REPO_ROOT,
+    WorkerFailed,
+    column_medians,
+    cpu_model,
+    fmt,
+    git,
+    median_censored,
+    package_versions,
+    read_eval_clock,
+    run_worker,
+    train_sb3,
+    worker_main,
+)
 
 SOLVED = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0}
 CACHE_FLAG = "--tf_xla_persistent_cache_directory"
@@ -97,7 +108,7 @@ def solve_times(evals: list[dict], threshold: float) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- workers
 def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
-    from a2c.config import make_config
+    from a2c.config.resolve import make_config
 
     overrides = {"env_id": spec["env_id"], "seed": spec["seed"], "eval_episodes": spec["eval_episodes"],
                  "final_eval_episodes": spec["eval_episodes"], "eval_every": spec["eval_every"],
@@ -106,7 +117,7 @@ def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
         overrides["total_steps"] = spec["total_steps"]
     overrides.update(spec.get("overrides", {}))
     if spec["trainer"] == "standard":
-        from a2c.train import train
+        from a2c.run.train import train
 
         cfg = make_config(overrides)
         # A metrics row on every evaluation step; checkpoints (off the clock anyway) only at the end.
@@ -114,8 +125,8 @@ def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
         cfg = make_config({**overrides, **{k: v for k, v in extra.items() if hasattr(cfg, k)}})
         result = train(cfg, overwrite=True, quiet=True)
     else:
-        from a2c.fused import make_fused_config
-        from a2c.train import train_fused
+        from a2c.run.train import train_fused
+        from a2c.trainers.fused import make_fused_config
 
         cfg = make_fused_config(overrides)
         result = train_fused(cfg, overwrite=True, quiet=True)
@@ -153,8 +164,8 @@ def worker_scaling(spec: dict[str, Any]) -> dict[str, Any]:
     for >= min_seconds."""
     import tensorflow as tf
 
-    from a2c.fused import FusedTrainer, make_fused_config
-    from a2c.tf_setup import configure_tensorflow
+    from a2c.common.tf_setup import configure_tensorflow
+    from a2c.trainers.fused import FusedTrainer, make_fused_config
 
     n = spec["n_envs"]
     cfg = make_fused_config({"n_envs": n, "n_steps": spec["n_steps"], "num_threads": spec.get("threads", 1),
@@ -176,8 +187,8 @@ def worker_scaling(spec: dict[str, Any]) -> dict[str, Any]:
 
 def worker_scaling_standard(spec: dict[str, Any]) -> dict[str, Any]:
     """The standard trainer's steps/s at one env count (its own figure, warm-up excluded)."""
-    from a2c.config import make_config
-    from a2c.train import train
+    from a2c.config.resolve import make_config
+    from a2c.run.train import train
 
     cfg = make_config({"n_envs": spec["n_envs"], "n_steps": 5, "total_steps": spec["total_steps"],
                        "eval_every": 0, "final_eval_episodes": 0, "progress": False, "num_threads": 1,

@@ -33,8 +33,8 @@ def solve_times(evals: list[dict]) -> dict:
 
 
 def ours(seed: int) -> dict:
-    from a2c.fused import make_fused_config
-    from a2c.train import train_fused
+    from a2c.run.train import train_fused
+    from a2c.trainers.fused import make_fused_config
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = make_fused_config({"env_id": "Pendulum-v1", "seed": seed, "eval_every": EVAL_EVERY,

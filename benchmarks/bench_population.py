@@ -49,8 +49,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # benchmarks/ is sys.path[0] when this script runs (also in its --worker subprocesses).
 from bench_fused import solve_times  # noqa: E402
-from common import (REPO_ROOT, WorkerFailed, cpu_model, fmt, git, median_censored,  # noqa: E402
-                    package_versions, read_eval_clock, run_worker, train_sb3, worker_main)
+from common import (  # noqa: E402
+    REPO_ROOT,
+    WorkerFailed,
+    cpu_model,
+    fmt,
+    git,
+    median_censored,
+    package_versions,
+    read_eval_clock,
+    run_worker,
+    train_sb3,
+    worker_main,
+)
 
 THRESHOLD = 475.0
 
@@ -58,8 +69,8 @@ THRESHOLD = 475.0
 # ----------------------------------------------------------------------------- workers
 def worker_population(spec: dict[str, Any]) -> dict[str, Any]:
     """One population run (fused CartPole preset) of seeds 0..M-1; per-member solve times."""
-    from a2c.fused import make_fused_config
-    from a2c.population_run import train_population
+    from a2c.population.driver import train_population
+    from a2c.trainers.fused import make_fused_config
 
     overrides = {"eval_every": spec["eval_every"], "eval_episodes": spec["eval_episodes"],
                  "final_eval_episodes": spec["eval_episodes"], "run_dir": spec["run_dir"], "progress": False,
@@ -96,10 +107,10 @@ def worker_scaling(spec: dict[str, Any]) -> dict[str, Any]:
     """A population of P members trained for a fixed number of steps each, no evaluations."""
     import tensorflow as tf
 
-    from a2c.fused import make_fused_config, ported_env
-    from a2c.members import member_configs
-    from a2c.population import PopulationLoop
-    from a2c.tf_setup import configure_tensorflow
+    from a2c.common.tf_setup import configure_tensorflow
+    from a2c.population.loop import PopulationLoop
+    from a2c.population.members import member_configs
+    from a2c.trainers.fused import make_fused_config, ported_env
 
     base = make_fused_config({"total_steps": spec["steps"], "num_threads": 1})
     configure_tensorflow(base)

@@ -44,8 +44,8 @@ IMPLS: list[tuple[str, str, int, bool, int]] = [
 
 
 def ours(spec: dict[str, Any]) -> dict[str, Any]:
-    from a2c.config import make_config
-    from a2c.train import train
+    from a2c.config.resolve import make_config
+    from a2c.run.train import train
 
     cfg = make_config({"env_id": ENV_ID, "seed": spec["seed"], "n_envs": N_ENVS, "total_steps": spec["steps"],
                        "workers": spec["workers"], "async_updates": spec["async"], "eval_every": 0,

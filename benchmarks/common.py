@@ -9,7 +9,7 @@ run as ``python benchmarks/bench_x.py`` and in their ``--worker`` subprocesses (
 script's directory is ``sys.path[0]``).
 
 Importing this module needs neither torch nor Stable-Baselines3 (imported inside
-:func:`train_sb3` only), nor TensorFlow (``a2c.evaluate`` is imported there too).
+:func:`train_sb3` only), nor TensorFlow (``a2c.artifacts.evaluate`` is imported there too).
 """
 
 from __future__ import annotations
@@ -213,7 +213,7 @@ def train_sb3(env_id: str, seed: int, total_steps: int, eval_every: int, eval_ep
               normalize: bool = False, subprocess_envs: bool = False, **a2c_kwargs: Any) -> dict[str, Any]:
     """Train SB3's A2C (MlpPolicy, CPU) with greedy evaluations on our protocol.
 
-    Evaluations (:func:`a2c.evaluate.evaluate_policy`, seeds ``EVAL_SEED_BASE + k``,
+    Evaluations (:func:`a2c.artifacts.evaluate.evaluate_policy`, seeds ``EVAL_SEED_BASE + k``,
     SB3's policy as ``model.predict(obs, deterministic=True)``) run at the start of a
     rollout once ``eval_every`` more steps are done (after the previous update, like
     ours after its update) and at the end of training: when an evaluation is due on
@@ -235,7 +235,7 @@ def train_sb3(env_id: str, seed: int, total_steps: int, eval_every: int, eval_ep
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
 
-    from a2c.evaluate import EVAL_SEED_BASE, evaluate_policy
+    from a2c.artifacts.evaluate import EVAL_SEED_BASE, evaluate_policy
 
     if threads > 0:
         torch.set_num_threads(threads)

@@ -26,8 +26,8 @@ from typing import Any, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-from a2c.files import atomic_write_text  # noqa: E402
 
+from a2c.common.files import atomic_write_text  # noqa: E402
 
 
 class EnvSweep(NamedTuple):
@@ -105,11 +105,11 @@ def solve_points(evals: list[dict[str, Any]], solved: float) -> dict[str, Any]:
 def run_one(job: tuple[str, str, int, int, int]) -> dict[str, Any]:
     """One training run in this worker process; returns its solve points."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from a2c.config import make_config
-    from a2c.tf_setup import import_tensorflow_quietly
+    from a2c.common.tf_setup import import_tensorflow_quietly
+    from a2c.config.resolve import make_config
 
     import_tensorflow_quietly()
-    from a2c.train import train
+    from a2c.run.train import train
 
     env_id, name, seed, steps, eval_every = job
     sweep = SWEEPS[env_id]

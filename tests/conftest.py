@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The maintainer scripts (make results, make results-atari) are tested too; they are not in the package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
@@ -97,8 +101,8 @@ import spaces_envs  # noqa: E402,F401  registers A2CTest/UnboundedBox-v0 and A2C
 @pytest.fixture(scope="session")
 def shared_run_dir(tmp_path_factory: pytest.TempPathFactory):
     """One tiny CartPole run shared by the export, evaluate and plotting tests."""
-    from a2c.config import make_config
-    from a2c.train import train
+    from a2c.config.resolve import make_config
+    from a2c.run.train import train
 
     run = tmp_path_factory.getbasetemp() / "a2c_shared_run"
     train(make_config({"total_steps": 2000, "eval_every": 1000, "eval_episodes": 2, "final_eval_episodes": 2,

@@ -1,4 +1,4 @@
-"""A3C on Ray workers (a2c.a3c): worker gradients are the learner's own, a run logs
+"""A3C on Ray workers (a2c.trainers.a3c): worker gradients are the learner's own, a run logs
 staleness, stops, resumes and writes the single-process trainer's run directory; and
 it learns CartPole (slow). One local Ray (2 CPUs) for the module."""
 
@@ -13,13 +13,13 @@ import pytest
 
 pytest.importorskip("ray")
 
-from a2c.config import make_config  # noqa: E402
-from a2c.envs import make_vec_env  # noqa: E402
-from a2c.learner import GRADIENT_METRICS, make_apply, make_gradients, make_optimizer, make_update  # noqa: E402
-from a2c.model import model_for  # noqa: E402
-from a2c.rollout import RolloutCollector  # noqa: E402
-from a2c.signals import TrainingInterrupted  # noqa: E402
-from a2c.train import resume, train  # noqa: E402
+from a2c.agent.learner import GRADIENT_METRICS, make_apply, make_gradients, make_optimizer, make_update  # noqa: E402
+from a2c.agent.model import model_for  # noqa: E402
+from a2c.config.resolve import make_config  # noqa: E402
+from a2c.envs.make import make_vec_env  # noqa: E402
+from a2c.run.signals import TrainingInterrupted  # noqa: E402
+from a2c.run.train import resume, train  # noqa: E402
+from a2c.trainers.rollout import RolloutCollector  # noqa: E402
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

@@ -1,4 +1,4 @@
-"""Atari (a2c.atari, the nature_cnn trunk, rmsprop_tf): real ALE games, small budgets.
+"""Atari (a2c.envs.atari, the nature_cnn trunk, rmsprop_tf): real ALE games, small budgets.
 
 Breakout is used throughout: five lives, and a random game lasts ~200 agent steps.
 """
@@ -18,13 +18,11 @@ import pytest  # noqa: E402
 pytest.importorskip("ale_py")
 pytest.importorskip("cv2")
 
-from a2c.atari import (  # noqa: E402
-    FRAME_SKIP, NOOP, NOOP_MAX, REPEAT_ACTION_PROBABILITY, GameEpisodes, NativeGames, make_atari_env,
-    make_atari_vec_env, register_atari,
-)
-from a2c.cli import main  # noqa: E402
-from a2c.config import make_config  # noqa: E402
-from a2c.envs import make_vec_env, observation_spec  # noqa: E402
+from a2c.envs.atari import FRAME_SKIP, NOOP, NOOP_MAX, REPEAT_ACTION_PROBABILITY, GameEpisodes, NativeGames, make_atari_env, make_atari_vec_env, register_atari  # noqa: E402
+from a2c.cli.main import main  # noqa: E402
+from a2c.config.resolve import make_config  # noqa: E402
+from a2c.envs.make import make_vec_env  # noqa: E402
+from a2c.envs.spaces import observation_spec
 
 GAME = "ALE/Breakout-v5"
 
@@ -149,7 +147,7 @@ def test_native_frames_equal_the_gymnasium_stacks():
     frames of the wrapper stack (skip 4, max-pooled, resized, grey, stacked, zero-padded)."""
     from ale_py.vector_env import AtariVectorEnv
 
-    from a2c.atari import ALE_SETTINGS
+    from a2c.envs.atari import ALE_SETTINGS
 
     native = AtariVectorEnv("breakout", 1, num_threads=1, use_fire_reset=False, **{**ALE_SETTINGS, "noop_max": 0})
     register_atari()
@@ -246,8 +244,8 @@ def test_env_that_was_reset_underneath_starts_a_new_game():
 
 
 def test_rollout_buffer_keeps_uint8_frames():
-    from a2c.model import model_for
-    from a2c.rollout import RolloutCollector
+    from a2c.agent.model import model_for
+    from a2c.trainers.rollout import RolloutCollector
 
     cfg = make_config({"env_id": GAME, "n_envs": 2, "n_steps": 3, "hidden_sizes": (16,)})
     env = make_vec_env(GAME, 2)
@@ -265,7 +263,7 @@ def test_rollout_buffer_keeps_uint8_frames():
 def test_tiny_cnn_trains_on_a_real_game_and_its_export_takes_uint8_frames(tmp_path):
     import tensorflow as tf
 
-    from a2c.loading import evaluate_path
+    from a2c.artifacts.loading import evaluate_path
 
     run = tmp_path / "run"
     code = main(["train", "--env", GAME, "--n-envs", "4", "--total-steps", "320", "--hidden-sizes", "32",
@@ -274,7 +272,7 @@ def test_tiny_cnn_trains_on_a_real_game_and_its_export_takes_uint8_frames(tmp_pa
     assert code == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["total_steps"] == 320
-    from a2c.atari_results import plot_against_zoo, progress_table  # make results-atari's table and curves
+    from atari_results import plot_against_zoo, progress_table  # make results-atari's table and curves
 
     assert "| ALE/Breakout-v5 | 320 | 320 |" in progress_table([run])
     assert plot_against_zoo([run], tmp_path)["ALE/Breakout-v5"].stat().st_size > 0
@@ -325,8 +323,8 @@ def test_missing_extra_is_named(monkeypatch, capsys):
 def test_interrupted_atari_run_resumes_on_its_own_vector_env(tmp_path, vector, capsys):
     """The native env's emulators cannot be saved: the resumed run starts new games. A
     gymnasium-stack run whose config.toml predates ``atari_vector`` resumes on that stack."""
-    from a2c.signals import TrainingInterrupted
-    from a2c.train import resume, train
+    from a2c.run.signals import TrainingInterrupted
+    from a2c.run.train import resume, train
 
     run = tmp_path / vector
     cfg = make_config({"env_id": GAME, "n_envs": 2, "n_steps": 5, "total_steps": 30, "hidden_sizes": (16,),

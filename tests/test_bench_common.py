@@ -14,7 +14,7 @@ sys.path.insert(0, str(BENCH_DIR))
 
 import common  # noqa: E402
 
-from a2c.logger import EVAL_COLUMNS, METRIC_COLUMNS  # noqa: E402
+from a2c.run.logger import EVAL_COLUMNS, METRIC_COLUMNS  # noqa: E402
 
 
 def test_imports_the_benchmarks_module_without_torch_or_tensorflow():

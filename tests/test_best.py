@@ -13,14 +13,15 @@ import keras
 import numpy as np
 import pytest
 
-from a2c.best import LAST_MODEL_FILE, SELECTION_SEED_BASE, BestWeights
-from a2c.config import ConfigError, make_config
-from a2c.evaluate import EVAL_SEED_BASE, evaluate_policy
-from a2c.model import build_actor_critic
-from a2c.policy import make_greedy
-from a2c.saving import load_keras_model
-from a2c.signals import TrainingInterrupted
-from a2c.train import resume, train
+from a2c.agent.model import build_actor_critic
+from a2c.agent.policy import make_greedy
+from a2c.artifacts.evaluate import EVAL_SEED_BASE, evaluate_policy
+from a2c.artifacts.saving import load_keras_model
+from a2c.config.resolve import make_config
+from a2c.config.schema import ConfigError
+from a2c.run.best import LAST_MODEL_FILE, SELECTION_SEED_BASE, BestWeights
+from a2c.run.signals import TrainingInterrupted
+from a2c.run.train import resume, train
 
 
 def _weights(model: keras.Model) -> list[np.ndarray]:
@@ -98,8 +99,8 @@ def test_the_last_weights_are_saved_and_scored_on_the_final_episodes(kept_run):
 
 
 def test_the_fused_trainer_keeps_the_weights_it_evaluated(tmp_path):
-    from a2c.fused import make_fused_config
-    from a2c.train import train_fused
+    from a2c.run.train import train_fused
+    from a2c.trainers.fused import make_fused_config
 
     cfg = make_fused_config({"env_id": "CartPole-v1", "n_envs": 8, "n_steps": 5, "total_steps": 4000, "seed": 1,
                              "fused_updates_per_call": 5, "fused_xla": False, "eval_every": 800, "eval_episodes": 2,

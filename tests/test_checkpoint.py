@@ -19,13 +19,12 @@ import pytest
 import tensorflow as tf
 from gymnasium import spaces
 
-from a2c.checkpoint import RunCheckpoint
-from a2c.env_state import decode, encode
-from a2c.errors import NonFiniteError
-from a2c.signals import TrainingInterrupted
-from a2c.config import make_config
-from a2c.errors import ConfigError, RunDirError
-from a2c.train import resume, train
+from a2c.common.errors import ConfigError, NonFiniteError, RunDirError
+from a2c.config.resolve import make_config
+from a2c.envs.state import decode, encode
+from a2c.run.checkpoint import RunCheckpoint
+from a2c.run.signals import TrainingInterrupted
+from a2c.run.train import resume, train
 
 REPO = Path(__file__).resolve().parents[1]
 TIME_COLUMNS = {"time/steps_per_second", "time/elapsed_seconds"}

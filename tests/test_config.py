@@ -2,8 +2,10 @@ import re
 
 import pytest
 
-from a2c.config import PRESETS, Config, coerce, make_config
-from a2c.errors import ConfigError
+from a2c.common.errors import ConfigError
+from a2c.config.presets import PRESETS
+from a2c.config.resolve import make_config
+from a2c.config.schema import Config, coerce
 
 
 def test_defaults_validate_and_presets_apply():
@@ -92,8 +94,8 @@ def test_unknown_key_without_a_near_miss_gets_no_hint():
 
 @pytest.mark.parametrize("text,section", [
     ("[train]\nlr = 0.001\nn_envs = 4\n", "[train] (holding lr, n_envs)"),
-    ("[a2c.optim]\nlr = 0.001\n", "[a2c.optim] (holding lr)"),
-    ("[a2c]\ngamma = 0.9\n[a2c.optim]\nlr = 0.001\n", "[a2c.optim] (holding lr)"),
+    ("[a2c.agent.optim]\nlr = 0.001\n", "[a2c.agent.optim] (holding lr)"),
+    ("[a2c]\ngamma = 0.9\n[a2c.agent.optim]\nlr = 0.001\n", "[a2c.agent.optim] (holding lr)"),
     ("gamma = 0.9\n[optim]\nlr = 0.001\n", "[optim] (holding lr)"),
     ("optim.lr = 0.001\n", "[optim] (holding lr)"),
 ])
@@ -138,7 +140,7 @@ def test_bad_worker_settings_name_the_problem(overrides, needle):
 
 
 def test_async_flag_spelling():
-    from a2c.cli import build_parser
+    from a2c.cli.parser import build_parser
 
     args = build_parser().parse_args(["train", "--workers", "2", "--async", "--ray-address", "auto"])
     assert (args.workers, args.async_updates, args.ray_address) == ("2", True, "auto")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from a2c import console
-from a2c.console import Display
+from a2c.run import console
+from a2c.run.console import Display
 
 REPO = Path(__file__).resolve().parents[1]
 

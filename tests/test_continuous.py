@@ -8,19 +8,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from a2c.config import make_config
-from a2c.envs import make_vec_env
-from a2c.loading import evaluate_path, load_model_any
-from a2c.model import OBS_NORM_LAYER, action_bounds_of, build_actor_critic, model_for
-from a2c.rollout import RolloutCollector
-from a2c.saving import load_keras_model
-from a2c.signals import TrainingInterrupted
-from a2c.train import resume, train
+from a2c.agent.model import OBS_NORM_LAYER, action_bounds_of, build_actor_critic, model_for
+from a2c.artifacts.loading import evaluate_path, load_model_any
+from a2c.artifacts.saving import load_keras_model
+from a2c.config.resolve import make_config
+from a2c.envs.make import make_vec_env
+from a2c.run.signals import TrainingInterrupted
+from a2c.run.train import resume, train
+from a2c.trainers.rollout import RolloutCollector
 
 
 def tiny_pendulum(tmp_path: Path, name: str = "run", **overrides):
@@ -89,7 +88,7 @@ def test_saved_model_serves_gaussian_parameters_and_clips_the_greedy_action(pend
         np.testing.assert_allclose(out[key].numpy(), ref[key].numpy(), rtol=1e-5, atol=1e-6)
     # Put the mean outside the Box: the greedy action is the mean clipped to [-2, 2].
     model.get_layer("policy_mean").bias.assign([5.0])
-    from a2c.export import export_saved_model
+    from a2c.artifacts.export import export_saved_model
 
     shifted = export_saved_model(model, pendulum_run.run_dir.parent / "shifted")
     exported = tf.saved_model.load(str(shifted))  # keep it referenced: its variables live in it
@@ -143,7 +142,7 @@ def test_identity_task_is_learned_with_a_gaussian_policy(tmp_path):
 
 
 def test_a_gaussian_model_is_refused_on_a_discrete_env_and_vice_versa(pendulum_run, shared_run_dir):
-    from a2c.errors import ModelFileError
+    from a2c.common.errors import ModelFileError
 
     with pytest.raises(ModelFileError, match="has a Gaussian policy and CartPole-v1 has action space Discrete"):
         evaluate_path(pendulum_run.run_dir, "CartPole-v1", episodes=1)

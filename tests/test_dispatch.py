@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from a2c import dispatch
-from a2c.dispatch import HostCall
+from a2c.agent import dispatch
+from a2c.agent.dispatch import HostCall
 
 
 class Pair(NamedTuple):

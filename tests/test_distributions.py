@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from a2c.distributions import CATEGORICAL, DIAG_GAUSSIAN, distribution_for, distribution_of
-from a2c.envs import env_action, env_actions
-from a2c.errors import EnvError
+from a2c.agent.distributions import CATEGORICAL, DIAG_GAUSSIAN, distribution_for, distribution_of
+from a2c.common.errors import EnvError
+from a2c.envs.spaces import env_action, env_actions
 
 LOGITS = np.array([[2.0, -1.0, 0.5], [0.0, 0.0, 0.0], [30.0, -30.0, 0.0]])
 

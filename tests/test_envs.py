@@ -2,12 +2,12 @@ import re
 
 import numpy as np
 import pytest
+from conftest import ConstantRewardEnv, IdentityEnv, TerminateAfterEnv
 from gymnasium.utils.env_checker import check_env
 
-from a2c.envs import ObsSpec, env_spaces, make_env, make_vec_env, observation_spec
-from a2c.errors import EnvError
-
-from conftest import ConstantRewardEnv, IdentityEnv, TerminateAfterEnv
+from a2c.common.errors import EnvError
+from a2c.envs.make import env_spaces, make_env, make_vec_env
+from a2c.envs.spaces import ObsSpec, observation_spec
 
 
 @pytest.mark.parametrize("env_cls", [IdentityEnv, ConstantRewardEnv, TerminateAfterEnv])

@@ -18,14 +18,14 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from a2c.cli import main  # noqa: E402
-from a2c.errors import ConfigError, EnvError, ModelFileError  # noqa: E402
-from a2c.evaluate import EVAL_SEED_BASE, evaluate_policy  # noqa: E402
-from a2c.export import export_saved_model  # noqa: E402
-from a2c.gif import record_gif  # noqa: E402
-from a2c.loading import evaluate_path  # noqa: E402
-from a2c.model import build_actor_critic  # noqa: E402
-from a2c.saving import save_model  # noqa: E402
+from a2c.agent.model import build_actor_critic  # noqa: E402
+from a2c.artifacts.evaluate import EVAL_SEED_BASE, evaluate_policy  # noqa: E402
+from a2c.artifacts.export import export_saved_model  # noqa: E402
+from a2c.artifacts.gif import record_gif  # noqa: E402
+from a2c.artifacts.loading import evaluate_path  # noqa: E402
+from a2c.artifacts.saving import save_model  # noqa: E402
+from a2c.cli.main import main  # noqa: E402
+from a2c.common.errors import ConfigError, EnvError, ModelFileError  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,7 +56,7 @@ def test_each_kind_of_path_gives_the_same_greedy_returns(run_dir, capsys):
         assert r["seeds"] == [EVAL_SEED_BASE, EVAL_SEED_BASE + 1, EVAL_SEED_BASE + 2]
         assert r["returns"] == results["run dir"]["returns"]
     # The same numbers as evaluate_policy with the trainer's greedy policy.
-    from a2c.policy import make_greedy
+    from a2c.agent.policy import make_greedy
 
     model = keras.saving.load_model(run_dir / "model.keras", compile=False)
     direct = evaluate_policy(make_greedy(model, 3), "CartPole-v1", 3, EVAL_SEED_BASE)

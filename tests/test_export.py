@@ -18,13 +18,11 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from a2c.cli import main  # noqa: E402
-from a2c.errors import ModelFileError  # noqa: E402
-from a2c.export import (  # noqa: E402
-    GREEDY_ENDPOINT, METADATA_FILE, SERVE_ENDPOINT, export_run, export_saved_model, read_export_metadata,
-)
-from a2c.model import build_actor_critic  # noqa: E402
-from a2c.saving import save_model  # noqa: E402
+from a2c.cli.main import main  # noqa: E402
+from a2c.common.errors import ModelFileError  # noqa: E402
+from a2c.artifacts.export import GREEDY_ENDPOINT, METADATA_FILE, SERVE_ENDPOINT, export_run, export_saved_model, read_export_metadata  # noqa: E402
+from a2c.agent.model import build_actor_critic  # noqa: E402
+from a2c.artifacts.saving import save_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +170,7 @@ def test_failed_export_keeps_the_old_one(exported, tmp_path, monkeypatch):
             (Path(path) / "saved_model.pb").write_text("half written")
             raise RuntimeError("disk full")
 
-    monkeypatch.setattr("a2c.export.build_export_archive", lambda m: Broken())
+    monkeypatch.setattr("a2c.artifacts.export.build_export_archive", lambda m: Broken())
     with pytest.raises(RuntimeError, match="disk full"):
         export_saved_model(model, target, env_id="new")
     assert read_export_metadata(target)["env_id"] == "old"
@@ -216,7 +214,7 @@ def test_cli_export_errors(tmp_path, capsys, make, message):
 def test_onnx_export_matches_keras(run_dir, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("tf2onnx")
-    from a2c.export import export_onnx, load_keras_model
+    from a2c.artifacts.export import export_onnx, load_keras_model
 
     model = load_keras_model(run_dir / "model.keras")
     path = export_onnx(model, tmp_path / "model.onnx")
@@ -235,7 +233,7 @@ def test_cli_export_onnx(run_dir, tmp_path):
     pytest.importorskip("tf2onnx")
     import shutil as _shutil
 
-    from a2c.cli import main
+    from a2c.cli.main import main
 
     run = tmp_path / "run"
     _shutil.copytree(run_dir, run)

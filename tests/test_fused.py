@@ -1,4 +1,4 @@
-"""The fused trainer (a2c.fused): same loss as the standard trainer, one trace, learning,
+"""The fused trainer (a2c.trainers.fused): same loss as the standard trainer, one trace, learning,
 determinism, the run directory written through the command line, unported envs refused.
 
 An XLA-compiled FusedLoop costs a few seconds of compilation, so the tests share
@@ -12,23 +12,24 @@ import csv
 import json
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+import tomllib
 
-from a2c.config import PRESETS, make_config
-from a2c.errors import EnvError
-from a2c.fused import FUSED_PRESETS, FusedLoop, make_fused_config, ported_env
-from a2c.tf_envs import PORTED_ENVS
-from a2c.train import train_fused
-from a2c.learner import compute_loss, make_optimizer, make_update, update_step
-from a2c.logger import EVAL_COLUMNS, METRIC_COLUMNS
-from a2c.model import build_actor_critic
-from a2c.rollout import Rollout
+from a2c.agent.batch import Rollout
+from a2c.agent.learner import compute_loss, make_optimizer, make_update, update_step
+from a2c.agent.model import build_actor_critic
+from a2c.common.errors import EnvError
+from a2c.config.presets import PRESETS
+from a2c.config.resolve import make_config
+from a2c.envs.tf_envs import PORTED_ENVS
+from a2c.run.logger import EVAL_COLUMNS, METRIC_COLUMNS
+from a2c.run.train import train_fused
+from a2c.trainers.fused import FUSED_PRESETS, FusedLoop, make_fused_config, ported_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -276,7 +277,7 @@ def test_cli_fused_writes_every_file_of_the_run_directory(tmp_path):
     assert summary["compile_seconds"] > 0 and summary["eval_episodes"] == 2
 
     # `a2c evaluate` and the export read the fused run's model unchanged.
-    from a2c.loading import evaluate_path
+    from a2c.artifacts.loading import evaluate_path
 
     for path in (run_dir, run_dir / "saved_model"):
         result, info = evaluate_path(path, episodes=2)
@@ -284,7 +285,7 @@ def test_cli_fused_writes_every_file_of_the_run_directory(tmp_path):
 
 
 def test_ports_accept_a_generator_as_key():
-    """a2c.tf_envs extension used by the fused loop: a tf.random.Generator in place of a
+    """a2c.envs.tf_envs extension used by the fused loop: a tf.random.Generator in place of a
     key; the same seed gives the same episodes, and resets keep gymnasium's law."""
     env = ported_env("CartPole-v1")
 
@@ -305,7 +306,7 @@ def test_ports_accept_a_generator_as_key():
 
 
 def test_recent_episodes_window_keeps_the_newest_calls_covering_100():
-    from a2c.progress import RecentEpisodes
+    from a2c.run.progress import RecentEpisodes
 
     recent = RecentEpisodes(100)
     assert recent.return_mean() is None

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from a2c.errors import ConfigError, EnvError
-from a2c.fused import FusedLoop, make_fused_config, ported_env
-from a2c.learner import make_optimizer
-from a2c.envs import env_spaces
-from a2c.loading import evaluate_path
-from a2c.model import model_for
-from a2c.population_run import population_env
-from a2c.train import train
+from a2c.agent.learner import make_optimizer
+from a2c.agent.model import model_for
+from a2c.artifacts.loading import evaluate_path
+from a2c.common.errors import ConfigError, EnvError
+from a2c.envs.make import env_spaces
+from a2c.population.driver import population_env
+from a2c.run.train import train
+from a2c.trainers.fused import FusedLoop, make_fused_config, ported_env
 
 
 def test_the_loop_keeps_drawn_actions_and_the_port_gets_clipped_ones():
@@ -72,7 +72,7 @@ def test_the_fused_pendulum_preset_reaches_minus_200(tmp_path, seed):
 def test_cli_fused_pendulum_resolves_the_fused_preset_before_validating(tmp_path, capsys):
     """The standard Pendulum preset normalises (refused in fused mode); --fused's own preset
     layer turns that off, and the command line must apply it before checking the config."""
-    from a2c.cli import main
+    from a2c.cli.main import main
 
     code = main(["train", "--env", "Pendulum-v1", "--fused", "--total-steps", "512", "--n-envs", "8",
                  "--eval-every", "0", "--final-eval-episodes", "1", "--no-progress",

@@ -3,13 +3,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from a2c.config import make_config
-from a2c.envs import make_vec_env
-from a2c.learner import compute_loss, make_optimizer, make_update
-from a2c.policy import make_act
-from a2c.model import build_actor_critic
-from a2c.optim import RMSpropEpsOutside
-from a2c.rollout import RolloutCollector
+from a2c.agent.learner import compute_loss, make_optimizer, make_update
+from a2c.agent.model import build_actor_critic
+from a2c.agent.optim import RMSpropEpsOutside
+from a2c.agent.policy import make_act
+from a2c.config.resolve import make_config
+from a2c.envs.make import make_vec_env
+from a2c.trainers.rollout import RolloutCollector
 
 
 def _setup(**overrides):
@@ -91,7 +91,7 @@ def test_action_sampling_is_seeded_and_follows_the_policy():
 
 def test_rmsprop_tf_is_tensorflow_1s_rmsprop():
     """eps inside the square root and the average started at ones (the zoo's RMSpropTFLike)."""
-    from a2c.optim import RMSpropTFLike
+    from a2c.agent.optim import RMSpropTFLike
 
     cfg = make_config({"optimizer": "rmsprop_tf", "lr": 1e-2})
     optimizer = make_optimizer(cfg)

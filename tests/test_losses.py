@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from a2c.distributions import CATEGORICAL
-from a2c.losses import a2c_loss, explained_variance, soft_policy_loss
-from a2c.model import VALUE_LAYER, build_actor_critic
+from a2c.agent.distributions import CATEGORICAL
+from a2c.agent.losses import a2c_loss, explained_variance, soft_policy_loss
+from a2c.agent.model import VALUE_LAYER, build_actor_critic
 
 
 def _batch(n=16, obs_dim=4, n_actions=3, seed=0):

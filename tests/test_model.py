@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from a2c.model import LOGITS_LAYER, VALUE_LAYER, build_actor_critic, n_actions_of, obs_spec_of, trunk_layers
+from a2c.agent.model import LOGITS_LAYER, VALUE_LAYER, build_actor_critic, n_actions_of, obs_spec_of, trunk_layers
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -35,7 +35,8 @@ def test_initial_policy_is_near_uniform():
 
 
 def test_observation_scaling_layer():
-    from a2c.envs import feature_space, observation_scale, make_env
+    from a2c.envs.make import make_env
+    from a2c.envs.spaces import feature_space, observation_scale
 
     env, space = make_env("Acrobot-v1")
     scale = observation_scale(feature_space(space))
@@ -50,8 +51,8 @@ def test_observation_scaling_layer():
 
 
 def test_nature_cnn_trunk_takes_uint8_frame_stacks():
-    from a2c.envs import ObsSpec
-    from a2c.model import PIXEL_SCALE, compiles_with_xla, conv_layers
+    from a2c.agent.model import PIXEL_SCALE, compiles_with_xla, conv_layers
+    from a2c.envs.spaces import ObsSpec
 
     model = build_actor_critic(ObsSpec((4, 84, 84), "uint8"), 6, (512,), "relu", trunk="nature_cnn", seed=0)
     assert model.inputs[0].dtype == "uint8" and obs_spec_of(model) == ObsSpec((4, 84, 84), "uint8")
@@ -70,7 +71,7 @@ def test_nature_cnn_trunk_takes_uint8_frame_stacks():
 
 @pytest.mark.parametrize("shape, needle", [((4, 30, 30), "too small"), ((84, 84), "(frames, height, width)")])
 def test_nature_cnn_refuses_frames_it_cannot_take(shape, needle):
-    from a2c.envs import ObsSpec
+    from a2c.envs.spaces import ObsSpec
 
     with pytest.raises(ValueError, match=needle.replace("(", r"\(").replace(")", r"\)")):
         build_actor_critic(ObsSpec(shape, "uint8"), 2, trunk="nature_cnn")

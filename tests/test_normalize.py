@@ -1,4 +1,4 @@
-"""Running reward normalisation (a2c.normalize) and its place in the standard trainer."""
+"""Running reward normalisation (a2c.agent.normalize) and its place in the standard trainer."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from a2c.config import make_config
-from a2c.errors import ConfigError
-from a2c.normalize import ReturnNormalizer, RunningMeanStd
-from a2c.rollout import Rollout
-from a2c.signals import TrainingInterrupted
-from a2c.train import resume, train
+from a2c.agent.batch import Rollout
+from a2c.agent.normalize import ReturnNormalizer, RunningMeanStd
+from a2c.common.errors import ConfigError
+from a2c.config.resolve import make_config
+from a2c.run.signals import TrainingInterrupted
+from a2c.run.train import resume, train
 
 
 def batch(rewards, terminated=None, truncated=None, valid=None) -> Rollout:

@@ -14,12 +14,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from a2c.cli import main  # noqa: E402
-from a2c.errors import RunDirError  # noqa: E402
-from a2c.run_data import aggregate_curves, aggregate_evaluations, load_run, results_table  # noqa: E402
-from a2c.plotting import (  # noqa: E402
-    EV_YLIM, EXPLAINED_VARIANCE, format_steps, plot_learning_curve, plot_learning_curves_by_env, plot_runs,
-)
+from a2c.cli.main import main  # noqa: E402
+from a2c.common.errors import RunDirError  # noqa: E402
+from a2c.analysis.run_data import aggregate_curves, aggregate_evaluations, load_run, results_table  # noqa: E402
+from a2c.analysis.plotting import EV_YLIM, EXPLAINED_VARIANCE, format_steps, plot_learning_curve, plot_learning_curves_by_env, plot_runs  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -1,4 +1,4 @@
-"""Population training (a2c.population): each member learns as the single fused run with
+"""Population training (a2c.population.loop): each member learns as the single fused run with
 its seed and values would, the run directory and summary, --member, exact resume, and
 the population spec refused in one line before TensorFlow starts.
 
@@ -24,14 +24,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from a2c.cli import main
-from a2c.config import make_config
-from a2c.errors import ConfigError, RunDirError
-from a2c.fused import FusedTrainer, make_fused_config, ported_env
-from a2c.members import SWEEPABLE, member_configs, member_path, parse_seeds, parse_sweep
-from a2c.population import PopulationLoop
-from a2c.population_run import resume_population, train_population
-from a2c.signals import TrainingInterrupted
+from a2c.cli.main import main
+from a2c.common.errors import ConfigError, RunDirError
+from a2c.config.resolve import make_config
+from a2c.population.driver import resume_population, train_population
+from a2c.population.loop import PopulationLoop
+from a2c.population.members import SWEEPABLE, member_configs, member_path, parse_seeds, parse_sweep
+from a2c.run.signals import TrainingInterrupted
+from a2c.trainers.fused import FusedTrainer, make_fused_config, ported_env
 
 REPO = Path(__file__).resolve().parents[1]
 RTOL, ATOL = 1e-4, 2e-5
@@ -128,7 +128,7 @@ def test_bad_population_flags_are_one_line_and_exit_2(argv, words, capsys, tmp_p
 
 
 def test_population_spec_errors_do_not_import_tensorflow():
-    code = ("import sys\nfrom a2c.cli import main\nrc = main(['train', '--seeds', '5-2', '--fused'])\n"
+    code = ("import sys\nfrom a2c.cli.main import main\nrc = main(['train', '--seeds', '5-2', '--fused'])\n"
             "print(rc, 'tensorflow' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.stdout.split() == ["2", "False"], proc.stderr

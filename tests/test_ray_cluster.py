@@ -9,8 +9,8 @@ ray = pytest.importorskip("ray")
 
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from a2c.config import make_config  # noqa: E402
-from a2c.train import train  # noqa: E402
+from a2c.config.resolve import make_config  # noqa: E402
+from a2c.run.train import train  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Rollouts on Ray actors (a2c.ray_workers): the batch equals the local collector's,
+"""Rollouts on Ray actors (a2c.trainers.ray_workers): the batch equals the local collector's,
 checkpoints restore the remote envs, a killed worker is replaced, Ctrl-C leaves no Ray
 process behind, and a cluster that cannot be reached is one line and exit 2.
 
@@ -21,14 +21,14 @@ import pytest
 
 pytest.importorskip("ray")
 
-from a2c.cli import main  # noqa: E402
-from a2c.config import make_config  # noqa: E402
-from a2c.envs import make_vec_env  # noqa: E402
-from a2c.model import model_for  # noqa: E402
-from a2c.ray_workers import RayCollector  # noqa: E402
-from a2c.rollout import RolloutCollector  # noqa: E402
-from a2c.signals import TrainingInterrupted  # noqa: E402
-from a2c.train import resume, train  # noqa: E402
+from a2c.agent.model import model_for  # noqa: E402
+from a2c.cli.main import main  # noqa: E402
+from a2c.config.resolve import make_config  # noqa: E402
+from a2c.envs.make import make_vec_env  # noqa: E402
+from a2c.run.signals import TrainingInterrupted  # noqa: E402
+from a2c.run.train import resume, train  # noqa: E402
+from a2c.trainers.ray_workers import RayCollector  # noqa: E402
+from a2c.trainers.rollout import RolloutCollector  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 # Columns that hold wall-clock times: they differ between two runs of the same config.
@@ -147,7 +147,7 @@ def test_unreachable_ray_address_is_one_line_and_exit_2(local_ray, tmp_path, cap
 
 
 def test_more_workers_than_the_cluster_has_cpus_is_refused(local_ray):
-    from a2c.ray_workers import ClusterError
+    from a2c.trainers.ray_workers import ClusterError
 
     with pytest.raises(ClusterError, match="has 2 CPUs and --workers 3 needs one each"):
         RayCollector(make_config({"workers": 3, "envs_per_worker": 1}))

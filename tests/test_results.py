@@ -1,6 +1,6 @@
 """The results command runs end to end (with a tiny budget instead of the presets')."""
 
-from a2c.results import main
+from results import main
 
 
 def test_results_command_writes_table_curves_model_and_gif(tmp_path):
@@ -26,13 +26,13 @@ def test_results_command_writes_table_curves_model_and_gif(tmp_path):
 
 
 def test_the_continuous_set_has_its_own_readme_block(tmp_path):
-    from a2c.results import update_readme
+    from results import update_readme
 
     readme = tmp_path / "README.md"
     readme.write_text("a\n<!-- results:start -->\nkeep\n<!-- results:end -->\n"
                       "b\n<!-- results-continuous:start -->\nold\n<!-- results-continuous:end -->\nc\n")
     update_readme(readme, "| Pendulum-v1 | 3 |", "| Pendulum-v1 | ref |", "continuous/learning_curve_Pendulum-v1.png",
-                  "python -m a2c.results --set continuous", "results-continuous")
+                  "python scripts/results.py --set continuous", "results-continuous")
     text = readme.read_text()
     assert "keep" in text and "old" not in text and "| Pendulum-v1 | 3 |" in text
     assert "![Pendulum-v1 learning curves](continuous/learning_curve_Pendulum-v1.png)" in text

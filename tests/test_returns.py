@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from a2c.returns import gae
+from a2c.agent.returns import gae
 
 
 def gae_reference(rewards, values, next_values, terminated, done, gamma, lam):
@@ -91,7 +91,7 @@ def test_gae_runs_in_float32_graph():
 def test_unrolled_and_scan_paths_agree_exactly(steps):
     import tensorflow as tf
 
-    from a2c import returns
+    from a2c.agent import returns
 
     rng = np.random.default_rng(steps)
     args = [rng.normal(size=(steps, 3)).astype(np.float32) for _ in range(3)]

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from a2c.config import make_config
-from a2c.envs import make_vec_env
-from a2c.learner import batch_returns
-from a2c.model import VALUE_LAYER, build_actor_critic
-from a2c.rollout import RolloutCollector
+from a2c.agent.learner import batch_returns
+from a2c.agent.model import VALUE_LAYER, build_actor_critic
+from a2c.config.resolve import make_config
+from a2c.envs.make import make_vec_env
+from a2c.trainers.rollout import RolloutCollector
 
 C = 3.0  # the constant value the critic is pinned to
 GAMMA = 0.9

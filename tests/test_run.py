@@ -11,12 +11,14 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from a2c.config import make_config
-from a2c.env_state import decode, encode
-from a2c.envs import feature_space, make_vec_env, observation_scale
-from a2c.rollout import EpisodeStats, Rollout, RolloutCollector
-from a2c.signals import TrainingInterrupted
-from a2c.train import resume, train
+from a2c.agent.batch import EpisodeStats, Rollout
+from a2c.config.resolve import make_config
+from a2c.envs.make import make_vec_env
+from a2c.envs.spaces import feature_space, observation_scale
+from a2c.envs.state import decode, encode
+from a2c.run.signals import TrainingInterrupted
+from a2c.run.train import resume, train
+from a2c.trainers.rollout import RolloutCollector
 
 TIME_COLUMNS = {"time/steps_per_second", "time/elapsed_seconds"}
 
@@ -110,9 +112,9 @@ def test_the_collector_must_gather_the_configured_batch(tmp_path):
 
 def test_uint8_frames_stay_uint8_until_the_model(tmp_path):
     """Observations of shape (4, 4) uint8: buffers, model input and export keep them."""
-    from a2c.loading import evaluate_path
-    from a2c.export import read_export_metadata
-    from a2c.model import OBS_FLATTEN_LAYER, OBS_SCALE_LAYER, model_for
+    from a2c.agent.model import OBS_FLATTEN_LAYER, OBS_SCALE_LAYER, model_for
+    from a2c.artifacts.export import read_export_metadata
+    from a2c.artifacts.loading import evaluate_path
 
     cfg = make_config({"env_id": "A2CTest/Frames-v0", "n_envs": 4, "n_steps": 5, "total_steps": 400,
                        "eval_every": 200, "eval_episodes": 2, "final_eval_episodes": 2, "log_every": 5,
@@ -137,7 +139,7 @@ def test_uint8_frames_stay_uint8_until_the_model(tmp_path):
 
 
 def _fused_cfg(run_dir: Path, **overrides):
-    from a2c.fused import make_fused_config
+    from a2c.trainers.fused import make_fused_config
 
     return make_fused_config({"env_id": "CartPole-v1", "n_envs": 8, "n_steps": 5, "total_steps": 1600,
                               "fused_updates_per_call": 5, "fused_xla": False, "eval_every": 800,
@@ -146,8 +148,8 @@ def _fused_cfg(run_dir: Path, **overrides):
 
 
 def test_fused_honours_obs_scaling(tmp_path):
-    from a2c.train import train_fused
-    from a2c.model import obs_scale_of
+    from a2c.agent.model import obs_scale_of
+    from a2c.run.train import train_fused
 
     cfg = _fused_cfg(tmp_path / "run", env_id="Acrobot-v1", obs_scaling="bounds", total_steps=400,
                      eval_every=0, final_eval_episodes=0)
@@ -158,7 +160,7 @@ def test_fused_honours_obs_scaling(tmp_path):
 
 
 def test_fused_run_stopped_and_resumed_matches_the_uninterrupted_run(tmp_path):
-    from a2c.train import train_fused
+    from a2c.run.train import train_fused
 
     whole = train_fused(_fused_cfg(tmp_path / "whole"), quiet=True)
     stop = lambda update, step: (_ for _ in ()).throw(KeyboardInterrupt) if update == 20 else None  # noqa: E731

@@ -15,10 +15,10 @@ sb3 = pytest.importorskip("stable_baselines3")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from a2c.config import make_config  # noqa: E402
-from a2c.envs import make_vec_env  # noqa: E402
-from a2c.learner import batch_returns, make_optimizer, make_update  # noqa: E402
-from a2c.rollout import RolloutCollector  # noqa: E402
+from a2c.agent.learner import batch_returns, make_optimizer, make_update  # noqa: E402
+from a2c.config.resolve import make_config  # noqa: E402
+from a2c.envs.make import make_vec_env  # noqa: E402
+from a2c.trainers.rollout import RolloutCollector  # noqa: E402
 
 
 def _keras_twin(policy) -> tuple[keras.Model, list]:

@@ -22,8 +22,8 @@ from gymnasium.utils.env_checker import check_env
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from a2c.tf_envs import PORTED_ENVS, get_tf_env, make_key, split_key
-from a2c.tf_envs.vector import TFGymEnv, TFVectorEnv
+from a2c.envs.tf_envs import PORTED_ENVS, get_tf_env, make_key, split_key
+from a2c.envs.tf_envs.vector import TFGymEnv, TFVectorEnv
 
 ENV_IDS = ["CartPole-v1", "Acrobot-v1", "MountainCar-v0"]
 CONTINUOUS_IDS = ["Pendulum-v1", "MountainCarContinuous-v0"]  # Box actions
@@ -439,7 +439,7 @@ def test_registry_and_overrides() -> None:
 
 @pytest.mark.parametrize("env_id", sorted(PORTED_ENVS))
 def test_pre_drawn_noise_resets_to_the_scaled_numbers(env_id):
-    from a2c.tf_envs import UniformNoise
+    from a2c.envs.tf_envs import UniformNoise
 
     port = dataclasses.replace(get_tf_env(env_id), dtype=tf.float64, max_episode_steps=1)  # every step resets
     state, _ = port.reset(make_key(0), 3)
@@ -458,7 +458,7 @@ def test_pre_drawn_noise_resets_to_the_scaled_numbers(env_id):
 
 
 def test_noisy_acrobot_takes_its_torque_noise_first():
-    from a2c.tf_envs import UniformNoise
+    from a2c.envs.tf_envs import UniformNoise
 
     noisy = dataclasses.replace(get_tf_env("Acrobot-v1"), dtype=tf.float64, torque_noise_max=0.5)
     assert noisy.noise_dim == 5

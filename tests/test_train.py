@@ -6,15 +6,15 @@ import csv
 import json
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 
-from a2c.config import make_config
-from a2c.errors import RunDirError
-from a2c.train import train
+from a2c.common.errors import RunDirError
+from a2c.config.resolve import make_config
+from a2c.run.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 TIME_COLUMNS = {"time/steps_per_second", "time/elapsed_seconds"}

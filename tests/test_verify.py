@@ -21,9 +21,9 @@ import pytest  # noqa: E402
 import sympy as sp  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from a2c.errors import ConfigError, ModelFileError  # noqa: E402
-from a2c.losses import a2c_loss, masked_mean  # noqa: E402
-from a2c.model import build_actor_critic  # noqa: E402
+from a2c.agent.losses import a2c_loss, masked_mean  # noqa: E402
+from a2c.agent.model import build_actor_critic  # noqa: E402
+from a2c.common.errors import ConfigError, ModelFileError  # noqa: E402
 from a2c.verify import (  # noqa: E402
     add_verify_arguments,
     kink_point,
@@ -206,7 +206,7 @@ def test_trained_model_with_large_losses_passes_and_bugs_still_fail():
     # scaled by 10 is that unscaled critic.
     from pathlib import Path
 
-    from a2c.model import VALUE_LAYER
+    from a2c.agent.model import VALUE_LAYER
     from a2c.verify import numeric
     from a2c.verify.check import ROUNDOFF_MARGIN
 
@@ -294,7 +294,7 @@ def test_cli_model_errors(tmp_path):
 
 
 def _hand_built_actor_critic(shape: tuple[int, ...], dtype: str = "float32") -> keras.Model:
-    """build_actor_critic's layers, with the input a2c.model builds for image or uint8
+    """build_actor_critic's layers, with the input a2c.agent.model builds for image or uint8
     observations: ``obs_flatten`` for more than one axis, then a casting ``obs_scale``."""
     obs = keras.Input(shape=shape, dtype=dtype, name="obs")
     h = obs
@@ -327,7 +327,7 @@ def test_describe_refuses_image_and_integer_inputs(shape, dtype, takes):
 
 @pytest.mark.parametrize("shape,dtype,takes", UNSUPPORTED_INPUTS[:2])
 def test_cli_refuses_unsupported_input_in_one_line(tmp_path, capsys, shape, dtype, takes):
-    from a2c.cli import main
+    from a2c.cli.main import main
 
     path = tmp_path / "model.keras"
     _hand_built_actor_critic(shape, dtype).save(path)
@@ -386,7 +386,7 @@ def test_tiny_conv_check_catches_a_wrong_convolution_derivative(monkeypatch):
 
 
 def test_nature_cnn_model_tape_matches_finite_differences_and_kinks_are_skipped():
-    from a2c.envs import ObsSpec
+    from a2c.envs.spaces import ObsSpec
     from a2c.verify import conv
     from a2c.verify.point import LossSpec
 
@@ -405,9 +405,9 @@ def test_nature_cnn_model_tape_matches_finite_differences_and_kinks_are_skipped(
 
 
 def test_verify_cli_checks_a_convolutional_model(tmp_path, capsys):
-    from a2c.cli import main
-    from a2c.envs import ObsSpec
-    from a2c.saving import save_model
+    from a2c.artifacts.saving import save_model
+    from a2c.cli.main import main
+    from a2c.envs.spaces import ObsSpec
 
     model = build_actor_critic(ObsSpec((4, 36, 36), "uint8"), 3, (8,), "relu", trunk="nature_cnn", seed=2)
     save_model(model, tmp_path / "model.keras")

@@ -9,15 +9,14 @@ import functools
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_verify import _parse  # noqa: E402
 
-from a2c.distributions import HALF_LOG_2PI, DiagGaussian
-from a2c.errors import ConfigError
-from a2c.losses import a2c_loss
-from a2c.model import OBS_NORM_LAYER, build_actor_critic
+from a2c.agent.distributions import HALF_LOG_2PI, DiagGaussian
+from a2c.agent.losses import a2c_loss
+from a2c.agent.model import OBS_NORM_LAYER, build_actor_critic
+from a2c.common.errors import ConfigError
 from a2c.verify import verify_model
 from a2c.verify.network import LOG_STD_PARAM, default_model
-
-from test_verify import _parse  # noqa: E402
 
 
 class LogStdSignFlipped(DiagGaussian):

@@ -38,8 +38,6 @@ _EXPORTS = {
     "default_model": "a2c.verify.network",
     "verify_conv_model": "a2c.verify.conv",
     "verify_tiny_conv": "a2c.verify.conv",
-    "add_verify_arguments": "a2c.verify.cli",
-    "run_verify": "a2c.verify.cli",
 }
 
 __all__ = sorted(_EXPORTS)

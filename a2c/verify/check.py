@@ -14,10 +14,10 @@ from collections.abc import Mapping
 import keras
 import numpy as np
 
+from a2c.common.errors import ConfigError
 from a2c.verify import numeric, symbolic, tape
 from a2c.verify.network import default_model, describe, to_float64, weights_of
 from a2c.verify.point import Case, LossSpec, Point, make_point
-from a2c.errors import ConfigError
 from a2c.verify.report import EXACT_TOLERANCE, NUMERIC_TOLERANCE, Report, Tolerance, tolerance_for
 from a2c.verify.symbolic import Method, SymFn
 from a2c.verify.tape import A2CLossFn, SoftLossFn
@@ -50,7 +50,7 @@ def verify_model(
 ) -> Report:
     """Gradients of every loss term w.r.t. every parameter by tape, SymPy and finite differences.
 
-    ``model``: any model built by :func:`a2c.model.build_actor_critic` (float32 or 64);
+    ``model``: any model built by :func:`a2c.agent.model.build_actor_critic` (float32 or 64);
     default: the trainer's default CartPole model initialised with ``seed``. It is
     rebuilt in float64 with the same weights; the original is not modified.
     ``case``: ``"a2c"`` checks ``a2c_loss``'s policy, value, entropy and total terms with
@@ -111,8 +111,8 @@ def verify_model(
         checks[f"{term} value, tape {got[0]:.10g} / symbolic {got[1]:.10g} / numeric {got[2]:.10g}"] = agree
 
     methods = {
-        "tape": "tf.GradientTape through a2c.model.build_actor_critic(dtype='float64') and "
-                + ("a2c.losses.a2c_loss" if case == "a2c" else "a2c.losses.soft_policy_loss")
+        "tape": "tf.GradientTape through a2c.agent.model.build_actor_critic(dtype='float64') and "
+                + ("a2c.agent.losses.a2c_loss" if case == "a2c" else "a2c.agent.losses.soft_policy_loss")
                 + (" (replaced by a test loss)" if tape_loss is not None else ""),
         "symbolic": f"{used}: {symbolic.METHOD_DESCRIPTIONS[used]}"
                     + (f" (derivatives overridden for {', '.join(derivatives)})" if derivatives else ""),

@@ -37,21 +37,27 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import keras
 import numpy as np
 import sympy as sp
 import tensorflow as tf
 
-from a2c.distributions import distribution_of
-from a2c.envs import ObsSpec
-from a2c.errors import ModelFileError
-from a2c.losses import a2c_loss
-from a2c.model import (LOGITS_LAYER, OBS_SCALE_LAYER, VALUE_LAYER, build_actor_critic, conv_layers, n_actions_of,
-                       obs_spec_of, policy_kind_of, trunk_layers)
+from a2c.agent.distributions import distribution_of
+from a2c.agent.losses import a2c_loss
+from a2c.agent.model import (
+    LOGITS_LAYER,
+    VALUE_LAYER,
+    build_actor_critic,
+    conv_layers,
+    n_actions_of,
+    obs_spec_of,
+    trunk_layers,
+)
+from a2c.envs.spaces import ObsSpec
 from a2c.verify import numeric, symbolic
 from a2c.verify.activations import NUMPY_ACTIVATIONS
+from a2c.verify.network import ConvNet, describe_conv
 from a2c.verify.point import LossSpec, Point
 from a2c.verify.report import EXACT_TOLERANCE, Report
 
@@ -59,38 +65,6 @@ from a2c.verify.report import EXACT_TOLERANCE, Report
 TINY_CONVS = ((3, 3, 2), (4, 2, 2))
 TINY_FRAMES = (2, 10, 10)
 KINK_MARGIN = 1e-3
-
-
-@dataclass(frozen=True)
-class ConvNet:
-    """What the numpy and SymPy sides need of a nature_cnn model, read from its layers."""
-
-    scale: float
-    convs: tuple[tuple[str, int, int], ...]  # (layer name, kernel, stride)
-    dense: tuple[tuple[str, str], ...]  # (layer name, activation): the trunk, then logits, then value
-    n_actions: int
-
-    @property
-    def params(self) -> list[str]:
-        return [f"{name}/{part}" for name, *_ in (*self.convs, *self.dense) for part in ("kernel", "bias")]
-
-
-def describe_conv(model: keras.Model) -> ConvNet:
-    """Read a nature_cnn actor-critic's layers, or ModelFileError saying what does not fit."""
-    convs = conv_layers(model)
-    if not convs:
-        raise ModelFileError(f"model {model.name!r} has no convolutions; the Dense verifier checks it")
-    if policy_kind_of(model) != "categorical":
-        raise ModelFileError("verify checks convolutional models with a categorical (softmax) policy only")
-    for layer in convs:
-        config = layer.get_config()
-        if config["activation"] != "relu" or config["padding"] != "valid" or not config["use_bias"]:
-            raise ModelFileError(f"layer {layer.name!r} is not a ReLU convolution with valid padding and a bias")
-    # Rescaling applies its scale in float32 whatever the model's dtype: so does the numpy side.
-    scale = np.float32(model.get_layer(OBS_SCALE_LAYER).get_config()["scale"])
-    dense = [*trunk_layers(model), model.get_layer(LOGITS_LAYER), model.get_layer(VALUE_LAYER)]
-    return ConvNet(float(scale), tuple((c.name, int(c.kernel_size[0]), int(c.strides[0])) for c in convs),
-                   tuple((d.name, d.get_config()["activation"]) for d in dense), n_actions_of(model))
 
 
 def weights_of(model: keras.Model, net: ConvNet) -> dict[str, np.ndarray]:
@@ -236,10 +210,10 @@ def symbolic_gradients(net: ConvNet, point: Point, loss: LossSpec) -> dict[str, 
     keep: list = []
     logits, value = forward(net, W, point.obs, keep)
     conv_keep, dense_keep = keep[:len(net.convs)], keep[len(net.convs):]
-    _, fns = symbolic._head_gradient_fns(net.n_actions, "a2c")
-    data = symbolic._data_values(point, loss, symbolic._advantage(point, value, loss))
-    w = symbolic._batch_weights(point, loss)
-    relu_d = symbolic._derivative_numpy("relu", None)
+    _, fns = symbolic.head_gradient_fns(net.n_actions, "a2c")
+    data = symbolic.data_values(point, loss, symbolic.advantage_at(point, value, loss))
+    w = symbolic.batch_weights(point, loss)
+    relu_d = symbolic.derivative_numpy("relu", None)
     z_shift = logits - logits.max(axis=1, keepdims=True)
     n_trunk = len(net.dense) - 2
     out: dict[str, dict[str, np.ndarray]] = {}
@@ -249,17 +223,17 @@ def symbolic_gradients(net: ConvNet, point: Point, loss: LossSpec) -> dict[str, 
         g_heads = {LOGITS_LAYER: np.stack(g[:net.n_actions], axis=1) * w[:, None], VALUE_LAYER: (g[net.n_actions] * w)[:, None]}
         g_h = 0.0
         for (name, activation), (h, pre, _) in zip(net.dense[n_trunk:], dense_keep[n_trunk:]):
-            g_pre = g_heads[name] * symbolic._elementwise(symbolic._derivative_numpy(activation, None), pre)
+            g_pre = g_heads[name] * symbolic.elementwise(symbolic.derivative_numpy(activation, None), pre)
             grads[f"{name}/kernel"], grads[f"{name}/bias"] = h.T @ g_pre, g_pre.sum(axis=0)
             g_h = g_h + g_pre @ W[f"{name}/kernel"].T
         for (name, activation), (h, pre, _) in reversed(list(zip(net.dense[:n_trunk], dense_keep[:n_trunk]))):
-            g_pre = g_h * symbolic._elementwise(symbolic._derivative_numpy(activation, None), pre)
+            g_pre = g_h * symbolic.elementwise(symbolic.derivative_numpy(activation, None), pre)
             grads[f"{name}/kernel"], grads[f"{name}/bias"] = h.T @ g_pre, g_pre.sum(axis=0)
             g_h = g_pre @ W[f"{name}/kernel"].T
         _, last_pre, _ = conv_keep[-1]
         g_x = np.asarray(g_h).reshape(np.maximum(last_pre, 0.0).shape)  # un-flatten
         for (name, kernel, stride), (cols, pre, in_shape) in reversed(list(zip(net.convs, conv_keep))):
-            g_pre = g_x * symbolic._elementwise(relu_d, pre)  # (B, oh, ow, O)
+            g_pre = g_x * symbolic.elementwise(relu_d, pre)  # (B, oh, ow, O)
             d_w, d_x, d_b = conv_unit_derivatives(cols.shape[-1])
             flat_cols = cols.reshape(-1, cols.shape[-1])
             dpre_dw = np.stack(np.broadcast_arrays(*d_w(*flat_cols.T)), axis=1)  # (N, n): the patch
@@ -330,8 +304,8 @@ def verify_conv_model(model: keras.Model, *, batch: int = 4, seed: int = 0, samp
     return Report.build(
         "conv", f"gradient check of a convolutional model: {model.name}, {n_params:,} parameters, "
         f"{samples} sampled coordinates per tensor, batch {batch}, seed {seed}",
-        {"tape": "tf.GradientTape through a2c.model.build_actor_critic(trunk='nature_cnn', dtype='float64') "
-                 "and a2c.losses.a2c_loss",
+        {"tape": "tf.GradientTape through a2c.agent.model.build_actor_critic(trunk='nature_cnn', dtype='float64') "
+                 "and a2c.agent.losses.a2c_loss",
          "numeric": "central differences of an independent numpy forward pass (sliding-window convolutions), "
                     "float64, advantage frozen at the point; coordinates whose difference straddles a ReLU kink skipped"},
         {"tape": tape_at, "numeric": grads_num}, (("tape", "numeric"),),
@@ -372,8 +346,8 @@ def verify_tiny_conv(*, batch: int = 6, seed: int = 0, vf_coef: float = 0.5, ent
     return Report.build(
         "conv-tiny", f"gradient check, 2 convolutions on 10x10x2 frames ({TINY_CONVS}), {n_params} parameters, "
         f"batch {batch}, seed {seed}",
-        {"tape": "tf.GradientTape through a2c.model.build_actor_critic(trunk='nature_cnn', convs=..., "
-                 "dtype='float64') and a2c.losses.a2c_loss",
+        {"tape": "tf.GradientTape through a2c.agent.model.build_actor_critic(trunk='nature_cnn', convs=..., "
+                 "dtype='float64') and a2c.agent.losses.a2c_loss",
          "symbolic": "chain rule through SymPy-derived per-layer derivatives (convolution w.r.t. kernel, bias "
                      "and input patch; ReLU as Heaviside(x, 0); loss w.r.t. logits and value)",
          "numeric": "central differences of an independent numpy forward pass, float64, advantage frozen"},

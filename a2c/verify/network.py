@@ -4,7 +4,7 @@ The verifier never trusts its own idea of the architecture: :func:`describe` rea
 every Dense layer of the model (its size and the activation named in its config)
 and checks the wiring, so the symbolic and numeric sides differentiate the network
 that Keras actually runs. :func:`to_float64` rebuilds the same network in double
-precision with the project's own :func:`a2c.model.build_actor_critic`, which is
+precision with the project's own :func:`a2c.agent.model.build_actor_critic`, which is
 what the tape differentiates.
 """
 
@@ -17,10 +17,25 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from a2c.errors import ModelFileError
-from a2c.model import (LOG_STD_LAYER, LOGITS_LAYER, MEAN_LAYER, OBS_NORM_LAYER, OBS_SCALE_LAYER, PROBS_LAYER,
-                       TRUNK_PREFIX, VALUE_LAYER, build_actor_critic, model_for, obs_scale_of, policy_kind_of)
-from a2c.saving import load_keras_model
+from a2c.agent.model import (
+    LOG_STD_LAYER,
+    LOGITS_LAYER,
+    MEAN_LAYER,
+    OBS_NORM_LAYER,
+    OBS_SCALE_LAYER,
+    PROBS_LAYER,
+    TRUNK_PREFIX,
+    VALUE_LAYER,
+    build_actor_critic,
+    conv_layers,
+    model_for,
+    n_actions_of,
+    obs_scale_of,
+    policy_kind_of,
+    trunk_layers,
+)
+from a2c.artifacts.saving import load_keras_model
+from a2c.common.errors import ModelFileError
 
 #: Activations every method supports (the trainer's config allows all of them).
 SUPPORTED_ACTIVATIONS = ("linear", "tanh", "relu", "sigmoid", "elu", "softplus", "silu", "gelu")
@@ -177,7 +192,7 @@ def describe(model: keras.Model) -> NetSpec:
                      else (LOGITS_LAYER, PROBS_LAYER, VALUE_LAYER)):
         if required not in names:
             raise ModelFileError(
-                f"model {model.name!r} is not an actor-critic built by a2c.model: no layer named {required!r}"
+                f"model {model.name!r} is not an actor-critic built by a2c.agent.model: no layer named {required!r}"
             )
     _check_input(model)
     trunk = [layer for layer in model.layers if layer.name.startswith(TRUNK_PREFIX)]
@@ -245,7 +260,7 @@ def to_float64(spec: NetSpec, weights: Mapping[str, np.ndarray]) -> keras.Model:
     activations = {t.activation for t in spec.trunk}
     if len(activations) > 1 or spec.logits.activation != "linear" or spec.value.activation != "linear":
         raise ModelFileError(
-            "the verifier rebuilds models with a2c.model.build_actor_critic, which uses one trunk "
+            "the verifier rebuilds models with a2c.agent.model.build_actor_critic, which uses one trunk "
             f"activation and linear heads; this model has {spec.summary()} with heads "
             f"{spec.logits.activation}/{spec.value.activation}"
         )
@@ -276,16 +291,45 @@ def set_weights(model: keras.Model, spec: NetSpec, weights: Mapping[str, np.ndar
         log_std.assign(np.asarray(weights[LOG_STD_PARAM], dtype=log_std.dtype))
 
 
+@dataclass(frozen=True)
+class ConvNet:
+    """What the numpy and SymPy sides need of a nature_cnn model, read from its layers."""
+
+    scale: float
+    convs: tuple[tuple[str, int, int], ...]  # (layer name, kernel, stride)
+    dense: tuple[tuple[str, str], ...]  # (layer name, activation): the trunk, then logits, then value
+    n_actions: int
+
+    @property
+    def params(self) -> list[str]:
+        return [f"{name}/{part}" for name, *_ in (*self.convs, *self.dense) for part in ("kernel", "bias")]
+
+
+def describe_conv(model: keras.Model) -> ConvNet:
+    """Read a nature_cnn actor-critic's layers, or ModelFileError saying what does not fit."""
+    convs = conv_layers(model)
+    if not convs:
+        raise ModelFileError(f"model {model.name!r} has no convolutions; the Dense verifier checks it")
+    if policy_kind_of(model) != "categorical":
+        raise ModelFileError("verify checks convolutional models with a categorical (softmax) policy only")
+    for layer in convs:
+        config = layer.get_config()
+        if config["activation"] != "relu" or config["padding"] != "valid" or not config["use_bias"]:
+            raise ModelFileError(f"layer {layer.name!r} is not a ReLU convolution with valid padding and a bias")
+    # Rescaling applies its scale in float32 whatever the model's dtype: so does the numpy side.
+    scale = np.float32(model.get_layer(OBS_SCALE_LAYER).get_config()["scale"])
+    dense = [*trunk_layers(model), model.get_layer(LOGITS_LAYER), model.get_layer(VALUE_LAYER)]
+    return ConvNet(float(scale), tuple((c.name, int(c.kernel_size[0]), int(c.strides[0])) for c in convs),
+                   tuple((d.name, d.get_config()["activation"]) for d in dense), n_actions_of(model))
+
+
 def load_actor_critic(path: str | Path) -> keras.Model:
     """Load a ``.keras`` file, or the ``model.keras`` of a run directory, and check that
     the verifier can describe it; every failure is one ModelFileError."""
-    from a2c.model import conv_layers
-
     model = load_keras_model(path)
     if conv_layers(model):
-        from a2c.verify.conv import describe_conv
 
-        describe_conv(model)  # checked by a2c.verify.conv
+        describe_conv(model)
     else:
         describe(model)
     return model
@@ -294,8 +338,8 @@ def load_actor_critic(path: str | Path) -> keras.Model:
 def default_model(seed: int = 0, env_id: str = "CartPole-v1") -> keras.Model:
     """The trainer's default model for ``env_id`` (its preset's network, e.g. Pendulum-v1's
     Gaussian head with observation normalisation), freshly initialised."""
-    from a2c.config import make_config
-    from a2c.envs import env_spaces
+    from a2c.config.resolve import make_config
+    from a2c.envs.make import env_spaces
 
     cfg = make_config({"env_id": env_id, "seed": seed})
     obs_space, action_space = env_spaces(cfg.env_id)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from a2c.errors import ConfigError
+from a2c.common.errors import ConfigError
 from a2c.verify.activations import NUMPY_ACTIVATIONS
 from a2c.verify.network import KINKED_ACTIVATIONS, NetSpec
 

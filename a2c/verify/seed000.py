@@ -140,7 +140,7 @@ def tape_gradients(point: SeedPoint, alpha: float = 1.0, loss_fn: Callable[..., 
     """tf.GradientTape: the seed's parameterisation in TF ops, ``soft_policy_loss`` on the logits z."""
     import tensorflow as tf
 
-    from a2c.losses import soft_policy_loss
+    from a2c.agent.losses import soft_policy_loss
 
     loss_fn = loss_fn or soft_policy_loss
     v = {p: tf.Variable(getattr(point, p), dtype=tf.float64, name=p) for p in PARAMS}
@@ -217,7 +217,7 @@ def verify_seed000(
         f"gradient check, case seed000 (the hand-checked soft policy loss, alpha={alpha:g}), seed {seed}",
         {
             "tape": "tf.GradientTape: z1 = s1*w11 + s1*w12 + b1, z2 = s2*w21 + s2*w22 + b2 in TF ops, "
-                    "a2c.losses.soft_policy_loss(z, q, alpha)" + (" (replaced by a test loss)" if tape_loss else ""),
+                    "a2c.agent.losses.soft_policy_loss(z, q, alpha)" + (" (replaced by a test loss)" if tape_loss else ""),
             "symbolic": "expanded: J written in SymPy symbols, differentiated w.r.t. each "
                         "parameter, lambdified (numpy)",
             "numeric": f"central differences, float64, step {DEFAULT_STEP:.2g}*max(1,|theta|)",
@@ -264,7 +264,7 @@ def seed000_symmetry(point: SeedPoint | None = None, *, seed: int = 0, alpha: fl
     import keras
     import tensorflow as tf
 
-    from a2c.losses import soft_policy_loss
+    from a2c.agent.losses import soft_policy_loss
 
     point = point or seed000_point(seed)
     _, _, derivs, _ = seed000_expressions()

@@ -32,7 +32,7 @@ Conventions that must match TensorFlow:
   in a derivative is replaced by ``Heaviside(u, 0)``. ``derivatives=`` lets a caller
   substitute any other derivative (the tests inject wrong ones).
 * Losses: the same batch mean / ``masked_mean`` weights, MSE without 1/2, entropy
-  with a minus sign in the total, as in :func:`a2c.losses.a2c_loss`; the soft loss is
+  with a minus sign in the total, as in :func:`a2c.agent.losses.a2c_loss`; the soft loss is
   ``-sum_a pi (q - alpha log pi)`` averaged over the batch.
 """
 
@@ -97,7 +97,7 @@ def _activation_numpy(name: str) -> Callable[[np.ndarray], np.ndarray]:
     return _lambdify([_X], ACTIVATIONS[name](_X))
 
 
-def _derivative_numpy(name: str, derivatives: Mapping[str, SymFn] | None) -> Callable[[np.ndarray], np.ndarray]:
+def derivative_numpy(name: str, derivatives: Mapping[str, SymFn] | None) -> Callable[[np.ndarray], np.ndarray]:
     if not derivatives or name not in derivatives:
         return _default_derivative_numpy(name)
     return _lambdify([_X], activation_derivative(name, derivatives)(_X))
@@ -108,7 +108,7 @@ def _default_derivative_numpy(name: str) -> Callable[[np.ndarray], np.ndarray]:
     return _lambdify([_X], activation_derivative(name)(_X))
 
 
-def _elementwise(fn: Callable[[np.ndarray], object], x: np.ndarray) -> np.ndarray:
+def elementwise(fn: Callable[[np.ndarray], object], x: np.ndarray) -> np.ndarray:
     """Call a lambdified function; constants (e.g. a linear layer's derivative 1) broadcast to x."""
     return np.broadcast_to(np.asarray(fn(x), dtype=np.float64), x.shape)
 
@@ -136,7 +136,7 @@ class HeadSymbols:
 
     @property
     def data(self) -> list[sp.Symbol]:
-        """Symbols whose values come from the point, in the order :func:`_data_values` gives them."""
+        """Symbols whose values come from the point, in the order :func:`data_values` gives them."""
         return [*self.y, self.adv, self.ret, *self.q, self.vf_coef, self.ent_coef, self.alpha]
 
 
@@ -145,7 +145,7 @@ def per_sample_loss(s: HeadSymbols, case: str, z: list[sp.Expr], v: sp.Expr,
     """One sample's loss terms, in the same definitions as a2c_loss / soft_policy_loss.
 
     ``log_std`` given: the Gaussian policy N(z, diag(exp(log_std))^2), written from its
-    density here (not from a2c.distributions): log pi = sum_k log N(y_k; z_k, sigma_k),
+    density here (not from a2c.agent.distributions): log pi = sum_k log N(y_k; z_k, sigma_k),
     entropy = sum_k (log sigma_k + (1 + log 2 pi) / 2).
     """
     if log_std is not None:
@@ -169,7 +169,7 @@ def per_sample_loss(s: HeadSymbols, case: str, z: list[sp.Expr], v: sp.Expr,
 
 
 @functools.lru_cache(maxsize=None)
-def _head_gradient_fns(n_actions: int, case: str, gaussian: bool = False
+def head_gradient_fns(n_actions: int, case: str, gaussian: bool = False
                        ) -> tuple[HeadSymbols, dict[str, Callable[..., object]]]:
     """For each term, a numpy function (z.., v, [ls..,] data..) -> [dl/dz_0, .., dl/dz_{A-1}, dl/dv
     (, dl/dls_0, ..)]."""
@@ -191,7 +191,7 @@ def _head_value_fns(n_actions: int, case: str, gaussian: bool = False) -> dict[s
             for term, expr in per_sample_loss(s, case, s.z, s.v, ls or None).items()}
 
 
-def _data_values(point: Point, loss: LossSpec, advantage: np.ndarray) -> list[np.ndarray | float]:
+def data_values(point: Point, loss: LossSpec, advantage: np.ndarray) -> list[np.ndarray | float]:
     y = point.actions if point.actions.ndim == 2 else np.eye(point.q_values.shape[1])[point.actions]
     return [*y.T, advantage, point.returns, *point.q_values.T,
             loss.vf_coef, loss.ent_coef, loss.alpha]
@@ -207,20 +207,20 @@ def loss_values(spec: NetSpec, point: Point, loss: LossSpec) -> dict[str, float]
     W = point.weights
     h = spec.scale(point.obs)
     for layer in spec.trunk:
-        h = _elementwise(_activation_numpy(layer.activation), h @ W[layer.kernel] + W[layer.bias])
-    z = _elementwise(_activation_numpy(spec.logits.activation), h @ W[spec.logits.kernel] + W[spec.logits.bias])
-    v = _elementwise(_activation_numpy(spec.value.activation), h @ W[spec.value.kernel] + W[spec.value.bias])[:, 0]
+        h = elementwise(_activation_numpy(layer.activation), h @ W[layer.kernel] + W[layer.bias])
+    z = elementwise(_activation_numpy(spec.logits.activation), h @ W[spec.logits.kernel] + W[spec.logits.bias])
+    v = elementwise(_activation_numpy(spec.value.activation), h @ W[spec.value.kernel] + W[spec.value.bias])[:, 0]
     if not spec.gaussian:
         z = z - z.max(axis=1, keepdims=True)  # softmax-invariant; the log-sum-exp stays finite
-    data = _data_values(point, loss, _advantage(point, v, loss))
-    w = _batch_weights(point, loss)
+    data = data_values(point, loss, advantage_at(point, v, loss))
+    w = batch_weights(point, loss)
     fns = _head_value_fns(spec.n_actions, loss.case, spec.gaussian)
     return {term: float(np.sum(w * np.broadcast_to(np.asarray(fns[term](*z.T, v, *_log_std_values(spec, point),
                                                                        *data), dtype=np.float64), (point.batch,))))
             for term in loss.terms}
 
 
-def _advantage(point: Point, values: np.ndarray, loss: LossSpec) -> np.ndarray:
+def advantage_at(point: Point, values: np.ndarray, loss: LossSpec) -> np.ndarray:
     """R - V at the point (normalised with the masked batch statistics when asked): a constant."""
     adv = point.returns - values
     if loss.case == "a2c" and loss.normalize_advantage:
@@ -231,7 +231,7 @@ def _advantage(point: Point, values: np.ndarray, loss: LossSpec) -> np.ndarray:
     return adv
 
 
-def _batch_weights(point: Point, loss: LossSpec) -> np.ndarray:
+def batch_weights(point: Point, loss: LossSpec) -> np.ndarray:
     # soft_policy_loss takes a plain batch mean; a2c_loss uses masked_mean.
     return point.sample_weights() if loss.case == "a2c" else np.full(point.batch, 1.0 / point.batch)
 
@@ -247,24 +247,24 @@ def chain_gradients(
     """Gradients of every term: lambdified SymPy derivatives composed by the chain rule."""
     W = point.weights
     act = {layer.name: _activation_numpy(layer.activation) for layer in spec.dense_layers}
-    dact = {layer.name: _derivative_numpy(layer.activation, derivatives) for layer in spec.dense_layers}
+    dact = {layer.name: derivative_numpy(layer.activation, derivatives) for layer in spec.dense_layers}
     # Forward pass with the SymPy activations, keeping each layer's input and pre-activation.
     inputs, pres, h = [], [], spec.scale(point.obs)
     for layer in spec.trunk:
         pre = h @ W[layer.kernel] + W[layer.bias]
         inputs.append(h)
         pres.append(pre)
-        h = _elementwise(act[layer.name], pre)
+        h = elementwise(act[layer.name], pre)
     z_pre = h @ W[spec.logits.kernel] + W[spec.logits.bias]
     v_pre = h @ W[spec.value.kernel] + W[spec.value.bias]
-    z = _elementwise(act[spec.logits.name], z_pre)
-    v = _elementwise(act[spec.value.name], v_pre)[:, 0]
+    z = elementwise(act[spec.logits.name], z_pre)
+    v = elementwise(act[spec.value.name], v_pre)[:, 0]
     # The derivatives w.r.t. z are invariant under z -> z - max(z) (softmax is), and the
     # shifted logits keep exp() from overflowing. A Gaussian's mean is used as it is.
     z_shift = z if spec.gaussian else z - z.max(axis=1, keepdims=True)
-    _, fns = _head_gradient_fns(spec.n_actions, loss.case, spec.gaussian)
-    data = _data_values(point, loss, _advantage(point, v, loss))
-    w = _batch_weights(point, loss)
+    _, fns = head_gradient_fns(spec.n_actions, loss.case, spec.gaussian)
+    data = data_values(point, loss, advantage_at(point, v, loss))
+    w = batch_weights(point, loss)
     n = spec.n_actions
     out: dict[str, dict[str, np.ndarray]] = {}
     for term in loss.terms:
@@ -275,15 +275,15 @@ def chain_gradients(
         grads: dict[str, np.ndarray] = {}
         if spec.gaussian:  # the log-std is a parameter itself: dL/dls_k summed over the batch
             grads[LOG_STD_PARAM] = np.array([np.sum(w * gk) for gk in g[n + 1:]])
-        g_z_pre = g_z * _elementwise(dact[spec.logits.name], z_pre)
-        g_v_pre = g_v * _elementwise(dact[spec.value.name], v_pre)
+        g_z_pre = g_z * elementwise(dact[spec.logits.name], z_pre)
+        g_v_pre = g_v * elementwise(dact[spec.value.name], v_pre)
         for layer, g_pre in ((spec.logits, g_z_pre), (spec.value, g_v_pre)):
             grads[layer.kernel] = h.T @ g_pre
             grads[layer.bias] = g_pre.sum(axis=0)
         g_h = g_z_pre @ W[spec.logits.kernel].T + g_v_pre @ W[spec.value.kernel].T
         for i in reversed(range(len(spec.trunk))):
             layer = spec.trunk[i]
-            g_pre = g_h * _elementwise(dact[layer.name], pres[i])
+            g_pre = g_h * elementwise(dact[layer.name], pres[i])
             grads[layer.kernel] = inputs[i].T @ g_pre
             grads[layer.bias] = g_pre.sum(axis=0)
             g_h = g_pre @ W[layer.kernel].T
@@ -369,8 +369,8 @@ def expanded_gradients(
     value_fn = _lambdify([*flat_syms, *s_in], v_expr, functions)
     inputs = spec.scale(point.obs).T
     values = np.broadcast_to(np.asarray(value_fn(*flat_vals, *inputs), dtype=np.float64), (point.batch,))
-    data = _data_values(point, loss, _advantage(point, values, loss))
-    w = _batch_weights(point, loss)
+    data = data_values(point, loss, advantage_at(point, values, loss))
+    w = batch_weights(point, loss)
     out: dict[str, dict[str, np.ndarray]] = {}
     for term in loss.terms:
         grad_exprs = [sp.diff(terms[term], sym) for sym in flat_syms]

@@ -13,9 +13,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from a2c.distributions import distribution_of
-from a2c.losses import a2c_loss, soft_policy_loss
-from a2c.model import LOG_STD_LAYER
+from a2c.agent.distributions import distribution_of
+from a2c.agent.losses import a2c_loss, soft_policy_loss
+from a2c.agent.model import LOG_STD_LAYER
 from a2c.verify.network import NetSpec, set_weights
 from a2c.verify.point import LossSpec, Point
 

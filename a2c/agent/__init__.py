@@ -1,0 +1,1 @@
+"""Layer 3, the agent's maths: model, distributions, policy, returns, losses, optimizers and the learner (the one training tape)."""

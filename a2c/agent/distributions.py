@@ -1,0 +1,174 @@
+"""Policy distributions: the one home of sampling, the greedy action, log-probabilities
+and entropy.
+
+Every sampler (the standard trainer's compiled ``act``, the fused rollout, ``a2c
+evaluate --sample``), every greedy action (evaluation, the SavedModel's
+``greedy_action``) and the losses (:mod:`a2c.agent.losses`) go through a
+:class:`Distribution`. A new action space needs a class here, a head in
+:mod:`a2c.agent.model` that outputs its parameters, and :func:`a2c.envs.spaces.action_shape` for the rollout
+buffers (one int32 per env step for Discrete, a float32 vector for Box).
+
+A distribution is stateless: its methods take the distribution's parameters (for
+:class:`Categorical`, the logits), read from the model's output dict by
+:meth:`Distribution.params`. Sampling takes its randomness as an argument (uniform
+numbers in [0, 1), :meth:`Distribution.noise_shape` of them) instead of drawing it,
+so that the caller chooses the generator: a seeded ``tf.random.Generator`` in the
+trainer, one fused draw per env step in :mod:`a2c.trainers.fused`, per-episode numpy
+generators in evaluation.
+
+Box action spaces get a :class:`DiagGaussian`. Its samples are *unclipped*: the
+rollout buffers and the loss keep the action that was drawn, and only the copy sent
+to ``env.step`` is clipped to the Box (:func:`a2c.envs.spaces.env_actions`), as Stable-Baselines3
+does. Why clip rather than squash (tanh): the log-probability of a clipped action
+would need the Gaussian's mass beyond the bound, and a tanh squash changes the
+density (and needs a Jacobian term); keeping the drawn action in the loss makes
+log pi(a|s) the plain Gaussian density of what the policy really sampled. The cost:
+mass beyond a bound all maps to the bound, so a policy can push its mean past it
+without the env noticing (the greedy action is the clipped mean).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import tensorflow as tf
+from gymnasium import spaces
+
+from a2c.envs.spaces import policy_kind
+
+#: Smallest uniform number used for sampling: -log(-log(u)) stays finite.
+MIN_UNIFORM = 1e-12
+
+
+class Distribution(Protocol):
+    """What the trainer, the exporter and evaluation need from a policy distribution."""
+
+    #: The model outputs holding the parameters (the rest of the dict is ignored).
+    param_keys: tuple[str, ...]
+    #: dtype of one action.
+    action_dtype: tf.DType
+
+    def params(self, outputs: Mapping[str, tf.Tensor]) -> Any: ...
+
+    def noise_shape(self, params: Any) -> tf.TensorShape: ...
+
+    def sample(self, params: Any, noise: tf.Tensor) -> tf.Tensor: ...
+
+    def mode(self, params: Any) -> tf.Tensor: ...
+
+    def log_prob(self, params: Any, actions: tf.Tensor) -> tf.Tensor: ...
+
+    def entropy(self, params: Any) -> tf.Tensor: ...
+
+
+class Categorical:
+    """pi(a|s) = softmax(logits)(a) over ``n`` discrete actions; params: logits (batch, n)."""
+
+    param_keys = ("logits",)
+    action_dtype = tf.int32
+
+    def params(self, outputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
+        return outputs["logits"]
+
+    def noise_shape(self, logits: tf.Tensor) -> tf.TensorShape:
+        """One uniform number per action (Gumbel-max)."""
+        return logits.shape
+
+    def sample(self, logits: tf.Tensor, noise: tf.Tensor) -> tf.Tensor:
+        """Gumbel-max: ``argmax(logits + Gumbel)`` is an exact draw from softmax(logits).
+
+        ``noise`` is uniform in [0, 1); it is floored at :data:`MIN_UNIFORM` so the
+        Gumbel noise stays finite (a no-op for noise drawn from [MIN_UNIFORM, 1)).
+        """
+        u = tf.maximum(tf.cast(noise, logits.dtype), MIN_UNIFORM)
+        return tf.argmax(logits - tf.math.log(-tf.math.log(u)), axis=-1, output_type=tf.int32)
+
+    def mode(self, logits: tf.Tensor) -> tf.Tensor:
+        return tf.argmax(logits, axis=-1, output_type=tf.int32)
+
+    def log_probs(self, logits: tf.Tensor) -> tf.Tensor:
+        """log pi(.|s) of every action, from the logits: log(softmax) underflows to -inf
+        for unlikely actions."""
+        return tf.nn.log_softmax(logits)
+
+    def log_prob(self, logits: tf.Tensor, actions: tf.Tensor) -> tf.Tensor:
+        return tf.gather(self.log_probs(logits), actions, axis=-1, batch_dims=1)
+
+    def entropy(self, logits: tf.Tensor) -> tf.Tensor:
+        """-sum p log p per sample."""
+        log_p = self.log_probs(logits)
+        return -tf.reduce_sum(tf.exp(log_p) * log_p, axis=-1)
+
+
+CATEGORICAL = Categorical()
+
+#: log(2 pi) / 2: the Gaussian density's normalising constant per dimension.
+HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+class DiagGaussian:
+    """pi(a|s) = N(mean(s), diag(exp(log_std))^2) over Box actions; params: (mean, log_std),
+    each (batch, action_dim).
+
+    Log-probabilities and entropies are *summed* over the action dimensions (the
+    dimensions are independent, so the joint density is the product). The log-std is
+    state-independent in the model (one learned number per dimension, SB3's default)
+    but arrives here broadcast to the batch, so this class would serve a
+    state-dependent one unchanged.
+    """
+
+    param_keys = ("mean", "log_std")
+    action_dtype = tf.float32
+
+    def params(self, outputs: Mapping[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+        return outputs["mean"], outputs["log_std"]
+
+    def noise_shape(self, params: tuple[tf.Tensor, tf.Tensor]) -> tf.TensorShape:
+        """One uniform number per action dimension (turned into a normal one by the inverse CDF)."""
+        return params[0].shape
+
+    def sample(self, params: tuple[tf.Tensor, tf.Tensor], noise: tf.Tensor) -> tf.Tensor:
+        """``mean + std * Phi^-1(u)``: an exact draw from the Gaussian for uniform ``u``.
+
+        ``u`` is floored at :data:`MIN_UNIFORM` and the quantile is computed in float64:
+        XLA's float32 ``ndtri`` returns -inf below u ~ 3e-8 (it goes through
+        ``erfinv(1 - 2u)``, and 1 - 2u rounds to 1), which once in ~10^7 draws made
+        the action, and then the loss, infinite. In float64 the draw stays within
+        about 7 standard deviations.
+        """
+        mean, log_std = params
+        u = tf.maximum(tf.cast(noise, tf.float64), MIN_UNIFORM)
+        return mean + tf.exp(log_std) * tf.cast(tf.math.ndtri(u), mean.dtype)
+
+    def mode(self, params: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
+        """The mean, unclipped (the env side clips it, :func:`a2c.envs.spaces.env_actions`)."""
+        return params[0]
+
+    def log_prob(self, params: tuple[tf.Tensor, tf.Tensor], actions: tf.Tensor) -> tf.Tensor:
+        """sum_i [-(a_i - mu_i)^2 / (2 sigma_i^2) - log sigma_i - log(2 pi)/2]."""
+        mean, log_std = params
+        z = (tf.cast(actions, mean.dtype) - mean) * tf.exp(-log_std)
+        return tf.reduce_sum(-0.5 * tf.square(z) - log_std - HALF_LOG_2PI, axis=-1)
+
+    def entropy(self, params: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
+        """sum_i [log sigma_i + (1 + log(2 pi)) / 2] per sample."""
+        _, log_std = params
+        return tf.reduce_sum(log_std + 0.5 + HALF_LOG_2PI, axis=-1)
+
+
+DIAG_GAUSSIAN = DiagGaussian()
+
+
+def distribution_for(env_id: str, action_space: spaces.Space) -> Distribution:
+    """The distribution an action space needs, or EnvError naming the space."""
+    return {"categorical": CATEGORICAL, "gaussian": DIAG_GAUSSIAN}[policy_kind(env_id, action_space)]
+
+
+def distribution_of(outputs: Mapping[str, Any]) -> Distribution:
+    """The distribution whose parameters a model's output dict holds."""
+    for dist in (CATEGORICAL, DIAG_GAUSSIAN):
+        if set(dist.param_keys) <= set(outputs):
+            return dist
+    raise ValueError(f"no policy distribution has parameters among the outputs {sorted(outputs)}")

@@ -1,0 +1,275 @@
+"""The one place a training GradientTape is opened.
+
+``make_update`` returns a compiled function ``Rollout -> metrics``: values ->
+returns/advantages (:mod:`a2c.agent.returns`) -> loss (:mod:`a2c.agent.losses`, through the
+model's policy distribution) -> gradients -> global-norm clip -> optimizer step. Its
+input signature is fixed, so it is traced once; it is XLA-compiled and called through
+:class:`a2c.agent.dispatch.HostCall`, since the trainer calls it from numpy every update.
+:func:`update_step` is the same update as graph code (the fused loop runs it), and
+:func:`member_gradients` its loss and clipped gradients at given weights, which a
+population (:mod:`a2c.population.loop`) maps over its members. Asynchronous workers
+(:mod:`a2c.trainers.a3c`) split the update in two: :func:`make_gradients` (the same loss and
+clipped gradients, on a worker) and :func:`make_apply` (the optimizer step, on the learner).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+import tensorflow as tf
+
+from a2c.agent.batch import Rollout
+from a2c.agent.dispatch import HostCall
+from a2c.agent.distributions import distribution_of
+from a2c.agent.guard import FiniteGuard
+from a2c.agent.losses import a2c_loss, explained_variance
+from a2c.agent.model import action_shape_of, compiles_with_xla, obs_spec_of, tensor_spec
+from a2c.agent.optim import RMSpropEpsOutside, RMSpropTFLike
+from a2c.agent.returns import gae
+from a2c.config.schema import Config
+from a2c.envs.spaces import ObsSpec
+
+#: The model, or any callable with its call signature (``x, training=False`` -> output
+#: dict): :func:`member_gradients` passes the model evaluated at other weights.
+Forward = keras.Model | Callable[..., dict[str, tf.Tensor]]
+
+
+def make_optimizer(cfg: Config) -> keras.optimizers.Optimizer:
+    """RMSprop with A2C's rho/epsilon, epsilon outside the square root as in PyTorch
+    (:mod:`a2c.agent.optim`), Keras' own RMSprop, TensorFlow 1's (``rmsprop_tf``: the zoo's Atari
+    optimizer), or Adam; optional linear decay.
+
+    Clipping is done by the learner on the *global* norm (Keras' ``clipnorm`` would clip
+    each tensor separately, which is not what A2C does).
+    """
+    lr = learning_rate_schedule(cfg)
+    if cfg.optimizer == "adam":
+        return keras.optimizers.Adam(lr, epsilon=cfg.optimizer_eps)
+    if cfg.optimizer == "rmsprop_keras":
+        return keras.optimizers.RMSprop(lr, rho=cfg.rms_rho, epsilon=cfg.optimizer_eps)
+    if cfg.optimizer == "rmsprop_tf":
+        return RMSpropTFLike(lr, rho=cfg.rms_rho, epsilon=cfg.optimizer_eps)
+    return RMSpropEpsOutside(lr, rho=cfg.rms_rho, epsilon=cfg.optimizer_eps)
+
+
+def learning_rate_schedule(cfg: Config, lr: float | tf.Tensor | None = None
+                           ) -> float | tf.Tensor | keras.optimizers.schedules.LearningRateSchedule:
+    """``cfg.lr`` (or ``lr``: a population passes one per member, a (P,) tensor) under
+    ``cfg.lr_schedule``: the number itself, or a linear decay to 0 over the run's updates.
+
+    One definition for the optimizer of a single run and the per-member learning rates
+    of :mod:`a2c.population.loop`, so that a member's rate is computed by the same ops.
+    """
+    lr = cfg.lr if lr is None else lr
+    if cfg.lr_schedule == "linear":
+        return keras.optimizers.schedules.PolynomialDecay(lr, decay_steps=cfg.n_updates,
+                                                          end_learning_rate=0.0, power=1.0)
+    return lr
+
+
+def current_learning_rate(optimizer: keras.optimizers.Optimizer) -> tf.Tensor:
+    """The learning rate the next update will use, schedule included."""
+    return tf.cast(optimizer.learning_rate, tf.float32)
+
+
+def rollout_signature(cfg: Config, obs_spec: ObsSpec, action_shape: tuple[int, ...] = ()) -> Rollout:
+    """The TensorSpecs of one batch; fixed shapes mean one trace per run. ``action_shape``:
+    () for discrete actions (int32), (dims,) for a Gaussian policy's (float32)."""
+    t, n = cfg.n_steps, cfg.n_envs
+    f32 = tf.float32
+    return Rollout(
+        obs=tensor_spec(obs_spec, t + 1, n),
+        actions=tf.TensorSpec([t, n, *action_shape], f32 if action_shape else tf.int32),
+        rewards=tf.TensorSpec([t, n], f32),
+        terminated=tf.TensorSpec([t, n], f32),
+        truncated=tf.TensorSpec([t, n], f32),
+        valid=tf.TensorSpec([t, n], f32),
+    )
+
+
+def batch_returns(model: Forward, batch: Rollout, cfg: Config,
+                  next_obs: tf.Tensor | None = None, values: tf.Tensor | None = None) -> tf.Tensor:
+    """GAE returns (T, N) of a batch under the model's current weights, without gradient.
+
+    ``obs[t + 1]`` is what followed step t, so ``V(obs[1:])`` bootstraps truncated
+    steps from the episode's final observation; terminated steps drop it in :func:`gae`.
+
+    ``values`` (T, N), when given, are ``V(obs[:-1])`` already computed at these weights
+    (:func:`compute_loss` passes its own forward pass's): only ``V(obs[T])`` is then
+    evaluated here, which saves a forward pass over the whole batch (a third of a
+    convolutional update's time).
+
+    ``next_obs`` (T, N, *obs_shape), when given, is what each step produced *before* any
+    autoreset, and the bootstrap uses ``V(next_obs)`` instead of ``V(obs[1:])``. Envs
+    that autoreset in the SAME step (the TensorFlow ports in :mod:`a2c.envs.tf_envs`, used
+    by :mod:`a2c.trainers.fused`) need it: their ``obs[t + 1]`` already is the next episode's
+    first observation, and the final one only comes as ``final_obs``.
+    """
+    t, n = batch.rewards.shape[0], batch.rewards.shape[1]
+    if values is None:
+        values = tf.reshape(model(merge_time(batch.obs[:-1]))["value"], [t, n])
+    values = tf.stop_gradient(values)
+    if next_obs is None:
+        last = tf.reshape(model(batch.obs[-1])["value"], [1, n])
+        next_values = tf.concat([values[1:], tf.stop_gradient(last)], axis=0)
+    else:
+        next_values = tf.reshape(model(merge_time(tf.cast(next_obs, batch.obs.dtype)))["value"], [t, n])
+        next_values = tf.stop_gradient(next_values)
+    done = tf.maximum(batch.terminated, batch.truncated)
+    rewards = batch.rewards * cfg.reward_scale  # the critic learns scaled returns
+    _, returns = gae(rewards, values, next_values, batch.terminated, done, cfg.gamma, cfg.gae_lambda)
+    return returns
+
+
+def merge_time(x: tf.Tensor) -> tf.Tensor:
+    """(T, N, ...) -> (T * N, ...): a time-major batch as one batch of samples."""
+    return tf.reshape(x, [-1, *x.shape[2:]])
+
+
+def compute_loss(model: Forward, batch: Rollout, cfg: Config,
+                 next_obs: tf.Tensor | None = None) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    """The A2C loss of one batch under the model's current weights.
+
+    Call it inside a tape: returns/advantages come from the same forward pass's values
+    (plus ``V(obs[T])``) and carry no gradient.
+    ``next_obs`` is passed to :func:`batch_returns` (same-step autoreset envs).
+    """
+    out = model(merge_time(batch.obs[:-1]), training=True)
+    t, n = batch.rewards.shape[0], batch.rewards.shape[1]
+    returns = batch_returns(model, batch, cfg, next_obs, values=tf.reshape(out["value"], [t, n]))
+    dist = distribution_of(out)
+    flat_returns = tf.reshape(returns, [-1])
+    mask = tf.reshape(batch.valid, [-1])
+    total, parts = a2c_loss(
+        dist.params(out), out["value"], merge_time(batch.actions), flat_returns,
+        vf_coef=cfg.vf_coef, ent_coef=cfg.ent_coef,
+        normalize_advantage=cfg.normalize_advantage, mask=mask, distribution=dist,
+    )
+    parts["explained_variance"] = explained_variance(tf.stop_gradient(out["value"]), flat_returns, mask)
+    return total, parts
+
+
+# The metrics :func:`update_step` returns, in a fixed order (logs, the finite guard).
+UPDATE_METRICS = ("policy_loss", "value_loss", "entropy", "total_loss", "explained_variance",
+                  "grad_norm", "learning_rate")
+
+
+def make_update(model: keras.Model, optimizer: keras.optimizers.Optimizer, cfg: Config,
+                guard: FiniteGuard | None = None) -> HostCall:
+    """Compile one A2C update on a batch; returns a dict of scalar metrics.
+
+    XLA fuses the forward, backward and optimizer steps of a tiny network into a few
+    kernels, faster per update than the op-by-op graph (results/tuning.md); convolutional
+    models run in TensorFlow's graph executor instead (:func:`a2c.agent.model.compiles_with_xla`).
+    ``guard``, if given, records non-finite metrics inside the same compiled call.
+    """
+    variables = model.trainable_variables
+    optimizer.build(variables)
+
+    @tf.function(input_signature=[rollout_signature(cfg, obs_spec_of(model), action_shape_of(model))],
+                 jit_compile=compiles_with_xla(model))
+    def update(batch: Rollout) -> dict[str, tf.Tensor]:
+        metrics = update_step(model, optimizer, batch, cfg)
+        if guard is not None:
+            guard.record(metrics)
+        return metrics
+
+    return HostCall(update)
+
+
+def update_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, batch: Rollout,
+                cfg: Config, next_obs: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+    """One A2C update (loss, gradients, global-norm clip, optimizer step); graph code.
+
+    The body of :func:`make_update`, exposed so that :mod:`a2c.trainers.fused` runs the very
+    same update inside its XLA-compiled loop. Build the optimizer on
+    ``model.trainable_variables`` first. ``next_obs``: see :func:`batch_returns`.
+    """
+    variables = model.trainable_variables
+    lr = current_learning_rate(optimizer)
+    with tf.GradientTape() as tape:
+        total, metrics = compute_loss(model, batch, cfg, next_obs)
+    grads = tape.gradient(total, variables)
+    grads, grad_norm = clip_gradients(grads, cfg.max_grad_norm)
+    optimizer.apply_gradients(zip(grads, variables))
+    metrics = {**metrics, "grad_norm": grad_norm, "learning_rate": lr}
+    return {k: metrics[k] for k in UPDATE_METRICS}
+
+
+def clip_gradients(grads: list[tf.Tensor], max_norm: float | tf.Tensor,
+                   grad_norm: tf.Tensor | None = None) -> tuple[list[tf.Tensor], tf.Tensor]:
+    """Clip to a global norm (A2C's clip; a number <= 0 disables it); also return the
+    norm before clipping (``grad_norm``, when given, is used as that norm). ``max_norm``
+    may be a tensor (a population member's)."""
+    grad_norm = tf.linalg.global_norm(grads) if grad_norm is None else grad_norm
+    if not (isinstance(max_norm, (int, float)) and max_norm <= 0):
+        grads, _ = tf.clip_by_global_norm(grads, max_norm, use_norm=grad_norm)
+    return grads, grad_norm
+
+
+def member_gradients(model: keras.Model, weights: list[tf.Tensor], batch: Rollout, cfg: Config,
+                     next_obs: tf.Tensor | None = None) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
+    """The clipped gradients of the A2C loss at ``weights`` (the model's trainable
+    variables' values) and the update's metrics but ``learning_rate``; graph code.
+
+    :func:`update_step` without the optimizer step and with the weights as tensors,
+    for :mod:`a2c.population.loop`, which maps it over members with ``tf.vectorized_map``
+    (each member's weights a slice of stacked variables; ``cfg`` may hold per-member
+    tensors for scalar hyperparameters) and applies one optimizer step to the stacked
+    weights. ``model.stateless_call`` runs the same layers at these weights.
+    """
+    non_trainable = [v.value for v in model.non_trainable_variables]
+
+    def forward(x: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
+        return model.stateless_call(weights, non_trainable, x, training=training)[0]
+
+    with tf.GradientTape() as tape:
+        tape.watch(weights)
+        total, metrics = compute_loss(forward, batch, cfg, next_obs)
+    grads = tape.gradient(total, weights)
+    # tf.linalg.global_norm's L2Loss op cannot be vectorized (no pfor converter): the
+    # same norm from squares and sums (equal up to float summation order).
+    grad_norm = tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(g)) for g in grads]))
+    grads, grad_norm = clip_gradients(grads, cfg.max_grad_norm, grad_norm)
+    return grads, {**metrics, "grad_norm": grad_norm}
+
+
+# What :func:`make_gradients` reports with its gradients: the update's metrics but the
+# learning rate, which is the learner's (:func:`make_apply` adds it).
+GRADIENT_METRICS = tuple(k for k in UPDATE_METRICS if k != "learning_rate")
+
+
+def make_gradients(model: keras.Model, cfg: Config) -> HostCall:
+    """Compile :func:`member_gradients` at the model's current weights: ``Rollout ->
+    (clipped gradients, metrics)``, for an A3C worker (``cfg``'s n_envs: the worker's)."""
+    @tf.function(input_signature=[rollout_signature(cfg, obs_spec_of(model), action_shape_of(model))],
+                 jit_compile=compiles_with_xla(model))
+    def gradients(batch: Rollout) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
+        weights = [v.value for v in model.trainable_variables]
+        grads, metrics = member_gradients(model, weights, batch, cfg)
+        return grads, {k: metrics[k] for k in GRADIENT_METRICS}
+
+    return HostCall(gradients)
+
+
+def make_apply(model: keras.Model, optimizer: keras.optimizers.Optimizer,
+               guard: FiniteGuard | None = None) -> HostCall:
+    """Compile one optimizer step with gradients computed elsewhere (already clipped by
+    :func:`member_gradients`) and their metrics; returns the metrics with the learning rate
+    the step used. ``guard`` records non-finite metrics as :func:`make_update`'s does."""
+    variables = model.trainable_variables
+    optimizer.build(variables)
+    signature = [[tf.TensorSpec(v.shape, v.dtype) for v in variables],
+                 {k: tf.TensorSpec([], tf.float32) for k in GRADIENT_METRICS}]
+
+    @tf.function(input_signature=signature, jit_compile=compiles_with_xla(model))
+    def apply(grads: list[tf.Tensor], metrics: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        lr = current_learning_rate(optimizer)
+        optimizer.apply_gradients(zip(grads, variables))
+        metrics = {**metrics, "learning_rate": lr}
+        if guard is not None:
+            guard.record(metrics)
+        return {k: metrics[k] for k in UPDATE_METRICS}
+
+    return HostCall(apply)

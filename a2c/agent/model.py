@@ -1,0 +1,363 @@
+"""The actor-critic network: a shared trunk, a policy head and a linear value head.
+
+The policy head is a softmax over logits for Discrete actions (outputs ``logits``,
+``probs``) or a diagonal Gaussian for Box actions (outputs ``mean`` from a linear
+layer and ``log_std`` from :class:`GaussianLogStd`, one learned number per action
+dimension, SB3's default; the layer also records the Box, so a saved model can clip
+its greedy actions without the env).
+
+The model returns a dict so that training can use the logits (for a stable
+``log_softmax``) while exporters and evaluators use the probabilities. The layer
+names are part of the contract: :mod:`a2c.verify` reads the layers by name to build
+the same network symbolically.
+
+The input is an :class:`~a2c.envs.spaces.ObsSpec`: observations of any shape are flattened
+(``obs_flatten``) and non-float ones (uint8 frames) are cast inside the model
+(``obs_scale``), so the rollout buffers and exported models keep the env's own dtype.
+The trunk is chosen by name (:data:`TRUNKS`): ``"mlp"``, Dense layers; ``"nature_cnn"``,
+the DQN/A3C network (Mnih et al. 2015) for stacks of frames (frames, height, width):
+uint8 pixels scaled by 1/255 inside the model, moved channels-last (``obs_channels_last``;
+TensorFlow's CPU convolutions want NHWC), three ReLU convolutions (``conv_0..2``:
+32x8x8 stride 4, 64x4x4/2, 64x3x3/1), flattened (``conv_flatten``), then the Dense
+layers of ``hidden_sizes`` (the Nature network's 512), shared by both heads.
+With ``obs_norm`` an :class:`ObsNormalization` layer standardises the observations with
+running statistics that the trainer updates from its rollouts; being weights of the
+model, they are saved with it, checkpointed, and exported.
+
+(~350 lines: the builder, its two custom layers and the readers of a built model share
+the layer names above, which are the contract with the verifier and the exporters;
+kept in one module so that a name and its uses are read together.)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, get_args
+
+import keras
+import tensorflow as tf
+import numpy as np
+
+from a2c.agent.normalize import merge_moments
+from a2c.config.schema import Config, Trunk
+from a2c.envs.spaces import ObsSpec, PolicyKind, box_bounds, feature_space, observation_scale, observation_spec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gymnasium import spaces
+
+# Orthogonal gains of the A2C literature (OpenAI Baselines, SB3): keep activations'
+# scale through the trunk, start the policy near uniform and the value near zero.
+TRUNK_GAIN = math.sqrt(2.0)
+POLICY_GAIN = 0.01
+VALUE_GAIN = 1.0
+
+OBS_FLATTEN_LAYER = "obs_flatten"
+CHANNELS_LAST_LAYER = "obs_channels_last"
+CONV_PREFIX = "conv_"
+CONV_FLATTEN_LAYER = "conv_flatten"
+#: The Nature CNN's convolutions: (filters, kernel, stride).
+NATURE_CNN = ((32, 8, 4), (64, 4, 2), (64, 3, 1))
+#: 1/255 as float32 holds it: Rescaling passes its scale through float32 whatever the model's dtype.
+PIXEL_SCALE = float(np.float32(1.0 / 255.0))
+OBS_SCALE_LAYER = "obs_scale"
+TRUNK_PREFIX = "trunk_"
+LOGITS_LAYER = "policy_logits"
+PROBS_LAYER = "policy"
+MEAN_LAYER = "policy_mean"
+LOG_STD_LAYER = "policy_log_std"
+OBS_NORM_LAYER = "obs_norm"
+VALUE_LAYER = "value"
+
+
+
+@keras.saving.register_keras_serializable(package="a2c")
+class GaussianLogStd(keras.layers.Layer):
+    """The Gaussian policy's state-independent log-std: one trainable number per action
+    dimension (initialised to ``log_std_init``), broadcast to the batch of its input.
+
+    ``low``/``high`` record the Box the actions are clipped to (config only, no weights):
+    the exported ``greedy_action`` clips the mean to them.
+    """
+
+    def __init__(self, units: int, log_std_init: float = 0.0, low: list[float] | None = None,
+                 high: list[float] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.units, self.log_std_init = int(units), float(log_std_init)
+        self.low = None if low is None else [float(x) for x in low]
+        self.high = None if high is None else [float(x) for x in high]
+        self.log_std = self.add_weight(shape=(self.units,), initializer=keras.initializers.Constant(log_std_init),
+                                       trainable=True, name="log_std")
+
+    def call(self, h: Any) -> Any:
+        zeros = keras.ops.zeros_like(h[..., :1])  # (batch, 1): broadcasts the log-std to the batch
+        return zeros + keras.ops.cast(self.log_std, h.dtype)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (*input_shape[:-1], self.units)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "units": self.units, "log_std_init": self.log_std_init,
+                "low": self.low, "high": self.high}
+
+
+@keras.saving.register_keras_serializable(package="a2c")
+class ObsNormalization(keras.layers.Layer):
+    """``clip((x - mean) / sqrt(var + eps), -clip, clip)`` per feature, with running
+    statistics (non-trainable weights) that :meth:`update` advances from batches of raw
+    observations, as the zoo's ``VecNormalize(norm_obs=True)`` does (clip 10)."""
+
+    def __init__(self, clip: float = 10.0, epsilon: float = 1e-8, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.clip, self.epsilon = float(clip), float(epsilon)
+
+    def build(self, input_shape: tuple) -> None:
+        size = int(input_shape[-1])
+        self.mean = self.add_weight(shape=(size,), initializer="zeros", trainable=False, name="mean")
+        self.var = self.add_weight(shape=(size,), initializer="ones", trainable=False, name="var")
+        # as SB3's RunningMeanStd: a tiny prior count, so the first batch dominates
+        self.count = self.add_weight(shape=(), initializer=keras.initializers.Constant(1e-4),
+                                     trainable=False, name="count")
+
+    def call(self, x: Any) -> Any:
+        mean, var = keras.ops.cast(self.mean, x.dtype), keras.ops.cast(self.var, x.dtype)
+        return keras.ops.clip((x - mean) / keras.ops.sqrt(var + self.epsilon), -self.clip, self.clip)
+
+    def update(self, obs: np.ndarray) -> None:
+        """Fold a batch (..., features) of raw observations into the statistics (Chan et al.)."""
+        x = np.asarray(obs, np.float64).reshape(-1, self.mean.shape[0])
+        if x.shape[0] == 0:
+            return
+        mean, var, count = merge_moments(*(np.asarray(v.numpy(), np.float64) for v in (self.mean, self.var, self.count)),
+                                         x)
+        self.mean.assign(mean.astype(self.mean.dtype))
+        self.var.assign(var.astype(self.var.dtype))
+        self.count.assign(np.asarray(count, self.count.dtype))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "clip": self.clip, "epsilon": self.epsilon}
+
+TRUNKS: tuple[str, ...] = get_args(Trunk)
+
+
+def build_actor_critic(
+    obs_spec: ObsSpec | int,
+    n_actions: int,
+    hidden_sizes: Sequence[int] = (64, 64),
+    activation: str = "tanh",
+    *,
+    trunk: Trunk = "mlp",
+    seed: int | None = 0,
+    dtype: str = "float32",
+    obs_scale: Sequence[float] | None = None,
+    obs_norm: bool = False,
+    policy: PolicyKind = "categorical",
+    log_std_init: float = 0.0,
+    action_bounds: tuple[Sequence[float], Sequence[float]] | None = None,
+    convs: Sequence[tuple[int, int, int]] = NATURE_CNN,
+) -> keras.Model:
+    """Build the functional model ``obs -> {"logits", "probs", "value"}`` (categorical) or
+    ``obs -> {"mean", "log_std", "value"}`` (``policy="gaussian"``, ``n_actions`` dims).
+
+    ``obs_spec``: the observations' shape and dtype (an int means flat float features).
+    ``value`` has shape (batch,), the others (batch, n_actions). ``dtype="float64"``
+    builds the same architecture in double precision for gradient checks.
+    ``obs_scale`` multiplies each (flattened) observation feature by a constant first
+    (a ``Rescaling`` layer, so exported models take raw observations); ``obs_norm``
+    then standardises them with running statistics (:class:`ObsNormalization`).
+    ``action_bounds`` (low, high): the Box a Gaussian policy's actions are clipped to.
+    ``trunk="nature_cnn"`` takes (frames, height, width) observations (see the module
+    docstring; ``obs_scale`` and ``obs_norm`` are for feature vectors and are refused);
+    ``convs`` (filters, kernel, stride) replaces its convolutions (the verifier's tiny net).
+    """
+    if trunk not in TRUNKS:
+        raise ValueError(f"unknown trunk {trunk!r}; known: {', '.join(TRUNKS)}")
+    spec = ObsSpec.flat(obs_spec) if isinstance(obs_spec, int) else obs_spec
+    convs = conv_layers_for(spec, convs) if trunk == "nature_cnn" else ()
+    if convs and (obs_scale is not None or obs_norm):
+        raise ValueError("the nature_cnn trunk scales pixels itself; obs_scale and obs_norm are for feature vectors")
+    seeds = iter(range(10_000 * (seed or 0), 10_000 * (seed or 0) + len(hidden_sizes) + len(convs) + 2))
+
+    def orthogonal(gain: float) -> keras.initializers.Initializer:
+        return keras.initializers.Orthogonal(gain=gain, seed=None if seed is None else next(seeds))
+
+    float_obs = np.issubdtype(np.dtype(spec.dtype), np.floating)
+    obs = keras.Input(shape=spec.shape, dtype=dtype if float_obs else spec.dtype, name="obs")
+    h = obs
+    if convs:
+        # Pixels: scaled (uint8 stays uint8 until here), channels-last, convolved, flattened.
+        h = keras.layers.Rescaling(scale=PIXEL_SCALE if not float_obs else 1.0, dtype=dtype, name=OBS_SCALE_LAYER)(h)
+        h = keras.layers.Permute((2, 3, 1), dtype=dtype, name=CHANNELS_LAST_LAYER)(h)
+        for i, (filters, kernel, stride) in enumerate(convs):
+            h = keras.layers.Conv2D(filters, kernel, strides=stride, padding="valid", activation="relu",
+                                    kernel_initializer=orthogonal(TRUNK_GAIN), bias_initializer="zeros",
+                                    dtype=dtype, name=f"{CONV_PREFIX}{i}")(h)
+        h = keras.layers.Flatten(dtype=dtype, name=CONV_FLATTEN_LAYER)(h)
+    elif len(spec.shape) != 1:
+        h = keras.layers.Flatten(dtype=dtype, name=OBS_FLATTEN_LAYER)(h)
+    if not convs and (obs_scale is not None or not float_obs):
+        # Rescaling casts to the model's dtype (uint8 frames stay uint8 until here) and
+        # passes its scale through float32 whatever the dtype; rounding it here makes the
+        # float64 model (and the verifier's copy) apply exactly the same numbers.
+        scale = [float(np.float32(x)) for x in obs_scale] if obs_scale is not None else 1.0
+        h = keras.layers.Rescaling(scale=scale, dtype=dtype, name=OBS_SCALE_LAYER)(h)
+    if obs_norm:
+        h = ObsNormalization(dtype=dtype, name=OBS_NORM_LAYER)(h)
+    for i, size in enumerate(hidden_sizes):
+        h = keras.layers.Dense(
+            size, activation=activation, kernel_initializer=orthogonal(TRUNK_GAIN),
+            bias_initializer="zeros", dtype=dtype, name=f"{TRUNK_PREFIX}{i}",
+        )(h)
+    if policy == "gaussian":
+        mean = keras.layers.Dense(
+            n_actions, kernel_initializer=orthogonal(POLICY_GAIN), bias_initializer="zeros",
+            dtype=dtype, name=MEAN_LAYER,
+        )(h)
+        low, high = action_bounds if action_bounds is not None else (None, None)
+        log_std = GaussianLogStd(n_actions, log_std_init, low, high, dtype=dtype, name=LOG_STD_LAYER)(mean)
+        policy_out = {"mean": mean, "log_std": log_std}
+    elif policy == "categorical":
+        logits = keras.layers.Dense(
+            n_actions, kernel_initializer=orthogonal(POLICY_GAIN), bias_initializer="zeros",
+            dtype=dtype, name=LOGITS_LAYER,
+        )(h)
+        probs = keras.layers.Softmax(dtype=dtype, name=PROBS_LAYER)(logits)
+        policy_out = {"logits": logits, "probs": probs}
+    else:
+        raise ValueError(f"unknown policy {policy!r}; known: categorical, gaussian")
+    value = keras.layers.Dense(
+        1, kernel_initializer=orthogonal(VALUE_GAIN), bias_initializer="zeros",
+        dtype=dtype, name=VALUE_LAYER,
+    )(h)
+    value = keras.layers.Reshape((), dtype=dtype, name="value_squeeze")(value)
+    return keras.Model(obs, {**policy_out, "value": value}, name="actor_critic")
+
+
+def conv_layers_for(spec: ObsSpec, convs: Sequence[tuple[int, int, int]] = NATURE_CNN
+                    ) -> tuple[tuple[int, int, int], ...]:
+    """The convolutions (filters, kernel, stride) for these observations, or ValueError
+    saying why the frames cannot take them (not (frames, height, width), or too small)."""
+    if len(spec.shape) != 3:
+        raise ValueError(f"the nature_cnn trunk takes stacks of frames (frames, height, width); "
+                         f"these observations are {spec.describe()}")
+    size = list(spec.shape[1:])
+    for _, kernel, stride in convs:
+        size = [(d - kernel) // stride + 1 for d in size]
+        if min(size) < 1:
+            raise ValueError(f"frames of {spec.shape[1]}x{spec.shape[2]} are too small for the nature_cnn "
+                             f"trunk's convolutions{' (36x36 at least)' if tuple(convs) == NATURE_CNN else ''}")
+    return tuple(convs)
+
+
+def model_for(cfg: Config, observation_space: "spaces.Space", actions: "int | spaces.Space", *,
+              dtype: str = "float32") -> keras.Model:
+    """The model a run of ``cfg`` trains on an env with these observation and action spaces
+    (``actions``: the action space, or the number of discrete actions).
+
+    One builder for every trainer, so that each honours the same config fields
+    (``hidden_sizes``, ``activation``, ``trunk``, ``obs_scaling``, ``normalize_obs``,
+    ``log_std_init``).
+    """
+    from gymnasium import spaces
+
+    from a2c.common.errors import EnvError
+
+    spec = observation_spec(observation_space)
+    if cfg.trunk == "nature_cnn":
+        try:
+            conv_layers_for(spec)
+        except ValueError as e:
+            raise EnvError(f"{cfg.env_id}: {e}") from None
+        if cfg.obs_scaling != "none" or cfg.normalize_obs:
+            raise EnvError(f"{cfg.env_id}: the nature_cnn trunk scales pixels by 1/255 itself; "
+                           "obs_scaling and normalize_obs are for feature vectors")
+    scale = observation_scale(feature_space(observation_space)) if cfg.obs_scaling == "bounds" else None
+    kwargs: dict[str, Any] = {}
+    if isinstance(actions, spaces.Box):
+        low, high = box_bounds(cfg.env_id, actions)
+        kwargs = dict(policy="gaussian", log_std_init=cfg.log_std_init,
+                      action_bounds=(low.tolist(), high.tolist()))
+        n_actions = int(actions.shape[0])
+    else:
+        n_actions = int(actions.n) if isinstance(actions, spaces.Discrete) else int(actions)
+    return build_actor_critic(spec, n_actions, cfg.hidden_sizes, cfg.activation,
+                              trunk=cfg.trunk, seed=cfg.seed, dtype=dtype, obs_scale=scale,
+                              obs_norm=cfg.normalize_obs, **kwargs)
+
+
+def obs_spec_of(model: keras.Model) -> ObsSpec:
+    """The observations a model takes (float inputs report float32, what the envs give)."""
+    spec = model.inputs[0]
+    dtype = str(keras.backend.standardize_dtype(spec.dtype))
+    return ObsSpec(tuple(int(d) for d in spec.shape[1:]), "float32" if "float" in dtype else dtype)
+
+
+def tensor_spec(spec: ObsSpec, *batch: int | None, name: str | None = None) -> tf.TensorSpec:
+    """A ``tf.TensorSpec`` of a batch of ``spec``'s observations (leading axes ``batch``):
+    the fixed input signatures of the compiled calls, so that each traces once."""
+    return tf.TensorSpec([*batch, *spec.shape], spec.dtype, name=name)
+
+
+def obs_scale_of(model: keras.Model) -> tuple[float, ...] | None:
+    """The constant per-feature input scale of a model, or None when it has none."""
+    names = {layer.name for layer in model.layers}
+    if OBS_SCALE_LAYER not in names:
+        return None
+    scale = model.get_layer(OBS_SCALE_LAYER).get_config()["scale"]
+    size = obs_spec_of(model).size
+    return tuple(float(x) for x in scale) if isinstance(scale, (list, tuple)) else (float(scale),) * size
+
+
+def conv_layers(model: keras.Model) -> list[keras.layers.Conv2D]:
+    """The convolutions of a nature_cnn trunk in order (none for an mlp trunk)."""
+    return [layer for layer in model.layers if layer.name.startswith(CONV_PREFIX) and layer.name != CONV_FLATTEN_LAYER]
+
+
+def compiles_with_xla(model: keras.Model) -> bool:
+    """Whether the trainer's compiled calls (act, update) should be XLA-compiled for this model.
+
+    Yes for Dense trunks (XLA fuses a small network into a few kernels); no for
+    convolutions, where TensorFlow's own oneDNN kernels are faster on CPU (Nature CNN,
+    16 envs: update 132 ms vs 181 ms with XLA, action call 12 vs 16 ms, 2 cores).
+    """
+    return not conv_layers(model)
+
+
+def trunk_layers(model: keras.Model) -> list[keras.layers.Dense]:
+    """The shared trunk's Dense layers in order (used by the verifier and exporters)."""
+    return [layer for layer in model.layers if layer.name.startswith(TRUNK_PREFIX)]
+
+
+def layer_names(model: keras.Model) -> set[str]:
+    return {layer.name for layer in model.layers}
+
+
+def policy_kind_of(model: keras.Model) -> PolicyKind:
+    """Which policy head a model built by :func:`build_actor_critic` has."""
+    return "gaussian" if MEAN_LAYER in layer_names(model) else "categorical"
+
+
+def n_actions_of(model: keras.Model) -> int:
+    """Number of discrete actions, or of action dimensions of a Gaussian policy."""
+    head = MEAN_LAYER if policy_kind_of(model) == "gaussian" else LOGITS_LAYER
+    return int(model.get_layer(head).units)
+
+
+def action_shape_of(model: keras.Model) -> tuple[int, ...]:
+    """Shape of one action of the model's policy: () discrete, (dims,) Gaussian."""
+    return (n_actions_of(model),) if policy_kind_of(model) == "gaussian" else ()
+
+
+def action_bounds_of(model: keras.Model) -> tuple[np.ndarray, np.ndarray] | None:
+    """The Box (low, high) a Gaussian policy's actions are clipped to; None for others."""
+    if policy_kind_of(model) != "gaussian":
+        return None
+    layer = model.get_layer(LOG_STD_LAYER)
+    if layer.low is None or layer.high is None:
+        return None
+    return np.asarray(layer.low, np.float64), np.asarray(layer.high, np.float64)
+
+
+def obs_norm_of(model: keras.Model) -> ObsNormalization | None:
+    """The model's running observation normalisation layer, if it has one."""
+    return model.get_layer(OBS_NORM_LAYER) if OBS_NORM_LAYER in layer_names(model) else None

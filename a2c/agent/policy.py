@@ -1,0 +1,56 @@
+"""Compiled action functions of a model: sampled actions for rollouts, greedy ones for evaluation.
+
+Both have a fixed input signature (batch size, the model's :class:`~a2c.envs.spaces.ObsSpec`),
+so each is traced once, XLA-compiled (not for convolutional models,
+:func:`a2c.agent.model.compiles_with_xla`), and called through :class:`a2c.agent.dispatch.HostCall`:
+the trainer calls ``act`` from numpy every env step, where TensorFlow's per-call
+Python is the main cost. What an action *is* comes from the model's distribution
+(:mod:`a2c.agent.distributions`).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from a2c.agent.batch import Policy
+from a2c.agent.dispatch import HostCall
+from a2c.agent.distributions import MIN_UNIFORM, distribution_of
+from a2c.agent.model import compiles_with_xla, obs_spec_of, tensor_spec
+
+
+def make_act(model: keras.Model, n_envs: int, seed: int,
+             rows: tuple[int, int] | None = None) -> tuple[Policy, tf.random.Generator]:
+    """Compile sampling ``a ~ pi(.|s)`` for a fixed batch of observations.
+
+    The noise comes from a ``tf.random.Generator`` seeded with ``seed``, so runs are
+    reproducible; the generator is returned so that its state can be checkpointed.
+    ``rows=(offset, total)``: these ``n_envs`` envs are rows ``offset...`` of a batch of
+    ``total``; the noise of the whole batch is drawn and this slice used, so that a
+    remote worker samples exactly what a local collector over all envs would.
+    """
+    generator = tf.random.Generator.from_seed(seed)
+    dist = distribution_of(model.output)
+    offset, total = rows if rows is not None else (0, n_envs)
+
+    @tf.function(input_signature=[tensor_spec(obs_spec_of(model), n_envs)], jit_compile=compiles_with_xla(model))
+    def sample(obs: tf.Tensor) -> tf.Tensor:
+        params = dist.params(model(obs))
+        shape = dist.noise_shape(params)
+        noise = generator.uniform([total, *shape[1:]], minval=MIN_UNIFORM, maxval=1.0)
+        return dist.sample(params, noise[offset:offset + n_envs])
+
+    call = HostCall(sample)
+    return (lambda obs: call(obs).numpy()), generator
+
+
+def make_greedy(model: keras.Model, batch: int) -> Policy:
+    """Compile the distribution's mode (``argmax pi(a|s)``) for a fixed batch size."""
+    dist = distribution_of(model.output)
+
+    @tf.function(input_signature=[tensor_spec(obs_spec_of(model), batch)], jit_compile=compiles_with_xla(model))
+    def greedy(obs: tf.Tensor) -> tf.Tensor:
+        return dist.mode(dist.params(model(obs)))
+
+    call = HostCall(greedy)
+    return lambda obs: call(obs).numpy()

@@ -1,0 +1,1 @@
+"""The top floor: the ``a2c`` command line (argparse definitions, subcommands, main)."""

@@ -1,0 +1,43 @@
+"""The ``a2c`` command line: ``a2c train|verify|evaluate|export|plot`` (also ``python -m a2c``).
+
+Problems with the user's input (:class:`~a2c.common.errors.A2CError`) are printed as
+one line and exit with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+
+from a2c.cli.commands import cmd_train, run_evaluate, run_export, run_plot, run_verify  # noqa: E402
+from a2c.cli.parser import build_parser  # noqa: E402
+from a2c.common.errors import A2CError  # noqa: E402
+from a2c.common.tf_setup import import_tensorflow_quietly  # noqa: E402
+from a2c.population.members import member_path  # noqa: E402
+
+
+COMMANDS = {"train": cmd_train, "verify": run_verify, "evaluate": run_evaluate, "export": run_export,
+            "plot": run_plot}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command != "train":  # train checks its flags first, then imports TensorFlow itself
+            import_tensorflow_quietly()
+        if args.command in ("evaluate", "export"):
+            args.path = str(member_path(args.path, args.member))
+        return COMMANDS[args.command](args)
+    except A2CError as e:
+        print(f"a2c {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM; training's says how to resume
+        print(f"a2c {args.command}: {str(e) or 'interrupted'}", file=sys.stderr)
+        return getattr(e, "exit_code", 130)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The ground floor: errors, atomic file writes and TensorFlow start-up, shared by every layer."""

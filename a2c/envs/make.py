@@ -1,0 +1,126 @@
+"""Environment construction: vector envs for training, single envs for evaluation.
+
+Every env is checked against :mod:`a2c.envs.spaces` (what the agent accepts) when it is
+made, and its observations are encoded as the :class:`~a2c.envs.spaces.ObsSpec` says;
+an unsupported space is refused with a message that names it.
+
+Autoreset is deliberately gymnasium's default NEXT_STEP mode, for every env: the
+numpy-vectorised CartPole only supports it, and it keeps one code path. In that mode
+the step that ends an episode returns the episode's *final* observation (exactly what
+a truncation must bootstrap from), and the following step is a reset step whose
+transition is not real and is masked out of the loss (see :mod:`a2c.trainers.rollout`).
+
+Atari games (``ALE/...``) are built by :mod:`a2c.envs.atari`: the zoo's preprocessing, and
+episodes that end at a lost life while the game goes on (:func:`play_on` tells the
+two apart in single-env loops).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import gymnasium as gym
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
+from gymnasium.wrappers import vector as vector_wrappers
+
+from a2c.common.errors import EnvError
+from a2c.envs.atari import is_atari, make_atari_env, make_atari_vec_env, register_atari
+from a2c.envs.spaces import check_spaces, encode_observations, feature_space
+
+
+def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
+    """Look up a registered environment, or raise EnvError naming it.
+
+    ``module:EnvName-v0`` imports ``module`` first (which registers the env), as
+    ``gym.make`` allows: third-party and test environments work from the command line.
+    """
+    try:
+        if is_atari(env_id):
+            register_atari()
+        if ":" in env_id:
+            module, name = env_id.split(":", 1)
+            importlib.import_module(module)
+            return gym.spec(name)
+        return gym.spec(env_id)
+    except ImportError as e:
+        raise EnvError(f"unknown environment {env_id!r}: cannot import its module: {e}") from None
+    except gym.error.Error as e:
+        raise EnvError(f"unknown environment {env_id!r}: {e}") from None
+
+
+def make_vec_env(env_id: str, n_envs: int, atari_vector: str = "ale") -> gym.vector.VectorEnv:
+    """A vector env with episode statistics and observations as :func:`observation_spec` says.
+
+    Uses the environment's numpy-vectorised entry point where it has one (CartPole)
+    and a SyncVectorEnv otherwise; both autoreset on the NEXT step. Atari games report
+    whole games as their episodes, from the vector env ``atari_vector`` names (:mod:`a2c.envs.atari`).
+    """
+    if is_atari(env_id):
+        env = make_atari_vec_env(env_id, n_envs, atari_vector)
+        try:
+            check_spaces(env_id, env.single_observation_space, env.single_action_space)
+        except BaseException:
+            env.close()
+            raise
+        return env
+    spec = env_spec(env_id)
+    probe = gym.make(spec)  # the single env tells us the spaces before we vectorise
+    try:
+        check_spaces(env_id, probe.observation_space, probe.action_space)
+        single_obs_space = probe.observation_space
+    finally:
+        probe.close()
+    if spec.vector_entry_point is not None:
+        env = gym.make_vec(spec, num_envs=n_envs, vectorization_mode="vector_entry_point")
+    else:
+        env = gym.make_vec(spec, num_envs=n_envs, vectorization_mode="sync",
+                           vector_kwargs={"autoreset_mode": AutoresetMode.NEXT_STEP})
+    mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+    if mode != AutoresetMode.NEXT_STEP:  # a vector entry point chose otherwise
+        env.close()
+        raise EnvError(f"{env_id}: vector env autoresets in mode {mode}; a2c needs NEXT_STEP")
+    features = feature_space(single_obs_space)
+    if not isinstance(single_obs_space, spaces.Box) or single_obs_space.dtype != features.dtype:
+        env = vector_wrappers.TransformObservation(
+            env, lambda obs: encode_observations(obs, single_obs_space),
+            single_observation_space=features,
+        )
+    return vector_wrappers.RecordEpisodeStatistics(env)
+
+
+def make_env(env_id: str, render_mode: str | None = None) -> tuple[gym.Env, spaces.Space]:
+    """A single env for evaluation, and its raw observation space (encode with
+    :func:`encode_observations`)."""
+    if is_atari(env_id):  # whole games, rewards unclipped; an episode still ends at a lost life
+        env = make_atari_env(env_id, render_mode=render_mode)
+    else:
+        env = gym.make(env_spec(env_id), **({"render_mode": render_mode} if render_mode else {}))
+    check_spaces(env_id, env.observation_space, env.action_space)
+    return env, env.observation_space
+
+
+def env_spaces(env_id: str) -> tuple[spaces.Space, spaces.Space]:
+    """(observation space, action space) of an environment, checked as training checks them."""
+    env, obs_space = make_env(env_id)
+    try:
+        return obs_space, env.action_space
+    finally:
+        env.close()
+
+
+def play_on(env: gym.Env, obs: Any, terminated: bool, truncated: bool,
+            info: dict[str, Any]) -> tuple[Any, bool, dict[str, Any] | None]:
+    """After a single env's step: the observation to act on next, whether the *game* is over,
+    and the game's own tally (``info["episode"]``) when it reports one.
+
+    An Atari episode ends at a lost life while the game goes on (``info["game_over"]``,
+    :mod:`a2c.envs.atari`): the env is then reset (a no-op step) and play continues. Evaluation
+    and GIFs share this so that both play whole games and stop at the same step.
+    """
+    if info.get("game_over", terminated or truncated):
+        return obs, True, info.get("episode")
+    if terminated or truncated:
+        obs, _ = env.reset()
+    return obs, False, None

@@ -1,0 +1,142 @@
+"""What the agent accepts of an environment, and how observations reach the model (no TensorFlow).
+
+An :class:`ObsSpec` (shape and dtype) is what the model sees of an observation: Box
+observations keep their shape (uint8 ones stay uint8 until the model, everything else
+becomes float32), Discrete ones are one-hot encoded. The support rule for action
+spaces (:func:`policy_kind`) lives here too, so that checking an env needs no TensorFlow;
+:mod:`a2c.agent.distributions` maps each kind to its distribution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from gymnasium import spaces
+
+from a2c.common.errors import EnvError
+
+PolicyKind = Literal["categorical", "gaussian"]
+
+SUPPORTED = "Discrete or bounded Box action spaces with Box or Discrete observation spaces"
+
+
+@dataclass(frozen=True)
+class ObsSpec:
+    """Shape (without the batch axes) and dtype of the observations a model takes."""
+
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+
+    @classmethod
+    def flat(cls, size: int) -> "ObsSpec":
+        return cls((int(size),), "float32")
+
+    @property
+    def size(self) -> int:
+        """Number of features once flattened."""
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def zeros(self, *batch: int) -> np.ndarray:
+        return np.zeros((*batch, *self.shape), self.dtype)
+
+    def describe(self) -> str:
+        return f"{self.shape} {self.dtype}"
+
+
+def observation_spec(observation_space: spaces.Space) -> ObsSpec:
+    """The ObsSpec of what :func:`encode_observations` makes of a supported space."""
+    if isinstance(observation_space, spaces.Discrete):
+        return ObsSpec.flat(int(observation_space.n))
+    dtype = "uint8" if observation_space.dtype == np.uint8 else "float32"
+    return ObsSpec(tuple(int(d) for d in observation_space.shape), dtype)
+
+
+def policy_kind(env_id: str, action_space: spaces.Space) -> PolicyKind:
+    """The policy an action space needs (a categorical or a diagonal Gaussian), or EnvError
+    naming the space. :func:`a2c.agent.distributions.distribution_for` maps it to its distribution."""
+    if isinstance(action_space, spaces.Discrete):
+        return "categorical"
+    if isinstance(action_space, spaces.Box):
+        box_bounds(env_id, action_space)
+        return "gaussian"
+    raise EnvError(f"{env_id} has action space {action_space}; supported: Discrete and bounded Box "
+                   "action spaces")
+
+
+def check_spaces(env_id: str, observation_space: spaces.Space, action_space: spaces.Space) -> None:
+    """Refuse spaces the actor-critic cannot handle, naming the offending space."""
+    policy_kind(env_id, action_space)
+    if not isinstance(observation_space, (spaces.Box, spaces.Discrete)):
+        raise EnvError(f"{env_id} has observation space {observation_space}; supported: {SUPPORTED}")
+
+
+def box_bounds(env_id: str, action_space: spaces.Box) -> tuple[np.ndarray, np.ndarray]:
+    """The (low, high) of a Box action space the Gaussian head can act in, or EnvError.
+
+    The Box must be one-dimensional, float and bounded: actions are clipped to it
+    before ``env.step``, and an unbounded Box would leave the env to cope with any
+    draw from the Gaussian.
+    """
+    if len(action_space.shape) != 1 or not np.issubdtype(action_space.dtype, np.floating):
+        raise EnvError(f"{env_id} has action space {action_space}; supported Box action spaces are "
+                       "one-dimensional and float")
+    low, high = np.asarray(action_space.low, np.float64), np.asarray(action_space.high, np.float64)
+    if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+        raise EnvError(f"{env_id} has an unbounded Box action space {action_space}; the Gaussian policy "
+                       "clips its actions to the Box, so every bound must be finite")
+    return low, high
+
+
+def action_shape(action_space: spaces.Space) -> tuple[int, ...]:
+    """Shape of one action in the rollout buffers: () for Discrete, (dim,) for Box."""
+    return tuple(int(d) for d in action_space.shape) if isinstance(action_space, spaces.Box) else ()
+
+
+def env_actions(actions: np.ndarray, action_space: spaces.Space) -> np.ndarray:
+    """What ``env.step`` gets for a batch of the policy's actions: Box actions clipped
+    to the bounds (the buffers and the loss keep the unclipped ones, see :mod:`a2c.agent.distributions`)."""
+    if isinstance(action_space, spaces.Box):
+        return np.clip(actions, action_space.low, action_space.high).astype(action_space.dtype)
+    return actions
+
+
+def env_action(action: np.ndarray, action_space: spaces.Space) -> Any:
+    """One env's action for a single (non-vector) ``env.step``: an int, or the clipped vector."""
+    if isinstance(action_space, spaces.Box):
+        return env_actions(np.asarray(action), action_space)
+    return int(action)
+
+
+def feature_space(observation_space: spaces.Space) -> spaces.Box:
+    """The Box the model sees for a supported observation space (see :func:`observation_spec`)."""
+    spec = observation_spec(observation_space)
+    if isinstance(observation_space, spaces.Discrete):
+        return spaces.Box(0.0, 1.0, spec.shape, np.float32)
+    low = np.asarray(observation_space.low).astype(spec.dtype)
+    high = np.asarray(observation_space.high).astype(spec.dtype)
+    return spaces.Box(low, high, dtype=np.dtype(spec.dtype))
+
+
+def observation_scale(features: spaces.Box) -> list[float]:
+    """1 / max(|low|, |high|) per (flattened) feature, 1 where the bound is infinite or zero.
+
+    Acrobot's angular velocities reach 4*pi and 9*pi while its other features stay in
+    [-1, 1]; unscaled, they saturate a tanh trunk and dominate its gradient.
+    """
+    low = np.asarray(features.low, np.float64).reshape(-1)
+    high = np.asarray(features.high, np.float64).reshape(-1)
+    bound = np.maximum(np.abs(low), np.abs(high))
+    usable = np.isfinite(bound) & (bound > 0)
+    return np.where(usable, 1.0 / np.where(usable, bound, 1.0), 1.0).tolist()
+
+
+def encode_observations(obs: Any, observation_space: spaces.Space) -> np.ndarray:
+    """Map a batch of raw observations to what the model takes: (batch, *spec.shape) in spec.dtype."""
+    if isinstance(observation_space, spaces.Discrete):
+        index = np.asarray(obs, np.int64).reshape(-1) - int(observation_space.start)
+        return np.eye(int(observation_space.n), dtype=np.float32)[index]
+    spec = observation_spec(observation_space)
+    obs = np.asarray(obs, spec.dtype)
+    return obs.reshape(obs.shape[0], *spec.shape)

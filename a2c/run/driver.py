@@ -1,0 +1,280 @@
+"""The run driver: one loop around any trainer, owning everything a run writes.
+
+config -> trainer (envs, model, optimizer) -> run directory (:mod:`a2c.run.run_dir`) ->
+[advance -> log -> periodic eval -> checkpoint]* -> (keep_best: the best periodic
+evaluation's weights, :mod:`a2c.run.best`) -> model.keras + SavedModel -> final evaluation
+-> summary.json
+
+A :class:`Trainer` supplies only its step: ``advance(k)`` performs ``k`` updates and
+returns their metrics and the episodes that finished. The standard trainer
+(:mod:`a2c.trainers.standard`) does one update per call, the fused one (:mod:`a2c.trainers.fused`) many
+inside one compiled call; the driver decides how many so that calls end on
+evaluation steps, and it does the rest the same way for both: the run directory,
+metrics rows every ``log_every`` updates, greedy evaluations every ``eval_every`` steps,
+checkpoints and exact resume (:mod:`a2c.run.checkpoint`, the counters of
+:mod:`a2c.run.progress`), Ctrl-C/SIGTERM (:mod:`a2c.run.signals`), the progress bar, the final
+files. :func:`a2c.run.train.train` and :func:`a2c.run.train.resume` start it.
+
+When each of those happens is :mod:`a2c.run.schedule`'s, shared with the population driver
+(:mod:`a2c.population.driver`); the clock (``train_seconds``, ``warmup_seconds``) is kept
+there too, and ``steps_per_second`` leaves the warm-up out.
+
+(Over 300 lines: the trainer protocol and the driver that calls it, with every file a
+run writes; split, the order of the final files would be read in two places.)
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from a2c.agent.policy import make_greedy
+from a2c.artifacts.evaluate import EVAL_SEED_BASE, EvalResult, evaluate_policy, final_eval_fields
+from a2c.artifacts.export import SAVED_MODEL_DIR, export_saved_model
+from a2c.artifacts.saving import MODEL_FILE, save_model
+from a2c.common.errors import NonFiniteError
+from a2c.common.files import atomic_write_json
+from a2c.config.schema import Config
+from a2c.run.best import LAST_MODEL_FILE, SELECTION_SEED_BASE, BestWeights
+from a2c.run.checkpoint import RunCheckpoint
+from a2c.run.console import Display
+from a2c.run.logger import RunLogger, rewind_logs
+from a2c.run.progress import Progress
+from a2c.run.run_dir import CURVES_FILE, resume_command
+from a2c.run.schedule import Callback, run_schedule
+from a2c.run.signals import StopSignals, TrainingInterrupted
+from a2c.trainers.base import StepOutput, Trainer
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    model: keras.Model
+    summary: dict
+
+
+class RunDriver:
+    """One process's share of a run: restore when resuming, run the calls still to do,
+    then write the final files."""
+
+    def __init__(self, cfg: Config, run_dir: Path, trainer: Trainer, *, quiet: bool = False,
+                 callback: Callback | None = None) -> None:
+        self.cfg, self.run_dir, self.trainer, self.quiet, self.callback = cfg, run_dir, trainer, quiet, callback
+        self.model = trainer.model
+        # keep_best (a2c.run.best): the best periodic evaluation's weights, checkpointed with the rest;
+        # its periodic evaluations play their own seeds, never the final evaluation's.
+        self.best = BestWeights(trainer.model) if cfg.keep_best else None
+        self.periodic_seed = SELECTION_SEED_BASE if cfg.keep_best else EVAL_SEED_BASE
+        extra = {**trainer.checkpoint_objects(), **({"best_weights": self.best} if self.best else {})}
+        self.checkpoints = RunCheckpoint(run_dir, trainer.model, trainer.optimizer, cfg.keep_checkpoints, extra)
+        self.greedy_periodic = make_greedy(self.model, cfg.eval_episodes)
+        self.progress = Progress(next_eval=cfg.eval_every if cfg.eval_every > 0 else None)
+        self.saved_update: int | None = None  # the update of the newest checkpoint on disk
+        self.stop = StopSignals()
+        self.logger: RunLogger | None = None
+        self.rows_logged = 0
+
+    # -- checkpoints ----------------------------------------------------------------------
+
+    def restore(self) -> None:
+        """Load the newest checkpoint and put the trainer and the logs back to that point."""
+        host = self.checkpoints.restore()
+        self.progress = Progress.from_dict(host["progress"])
+        self.progress.resumed_at.append(self.progress.update)
+        self.saved_update = self.progress.update
+        if self.best is not None:
+            self.best.load_state(host.get("best"))
+        for warning in self.trainer.load_state(host["trainer"]):
+            if not self.quiet:
+                print(f"a2c train: warning: {self.cfg.env_id}: {warning}", file=sys.stderr)
+        rewind_logs(self.run_dir, host["logs"])
+
+    def save_checkpoint(self) -> None:
+        """Checkpoint the state after update ``progress.update`` (at most once per update).
+
+        The finite check comes first: a diverged model must not replace the last good
+        checkpoint.
+        """
+        p = self.progress
+        if self.saved_update == p.update:
+            return
+        self.trainer.check_finite()
+        self.checkpoints.save(p.update, {
+            "progress": p.to_dict(),
+            "logs": self.logger.file_sizes(),  # flushes the CSVs and TensorBoard first
+            "trainer": self.trainer.state(),
+            **({"best": self.best.state()} if self.best is not None else {}),
+        })
+        self.saved_update = p.update
+
+    # -- the run --------------------------------------------------------------------------
+
+    def run(self, hparams: dict[str, Any] | None) -> TrainResult:
+        try:
+            self.trainer.start(self.progress.update)
+            self.logger = RunLogger(self.run_dir, hparams, self.trainer.metric_columns)
+            with self.stop:
+                self._loop()
+                self.stop.deferred = False  # all is checkpointed: from here a signal stops at once
+                if self.stop.signum is not None:
+                    raise self._interrupted()
+                return self._finish()
+        except NonFiniteError as e:
+            if self.saved_update is None:
+                note = "no checkpoint had been saved yet"
+            else:
+                note = f"the last good checkpoint (update {self.saved_update}) is kept"
+            raise NonFiniteError(f"{e}; training stopped, {note}. Try a lower --lr or check the "
+                                 "environment's rewards") from None
+        except KeyboardInterrupt as e:
+            interrupted = e if isinstance(e, TrainingInterrupted) else self._interrupted()
+            if self.logger is not None:
+                self.logger.close()  # flushes what the curves are drawn from
+                self._write_curves()
+            raise interrupted from None
+        finally:
+            self.trainer.close()
+            if self.logger is not None:
+                self.logger.close()  # flushes; a no-op if _finish closed it
+
+    def _interrupted(self) -> TrainingInterrupted:
+        """The exception that ends a stopped run, saying how to continue it."""
+        cfg, p = self.cfg, self.progress
+        signum = self.stop.signum or signal.SIGINT
+        name = signal.Signals(signum).name
+        if self.saved_update is None:
+            message = (f"stopped by {name} at update {p.update} of {cfg.n_updates}, before any checkpoint was "
+                       "saved; start it again with --overwrite")
+        elif self.saved_update == p.update == cfg.n_updates:
+            message = (f"stopped by {name} after training ({p.global_step} steps), before the final files were "
+                       f"written; finish with: {resume_command(self.run_dir)}")
+        else:
+            at = f"update {self.saved_update} of {cfg.n_updates}"
+            if self.saved_update == p.update:
+                at += f" (step {p.global_step} of {cfg.total_steps})"
+            message = f"stopped by {name}; checkpoint at {at}. Continue with: {resume_command(self.run_dir)}"
+        return TrainingInterrupted(message, signum=signum, run_dir=self.run_dir,
+                                   checkpoint_update=self.saved_update)
+
+    def _log_row(self, update: int, metrics: Mapping[str, Any], display: Display) -> None:
+        p = self.progress
+        self.rows_logged += 1
+        self.logger.log_metrics(p.metrics_row(update, p.recent, p.episodes, metrics))
+        display.metrics(p.recent.return_mean(), p.steps_per_second)
+
+    def _evaluate(self, policy: Callable, episodes: int, seed: int = EVAL_SEED_BASE, *,
+                  log: bool = True) -> EvalResult:
+        """A greedy evaluation, logged with the training clock at its step."""
+        result = evaluate_policy(policy, self.cfg.env_id, episodes, seed)
+        if log:
+            self.logger.log_eval(self.progress.eval_row(result.summary()))
+        return result
+
+    def _loop(self) -> None:
+        cfg, p = self.cfg, self.progress
+        self.display = Display(cfg.n_updates * cfg.batch_size, p.global_step, Display.choose(cfg.progress, self.quiet))
+        try:
+            compile_seconds = self.trainer.compile() if p.update < cfg.n_updates else None
+            run_schedule(cfg, p, self, self.trainer.updates_per_call, compile_seconds)
+        finally:
+            self.display.close()
+
+    # -- what happens at each point of the schedule (a2c.run.schedule.Scheduled) --------------
+
+    def advance(self, updates: int) -> StepOutput:
+        """Collection, returns, loss and gradient steps: the trainer's."""
+        p = self.progress
+        out = self.trainer.advance(updates)
+        for chunk in out.episodes:
+            p.episodes += int(chunk[0])
+            p.recent.add(*chunk)
+        self.display.advance(updates * self.cfg.batch_size)
+        return out
+
+    def log(self, update: int, out: StepOutput) -> None:
+        self.trainer.check_finite()  # the metrics are read here anyway
+        self._log_row(update, out.metrics, self.display)
+
+    def evaluate(self) -> None:
+        """Greedy, one env and one seed per episode."""
+        self.trainer.check_finite()
+        result = self._evaluate(self.greedy_periodic, self.cfg.eval_episodes, self.periodic_seed)
+        if self.best is not None:
+            self.best.offer(result.mean, self.progress.global_step)
+        self.display.evaluated(result.mean)
+
+    def interrupted(self) -> TrainingInterrupted:
+        return self._interrupted()
+
+    def _finish(self) -> TrainResult:
+        """Write model.keras, the SavedModel, the final evaluation and summary.json."""
+        cfg, run_dir, model, p = self.cfg, self.run_dir, self.model, self.progress
+        self.trainer.check_finite()
+        # One compiled policy reads the model's variables: it scores the last weights and then the kept ones.
+        greedy = make_greedy(model, cfg.final_eval_episodes) if cfg.final_eval_episodes > 0 else None
+        kept = self._keep_best(greedy)
+        save_model(model, run_dir / MODEL_FILE)
+        export_saved_model(model, run_dir / SAVED_MODEL_DIR, env_id=cfg.env_id, source=run_dir / MODEL_FILE)
+        final: EvalResult | None = None
+        if greedy is not None:
+            final = self._evaluate(greedy, cfg.final_eval_episodes)
+        self.logger.close()
+        summary = {
+            "env_id": cfg.env_id,
+            "seed": cfg.seed,
+            "trainer": self.trainer.name,
+            "total_steps": p.global_step,
+            "updates": cfg.n_updates,
+            "train_seconds": p.train_seconds,
+            "steps_per_second": p.steps_per_second,
+            "warmup_seconds": p.warmup_seconds,
+            "episodes": p.episodes,
+            "train_return_mean_last100": p.recent.return_mean(),
+            **final_eval_fields(final),
+            **kept,
+            "resumed_at_updates": p.resumed_at,
+            **self.trainer.summary(),
+            "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": sys.version.split()[0]},
+        }
+        atomic_write_json(run_dir / "summary.json", summary)
+        self._write_curves()
+        return TrainResult(run_dir, model, summary)
+
+    def _keep_best(self, greedy: Callable | None) -> dict[str, Any]:
+        """With keep_best: save the last weights (last_model.keras) and score them with ``greedy``
+        (the final evaluation's policy; None: no final evaluation), then give the model the best
+        periodic evaluation's; return the summary fields that say so."""
+        if self.best is None:
+            return {}
+        cfg, p = self.cfg, self.progress
+        fields: dict[str, Any] = {"model_selection": "last weights (no periodic evaluation ran)"}
+        if self.best.step is None:
+            return fields
+        save_model(self.model, self.run_dir / LAST_MODEL_FILE)
+        last = self._evaluate(greedy, cfg.final_eval_episodes, log=False) if greedy is not None else None
+        self.best.restore()
+        return {
+            "model_selection": "best periodic evaluation",
+            "model_step": self.best.step,
+            "selection_mean_return": self.best.mean_return,
+            "selection_episodes": cfg.eval_episodes,
+            "selection_seeds": [self.periodic_seed, self.periodic_seed + cfg.eval_episodes - 1],
+            "last_model_step": p.global_step,
+            "last_model_eval_mean_return": last.mean if last else None,
+            "last_model_eval_std_return": last.std if last else None,
+        }
+
+    def _write_curves(self) -> None:
+        """The run's learning curves as a PNG in the run directory, at the end and when
+        stopped, so that every run leaves a picture (nothing to draw before the first row)."""
+        if self.rows_logged or self.progress.resumed_at:
+            from a2c.analysis.plotting import plot_runs
+
+            plot_runs([self.run_dir], out=self.run_dir / CURVES_FILE)

@@ -1,0 +1,123 @@
+"""Run logging: metrics.csv, evaluations.csv and TensorBoard events, in one place.
+
+Keys are namespaced like SB3/CleanRL (``rollout/``, ``train/``, ``time/``, ``eval/``)
+and the same names are used for CSV columns and TensorBoard tags.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Any
+
+import tensorflow as tf
+
+from a2c.common.errors import RunDirError
+
+METRIC_COLUMNS = (
+    "global_step", "update",
+    "rollout/ep_return_mean", "rollout/ep_length_mean", "rollout/episodes",
+    "train/total_loss", "train/policy_loss", "train/value_loss", "train/entropy",
+    "train/explained_variance", "train/grad_norm", "train/learning_rate",
+    "time/steps_per_second", "time/elapsed_seconds",
+)
+EVAL_COLUMNS = ("global_step", "time/elapsed_seconds", "eval/mean_return", "eval/std_return", "eval/min_return",
+                "eval/max_return", "eval/mean_length", "eval/episodes")
+
+
+class RunLogger:
+    """Appends rows to the run's CSV files and mirrors them as TensorBoard scalars.
+
+    ``hparams`` is written once as a TensorBoard text at step 0; a resumed run passes
+    None (the run's first events file already has it).
+    """
+
+    def __init__(self, run_dir: Path, hparams: dict[str, Any] | None, extra_columns: tuple[str, ...] = ()) -> None:
+        """``extra_columns``: metrics.csv columns after :data:`METRIC_COLUMNS` (a trainer's own)."""
+        self.run_dir = run_dir
+        self.writer = tf.summary.create_file_writer(str(run_dir / "tb"))
+        self._closed = False
+        self._files = {}
+        self._writers = {}
+        for name, columns in (("metrics.csv", METRIC_COLUMNS + tuple(extra_columns)), ("evaluations.csv", EVAL_COLUMNS)):
+            path = run_dir / name
+            new = not path.exists() or path.stat().st_size == 0
+            f = open(path, "a", newline="")
+            writer = csv.DictWriter(f, fieldnames=columns)
+            if new:
+                writer.writeheader()
+            self._files[name], self._writers[name] = f, writer
+        if hparams is not None:
+            table = "\n".join(f"|{k}|{v}|" for k, v in hparams.items())
+            with self.writer.as_default():
+                tf.summary.text("hyperparameters", f"|param|value|\n|-|-|\n{table}", step=0)
+
+    def _write(self, name: str, row: dict[str, Any]) -> None:
+        self._writers[name].writerow(row)
+        self._files[name].flush()
+        step = int(row["global_step"])
+        with self.writer.as_default():
+            for key, value in row.items():
+                if key != "global_step" and value != "" and value is not None:
+                    tf.summary.scalar(key, float(value), step=step)
+
+    def log_metrics(self, row: dict[str, Any]) -> None:
+        self._write("metrics.csv", row)
+
+    def log_eval(self, row: dict[str, Any]) -> None:
+        self._write("evaluations.csv", row)
+
+    def flush(self) -> None:
+        """Push everything written so far to the files (TensorBoard buffers events)."""
+        for f in self._files.values():
+            f.flush()
+        self.writer.flush()
+
+    def file_sizes(self) -> dict[str, int]:
+        """Byte size of every log file, by path relative to the run directory.
+
+        Taken at each checkpoint so that a resume can cut the logs back to exactly that
+        point (:func:`rewind_logs`); sizes rather than steps, because the final
+        evaluation shares its step with the last periodic one.
+        """
+        self.flush()
+        paths = [self.run_dir / name for name in self._files] + log_event_files(self.run_dir)
+        return {p.relative_to(self.run_dir).as_posix(): p.stat().st_size for p in paths}
+
+    def close(self) -> None:
+        """Flush and close every file; closing twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
+        self.writer.flush()
+        self.writer.close()
+        for f in self._files.values():
+            f.close()
+
+
+def log_event_files(run_dir: Path) -> list[Path]:
+    """The run's TensorBoard event files, oldest session first."""
+    return sorted((run_dir / "tb").glob("events.*"))
+
+
+def rewind_logs(run_dir: Path, sizes: dict[str, int]) -> None:
+    """Cut metrics.csv, evaluations.csv and the TensorBoard events back to ``sizes``.
+
+    Rows written after the checkpoint (the steps a resumed run is about to redo) are
+    dropped so that nothing is logged twice: each file is truncated to its recorded
+    size (CSV rows and TFRecord events are appended whole and flushed before a
+    checkpoint, so that is a record boundary), and event files created after the
+    checkpoint, by a session that never reached another one, are deleted.
+    """
+    for rel, size in sizes.items():
+        path = run_dir / rel
+        actual = path.stat().st_size if path.is_file() else -1
+        if actual < size:
+            raise RunDirError(f"{path} is missing or shorter than at the checkpoint; the run's logs were "
+                              "changed, so it cannot be resumed")
+        if actual > size:
+            os.truncate(path, size)
+    for path in log_event_files(run_dir):
+        if path.relative_to(run_dir).as_posix() not in sizes:
+            path.unlink()

@@ -1,0 +1,115 @@
+"""The training entry points that the command line, the notebook and the object API call.
+
+:func:`train` starts a run in a new run directory and :func:`resume` continues one
+from its newest checkpoint, exactly where it stopped; both build the trainer that the
+config asks for (:func:`trainer_for`) and hand it to the run driver
+(:mod:`a2c.run.driver.driver`), which owns the loop, the logs, evaluation, checkpoints and the
+final files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import tomli_w
+
+from a2c.common.errors import RunDirError
+from a2c.common.files import atomic_write_text
+from a2c.common.tf_setup import configure_tensorflow
+from a2c.config.resolve import make_config
+from a2c.config.schema import Config, load_toml
+from a2c.run.checkpoint import RunCheckpoint
+from a2c.run.driver import Callback, RunDriver, TrainResult
+from a2c.run.run_dir import prepare_run_dir
+from a2c.trainers.base import Trainer
+from a2c.trainers.fused import FusedTrainer
+from a2c.trainers.rollout import Collector
+from a2c.trainers.standard import StandardTrainer
+
+__all__ = ["StandardTrainer", "TrainResult", "resume", "train", "train_fused", "trainer_for"]
+
+
+def trainer_for(cfg: Config) -> Trainer:
+    """The trainer ``cfg`` asks for: fused (``cfg.fused``), A3C on Ray workers
+    (``cfg.async_updates``), or standard, with its rollouts from Ray workers when
+    ``cfg.workers`` (:mod:`a2c.trainers.ray_workers`; Ray is imported only then)."""
+    if cfg.fused:
+        return FusedTrainer(cfg)
+    if cfg.workers and cfg.async_updates:
+        from a2c.trainers.a3c import A3CTrainer
+
+        return A3CTrainer(cfg)
+    if cfg.workers:
+        from a2c.trainers.ray_workers import RayCollector
+
+        return StandardTrainer(cfg, RayCollector(cfg))
+    return StandardTrainer(cfg)
+
+
+def train(cfg: Config, *, overwrite: bool = False, quiet: bool = False, callback: Callback | None = None,
+          collector: Collector | None = None) -> TrainResult:
+    """Train an agent as ``cfg`` says in a new run directory; return the model.
+
+    ``collector`` replaces the standard trainer's local rollout collector; the run owns
+    it from then on and closes it when it ends or fails.
+    ``callback(update, global_step)`` runs after each trainer call; raising
+    KeyboardInterrupt there stops training as Ctrl-C does. Stopping raises
+    :class:`~a2c.run.signals.TrainingInterrupted` once the checkpoint is written
+    (continue with :func:`resume`). The trainer is built first, so an unknown
+    environment or unsupported space fails before anything is written.
+    """
+    if collector is not None and cfg.fused:
+        collector.close()
+        raise ValueError("the fused trainer collects its own rollouts; it takes no collector")
+    cfg.validate()
+    configure_tensorflow(cfg)
+    trainer = trainer_for(cfg) if collector is None else StandardTrainer(cfg, collector)
+    try:
+        run_dir = prepare_run_dir(cfg, overwrite)
+        cfg_dict = {**cfg.to_dict(), "run_dir": str(run_dir)}
+        atomic_write_text(run_dir / "config.toml", tomli_w.dumps(cfg_dict))
+        driver = RunDriver(cfg, run_dir, trainer, quiet=quiet, callback=callback)
+    except BaseException:
+        trainer.close()
+        raise
+    return driver.run(hparams=cfg_dict)
+
+
+def resume(run_dir: str | Path, *, quiet: bool = False, progress: bool | None = None,
+           callback: Callback | None = None, collector: Collector | None = None,
+           ray_address: str | None = None) -> TrainResult:
+    """Continue the run in ``run_dir`` from its newest checkpoint, with the run's own
+    config.toml, up to its step budget; then write the model, final evaluation and
+    summary as :func:`train` does. Only the cosmetic ``progress`` and, for a run on Ray
+    workers, the cluster (``ray_address``) may be changed: anything else would make the
+    result differ from an uninterrupted run.
+    ``collector``: as for :func:`train` (its state is restored from the checkpoint).
+    """
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.toml"
+    if not config_path.is_file():
+        raise RunDirError(f"{run_dir} is not a run directory (it has no config.toml)")
+    if (run_dir / "summary.json").is_file():
+        raise RunDirError(f"the run in {run_dir} has finished (it has a summary.json); nothing to resume")
+    if RunCheckpoint.latest_update(run_dir) is None:
+        raise RunDirError(f"{run_dir} has no checkpoint to resume from; start it again with --overwrite")
+    # Atari runs saved before atari_vector existed were trained on (and snapshot) the gymnasium stack.
+    legacy = {} if "atari_vector" in load_toml(config_path) else {"atari_vector": "gymnasium"}
+    cfg = make_config({"run_dir": str(run_dir), "progress": progress, "ray_address": ray_address,
+                       **legacy}, config_path)
+    configure_tensorflow(cfg)
+    trainer = trainer_for(cfg) if collector is None else StandardTrainer(cfg, collector)
+    try:
+        driver = RunDriver(cfg, run_dir, trainer, quiet=quiet, callback=callback)
+        driver.restore()
+    except BaseException:
+        trainer.close()
+        raise
+    return driver.run(hparams=None)
+
+
+def train_fused(cfg: Config, *, overwrite: bool = False, quiet: bool = False,
+                callback: Callback | None = None) -> TrainResult:
+    """:func:`train` with the fused trainer (:mod:`a2c.trainers.fused`): ``cfg.fused`` is set."""
+    return train(dataclasses.replace(cfg, fused=True), overwrite=overwrite, quiet=quiet, callback=callback)

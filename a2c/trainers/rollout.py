@@ -1,0 +1,154 @@
+"""Collect n_steps x n_envs transitions with the current policy. No gradients here.
+
+The trainer takes its rollouts through the :class:`Collector` interface, so that
+collection can live elsewhere (remote workers) without the learner knowing.
+:class:`RolloutCollector` is the local one: it steps a gymnasium vector env in this
+process with the learner's own model.
+
+The env autoresets on the NEXT step (see :mod:`a2c.envs.make`), so the observation after
+a step that ended an episode is that episode's final observation, and the step after
+it is a reset step: its action is ignored and it returns the new episode's first
+observation with zero reward. ``valid`` marks the real transitions; the loss ignores
+the others. Truncated steps keep their bootstrap because ``obs[t + 1]`` is the final
+observation the critic needs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import gymnasium as gym
+import keras
+import numpy as np
+
+from a2c.agent.batch import EpisodeStats, Rollout
+from a2c.agent.policy import make_act
+from a2c.envs.spaces import action_shape, env_actions, observation_spec
+from a2c.envs.state import decode, encode, restore_env, snapshot_env
+
+
+class Collector(Protocol):
+    """Where the standard trainer's rollouts come from.
+
+    ``shares_model``: the collector acts with the learner's own model object, so the
+    learner need not send it weights; otherwise the learner calls :meth:`set_weights`
+    with ``model.get_weights()`` before the first collection and after every update.
+    :meth:`state` is JSON-able and goes into every checkpoint; :meth:`load_state`
+    puts it back on resume and returns warnings for what could not be restored.
+    """
+
+    num_envs: int
+    n_steps: int
+    observation_space: gym.Space  # of one env
+    action_space: gym.Space  # of one env
+    shares_model: bool
+
+    def collect(self) -> tuple[Rollout, EpisodeStats]: ...
+
+    def set_weights(self, weights: list[np.ndarray]) -> None: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+    def load_state(self, state: dict[str, Any]) -> list[str]: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class CollectorReport(Protocol):
+    """A collector with something of its own to log (remote workers: restarts, broadcast
+    cost): ``metric_columns`` are extra metrics.csv columns, :meth:`metrics` their values
+    after each collection, :meth:`summary` extra fields of summary.json."""
+
+    metric_columns: tuple[str, ...]
+
+    def metrics(self) -> dict[str, float]: ...
+
+    def summary(self) -> dict[str, Any]: ...
+
+
+class RolloutCollector:
+    """Steps a vector env with the model's sampled actions, carrying the last
+    observation between batches (the local :class:`Collector`)."""
+
+    shares_model = True
+
+    def __init__(self, env: gym.vector.VectorEnv, model: keras.Model, n_steps: int, seed: int,
+                 rows: tuple[int, int] | None = None) -> None:
+        """``rows=(offset, total)``: these envs are envs ``offset...`` of ``total`` (a remote
+        worker's slice, :mod:`a2c.trainers.ray_workers`): seeded and sampled as a collector over all
+        ``total`` envs would seed and sample them."""
+        self.env = env
+        self.n_steps = n_steps
+        self.num_envs = n = env.num_envs
+        self.observation_space = env.single_observation_space
+        self.action_space = env.single_action_space
+        self.act, self.sampler = make_act(model, n, seed, rows)
+        spec = observation_spec(self.observation_space)
+        obs, _ = env.reset(seed=seed + (rows[0] if rows else 0))  # sub-env i gets seed + offset + i
+        self.next_obs = np.asarray(obs, spec.dtype)
+        self.prev_done = np.zeros(n, bool)  # did the last step end an episode (reset pending)?
+        self._obs = spec.zeros(n_steps + 1, n)
+        shape = action_shape(self.action_space)
+        self._actions = np.zeros((n_steps, n, *shape), np.float32 if shape else np.int32)
+        self._rewards = np.zeros((n_steps, n), np.float32)
+        self._terminated = np.zeros((n_steps, n), np.float32)
+        self._truncated = np.zeros((n_steps, n), np.float32)
+        self._valid = np.zeros((n_steps, n), np.float32)
+
+    def collect(self) -> tuple[Rollout, EpisodeStats]:
+        """Run n_steps in every env; return the batch and the episodes that finished."""
+        ep_returns: list[float] = []
+        ep_lengths: list[int] = []
+        obs = self.next_obs
+        for t in range(self.n_steps):
+            self._obs[t] = obs
+            actions = self.act(obs)
+            # Box actions: the env gets them clipped to its bounds, the buffer keeps them as drawn.
+            obs, rewards, terminated, truncated, infos = self.env.step(env_actions(actions, self.action_space))
+            obs = np.asarray(obs, self._obs.dtype)
+            self._actions[t] = actions
+            self._rewards[t] = rewards
+            self._terminated[t] = terminated
+            self._truncated[t] = truncated
+            self._valid[t] = ~self.prev_done
+            self.prev_done = np.logical_or(terminated, truncated)
+            if "_episode" in infos:
+                finished = infos["_episode"]
+                ep_returns.extend(infos["episode"]["r"][finished].tolist())
+                ep_lengths.extend(infos["episode"]["l"][finished].tolist())
+        self._obs[self.n_steps] = obs
+        self.next_obs = obs
+        batch = Rollout(self._obs.copy(), self._actions.copy(), self._rewards.copy(),
+                        self._terminated.copy(), self._truncated.copy(), self._valid.copy())
+        return batch, EpisodeStats(ep_returns, ep_lengths)
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        """Nothing to do: ``act`` runs the learner's own model."""
+
+    def state(self) -> dict[str, Any]:
+        """The sampler's RNG, the carried observation and the env's full state."""
+        return {"sampler": encode(self.sampler.state.numpy()), "next_obs": encode(self.next_obs),
+                "prev_done": encode(self.prev_done), "env": snapshot_env(self.env)}
+
+    def load_state(self, state: dict[str, Any]) -> list[str]:
+        """Put the collector and the (just made and reset) env back as :meth:`state` saw them.
+
+        An env whose state cannot be saved (e.g. Box2D) instead starts new episodes from
+        its restored RNGs: training goes on correctly, but no longer bit for bit.
+        """
+        self.sampler.reset(decode(state["sampler"]))
+        restore_env(self.env, state["env"])
+        opaque = state["env"]["opaque"]
+        if not opaque:
+            self.next_obs = decode(state["next_obs"])
+            self.prev_done = decode(state["prev_done"])
+            return []
+        obs, _ = self.env.reset()  # seed=None: continues the restored per-env RNG streams
+        self.next_obs = np.asarray(obs, self._obs.dtype)
+        self.prev_done = np.zeros(self.num_envs, bool)
+        return [f"the environment's state cannot be saved ({opaque[0]}); the episodes in progress at the "
+                "checkpoint restart, so this run will not match an uninterrupted one exactly"]
+
+    def close(self) -> None:
+        self.env.close()
