@@ -70,12 +70,18 @@ class Timer:
                 return fn(*args, **kwargs)
             finally:
                 self.seconds[part] += time.perf_counter() - t
+
         return timed
 
     def result(self, steps: int, total: float) -> dict[str, Any]:
         parts = {**self.seconds, "other": total - sum(self.seconds.values())}
-        return {"steps": steps, "seconds": total, "steps_per_second": steps / total,
-                "profile_seconds": parts, "profile_share": {k: v / total for k, v in parts.items()}}
+        return {
+            "steps": steps,
+            "seconds": total,
+            "steps_per_second": steps / total,
+            "profile_seconds": parts,
+            "profile_share": {k: v / total for k, v in parts.items()},
+        }
 
 
 def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
@@ -86,8 +92,16 @@ def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
     from a2c.trainers.standard import StandardTrainer
 
     a2c.envs.atari.ALE_THREADS = spec.get("ale_threads", a2c.envs.atari.ALE_THREADS)
-    cfg = make_config({"env_id": ENV_ID, "seed": spec["seed"], "n_envs": N_ENVS, "n_steps": N_STEPS,
-                       "num_threads": spec["threads"], "atari_vector": spec["vector"]})
+    cfg = make_config(
+        {
+            "env_id": ENV_ID,
+            "seed": spec["seed"],
+            "n_envs": N_ENVS,
+            "n_steps": N_STEPS,
+            "num_threads": spec["threads"],
+            "atari_vector": spec["vector"],
+        }
+    )
     configure_tensorflow(cfg)
     trainer = StandardTrainer(cfg)
     timer = Timer()
@@ -110,9 +124,11 @@ def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
         trainer.close()
     import tensorflow as tf
 
-    return {**timer.result(updates * cfg.batch_size, total),
-            "threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),
-            "env_threads": a2c.envs.atari.ALE_THREADS if spec["vector"] == "ale" else 1}
+    return {
+        **timer.result(updates * cfg.batch_size, total),
+        "threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),
+        "env_threads": a2c.envs.atari.ALE_THREADS if spec["vector"] == "ale" else 1,
+    }
 
 
 def run_sb3(spec: dict[str, Any]) -> dict[str, Any]:
@@ -128,8 +144,16 @@ def run_sb3(spec: dict[str, Any]) -> dict[str, Any]:
     vec_env = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}[spec["vec_env"]]
     env = vec_env([lambda: make_atari_env(ENV_ID, clip_rewards=True) for _ in range(N_ENVS)])
     env.seed(spec["seed"])
-    model = A2C("CnnPolicy", env, n_steps=N_STEPS, ent_coef=0.01, vf_coef=0.25, seed=spec["seed"], device="cpu",
-                policy_kwargs=dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(eps=1e-5)))
+    model = A2C(
+        "CnnPolicy",
+        env,
+        n_steps=N_STEPS,
+        ent_coef=0.01,
+        vf_coef=0.25,
+        seed=spec["seed"],
+        device="cpu",
+        policy_kwargs=dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(eps=1e-5)),
+    )
     timer = Timer()
     env.step_async = timer.wrap("env", env.step_async)
     env.step_wait = timer.wrap("env", env.step_wait)
@@ -143,8 +167,11 @@ def run_sb3(spec: dict[str, Any]) -> dict[str, Any]:
     model.learn(updates * batch, reset_num_timesteps=False)
     total = time.perf_counter() - t
     env.close()
-    return {**timer.result(updates * batch, total), "threads": torch.get_num_threads(),
-            "env_threads": N_ENVS if spec["vec_env"] == "subproc" else 1}
+    return {
+        **timer.result(updates * batch, total),
+        "threads": torch.get_num_threads(),
+        "env_threads": N_ENVS if spec["vec_env"] == "subproc" else 1,
+    }
 
 
 #: side -> (worker, its spec, the table's label)
@@ -164,47 +191,56 @@ def report_md(report: dict[str, Any]) -> str:
     for side, (_, _, label) in SIDES.items():
         m = s[side]
         share = m["profile_share"]
-        rows.append(f"| {label} | {m['steps_per_second']:.0f} | "
-                    + " | ".join(f"{1000 * m['profile_ms_per_update'][p]:.0f} ({100 * share[p]:.0f}%)" for p in PARTS)
-                    + " |")
-    verdict = ("meets" if s["ratio"] >= report["target_ratio"] else "does NOT meet")
+        rows.append(
+            f"| {label} | {m['steps_per_second']:.0f} | "
+            + " | ".join(f"{1000 * m['profile_ms_per_update'][p]:.0f} ({100 * share[p]:.0f}%)" for p in PARTS)
+            + " |"
+        )
+    verdict = "meets" if s["ratio"] >= report["target_ratio"] else "does NOT meet"
     loads = [x for runs in report["runs"].values() for r in runs for x in (r["load_start"], r["load_end"])]
-    return "\n".join([
-        "# Atari speed: a2c vs Stable-Baselines3 A2C",
-        "",
-        f"Produced by `{report['command']}` (`make bench-atari`) on {report['machine']['cpu']} "
-        f"({report['machine']['cores']} cores, shared; 1-minute load average {min(loads):.1f} to {max(loads):.1f} "
-        f"during the measurements), {report['date']}.",
-        "",
-        f"{ENV_ID}, {N_ENVS} envs x n_steps {N_STEPS} (one update per {N_ENVS * N_STEPS} env steps), the same "
-        "Nature CNN on every side, "
-        f"{report['settings']['steps']} timed env steps per measurement after {report['settings']['warmup_updates']} "
-        f"warm-up updates, {report['settings']['rounds']} round(s) of each side in rotating order, medians; "
-        f"{s['ours']['threads']} TensorFlow / {s['sb3_dummy']['threads']} torch threads; the native env runs "
-        f"{s['ours']['env_threads']} emulator thread(s).",
-        "",
-        "| Trainer | Env steps/s | env ms/update | action ms/update | update ms/update | other ms/update |",
-        "|---|---:|---:|---:|---:|---:|",
-        *rows,
-        "",
-        f"SB3 reference: the faster of its two vector envs, **{s['sb3']}** ({s[s['sb3']]['steps_per_second']:.0f} "
-        "steps/s).",
-        "",
-        f"**Ratio ours (default, native env) / SB3: {s['ratio']:.2f}x** (target >= {report['target_ratio']}x: "
-        f"{verdict} it).",
-        "",
-        f"Same env stack (ours on the gymnasium wrappers SB3 also steps) / SB3: **{s['ratio_same_stack']:.2f}x**.",
-        "",
-        "Per-round steps/s: " + "; ".join(f"{side} " + ", ".join(f"{r['steps_per_second']:.0f}" for r in runs)
-                                          for side, runs in report["runs"].items()) + ".",
-        "",
-        "\"env\" is the vector env's step calls (SB3: `step_async` + `step_wait`); \"action\" the network's "
-        "forward pass on 16 observations, once per env step (ours: the compiled sampling call; SB3: "
-        "`policy.forward`, which also computes values); \"update\" the gradient step on the 80-step batch (ours "
-        "also computes the bootstrap values there); \"other\" the rest of the loop (buffers, conversions, "
-        "bookkeeping).",
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Atari speed: a2c vs Stable-Baselines3 A2C",
+            "",
+            f"Produced by `{report['command']}` (`make bench-atari`) on {report['machine']['cpu']} "
+            f"({report['machine']['cores']} cores, shared; 1-minute load average {min(loads):.1f} to {max(loads):.1f} "
+            f"during the measurements), {report['date']}.",
+            "",
+            f"{ENV_ID}, {N_ENVS} envs x n_steps {N_STEPS} (one update per {N_ENVS * N_STEPS} env steps), the same "
+            "Nature CNN on every side, "
+            f"{report['settings']['steps']} timed env steps per measurement after "
+            f"{report['settings']['warmup_updates']} "
+            f"warm-up updates, {report['settings']['rounds']} round(s) of each side in rotating order, medians; "
+            f"{s['ours']['threads']} TensorFlow / {s['sb3_dummy']['threads']} torch threads; the native env runs "
+            f"{s['ours']['env_threads']} emulator thread(s).",
+            "",
+            "| Trainer | Env steps/s | env ms/update | action ms/update | update ms/update | other ms/update |",
+            "|---|---:|---:|---:|---:|---:|",
+            *rows,
+            "",
+            f"SB3 reference: the faster of its two vector envs, **{s['sb3']}** ({s[s['sb3']]['steps_per_second']:.0f} "
+            "steps/s).",
+            "",
+            f"**Ratio ours (default, native env) / SB3: {s['ratio']:.2f}x** (target >= {report['target_ratio']}x: "
+            f"{verdict} it).",
+            "",
+            f"Same env stack (ours on the gymnasium wrappers SB3 also steps) / SB3: **{s['ratio_same_stack']:.2f}x**.",
+            "",
+            "Per-round steps/s: "
+            + "; ".join(
+                f"{side} " + ", ".join(f"{r['steps_per_second']:.0f}" for r in runs)
+                for side, runs in report["runs"].items()
+            )
+            + ".",
+            "",
+            '"env" is the vector env\'s step calls (SB3: `step_async` + `step_wait`); "action" the network\'s '
+            "forward pass on 16 observations, once per env step (ours: the compiled sampling call; SB3: "
+            '`policy.forward`, which also computes values); "update" the gradient step on the 80-step batch (ours '
+            'also computes the bootstrap values there); "other" the rest of the loop (buffers, conversions, '
+            "bookkeeping).",
+            "",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,53 +249,79 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=2400, help="timed env steps per measurement")
     parser.add_argument("--warmup-updates", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3, help="measurements per side (rotating order)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="threads for both frameworks (default 1); 0: every core (on a small shared machine "
-                             "torch's OpenMP threads then spin against the load: 16x slower forward passes measured)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads for both frameworks (default 1); 0: every core (on a small shared machine "
+        "torch's OpenMP threads then spin against the load: 16x slower forward passes measured)",
+    )
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         worker_main(args.worker, WORKERS, "side")
         return 0
     names = list(SIDES)
-    order = [side for r in range(args.rounds) for side in names[r % len(names):] + names[:r % len(names)]]
+    order = [side for r in range(args.rounds) for side in names[r % len(names) :] + names[: r % len(names)]]
     runs: dict[str, list[dict[str, Any]]] = {side: [] for side in SIDES}
     for i, side in enumerate(order):
-        spec = {"side": side, **SIDES[side][1], "seed": i, "steps": args.steps,
-                "warmup_updates": args.warmup_updates, "threads": args.threads}
+        spec = {
+            "side": side,
+            **SIDES[side][1],
+            "seed": i,
+            "steps": args.steps,
+            "warmup_updates": args.warmup_updates,
+            "threads": args.threads,
+        }
         result = run_worker(Path(__file__), spec, timed=True)
         runs[side].append(result)
-        print(f"{side}: {result['steps_per_second']:.0f} steps/s "
-              + ", ".join(f"{k} {100 * v:.0f}%" for k, v in result["profile_share"].items())
-              + f" (load {result['load_start']:.1f}-{result['load_end']:.1f})", flush=True)
+        print(
+            f"{side}: {result['steps_per_second']:.0f} steps/s "
+            + ", ".join(f"{k} {100 * v:.0f}%" for k, v in result["profile_share"].items())
+            + f" (load {result['load_start']:.1f}-{result['load_end']:.1f})",
+            flush=True,
+        )
     summary: dict[str, Any] = {}
     for side, results in runs.items():
         best = sorted(results, key=lambda r: r["steps_per_second"])[len(results) // 2]  # the median run's profile
         updates = best["steps"] / (N_ENVS * N_STEPS)
-        summary[side] = {"steps_per_second": statistics.median(r["steps_per_second"] for r in results),
-                         "profile_share": best["profile_share"],
-                         "profile_ms_per_update": {k: v / updates for k, v in best["profile_seconds"].items()},
-                         "threads": best["threads"], "env_threads": best["env_threads"]}
+        summary[side] = {
+            "steps_per_second": statistics.median(r["steps_per_second"] for r in results),
+            "profile_share": best["profile_share"],
+            "profile_ms_per_update": {k: v / updates for k, v in best["profile_seconds"].items()},
+            "threads": best["threads"],
+            "env_threads": best["env_threads"],
+        }
     summary["sb3"] = reference = max(("sb3_dummy", "sb3_subproc"), key=lambda k: summary[k]["steps_per_second"])
     summary["ratio"] = summary["ours"]["steps_per_second"] / summary[reference]["steps_per_second"]
     summary["ratio_same_stack"] = summary["ours_gymnasium"]["steps_per_second"] / summary[reference]["steps_per_second"]
     report = {
         "command": "python benchmarks/bench_atari.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "env_id": ENV_ID, "n_envs": N_ENVS, "n_steps": N_STEPS, "target_ratio": 1.5,
-        "settings": {"steps": args.steps, "warmup_updates": args.warmup_updates, "rounds": args.rounds,
-                     "threads": args.threads},
+        "env_id": ENV_ID,
+        "n_envs": N_ENVS,
+        "n_steps": N_STEPS,
+        "target_ratio": 1.5,
+        "settings": {
+            "steps": args.steps,
+            "warmup_updates": args.warmup_updates,
+            "rounds": args.rounds,
+            "threads": args.threads,
+        },
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version()},
         "versions": package_versions(["tensorflow", "keras", "torch", "stable-baselines3", "ale-py", "gymnasium"]),
         "git": git("rev-parse", "--short", "HEAD"),
-        "summary": summary, "runs": runs,
+        "summary": summary,
+        "runs": runs,
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     out.with_suffix(".md").write_text(report_md(report))
-    print(f"ours / SB3 = {summary['ratio']:.2f}x (same env stack {summary['ratio_same_stack']:.2f}x); "
-          f"wrote {out} and {out.with_suffix('.md')}")
+    print(
+        f"ours / SB3 = {summary['ratio']:.2f}x (same env stack {summary['ratio_same_stack']:.2f}x); "
+        f"wrote {out} and {out.with_suffix('.md')}"
+    )
     return 0
 
 

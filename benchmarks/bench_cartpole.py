@@ -71,9 +71,18 @@ OUR_TRAINERS = ("standard", "fused")
 DEFAULT_OURS = "standard,fused"
 
 # Fixed for both implementations (the brief's comparison protocol).
-FIXED = dict(n_envs=8, n_steps=5, gamma=0.99, gae_lambda=1.0, max_grad_norm=0.5,
-             rms_rho=0.99, optimizer_eps=1e-5, normalize_advantage=False,
-             hidden_sizes=[64, 64], activation="tanh")
+FIXED = dict(
+    n_envs=8,
+    n_steps=5,
+    gamma=0.99,
+    gae_lambda=1.0,
+    max_grad_norm=0.5,
+    rms_rho=0.99,
+    optimizer_eps=1e-5,
+    normalize_advantage=False,
+    hidden_sizes=[64, 64],
+    activation="tanh",
+)
 
 
 # --------------------------------------------------------------------------- workers
@@ -90,8 +99,9 @@ def _evals_summary(evals: list[dict], total_steps: int, train_seconds: float) ->
         "steps_per_second": total_steps / max(train_seconds, 1e-9),
         # Excluding the first evaluation interval (tracing, XLA compile, allocator warm-up).
         "steady_steps_per_second": steady,
-        "warmup_interval": ({"steps": first["global_step"], "train_seconds": first["train_seconds"]}
-                            if first else None),
+        "warmup_interval": (
+            {"steps": first["global_step"], "train_seconds": first["train_seconds"]} if first else None
+        ),
         "reached_475": solved is not None,
         "seconds_to_475": solved["train_seconds"] if solved else None,
         "steps_to_475": solved["global_step"] if solved else None,
@@ -110,15 +120,28 @@ def ours_config(spec: dict[str, Any], fused: bool = False):
     if spec["eval_every"] % batch:
         raise SystemExit(f"eval_every ({spec['eval_every']}) must be a multiple of n_envs*n_steps ({batch})")
     overrides = {
-        **FIXED, "env_id": ENV_ID, "seed": spec["seed"], "total_steps": spec["steps"],
-        "lr": spec["lr"], "lr_schedule": spec["lr_schedule"], "vf_coef": spec["vf_coef"],
-        "ent_coef": spec["ent_coef"], "optimizer": "rmsprop",
-        "eval_every": spec["eval_every"], "eval_episodes": spec["eval_episodes"],
-        "final_eval_episodes": 0, "log_every": spec["eval_every"] // batch,
-        "run_dir": spec["run_dir"], "progress": False, "num_threads": 1,
+        **FIXED,
+        "env_id": ENV_ID,
+        "seed": spec["seed"],
+        "total_steps": spec["steps"],
+        "lr": spec["lr"],
+        "lr_schedule": spec["lr_schedule"],
+        "vf_coef": spec["vf_coef"],
+        "ent_coef": spec["ent_coef"],
+        "optimizer": "rmsprop",
+        "eval_every": spec["eval_every"],
+        "eval_episodes": spec["eval_episodes"],
+        "final_eval_episodes": 0,
+        "log_every": spec["eval_every"] // batch,
+        "run_dir": spec["run_dir"],
+        "progress": False,
+        "num_threads": 1,
         # Fields newer than the first version of this script: neutral values SB3 matches,
         # and checkpoints only at the end (their time is off the clock anyway).
-        "reward_scale": 1.0, "obs_scaling": "none", "checkpoint_every": 0, "fused": fused,
+        "reward_scale": 1.0,
+        "obs_scaling": "none",
+        "checkpoint_every": 0,
+        "fused": fused,
     }
     return make_config({k: v for k, v in overrides.items() if k in FIELD_NAMES})
 
@@ -136,14 +159,18 @@ def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
     wall = time.perf_counter() - t0
 
     s = result.summary
-    out = _evals_summary(read_eval_clock(Path(spec["run_dir"])), int(s["total_steps"]),
-                         float(s["train_seconds"]))
+    out = _evals_summary(read_eval_clock(Path(spec["run_dir"])), int(s["total_steps"]), float(s["train_seconds"]))
     # The trainer's own warm-up figure: the standard trainer's first update, the fused
     # trainer's compilation (tracing, XLA); both are inside train_seconds.
     out["trainer_warmup_seconds"] = s.get("warmup_seconds")
     out["trainer_steps_per_second"] = s.get("steps_per_second")  # the trainer's own (excludes that warm-up)
-    out.update(wall_seconds=wall, impl="ours", trainer="fused" if fused else "standard", threads=1,
-               arch="shared 64-64 trunk (a2c.agent.model)")
+    out.update(
+        wall_seconds=wall,
+        impl="ours",
+        trainer="fused" if fused else "standard",
+        threads=1,
+        arch="shared 64-64 trunk (a2c.agent.model)",
+    )
     return out
 
 
@@ -154,14 +181,31 @@ def worker_sb3(spec: dict[str, Any]) -> dict[str, Any]:
     from stable_baselines3.common.utils import LinearSchedule
 
     lr = spec["lr"] if spec["lr_schedule"] == "constant" else LinearSchedule(spec["lr"], 0.0, 1.0)
-    run = train_sb3(ENV_ID, spec["seed"], spec["steps"], spec["eval_every"], spec["eval_episodes"],
-                    n_envs=FIXED["n_envs"], threads=spec["threads"], shared_trunk=spec["arch"] == "shared",
-                    n_steps=FIXED["n_steps"], gamma=FIXED["gamma"], gae_lambda=FIXED["gae_lambda"],
-                    learning_rate=lr, ent_coef=spec["ent_coef"], vf_coef=spec["vf_coef"],
-                    max_grad_norm=FIXED["max_grad_norm"], rms_prop_eps=FIXED["optimizer_eps"],
-                    normalize_advantage=False)
+    run = train_sb3(
+        ENV_ID,
+        spec["seed"],
+        spec["steps"],
+        spec["eval_every"],
+        spec["eval_episodes"],
+        n_envs=FIXED["n_envs"],
+        threads=spec["threads"],
+        shared_trunk=spec["arch"] == "shared",
+        n_steps=FIXED["n_steps"],
+        gamma=FIXED["gamma"],
+        gae_lambda=FIXED["gae_lambda"],
+        learning_rate=lr,
+        ent_coef=spec["ent_coef"],
+        vf_coef=spec["vf_coef"],
+        max_grad_norm=FIXED["max_grad_norm"],
+        rms_prop_eps=FIXED["optimizer_eps"],
+        normalize_advantage=False,
+    )
     out = _evals_summary(run["evals"], run["total_steps"], run["train_seconds"])
-    arch = "shared 64-64 trunk (custom extractor)" if spec["arch"] == "shared" else "MlpPolicy default: separate 64-64 pi and vf"
+    arch = (
+        "shared 64-64 trunk (custom extractor)"
+        if spec["arch"] == "shared"
+        else "MlpPolicy default: separate 64-64 pi and vf"
+    )
     out.update(wall_seconds=run["wall_seconds"], impl="sb3", threads=run["threads"], arch=arch)
     return out
 
@@ -199,9 +243,11 @@ def aggregate(runs: list[dict], ours_labels: list[str], sb3_labels: list[str]) -
         out = {}
         for key in ("steps_per_second", "steady_steps_per_second", "seconds_to_475"):
             paired = [_ratio(ours[seed][key], theirs[seed][key]) for seed in seeds]
-            out[key] = {"median_of_paired_ratios": median_of_known(paired),
-                        "ratio_of_medians": _ratio(m_o.get(key), m_t.get(key)),
-                        "per_seed": dict(zip(map(str, seeds), paired))}
+            out[key] = {
+                "median_of_paired_ratios": median_of_known(paired),
+                "ratio_of_medians": _ratio(m_o.get(key), m_t.get(key)),
+                "per_seed": dict(zip(map(str, seeds), paired)),
+            }
         return out
 
     ratios = {f"{mine} / {theirs}": compare(mine, theirs) for mine in ours_labels for theirs in sb3_labels}
@@ -210,12 +256,18 @@ def aggregate(runs: list[dict], ours_labels: list[str], sb3_labels: list[str]) -
     for mine in ours_labels:
         head = ratios[f"{mine} / {ref}"]["steps_per_second"]["median_of_paired_ratios"]
         targets[mine] = None if head is None else head >= 2.0
-    return {"medians": medians, "ratios": ratios, "reference_sb3_variant": ref,
-            "target": f"steps per second, ours / {ref} (median of paired ratios) >= 2",
-            "target_met": targets,
-            "notes": ("seconds_to_475 ratios: < 1 means ours reached 475 sooner. Paired ratios skip seeds "
-                      "where either side never reached 475; medians count 'not reached' as infinite "
-                      "(None = fewer than half the seeds reached it).")}
+    return {
+        "medians": medians,
+        "ratios": ratios,
+        "reference_sb3_variant": ref,
+        "target": f"steps per second, ours / {ref} (median of paired ratios) >= 2",
+        "target_met": targets,
+        "notes": (
+            "seconds_to_475 ratios: < 1 means ours reached 475 sooner. Paired ratios skip seeds "
+            "where either side never reached 475; medians count 'not reached' as infinite "
+            "(None = fewer than half the seeds reached it)."
+        ),
+    }
 
 
 def _threads_used(runs: list[dict], label: str) -> int | None:
@@ -230,9 +282,11 @@ def code_state() -> dict[str, Any]:
     for f in sorted((REPO_ROOT / "a2c").rglob("*.py")):
         h.update(str(f.relative_to(REPO_ROOT)).encode() + b"\0" + f.read_bytes())
     status = git("status", "--porcelain", "--untracked-files=no")
-    return {"git_commit": git("rev-parse", "HEAD") or None,
-            "modified_tracked_files": status.splitlines() if status else [],
-            "a2c_sources_sha256": h.hexdigest()}
+    return {
+        "git_commit": git("rev-parse", "HEAD") or None,
+        "modified_tracked_files": status.splitlines() if status else [],
+        "a2c_sources_sha256": h.hexdigest(),
+    }
 
 
 def machine_info() -> dict[str, Any]:
@@ -242,8 +296,9 @@ def machine_info() -> dict[str, Any]:
         "cpu_model": cpu_model() or platform.processor() or None,
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "versions": package_versions(("a2c", "tensorflow", "keras", "torch", "stable-baselines3",
-                                      "gymnasium", "numpy")),
+        "versions": package_versions(
+            ("a2c", "tensorflow", "keras", "torch", "stable-baselines3", "gymnasium", "numpy")
+        ),
     }
 
 
@@ -262,8 +317,11 @@ def write_markdown(path: Path, report: dict[str, Any]) -> None:
         "(the machine may be shared, so compare figures of the same run only: the paired ratios).",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v) + f", python {m['python']}.",
         f"Code: commit {str(c['git_commit'])[:12]}"
-        + (f" with local changes to {', '.join(x.split()[-1] for x in c['modified_tracked_files'])}"
-           if c["modified_tracked_files"] else "")
+        + (
+            f" with local changes to {', '.join(x.split()[-1] for x in c['modified_tracked_files'])}"
+            if c["modified_tracked_files"]
+            else ""
+        )
         + f"; a2c sources sha256 {c['a2c_sources_sha256'][:12]}"
         + (" (the a2c sources CHANGED during the run)." if c["a2c_sources_changed_during_run"] else "."),
         "",
@@ -278,7 +336,8 @@ def write_markdown(path: Path, report: dict[str, Any]) -> None:
         "",
         "## Per run",
         "",
-        "| order | seed | implementation | steps/s | steady steps/s | seconds to 475 | steps to 475 | last eval | wall s |",
+        "| order | seed | implementation | steps/s | steady steps/s | seconds to 475 | steps to 475 | last eval "
+        "| wall s |",
         "|---:|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for i, r in enumerate(report["runs"], 1):
@@ -289,36 +348,56 @@ def write_markdown(path: Path, report: dict[str, Any]) -> None:
             f"| {i} | {r['seed']} | {r['label']} | {fmt(r['steps_per_second'])} | "
             f"{fmt(r['steady_steps_per_second'])} | "
             f"{fmt(r['seconds_to_475'], '.1f', 'not reached')} | {fmt(r['steps_to_475'], ',', '-')} | "
-            f"{fmt(r['final_eval_mean_return'], '.1f')} | {r['wall_seconds']:.1f} |")
-    lines += ["", "## Medians over seeds", "",
-              "| implementation | steps/s | steady steps/s | seconds to 475 | steps to 475 | reached 475 |",
-              "|---|---:|---:|---:|---:|---:|"]
+            f"{fmt(r['final_eval_mean_return'], '.1f')} | {r['wall_seconds']:.1f} |"
+        )
+    lines += [
+        "",
+        "## Medians over seeds",
+        "",
+        "| implementation | steps/s | steady steps/s | seconds to 475 | steps to 475 | reached 475 |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for label in labels:
         md = agg["medians"].get(label)
         if md:
-            lines.append(f"| {label} | {fmt(md['steps_per_second'])} | {fmt(md['steady_steps_per_second'])} | "
-                         f"{fmt(md['seconds_to_475'], '.1f', 'not reached')} | "
-                         f"{fmt(md['steps_to_475'], ',.0f', '-')} | {md['reached_475']} |")
-    lines += ["", "## Ratios ours / SB3", "",
-              "Steps/s: > 1 means ours is faster. Seconds to 475: < 1 means ours reaches 475 sooner in "
-              "training wall-clock. 'paired' = median over seeds of the ratio of the two runs of the same "
-              "seed (run back to back, so they saw similar machine load); 'of medians' = ratio of the "
-              "medians above. n/a where either side never reached 475.", "",
-              "| ours / SB3 | steps/s (paired) | steps/s (of medians) | steady steps/s (paired) "
-              "| seconds to 475 (paired) | seconds to 475 (of medians) |",
-              "|---|---:|---:|---:|---:|---:|"]
+            lines.append(
+                f"| {label} | {fmt(md['steps_per_second'])} | {fmt(md['steady_steps_per_second'])} | "
+                f"{fmt(md['seconds_to_475'], '.1f', 'not reached')} | "
+                f"{fmt(md['steps_to_475'], ',.0f', '-')} | {md['reached_475']} |"
+            )
+    lines += [
+        "",
+        "## Ratios ours / SB3",
+        "",
+        "Steps/s: > 1 means ours is faster. Seconds to 475: < 1 means ours reaches 475 sooner in "
+        "training wall-clock. 'paired' = median over seeds of the ratio of the two runs of the same "
+        "seed (run back to back, so they saw similar machine load); 'of medians' = ratio of the "
+        "medians above. n/a where either side never reached 475.",
+        "",
+        "| ours / SB3 | steps/s (paired) | steps/s (of medians) | steady steps/s (paired) "
+        "| seconds to 475 (paired) | seconds to 475 (of medians) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for pair, r in agg["ratios"].items():
         lines.append(
             f"| {pair} | {fmt(r['steps_per_second']['median_of_paired_ratios'], '.2f')} | "
             f"{fmt(r['steps_per_second']['ratio_of_medians'], '.2f')} | "
             f"{fmt(r['steady_steps_per_second']['median_of_paired_ratios'], '.2f')} | "
             f"{fmt(r['seconds_to_475']['median_of_paired_ratios'], '.2f')} | "
-            f"{fmt(r['seconds_to_475']['ratio_of_medians'], '.2f')} |")
-    lines += ["", f"Target: {agg['target']}: " + "; ".join(
-        f"`{k}` " + ("met" if v else "not met" if v is not None else "n/a") for k, v in agg["target_met"].items())
+            f"{fmt(r['seconds_to_475']['ratio_of_medians'], '.2f')} |"
+        )
+    lines += [
+        "",
+        f"Target: {agg['target']}: "
+        + "; ".join(
+            f"`{k}` " + ("met" if v else "not met" if v is not None else "n/a") for k, v in agg["target_met"].items()
+        )
         + ".",
-        "", "'steady' excludes the first evaluation interval "
-        f"({s['eval_every']:,} steps: tracing/XLA compilation and warm-up) from both clocks.", ""]
+        "",
+        "'steady' excludes the first evaluation interval "
+        f"({s['eval_every']:,} steps: tracing/XLA compilation and warm-up) from both clocks.",
+        "",
+    ]
     path.write_text("\n".join(lines))
 
 
@@ -365,30 +444,52 @@ def preset_defaults() -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     d = preset_defaults()
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, ...)")
     p.add_argument("--steps", type=int, default=200_000, help="env steps per training run")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke test: 1 seed, 20,000 steps, ours (standard) vs the SB3 reference only")
-    p.add_argument("--out", default="results/benchmark_cartpole.json",
-                   help="JSON report; a markdown table is written next to it (.md)")
-    p.add_argument("--lr", type=float, default=d["lr"],
-                   help="learning rate, both sides (default: our CartPole-v1 preset's)")
-    p.add_argument("--lr-schedule", choices=("constant", "linear"), default=d["lr_schedule"],
-                   help="both sides; linear decays to 0 over --steps (default: the preset's)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: 1 seed, 20,000 steps, ours (standard) vs the SB3 reference only",
+    )
+    p.add_argument(
+        "--out",
+        default="results/benchmark_cartpole.json",
+        help="JSON report; a markdown table is written next to it (.md)",
+    )
+    p.add_argument(
+        "--lr", type=float, default=d["lr"], help="learning rate, both sides (default: our CartPole-v1 preset's)"
+    )
+    p.add_argument(
+        "--lr-schedule",
+        choices=("constant", "linear"),
+        default=d["lr_schedule"],
+        help="both sides; linear decays to 0 over --steps (default: the preset's)",
+    )
     p.add_argument("--vf-coef", type=float, default=d["vf_coef"], help="both sides (default: the preset's)")
     p.add_argument("--ent-coef", type=float, default=d["ent_coef"], help="both sides (default: the preset's)")
     p.add_argument("--eval-every", type=int, default=10_000)
     p.add_argument("--eval-episodes", type=int, default=20)
-    p.add_argument("--ours", type=parse_ours, default=None, metavar="TRAINERS",
-                   help=f"our trainers, comma-separated from {', '.join(OUR_TRAINERS)}; the first is the "
-                        f"headline. Default {DEFAULT_OURS!r} ('standard' with --quick); 'fused' needs a2c.trainers.fused.")
-    p.add_argument("--sb3", type=parse_variants, default=None, metavar="VARIANTS",
-                   help="SB3 variants, comma-separated THREADS[:separate|shared]: torch threads (0 = torch's "
-                        "default) and network (separate = MlpPolicy's own pi/vf nets, shared = our shared "
-                        "64-64 trunk). The first is the reference for the 2x target. "
-                        f"Default {DEFAULT_SB3_VARIANTS!r} ('1' with --quick).")
+    p.add_argument(
+        "--ours",
+        type=parse_ours,
+        default=None,
+        metavar="TRAINERS",
+        help=f"our trainers, comma-separated from {', '.join(OUR_TRAINERS)}; the first is the "
+        f"headline. Default {DEFAULT_OURS!r} ('standard' with --quick); 'fused' needs a2c.trainers.fused.",
+    )
+    p.add_argument(
+        "--sb3",
+        type=parse_variants,
+        default=None,
+        metavar="VARIANTS",
+        help="SB3 variants, comma-separated THREADS[:separate|shared]: torch threads (0 = torch's "
+        "default) and network (separate = MlpPolicy's own pi/vf nets, shared = our shared "
+        "64-64 trunk). The first is the reference for the 2x target. "
+        f"Default {DEFAULT_SB3_VARIANTS!r} ('1' with --quick).",
+    )
     p.add_argument("--verbose", action="store_true", help="show the workers' output")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     return p
@@ -412,8 +513,15 @@ def main(argv: list[str] | None = None) -> int:
     seeds = list(range(args.seeds))
     sb3 = [(variant_label(t, a), dict(impl="sb3", threads=t, arch=a)) for t, a in args.sb3]
     ours = [(ours_label(t), dict(impl="ours", trainer=t)) for t in args.ours]
-    base = dict(steps=args.steps, lr=args.lr, lr_schedule=args.lr_schedule, vf_coef=args.vf_coef,
-                ent_coef=args.ent_coef, eval_every=args.eval_every, eval_episodes=args.eval_episodes)
+    base = dict(
+        steps=args.steps,
+        lr=args.lr,
+        lr_schedule=args.lr_schedule,
+        vf_coef=args.vf_coef,
+        ent_coef=args.ent_coef,
+        eval_every=args.eval_every,
+        eval_episodes=args.eval_episodes,
+    )
     command = " ".join(shlex.quote(a) for a in ["python", "benchmarks/bench_cartpole.py", *sys.argv[1:]])
     out = Path(args.out)
     loadavg_start = list(os.getloadavg())
@@ -440,22 +548,34 @@ def main(argv: list[str] | None = None) -> int:
             r.update(label=label, seed=seed)
             runs.append(r)
             if not r.get("failed"):
-                print(f"{r['steps_per_second']:.0f} steps/s, "
-                      f"475 at {fmt(r['seconds_to_475'], '.1f', 'never')} s", flush=True)
+                print(
+                    f"{r['steps_per_second']:.0f} steps/s, 475 at {fmt(r['seconds_to_475'], '.1f', 'never')} s",
+                    flush=True,
+                )
 
     ours_labels, sb3_labels = [o[0] for o in ours], [v[0] for v in sb3]
     variant_info = {}
     for trainer, (label, _) in zip(args.ours, ours):
-        variant_info[label] = ("a2c.run.train.train, 1 TensorFlow thread, gymnasium's numpy-vectorised CartPole"
-                               if trainer == "standard" else
-                               "a2c.run.train.train_fused, 1 TensorFlow thread: TF port of CartPole, rollout and "
-                               "update in one XLA call (same-step autoreset), same hyperparameters as above")
+        variant_info[label] = (
+            "a2c.run.train.train, 1 TensorFlow thread, gymnasium's numpy-vectorised CartPole"
+            if trainer == "standard"
+            else "a2c.run.train.train_fused, 1 TensorFlow thread: TF port of CartPole, rollout and "
+            "update in one XLA call (same-step autoreset), same hyperparameters as above"
+        )
     for (t, a), (label, _) in zip(args.sb3, sb3):
-        variant_info[label] = ((f"torch's default threads ({_threads_used(runs, label)} here), " if t == 0
-                                else f"{t} torch thread{'s' if t > 1 else ''}, ")
-                               + ("MlpPolicy (separate 64-64 actor and critic nets)" if a == "separate"
-                                  else "shared 64-64 trunk like ours (custom features extractor)")
-                               + ", DummyVecEnv of 8 gymnasium envs")
+        variant_info[label] = (
+            (
+                f"torch's default threads ({_threads_used(runs, label)} here), "
+                if t == 0
+                else f"{t} torch thread{'s' if t > 1 else ''}, "
+            )
+            + (
+                "MlpPolicy (separate 64-64 actor and critic nets)"
+                if a == "separate"
+                else "shared 64-64 trunk like ours (custom features extractor)"
+            )
+            + ", DummyVecEnv of 8 gymnasium envs"
+        )
     report = {
         "benchmark": "CartPole-v1 A2C: a2c (TensorFlow/Keras) vs Stable-Baselines3 (PyTorch CPU)",
         "command": command,
@@ -466,19 +586,32 @@ def main(argv: list[str] | None = None) -> int:
         "loadavg_start": loadavg_start,
         "loadavg_end": list(os.getloadavg()),
         "machine": machine_info(),
-        "code": {**code_start, "a2c_sources_changed_during_run":
-                 code_state()["a2c_sources_sha256"] != code_start["a2c_sources_sha256"]},
-        "settings": {**base, **FIXED, "env_id": ENV_ID, "seeds": seeds, "quick": args.quick,
-                     "optimizer": "RMSprop, eps outside the sqrt (PyTorch / SB3 style)",
-                     "solved_threshold": SOLVED, "eval_seed_base": EVAL_SEED_BASE,
-                     "ours_tf_threads": 1, "ours_variants": ours_labels, "sb3_variants": sb3_labels},
+        "code": {
+            **code_start,
+            "a2c_sources_changed_during_run": code_state()["a2c_sources_sha256"] != code_start["a2c_sources_sha256"],
+        },
+        "settings": {
+            **base,
+            **FIXED,
+            "env_id": ENV_ID,
+            "seeds": seeds,
+            "quick": args.quick,
+            "optimizer": "RMSprop, eps outside the sqrt (PyTorch / SB3 style)",
+            "solved_threshold": SOLVED,
+            "eval_seed_base": EVAL_SEED_BASE,
+            "ours_tf_threads": 1,
+            "ours_variants": ours_labels,
+            "sb3_variants": sb3_labels,
+        },
         "variant_info": variant_info,
-        "timing": ("Training clock per run: ours = the trainer's own train_seconds / metrics.csv "
-                   "time/elapsed_seconds read at each evaluation step (a metrics row falls on every "
-                   "evaluation step); SB3 = perf_counter from on_training_start to on_training_end minus "
-                   "the callback's evaluation time. All exclude model/env construction and evaluation; "
-                   "ours include tf.function tracing and XLA compilation (in the first interval). "
-                   "steady_steps_per_second excludes the first evaluation interval."),
+        "timing": (
+            "Training clock per run: ours = the trainer's own train_seconds / metrics.csv "
+            "time/elapsed_seconds read at each evaluation step (a metrics row falls on every "
+            "evaluation step); SB3 = perf_counter from on_training_start to on_training_end minus "
+            "the callback's evaluation time. All exclude model/env construction and evaluation; "
+            "ours include tf.function tracing and XLA compilation (in the first interval). "
+            "steady_steps_per_second excludes the first evaluation interval."
+        ),
         "summary": aggregate(runs, ours_labels, sb3_labels),
         "runs": runs,
     }

@@ -110,9 +110,16 @@ def solve_times(evals: list[dict], threshold: float) -> dict[str, Any]:
 def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
     from a2c.config.resolve import make_config
 
-    overrides = {"env_id": spec["env_id"], "seed": spec["seed"], "eval_episodes": spec["eval_episodes"],
-                 "final_eval_episodes": spec["eval_episodes"], "eval_every": spec["eval_every"],
-                 "run_dir": spec["run_dir"], "progress": False, "num_threads": 1}
+    overrides = {
+        "env_id": spec["env_id"],
+        "seed": spec["seed"],
+        "eval_episodes": spec["eval_episodes"],
+        "final_eval_episodes": spec["eval_episodes"],
+        "eval_every": spec["eval_every"],
+        "run_dir": spec["run_dir"],
+        "progress": False,
+        "num_threads": 1,
+    }
     if spec.get("total_steps"):
         overrides["total_steps"] = spec["total_steps"]
     overrides.update(spec.get("overrides", {}))
@@ -133,14 +140,23 @@ def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
     s = result.summary
     evals = read_eval_clock(Path(spec["run_dir"]))
     return {
-        "impl": spec["trainer"], "env_id": cfg.env_id, "seed": cfg.seed, "total_steps": s["total_steps"],
-        "n_envs": cfg.n_envs, "n_steps": cfg.n_steps, "lr": cfg.lr, "optimizer": cfg.optimizer,
-        "lr_schedule": cfg.lr_schedule, "reward_scale": cfg.reward_scale, "executor": s.get("executor"),
+        "impl": spec["trainer"],
+        "env_id": cfg.env_id,
+        "seed": cfg.seed,
+        "total_steps": s["total_steps"],
+        "n_envs": cfg.n_envs,
+        "n_steps": cfg.n_steps,
+        "lr": cfg.lr,
+        "optimizer": cfg.optimizer,
+        "lr_schedule": cfg.lr_schedule,
+        "reward_scale": cfg.reward_scale,
+        "executor": s.get("executor"),
         "train_seconds": s["train_seconds"],
         "compile_seconds": s.get("compile_seconds", s.get("warmup_seconds")),
         "steps_per_second": s["steps_per_second"],
         "steps_per_second_incl_compile": s["total_steps"] / s["train_seconds"],
-        "evals": evals, **solve_times(evals, SOLVED.get(cfg.env_id, math.inf)),
+        "evals": evals,
+        **solve_times(evals, SOLVED.get(cfg.env_id, math.inf)),
     }
 
 
@@ -148,15 +164,37 @@ def worker_sb3(spec: dict[str, Any]) -> dict[str, Any]:
     """SB3 A2C, RL-Zoo CartPole settings, 1 torch thread; greedy evaluations at rollout
     starts (after the previous update) and at the end, their time taken off the clock
     (:func:`common.train_sb3`)."""
-    run = train_sb3("CartPole-v1", spec["seed"], spec["total_steps"], spec["eval_every"], spec["eval_episodes"],
-                    n_envs=8, threads=1, always_final_eval=True, n_steps=5, learning_rate=7e-4, ent_coef=0.0)
+    run = train_sb3(
+        "CartPole-v1",
+        spec["seed"],
+        spec["total_steps"],
+        spec["eval_every"],
+        spec["eval_episodes"],
+        n_envs=8,
+        threads=1,
+        always_final_eval=True,
+        n_steps=5,
+        learning_rate=7e-4,
+        ent_coef=0.0,
+    )
     steps, train_seconds, evals = run["total_steps"], run["train_seconds"], run["evals"]
-    return {"impl": "sb3", "env_id": "CartPole-v1", "seed": spec["seed"], "total_steps": steps,
-            "n_envs": 8, "n_steps": 5, "lr": 7e-4, "optimizer": "RMSprop (torch)", "lr_schedule": "constant",
-            "train_seconds": train_seconds, "compile_seconds": 0.0,
-            "steps_per_second": steps / train_seconds,
-            "steps_per_second_incl_compile": steps / train_seconds,
-            "evals": evals, **solve_times(evals, SOLVED["CartPole-v1"])}
+    return {
+        "impl": "sb3",
+        "env_id": "CartPole-v1",
+        "seed": spec["seed"],
+        "total_steps": steps,
+        "n_envs": 8,
+        "n_steps": 5,
+        "lr": 7e-4,
+        "optimizer": "RMSprop (torch)",
+        "lr_schedule": "constant",
+        "train_seconds": train_seconds,
+        "compile_seconds": 0.0,
+        "steps_per_second": steps / train_seconds,
+        "steps_per_second_incl_compile": steps / train_seconds,
+        "evals": evals,
+        **solve_times(evals, SOLVED["CartPole-v1"]),
+    }
 
 
 def worker_scaling(spec: dict[str, Any]) -> dict[str, Any]:
@@ -168,8 +206,15 @@ def worker_scaling(spec: dict[str, Any]) -> dict[str, Any]:
     from a2c.trainers.fused import FusedTrainer, make_fused_config
 
     n = spec["n_envs"]
-    cfg = make_fused_config({"n_envs": n, "n_steps": spec["n_steps"], "num_threads": spec.get("threads", 1),
-                             "total_steps": 10**9, "fused_xla": spec["xla"]})
+    cfg = make_fused_config(
+        {
+            "n_envs": n,
+            "n_steps": spec["n_steps"],
+            "num_threads": spec.get("threads", 1),
+            "total_steps": 10**9,
+            "fused_xla": spec["xla"],
+        }
+    )
     configure_tensorflow(cfg)
     loop = FusedTrainer(cfg).loop  # the model, optimizer and loop a fused run trains
     compile_seconds = loop.compile()
@@ -180,9 +225,17 @@ def worker_scaling(spec: dict[str, Any]) -> dict[str, Any]:
         float(loop.run(tf.constant(k))["entropy"])
         steps += k * cfg.batch_size
     seconds = time.perf_counter() - t0
-    return {"impl": "fused_xla" if cfg.fused_xla else "fused_graph", "n_envs": n, "n_steps": cfg.n_steps,
-            "threads": cfg.num_threads, "updates_per_call": k, "steps": steps, "seconds": seconds,
-            "steps_per_second": steps / seconds, "compile_seconds": compile_seconds}
+    return {
+        "impl": "fused_xla" if cfg.fused_xla else "fused_graph",
+        "n_envs": n,
+        "n_steps": cfg.n_steps,
+        "threads": cfg.num_threads,
+        "updates_per_call": k,
+        "steps": steps,
+        "seconds": seconds,
+        "steps_per_second": steps / seconds,
+        "compile_seconds": compile_seconds,
+    }
 
 
 def worker_scaling_standard(spec: dict[str, Any]) -> dict[str, Any]:
@@ -190,17 +243,37 @@ def worker_scaling_standard(spec: dict[str, Any]) -> dict[str, Any]:
     from a2c.config.resolve import make_config
     from a2c.run.train import train
 
-    cfg = make_config({"n_envs": spec["n_envs"], "n_steps": 5, "total_steps": spec["total_steps"],
-                       "eval_every": 0, "final_eval_episodes": 0, "progress": False, "num_threads": 1,
-                       "run_dir": spec["run_dir"]})
+    cfg = make_config(
+        {
+            "n_envs": spec["n_envs"],
+            "n_steps": 5,
+            "total_steps": spec["total_steps"],
+            "eval_every": 0,
+            "final_eval_episodes": 0,
+            "progress": False,
+            "num_threads": 1,
+            "run_dir": spec["run_dir"],
+        }
+    )
     s = train(cfg, overwrite=True, quiet=True).summary
-    return {"impl": "standard", "n_envs": spec["n_envs"], "n_steps": 5, "threads": 1,
-            "steps": s["total_steps"], "seconds": s["train_seconds"], "steps_per_second": s["steps_per_second"],
-            "compile_seconds": s["warmup_seconds"]}
+    return {
+        "impl": "standard",
+        "n_envs": spec["n_envs"],
+        "n_steps": 5,
+        "threads": 1,
+        "steps": s["total_steps"],
+        "seconds": s["train_seconds"],
+        "steps_per_second": s["steps_per_second"],
+        "compile_seconds": s["warmup_seconds"],
+    }
 
 
-WORKERS = {"ours": worker_ours, "sb3": worker_sb3, "scaling": worker_scaling,
-           "scaling_standard": worker_scaling_standard}
+WORKERS = {
+    "ours": worker_ours,
+    "sb3": worker_sb3,
+    "scaling": worker_scaling,
+    "scaling_standard": worker_scaling_standard,
+}
 
 
 # --------------------------------------------------------------------------- driver
@@ -215,9 +288,11 @@ def log(msg: str) -> None:
 
 def describe(r: dict) -> str:
     f = lambda x: "never" if x is None else f"{x:.2f}s"  # noqa: E731
-    return (f"{r['impl']:<14} seed {r['seed']}: {r['steps_per_second']:>9,.0f} steps/s, compile "
-            f"{r['compile_seconds']:.2f}s, first {f(r['first_solve_seconds'])}, stable {f(r['stable_solve_seconds'])}, "
-            f"final {r['final_eval_mean_return']:.1f} (wall {r['wall_seconds']:.0f}s)")
+    return (
+        f"{r['impl']:<14} seed {r['seed']}: {r['steps_per_second']:>9,.0f} steps/s, compile "
+        f"{r['compile_seconds']:.2f}s, first {f(r['first_solve_seconds'])}, stable {f(r['stable_solve_seconds'])}, "
+        f"final {r['final_eval_mean_return']:.1f} (wall {r['wall_seconds']:.0f}s)"
+    )
 
 
 def main() -> None:
@@ -234,8 +309,11 @@ def main() -> None:
     p.add_argument("--acrobot-seeds", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="smoke test: 1 seed, short budgets, 2 scaling points")
     p.add_argument("--skip", default="", help="comma list of parts to skip: compare,scaling,acrobot")
-    p.add_argument("--impls", default=",".join(COMPARED),
-                   help=f"implementations the CartPole comparison runs (default: all of {','.join(COMPARED)})")
+    p.add_argument(
+        "--impls",
+        default=",".join(COMPARED),
+        help=f"implementations the CartPole comparison runs (default: all of {','.join(COMPARED)})",
+    )
     p.add_argument("--out", default=str(REPO_ROOT / "results" / "fused_benchmark.json"))
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
@@ -251,19 +329,33 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     started = datetime.now(timezone.utc)
-    report: dict[str, Any] = {"command": " ".join(shlex.quote(a) for a in sys.argv), "started": started.isoformat(),
-                              "settings": vars(args), "runs": [], "scaling": [], "acrobot": []}
+    report: dict[str, Any] = {
+        "command": " ".join(shlex.quote(a) for a in sys.argv),
+        "started": started.isoformat(),
+        "settings": vars(args),
+        "runs": [],
+        "scaling": [],
+        "acrobot": [],
+    }
     quick_ours = {"total_steps": 40_000} if args.quick else {}
 
     # ---------------------------------------------------------------- CartPole, side by side
     if "compare" not in skip:
         cache_dir = tempfile.mkdtemp(prefix="a2c-xla-cache-")
         warm_env = {"TF_XLA_FLAGS": f"{os.environ.get('TF_XLA_FLAGS', '')} {CACHE_FLAG}={cache_dir}".strip()}
-        cold_env = {"TF_XLA_FLAGS": " ".join(f for f in os.environ.get("TF_XLA_FLAGS", "").split()
-                                             if not f.startswith(CACHE_FLAG))}
-        fused_spec = {"kind": "ours", "trainer": "fused", "env_id": "CartPole-v1",
-                      "eval_every": args.fused_eval_every, "eval_episodes": args.eval_episodes,
-                      "overrides": {"total_steps": 100_000} if args.quick else {}}
+        cold_env = {
+            "TF_XLA_FLAGS": " ".join(
+                f for f in os.environ.get("TF_XLA_FLAGS", "").split() if not f.startswith(CACHE_FLAG)
+            )
+        }
+        fused_spec = {
+            "kind": "ours",
+            "trainer": "fused",
+            "env_id": "CartPole-v1",
+            "eval_every": args.fused_eval_every,
+            "eval_episodes": args.eval_episodes,
+            "overrides": {"total_steps": 100_000} if args.quick else {},
+        }
         xla_spec = {**fused_spec, "overrides": {**fused_spec["overrides"], "fused_xla": True}}
         impls = [i for i in args.impls.split(",") if i]
         unknown = sorted(set(impls) - set(COMPARED))
@@ -274,17 +366,36 @@ def main() -> None:
             run_job({**xla_spec, "seed": 0}, warm_env, args.verbose)
         for seed in range(args.seeds):
             jobs = [
-                ("sb3", {"kind": "sb3", "seed": seed, "total_steps": args.sb3_steps,
-                         "eval_every": args.sb3_eval_every, "eval_episodes": args.eval_episodes}, None),
-                ("standard", {"kind": "ours", "trainer": "standard", "env_id": "CartPole-v1", "seed": seed,
-                              "eval_every": args.standard_eval_every, "eval_episodes": args.eval_episodes,
-                              "overrides": quick_ours}, None),
+                (
+                    "sb3",
+                    {
+                        "kind": "sb3",
+                        "seed": seed,
+                        "total_steps": args.sb3_steps,
+                        "eval_every": args.sb3_eval_every,
+                        "eval_episodes": args.eval_episodes,
+                    },
+                    None,
+                ),
+                (
+                    "standard",
+                    {
+                        "kind": "ours",
+                        "trainer": "standard",
+                        "env_id": "CartPole-v1",
+                        "seed": seed,
+                        "eval_every": args.standard_eval_every,
+                        "eval_episodes": args.eval_episodes,
+                        "overrides": quick_ours,
+                    },
+                    None,
+                ),
                 ("fused_graph", {**fused_spec, "seed": seed}, cold_env),
                 ("fused_xla", {**xla_spec, "seed": seed}, cold_env),
                 ("fused_xla_warm", {**xla_spec, "seed": seed}, warm_env),
             ]
             jobs = [job for job in jobs if job[0] in impls]
-            for name, spec, env in (jobs if seed % 2 == 0 else jobs[::-1]):
+            for name, spec, env in jobs if seed % 2 == 0 else jobs[::-1]:
                 r = run_job(spec, env, args.verbose)
                 r["impl"] = name
                 report["runs"].append(r)
@@ -295,26 +406,53 @@ def main() -> None:
     if "scaling" not in skip:
         for n in [int(x) for x in args.scaling_envs.split(",") if x]:
             for xla in (True, False):
-                r = run_job({"kind": "scaling", "n_envs": n, "n_steps": 5, "steps_per_call": 200_000,
-                             "xla": xla, "min_seconds": 1.0 if args.quick else 3.0}, None, args.verbose)
+                r = run_job(
+                    {
+                        "kind": "scaling",
+                        "n_envs": n,
+                        "n_steps": 5,
+                        "steps_per_call": 200_000,
+                        "xla": xla,
+                        "min_seconds": 1.0 if args.quick else 3.0,
+                    },
+                    None,
+                    args.verbose,
+                )
                 report["scaling"].append(r)
-                log(f"scaling {r['impl']:<11} n_envs {n:>5}: {r['steps_per_second']:>11,.0f} steps/s, "
-                    f"compile {r['compile_seconds']:.2f}s")
+                log(
+                    f"scaling {r['impl']:<11} n_envs {n:>5}: {r['steps_per_second']:>11,.0f} steps/s, "
+                    f"compile {r['compile_seconds']:.2f}s"
+                )
         for n in [int(x) for x in args.scaling_standard_envs.split(",") if x]:
-            r = run_job({"kind": "scaling_standard", "n_envs": n,
-                         "total_steps": min(200_000, max(20_000, 2_500 * n))}, None, args.verbose)
+            r = run_job(
+                {"kind": "scaling_standard", "n_envs": n, "total_steps": min(200_000, max(20_000, 2_500 * n))},
+                None,
+                args.verbose,
+            )
             report["scaling"].append(r)
             log(f"scaling standard    n_envs {n:>5}: {r['steps_per_second']:>11,.0f} steps/s")
 
     # ------------------------------------------------------------------ Acrobot
     if "acrobot" not in skip:
         for seed in range(args.acrobot_seeds):
-            r = run_job({"kind": "ours", "trainer": "fused", "env_id": "Acrobot-v1", "seed": seed,
-                         "eval_every": 50_000, "eval_episodes": args.eval_episodes,
-                         "overrides": {"total_steps": 200_000} if args.quick else {}}, None, args.verbose)
+            r = run_job(
+                {
+                    "kind": "ours",
+                    "trainer": "fused",
+                    "env_id": "Acrobot-v1",
+                    "seed": seed,
+                    "eval_every": 50_000,
+                    "eval_episodes": args.eval_episodes,
+                    "overrides": {"total_steps": 200_000} if args.quick else {},
+                },
+                None,
+                args.verbose,
+            )
             report["acrobot"].append(r)
-            log(f"acrobot fused seed {seed}: final {r['final_eval_mean_return']:.1f}, first >= -100 at "
-                f"{r['first_solve_steps']} steps / {r['first_solve_seconds']}s (compile {r['compile_seconds']:.2f}s)")
+            log(
+                f"acrobot fused seed {seed}: final {r['final_eval_mean_return']:.1f}, first >= -100 at "
+                f"{r['first_solve_steps']} steps / {r['first_solve_seconds']}s (compile {r['compile_seconds']:.2f}s)"
+            )
 
     report["finished"] = datetime.now(timezone.utc).isoformat()
     report["summary"] = summarize(report)
@@ -336,8 +474,16 @@ def summarize(report: dict) -> dict[str, Any]:
             continue
         s[impl] = {
             "runs": len(rs),
-            **column_medians(rs, ("steps_per_second", "steps_per_second_incl_compile", "compile_seconds",
-                                  "first_solve_seconds", "stable_solve_seconds")),
+            **column_medians(
+                rs,
+                (
+                    "steps_per_second",
+                    "steps_per_second_incl_compile",
+                    "compile_seconds",
+                    "first_solve_seconds",
+                    "stable_solve_seconds",
+                ),
+            ),
             "stable_solves": sum(r["stable_solve_seconds"] is not None for r in rs),
             "train_seconds": median_censored([r["train_seconds"] for r in rs]),
         }
@@ -347,8 +493,11 @@ def summarize(report: dict) -> dict[str, Any]:
         paired = [(r, sb3[r["seed"]]) for r in by[impl] if r["seed"] in sb3]
         if not paired:
             continue
-        entry = {"steps_per_second_x_sb3": median_censored([a["steps_per_second"] / b["steps_per_second"]
-                                                            for a, b in paired])}
+        entry = {
+            "steps_per_second_x_sb3": median_censored(
+                [a["steps_per_second"] / b["steps_per_second"] for a, b in paired]
+            )
+        }
         for key in ("first_solve_seconds", "stable_solve_seconds"):
             vals = []
             for a, b in paired:
@@ -367,22 +516,28 @@ def summarize(report: dict) -> dict[str, Any]:
         if points:
             s[f"scaling_best_{impl}"] = max(points, key=lambda r: r["steps_per_second"])
     if report["acrobot"]:
-        s["acrobot"] = {"final_eval_mean_return": [r["final_eval_mean_return"] for r in report["acrobot"]],
-                        "solved_runs": sum(r["final_eval_mean_return"] >= SOLVED["Acrobot-v1"]
-                                           for r in report["acrobot"]),
-                        "first_solve_seconds": [r["first_solve_seconds"] for r in report["acrobot"]],
-                        "first_solve_steps": [r["first_solve_steps"] for r in report["acrobot"]]}
+        s["acrobot"] = {
+            "final_eval_mean_return": [r["final_eval_mean_return"] for r in report["acrobot"]],
+            "solved_runs": sum(r["final_eval_mean_return"] >= SOLVED["Acrobot-v1"] for r in report["acrobot"]),
+            "first_solve_seconds": [r["first_solve_seconds"] for r in report["acrobot"]],
+            "first_solve_steps": [r["first_solve_steps"] for r in report["acrobot"]],
+        }
     return s
 
 
 def machine_info() -> dict[str, Any]:
-    info: dict[str, Any] = {"platform": platform.platform(), "python": sys.version.split()[0],
-                            "cpus": os.cpu_count(), "load_avg_end": os.getloadavg()}
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "load_avg_end": os.getloadavg(),
+    }
     cpu = cpu_model()
     if cpu is not None:
         info["cpu"] = cpu
-    info["versions"] = package_versions(("tensorflow", "keras", "gymnasium", "torch", "stable_baselines3",
-                                         "numpy"), source="import")
+    info["versions"] = package_versions(
+        ("tensorflow", "keras", "gymnasium", "torch", "stable_baselines3", "numpy"), source="import"
+    )
     commit = git("rev-parse", "HEAD")
     if commit is not None:
         info["git_commit"] = commit
@@ -391,61 +546,113 @@ def machine_info() -> dict[str, Any]:
 
 def markdown(report: dict) -> str:
     s = report["summary"]
-    lines = ["# Fused training vs standard vs Stable-Baselines3 (CartPole-v1)", "",
-             f"Command: `{report['command']}`  ", f"Started {report['started']}, finished {report['finished']}; "
-             f"machine: {report['machine'].get('cpu', '?')}, {report['machine']['cpus']} CPUs "
-             f"(shared; load averages per run in the JSON).", ""]
+    lines = [
+        "# Fused training vs standard vs Stable-Baselines3 (CartPole-v1)",
+        "",
+        f"Command: `{report['command']}`  ",
+        f"Started {report['started']}, finished {report['finished']}; "
+        f"machine: {report['machine'].get('cpu', '?')}, {report['machine']['cpus']} CPUs "
+        f"(shared; load averages per run in the JSON).",
+        "",
+    ]
     if report["runs"]:
-        lines += ["## Medians over seeds", "",
-                  "| impl | runs | steps/s (excl. compile) | steps/s incl. compile | compile s | first solve s | "
-                  "stable solve s | stable solves | train s |", "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "## Medians over seeds",
+            "",
+            "| impl | runs | steps/s (excl. compile) | steps/s incl. compile | compile s | first solve s | "
+            "stable solve s | stable solves | train s |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for impl in COMPARED:
             if impl in s:
                 m = s[impl]
-                lines.append(f"| {impl} | {m['runs']} | {m['steps_per_second']:,.0f} | "
-                             f"{m['steps_per_second_incl_compile']:,.0f} | "
-                             f"{fmt(m['compile_seconds'], '.2f', 'never')} | "
-                             f"{fmt(m['first_solve_seconds'], '.2f', 'never')} | "
-                             f"{fmt(m['stable_solve_seconds'], '.2f', 'never')} | "
-                             f"{m['stable_solves']}/{m['runs']} | {m['train_seconds']:.1f} |")
-        lines += ["", "Paired ratios (same seed, run back to back), medians:", "",
-                  "| impl | steps/s x SB3 | first solve / SB3 | stable solve / SB3 |", "|---|---|---|---|"]
+                lines.append(
+                    f"| {impl} | {m['runs']} | {m['steps_per_second']:,.0f} | "
+                    f"{m['steps_per_second_incl_compile']:,.0f} | "
+                    f"{fmt(m['compile_seconds'], '.2f', 'never')} | "
+                    f"{fmt(m['first_solve_seconds'], '.2f', 'never')} | "
+                    f"{fmt(m['stable_solve_seconds'], '.2f', 'never')} | "
+                    f"{m['stable_solves']}/{m['runs']} | {m['train_seconds']:.1f} |"
+                )
+        lines += [
+            "",
+            "Paired ratios (same seed, run back to back), medians:",
+            "",
+            "| impl | steps/s x SB3 | first solve / SB3 | stable solve / SB3 |",
+            "|---|---|---|---|",
+        ]
         for impl, r in s["ratios"].items():
-            note = " (SB3 never stable on seeds %s: ratio to SB3's whole clock)" % r[
-                "stable_solve_seconds_sb3_never_seeds"] if r["stable_solve_seconds_sb3_never_seeds"] else ""
-            lines.append(f"| {impl} | {r['steps_per_second_x_sb3']:.1f}x | "
-                         f"{fmt(r['first_solve_seconds_over_sb3'], '.3f', 'never')} | "
-                         f"{fmt(r['stable_solve_seconds_over_sb3'], '.3f', 'never')}{note} |")
-        lines += ["", "## Every run", "",
-                  "| impl | seed | envs x steps | lr / opt / schedule / reward scale | budget | steps/s | compile s | "
-                  "first solve | "
-                  "stable solve | final eval | load |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+            note = (
+                f" (SB3 never stable on seeds {r['stable_solve_seconds_sb3_never_seeds']}: ratio to SB3's whole clock)"
+                if r["stable_solve_seconds_sb3_never_seeds"]
+                else ""
+            )
+            lines.append(
+                f"| {impl} | {r['steps_per_second_x_sb3']:.1f}x | "
+                f"{fmt(r['first_solve_seconds_over_sb3'], '.3f', 'never')} | "
+                f"{fmt(r['stable_solve_seconds_over_sb3'], '.3f', 'never')}{note} |"
+            )
+        lines += [
+            "",
+            "## Every run",
+            "",
+            "| impl | seed | envs x steps | lr / opt / schedule / reward scale | budget | steps/s | compile s | "
+            "first solve | "
+            "stable solve | final eval | load |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for r in report["runs"]:
-            first = "never" if r["first_solve_seconds"] is None else \
-                f"{r['first_solve_seconds']:.2f}s @ {r['first_solve_steps']:,}"
-            stable = "never" if r["stable_solve_seconds"] is None else \
-                f"{r['stable_solve_seconds']:.2f}s @ {r['stable_solve_steps']:,}"
-            lines.append(f"| {r['impl']} | {r['seed']} | {r['n_envs']}x{r['n_steps']} | {r['lr']:g} / {r['optimizer']}"
-                         f" / {r['lr_schedule']} / {r.get('reward_scale', 1.0):g} | {r['total_steps']:,} | "
-                         f"{r['steps_per_second']:,.0f} | "
-                         f"{r['compile_seconds']:.2f} | {first} | {stable} | {r['final_eval_mean_return']:.1f} | "
-                         f"{r['load_start']:.1f}-{r['load_end']:.1f} |")
+            first = (
+                "never"
+                if r["first_solve_seconds"] is None
+                else f"{r['first_solve_seconds']:.2f}s @ {r['first_solve_steps']:,}"
+            )
+            stable = (
+                "never"
+                if r["stable_solve_seconds"] is None
+                else f"{r['stable_solve_seconds']:.2f}s @ {r['stable_solve_steps']:,}"
+            )
+            lines.append(
+                f"| {r['impl']} | {r['seed']} | {r['n_envs']}x{r['n_steps']} | {r['lr']:g} / {r['optimizer']}"
+                f" / {r['lr_schedule']} / {r.get('reward_scale', 1.0):g} | {r['total_steps']:,} | "
+                f"{r['steps_per_second']:,.0f} | "
+                f"{r['compile_seconds']:.2f} | {first} | {stable} | {r['final_eval_mean_return']:.1f} | "
+                f"{r['load_start']:.1f}-{r['load_end']:.1f} |"
+            )
     if report["scaling"]:
-        lines += ["", "## Steps/s against the number of parallel envs (CartPole-v1, n_steps 5, 1 thread)", "",
-                  "| impl | envs | steps/s | compile / warm-up s |", "|---|---|---|---|"]
+        lines += [
+            "",
+            "## Steps/s against the number of parallel envs (CartPole-v1, n_steps 5, 1 thread)",
+            "",
+            "| impl | envs | steps/s | compile / warm-up s |",
+            "|---|---|---|---|",
+        ]
         for r in report["scaling"]:
             lines.append(f"| {r['impl']} | {r['n_envs']} | {r['steps_per_second']:,.0f} | {r['compile_seconds']:.2f} |")
     if report["acrobot"]:
-        lines += ["", "## Acrobot-v1, fused preset (solved: greedy 100-episode mean >= -100)", "",
-                  "| seed | budget | final eval | first >= -100 | compile s |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Acrobot-v1, fused preset (solved: greedy 100-episode mean >= -100)",
+            "",
+            "| seed | budget | final eval | first >= -100 | compile s |",
+            "|---|---|---|---|---|",
+        ]
         for r in report["acrobot"]:
-            first = "never" if r["first_solve_steps"] is None else \
-                f"{r['first_solve_steps']:,} steps, {r['first_solve_seconds']:.2f}s"
-            lines.append(f"| {r['seed']} | {r['total_steps']:,} | {r['final_eval_mean_return']:.1f} | {first} | "
-                         f"{r['compile_seconds']:.2f} |")
-    lines += ["", "Definitions: see the docstring of benchmarks/bench_fused.py (training clocks exclude evaluation "
-              "and include compilation; 'stable' = this and every later evaluation up to the end of the budget "
-              "average >= 475)."]
+            first = (
+                "never"
+                if r["first_solve_steps"] is None
+                else f"{r['first_solve_steps']:,} steps, {r['first_solve_seconds']:.2f}s"
+            )
+            lines.append(
+                f"| {r['seed']} | {r['total_steps']:,} | {r['final_eval_mean_return']:.1f} | {first} | "
+                f"{r['compile_seconds']:.2f} |"
+            )
+    lines += [
+        "",
+        "Definitions: see the docstring of benchmarks/bench_fused.py (training clocks exclude evaluation "
+        "and include compilation; 'stable' = this and every later evaluation up to the end of the budget "
+        "average >= 475).",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -457,13 +664,26 @@ def plot(report: dict, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
     ax = axes[0]
-    colors = {"sb3": "tab:gray", "standard": "tab:blue", "fused_graph": "tab:red", "fused_xla": "tab:purple",
-              "fused_xla_warm": "tab:orange"}
+    colors = {
+        "sb3": "tab:gray",
+        "standard": "tab:blue",
+        "fused_graph": "tab:red",
+        "fused_xla": "tab:purple",
+        "fused_xla_warm": "tab:orange",
+    }
     for impl, color in colors.items():
         for i, r in enumerate(x for x in report["runs"] if x["impl"] == impl):
             ev = r["evals"]
-            ax.plot([e["train_seconds"] for e in ev], [e["mean_return"] for e in ev], color=color, alpha=0.8,
-                    marker=".", ms=3, lw=1, label=impl if i == 0 else None)
+            ax.plot(
+                [e["train_seconds"] for e in ev],
+                [e["mean_return"] for e in ev],
+                color=color,
+                alpha=0.8,
+                marker=".",
+                ms=3,
+                lw=1,
+                label=impl if i == 0 else None,
+            )
     ax.axhline(475, color="k", ls=":", lw=1)
     ax.set_xscale("log")
     ax.set_xlabel("training wall-clock seconds (compilation included, evaluation excluded)")
@@ -471,8 +691,11 @@ def plot(report: dict, path: Path) -> None:
     ax.set_title("CartPole-v1: learning against wall-clock")
     ax.legend()
     ax = axes[1]
-    for impl, color, marker in (("fused_xla", "tab:purple", "o"), ("fused_graph", "tab:red", "^"),
-                                ("standard", "tab:blue", "s")):
+    for impl, color, marker in (
+        ("fused_xla", "tab:purple", "o"),
+        ("fused_graph", "tab:red", "^"),
+        ("standard", "tab:blue", "s"),
+    ):
         pts = sorted((r["n_envs"], r["steps_per_second"]) for r in report["scaling"] if r["impl"] == impl)
         if pts:
             ax.plot(*zip(*pts), marker=marker, color=color, label=f"{impl} (1 thread)")

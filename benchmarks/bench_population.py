@@ -72,9 +72,15 @@ def worker_population(spec: dict[str, Any]) -> dict[str, Any]:
     from a2c.population.driver import train_population
     from a2c.trainers.fused import make_fused_config
 
-    overrides = {"eval_every": spec["eval_every"], "eval_episodes": spec["eval_episodes"],
-                 "final_eval_episodes": spec["eval_episodes"], "run_dir": spec["run_dir"], "progress": False,
-                 "num_threads": 1, **spec.get("overrides", {})}
+    overrides = {
+        "eval_every": spec["eval_every"],
+        "eval_episodes": spec["eval_episodes"],
+        "final_eval_episodes": spec["eval_episodes"],
+        "run_dir": spec["run_dir"],
+        "progress": False,
+        "num_threads": 1,
+        **spec.get("overrides", {}),
+    }
     base = make_fused_config(overrides)
     run_dir, s = train_population(base, list(range(spec["members"])), {}, quiet=True)
     members = []
@@ -82,25 +88,52 @@ def worker_population(spec: dict[str, Any]) -> dict[str, Any]:
         evals = read_eval_clock(Path(run_dir) / "members" / str(k))
         members.append({"member": k, "seed": k, "evals": evals, **solve_times(evals, THRESHOLD)})
     stable = [m["stable_solve_seconds"] for m in members]
-    return {"impl": "population", "members": spec["members"], "n_envs": base.n_envs, "n_steps": base.n_steps,
-            "lr": base.lr, "lr_schedule": base.lr_schedule, "executor": s["executor"],
-            "total_steps_per_member": s["total_steps_per_member"], "train_seconds": s["train_seconds"],
-            "compile_seconds": s["compile_seconds"], "steps_per_second": s["steps_per_second"],
-            "all_solved_seconds": None if any(x is None for x in stable) else max(stable),
-            "stably_solved": sum(x is not None for x in stable),
-            "median_member_stable_seconds": median_censored(stable),
-            "final_solved": sum(m["final_eval_mean_return"] is not None and m["final_eval_mean_return"] >= THRESHOLD
-                                for m in members),
-            "member_runs": members}
+    return {
+        "impl": "population",
+        "members": spec["members"],
+        "n_envs": base.n_envs,
+        "n_steps": base.n_steps,
+        "lr": base.lr,
+        "lr_schedule": base.lr_schedule,
+        "executor": s["executor"],
+        "total_steps_per_member": s["total_steps_per_member"],
+        "train_seconds": s["train_seconds"],
+        "compile_seconds": s["compile_seconds"],
+        "steps_per_second": s["steps_per_second"],
+        "all_solved_seconds": None if any(x is None for x in stable) else max(stable),
+        "stably_solved": sum(x is not None for x in stable),
+        "median_member_stable_seconds": median_censored(stable),
+        "final_solved": sum(
+            m["final_eval_mean_return"] is not None and m["final_eval_mean_return"] >= THRESHOLD for m in members
+        ),
+        "member_runs": members,
+    }
 
 
 def worker_sb3(spec: dict[str, Any]) -> dict[str, Any]:
     """SB3 A2C with RL-Zoo's CartPole settings on one seed (as bench_fused.py's)."""
-    run = train_sb3("CartPole-v1", spec["seed"], spec["total_steps"], spec["eval_every"], spec["eval_episodes"],
-                    n_envs=8, threads=1, always_final_eval=True, n_steps=5, learning_rate=7e-4, ent_coef=0.0)
-    return {"impl": "sb3", "seed": spec["seed"], "total_steps": run["total_steps"],
-            "train_seconds": run["train_seconds"], "steps_per_second": run["total_steps"] / run["train_seconds"],
-            "evals": run["evals"], **solve_times(run["evals"], THRESHOLD)}
+    run = train_sb3(
+        "CartPole-v1",
+        spec["seed"],
+        spec["total_steps"],
+        spec["eval_every"],
+        spec["eval_episodes"],
+        n_envs=8,
+        threads=1,
+        always_final_eval=True,
+        n_steps=5,
+        learning_rate=7e-4,
+        ent_coef=0.0,
+    )
+    return {
+        "impl": "sb3",
+        "seed": spec["seed"],
+        "total_steps": run["total_steps"],
+        "train_seconds": run["train_seconds"],
+        "steps_per_second": run["total_steps"] / run["train_seconds"],
+        "evals": run["evals"],
+        **solve_times(run["evals"], THRESHOLD),
+    }
 
 
 def worker_scaling(spec: dict[str, Any]) -> dict[str, Any]:
@@ -126,9 +159,15 @@ def worker_scaling(spec: dict[str, Any]) -> dict[str, Any]:
         done += k
     seconds = time.perf_counter() - t0
     steps = base.n_updates * base.batch_size * spec["members"]
-    return {"impl": "population_scaling", "members": spec["members"], "steps_per_member": base.n_updates * base.batch_size,
-            "setup_seconds": setup, "compile_seconds": compile_seconds, "train_seconds": seconds,
-            "steps_per_second": steps / (seconds - compile_seconds)}
+    return {
+        "impl": "population_scaling",
+        "members": spec["members"],
+        "steps_per_member": base.n_updates * base.batch_size,
+        "setup_seconds": setup,
+        "compile_seconds": compile_seconds,
+        "train_seconds": seconds,
+        "steps_per_second": steps / (seconds - compile_seconds),
+    }
 
 
 WORKERS = {"population": worker_population, "sb3": worker_sb3, "scaling": worker_scaling}
@@ -152,8 +191,11 @@ def main() -> None:
     p.add_argument("--skip", default="", help="comma list of parts to skip: compare,scaling")
     p.add_argument("--quick", action="store_true", help="smoke test: 8 members, 1 SB3 seed, short budgets")
     p.add_argument("--out", default=str(REPO_ROOT / "results" / "population_benchmark.json"))
-    p.add_argument("--replot", action="store_true",
-                   help="only rewrite the .md and .png from the JSON report at --out (no training)")
+    p.add_argument(
+        "--replot",
+        action="store_true",
+        help="only rewrite the .md and .png from the JSON report at --out (no training)",
+    )
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
     if args.worker:
@@ -170,45 +212,81 @@ def main() -> None:
         return
     skip = set(filter(None, args.skip.split(",")))
     out.parent.mkdir(parents=True, exist_ok=True)
-    report: dict[str, Any] = {"command": " ".join(shlex.quote(a) for a in sys.argv),
-                              "started": datetime.now(timezone.utc).isoformat(), "settings": vars(args),
-                              "sb3": [], "population": [], "scaling": []}
+    report: dict[str, Any] = {
+        "command": " ".join(shlex.quote(a) for a in sys.argv),
+        "started": datetime.now(timezone.utc).isoformat(),
+        "settings": vars(args),
+        "sb3": [],
+        "population": [],
+        "scaling": [],
+    }
 
     if "compare" not in skip:
-        pop_spec = {"kind": "population", "members": args.members, "eval_every": args.eval_every,
-                    "eval_episodes": args.eval_episodes, "overrides": {"total_steps": 60_000} if args.quick else {}}
-        jobs = [("sb3", {"kind": "sb3", "seed": s, "total_steps": args.sb3_steps, "eval_every": args.eval_every,
-                         "eval_episodes": args.eval_episodes}) for s in range(args.sb3_seeds)]
+        pop_spec = {
+            "kind": "population",
+            "members": args.members,
+            "eval_every": args.eval_every,
+            "eval_episodes": args.eval_episodes,
+            "overrides": {"total_steps": 60_000} if args.quick else {},
+        }
+        jobs = [
+            (
+                "sb3",
+                {
+                    "kind": "sb3",
+                    "seed": s,
+                    "total_steps": args.sb3_steps,
+                    "eval_every": args.eval_every,
+                    "eval_episodes": args.eval_episodes,
+                },
+            )
+            for s in range(args.sb3_seeds)
+        ]
         jobs.insert(1, ("population", pop_spec))  # between SB3's runs: the same machine load
         for name, spec in jobs:
             r = run_worker(Path(__file__), spec, None, args.verbose, timed=True)
             report[name].append(r)
             if name == "sb3":
-                log(f"sb3 seed {r['seed']}: stable solve {fmt(r['stable_solve_seconds'], '.1f')} s "
+                log(
+                    f"sb3 seed {r['seed']}: stable solve {fmt(r['stable_solve_seconds'], '.1f')} s "
                     f"({fmt(r['stable_solve_steps'], ',')} steps), {r['steps_per_second']:,.0f} steps/s, "
-                    f"wall {r['wall_seconds']:.0f} s")
+                    f"wall {r['wall_seconds']:.0f} s"
+                )
             else:
-                log(f"population of {r['members']}: all stably solved at {fmt(r['all_solved_seconds'], '.1f')} s "
+                log(
+                    f"population of {r['members']}: all stably solved at {fmt(r['all_solved_seconds'], '.1f')} s "
                     f"({r['stably_solved']}/{r['members']} stably solved), train {r['train_seconds']:.1f} s, "
-                    f"{r['steps_per_second']:,.0f} steps/s, wall {r['wall_seconds']:.0f} s")
+                    f"{r['steps_per_second']:,.0f} steps/s, wall {r['wall_seconds']:.0f} s"
+                )
             out.write_text(json.dumps(report, indent=1))  # partial results survive a crash
 
     if "scaling" not in skip:
         for size in [int(x) for x in args.sizes.split(",") if x]:
-            r = run_worker(Path(__file__), {"kind": "scaling", "members": size, "steps": args.scaling_steps},
-                           None, args.verbose, timed=True)
+            r = run_worker(
+                Path(__file__),
+                {"kind": "scaling", "members": size, "steps": args.scaling_steps},
+                None,
+                args.verbose,
+                timed=True,
+            )
             report["scaling"].append(r)
-            log(f"scaling {size:>4} members: {r['train_seconds']:.2f} s for {r['steps_per_member']:,} steps each "
+            log(
+                f"scaling {size:>4} members: {r['train_seconds']:.2f} s for {r['steps_per_member']:,} steps each "
                 f"(compile {r['compile_seconds']:.2f} s, setup {r['setup_seconds']:.2f} s), "
-                f"{r['steps_per_second']:,.0f} steps/s")
+                f"{r['steps_per_second']:,.0f} steps/s"
+            )
             out.write_text(json.dumps(report, indent=1))
 
     report["finished"] = datetime.now(timezone.utc).isoformat()
     report["summary"] = summarize(report)
-    report["machine"] = {"cpu": cpu_model(), "cpus": os.cpu_count(), "platform": platform.platform(),
-                         "python": platform.python_version(), "git_commit": git("rev-parse", "HEAD"),
-                         "versions": package_versions(["tensorflow", "keras", "gymnasium", "torch",
-                                                       "stable-baselines3", "numpy"])}
+    report["machine"] = {
+        "cpu": cpu_model(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "git_commit": git("rev-parse", "HEAD"),
+        "versions": package_versions(["tensorflow", "keras", "gymnasium", "torch", "stable-baselines3", "numpy"]),
+    }
     out.write_text(json.dumps(report, indent=1))
     md = markdown(report)
     out.with_suffix(".md").write_text(md)
@@ -229,8 +307,9 @@ def summarize(report: dict[str, Any]) -> dict[str, Any]:
         s["population_all_solved_seconds"] = pop["all_solved_seconds"]
         s["population_wall_seconds"] = pop["wall_seconds"]
         if sb3 and pop["all_solved_seconds"] is not None:
-            s["ratio_to_each_sb3_seed"] = [None if x is None else pop["all_solved_seconds"] / x
-                                           for x in s["sb3_stable_solve_seconds"]]
+            s["ratio_to_each_sb3_seed"] = [
+                None if x is None else pop["all_solved_seconds"] / x for x in s["sb3_stable_solve_seconds"]
+            ]
             if s["sb3_median_stable_solve_seconds"]:
                 s["ratio_to_sb3_median"] = pop["all_solved_seconds"] / s["sb3_median_stable_solve_seconds"]
             s["wall_ratio_to_sb3_median"] = pop["wall_seconds"] / s["sb3_median_wall_seconds"]
@@ -239,44 +318,66 @@ def summarize(report: dict[str, Any]) -> dict[str, Any]:
 
 def markdown(report: dict[str, Any]) -> str:
     s, lines = report["summary"], []
-    lines += ["# Population training vs Stable-Baselines3 (CartPole-v1)", "",
-              f"_Generated by `{report['command']}` ({report['started'][:19]} UTC); do not edit by hand._", ""]
+    lines += [
+        "# Population training vs Stable-Baselines3 (CartPole-v1)",
+        "",
+        f"_Generated by `{report['command']}` ({report['started'][:19]} UTC); do not edit by hand._",
+        "",
+    ]
     if report["population"]:
         pop = report["population"][0]
-        lines += ["## A population of seeds vs SB3 on one seed", "",
-                  f"Population: {pop['members']} seeds (0-{pop['members'] - 1}), fused CartPole preset "
-                  f"({pop['n_envs']} envs x {pop['n_steps']} steps per member, lr {pop['lr']:g} "
-                  f"{pop['lr_schedule']}, {pop['executor']} executor), "
-                  f"{pop['total_steps_per_member']:,} steps per member, one compiled program. SB3: A2C with "
-                  "RL-Zoo settings, 500k steps, 1 torch thread. Greedy 100-episode evaluations every "
-                  f"{report['settings']['eval_every']:,} steps (per member); stable solve = from an evaluation on, "
-                  "every one >= 475; training clocks include compilation, exclude evaluation.", "",
-                  "| | training clock to stable solve (s) | stably solved | env steps/s | process wall (s) |",
-                  "|---|---:|---:|---:|---:|"]
-        lines.append(f"| population of {pop['members']} (all members) | {fmt(pop['all_solved_seconds'], '.1f', 'never')} "
-                     f"| {pop['stably_solved']}/{pop['members']} | {pop['steps_per_second']:,.0f} "
-                     f"| {pop['wall_seconds']:.1f} |")
-        lines.append(f"| population: median member | {fmt(pop['median_member_stable_seconds'], '.1f', 'never')} "
-                     "| | | |")
+        lines += [
+            "## A population of seeds vs SB3 on one seed",
+            "",
+            f"Population: {pop['members']} seeds (0-{pop['members'] - 1}), fused CartPole preset "
+            f"({pop['n_envs']} envs x {pop['n_steps']} steps per member, lr {pop['lr']:g} "
+            f"{pop['lr_schedule']}, {pop['executor']} executor), "
+            f"{pop['total_steps_per_member']:,} steps per member, one compiled program. SB3: A2C with "
+            "RL-Zoo settings, 500k steps, 1 torch thread. Greedy 100-episode evaluations every "
+            f"{report['settings']['eval_every']:,} steps (per member); stable solve = from an evaluation on, "
+            "every one >= 475; training clocks include compilation, exclude evaluation.",
+            "",
+            "| | training clock to stable solve (s) | stably solved | env steps/s | process wall (s) |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        lines.append(
+            f"| population of {pop['members']} (all members) | {fmt(pop['all_solved_seconds'], '.1f', 'never')} "
+            f"| {pop['stably_solved']}/{pop['members']} | {pop['steps_per_second']:,.0f} "
+            f"| {pop['wall_seconds']:.1f} |"
+        )
+        lines.append(
+            f"| population: median member | {fmt(pop['median_member_stable_seconds'], '.1f', 'never')} | | | |"
+        )
         for r in report["sb3"]:
-            lines.append(f"| SB3 seed {r['seed']} | {fmt(r['stable_solve_seconds'], '.1f', 'never')} "
-                         f"| {int(r['stable_solve_seconds'] is not None)}/1 | {r['steps_per_second']:,.0f} "
-                         f"| {r['wall_seconds']:.1f} |")
+            lines.append(
+                f"| SB3 seed {r['seed']} | {fmt(r['stable_solve_seconds'], '.1f', 'never')} "
+                f"| {int(r['stable_solve_seconds'] is not None)}/1 | {r['steps_per_second']:,.0f} "
+                f"| {r['wall_seconds']:.1f} |"
+            )
         if "ratio_to_sb3_median" in s:
             each = ", ".join(fmt(x, ".2f", "n/a") for x in s["ratio_to_each_sb3_seed"])
-            lines += ["", f"All {pop['members']} members stably solved after **{s['ratio_to_sb3_median']:.2f}x** the "
-                          f"training time SB3's median seed needed for one (per SB3 seed: {each}); process wall "
-                          f"{s['wall_ratio_to_sb3_median']:.2f}x SB3's median."]
+            lines += [
+                "",
+                f"All {pop['members']} members stably solved after **{s['ratio_to_sb3_median']:.2f}x** the "
+                f"training time SB3's median seed needed for one (per SB3 seed: {each}); process wall "
+                f"{s['wall_ratio_to_sb3_median']:.2f}x SB3's median.",
+            ]
         lines += [""]
     if report["scaling"]:
-        lines += ["## Wall time against the population size", "",
-                  f"Each member trains {report['scaling'][0]['steps_per_member']:,} env steps (fused CartPole "
-                  "preset, graph executor, 1 thread, no evaluations); training seconds include compilation.", "",
-                  "| members | training wall (s) | compile (s) | setup: building members (s) | env steps/s (all members) |",
-                  "|---:|---:|---:|---:|---:|"]
+        lines += [
+            "## Wall time against the population size",
+            "",
+            f"Each member trains {report['scaling'][0]['steps_per_member']:,} env steps (fused CartPole "
+            "preset, graph executor, 1 thread, no evaluations); training seconds include compilation.",
+            "",
+            "| members | training wall (s) | compile (s) | setup: building members (s) | env steps/s (all members) |",
+            "|---:|---:|---:|---:|---:|",
+        ]
         for r in report["scaling"]:
-            lines.append(f"| {r['members']} | {r['train_seconds']:.2f} | {r['compile_seconds']:.2f} "
-                         f"| {r['setup_seconds']:.2f} | {r['steps_per_second']:,.0f} |")
+            lines.append(
+                f"| {r['members']} | {r['train_seconds']:.2f} | {r['compile_seconds']:.2f} "
+                f"| {r['setup_seconds']:.2f} | {r['steps_per_second']:,.0f} |"
+            )
         lines += [""]
     return "\n".join(lines)
 
@@ -292,13 +393,25 @@ def plot(report: dict[str, Any], path: Path) -> None:
     for pop in report["population"]:
         alpha = max(0.15, min(0.6, 8 / pop["members"]))
         for i, m in enumerate(pop["member_runs"]):
-            ax.plot([e["train_seconds"] for e in m["evals"]], [e["mean_return"] for e in m["evals"]],
-                    color="tab:red", lw=0.7, alpha=alpha, label=f"population member ({pop['members']})" if i == 0 else None)
+            ax.plot(
+                [e["train_seconds"] for e in m["evals"]],
+                [e["mean_return"] for e in m["evals"]],
+                color="tab:red",
+                lw=0.7,
+                alpha=alpha,
+                label=f"population member ({pop['members']})" if i == 0 else None,
+            )
         if pop["all_solved_seconds"] is not None:
             ax.axvline(pop["all_solved_seconds"], color="tab:red", ls="--", label="population: all stably solved")
     for i, r in enumerate(report["sb3"]):
-        ax.plot([e["train_seconds"] for e in r["evals"]], [e["mean_return"] for e in r["evals"]], color="tab:gray",
-                lw=1.2, marker=".", label="SB3 A2C, one seed each" if i == 0 else None)
+        ax.plot(
+            [e["train_seconds"] for e in r["evals"]],
+            [e["mean_return"] for e in r["evals"]],
+            color="tab:gray",
+            lw=1.2,
+            marker=".",
+            label="SB3 A2C, one seed each" if i == 0 else None,
+        )
     ax.axhline(THRESHOLD, color="k", lw=0.6, ls=":")
     ax.set_xscale("log")
     ax.set_xlabel("training seconds (compilation included, evaluation excluded)")
@@ -308,18 +421,33 @@ def plot(report: dict[str, Any], path: Path) -> None:
     ax = axes[1]
     if report["scaling"]:
         sizes = [r["members"] for r in report["scaling"]]
-        ax.plot(sizes, [r["train_seconds"] for r in report["scaling"]], marker="o", color="tab:red",
-                label=f"training wall, {report['scaling'][0]['steps_per_member']:,} steps per member")
-        ax.plot(sizes, [r["compile_seconds"] for r in report["scaling"]], marker="^", color="tab:orange",
-                label="of which compilation")
+        ax.plot(
+            sizes,
+            [r["train_seconds"] for r in report["scaling"]],
+            marker="o",
+            color="tab:red",
+            label=f"training wall, {report['scaling'][0]['steps_per_member']:,} steps per member",
+        )
+        ax.plot(
+            sizes,
+            [r["compile_seconds"] for r in report["scaling"]],
+            marker="^",
+            color="tab:orange",
+            label="of which compilation",
+        )
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("population size (members)")
         ax.set_ylabel("seconds")
         ax.set_title("Wall time against population size")
         twin = ax.twinx()
-        twin.plot(sizes, [r["steps_per_second"] for r in report["scaling"]], marker="s", color="tab:blue",
-                  label="env steps/s, all members (right)")
+        twin.plot(
+            sizes,
+            [r["steps_per_second"] for r in report["scaling"]],
+            marker="s",
+            color="tab:blue",
+            label="env steps/s, all members (right)",
+        )
         twin.set_ylabel("env steps / second")
         h1, l1 = ax.get_legend_handles_labels()
         h2, l2 = twin.get_legend_handles_labels()

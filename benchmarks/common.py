@@ -48,9 +48,11 @@ def median_of_known(values: Iterable[float | None]) -> float | None:
     return statistics.median(vals) if vals else None
 
 
-def column_medians(rows: Iterable[Mapping[str, Any]], keys: Iterable[str],
-                   median: Callable[[Iterable[float | None]], float | None] = median_censored
-                   ) -> dict[str, float | None]:
+def column_medians(
+    rows: Iterable[Mapping[str, Any]],
+    keys: Iterable[str],
+    median: Callable[[Iterable[float | None]], float | None] = median_censored,
+) -> dict[str, float | None]:
     """``{key: median(row[key] for each row)}`` in ``keys`` order (summary tables over seeds)."""
     rows = list(rows)
     return {k: median([r[k] for r in rows]) for k in keys}
@@ -87,9 +89,14 @@ def read_eval_clock(run_dir: Path) -> list[dict[str, Any]]:
                 seconds = clock[step]
             else:
                 raise SystemExit(f"{run_dir}: no metrics.csv row at evaluation step {step}")
-            evals.append({"global_step": step, "train_seconds": seconds,
-                          "mean_return": float(r["eval/mean_return"]),
-                          "min_return": float(r["eval/min_return"])})
+            evals.append(
+                {
+                    "global_step": step,
+                    "train_seconds": seconds,
+                    "mean_return": float(r["eval/mean_return"]),
+                    "min_return": float(r["eval/min_return"]),
+                }
+            )
     return evals
 
 
@@ -105,8 +112,7 @@ def cpu_model() -> str | None:
     return None
 
 
-def package_versions(names: Iterable[str], source: Literal["metadata", "import"] = "metadata"
-                     ) -> dict[str, str | None]:
+def package_versions(names: Iterable[str], source: Literal["metadata", "import"] = "metadata") -> dict[str, str | None]:
     """Installed versions, None where missing. ``metadata`` reads distribution metadata
     (nothing imported); ``import`` imports each module and reads ``__version__`` (what
     bench_fused.py has always recorded, so its reports stay comparable)."""
@@ -132,8 +138,7 @@ def git(*args: str, cwd: Path = REPO_ROOT) -> str | None:
     """``git ARGS`` output with trailing whitespace removed (leading kept: porcelain
     status lines start with a space); None if git could not be run."""
     try:
-        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                              timeout=10).stdout.rstrip()
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10).stdout.rstrip()
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -147,8 +152,9 @@ class WorkerFailed(RuntimeError):
         self.spec, self.returncode, self.stderr = spec, returncode, stderr
 
 
-def run_worker(script: Path, spec: dict[str, Any], env: Mapping[str, str] | None = None,
-               verbose: bool = False, timed: bool = False) -> dict[str, Any]:
+def run_worker(
+    script: Path, spec: dict[str, Any], env: Mapping[str, str] | None = None, verbose: bool = False, timed: bool = False
+) -> dict[str, Any]:
     """Run ``script --worker SPEC`` in a fresh interpreter (same executable) and return
     the JSON it writes to ``spec["result"]``.
 
@@ -164,12 +170,19 @@ def run_worker(script: Path, spec: dict[str, Any], env: Mapping[str, str] | None
         result_path = Path(tmp) / "result.json"
         spec = {**spec, "result": str(result_path)}
         spec.setdefault("run_dir", str(Path(tmp) / "run"))
-        full_env = {**os.environ,
-                    "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
-                    **(env or {})}
+        full_env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+            **(env or {}),
+        }
         load0, t0 = os.getloadavg()[0], time.perf_counter()
-        proc = subprocess.run([sys.executable, str(Path(script).resolve()), "--worker", json.dumps(spec)],
-                              cwd=REPO_ROOT, env=full_env, capture_output=not verbose, text=True)
+        proc = subprocess.run(
+            [sys.executable, str(Path(script).resolve()), "--worker", json.dumps(spec)],
+            cwd=REPO_ROOT,
+            env=full_env,
+            capture_output=not verbose,
+            text=True,
+        )
         if proc.returncode != 0 or not result_path.exists():
             raise WorkerFailed(spec, proc.returncode, "" if verbose else (proc.stderr or ""))
         result = json.loads(result_path.read_text())
@@ -178,8 +191,7 @@ def run_worker(script: Path, spec: dict[str, Any], env: Mapping[str, str] | None
     return result
 
 
-def worker_main(spec_json: str, workers: Mapping[str, Callable[[dict[str, Any]], dict[str, Any]]],
-                key: str) -> None:
+def worker_main(spec_json: str, workers: Mapping[str, Callable[[dict[str, Any]], dict[str, Any]]], key: str) -> None:
     """The ``--worker`` side of :func:`run_worker`: run ``workers[spec[key]]`` and write
     its result where the parent reads it."""
     spec = json.loads(spec_json)
@@ -208,9 +220,21 @@ def _sb3_shared_extractor() -> type:
     return SharedTrunk
 
 
-def train_sb3(env_id: str, seed: int, total_steps: int, eval_every: int, eval_episodes: int, *,
-              n_envs: int, threads: int = 1, shared_trunk: bool = False, always_final_eval: bool = False,
-              normalize: bool = False, subprocess_envs: bool = False, **a2c_kwargs: Any) -> dict[str, Any]:
+def train_sb3(
+    env_id: str,
+    seed: int,
+    total_steps: int,
+    eval_every: int,
+    eval_episodes: int,
+    *,
+    n_envs: int,
+    threads: int = 1,
+    shared_trunk: bool = False,
+    always_final_eval: bool = False,
+    normalize: bool = False,
+    subprocess_envs: bool = False,
+    **a2c_kwargs: Any,
+) -> dict[str, Any]:
     """Train SB3's A2C (MlpPolicy, CPU) with greedy evaluations on our protocol.
 
     Evaluations (:func:`a2c.artifacts.evaluate.evaluate_policy`, seeds ``EVAL_SEED_BASE + k``,
@@ -226,7 +250,8 @@ def train_sb3(env_id: str, seed: int, total_steps: int, eval_every: int, eval_ep
     ``A2C``. ``normalize`` wraps the envs in ``VecNormalize`` (observations and rewards, as
     the zoo's ``normalize: true``); evaluations then feed the policy observations normalised
     with the frozen running statistics. ``subprocess_envs`` steps each env in its own
-    process (SB3's ``SubprocVecEnv``) instead of in this one (``DummyVecEnv``). Returns ``total_steps`` (SB3's count), ``train_seconds``, ``evals`` (each with
+    process (SB3's ``SubprocVecEnv``) instead of in this one (``DummyVecEnv``). Returns
+    ``total_steps`` (SB3's count), ``train_seconds``, ``evals`` (each with
     ``global_step``, ``train_seconds``, ``mean_return``, ``min_return``), ``threads``
     (torch's, as used) and ``wall_seconds`` (of ``learn``).
     """
@@ -255,10 +280,17 @@ def train_sb3(env_id: str, seed: int, total_steps: int, eval_every: int, eval_ep
             model = self.model
             norm = model.get_vec_normalize_env()
             scale = (lambda obs: norm.normalize_obs(obs)) if norm is not None else (lambda obs: obs)
-            res = evaluate_policy(lambda obs: model.predict(scale(obs), deterministic=True)[0],
-                                  env_id, eval_episodes, EVAL_SEED_BASE)
-            self.evals.append({"global_step": int(self.num_timesteps), "train_seconds": train_seconds,
-                               "mean_return": res.mean, "min_return": float(min(res.returns))})
+            res = evaluate_policy(
+                lambda obs: model.predict(scale(obs), deterministic=True)[0], env_id, eval_episodes, EVAL_SEED_BASE
+            )
+            self.evals.append(
+                {
+                    "global_step": int(self.num_timesteps),
+                    "train_seconds": train_seconds,
+                    "mean_return": res.mean,
+                    "min_return": float(min(res.returns)),
+                }
+            )
             while self.next_eval <= self.num_timesteps:
                 self.next_eval += eval_every
             self.eval_seconds += time.perf_counter() - t
@@ -285,8 +317,12 @@ def train_sb3(env_id: str, seed: int, total_steps: int, eval_every: int, eval_ep
 
     policy_kwargs = a2c_kwargs.pop("policy_kwargs", None)
     if shared_trunk:
-        policy_kwargs = dict(**(policy_kwargs or {}), features_extractor_class=_sb3_shared_extractor(),
-                             share_features_extractor=True, net_arch=dict(pi=[], vf=[]))
+        policy_kwargs = dict(
+            **(policy_kwargs or {}),
+            features_extractor_class=_sb3_shared_extractor(),
+            share_features_extractor=True,
+            net_arch=dict(pi=[], vf=[]),
+        )
     if subprocess_envs:
         from stable_baselines3.common.vec_env import SubprocVecEnv
 
@@ -303,5 +339,10 @@ def train_sb3(env_id: str, seed: int, total_steps: int, eval_every: int, eval_ep
     model.learn(total_timesteps=total_steps, callback=callback)
     wall = time.perf_counter() - t0
     env.close()
-    return {"total_steps": int(model.num_timesteps), "train_seconds": callback.train_seconds,
-            "evals": callback.evals, "threads": used_threads, "wall_seconds": wall}
+    return {
+        "total_steps": int(model.num_timesteps),
+        "train_seconds": callback.train_seconds,
+        "evals": callback.evals,
+        "threads": used_threads,
+        "wall_seconds": wall,
+    }

@@ -41,11 +41,15 @@ def this_python_kernel() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="a2c-kernel-") as tmp:
         spec_dir = Path(tmp) / "kernels" / KERNEL_NAME
         spec_dir.mkdir(parents=True)
-        (spec_dir / "kernel.json").write_text(json.dumps({
-            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            "display_name": "Python 3 (ipykernel)",
-            "language": "python",
-        }))
+        (spec_dir / "kernel.json").write_text(
+            json.dumps(
+                {
+                    "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                    "display_name": "Python 3 (ipykernel)",
+                    "language": "python",
+                }
+            )
+        )
         os.environ["JUPYTER_PATH"] = os.pathsep.join([tmp, *([old] if old else [])])
         try:
             yield KERNEL_NAME
@@ -67,9 +71,14 @@ def _clean(nb: Any) -> Any:
     return nb
 
 
-def execute(notebook: str | Path, output: str | Path | None = None, *,
-            parameters: Mapping[str, Any] | None = None, cwd: str | Path | None = None,
-            timeout: float | None = None) -> Any:
+def execute(
+    notebook: str | Path,
+    output: str | Path | None = None,
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    cwd: str | Path | None = None,
+    timeout: float | None = None,
+) -> Any:
     """Run ``notebook`` top to bottom and return the executed notebook node.
 
     ``output``: where to write it (default: in place); ``parameters`` override the
@@ -83,9 +92,14 @@ def execute(notebook: str | Path, output: str | Path | None = None, *,
     output = Path(output) if output is not None else notebook
     with this_python_kernel() as kernel_name:
         nb = papermill.execute_notebook(
-            str(notebook), None, parameters=dict(parameters or {}), kernel_name=kernel_name,
-            cwd=str(cwd if cwd is not None else notebook.parent), progress_bar=False,
-            execution_timeout=timeout, coalesce_streams=True,
+            str(notebook),
+            None,
+            parameters=dict(parameters or {}),
+            kernel_name=kernel_name,
+            cwd=str(cwd if cwd is not None else notebook.parent),
+            progress_bar=False,
+            execution_timeout=timeout,
+            coalesce_streams=True,
         )
     _clean(nb)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -114,8 +128,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebook", type=Path)
     parser.add_argument("-o", "--output", type=Path, default=None, help="output notebook (default: in place)")
-    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="override a parameter (VALUE is a Python literal, else a string)")
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="override a parameter (VALUE is a Python literal, else a string)",
+    )
     parser.add_argument("--cwd", type=Path, default=None, help="kernel working directory (default: the notebook's)")
     args = parser.parse_args(argv)
     parameters = {name: _value(value) for name, value in args.parameter}

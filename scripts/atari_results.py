@@ -25,8 +25,10 @@ from results import update_readme
 
 ENVS = ("ALE/Pong-v5", "ALE/Breakout-v5")
 #: rl-baselines3-zoo benchmark.md, A2C, 10M steps, 16 envs, AtariWrapper + 4 frames (the project's field guide).
-ZOO_REFERENCE = {"ALE/Pong-v5": "17.3 ± 3.2 (PongNoFrameskip-v4)",
-                 "ALE/Breakout-v5": "279.8 ± 122.2 (BreakoutNoFrameskip-v4)"}
+ZOO_REFERENCE = {
+    "ALE/Pong-v5": "17.3 ± 3.2 (PongNoFrameskip-v4)",
+    "ALE/Breakout-v5": "279.8 ± 122.2 (BreakoutNoFrameskip-v4)",
+}
 ZOO_SCORE = {"ALE/Pong-v5": 17.29, "ALE/Breakout-v5": 279.8}
 GRACE_SECONDS = 300  # after SIGINT: the checkpoint, the curves
 
@@ -83,7 +85,7 @@ def plot_against_zoo(run_dirs: list[Path], out: Path) -> dict[str, Path]:
     """Each game's learning curve with the zoo's final score drawn across it."""
     import matplotlib.pyplot as plt
 
-    from a2c.analysis.plotting import save_figure, plot_learning_curve, safe_name
+    from a2c.analysis.plotting import plot_learning_curve, safe_name, save_figure
     from a2c.analysis.run_data import group_by_env, load_run
 
     paths = {}
@@ -91,8 +93,9 @@ def plot_against_zoo(run_dirs: list[Path], out: Path) -> dict[str, Path]:
         fig = plot_learning_curve([r.run_dir for r in runs])
         ax = fig.axes[0]
         if env_id in ZOO_SCORE:
-            ax.axhline(ZOO_SCORE[env_id], color="gray", linestyle="--",
-                       label=f"zoo A2C after 10M steps: {ZOO_SCORE[env_id]:g}")
+            ax.axhline(
+                ZOO_SCORE[env_id], color="gray", linestyle="--", label=f"zoo A2C after 10M steps: {ZOO_SCORE[env_id]:g}"
+            )
             ax.legend(fontsize="small", loc="best")
         paths[env_id] = out / f"learning_curve_{safe_name(env_id)}.png"
         save_figure(fig, paths[env_id])
@@ -105,9 +108,11 @@ def progress_table(run_dirs: list[Path]) -> str:
     from a2c.analysis.run_data import EVAL_MEAN, RETURN, load_run
     from a2c.config.resolve import make_config
 
-    rows = ["| Game | Env steps reached | of | Games played | Training game return (last 100 games) "
-            "| Latest greedy eval (step) | Train time (h) | Steps/s | Zoo A2C at 10M |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    rows = [
+        "| Game | Env steps reached | of | Games played | Training game return (last 100 games) "
+        "| Latest greedy eval (step) | Train time (h) | Steps/s | Zoo A2C at 10M |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for run_dir in run_dirs:
         run = load_run(run_dir)
         m, e = run.metrics, run.evaluations
@@ -121,9 +126,11 @@ def progress_table(run_dirs: list[Path]) -> str:
             evaluation = "none yet"
         hours = _last(m.get("time/elapsed_seconds"), 0.0) / 3600
         speed = _last(m.get("time/steps_per_second"))
-        rows.append(f"| {run.env_id} | {steps:,} | {total:,} | {games:,} | "
-                    f"{'n/a' if math.isnan(ret) else f'{ret:.1f}'} | {evaluation} | {hours:.2f} | {speed:.0f} | "
-                    f"{ZOO_REFERENCE.get(run.env_id, 'n/a')} |")
+        rows.append(
+            f"| {run.env_id} | {steps:,} | {total:,} | {games:,} | "
+            f"{'n/a' if math.isnan(ret) else f'{ret:.1f}'} | {evaluation} | {hours:.2f} | {speed:.0f} | "
+            f"{ZOO_REFERENCE.get(run.env_id, 'n/a')} |"
+        )
     return "\n".join(rows) + "\n"
 
 
@@ -133,11 +140,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", default="runs/results", help="where the training runs go (git-ignored)")
     parser.add_argument("--envs", nargs="+", default=list(ENVS))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--minutes", type=float, default=17.0,
-                        help="training time per game in this invocation (default: 17); 0 only rewrites the results")
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=17.0,
+        help="training time per game in this invocation (default: 17); 0 only rewrites the results",
+    )
     parser.add_argument("--readme", default=None, help="also rewrite the README's results-atari block")
-    parser.add_argument("--total-steps", type=int, default=None,
-                        help="override the presets' 10M steps for new runs (smoke tests only)")
+    parser.add_argument(
+        "--total-steps", type=int, default=None, help="override the presets' 10M steps for new runs (smoke tests only)"
+    )
     args = parser.parse_args(argv)
     out, runs = Path(args.out), Path(args.runs)
     out.mkdir(parents=True, exist_ok=True)
@@ -163,13 +175,18 @@ def main(argv: list[str] | None = None) -> int:
         "# Atari results (work in progress)\n\nProduced by `" + command.strip() + "` (see README): each "
         "invocation trains every game for its share of time and resumes the same runs; "
         "\"of\" is the preset's budget (the zoo's). Training returns are whole games (all lives), unclipped; "
-        "greedy evaluations are whole games on seeds 1,000,000 + k.\n\n" + table + "\n## Learning curves\n\n"
-        + "\n".join(f"![{env}]({Path(p).name})" for env, p in curves.items()) + "\n")
+        "greedy evaluations are whole games on seeds 1,000,000 + k.\n\n"
+        + table
+        + "\n## Learning curves\n\n"
+        + "\n".join(f"![{env}]({Path(p).name})" for env, p in curves.items())
+        + "\n"
+    )
     (out / "progress.json").write_text(json.dumps({"last_invocation": states}, indent=2) + "\n")
     if args.readme:
         reference = "\n".join(f"| {env} | {ZOO_REFERENCE.get(env, 'n/a')} after 10M steps (zoo) |" for env in args.envs)
-        update_readme(Path(args.readme), table, reference, str(next(iter(curves.values()))), command.strip(),
-                      "results-atari")
+        update_readme(
+            Path(args.readme), table, reference, str(next(iter(curves.values()))), command.strip(), "results-atari"
+        )
     print(f"wrote {out / 'results.md'}")
     return 0
 

@@ -47,8 +47,21 @@ def train_one(runs: Path, env_id: str, seed: int, extra: list[str] = []) -> Path
     run_dir = run_dir_for(runs, env_id, seed)
     if (run_dir / "summary.json").is_file():
         return run_dir
-    cmd = [sys.executable, "-m", "a2c", "train", "--env", env_id, "--seed", str(seed),
-           "--run-dir", str(run_dir), "--overwrite", "--no-progress", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "a2c",
+        "train",
+        "--env",
+        env_id,
+        "--seed",
+        str(seed),
+        "--run-dir",
+        str(run_dir),
+        "--overwrite",
+        "--no-progress",
+        *extra,
+    ]
     print("$", " ".join(cmd[1:]), flush=True)
     subprocess.run(cmd, check=True)
     return run_dir
@@ -58,16 +71,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python scripts/results.py", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="results", help="output folder (default: results)")
     parser.add_argument("--runs", default="runs/results", help="where the training runs go (git-ignored)")
-    parser.add_argument("--set", choices=sorted(SETS), default="discrete", dest="env_set",
-                        help="which environments (default: discrete); also names the README block, "
-                             "<!-- results:start --> or <!-- results-continuous:start -->")
+    parser.add_argument(
+        "--set",
+        choices=sorted(SETS),
+        default="discrete",
+        dest="env_set",
+        help="which environments (default: discrete); also names the README block, "
+        "<!-- results:start --> or <!-- results-continuous:start -->",
+    )
     parser.add_argument("--envs", nargs="+", default=None, help="override the set's environments")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default: 0,1,2)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs in parallel")
-    parser.add_argument("--readme", default=None,
-                        help="also rewrite the results block of this README (make results passes README.md)")
-    parser.add_argument("--total-steps", type=int, default=None,
-                        help="override the presets' budgets (smoke tests only; the results use the presets)")
+    parser.add_argument(
+        "--readme", default=None, help="also rewrite the results block of this README (make results passes README.md)"
+    )
+    parser.add_argument(
+        "--total-steps",
+        type=int,
+        default=None,
+        help="override the presets' budgets (smoke tests only; the results use the presets)",
+    )
     args = parser.parse_args(argv)
     args.envs = args.envs or list(SETS[args.env_set])
     out, runs = Path(args.out), Path(args.runs)
@@ -101,10 +124,13 @@ def main(argv: list[str] | None = None) -> int:
         "# Results\n\nProduced by `" + command.strip() + "` (see README). Greedy evaluation: 100 episodes, "
         "each on its own seed (1,000,000 + k) never used in training. Runs whose preset has `keep_best` "
         "report the weights of their best periodic evaluation, chosen on seeds of their own (2,000,000 + k); "
-        "\"Last weights\" is what their last weights score on the same 100 episodes.\n\n" + table
+        '"Last weights" is what their last weights score on the same 100 episodes.\n\n'
+        + table
         + "\n## Stable-Baselines3 A2C reference\n\n| Environment | SB3 A2C greedy return |\n|---|---|\n"
-        + reference + "\n\n## Learning curves\n\n"
-        + "\n".join(f"![{env}]({Path(p).name})" for env, p in curves.items()) + "\n"
+        + reference
+        + "\n\n## Learning curves\n\n"
+        + "\n".join(f"![{env}]({Path(p).name})" for env, p in curves.items())
+        + "\n"
     )
 
     # CARTPOLE ARTIFACTS: the best seed's model (small) and a GIF of it.
@@ -116,8 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copyfile(best / "model.keras", model_dir / "model.keras")
         shutil.copyfile(best / "config.toml", model_dir / "config.toml")
         export_saved_model(load_keras_model(best / "model.keras"), model_dir / "saved_model", env_id="CartPole-v1")
-        result, _ = evaluate_path(model_dir / "saved_model", "CartPole-v1", episodes=1,
-                                  gif=out / "cartpole.gif")
+        result, _ = evaluate_path(model_dir / "saved_model", "CartPole-v1", episodes=1, gif=out / "cartpole.gif")
         print(f"CartPole GIF: {out / 'cartpole.gif'} (return {result.mean:.0f})")
     if args.readme:
         marker = "results" if args.env_set == "discrete" else f"results-{args.env_set}"
@@ -127,8 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def update_readme(readme: Path, table: str, reference: str, curve: str | None, command: str,
-                  marker: str = "results") -> None:
+def update_readme(
+    readme: Path, table: str, reference: str, curve: str | None, command: str, marker: str = "results"
+) -> None:
     """Replace the README's block between the ``<!-- {marker}:start/end -->`` markers with the fresh table."""
     start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
     text = readme.read_text()
@@ -136,9 +162,11 @@ def update_readme(readme: Path, table: str, reference: str, curve: str | None, c
         return
     name = Path(curve).stem.replace("learning_curve_", "") if curve else ""
     curve_md = f"\n![{name} learning curves]({Path(curve).as_posix()})\n" if curve else ""
-    block = (f"{start}\n_Generated by `{command}`; do not edit by hand._\n\n{table}\n"
-             "Stable-Baselines3 A2C reference:\n\n| Environment | SB3 A2C greedy return |\n|---|---|\n"
-             f"{reference}\n{curve_md}{end}")
+    block = (
+        f"{start}\n_Generated by `{command}`; do not edit by hand._\n\n{table}\n"
+        "Stable-Baselines3 A2C reference:\n\n| Environment | SB3 A2C greedy return |\n|---|---|\n"
+        f"{reference}\n{curve_md}{end}"
+    )
     head, rest = text.split(start, 1)
     readme.write_text(head + block + rest.split(end, 1)[1])
 

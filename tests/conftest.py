@@ -105,8 +105,21 @@ def shared_run_dir(tmp_path_factory: pytest.TempPathFactory):
     from a2c.run.train import train
 
     run = tmp_path_factory.getbasetemp() / "a2c_shared_run"
-    train(make_config({"total_steps": 2000, "eval_every": 1000, "eval_episodes": 2, "final_eval_episodes": 2,
-                       "log_every": 5, "progress": False, "seed": 0, "run_dir": str(run)}), quiet=True)
+    train(
+        make_config(
+            {
+                "total_steps": 2000,
+                "eval_every": 1000,
+                "eval_episodes": 2,
+                "final_eval_episodes": 2,
+                "log_every": 5,
+                "progress": False,
+                "seed": 0,
+                "run_dir": str(run),
+            }
+        ),
+        quiet=True,
+    )
     return run
 
 

@@ -37,8 +37,9 @@ def test_gradients_then_apply_is_one_update():
     twin.set_weights(model.get_weights())
     expected = make_update(twin, make_optimizer(cfg), cfg)(batch)
     grads, metrics = make_gradients(model, cfg)(batch)
-    applied = make_apply(model, make_optimizer(cfg))([g.numpy() for g in grads],
-                                                     {k: float(v) for k, v in metrics.items()})
+    applied = make_apply(model, make_optimizer(cfg))(
+        [g.numpy() for g in grads], {k: float(v) for k, v in metrics.items()}
+    )
     for k in GRADIENT_METRICS:
         np.testing.assert_allclose(float(applied[k]), float(expected[k]), rtol=1e-5, err_msg=k)
     for a, b in zip(model.get_weights(), twin.get_weights(), strict=True):
@@ -48,10 +49,23 @@ def test_gradients_then_apply_is_one_update():
 
 def a3c_cfg(tmp_path: Path, **overrides):
     """CartPole on 2 workers x 2 envs, 50 logged updates of 2 gradients."""
-    return make_config({"workers": 2, "envs_per_worker": 2, "async_updates": True, "n_steps": 5,
-                        "total_steps": 1000, "eval_every": 500, "eval_episodes": 2, "final_eval_episodes": 2,
-                        "log_every": 5, "checkpoint_every": 10, "progress": False,
-                        "run_dir": str(tmp_path / "a3c"), **overrides})
+    return make_config(
+        {
+            "workers": 2,
+            "envs_per_worker": 2,
+            "async_updates": True,
+            "n_steps": 5,
+            "total_steps": 1000,
+            "eval_every": 500,
+            "eval_episodes": 2,
+            "final_eval_episodes": 2,
+            "log_every": 5,
+            "checkpoint_every": 10,
+            "progress": False,
+            "run_dir": str(tmp_path / "a3c"),
+            **overrides,
+        }
+    )
 
 
 def test_a3c_run_logs_staleness_and_writes_a_run_directory(local_ray, tmp_path):
@@ -70,6 +84,7 @@ def test_a3c_run_logs_staleness_and_writes_a_run_directory(local_ray, tmp_path):
 @pytest.mark.slow
 def test_a3c_run_stops_and_resumes(local_ray, tmp_path):
     """The workers' collectors come back; the gradients in flight at the checkpoint do not."""
+
     def stop(update: int, step: int) -> None:
         if update == 20:
             raise KeyboardInterrupt
@@ -84,8 +99,15 @@ def test_a3c_run_stops_and_resumes(local_ray, tmp_path):
 @pytest.mark.parametrize("async_updates", [False, True], ids=["sync", "a3c"])
 def test_two_workers_solve_cartpole(local_ray, tmp_path, async_updates):
     """The CartPole preset (16 envs) on 2 workers x 8 envs: greedy 100-episode mean >= 475."""
-    cfg = make_config({"workers": 2, "async_updates": async_updates, "eval_every": 50_000, "progress": False,
-                       "run_dir": str(tmp_path / "solve")})
+    cfg = make_config(
+        {
+            "workers": 2,
+            "async_updates": async_updates,
+            "eval_every": 50_000,
+            "progress": False,
+            "run_dir": str(tmp_path / "solve"),
+        }
+    )
     assert dataclasses.asdict(cfg)["n_envs"] == 16 and cfg.envs_per_worker == 8
     result = train(cfg, quiet=True)
     assert result.summary["eval_episodes"] == 100

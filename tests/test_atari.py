@@ -18,9 +18,19 @@ import pytest  # noqa: E402
 pytest.importorskip("ale_py")
 pytest.importorskip("cv2")
 
-from a2c.envs.atari import FRAME_SKIP, NOOP, NOOP_MAX, REPEAT_ACTION_PROBABILITY, GameEpisodes, NativeGames, make_atari_env, make_atari_vec_env, register_atari  # noqa: E402
 from a2c.cli.main import main  # noqa: E402
 from a2c.config.resolve import make_config  # noqa: E402
+from a2c.envs.atari import (
+    FRAME_SKIP,
+    NOOP,
+    NOOP_MAX,
+    REPEAT_ACTION_PROBABILITY,
+    GameEpisodes,
+    NativeGames,
+    make_atari_env,
+    make_atari_vec_env,
+    register_atari,
+)  # noqa: E402
 from a2c.envs.make import make_vec_env  # noqa: E402
 from a2c.envs.spaces import observation_spec
 
@@ -93,7 +103,7 @@ def test_a_lost_life_ends_the_episode_but_not_the_game_and_the_game_return_is_wh
     reference = preprocessed(7)
     reference.reset(seed=7)
     total, over = 0.0, False
-    for i, action in enumerate(log.actions):
+    for action in log.actions:
         assert not over, "the reference game ended earlier"
         _, r, terminated, truncated, _ = reference.step(action)
         total, over = total + r, terminated or truncated
@@ -132,8 +142,11 @@ def test_native_vector_env_is_the_default_with_the_gymnasium_stacks_spaces():
     native, stack = make_vec_env(GAME, 2), make_vec_env(GAME, 2, "gymnasium")
     try:
         assert isinstance(native, NativeGames) and isinstance(stack, gym.vector.SyncVectorEnv)
-        assert native.single_observation_space == stack.single_observation_space == gym.spaces.Box(
-            0, 255, (4, 84, 84), np.uint8)
+        assert (
+            native.single_observation_space
+            == stack.single_observation_space
+            == gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+        )
         assert native.single_action_space == stack.single_action_space
         obs, _ = native.reset(seed=0)
         assert obs.shape == (2, 4, 84, 84) and obs.dtype == np.uint8 and obs[:, -1].any()
@@ -266,9 +279,28 @@ def test_tiny_cnn_trains_on_a_real_game_and_its_export_takes_uint8_frames(tmp_pa
     from a2c.artifacts.loading import evaluate_path
 
     run = tmp_path / "run"
-    code = main(["train", "--env", GAME, "--n-envs", "4", "--total-steps", "320", "--hidden-sizes", "32",
-                 "--eval-every", "0", "--final-eval-episodes", "0", "--log-every", "4", "--run-dir", str(run),
-                 "--no-progress"])
+    code = main(
+        [
+            "train",
+            "--env",
+            GAME,
+            "--n-envs",
+            "4",
+            "--total-steps",
+            "320",
+            "--hidden-sizes",
+            "32",
+            "--eval-every",
+            "0",
+            "--final-eval-episodes",
+            "0",
+            "--log-every",
+            "4",
+            "--run-dir",
+            str(run),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["total_steps"] == 320
@@ -305,10 +337,21 @@ def test_nature_cnn_on_feature_vectors_is_refused_in_one_line(capsys):
 def test_atari_presets_are_the_zoos():
     for game in ("ALE/Pong-v5", "ALE/Breakout-v5"):
         cfg = make_config({"env_id": game})
-        assert (cfg.n_envs, cfg.n_steps, cfg.lr, cfg.ent_coef, cfg.vf_coef, cfg.max_grad_norm) == (16, 5, 7e-4, 0.01,
-                                                                                                    0.25, 0.5)
+        assert (cfg.n_envs, cfg.n_steps, cfg.lr, cfg.ent_coef, cfg.vf_coef, cfg.max_grad_norm) == (
+            16,
+            5,
+            7e-4,
+            0.01,
+            0.25,
+            0.5,
+        )
         assert (cfg.optimizer, cfg.optimizer_eps, cfg.rms_rho, cfg.trunk, cfg.hidden_sizes) == (
-            "rmsprop_tf", 1e-5, 0.99, "nature_cnn", (512,))
+            "rmsprop_tf",
+            1e-5,
+            0.99,
+            "nature_cnn",
+            (512,),
+        )
 
 
 def test_missing_extra_is_named(monkeypatch, capsys):
@@ -327,9 +370,21 @@ def test_interrupted_atari_run_resumes_on_its_own_vector_env(tmp_path, vector, c
     from a2c.run.train import resume, train
 
     run = tmp_path / vector
-    cfg = make_config({"env_id": GAME, "n_envs": 2, "n_steps": 5, "total_steps": 30, "hidden_sizes": (16,),
-                       "eval_every": 0, "final_eval_episodes": 0, "checkpoint_every": 1, "progress": False,
-                       "atari_vector": vector, "run_dir": str(run)})
+    cfg = make_config(
+        {
+            "env_id": GAME,
+            "n_envs": 2,
+            "n_steps": 5,
+            "total_steps": 30,
+            "hidden_sizes": (16,),
+            "eval_every": 0,
+            "final_eval_episodes": 0,
+            "checkpoint_every": 1,
+            "progress": False,
+            "atari_vector": vector,
+            "run_dir": str(run),
+        }
+    )
 
     def stop(update: int, step: int) -> None:
         if update == 2:
@@ -339,8 +394,9 @@ def test_interrupted_atari_run_resumes_on_its_own_vector_env(tmp_path, vector, c
         train(cfg, quiet=True, callback=stop)
     if vector == "gymnasium":  # as written before the field existed
         toml = run / "config.toml"
-        toml.write_text("".join(line for line in toml.read_text().splitlines(keepends=True)
-                                if not line.startswith("atari_vector")))
+        toml.write_text(
+            "".join(line for line in toml.read_text().splitlines(keepends=True) if not line.startswith("atari_vector"))
+        )
     summary = resume(run).summary
     assert summary["total_steps"] == 30 and summary["resumed_at_updates"] == [2]
     assert "state cannot be saved" in capsys.readouterr().err

@@ -54,10 +54,25 @@ def test_restore_before_any_evaluation_is_an_error():
 
 
 def _cfg(run_dir: Path, **overrides):
-    return make_config({"env_id": "CartPole-v1", "n_envs": 4, "n_steps": 5, "total_steps": 6_000, "seed": 2,
-                        "lr": 3e-3, "eval_every": 600, "eval_episodes": 2, "final_eval_episodes": 3,
-                        "log_every": 20, "checkpoint_every": 50, "progress": False, "keep_best": True,
-                        "run_dir": str(run_dir), **overrides})
+    return make_config(
+        {
+            "env_id": "CartPole-v1",
+            "n_envs": 4,
+            "n_steps": 5,
+            "total_steps": 6_000,
+            "seed": 2,
+            "lr": 3e-3,
+            "eval_every": 600,
+            "eval_episodes": 2,
+            "final_eval_episodes": 3,
+            "log_every": 20,
+            "checkpoint_every": 50,
+            "progress": False,
+            "keep_best": True,
+            "run_dir": str(run_dir),
+            **overrides,
+        }
+    )
 
 
 def _evaluations(run_dir: Path) -> list[tuple[int, float]]:
@@ -102,10 +117,24 @@ def test_the_fused_trainer_keeps_the_weights_it_evaluated(tmp_path):
     from a2c.run.train import train_fused
     from a2c.trainers.fused import make_fused_config
 
-    cfg = make_fused_config({"env_id": "CartPole-v1", "n_envs": 8, "n_steps": 5, "total_steps": 4000, "seed": 1,
-                             "fused_updates_per_call": 5, "fused_xla": False, "eval_every": 800, "eval_episodes": 2,
-                             "final_eval_episodes": 2, "log_every": 10, "progress": False, "keep_best": True,
-                             "run_dir": str(tmp_path / "fused")})
+    cfg = make_fused_config(
+        {
+            "env_id": "CartPole-v1",
+            "n_envs": 8,
+            "n_steps": 5,
+            "total_steps": 4000,
+            "seed": 1,
+            "fused_updates_per_call": 5,
+            "fused_xla": False,
+            "eval_every": 800,
+            "eval_episodes": 2,
+            "final_eval_episodes": 2,
+            "log_every": 10,
+            "progress": False,
+            "keep_best": True,
+            "run_dir": str(tmp_path / "fused"),
+        }
+    )
     s = train_fused(cfg, quiet=True).summary
     assert s["trainer"] == "fused" and s["model_step"] in {step for step, _ in _evaluations(tmp_path / "fused")}
     model = load_keras_model(tmp_path / "fused" / "model.keras")
@@ -140,8 +169,22 @@ def test_keep_best_needs_periodic_evaluations():
 
 
 def test_a_population_refuses_keep_best(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "a2c", "train", "--fused", "--seeds", "0-1", "--keep-best",
-                           "--run-dir", str(tmp_path / "pop")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "a2c",
+            "train",
+            "--fused",
+            "--seeds",
+            "0-1",
+            "--keep-best",
+            "--run-dir",
+            str(tmp_path / "pop"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and "keep_best is for single runs" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "pop").exists()
 

@@ -78,10 +78,23 @@ gym.register("A2CTest/OpaqueState-v0", entry_point=OpaqueStateEnv, max_episode_s
 
 def tiny(tmp_path: Path, name: str, **overrides):
     """80 updates; checkpoints every 6, logs every 7, evaluations every 40."""
-    return make_config({"total_steps": 1600, "n_envs": 4, "n_steps": 5, "eval_every": 800,
-                        "eval_episodes": 2, "final_eval_episodes": 3, "log_every": 7,
-                        "checkpoint_every": 6, "keep_checkpoints": 2, "lr_schedule": "linear",
-                        "progress": False, "run_dir": str(tmp_path / name), **overrides})
+    return make_config(
+        {
+            "total_steps": 1600,
+            "n_envs": 4,
+            "n_steps": 5,
+            "eval_every": 800,
+            "eval_episodes": 2,
+            "final_eval_episodes": 3,
+            "log_every": 7,
+            "checkpoint_every": 6,
+            "keep_checkpoints": 2,
+            "lr_schedule": "linear",
+            "progress": False,
+            "run_dir": str(tmp_path / name),
+            **overrides,
+        }
+    )
 
 
 def read_csv(path: Path, drop: set[str] = TIME_COLUMNS) -> list[dict[str, str]]:
@@ -105,6 +118,7 @@ def stop_at(update: int, exc: type[BaseException] = KeyboardInterrupt):
     def callback(u: int, step: int) -> None:
         if u == update:
             raise exc(f"test stop at update {u}")
+
     return callback
 
 
@@ -136,8 +150,14 @@ def test_config_fields_are_validated():
 def test_snapshot_encoding_is_exact_and_continues_rngs():
     rng = np.random.default_rng(5)
     rng.uniform(size=3)
-    value = {"a": np.array([[0.1, np.pi]], np.float64), "b": np.float32(1 / 3), "c": deque([1.5, 2], maxlen=4),
-             "d": (True, None, "x"), "e": [np.int32(7)], "rng": rng}
+    value = {
+        "a": np.array([[0.1, np.pi]], np.float64),
+        "b": np.float32(1 / 3),
+        "c": deque([1.5, 2], maxlen=4),
+        "d": (True, None, "x"),
+        "e": [np.int32(7)],
+        "rng": rng,
+    }
     back = decode(json.loads(json.dumps(encode(value))))
     np.testing.assert_array_equal(back["a"], value["a"])
     assert back["b"] == value["b"] and back["b"].dtype == np.float32
@@ -166,8 +186,10 @@ def test_interrupted_twice_and_resumed_run_equals_the_uninterrupted_one(tmp_path
     assert [int(r["update"]) for r in metrics] == [*range(7, 80, 7), 80]
     assert_same_run(ref_dir, result.run_dir, ref_weights, result.model.get_weights())
     # Only the newest keep_checkpoints=2 remain.
-    assert sorted(p.name for p in (result.run_dir / "checkpoints").glob("*.index")) == \
-        ["ckpt-78.index", "ckpt-80.index"]
+    assert sorted(p.name for p in (result.run_dir / "checkpoints").glob("*.index")) == [
+        "ckpt-78.index",
+        "ckpt-80.index",
+    ]
 
 
 def test_resume_after_a_crash_cuts_the_logs_back_and_skips_half_written_checkpoints(tmp_path, reference):
@@ -192,9 +214,20 @@ def test_resume_after_a_crash_cuts_the_logs_back_and_skips_half_written_checkpoi
 
 
 def test_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
-    cfg = make_config({"env_id": "A2CTest/NanReward-v0", "total_steps": 2000, "n_envs": 4, "n_steps": 5,
-                       "eval_every": 0, "final_eval_episodes": 0, "log_every": 4, "checkpoint_every": 3,
-                       "progress": False, "run_dir": str(tmp_path / "nan")})
+    cfg = make_config(
+        {
+            "env_id": "A2CTest/NanReward-v0",
+            "total_steps": 2000,
+            "n_envs": 4,
+            "n_steps": 5,
+            "eval_every": 0,
+            "final_eval_episodes": 0,
+            "log_every": 4,
+            "checkpoint_every": 3,
+            "progress": False,
+            "run_dir": str(tmp_path / "nan"),
+        }
+    )
     with pytest.raises(NonFiniteError) as err:
         train(cfg)
     match = re.match(r"update (\d+): non-finite .*train/value_loss = nan", str(err.value))
@@ -214,8 +247,9 @@ def test_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_p
 
 
 def test_env_whose_state_cannot_be_saved_resumes_with_fresh_episodes(tmp_path, capsys):
-    cfg = tiny(tmp_path, "opaque", env_id="A2CTest/OpaqueState-v0", total_steps=400, eval_every=0,
-               final_eval_episodes=0)
+    cfg = tiny(
+        tmp_path, "opaque", env_id="A2CTest/OpaqueState-v0", total_steps=400, eval_every=0, final_eval_episodes=0
+    )
     with pytest.raises(TrainingInterrupted):
         train(cfg, callback=stop_at(9))
     summary = resume(cfg.run_dir).summary
@@ -248,8 +282,9 @@ def _cli(*args: str) -> list[str]:
 
 
 def test_cli_refuses_to_change_the_config_of_a_resumed_run(tmp_path):
-    proc = subprocess.run(_cli("--resume", str(tmp_path), "--lr", "0.1"), cwd=REPO, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        _cli("--resume", str(tmp_path), "--lr", "0.1"), cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 2 and "drop --lr" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -259,10 +294,30 @@ def test_signal_checkpoints_and_exits_with_a_resume_hint(tmp_path, signame):
     run_dir = tmp_path / "sig"
     budget = 4000
     proc = subprocess.Popen(
-        _cli("--total-steps", str(budget), "--n-envs", "4", "--n-steps", "5", "--log-every", "1",
-             "--checkpoint-every", "1000", "--eval-every", "0", "--final-eval-episodes", "0",
-             "--run-dir", str(run_dir), "--no-progress"),
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _cli(
+            "--total-steps",
+            str(budget),
+            "--n-envs",
+            "4",
+            "--n-steps",
+            "5",
+            "--log-every",
+            "1",
+            "--checkpoint-every",
+            "1000",
+            "--eval-every",
+            "0",
+            "--final-eval-episodes",
+            "0",
+            "--run-dir",
+            str(run_dir),
+            "--no-progress",
+        ),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 240
         while not ((run_dir / "metrics.csv").is_file() and len(read_csv(run_dir / "metrics.csv")) >= 2):
@@ -282,8 +337,9 @@ def test_signal_checkpoints_and_exits_with_a_resume_hint(tmp_path, signame):
     assert int(read_csv(run_dir / "metrics.csv")[-1]["update"]) == stopped_at  # logs flushed to the checkpoint
     if signum != signal.SIGINT:
         return
-    done = subprocess.run(_cli("--resume", str(run_dir), "--no-progress"), cwd=REPO, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        _cli("--resume", str(run_dir), "--no-progress"), cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["total_steps"] == budget and summary["resumed_at_updates"] == [stopped_at]

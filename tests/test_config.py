@@ -28,14 +28,26 @@ def test_precedence_preset_toml_flags(tmp_path):
     assert make_config({}, nested).gamma == 0.9
 
 
-@pytest.mark.parametrize("overrides,needle", [
-    ({"gamma": 0.0}, "gamma"), ({"gamma": 1.5}, "gamma"), ({"total_steps": 0}, "total_steps"),
-    ({"total_steps": -5}, "total_steps"), ({"n_envs": 0}, "n_envs"), ({"lr": -1e-3}, "lr"),
-    ({"gae_lambda": 1.2}, "gae_lambda"), ({"optimizer": "sgd"}, "optimizer"),
-    ({"activation": "swishy"}, "activation"), ({"hidden_sizes": "64,0"}, "hidden_sizes"),
-    ({"max_grad_norm": -1}, "max_grad_norm"), ({"ent_coef": -0.1}, "ent_coef"),
-    ({"total_steps": "many"}, "total_steps"), ({"n_steps": 2.5}, "n_steps"), ({"bogus": 1}, "bogus"),
-])
+@pytest.mark.parametrize(
+    "overrides,needle",
+    [
+        ({"gamma": 0.0}, "gamma"),
+        ({"gamma": 1.5}, "gamma"),
+        ({"total_steps": 0}, "total_steps"),
+        ({"total_steps": -5}, "total_steps"),
+        ({"n_envs": 0}, "n_envs"),
+        ({"lr": -1e-3}, "lr"),
+        ({"gae_lambda": 1.2}, "gae_lambda"),
+        ({"optimizer": "sgd"}, "optimizer"),
+        ({"activation": "swishy"}, "activation"),
+        ({"hidden_sizes": "64,0"}, "hidden_sizes"),
+        ({"max_grad_norm": -1}, "max_grad_norm"),
+        ({"ent_coef": -0.1}, "ent_coef"),
+        ({"total_steps": "many"}, "total_steps"),
+        ({"n_steps": 2.5}, "n_steps"),
+        ({"bogus": 1}, "bogus"),
+    ],
+)
 def test_bad_values_name_the_field(overrides, needle):
     with pytest.raises(ConfigError, match=needle):
         make_config(overrides)
@@ -70,10 +82,18 @@ def test_round_trip_through_dict():
 # --- unknown keys get a hint; sectioned files are refused in one line --------------------
 
 
-@pytest.mark.parametrize("key,field", [
-    ("learnin_rate", "lr"), ("learning_rate", "lr"), ("num_envs", "n_envs"), ("gama", "gamma"),
-    ("max_grad_nrom", "max_grad_norm"), ("clip_grad_norm", "max_grad_norm"), ("entropy_coef", "ent_coef"),
-])
+@pytest.mark.parametrize(
+    "key,field",
+    [
+        ("learnin_rate", "lr"),
+        ("learning_rate", "lr"),
+        ("num_envs", "n_envs"),
+        ("gama", "gamma"),
+        ("max_grad_nrom", "max_grad_norm"),
+        ("clip_grad_norm", "max_grad_norm"),
+        ("entropy_coef", "ent_coef"),
+    ],
+)
 def test_unknown_key_suggests_the_field(tmp_path, key, field):
     hint = f"{key} (did you mean {field}?)"
     with pytest.raises(ConfigError) as info:
@@ -92,13 +112,16 @@ def test_unknown_key_without_a_near_miss_gets_no_hint():
     assert "bogus" in str(info.value) and "did you mean" not in str(info.value)
 
 
-@pytest.mark.parametrize("text,section", [
-    ("[train]\nlr = 0.001\nn_envs = 4\n", "[train] (holding lr, n_envs)"),
-    ("[a2c.agent.optim]\nlr = 0.001\n", "[a2c.agent.optim] (holding lr)"),
-    ("[a2c]\ngamma = 0.9\n[a2c.agent.optim]\nlr = 0.001\n", "[a2c.agent.optim] (holding lr)"),
-    ("gamma = 0.9\n[optim]\nlr = 0.001\n", "[optim] (holding lr)"),
-    ("optim.lr = 0.001\n", "[optim] (holding lr)"),
-])
+@pytest.mark.parametrize(
+    "text,section",
+    [
+        ("[train]\nlr = 0.001\nn_envs = 4\n", "[train] (holding lr, n_envs)"),
+        ("[a2c.agent.optim]\nlr = 0.001\n", "[a2c.agent.optim] (holding lr)"),
+        ("[a2c]\ngamma = 0.9\n[a2c.agent.optim]\nlr = 0.001\n", "[a2c.agent.optim] (holding lr)"),
+        ("gamma = 0.9\n[optim]\nlr = 0.001\n", "[optim] (holding lr)"),
+        ("optim.lr = 0.001\n", "[optim] (holding lr)"),
+    ],
+)
 def test_sectioned_toml_says_the_file_is_flat(tmp_path, text, section):
     toml = tmp_path / "c.toml"
     toml.write_text(text)
@@ -125,15 +148,18 @@ def test_workers_divide_the_envs():
     assert Config(**cfg.to_dict()).validate().envs_per_worker == 2  # as a run's config.toml reads back
 
 
-@pytest.mark.parametrize("overrides, needle", [
-    ({"workers": 3}, "does not divide among 3 workers"),
-    ({"workers": 2, "envs_per_worker": 3, "n_envs": 8}, "must be workers (2) x envs_per_worker (3)"),
-    ({"async_updates": True}, "need workers > 0"),
-    ({"ray_address": "head:6379"}, "need workers > 0"),
-    ({"workers": 2, "async_updates": True, "normalize_reward": True}, "async updates (A3C) cannot normalise"),
-    ({"workers": 2, "fused": True}, "fused mode collects its own rollouts"),
-    ({"workers": -1}, "workers must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "overrides, needle",
+    [
+        ({"workers": 3}, "does not divide among 3 workers"),
+        ({"workers": 2, "envs_per_worker": 3, "n_envs": 8}, "must be workers (2) x envs_per_worker (3)"),
+        ({"async_updates": True}, "need workers > 0"),
+        ({"ray_address": "head:6379"}, "need workers > 0"),
+        ({"workers": 2, "async_updates": True, "normalize_reward": True}, "async updates (A3C) cannot normalise"),
+        ({"workers": 2, "fused": True}, "fused mode collects its own rollouts"),
+        ({"workers": -1}, "workers must be >= 0"),
+    ],
+)
 def test_bad_worker_settings_name_the_problem(overrides, needle):
     with pytest.raises(ConfigError, match=re.escape(needle)):
         make_config(overrides)

@@ -35,10 +35,32 @@ def test_mode_choice_off_a_terminal(progress, quiet, mode):
 
 def test_training_piped_to_a_file_reports_progress_in_lines(tmp_path):
     run_dir = tmp_path / "piped"
-    proc = subprocess.run([sys.executable, "-m", "a2c", "train", "--env", "CartPole-v1", "--total-steps", "800",
-                           "--n-envs", "4", "--eval-every", "400", "--eval-episodes", "2",
-                           "--final-eval-episodes", "2", "--run-dir", str(run_dir)],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "a2c",
+            "train",
+            "--env",
+            "CartPole-v1",
+            "--total-steps",
+            "800",
+            "--n-envs",
+            "4",
+            "--eval-every",
+            "400",
+            "--eval-episodes",
+            "2",
+            "--final-eval-episodes",
+            "2",
+            "--run-dir",
+            str(run_dir),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stdout.splitlines() if line.startswith("step ")]
     assert [line.split(",")[0] for line in lines] == ["step 400/800 (50%)", "step 800/800 (100%)"]

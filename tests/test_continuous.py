@@ -23,11 +23,26 @@ from a2c.trainers.rollout import RolloutCollector
 
 
 def tiny_pendulum(tmp_path: Path, name: str = "run", **overrides):
-    return make_config({"env_id": "Pendulum-v1", "total_steps": 1280, "n_envs": 4, "n_steps": 8,
-                        "normalize_obs": True, "normalize_reward": True, "log_std_init": -0.5,
-                        "eval_every": 640, "eval_episodes": 2, "final_eval_episodes": 2, "log_every": 10,
-                        "checkpoint_every": 10, "keep_checkpoints": 5, "progress": False,
-                        "run_dir": str(tmp_path / name), **overrides})
+    return make_config(
+        {
+            "env_id": "Pendulum-v1",
+            "total_steps": 1280,
+            "n_envs": 4,
+            "n_steps": 8,
+            "normalize_obs": True,
+            "normalize_reward": True,
+            "log_std_init": -0.5,
+            "eval_every": 640,
+            "eval_episodes": 2,
+            "final_eval_episodes": 2,
+            "log_every": 10,
+            "checkpoint_every": 10,
+            "keep_checkpoints": 5,
+            "progress": False,
+            "run_dir": str(tmp_path / name),
+            **overrides,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +108,9 @@ def test_saved_model_serves_gaussian_parameters_and_clips_the_greedy_action(pend
     shifted = export_saved_model(model, pendulum_run.run_dir.parent / "shifted")
     exported = tf.saved_model.load(str(shifted))  # keep it referenced: its variables live in it
     greedy = exported.greedy_action(tf.constant(obs)).numpy()
-    model.get_layer("policy_mean").bias.assign(load_keras_model(pendulum_run.run_dir).get_layer(
-        "policy_mean").bias.numpy())
+    model.get_layer("policy_mean").bias.assign(
+        load_keras_model(pendulum_run.run_dir).get_layer("policy_mean").bias.numpy()
+    )
     assert greedy.shape == (3, 1) and greedy.dtype == np.float32
     np.testing.assert_array_equal(greedy, np.full((3, 1), 2.0, np.float32))
     meta = json.loads((shifted / "a2c_export.json").read_text())
@@ -105,8 +121,9 @@ def test_saved_model_serves_gaussian_parameters_and_clips_the_greedy_action(pend
 @pytest.mark.parametrize("sample", [False, True])
 def test_every_format_evaluates_alike(pendulum_run, sample):
     run = pendulum_run.run_dir
-    results = [evaluate_path(p, episodes=3, sample=sample)[0].returns
-               for p in (run, run / "model.keras", run / "saved_model")]
+    results = [
+        evaluate_path(p, episodes=3, sample=sample)[0].returns for p in (run, run / "model.keras", run / "saved_model")
+    ]
     np.testing.assert_allclose(results[0], results[1], rtol=1e-6)
     np.testing.assert_allclose(results[0], results[2], rtol=1e-4)
     if not sample:  # the run's own final evaluation used the same seeds
@@ -132,10 +149,22 @@ def test_resumed_run_restores_the_observation_statistics(tmp_path, pendulum_run)
 
 def test_identity_task_is_learned_with_a_gaussian_policy(tmp_path):
     """Reward -|a - obs| on a 1-D Box: the greedy policy must learn to copy the observation."""
-    cfg = make_config({"env_id": "A2CTest/ContinuousIdentity-v0", "total_steps": 12_000, "n_envs": 8,
-                       "n_steps": 5, "lr": 3e-3, "hidden_sizes": (32,), "log_std_init": -0.5,
-                       "normalize_advantage": True, "eval_every": 0, "final_eval_episodes": 20,
-                       "progress": False, "run_dir": str(tmp_path / "cid")})
+    cfg = make_config(
+        {
+            "env_id": "A2CTest/ContinuousIdentity-v0",
+            "total_steps": 12_000,
+            "n_envs": 8,
+            "n_steps": 5,
+            "lr": 3e-3,
+            "hidden_sizes": (32,),
+            "log_std_init": -0.5,
+            "normalize_advantage": True,
+            "eval_every": 0,
+            "final_eval_episodes": 20,
+            "progress": False,
+            "run_dir": str(tmp_path / "cid"),
+        }
+    )
     result = train(cfg, quiet=True)
     # A random policy with std 0.6 scores about -5; copying the observation scores 0.
     assert result.summary["eval_mean_return"] > -1.0, result.summary

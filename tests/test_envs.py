@@ -44,12 +44,15 @@ def test_observation_specs():
         assert observation_spec(obs_space) == ObsSpec.flat(size) and action_space.n == n
 
 
-@pytest.mark.parametrize("env_id,needle", [
-    ("NoSuchEnv-v0", "unknown environment 'NoSuchEnv-v0'"),
-    ("A2CTest/UnboundedBox-v0", "A2CTest/UnboundedBox-v0 has an unbounded Box action space Box(-inf, inf, (2,)"),
-    ("A2CTest/MultiDiscrete-v0", "A2CTest/MultiDiscrete-v0 has action space MultiDiscrete([3 2])"),
-    ("Blackjack-v1", "observation space Tuple"),
-])
+@pytest.mark.parametrize(
+    "env_id,needle",
+    [
+        ("NoSuchEnv-v0", "unknown environment 'NoSuchEnv-v0'"),
+        ("A2CTest/UnboundedBox-v0", "A2CTest/UnboundedBox-v0 has an unbounded Box action space Box(-inf, inf, (2,)"),
+        ("A2CTest/MultiDiscrete-v0", "A2CTest/MultiDiscrete-v0 has action space MultiDiscrete([3 2])"),
+        ("Blackjack-v1", "observation space Tuple"),
+    ],
+)
 def test_unsupported_envs_are_refused_with_the_space_named(env_id, needle):
     with pytest.raises(EnvError, match=re.escape(needle)):
         make_vec_env(env_id, 2)

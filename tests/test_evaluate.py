@@ -29,6 +29,7 @@ from a2c.common.errors import ConfigError, EnvError, ModelFileError  # noqa: E40
 
 REPO = Path(__file__).resolve().parents[1]
 
+
 @pytest.fixture(scope="module")
 def run_dir(shared_run_dir: Path) -> Path:
     return shared_run_dir
@@ -65,8 +66,22 @@ def test_each_kind_of_path_gives_the_same_greedy_returns(run_dir, capsys):
 
 def test_json_fields_and_text_output(run_dir, capsys):
     r = evaluate_json(capsys, str(run_dir), "--episodes", "2", "--seed", "7")
-    for key in ("mean_return", "std_return", "min_return", "max_return", "mean_length", "episodes",
-                "returns", "lengths", "seeds", "model", "format", "env_id", "policy", "seed"):
+    for key in (
+        "mean_return",
+        "std_return",
+        "min_return",
+        "max_return",
+        "mean_length",
+        "episodes",
+        "returns",
+        "lengths",
+        "seeds",
+        "model",
+        "format",
+        "env_id",
+        "policy",
+        "seed",
+    ):
         assert key in r, key
     assert r["seeds"] == [7, 8] and r["seed"] == 7
     assert r["min_return"] == min(r["returns"]) and r["max_return"] == max(r["returns"])
@@ -124,8 +139,14 @@ def test_gif_frames_are_thinned(tmp_path):
 
 def _cli(*args: str) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.Popen([sys.executable, "-m", "a2c", "evaluate", *args, "--episodes", "1"], cwd=REPO,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "a2c", "evaluate", *args, "--episodes", "1"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_cli_errors_are_one_line_without_traceback(tmp_path):
@@ -189,15 +210,18 @@ def _empty_run_dir(p: Path) -> Path:
     return p
 
 
-@pytest.mark.parametrize("make, error, message", [
-    (_foreign_zip, ModelFileError, "cannot load model"),
-    (_not_actor_critic, ModelFileError, "not an a2c actor-critic"),
-    (_corrupt_saved_model, ModelFileError, "cannot load SavedModel"),
-    (_foreign_saved_model, ModelFileError, "not an a2c export"),
-    (_mismatched_saved_model, ModelFileError, "does not fit CartPole-v1"),
-    (_other_suffix, ModelFileError, "expected a run directory, a .keras file"),
-    (_empty_run_dir, ModelFileError, "neither a run directory"),
-])
+@pytest.mark.parametrize(
+    "make, error, message",
+    [
+        (_foreign_zip, ModelFileError, "cannot load model"),
+        (_not_actor_critic, ModelFileError, "not an a2c actor-critic"),
+        (_corrupt_saved_model, ModelFileError, "cannot load SavedModel"),
+        (_foreign_saved_model, ModelFileError, "not an a2c export"),
+        (_mismatched_saved_model, ModelFileError, "does not fit CartPole-v1"),
+        (_other_suffix, ModelFileError, "expected a run directory, a .keras file"),
+        (_empty_run_dir, ModelFileError, "neither a run directory"),
+    ],
+)
 def test_model_errors(tmp_path, capsys, make, error, message):
     path = make(tmp_path)
     with pytest.raises(error, match=message):
@@ -207,12 +231,15 @@ def test_model_errors(tmp_path, capsys, make, error, message):
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
-@pytest.mark.parametrize("args, error, message", [
-    (["--episodes", "0"], ConfigError, "at least 1"),
-    (["--gif", "episode.png"], ConfigError, ".gif"),
-    (["--env", "NoSuchEnv-v0"], EnvError, "unknown environment"),
-    (["--env", "Acrobot-v1"], ModelFileError, "does not fit Acrobot-v1"),
-])
+@pytest.mark.parametrize(
+    "args, error, message",
+    [
+        (["--episodes", "0"], ConfigError, "at least 1"),
+        (["--gif", "episode.png"], ConfigError, ".gif"),
+        (["--env", "NoSuchEnv-v0"], EnvError, "unknown environment"),
+        (["--env", "Acrobot-v1"], ModelFileError, "does not fit Acrobot-v1"),
+    ],
+)
 def test_flag_errors(run_dir, capsys, args, error, message):
     env = args[1] if args[0] == "--env" else None
     kwargs = {"episodes": int(args[1])} if args[0] == "--episodes" else {"episodes": 1}

@@ -18,11 +18,18 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from a2c.agent.model import build_actor_critic  # noqa: E402
+from a2c.artifacts.export import (
+    GREEDY_ENDPOINT,
+    METADATA_FILE,
+    SERVE_ENDPOINT,
+    export_run,
+    export_saved_model,
+    read_export_metadata,
+)  # noqa: E402
+from a2c.artifacts.saving import save_model  # noqa: E402
 from a2c.cli.main import main  # noqa: E402
 from a2c.common.errors import ModelFileError  # noqa: E402
-from a2c.artifacts.export import GREEDY_ENDPOINT, METADATA_FILE, SERVE_ENDPOINT, export_run, export_saved_model, read_export_metadata  # noqa: E402
-from a2c.agent.model import build_actor_critic  # noqa: E402
-from a2c.artifacts.saving import save_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -120,9 +127,19 @@ def test_saved_model_runs_in_a_process_without_a2c_or_keras(exported, tmp_path):
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     # -I: no PYTHONPATH, no user site, no cwd/script dir tricks; run outside the repository.
     proc = subprocess.run(
-        [sys.executable, "-I", str(tmp_path / "fresh.py"), str(sm_dir), str(tmp_path / "obs.npy"),
-         str(tmp_path / "out.npz")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-I",
+            str(tmp_path / "fresh.py"),
+            str(sm_dir),
+            str(tmp_path / "obs.npy"),
+            str(tmp_path / "out.npz"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == []  # neither a2c nor keras got imported
@@ -200,11 +217,14 @@ def test_cli_export_run_dir(run_dir, tmp_path, capsys):
     assert (out / METADATA_FILE).is_file()
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: p / "missing", "path not found"),
-    (lambda p: p, "has no model.keras"),
-    (lambda p: (p / "model.keras").write_text("not a zip") and p / "model.keras", "not a .keras archive"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p / "missing", "path not found"),
+        (lambda p: p, "has no model.keras"),
+        (lambda p: (p / "model.keras").write_text("not a zip") and p / "model.keras", "not a .keras archive"),
+    ],
+)
 def test_cli_export_errors(tmp_path, capsys, make, message):
     assert main(["export", str(make(tmp_path))]) == 2
     err = capsys.readouterr().err
@@ -220,8 +240,7 @@ def test_onnx_export_matches_keras(run_dir, tmp_path):
     path = export_onnx(model, tmp_path / "model.onnx")
     session = ort.InferenceSession(str(path))
     obs = observations(4, 5)
-    outputs = dict(zip([o.name for o in session.get_outputs()],
-                       session.run(None, {session.get_inputs()[0].name: obs})))
+    outputs = dict(zip([o.name for o in session.get_outputs()], session.run(None, {session.get_inputs()[0].name: obs})))
     want = {k: v.numpy() for k, v in model(obs).items()}
     got_probs = next(v for v in outputs.values() if v.ndim == 2 and np.allclose(v.sum(axis=1), 1.0))
     np.testing.assert_allclose(got_probs, want["probs"], rtol=1e-5, atol=1e-6)
@@ -297,8 +316,9 @@ def test_cli_export_rewrites_after_model_keras_changed(run_dir, tmp_path, capsys
     assert out.startswith(f"rewrote SavedModel {run / 'saved_model'}") and "up to date" not in out
     assert not (run / "saved_model" / "marker.txt").exists()
     obs = observations(4)
-    np.testing.assert_allclose(_served_probs(run / "saved_model", obs), model(obs)["probs"].numpy(),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        _served_probs(run / "saved_model", obs), model(obs)["probs"].numpy(), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_cli_export_force_rewrites_a_current_saved_model(run_dir, tmp_path, capsys):

@@ -59,8 +59,10 @@ def _two_layouts(seed: int = 0):
         term[t, env], trunc[t, env] = te, tr
     same_step = Rollout(obs, actions, rewards, term, trunc, np.ones((t_len, n), np.float32))
 
-    ns = {k: np.zeros((t_len + 1,) + a.shape[1:], a.dtype) for k, a in
-          (("actions", actions), ("rewards", rewards), ("terminated", term), ("truncated", trunc))}
+    ns = {
+        k: np.zeros((t_len + 1,) + a.shape[1:], a.dtype)
+        for k, a in (("actions", actions), ("rewards", rewards), ("terminated", term), ("truncated", trunc))
+    }
     ns_obs = np.zeros((t_len + 2, n, d), np.float32)
     valid = np.ones((t_len + 1, n), np.float32)
     for env, (end, _, _) in ends.items():
@@ -84,16 +86,16 @@ def _tensors(batch: Rollout) -> Rollout:
 
 def test_fused_and_standard_paths_give_the_same_loss_and_gradients():
     same_step, final_obs, next_step = _two_layouts()
-    cfg = make_config({"gamma": 0.9, "gae_lambda": 0.8, "normalize_advantage": True, "ent_coef": 0.01,
-                       "n_envs": 3, "n_steps": 6})
+    cfg = make_config(
+        {"gamma": 0.9, "gae_lambda": 0.8, "normalize_advantage": True, "ent_coef": 0.01, "n_envs": 3, "n_steps": 6}
+    )
     model = build_actor_critic(4, 2, (16, 16), seed=3)
     with tf.GradientTape(persistent=True) as tape:
         loss_std, parts_std = compute_loss(model, _tensors(next_step), cfg)
         loss_fused, parts_fused = compute_loss(model, _tensors(same_step), cfg, next_obs=tf.constant(final_obs))
     np.testing.assert_allclose(loss_fused.numpy(), loss_std.numpy(), rtol=1e-5, atol=1e-6)
     for key in parts_std:
-        np.testing.assert_allclose(parts_fused[key].numpy(), parts_std[key].numpy(), rtol=1e-5, atol=1e-6,
-                                   err_msg=key)
+        np.testing.assert_allclose(parts_fused[key].numpy(), parts_std[key].numpy(), rtol=1e-5, atol=1e-6, err_msg=key)
     grads_std = tape.gradient(loss_std, model.trainable_variables)
     grads_fused = tape.gradient(loss_fused, model.trainable_variables)
     for g_std, g_fused in zip(grads_std, grads_fused, strict=True):
@@ -115,8 +117,9 @@ def test_one_update_matches_between_the_compiled_paths():
     make_update(model_std, keras.optimizers.SGD(0.5), cfg_std)(_tensors(next_step))
     optimizer = keras.optimizers.SGD(0.5)
     optimizer.build(model_fused.trainable_variables)
-    fused_update = tf.function(lambda b, f: update_step(model_fused, optimizer, b, cfg_fused, next_obs=f),
-                               jit_compile=True, autograph=False)
+    fused_update = tf.function(
+        lambda b, f: update_step(model_fused, optimizer, b, cfg_fused, next_obs=f), jit_compile=True, autograph=False
+    )
     fused_update(_tensors(same_step), tf.constant(final_obs))
     for w_std, w_fused in zip(model_std.trainable_variables, model_fused.trainable_variables, strict=True):
         np.testing.assert_allclose(w_fused.numpy(), w_std.numpy(), rtol=1e-5, atol=1e-6)
@@ -128,8 +131,9 @@ CALLS, K = 8, 25
 
 def _loop(seed: int, xla: bool) -> FusedLoop:
     cfg = make_fused_config({"seed": seed, "fused_xla": xla})
-    cfg = make_fused_config({"seed": seed, "fused_xla": xla,
-                             "total_steps": cfg.batch_size * CALLS * K})  # the lr decays over it
+    cfg = make_fused_config(
+        {"seed": seed, "fused_xla": xla, "total_steps": cfg.batch_size * CALLS * K}
+    )  # the lr decays over it
     env = ported_env(cfg.env_id)
     model = build_actor_critic(env.obs_dim, env.n_actions, cfg.hidden_sizes, cfg.activation, seed=cfg.seed)
     return FusedLoop(model, make_optimizer(cfg), cfg, env)
@@ -192,8 +196,9 @@ def test_the_fused_loop_traces_once(twin_runs):
 @pytest.mark.parametrize("xla", [False, True], ids=["graph", "xla"])
 def test_thousands_of_envs(xla):
     """A batch of 4096 envs runs in either executor."""
-    cfg = make_fused_config({"n_envs": 4096, "n_steps": 2, "total_steps": 4096 * 2 * 2,
-                             "hidden_sizes": (8,), "fused_xla": xla})
+    cfg = make_fused_config(
+        {"n_envs": 4096, "n_steps": 2, "total_steps": 4096 * 2 * 2, "hidden_sizes": (8,), "fused_xla": xla}
+    )
     env = ported_env(cfg.env_id)
     model = build_actor_critic(env.obs_dim, env.n_actions, cfg.hidden_sizes, cfg.activation, seed=0)
     loop = FusedLoop(model, make_optimizer(cfg), cfg, env)
@@ -247,11 +252,39 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 def test_cli_fused_writes_every_file_of_the_run_directory(tmp_path):
     run_dir = tmp_path / "fused"
     proc = subprocess.run(
-        [sys.executable, "-m", "a2c", "train", "--fused", "--env", "CartPole-v1", "--total-steps", "6400",
-         "--n-envs", "64", "--n-steps", "5", "--fused-updates-per-call", "4", "--eval-every", "2560",
-         "--log-every", "4", "--eval-episodes", "2", "--final-eval-episodes", "2", "--run-dir", str(run_dir),
-         "--no-progress"],
-        cwd=REPO, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "a2c",
+            "train",
+            "--fused",
+            "--env",
+            "CartPole-v1",
+            "--total-steps",
+            "6400",
+            "--n-envs",
+            "64",
+            "--n-steps",
+            "5",
+            "--fused-updates-per-call",
+            "4",
+            "--eval-every",
+            "2560",
+            "--log-every",
+            "4",
+            "--eval-episodes",
+            "2",
+            "--final-eval-episodes",
+            "2",
+            "--run-dir",
+            str(run_dir),
+            "--no-progress",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"run directory: {run_dir}" in proc.stdout
     for name in ("config.toml", "metrics.csv", "evaluations.csv", "model.keras", "summary.json"):
@@ -326,8 +359,9 @@ def test_recent_episodes_window_keeps_the_newest_calls_covering_100():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_fused_cartpole_preset_is_solved(tmp_path, seed):
     """The whole preset (graph executor, 200k steps): greedy 100-episode mean >= 475."""
-    cfg = make_fused_config({"seed": seed, "progress": False, "eval_every": 0,
-                             "run_dir": str(tmp_path / f"fused{seed}")})
+    cfg = make_fused_config(
+        {"seed": seed, "progress": False, "eval_every": 0, "run_dir": str(tmp_path / f"fused{seed}")}
+    )
     summary = train_fused(cfg, quiet=True).summary
     assert summary["executor"] == "graph" and summary["total_steps"] >= 200_000
     assert summary["eval_episodes"] == 100 and summary["eval_mean_return"] >= 475, summary["eval_mean_return"]

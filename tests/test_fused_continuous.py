@@ -20,8 +20,9 @@ from a2c.trainers.fused import FusedLoop, make_fused_config, ported_env
 
 def test_the_loop_keeps_drawn_actions_and_the_port_gets_clipped_ones():
     # MountainCarContinuous charges 0.1 * action^2 on the action the port receives.
-    cfg = make_fused_config({"env_id": "MountainCarContinuous-v0", "n_envs": 16, "n_steps": 30,
-                             "log_std_init": 1.0, "fused_xla": False})
+    cfg = make_fused_config(
+        {"env_id": "MountainCarContinuous-v0", "n_envs": 16, "n_steps": 30, "log_std_init": 1.0, "fused_xla": False}
+    )
     env = ported_env(cfg.env_id)
     obs_space, action_space = env_spaces(cfg.env_id)
     loop = FusedLoop(model_for(cfg, obs_space, action_space), make_optimizer(cfg), cfg, env)
@@ -45,9 +46,18 @@ def test_fused_presets_of_the_continuous_ports():
 
 
 def test_a_short_fused_pendulum_run_writes_a_model_that_evaluates(tmp_path):
-    cfg = make_fused_config({"env_id": "Pendulum-v1", "total_steps": 4096, "n_envs": 16,
-                             "fused_updates_per_call": 8, "eval_every": 0, "final_eval_episodes": 2,
-                             "progress": False, "run_dir": str(tmp_path / "run")})
+    cfg = make_fused_config(
+        {
+            "env_id": "Pendulum-v1",
+            "total_steps": 4096,
+            "n_envs": 16,
+            "fused_updates_per_call": 8,
+            "eval_every": 0,
+            "final_eval_episodes": 2,
+            "progress": False,
+            "run_dir": str(tmp_path / "run"),
+        }
+    )
     result = train(cfg, quiet=True)
     assert result.summary["total_steps"] == 4096 and result.summary["trainer"] == "fused"
     evaluation, info = evaluate_path(tmp_path / "run" / "saved_model", episodes=2)
@@ -64,8 +74,9 @@ def test_population_refuses_box_actions_in_one_line():
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_fused_pendulum_preset_reaches_minus_200(tmp_path, seed):
-    cfg = make_fused_config({"env_id": "Pendulum-v1", "seed": seed, "progress": False, "eval_every": 0,
-                             "run_dir": str(tmp_path / "run")})
+    cfg = make_fused_config(
+        {"env_id": "Pendulum-v1", "seed": seed, "progress": False, "eval_every": 0, "run_dir": str(tmp_path / "run")}
+    )
     assert train(cfg, quiet=True).summary["eval_mean_return"] >= -200
 
 
@@ -74,7 +85,23 @@ def test_cli_fused_pendulum_resolves_the_fused_preset_before_validating(tmp_path
     layer turns that off, and the command line must apply it before checking the config."""
     from a2c.cli.main import main
 
-    code = main(["train", "--env", "Pendulum-v1", "--fused", "--total-steps", "512", "--n-envs", "8",
-                 "--eval-every", "0", "--final-eval-episodes", "1", "--no-progress",
-                 "--run-dir", str(tmp_path / "run")])
+    code = main(
+        [
+            "train",
+            "--env",
+            "Pendulum-v1",
+            "--fused",
+            "--total-steps",
+            "512",
+            "--n-envs",
+            "8",
+            "--eval-every",
+            "0",
+            "--final-eval-episodes",
+            "1",
+            "--no-progress",
+            "--run-dir",
+            str(tmp_path / "run"),
+        ]
+    )
     assert code == 0 and (tmp_path / "run" / "summary.json").is_file()

@@ -27,8 +27,15 @@ def test_update_traces_once_and_changes_weights():
         metrics = update(collector.collect()[0])
     assert update.fast and update.function.experimental_get_tracing_count() == 1
     assert any(not np.array_equal(b, w.numpy()) for b, w in zip(before, model.trainable_variables))
-    assert set(metrics) >= {"policy_loss", "value_loss", "entropy", "total_loss", "explained_variance",
-                            "grad_norm", "learning_rate"}
+    assert set(metrics) >= {
+        "policy_loss",
+        "value_loss",
+        "entropy",
+        "total_loss",
+        "explained_variance",
+        "grad_norm",
+        "learning_rate",
+    }
     assert all(np.isfinite(float(v)) for v in metrics.values())
 
 

@@ -20,8 +20,7 @@ def _grads(model, obs, actions, returns, term, **kw):
     with tf.GradientTape() as tape:
         out = model(obs)
         _, parts = a2c_loss(out["logits"], out["value"], actions, returns, **kw)
-    return dict(zip([v.path for v in model.trainable_variables],
-                    tape.gradient(parts[term], model.trainable_variables)))
+    return dict(zip([v.path for v in model.trainable_variables], tape.gradient(parts[term], model.trainable_variables)))
 
 
 def test_policy_term_leaves_value_head_untouched():
@@ -51,7 +50,9 @@ def test_entropy_sign_and_value():
     peaked = tf.constant([[50.0, 0.0, 0.0, 0.0]], tf.float64)
     assert CATEGORICAL.entropy(peaked).numpy()[0] < 1e-15
     # The bonus lowers the loss: a higher-entropy policy has a lower total at equal other terms.
-    actions = tf.constant([0]); returns = tf.constant([0.0], tf.float64); values = tf.constant([0.0], tf.float64)
+    actions = tf.constant([0])
+    returns = tf.constant([0.0], tf.float64)
+    values = tf.constant([0.0], tf.float64)
     total_u, _ = a2c_loss(uniform, values, actions, returns, vf_coef=0.0, ent_coef=1.0)
     total_p, _ = a2c_loss(peaked, values, actions, returns, vf_coef=0.0, ent_coef=1.0)
     assert total_u.numpy() < total_p.numpy()
@@ -65,8 +66,9 @@ def test_entropy_sign_and_value():
 
 def test_log_probs_from_logits_stay_finite():
     logits = tf.constant([[1000.0, -1000.0]], tf.float32)
-    total, parts = a2c_loss(logits, tf.constant([0.0]), tf.constant([1]), tf.constant([1.0]),
-                            vf_coef=0.5, ent_coef=0.01)
+    total, parts = a2c_loss(
+        logits, tf.constant([0.0]), tf.constant([1]), tf.constant([1.0]), vf_coef=0.5, ent_coef=0.01
+    )
     assert np.isfinite(total.numpy()) and parts["policy_loss"].numpy() == pytest.approx(2000.0)
 
 

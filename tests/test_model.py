@@ -46,8 +46,7 @@ def test_observation_scaling_layer():
     scaled = build_actor_critic(6, 3, (8,), seed=1, obs_scale=scale)
     plain = build_actor_critic(6, 3, (8,), seed=1)
     obs = np.random.default_rng(0).normal(size=(4, 6)).astype("float32") * 10
-    np.testing.assert_allclose(scaled(obs)["value"].numpy(), plain(obs * np.float32(scale))["value"].numpy(),
-                               rtol=1e-5)
+    np.testing.assert_allclose(scaled(obs)["value"].numpy(), plain(obs * np.float32(scale))["value"].numpy(), rtol=1e-5)
 
 
 def test_nature_cnn_trunk_takes_uint8_frame_stacks():
@@ -63,8 +62,9 @@ def test_nature_cnn_trunk_takes_uint8_frame_stacks():
     # the pixels are scaled inside: the same network on float frames already divided by 255
     twin = build_actor_critic(ObsSpec((4, 84, 84), "float32"), 6, (512,), "relu", trunk="nature_cnn", seed=0)
     twin.set_weights(model.get_weights())
-    scaled = keras.ops.convert_to_numpy(twin.get_layer("obs_channels_last")(
-        np.float32(frames) * np.float32(PIXEL_SCALE)))
+    scaled = keras.ops.convert_to_numpy(
+        twin.get_layer("obs_channels_last")(np.float32(frames) * np.float32(PIXEL_SCALE))
+    )
     inner = keras.Model(twin.get_layer("obs_channels_last").output, twin.output)
     np.testing.assert_allclose(model(frames)["value"], inner(scaled)["value"], rtol=1e-5, atol=1e-6)
 

@@ -20,11 +20,14 @@ def batch(rewards, terminated=None, truncated=None, valid=None) -> Rollout:
     rewards = np.asarray(rewards, np.float32)
     t, n = rewards.shape
     zeros = np.zeros((t, n), np.float32)
-    return Rollout(obs=np.zeros((t + 1, n, 1), np.float32), actions=np.zeros((t, n), np.int32),
-                   rewards=rewards,
-                   terminated=zeros if terminated is None else np.asarray(terminated, np.float32),
-                   truncated=zeros if truncated is None else np.asarray(truncated, np.float32),
-                   valid=np.ones((t, n), np.float32) if valid is None else np.asarray(valid, np.float32))
+    return Rollout(
+        obs=np.zeros((t + 1, n, 1), np.float32),
+        actions=np.zeros((t, n), np.int32),
+        rewards=rewards,
+        terminated=zeros if terminated is None else np.asarray(terminated, np.float32),
+        truncated=zeros if truncated is None else np.asarray(truncated, np.float32),
+        valid=np.ones((t, n), np.float32) if valid is None else np.asarray(valid, np.float32),
+    )
 
 
 def test_running_mean_std_of_batches_equals_that_of_the_whole_stream():
@@ -59,8 +62,9 @@ def test_episode_ends_reset_the_running_return_and_autoreset_steps_are_skipped()
     norm = ReturnNormalizer(num_envs=2, gamma=1.0)
     # env 0: episode ends at t=0 (terminated), t=1 is the autoreset step (invalid, reward 0), then a new one.
     # env 1: one long episode.
-    out = norm(batch([[2.0, 2.0], [0.0, 2.0], [2.0, 2.0]], terminated=[[1, 0], [0, 0], [0, 0]],
-                     valid=[[1, 1], [0, 1], [1, 1]]))
+    out = norm(
+        batch([[2.0, 2.0], [0.0, 2.0], [2.0, 2.0]], terminated=[[1, 0], [0, 0], [0, 0]], valid=[[1, 1], [0, 1], [1, 1]])
+    )
     np.testing.assert_array_equal(norm.returns, [2.0, 6.0])  # env 0 restarted from 0; env 1 summed on
     assert out.rewards[1, 0] == 0.0  # the autoreset step's reward stays zero
     assert norm.stats.count == pytest.approx(5 + 1e-4)  # 5 real transitions updated the statistics
@@ -86,9 +90,21 @@ def test_fused_mode_refuses_reward_normalisation():
 
 
 def small(tmp_path: Path, name: str):
-    return make_config({"total_steps": 1200, "n_envs": 4, "n_steps": 5, "eval_every": 0, "final_eval_episodes": 0,
-                        "log_every": 10, "checkpoint_every": 20, "normalize_reward": True, "reward_scale": 1.0,
-                        "progress": False, "run_dir": str(tmp_path / name)})
+    return make_config(
+        {
+            "total_steps": 1200,
+            "n_envs": 4,
+            "n_steps": 5,
+            "eval_every": 0,
+            "final_eval_episodes": 0,
+            "log_every": 10,
+            "checkpoint_every": 20,
+            "normalize_reward": True,
+            "reward_scale": 1.0,
+            "progress": False,
+            "run_dir": str(tmp_path / name),
+        }
+    )
 
 
 def test_normalised_training_changes_the_update_and_resumes_exactly(tmp_path):

@@ -54,8 +54,9 @@ def test_walkthrough_runs_top_to_bottom(tmp_path: Path) -> None:
     run_dir, cwd = tmp_path / "run", tmp_path / "cwd"
     cwd.mkdir()
     # papermill raises PapermillExecutionError (cell and traceback) if any cell fails.
-    nb = _executor().execute(WALKTHROUGH, tmp_path / "walkthrough.ipynb",
-                             parameters={**TINY, "RUN_DIR": str(run_dir)}, cwd=cwd)
+    nb = _executor().execute(
+        WALKTHROUGH, tmp_path / "walkthrough.ipynb", parameters={**TINY, "RUN_DIR": str(run_dir)}, cwd=cwd
+    )
     assert not [o for o in _outputs(nb) if o.output_type == "error"]
     # Every section produced its output: plots, the trained and exported model, the GIF.
     assert _mime_count(nb, "image/png") >= 5
@@ -76,8 +77,13 @@ def committed() -> nbformat.NotebookNode:
 def test_parameters_cell(committed: nbformat.NotebookNode) -> None:
     cells = [c for c in committed.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(cells) == 1
-    names = {t.id for node in ast.parse(cells[0].source).body if isinstance(node, ast.Assign)
-             for t in node.targets if isinstance(t, ast.Name)}
+    names = {
+        t.id
+        for node in ast.parse(cells[0].source).body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    }
     assert {"TOTAL_STEPS", "EVAL_EPISODES", "RUN_DIR"} <= names
     assert committed.cells.index(cells[0]) < 4, "the parameters cell belongs near the top"
 
@@ -87,8 +93,9 @@ def test_committed_notebook_is_executed_clean_and_small(committed: nbformat.Note
     assert WALKTHROUGH.stat().st_size < MAX_COMMITTED_BYTES
     code = [c for c in committed.cells if c.cell_type == "code"]
     assert [c.execution_count for c in code] == list(range(1, len(code) + 1)), "run top to bottom, once"
-    assert not any("injected-parameters" in c.metadata.get("tags", []) for c in committed.cells), \
+    assert not any("injected-parameters" in c.metadata.get("tags", []) for c in committed.cells), (
         "regenerate with the notebook's own parameters (make notebook)"
+    )
     assert not [o for o in _outputs(committed) if o.output_type == "error"]
     assert not [o.text[:200] for o in _outputs(committed) if o.output_type == "stream" and o.name == "stderr"]
     assert _mime_count(committed, "image/gif") == 1

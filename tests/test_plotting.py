@@ -14,20 +14,35 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from a2c.analysis.plotting import (
+    EV_YLIM,
+    EXPLAINED_VARIANCE,
+    format_steps,
+    plot_learning_curve,
+    plot_learning_curves_by_env,
+    plot_runs,
+)  # noqa: E402
+from a2c.analysis.run_data import aggregate_curves, aggregate_evaluations, load_run, results_table  # noqa: E402
 from a2c.cli.main import main  # noqa: E402
 from a2c.common.errors import RunDirError  # noqa: E402
-from a2c.analysis.run_data import aggregate_curves, aggregate_evaluations, load_run, results_table  # noqa: E402
-from a2c.analysis.plotting import EV_YLIM, EXPLAINED_VARIANCE, format_steps, plot_learning_curve, plot_learning_curves_by_env, plot_runs  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
 
 @pytest.fixture(scope="module")
 def run_dir(shared_run_dir: Path) -> Path:
     return shared_run_dir
 
 
-def fake_run(source: Path, dest: Path, *, seed: int, step_scale: float = 1.0, return_shift: float = 0.0,
-             env_id: str | None = None) -> Path:
+def fake_run(
+    source: Path,
+    dest: Path,
+    *,
+    seed: int,
+    step_scale: float = 1.0,
+    return_shift: float = 0.0,
+    env_id: str | None = None,
+) -> Path:
     """A copy of ``source`` with its steps scaled and returns shifted (another 'seed')."""
     shutil.copytree(source, dest, ignore=shutil.ignore_patterns("saved_model", "tb", "*.keras"))
     for name, value_cols in (("metrics.csv", ["rollout/ep_return_mean"]), ("evaluations.csv", ["eval/mean_return"])):
@@ -93,10 +108,12 @@ def test_plot_one_run(run_dir, tmp_path, capsys):
 
 
 def test_plot_several_runs_and_envs(run_dir, tmp_path):
-    runs = [run_dir,
-            fake_run(run_dir, tmp_path / "s1", seed=1, step_scale=1.3, return_shift=5.0),
-            fake_run(run_dir, tmp_path / "s2", seed=2, step_scale=0.8, return_shift=-3.0),
-            fake_run(run_dir, tmp_path / "acro", seed=0, return_shift=-100.0, env_id="Acrobot-v1")]
+    runs = [
+        run_dir,
+        fake_run(run_dir, tmp_path / "s1", seed=1, step_scale=1.3, return_shift=5.0),
+        fake_run(run_dir, tmp_path / "s2", seed=2, step_scale=0.8, return_shift=-3.0),
+        fake_run(run_dir, tmp_path / "acro", seed=0, return_shift=-100.0, env_id="Acrobot-v1"),
+    ]
     fig = plot_runs(runs[:3], tmp_path / "three.png", title="three seeds")
     assert_png(tmp_path / "three.png")
     assert fig.get_suptitle() == "three seeds"
@@ -108,14 +125,28 @@ def test_plot_several_runs_and_envs(run_dir, tmp_path):
     for path in paths.values():
         assert_png(path)
     assert sorted(p.name for p in (tmp_path / "curves").iterdir()) == [
-        "learning_curve_Acrobot-v1.png", "learning_curve_CartPole-v1.png"]
+        "learning_curve_Acrobot-v1.png",
+        "learning_curve_CartPole-v1.png",
+    ]
 
 
-@pytest.mark.parametrize("steps, text", [
-    (0, "0"), (999, "999"), (1000, "1k"), (12_500, "12.5k"), (50_000, "50k"), (125_000, "125k"),
-    (999_999, "1M"), (1_500_000, "1.5M"), (2_000_000, "2M"), (1_250_000, "1.25M"), (3e9, "3G"),
-    (-50_000, "-50k"),
-])
+@pytest.mark.parametrize(
+    "steps, text",
+    [
+        (0, "0"),
+        (999, "999"),
+        (1000, "1k"),
+        (12_500, "12.5k"),
+        (50_000, "50k"),
+        (125_000, "125k"),
+        (999_999, "1M"),
+        (1_500_000, "1.5M"),
+        (2_000_000, "2M"),
+        (1_250_000, "1.25M"),
+        (3e9, "3G"),
+        (-50_000, "-50k"),
+    ],
+)
 def test_format_steps(steps, text):
     assert format_steps(steps) == text
     assert format_steps(steps, 3) == text  # as a FuncFormatter calls it
@@ -135,8 +166,7 @@ def test_step_axes_use_short_labels(run_dir, tmp_path):
             labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
             assert 2 <= len(labels) <= 6 and all(len(label) <= 5 for label in labels), labels
             # no two tick labels overlap at the default size
-            boxes = sorted((t.get_window_extent() for t in ax.get_xticklabels() if t.get_text()),
-                           key=lambda b: b.x0)
+            boxes = sorted((t.get_window_extent() for t in ax.get_xticklabels() if t.get_text()), key=lambda b: b.x0)
             assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:])), labels
 
 
@@ -177,9 +207,11 @@ def test_explained_variance_clipped_with_a_note(run_dir, tmp_path):
 
 
 def test_results_table_groups_by_env(run_dir, tmp_path):
-    runs = [run_dir,
-            fake_run(run_dir, tmp_path / "s1", seed=1, return_shift=2.0),
-            fake_run(run_dir, tmp_path / "acro", seed=0, return_shift=-100.0, env_id="Acrobot-v1")]
+    runs = [
+        run_dir,
+        fake_run(run_dir, tmp_path / "s1", seed=1, return_shift=2.0),
+        fake_run(run_dir, tmp_path / "acro", seed=0, return_shift=-100.0, env_id="Acrobot-v1"),
+    ]
     table = results_table(runs, per_run=True)
     lines = table.splitlines()
     assert lines[0].startswith("| Environment | Runs | Seeds |")
@@ -202,7 +234,9 @@ def test_results_table_says_which_weights_a_run_reports(run_dir, tmp_path):
     base = json.loads((run_dir / "summary.json").read_text())["eval_mean_return"]
     # the last weights: the kept run's own score for them, the other run's eval (they are its model)
     assert cartpole[header.index("Last weights")] == f"{(base + 123.4) / 2:.1f} ± {abs(base - 123.4) / 2:.1f}"
-    assert "| best periodic eval, step 40,000 (last weights 123.4) |" in next(r for r in lines if r.startswith("| kept |"))
+    assert "| best periodic eval, step 40,000 (last weights 123.4) |" in next(
+        r for r in lines if r.startswith("| kept |")
+    )
     assert "| last weights |" in next(r for r in lines if r.startswith(f"| {run_dir.name} |"))
     alone = results_table([run_dir]).splitlines()
     assert alone[2].split(" | ")[header.index("Last weights")] == "-"

@@ -42,14 +42,27 @@ def _identity(xla: bool, updates: int = 10, **overrides: object) -> None:
     """Four members that differ in their seed and in every sweepable field (a population
     need not be a full grid), each against its own single fused run."""
     base = make_fused_config({"n_envs": 8, "n_steps": 5, "total_steps": 8 * 5 * 40, "fused_xla": xla, **overrides})
-    values = [dict(seed=0, lr=4e-3, gamma=0.99, gae_lambda=1.0, vf_coef=0.5, ent_coef=0.0, max_grad_norm=0.5,
-                   reward_scale=0.1),
-              dict(seed=1, lr=1e-3, gamma=0.9, gae_lambda=0.95, vf_coef=0.25, ent_coef=0.01, max_grad_norm=0.1,
-                   reward_scale=1.0),
-              dict(seed=0, lr=2e-3, gamma=0.95, gae_lambda=0.9, vf_coef=1.0, ent_coef=0.05, max_grad_norm=1.0,
-                   reward_scale=0.5),
-              dict(seed=7, lr=4e-3, gamma=0.99, gae_lambda=0.8, vf_coef=0.5, ent_coef=0.0, max_grad_norm=0.5,
-                   reward_scale=0.1)]
+    values = [
+        dict(
+            seed=0, lr=4e-3, gamma=0.99, gae_lambda=1.0, vf_coef=0.5, ent_coef=0.0, max_grad_norm=0.5, reward_scale=0.1
+        ),
+        dict(
+            seed=1,
+            lr=1e-3,
+            gamma=0.9,
+            gae_lambda=0.95,
+            vf_coef=0.25,
+            ent_coef=0.01,
+            max_grad_norm=0.1,
+            reward_scale=1.0,
+        ),
+        dict(
+            seed=0, lr=2e-3, gamma=0.95, gae_lambda=0.9, vf_coef=1.0, ent_coef=0.05, max_grad_norm=1.0, reward_scale=0.5
+        ),
+        dict(
+            seed=7, lr=4e-3, gamma=0.99, gae_lambda=0.8, vf_coef=0.5, ent_coef=0.0, max_grad_norm=0.5, reward_scale=0.1
+        ),
+    ]
     members = [dataclasses.replace(base, **v).validate() for v in values]
     pop = PopulationLoop(members, SWEEPABLE, ported_env(base.env_id))
     pop.compile()
@@ -67,8 +80,10 @@ def _identity(xla: bool, updates: int = 10, **overrides: object) -> None:
             np.testing.assert_allclose(w_member, w_single, rtol=RTOL, atol=ATOL)
         # The check can fail: member 3 (seed 7) is far from the others' single runs.
         if k != 3:
-            assert max(np.max(np.abs(a - b)) for a, b in zip(pop.member_weights(3), single.model.get_weights())) \
+            assert (
+                max(np.max(np.abs(a - b)) for a, b in zip(pop.member_weights(3), single.model.get_weights()))
                 > 100 * ATOL
+            )
 
 
 def test_each_member_learns_as_its_single_fused_run_graph():
@@ -102,24 +117,41 @@ def test_parse_sweep_and_member_grid():
     assert sweep == {"lr": [1e-3, 2e-3], "ent_coef": [0.0, 0.01]}
     members = member_configs(make_config({}), [3, 4], sweep)
     assert [(m.lr, m.ent_coef, m.seed) for m in members] == [
-        (1e-3, 0.0, 3), (1e-3, 0.0, 4), (1e-3, 0.01, 3), (1e-3, 0.01, 4),
-        (2e-3, 0.0, 3), (2e-3, 0.0, 4), (2e-3, 0.01, 3), (2e-3, 0.01, 4)]
-    for bad, words in ((["lr=abc"], "expects float"), (["hidden_sizes=8,8"], "not a per-member scalar"),
-                       (["lrr=1"], "did you mean lr"), (["lr"], "FIELD=V1"), (["seed=1,2"], "--seeds"),
-                       (["lr=1,1"], "repeats"), (["max_grad_norm=0,0.5"], "> 0"), (["n_envs=8,16"], "not a per")):
+        (1e-3, 0.0, 3),
+        (1e-3, 0.0, 4),
+        (1e-3, 0.01, 3),
+        (1e-3, 0.01, 4),
+        (2e-3, 0.0, 3),
+        (2e-3, 0.0, 4),
+        (2e-3, 0.01, 3),
+        (2e-3, 0.01, 4),
+    ]
+    for bad, words in (
+        (["lr=abc"], "expects float"),
+        (["hidden_sizes=8,8"], "not a per-member scalar"),
+        (["lrr=1"], "did you mean lr"),
+        (["lr"], "FIELD=V1"),
+        (["seed=1,2"], "--seeds"),
+        (["lr=1,1"], "repeats"),
+        (["max_grad_norm=0,0.5"], "> 0"),
+        (["n_envs=8,16"], "not a per"),
+    ):
         with pytest.raises(ConfigError, match=words):
             parse_sweep(bad)
     with pytest.raises(ConfigError, match="gamma must be in"):
         member_configs(make_config({}), None, {"gamma": [0.9, 1.5]})
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["--seeds", "5-2", "--fused"], "--seeds range 5-2 is empty"),
-    (["--seeds", "0-3"], "add --fused"),
-    (["--fused", "--sweep", "lr=abc"], "lr expects float"),
-    (["--fused", "--sweep", "n_steps=5,10"], "n_steps is not a per-member scalar"),
-    (["--fused", "--sweep", "lr=-1"], "lr must be positive"),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--seeds", "5-2", "--fused"], "--seeds range 5-2 is empty"),
+        (["--seeds", "0-3"], "add --fused"),
+        (["--fused", "--sweep", "lr=abc"], "lr expects float"),
+        (["--fused", "--sweep", "n_steps=5,10"], "n_steps is not a per-member scalar"),
+        (["--fused", "--sweep", "lr=-1"], "lr must be positive"),
+    ],
+)
 def test_bad_population_flags_are_one_line_and_exit_2(argv, words, capsys, tmp_path):
     assert main(["train", *argv, "--run-dir", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip()
@@ -128,16 +160,27 @@ def test_bad_population_flags_are_one_line_and_exit_2(argv, words, capsys, tmp_p
 
 
 def test_population_spec_errors_do_not_import_tensorflow():
-    code = ("import sys\nfrom a2c.cli.main import main\nrc = main(['train', '--seeds', '5-2', '--fused'])\n"
-            "print(rc, 'tensorflow' in sys.modules)")
+    code = (
+        "import sys\nfrom a2c.cli.main import main\nrc = main(['train', '--seeds', '5-2', '--fused'])\n"
+        "print(rc, 'tensorflow' in sys.modules)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.stdout.split() == ["2", "False"], proc.stderr
 
 
 # -------------------------------------------------------------------- the run directory
-SMALL = {"n_envs": 8, "n_steps": 5, "total_steps": 8 * 5 * 24, "fused_updates_per_call": 4, "log_every": 4,
-         "eval_every": 8 * 5 * 8, "eval_episodes": 3, "final_eval_episodes": 4, "checkpoint_every": 8,
-         "progress": False}
+SMALL = {
+    "n_envs": 8,
+    "n_steps": 5,
+    "total_steps": 8 * 5 * 24,
+    "fused_updates_per_call": 4,
+    "log_every": 4,
+    "eval_every": 8 * 5 * 8,
+    "eval_episodes": 3,
+    "final_eval_episodes": 4,
+    "checkpoint_every": 8,
+    "progress": False,
+}
 
 
 def _read(path: Path) -> list[dict[str, str]]:
@@ -230,14 +273,28 @@ def test_interrupted_population_resumes_exactly(population_run, tmp_path):
             np.testing.assert_array_equal(x, y)
         for name, skip in (("metrics.csv", "time/"), ("evaluations.csv", "time/")):
             rows_a, rows_b = _read(full_dir / "members" / str(k) / name), _read(run / "members" / str(k) / name)
-            strip = lambda rows: [{c: v for c, v in r.items() if not c.startswith(skip)} for r in rows]  # noqa: E731
+            strip = lambda rows: [{c: v for c, v in r.items() if not c.startswith(skip)} for r in rows]  # noqa: E731, B023
             assert strip(rows_a) == strip(rows_b), (k, name)
 
 
 def test_cli_population_run_and_resume_refusals(tmp_path, capsys):
     run = tmp_path / "cli"
-    flags = ["--n-envs", "8", "--total-steps", "640", "--eval-every", "320", "--eval-episodes", "2",
-             "--final-eval-episodes", "2", "--log-every", "4", "--run-dir", str(run)]
+    flags = [
+        "--n-envs",
+        "8",
+        "--total-steps",
+        "640",
+        "--eval-every",
+        "320",
+        "--eval-episodes",
+        "2",
+        "--final-eval-episodes",
+        "2",
+        "--log-every",
+        "4",
+        "--run-dir",
+        str(run),
+    ]
     assert main(["train", "--fused", "--seeds", "3-4", "--sweep", "ent_coef=0,0.01", *flags]) == 0
     out = capsys.readouterr().out
     assert f"run directory: {run} (4 members in members/<k>/)" in out

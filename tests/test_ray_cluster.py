@@ -26,7 +26,16 @@ def two_nodes():
 
 def test_one_worker_per_node(two_nodes, tmp_path):
     assert len([n for n in ray.nodes() if n["Alive"]]) == 2
-    cfg = make_config({"workers": 2, "envs_per_worker": 2, "total_steps": 600, "eval_every": 0,
-                       "final_eval_episodes": 2, "progress": False, "run_dir": str(tmp_path / "two")})
+    cfg = make_config(
+        {
+            "workers": 2,
+            "envs_per_worker": 2,
+            "total_steps": 600,
+            "eval_every": 0,
+            "final_eval_episodes": 2,
+            "progress": False,
+            "run_dir": str(tmp_path / "two"),
+        }
+    )
     result = train(cfg, quiet=True)
     assert result.summary["worker_nodes"] == 2 and result.summary["total_steps"] == 600

@@ -32,8 +32,7 @@ from a2c.trainers.rollout import RolloutCollector  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 # Columns that hold wall-clock times: they differ between two runs of the same config.
-CLOCK_COLUMNS = {"time/steps_per_second", "time/elapsed_seconds", "workers/round_seconds",
-                 "workers/broadcast_seconds"}
+CLOCK_COLUMNS = {"time/steps_per_second", "time/elapsed_seconds", "workers/round_seconds", "workers/broadcast_seconds"}
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -43,10 +42,22 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 def worker_cfg(tmp_path: Path, name: str, **overrides):
     """CartPole on 2 workers x 2 envs, 60 updates of 4 x 5 steps."""
-    return make_config({"workers": 2, "envs_per_worker": 2, "n_steps": 5, "total_steps": 1200,
-                        "eval_every": 600, "eval_episodes": 2, "final_eval_episodes": 2, "log_every": 4,
-                        "checkpoint_every": 10, "progress": False, "run_dir": str(tmp_path / name),
-                        **overrides})
+    return make_config(
+        {
+            "workers": 2,
+            "envs_per_worker": 2,
+            "n_steps": 5,
+            "total_steps": 1200,
+            "eval_every": 600,
+            "eval_episodes": 2,
+            "final_eval_episodes": 2,
+            "log_every": 4,
+            "checkpoint_every": 10,
+            "progress": False,
+            "run_dir": str(tmp_path / name),
+            **overrides,
+        }
+    )
 
 
 def test_workers_gather_the_local_collectors_batch_and_restore_their_state(local_ray):
@@ -125,8 +136,9 @@ def test_a_killed_worker_is_restarted_and_training_continues(local_ray, tmp_path
             os.kill(victim.pid, signal.SIGKILL)
 
     # One worker (of 4 envs): the cheapest pool; its death stops every collection until Ray restarts it.
-    result = train(worker_cfg(tmp_path, "kill", workers=1, envs_per_worker=4, total_steps=800), quiet=True,
-                   callback=kill_one)
+    result = train(
+        worker_cfg(tmp_path, "kill", workers=1, envs_per_worker=4, total_steps=800), quiet=True, callback=kill_one
+    )
     assert killed and result.summary["worker_restarts"] == 1
     assert result.summary["total_steps"] == 800
     rows = read_csv(result.run_dir / "metrics.csv")
@@ -139,8 +151,20 @@ def test_a_killed_worker_is_restarted_and_training_continues(local_ray, tmp_path
 
 def test_unreachable_ray_address_is_one_line_and_exit_2(local_ray, tmp_path, capsys):
     run_dir = tmp_path / "never"
-    code = main(["train", "--workers", "2", "--ray-address", "127.0.0.1:1", "--total-steps", "100",
-                 "--run-dir", str(run_dir), "--no-progress"])
+    code = main(
+        [
+            "train",
+            "--workers",
+            "2",
+            "--ray-address",
+            "127.0.0.1:1",
+            "--total-steps",
+            "100",
+            "--run-dir",
+            str(run_dir),
+            "--no-progress",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "cannot reach the Ray cluster at 127.0.0.1:1" in err
     assert err.strip().splitlines() == [err.strip()] and not run_dir.exists()
@@ -161,10 +185,33 @@ def test_ctrl_c_checkpoints_leaves_no_ray_process_and_resumes(local_ray, tmp_pat
     run_dir = tmp_path / "sigint"
     env = {**os.environ, "PYTHONPATH": str(REPO), "RAY_TMPDIR": tempfile.mkdtemp(prefix="r", dir="/tmp")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "a2c", "train", "--workers", "1", "--envs-per-worker", "4", "--total-steps", "2000",
-         "--log-every", "1", "--eval-every", "0", "--final-eval-episodes", "0", "--run-dir", str(run_dir),
-         "--no-progress"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "a2c",
+            "train",
+            "--workers",
+            "1",
+            "--envs-per-worker",
+            "4",
+            "--total-steps",
+            "2000",
+            "--log-every",
+            "1",
+            "--eval-every",
+            "0",
+            "--final-eval-episodes",
+            "0",
+            "--run-dir",
+            str(run_dir),
+            "--no-progress",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 240
         while not ((run_dir / "metrics.csv").is_file() and len(read_csv(run_dir / "metrics.csv")) >= 2):
@@ -180,7 +227,7 @@ def test_ctrl_c_checkpoints_leaves_no_ray_process_and_resumes(local_ray, tmp_pat
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "Continue with: a2c train --resume" in stderr
     deadline = time.monotonic() + 15
-    while (alive := [p for p in ray_processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]):
+    while alive := [p for p in ray_processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]:
         assert time.monotonic() < deadline, f"left running: {[p.cmdline()[:2] for p in alive]}"
         time.sleep(0.2)
     # What the checkpoint holds comes back (the remote envs included); the rest of the budget runs.

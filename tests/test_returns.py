@@ -36,9 +36,11 @@ def test_gae_matches_reference(gamma, lam):
 def test_constant_value_reward_at_end_by_hand():
     # Value 0 everywhere, reward 1 only on the last (terminal) step: A_t = (gamma*lam)^(T-1-t).
     T = 4
-    rewards = np.zeros((T, 1)); rewards[-1] = 1.0
+    rewards = np.zeros((T, 1))
+    rewards[-1] = 1.0
     zeros = np.zeros((T, 1))
-    terminated = zeros.copy(); terminated[-1] = 1.0
+    terminated = zeros.copy()
+    terminated[-1] = 1.0
     for gamma, lam in [(0.9, 1.0), (0.9, 0.5), (1.0, 1.0)]:
         adv, _ = gae(rewards, zeros, zeros, terminated, terminated, gamma, lam)
         expected = np.array([(gamma * lam) ** (T - 1 - t) for t in range(T)])[:, None]
@@ -99,8 +101,9 @@ def test_unrolled_and_scan_paths_agree_exactly(steps):
     done = np.maximum(terminated, (rng.random((steps, 3)) < 0.2).astype(np.float32))
     static = gae(*args, terminated, done, 0.99, 0.95)
     # An unknown time axis always takes the scan path.
-    dynamic = tf.function(lambda *a: gae(*a, 0.99, 0.95),
-                          input_signature=[tf.TensorSpec([None, 3], tf.float32)] * 5)(*args, terminated, done)
+    dynamic = tf.function(lambda *a: gae(*a, 0.99, 0.95), input_signature=[tf.TensorSpec([None, 3], tf.float32)] * 5)(
+        *args, terminated, done
+    )
     assert (steps <= returns.MAX_UNROLL) == (steps == 5)
     for a, b in zip(static, dynamic):
         np.testing.assert_array_equal(a.numpy(), b.numpy())

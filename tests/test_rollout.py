@@ -26,8 +26,16 @@ def _collect(env_id, n_steps=10, n_envs=2, reward_scale=1.0):
     obs_dim = env.single_observation_space.shape[0]
     model = _constant_critic(obs_dim)
     batch, stats = RolloutCollector(env, model, n_steps, seed=0).collect()
-    cfg = make_config({"env_id": "CartPole-v1", "n_envs": n_envs, "n_steps": n_steps,
-                       "gamma": GAMMA, "gae_lambda": 1.0, "reward_scale": reward_scale})
+    cfg = make_config(
+        {
+            "env_id": "CartPole-v1",
+            "n_envs": n_envs,
+            "n_steps": n_steps,
+            "gamma": GAMMA,
+            "gae_lambda": 1.0,
+            "reward_scale": reward_scale,
+        }
+    )
     return batch, stats, batch_returns(model, batch, cfg).numpy()
 
 

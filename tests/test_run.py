@@ -48,11 +48,14 @@ class ScriptedCollector:
     def collect(self) -> tuple[Rollout, EpisodeStats]:
         self.collected += 1
         t, n = self.n_steps, self.num_envs
-        batch = Rollout(obs=self.rng.normal(size=(t + 1, n, 4)).astype(np.float32),
-                        actions=self.rng.integers(0, 2, (t, n)).astype(np.int32),
-                        rewards=self.rng.normal(size=(t, n)).astype(np.float32),
-                        terminated=np.zeros((t, n), np.float32), truncated=np.zeros((t, n), np.float32),
-                        valid=np.ones((t, n), np.float32))
+        batch = Rollout(
+            obs=self.rng.normal(size=(t + 1, n, 4)).astype(np.float32),
+            actions=self.rng.integers(0, 2, (t, n)).astype(np.int32),
+            rewards=self.rng.normal(size=(t, n)).astype(np.float32),
+            terminated=np.zeros((t, n), np.float32),
+            truncated=np.zeros((t, n), np.float32),
+            valid=np.ones((t, n), np.float32),
+        )
         return batch, EpisodeStats([float(self.collected)], [5])
 
     def set_weights(self, weights: list[np.ndarray]) -> None:
@@ -71,9 +74,22 @@ class ScriptedCollector:
 
 
 def _scripted_cfg(run_dir: Path, **overrides):
-    return make_config({"env_id": "CartPole-v1", "n_envs": 4, "n_steps": 5, "total_steps": 120, "seed": 3,
-                        "eval_every": 0, "final_eval_episodes": 0, "log_every": 2, "checkpoint_every": 2,
-                        "progress": False, "run_dir": str(run_dir), **overrides})
+    return make_config(
+        {
+            "env_id": "CartPole-v1",
+            "n_envs": 4,
+            "n_steps": 5,
+            "total_steps": 120,
+            "seed": 3,
+            "eval_every": 0,
+            "final_eval_episodes": 0,
+            "log_every": 2,
+            "checkpoint_every": 2,
+            "progress": False,
+            "run_dir": str(run_dir),
+            **overrides,
+        }
+    )
 
 
 def test_a_collector_that_does_not_share_the_model_drives_the_standard_trainer(tmp_path):
@@ -94,8 +110,7 @@ def test_a_collectors_state_is_checkpointed_and_restored_exactly(tmp_path):
     whole = train(_scripted_cfg(tmp_path / "whole"), quiet=True, collector=ScriptedCollector(4, 5, seed=1))
     stop = lambda update, step: (_ for _ in ()).throw(KeyboardInterrupt) if update == 3 else None  # noqa: E731
     with pytest.raises(TrainingInterrupted):
-        train(_scripted_cfg(tmp_path / "parts"), quiet=True, collector=ScriptedCollector(4, 5, seed=1),
-              callback=stop)
+        train(_scripted_cfg(tmp_path / "parts"), quiet=True, collector=ScriptedCollector(4, 5, seed=1), callback=stop)
     again = ScriptedCollector(4, 5, seed=99)  # a fresh collector: its state must come from the checkpoint
     parts = resume(tmp_path / "parts", quiet=True, collector=again)
     assert again.loaded is not None and again.loaded["collected"] == 3 and again.collected == 6
@@ -116,9 +131,20 @@ def test_uint8_frames_stay_uint8_until_the_model(tmp_path):
     from a2c.artifacts.export import read_export_metadata
     from a2c.artifacts.loading import evaluate_path
 
-    cfg = make_config({"env_id": "A2CTest/Frames-v0", "n_envs": 4, "n_steps": 5, "total_steps": 400,
-                       "eval_every": 200, "eval_episodes": 2, "final_eval_episodes": 2, "log_every": 5,
-                       "progress": False, "run_dir": str(tmp_path / "run")})
+    cfg = make_config(
+        {
+            "env_id": "A2CTest/Frames-v0",
+            "n_envs": 4,
+            "n_steps": 5,
+            "total_steps": 400,
+            "eval_every": 200,
+            "eval_episodes": 2,
+            "final_eval_episodes": 2,
+            "log_every": 5,
+            "progress": False,
+            "run_dir": str(tmp_path / "run"),
+        }
+    )
     env = make_vec_env(cfg.env_id, cfg.n_envs)
     model = model_for(cfg, env.single_observation_space, 2)
     batch, _ = RolloutCollector(env, model, cfg.n_steps, seed=0).collect()
@@ -141,18 +167,38 @@ def test_uint8_frames_stay_uint8_until_the_model(tmp_path):
 def _fused_cfg(run_dir: Path, **overrides):
     from a2c.trainers.fused import make_fused_config
 
-    return make_fused_config({"env_id": "CartPole-v1", "n_envs": 8, "n_steps": 5, "total_steps": 1600,
-                              "fused_updates_per_call": 5, "fused_xla": False, "eval_every": 800,
-                              "eval_episodes": 2, "final_eval_episodes": 2, "log_every": 10,
-                              "checkpoint_every": 10, "progress": False, "run_dir": str(run_dir), **overrides})
+    return make_fused_config(
+        {
+            "env_id": "CartPole-v1",
+            "n_envs": 8,
+            "n_steps": 5,
+            "total_steps": 1600,
+            "fused_updates_per_call": 5,
+            "fused_xla": False,
+            "eval_every": 800,
+            "eval_episodes": 2,
+            "final_eval_episodes": 2,
+            "log_every": 10,
+            "checkpoint_every": 10,
+            "progress": False,
+            "run_dir": str(run_dir),
+            **overrides,
+        }
+    )
 
 
 def test_fused_honours_obs_scaling(tmp_path):
     from a2c.agent.model import obs_scale_of
     from a2c.run.train import train_fused
 
-    cfg = _fused_cfg(tmp_path / "run", env_id="Acrobot-v1", obs_scaling="bounds", total_steps=400,
-                     eval_every=0, final_eval_episodes=0)
+    cfg = _fused_cfg(
+        tmp_path / "run",
+        env_id="Acrobot-v1",
+        obs_scaling="bounds",
+        total_steps=400,
+        eval_every=0,
+        final_eval_episodes=0,
+    )
     result = train_fused(cfg, quiet=True)
     expected = observation_scale(feature_space(gym.make("Acrobot-v1").observation_space))
     np.testing.assert_allclose(obs_scale_of(result.model), np.float32(expected), rtol=1e-7)

@@ -23,16 +23,23 @@ from a2c.trainers.rollout import RolloutCollector  # noqa: E402
 
 def _keras_twin(policy) -> tuple[keras.Model, list]:
     obs = keras.Input((4,))
+
     def mlp(prefix, h):
         for i in range(2):
             h = keras.layers.Dense(64, activation="tanh", name=f"{prefix}{i}")(h)
         return h
+
     logits = keras.layers.Dense(2, name="act")(mlp("pi", obs))
     value = keras.layers.Reshape(())(keras.layers.Dense(1, name="val")(mlp("vf", obs)))
     model = keras.Model(obs, {"logits": logits, "value": value})
-    pairs = [("pi0", policy.mlp_extractor.policy_net[0]), ("pi1", policy.mlp_extractor.policy_net[2]),
-             ("vf0", policy.mlp_extractor.value_net[0]), ("vf1", policy.mlp_extractor.value_net[2]),
-             ("act", policy.action_net), ("val", policy.value_net)]
+    pairs = [
+        ("pi0", policy.mlp_extractor.policy_net[0]),
+        ("pi1", policy.mlp_extractor.policy_net[2]),
+        ("vf0", policy.mlp_extractor.value_net[0]),
+        ("vf1", policy.mlp_extractor.value_net[2]),
+        ("act", policy.action_net),
+        ("val", policy.value_net),
+    ]
     for name, linear in pairs:
         model.get_layer(name).set_weights([linear.weight.detach().numpy().T, linear.bias.detach().numpy()])
     return model, pairs
@@ -46,8 +53,9 @@ def test_update_matches_sb3_a2c():
     agent = A2C("MlpPolicy", sb3_vec_env("CartPole-v1", n_envs=8, seed=0), ent_coef=0.0, seed=0, device="cpu")
     policy = agent.policy
     model, pairs = _keras_twin(policy)
-    cfg = make_config({"lr": 7e-4, "lr_schedule": "constant", "ent_coef": 0.0, "reward_scale": 1.0,
-                       "n_envs": 8})  # SB3 defaults
+    cfg = make_config(
+        {"lr": 7e-4, "lr_schedule": "constant", "ent_coef": 0.0, "reward_scale": 1.0, "n_envs": 8}
+    )  # SB3 defaults
     update = make_update(model, make_optimizer(cfg), cfg)
     collector = RolloutCollector(make_vec_env("CartPole-v1", 8), model, 5, seed=0)
     for _ in range(20):

@@ -90,10 +90,9 @@ def _compare_with_gymnasium(
     for t in range(n_steps):
         # Even envs follow the controller (with 10% random actions), odd ones act randomly.
         skilled = (np.arange(n_envs) % 2 == 0) & (rng.random(n_envs) > 0.1)
-        actions = np.array([
-            _skilled_action(env_id, o) if s else int(rng.integers(port.n_actions))
-            for o, s in zip(gym_obs, skilled)
-        ])
+        actions = np.array(
+            [_skilled_action(env_id, o) if s else int(rng.integers(port.n_actions)) for o, s in zip(gym_obs, skilled)]
+        )
         key, step_key = split_key(key)
         res, res_physics = step(physics, steps, tf.constant(actions, tf.int32), step_key)
         results = [env.step(int(a)) for env, a in zip(envs, actions)]
@@ -152,9 +151,7 @@ def _compare_with_gymnasium(
     ],
     ids=["cartpole-limit50", "cartpole-limit500", "acrobot", "acrobot-nips", "mountaincar"],
 )
-def test_step_equivalence_with_gymnasium(
-    env_id: str, n_steps: int, free_steps: int | None, overrides: dict
-) -> None:
+def test_step_equivalence_with_gymnasium(env_id: str, n_steps: int, free_steps: int | None, overrides: dict) -> None:
     counts = _compare_with_gymnasium(env_id, 6, n_steps, seed=0, free_steps=free_steps, **overrides)
     # Both endings, including the time limit (500 / 500 / 200 or the override), were exercised.
     assert counts["terminated"] > 0 and counts["truncated"] > 0, counts
@@ -224,9 +221,7 @@ def test_xla_while_loop_rollout(env_id: str) -> None:
 
         def body(t, state, obs, key, n_done, n_bad, first_action, first_final_obs):
             action_key, step_key, key = tf.unstack(split_key(key, 3))
-            action = tf.random.stateless_uniform(
-                [n_envs], action_key, 0, env.n_actions, dtype=tf.int32
-            )
+            action = tf.random.stateless_uniform([n_envs], action_key, 0, env.n_actions, dtype=tf.int32)
             res = env.step(state, action, step_key)
             n_done += tf.reduce_sum(tf.cast(res.terminated | res.truncated, tf.int32))
             finite = tf.reduce_all(tf.math.is_finite(res.obs), axis=1) & tf.reduce_all(
@@ -384,7 +379,9 @@ def test_vector_wrapper_final_obs_on_autoreset() -> None:
 
 def test_vector_wrapper_info_layout_matches_sync_vector_env() -> None:
     sync = gym.make_vec(
-        "MountainCar-v0", num_envs=2, vectorization_mode="sync",
+        "MountainCar-v0",
+        num_envs=2,
+        vectorization_mode="sync",
         vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
     )
     sync.reset(seed=0)
@@ -417,14 +414,19 @@ def test_registry_and_overrides() -> None:
     assert sorted(PORTED_ENVS) == sorted(ENV_IDS + CONTINUOUS_IDS)
     shapes = {k: (e.obs_dim, e.n_actions, e.max_episode_steps) for k, e in PORTED_ENVS.items()}
     assert shapes == {
-        "CartPole-v1": (4, 2, 500), "Acrobot-v1": (6, 3, 500), "MountainCar-v0": (2, 3, 200),
-        "Pendulum-v1": (3, 1, 200), "MountainCarContinuous-v0": (2, 1, 999),
+        "CartPole-v1": (4, 2, 500),
+        "Acrobot-v1": (6, 3, 500),
+        "MountainCar-v0": (2, 3, 200),
+        "Pendulum-v1": (3, 1, 200),
+        "MountainCarContinuous-v0": (2, 1, 999),
     }
     for env_id in CONTINUOUS_IDS:  # the ports' Box is gymnasium's
         box = gym.make(env_id).action_space
         assert PORTED_ENVS[env_id].continuous and not PORTED_ENVS["CartPole-v1"].continuous
         assert (PORTED_ENVS[env_id].action_low, PORTED_ENVS[env_id].action_high) == (
-            tuple(box.low.tolist()), tuple(box.high.tolist()))
+            tuple(box.low.tolist()),
+            tuple(box.high.tolist()),
+        )
     for env_id, env in PORTED_ENVS.items():
         assert env.env_id == env_id and env.dtype == tf.float32
         assert env.max_episode_steps == gym.spec(env_id).max_episode_steps
@@ -448,10 +450,13 @@ def test_pre_drawn_noise_resets_to_the_scaled_numbers(env_id):
     res = port.step(state, action, UniformNoise(tf.constant(u)))
     assert res.truncated.numpy().all()
     car = lambda: np.stack([-0.6 + 0.2 * u[:, 0], np.zeros(3)], axis=1)  # noqa: E731
-    expected = {"CartPole-v1": lambda: -0.05 + 0.1 * u,
-                "Acrobot-v1": lambda: (-0.1 + 0.2 * u).astype(np.float32),
-                "MountainCar-v0": car, "MountainCarContinuous-v0": car,
-                "Pendulum-v1": lambda: np.array([-np.pi, -1.0]) + 2 * np.array([np.pi, 1.0]) * u}[env_id]()
+    expected = {
+        "CartPole-v1": lambda: -0.05 + 0.1 * u,
+        "Acrobot-v1": lambda: (-0.1 + 0.2 * u).astype(np.float32),
+        "MountainCar-v0": car,
+        "MountainCarContinuous-v0": car,
+        "Pendulum-v1": lambda: np.array([-np.pi, -1.0]) + 2 * np.array([np.pi, 1.0]) * u,
+    }[env_id]()
     np.testing.assert_allclose(port.physics_of(res.state).numpy(), expected, rtol=1e-12, atol=1e-15)
     with pytest.raises(ValueError, match="columns"):
         port.step(state, action, UniformNoise(tf.constant(u[:, :0])))
@@ -494,8 +499,9 @@ def test_continuous_ports_step_for_step_with_gymnasium(env_id: str, n_steps: int
     gym_obs = np.stack([env.reset(seed=20 + i)[0] for i, env in enumerate(envs)])
     physics = np.stack([_gym_physics(env) for env in envs])
     steps = np.zeros(n_envs, np.int32)
-    step = tf.function(lambda p, s, a, k: (lambda r: (r, port.physics_of(r.state)))(
-        port.step(port.state_from_physics(p, s), a, k)))
+    step = tf.function(
+        lambda p, s, a, k: (lambda r: (r, port.physics_of(r.state)))(port.step(port.state_from_physics(p, s), a, k))
+    )
     rng, key = np.random.default_rng(0), make_key(0)
     counts = {"terminated": 0, "truncated": 0}
     for t in range(n_steps):
@@ -507,16 +513,14 @@ def test_continuous_ports_step_for_step_with_gymnasium(env_id: str, n_steps: int
         term, trunc = np.array([r[2] for r in results]), np.array([r[3] for r in results])
         where = f"at t={t}"
         # To round-off: in a tf.function the graph optimiser may regroup the float32 torque terms.
-        np.testing.assert_allclose(res.reward.numpy(), [r[1] for r in results], rtol=1e-9, atol=1e-9,
-                                   err_msg=where)
+        np.testing.assert_allclose(res.reward.numpy(), [r[1] for r in results], rtol=1e-9, atol=1e-9, err_msg=where)
         np.testing.assert_array_equal(res.terminated.numpy(), term, err_msg=where)
         np.testing.assert_array_equal(res.truncated.numpy(), trunc, err_msg=where)
         np.testing.assert_allclose(res.final_obs.numpy(), gym_obs, rtol=1e-6, atol=1e-7, err_msg=where)
         new_physics = new_physics.numpy()
         running = ~(term | trunc)
         gym_state = np.stack([_gym_physics(env) for env in envs])
-        np.testing.assert_allclose(new_physics[running], gym_state[running], rtol=1e-9, atol=1e-10,
-                                   err_msg=where)
+        np.testing.assert_allclose(new_physics[running], gym_state[running], rtol=1e-9, atol=1e-10, err_msg=where)
         for i in np.flatnonzero(~running):  # copy gymnasium's next episode into the port
             gym_obs[i] = envs[i].reset()[0]
             new_physics[i] = _gym_physics(envs[i])

@@ -21,14 +21,24 @@ TIME_COLUMNS = {"time/steps_per_second", "time/elapsed_seconds"}
 
 
 def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "a2c", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "a2c", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
 def tiny(tmp_path: Path, name: str = "run", **overrides):
-    return make_config({"total_steps": 1600, "n_envs": 4, "n_steps": 5, "eval_every": 800,
-                        "eval_episodes": 2, "final_eval_episodes": 3, "log_every": 20,
-                        "progress": False, "run_dir": str(tmp_path / name), **overrides})
+    return make_config(
+        {
+            "total_steps": 1600,
+            "n_envs": 4,
+            "n_steps": 5,
+            "eval_every": 800,
+            "eval_episodes": 2,
+            "final_eval_episodes": 3,
+            "log_every": 20,
+            "progress": False,
+            "run_dir": str(tmp_path / name),
+            **overrides,
+        }
+    )
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -38,14 +48,30 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 def test_cli_smoke_writes_every_file_of_the_run_directory(tmp_path):
     run_dir = tmp_path / "smoke"
-    proc = run_cli("train", "--env", "CartPole-v1", "--total-steps", "800", "--n-envs", "4",
-                   "--eval-every", "400", "--eval-episodes", "2", "--final-eval-episodes", "3",
-                   "--log-every", "10", "--run-dir", str(run_dir), "--no-progress")
+    proc = run_cli(
+        "train",
+        "--env",
+        "CartPole-v1",
+        "--total-steps",
+        "800",
+        "--n-envs",
+        "4",
+        "--eval-every",
+        "400",
+        "--eval-episodes",
+        "2",
+        "--final-eval-episodes",
+        "3",
+        "--log-every",
+        "10",
+        "--run-dir",
+        str(run_dir),
+        "--no-progress",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert f"run directory: {run_dir}" in proc.stdout
-    for name in ("config.toml", "metrics.csv", "evaluations.csv", "model.keras", "summary.json",
-                 "learning_curves.png"):
+    for name in ("config.toml", "metrics.csv", "evaluations.csv", "model.keras", "summary.json", "learning_curves.png"):
         assert (run_dir / name).is_file() and (run_dir / name).stat().st_size > 0, name
     assert (run_dir / "learning_curves.png").read_bytes().startswith(b"\x89PNG")
     assert list((run_dir / "tb").glob("events.out.tfevents.*"))
@@ -55,14 +81,24 @@ def test_cli_smoke_writes_every_file_of_the_run_directory(tmp_path):
     config = tomllib.loads((run_dir / "config.toml").read_text())
     assert config["total_steps"] == 800 and config["n_envs"] == 4 and config["run_dir"] == str(run_dir)
     summary = json.loads((run_dir / "summary.json").read_text())
-    for key in ("env_id", "seed", "total_steps", "train_seconds", "steps_per_second",
-                "eval_mean_return", "eval_std_return", "eval_episodes"):
+    for key in (
+        "env_id",
+        "seed",
+        "total_steps",
+        "train_seconds",
+        "steps_per_second",
+        "eval_mean_return",
+        "eval_std_return",
+        "eval_episodes",
+    ):
         assert key in summary, key
     assert summary["total_steps"] == 800 and summary["eval_episodes"] == 3
     metrics = read_csv(run_dir / "metrics.csv")
     assert [int(r["global_step"]) for r in metrics] == [200, 400, 600, 800]
-    assert all(np.isfinite(float(metrics[-1][k])) for k in ("train/policy_loss", "train/value_loss",
-                                                             "train/entropy", "train/learning_rate"))
+    assert all(
+        np.isfinite(float(metrics[-1][k]))
+        for k in ("train/policy_loss", "train/value_loss", "train/entropy", "train/learning_rate")
+    )
     evals = read_csv(run_dir / "evaluations.csv")
     assert [int(r["global_step"]) for r in evals] == [400, 800, 800]  # periodic, periodic, final
     # TensorBoard events hold the namespaced scalars.
@@ -98,19 +134,25 @@ def test_existing_run_directory_is_not_overwritten(tmp_path):
     assert len(read_csv(tmp_path / "run" / "metrics.csv")) == 1
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--env", "NoSuchEnv-v0"], "unknown environment 'NoSuchEnv-v0'"),
-    (["--env", "tests.spaces_envs:A2CTest/UnboundedBox-v0"], "has an unbounded Box action space Box(-inf, inf"),
-    (["--env", "tests.spaces_envs:A2CTest/MultiDiscrete-v0"], "has action space MultiDiscrete([3 2])"),
-    (["--env", "BipedalWalker-v3", "--fused"], "fused mode needs a TensorFlow port of the environment and 'BipedalWalker-v3'"),
-    (["--env", "Pendulum-v1", "--fused", "--normalize-obs"], "normalize_obs is for the standard trainer"),
-    (["--env", "Blackjack-v1"], "observation space Tuple"),
-    (["--gamma", "1.5"], "gamma must be in (0, 1]"),
-    (["--total-steps", "0"], "total_steps must be positive"),
-    (["--lr", "-1"], "lr must be positive"),
-    (["--n-envs", "two"], "n_envs expects int"),
-    (["--config", "/no/such/file.toml"], "config file not found"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--env", "NoSuchEnv-v0"], "unknown environment 'NoSuchEnv-v0'"),
+        (["--env", "tests.spaces_envs:A2CTest/UnboundedBox-v0"], "has an unbounded Box action space Box(-inf, inf"),
+        (["--env", "tests.spaces_envs:A2CTest/MultiDiscrete-v0"], "has action space MultiDiscrete([3 2])"),
+        (
+            ["--env", "BipedalWalker-v3", "--fused"],
+            "fused mode needs a TensorFlow port of the environment and 'BipedalWalker-v3'",
+        ),
+        (["--env", "Pendulum-v1", "--fused", "--normalize-obs"], "normalize_obs is for the standard trainer"),
+        (["--env", "Blackjack-v1"], "observation space Tuple"),
+        (["--gamma", "1.5"], "gamma must be in (0, 1]"),
+        (["--total-steps", "0"], "total_steps must be positive"),
+        (["--lr", "-1"], "lr must be positive"),
+        (["--n-envs", "two"], "n_envs expects int"),
+        (["--config", "/no/such/file.toml"], "config file not found"),
+    ],
+)
 def test_bad_input_gets_one_clear_line_and_nonzero_exit(tmp_path, args, needle):
     extra = [] if "--total-steps" in args else ["--total-steps", "100"]
     proc = run_cli("train", *args, *extra, "--run-dir", str(tmp_path / "never"))
@@ -123,9 +165,20 @@ def test_bad_input_gets_one_clear_line_and_nonzero_exit(tmp_path, args, needle):
 
 def test_learns_the_identity_task(tmp_path):
     # Reward 1 for repeating a one-hot observation; 10-step episodes, optimum 10.
-    cfg = make_config({"env_id": "A2CTest/Identity-v0", "total_steps": 6000, "n_envs": 8,
-                       "n_steps": 5, "lr": 3e-3, "hidden_sizes": (32,), "eval_every": 0,
-                       "final_eval_episodes": 20, "progress": False, "run_dir": str(tmp_path / "id")})
+    cfg = make_config(
+        {
+            "env_id": "A2CTest/Identity-v0",
+            "total_steps": 6000,
+            "n_envs": 8,
+            "n_steps": 5,
+            "lr": 3e-3,
+            "hidden_sizes": (32,),
+            "eval_every": 0,
+            "final_eval_episodes": 20,
+            "progress": False,
+            "run_dir": str(tmp_path / "id"),
+        }
+    )
     summary = train(cfg).summary
     assert summary["eval_mean_return"] >= 9.5
 
@@ -133,17 +186,33 @@ def test_learns_the_identity_task(tmp_path):
 def test_critic_bootstraps_a_time_limit_to_the_infinite_horizon_value(tmp_path):
     # Reward 1 forever, cut every 4 steps by a time limit: V must approach 1/(1-gamma) = 10,
     # where treating truncation as termination would give at most 1 + .9 + .81 + .729 = 3.4.
-    cfg = make_config({"env_id": "A2CTest/ConstantReward-v0", "gamma": 0.9, "total_steps": 12000,
-                       "lr": 3e-3, "eval_every": 0, "final_eval_episodes": 0, "progress": False,
-                       "run_dir": str(tmp_path / "const")})
+    cfg = make_config(
+        {
+            "env_id": "A2CTest/ConstantReward-v0",
+            "gamma": 0.9,
+            "total_steps": 12000,
+            "lr": 3e-3,
+            "eval_every": 0,
+            "final_eval_episodes": 0,
+            "progress": False,
+            "run_dir": str(tmp_path / "const"),
+        }
+    )
     model = train(cfg).model
     value = float(model(np.array([[0.5, -0.5]], np.float32))["value"][0])
     assert value == pytest.approx(10.0, abs=0.5)
 
 
 def test_cartpole_short_run_improves(tmp_path):
-    cfg = make_config({"total_steps": 40_000, "eval_every": 0, "final_eval_episodes": 10,
-                       "progress": False, "run_dir": str(tmp_path / "cp")})
+    cfg = make_config(
+        {
+            "total_steps": 40_000,
+            "eval_every": 0,
+            "final_eval_episodes": 10,
+            "progress": False,
+            "run_dir": str(tmp_path / "cp"),
+        }
+    )
     summary = train(cfg).summary
     rows = read_csv(Path(cfg.run_dir) / "metrics.csv")
     first = float(next(r["rollout/ep_return_mean"] for r in rows if r["rollout/ep_return_mean"]))
@@ -154,8 +223,7 @@ def test_cartpole_short_run_improves(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_cartpole_is_solved_within_200k_steps(tmp_path, seed):
-    cfg = make_config({"seed": seed, "progress": False, "eval_every": 0,
-                       "run_dir": str(tmp_path / f"solve{seed}")})
+    cfg = make_config({"seed": seed, "progress": False, "eval_every": 0, "run_dir": str(tmp_path / f"solve{seed}")})
     summary = train(cfg).summary
     assert summary["total_steps"] <= 200_000
     assert summary["eval_episodes"] == 100

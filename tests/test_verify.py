@@ -52,8 +52,9 @@ def _failed(report, pair=None) -> set[tuple[str, str]]:
 # --- broken losses, injected into the tape side ------------------------------------------
 
 
-def loss_without_stop_gradient(logits, values, actions, returns, *, vf_coef, ent_coef,
-                               normalize_advantage=False, mask=None):
+def loss_without_stop_gradient(
+    logits, values, actions, returns, *, vf_coef, ent_coef, normalize_advantage=False, mask=None
+):
     """a2c_loss with the classic bug: the advantage keeps its gradient into the critic."""
     advantages = returns - values  # no tf.stop_gradient
     log_probs = tf.gather(tf.nn.log_softmax(logits), actions, axis=-1, batch_dims=1)
@@ -89,8 +90,14 @@ def test_seed000_three_ways_and_closed_forms():
     params = {r.param for r in report.rows}
     assert params == {"w11", "w12", "w21", "w22", "b1", "b2"}
     for p in params:
-        for pair in (("tape", "symbolic"), ("tape", "numeric"), ("symbolic", "numeric"),
-                     ("closed_form", "tape"), ("closed_form", "symbolic"), ("closed_form", "numeric")):
+        for pair in (
+            ("tape", "symbolic"),
+            ("tape", "numeric"),
+            ("symbolic", "numeric"),
+            ("closed_form", "tape"),
+            ("closed_form", "symbolic"),
+            ("closed_form", "numeric"),
+        ):
             assert report.row("J", p, pair).passed
     # SymPy proves every closed form, w22 against its own (not w21's) expression.
     assert len(report.checks) == 6 and all(report.checks.values())
@@ -179,8 +186,9 @@ def test_wrong_relu_derivative_at_a_kink_fails(relu_prime_at_0, method):
     point = kink_point(model, batch=6, on_kink=2)  # two all-zero observations: pre-activations exactly 0
     right = verify_model(model, point=point, method=method)
     assert not _failed(right, TAPE_SYMBOLIC), right.table()  # TF and SymPy agree: relu'(0) = 0
-    wrong = verify_model(model, point=point, method=method,
-                         derivatives={"relu": lambda x: sp.Heaviside(x, relu_prime_at_0)})
+    wrong = verify_model(
+        model, point=point, method=method, derivatives={"relu": lambda x: sp.Heaviside(x, relu_prime_at_0)}
+    )
     assert ("total_loss", "trunk_0/bias") in _failed(wrong, TAPE_SYMBOLIC), wrong.table()
     assert "trunk_0/bias" in wrong.failed_params
     assert "FAIL total_loss d/d trunk_0/bias" in wrong.table()
@@ -190,8 +198,12 @@ def test_forgotten_stop_gradient_fails_naming_critic_and_trunk():
     report = verify_model(batch=32, seed=0, tape_loss=loss_without_stop_gradient)
     assert not report.passed
     failed = _failed(report, TAPE_SYMBOLIC)
-    assert {("policy_loss", "value/kernel"), ("policy_loss", "value/bias"),
-            ("policy_loss", "trunk_0/kernel"), ("total_loss", "value/kernel")} <= failed
+    assert {
+        ("policy_loss", "value/kernel"),
+        ("policy_loss", "value/bias"),
+        ("policy_loss", "trunk_0/kernel"),
+        ("total_loss", "value/kernel"),
+    } <= failed
     assert failed == _failed(report, ("tape", "numeric"))  # the numeric side froze the advantage too
     assert not _failed(report, ("symbolic", "numeric"))
     assert not any(r.term in ("value_loss", "entropy") for r in report.failures)
@@ -263,8 +275,11 @@ def test_cli_saved_model_json_and_plot(tmp_path, capsys):
     assert len(data["point"]["actions"]) == 4 and len(data["point"]["returns"]) == 4
     assert np.array(data["point"]["weights"]["trunk_0/kernel"]).shape == (4, 8)
     assert np.array(data["gradients"]["numeric"]["total_loss"]["trunk_0/kernel"]).shape == (4, 8)
-    assert {tuple(r["pair"]) for r in data["rows"]} == {("tape", "symbolic"), ("tape", "numeric"),
-                                                         ("symbolic", "numeric")}
+    assert {tuple(r["pair"]) for r in data["rows"]} == {
+        ("tape", "symbolic"),
+        ("tape", "numeric"),
+        ("symbolic", "numeric"),
+    }
 
 
 def test_cli_exit_1_and_table_on_disagreement(tmp_path, capsys, monkeypatch):
@@ -310,9 +325,11 @@ def _hand_built_actor_critic(shape: tuple[int, ...], dtype: str = "float32") -> 
 
 
 _FLATTENED = " through Flatten layer 'obs_flatten'"
-UNSUPPORTED_INPUTS = [((4, 4), "float32", r"this model takes \(batch, 4, 4\) float32 observations" + _FLATTENED + "$"),
-                      ((4,), "uint8", r"this model takes \(batch, 4\) uint8 observations$"),
-                      ((4, 4), "uint8", r"this model takes \(batch, 4, 4\) uint8 observations" + _FLATTENED + "$")]
+UNSUPPORTED_INPUTS = [
+    ((4, 4), "float32", r"this model takes \(batch, 4, 4\) float32 observations" + _FLATTENED + "$"),
+    ((4,), "uint8", r"this model takes \(batch, 4\) uint8 observations$"),
+    ((4, 4), "uint8", r"this model takes \(batch, 4, 4\) uint8 observations" + _FLATTENED + "$"),
+]
 
 
 @pytest.mark.parametrize("shape,dtype,takes", UNSUPPORTED_INPUTS)
@@ -320,8 +337,11 @@ def test_describe_refuses_image_and_integer_inputs(shape, dtype, takes):
     from a2c.verify.network import describe
 
     assert describe(_hand_built_actor_critic((4,))).obs_dim == 4  # the builder itself is fine
-    with pytest.raises(ModelFileError, match=r"^verify checks models that take flat float observations "
-                                             r"\(batch, features\); " + takes):
+    with pytest.raises(
+        ModelFileError,
+        match=r"^verify checks models that take flat float observations "
+        r"\(batch, features\); " + takes,
+    ):
         verify_model(_hand_built_actor_critic(shape, dtype))
 
 
@@ -342,10 +362,15 @@ def test_cli_refuses_unsupported_input_in_one_line(tmp_path, capsys, shape, dtyp
 def test_seed000_report_opens_by_saying_what_it_checks():
     report = verify_seed000(seed=0, prove=False)
     lines = report.table().splitlines()
-    opening = " ".join(lines[1:lines.index("")])  # the sentence right under the title, unwrapped
+    opening = " ".join(lines[1 : lines.index("")])  # the sentence right under the title, unwrapped
     assert opening == report.summary and opening.startswith("This case re-checks the hand-derived gradient")
-    for needle in ("entropy-regularised (soft) policy loss", "2-input, 2-action softmax policy",
-                   "notebooks/walkthrough.ipynb", "Gradient verification", "a2c/verify/seed000.py"):
+    for needle in (
+        "entropy-regularised (soft) policy loss",
+        "2-input, 2-action softmax policy",
+        "notebooks/walkthrough.ipynb",
+        "Gradient verification",
+        "a2c/verify/seed000.py",
+    ):
         assert needle in opening
     text = report.table()
     assert "seeds/000" not in text and "re-checked w21's" not in text

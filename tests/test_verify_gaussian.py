@@ -71,8 +71,10 @@ def test_default_pendulum_model_passes_three_ways_with_values():
     report = verify_model(pendulum_model(), batch=32, seed=0)
     assert report.passed, report.table()
     params = {r.param for r in report.rows}
-    assert {"policy_mean/kernel", LOG_STD_PARAM, OBS_NORM_LAYER + "/mean"} & params == {"policy_mean/kernel",
-                                                                                         LOG_STD_PARAM}
+    assert {"policy_mean/kernel", LOG_STD_PARAM, OBS_NORM_LAYER + "/mean"} & params == {
+        "policy_mean/kernel",
+        LOG_STD_PARAM,
+    }
     assert len(report.checks) == 4 and all(report.checks.values())  # the loss values agree too
     # d entropy / d log_std = 1 per dimension, by every method
     for method in ("tape", "symbolic", "numeric"):

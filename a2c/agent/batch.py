@@ -29,6 +29,4 @@ class EpisodeStats(NamedTuple):
     lengths: list[int]
 
 
-
-
 Policy = Callable[[np.ndarray], np.ndarray]  # (episodes, *obs_shape) -> (episodes,) actions

@@ -51,8 +51,9 @@ class HostCall:
         self._structure = self.concrete.structured_outputs
         self._single = isinstance(self._structure, tf.Tensor)
         plain = all(isinstance(x, tf.Tensor) for x in tf.nest.flatten(self._structure, expand_composites=False))
-        self._flat_call = _flat_entry_point(self.concrete, self._specs) if plain and self._structure is not None \
-            else None
+        self._flat_call = (
+            _flat_entry_point(self.concrete, self._specs) if plain and self._structure is not None else None
+        )
 
     @property
     def fast(self) -> bool:
@@ -62,16 +63,20 @@ class HostCall:
         flat = _flatten_like(self._signature, args)
         if self._flat_call is None or not self._flat_call.applies():
             # Tensors in, as the signature says (run_functions_eagerly passes inputs as they are).
-            tensors = [tf.cast(v, s.dtype) if tf.is_tensor(v) else tf.constant(np.asarray(v, d))
-                       for v, s, d in zip(flat, self._specs, self._dtypes)]
+            tensors = [
+                tf.cast(v, s.dtype) if tf.is_tensor(v) else tf.constant(np.asarray(v, d))
+                for v, s, d in zip(flat, self._specs, self._dtypes)
+            ]
             return self.function(*tf.nest.pack_sequence_as(self._signature, tensors))
         arrays = []
         for i, (value, shape, dtype, spec) in enumerate(zip(flat, self._shapes, self._dtypes, self._specs)):
             # A copy: the tensor may otherwise share the caller's buffer, which the caller reuses.
             array = np.array(value, dtype=dtype, copy=True)
             if array.shape != shape and not (shape is None and spec.shape.is_compatible_with(array.shape)):
-                raise ValueError(f"input {i}{f' ({spec.name})' if spec.name else ''} has shape {array.shape}, "
-                                 f"expected {tuple(spec.shape.as_list()) if spec.shape.rank is not None else '?'}")
+                raise ValueError(
+                    f"input {i}{f' ({spec.name})' if spec.name else ''} has shape {array.shape}, "
+                    f"expected {tuple(spec.shape.as_list()) if spec.shape.rank is not None else '?'}"
+                )
             arrays.append(array)
         outputs = self._flat_call.call(arrays)
         if self._single:
@@ -135,7 +140,12 @@ def _flat_entry_point(concrete: Any, specs: list[tf.TensorSpec]) -> FlatCall | N
         # executor has its own call path; op callbacks (check_numerics, debug dumps)
         # hook the public path; tf.config.run_functions_eagerly(True) (for debugging)
         # means the Python body must run.
-        return (ctx.executing_eagerly() and not ctx.is_async() and not could_record()
-                and not ctx.op_callbacks and not tf.config.functions_run_eagerly())
+        return (
+            ctx.executing_eagerly()
+            and not ctx.is_async()
+            and not could_record()
+            and not ctx.op_callbacks
+            and not tf.config.functions_run_eagerly()
+        )
 
     return FlatCall(call, applies)

@@ -36,8 +36,7 @@ class FiniteGuard:
         """Count one update and keep its metrics if it is the first non-finite one."""
         count = self.updates.assign_add(1)
         values = tf.stack([tf.cast(metrics[k], tf.float32) for k in self.names])
-        first = tf.logical_and(tf.logical_not(tf.reduce_all(tf.math.is_finite(values))),
-                               tf.equal(self.first_bad, 0))
+        first = tf.logical_and(tf.logical_not(tf.reduce_all(tf.math.is_finite(values))), tf.equal(self.first_bad, 0))
         self.first_bad.assign(tf.where(first, count, self.first_bad))
         self.bad_values.assign(tf.where(first, values, self.bad_values))
 
@@ -51,6 +50,5 @@ class FiniteGuard:
         bad = int(self.first_bad.numpy())
         if bad:
             values = self.bad_values.numpy()
-            parts = [f"train/{name} = {value}" for name, value in zip(self.names, values)
-                     if not np.isfinite(value)]
+            parts = [f"train/{name} = {value}" for name, value in zip(self.names, values) if not np.isfinite(value)]
             raise NonFiniteError(f"update {bad}: non-finite {', '.join(parts)}")

@@ -53,8 +53,9 @@ def make_optimizer(cfg: Config) -> keras.optimizers.Optimizer:
     return RMSpropEpsOutside(lr, rho=cfg.rms_rho, epsilon=cfg.optimizer_eps)
 
 
-def learning_rate_schedule(cfg: Config, lr: float | tf.Tensor | None = None
-                           ) -> float | tf.Tensor | keras.optimizers.schedules.LearningRateSchedule:
+def learning_rate_schedule(
+    cfg: Config, lr: float | tf.Tensor | None = None
+) -> float | tf.Tensor | keras.optimizers.schedules.LearningRateSchedule:
     """``cfg.lr`` (or ``lr``: a population passes one per member, a (P,) tensor) under
     ``cfg.lr_schedule``: the number itself, or a linear decay to 0 over the run's updates.
 
@@ -63,8 +64,9 @@ def learning_rate_schedule(cfg: Config, lr: float | tf.Tensor | None = None
     """
     lr = cfg.lr if lr is None else lr
     if cfg.lr_schedule == "linear":
-        return keras.optimizers.schedules.PolynomialDecay(lr, decay_steps=cfg.n_updates,
-                                                          end_learning_rate=0.0, power=1.0)
+        return keras.optimizers.schedules.PolynomialDecay(
+            lr, decay_steps=cfg.n_updates, end_learning_rate=0.0, power=1.0
+        )
     return lr
 
 
@@ -88,8 +90,9 @@ def rollout_signature(cfg: Config, obs_spec: ObsSpec, action_shape: tuple[int, .
     )
 
 
-def batch_returns(model: Forward, batch: Rollout, cfg: Config,
-                  next_obs: tf.Tensor | None = None, values: tf.Tensor | None = None) -> tf.Tensor:
+def batch_returns(
+    model: Forward, batch: Rollout, cfg: Config, next_obs: tf.Tensor | None = None, values: tf.Tensor | None = None
+) -> tf.Tensor:
     """GAE returns (T, N) of a batch under the model's current weights, without gradient.
 
     ``obs[t + 1]`` is what followed step t, so ``V(obs[1:])`` bootstraps truncated
@@ -127,8 +130,9 @@ def merge_time(x: tf.Tensor) -> tf.Tensor:
     return tf.reshape(x, [-1, *x.shape[2:]])
 
 
-def compute_loss(model: Forward, batch: Rollout, cfg: Config,
-                 next_obs: tf.Tensor | None = None) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+def compute_loss(
+    model: Forward, batch: Rollout, cfg: Config, next_obs: tf.Tensor | None = None
+) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """The A2C loss of one batch under the model's current weights.
 
     Call it inside a tape: returns/advantages come from the same forward pass's values
@@ -142,21 +146,35 @@ def compute_loss(model: Forward, batch: Rollout, cfg: Config,
     flat_returns = tf.reshape(returns, [-1])
     mask = tf.reshape(batch.valid, [-1])
     total, parts = a2c_loss(
-        dist.params(out), out["value"], merge_time(batch.actions), flat_returns,
-        vf_coef=cfg.vf_coef, ent_coef=cfg.ent_coef,
-        normalize_advantage=cfg.normalize_advantage, mask=mask, distribution=dist,
+        dist.params(out),
+        out["value"],
+        merge_time(batch.actions),
+        flat_returns,
+        vf_coef=cfg.vf_coef,
+        ent_coef=cfg.ent_coef,
+        normalize_advantage=cfg.normalize_advantage,
+        mask=mask,
+        distribution=dist,
     )
     parts["explained_variance"] = explained_variance(tf.stop_gradient(out["value"]), flat_returns, mask)
     return total, parts
 
 
 # The metrics :func:`update_step` returns, in a fixed order (logs, the finite guard).
-UPDATE_METRICS = ("policy_loss", "value_loss", "entropy", "total_loss", "explained_variance",
-                  "grad_norm", "learning_rate")
+UPDATE_METRICS = (
+    "policy_loss",
+    "value_loss",
+    "entropy",
+    "total_loss",
+    "explained_variance",
+    "grad_norm",
+    "learning_rate",
+)
 
 
-def make_update(model: keras.Model, optimizer: keras.optimizers.Optimizer, cfg: Config,
-                guard: FiniteGuard | None = None) -> HostCall:
+def make_update(
+    model: keras.Model, optimizer: keras.optimizers.Optimizer, cfg: Config, guard: FiniteGuard | None = None
+) -> HostCall:
     """Compile one A2C update on a batch; returns a dict of scalar metrics.
 
     XLA fuses the forward, backward and optimizer steps of a tiny network into a few
@@ -167,8 +185,10 @@ def make_update(model: keras.Model, optimizer: keras.optimizers.Optimizer, cfg: 
     variables = model.trainable_variables
     optimizer.build(variables)
 
-    @tf.function(input_signature=[rollout_signature(cfg, obs_spec_of(model), action_shape_of(model))],
-                 jit_compile=compiles_with_xla(model))
+    @tf.function(
+        input_signature=[rollout_signature(cfg, obs_spec_of(model), action_shape_of(model))],
+        jit_compile=compiles_with_xla(model),
+    )
     def update(batch: Rollout) -> dict[str, tf.Tensor]:
         metrics = update_step(model, optimizer, batch, cfg)
         if guard is not None:
@@ -178,8 +198,13 @@ def make_update(model: keras.Model, optimizer: keras.optimizers.Optimizer, cfg: 
     return HostCall(update)
 
 
-def update_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, batch: Rollout,
-                cfg: Config, next_obs: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+def update_step(
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
+    batch: Rollout,
+    cfg: Config,
+    next_obs: tf.Tensor | None = None,
+) -> dict[str, tf.Tensor]:
     """One A2C update (loss, gradients, global-norm clip, optimizer step); graph code.
 
     The body of :func:`make_update`, exposed so that :mod:`a2c.trainers.fused` runs the very
@@ -197,8 +222,9 @@ def update_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, batch
     return {k: metrics[k] for k in UPDATE_METRICS}
 
 
-def clip_gradients(grads: list[tf.Tensor], max_norm: float | tf.Tensor,
-                   grad_norm: tf.Tensor | None = None) -> tuple[list[tf.Tensor], tf.Tensor]:
+def clip_gradients(
+    grads: list[tf.Tensor], max_norm: float | tf.Tensor, grad_norm: tf.Tensor | None = None
+) -> tuple[list[tf.Tensor], tf.Tensor]:
     """Clip to a global norm (A2C's clip; a number <= 0 disables it); also return the
     norm before clipping (``grad_norm``, when given, is used as that norm). ``max_norm``
     may be a tensor (a population member's)."""
@@ -208,8 +234,9 @@ def clip_gradients(grads: list[tf.Tensor], max_norm: float | tf.Tensor,
     return grads, grad_norm
 
 
-def member_gradients(model: keras.Model, weights: list[tf.Tensor], batch: Rollout, cfg: Config,
-                     next_obs: tf.Tensor | None = None) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
+def member_gradients(
+    model: keras.Model, weights: list[tf.Tensor], batch: Rollout, cfg: Config, next_obs: tf.Tensor | None = None
+) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
     """The clipped gradients of the A2C loss at ``weights`` (the model's trainable
     variables' values) and the update's metrics but ``learning_rate``; graph code.
 
@@ -243,8 +270,11 @@ GRADIENT_METRICS = tuple(k for k in UPDATE_METRICS if k != "learning_rate")
 def make_gradients(model: keras.Model, cfg: Config) -> HostCall:
     """Compile :func:`member_gradients` at the model's current weights: ``Rollout ->
     (clipped gradients, metrics)``, for an A3C worker (``cfg``'s n_envs: the worker's)."""
-    @tf.function(input_signature=[rollout_signature(cfg, obs_spec_of(model), action_shape_of(model))],
-                 jit_compile=compiles_with_xla(model))
+
+    @tf.function(
+        input_signature=[rollout_signature(cfg, obs_spec_of(model), action_shape_of(model))],
+        jit_compile=compiles_with_xla(model),
+    )
     def gradients(batch: Rollout) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
         weights = [v.value for v in model.trainable_variables]
         grads, metrics = member_gradients(model, weights, batch, cfg)
@@ -253,15 +283,16 @@ def make_gradients(model: keras.Model, cfg: Config) -> HostCall:
     return HostCall(gradients)
 
 
-def make_apply(model: keras.Model, optimizer: keras.optimizers.Optimizer,
-               guard: FiniteGuard | None = None) -> HostCall:
+def make_apply(model: keras.Model, optimizer: keras.optimizers.Optimizer, guard: FiniteGuard | None = None) -> HostCall:
     """Compile one optimizer step with gradients computed elsewhere (already clipped by
     :func:`member_gradients`) and their metrics; returns the metrics with the learning rate
     the step used. ``guard`` records non-finite metrics as :func:`make_update`'s does."""
     variables = model.trainable_variables
     optimizer.build(variables)
-    signature = [[tf.TensorSpec(v.shape, v.dtype) for v in variables],
-                 {k: tf.TensorSpec([], tf.float32) for k in GRADIENT_METRICS}]
+    signature = [
+        [tf.TensorSpec(v.shape, v.dtype) for v in variables],
+        {k: tf.TensorSpec([], tf.float32) for k in GRADIENT_METRICS},
+    ]
 
     @tf.function(input_signature=signature, jit_compile=compiles_with_xla(model))
     def apply(grads: list[tf.Tensor], metrics: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:

@@ -36,8 +36,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, get_args
 
 import keras
-import tensorflow as tf
 import numpy as np
+import tensorflow as tf
 
 from a2c.agent.normalize import merge_moments
 from a2c.config.schema import Config, Trunk
@@ -70,7 +70,6 @@ OBS_NORM_LAYER = "obs_norm"
 VALUE_LAYER = "value"
 
 
-
 @keras.saving.register_keras_serializable(package="a2c")
 class GaussianLogStd(keras.layers.Layer):
     """The Gaussian policy's state-independent log-std: one trainable number per action
@@ -80,14 +79,21 @@ class GaussianLogStd(keras.layers.Layer):
     the exported ``greedy_action`` clips the mean to them.
     """
 
-    def __init__(self, units: int, log_std_init: float = 0.0, low: list[float] | None = None,
-                 high: list[float] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        units: int,
+        log_std_init: float = 0.0,
+        low: list[float] | None = None,
+        high: list[float] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.units, self.log_std_init = int(units), float(log_std_init)
         self.low = None if low is None else [float(x) for x in low]
         self.high = None if high is None else [float(x) for x in high]
-        self.log_std = self.add_weight(shape=(self.units,), initializer=keras.initializers.Constant(log_std_init),
-                                       trainable=True, name="log_std")
+        self.log_std = self.add_weight(
+            shape=(self.units,), initializer=keras.initializers.Constant(log_std_init), trainable=True, name="log_std"
+        )
 
     def call(self, h: Any) -> Any:
         zeros = keras.ops.zeros_like(h[..., :1])  # (batch, 1): broadcasts the log-std to the batch
@@ -97,8 +103,13 @@ class GaussianLogStd(keras.layers.Layer):
         return (*input_shape[:-1], self.units)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "units": self.units, "log_std_init": self.log_std_init,
-                "low": self.low, "high": self.high}
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "log_std_init": self.log_std_init,
+            "low": self.low,
+            "high": self.high,
+        }
 
 
 @keras.saving.register_keras_serializable(package="a2c")
@@ -116,8 +127,9 @@ class ObsNormalization(keras.layers.Layer):
         self.mean = self.add_weight(shape=(size,), initializer="zeros", trainable=False, name="mean")
         self.var = self.add_weight(shape=(size,), initializer="ones", trainable=False, name="var")
         # as SB3's RunningMeanStd: a tiny prior count, so the first batch dominates
-        self.count = self.add_weight(shape=(), initializer=keras.initializers.Constant(1e-4),
-                                     trainable=False, name="count")
+        self.count = self.add_weight(
+            shape=(), initializer=keras.initializers.Constant(1e-4), trainable=False, name="count"
+        )
 
     def call(self, x: Any) -> Any:
         mean, var = keras.ops.cast(self.mean, x.dtype), keras.ops.cast(self.var, x.dtype)
@@ -128,14 +140,16 @@ class ObsNormalization(keras.layers.Layer):
         x = np.asarray(obs, np.float64).reshape(-1, self.mean.shape[0])
         if x.shape[0] == 0:
             return
-        mean, var, count = merge_moments(*(np.asarray(v.numpy(), np.float64) for v in (self.mean, self.var, self.count)),
-                                         x)
+        mean, var, count = merge_moments(
+            *(np.asarray(v.numpy(), np.float64) for v in (self.mean, self.var, self.count)), x
+        )
         self.mean.assign(mean.astype(self.mean.dtype))
         self.var.assign(var.astype(self.var.dtype))
         self.count.assign(np.asarray(count, self.count.dtype))
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "clip": self.clip, "epsilon": self.epsilon}
+
 
 TRUNKS: tuple[str, ...] = get_args(Trunk)
 
@@ -189,9 +203,17 @@ def build_actor_critic(
         h = keras.layers.Rescaling(scale=PIXEL_SCALE if not float_obs else 1.0, dtype=dtype, name=OBS_SCALE_LAYER)(h)
         h = keras.layers.Permute((2, 3, 1), dtype=dtype, name=CHANNELS_LAST_LAYER)(h)
         for i, (filters, kernel, stride) in enumerate(convs):
-            h = keras.layers.Conv2D(filters, kernel, strides=stride, padding="valid", activation="relu",
-                                    kernel_initializer=orthogonal(TRUNK_GAIN), bias_initializer="zeros",
-                                    dtype=dtype, name=f"{CONV_PREFIX}{i}")(h)
+            h = keras.layers.Conv2D(
+                filters,
+                kernel,
+                strides=stride,
+                padding="valid",
+                activation="relu",
+                kernel_initializer=orthogonal(TRUNK_GAIN),
+                bias_initializer="zeros",
+                dtype=dtype,
+                name=f"{CONV_PREFIX}{i}",
+            )(h)
         h = keras.layers.Flatten(dtype=dtype, name=CONV_FLATTEN_LAYER)(h)
     elif len(spec.shape) != 1:
         h = keras.layers.Flatten(dtype=dtype, name=OBS_FLATTEN_LAYER)(h)
@@ -205,52 +227,71 @@ def build_actor_critic(
         h = ObsNormalization(dtype=dtype, name=OBS_NORM_LAYER)(h)
     for i, size in enumerate(hidden_sizes):
         h = keras.layers.Dense(
-            size, activation=activation, kernel_initializer=orthogonal(TRUNK_GAIN),
-            bias_initializer="zeros", dtype=dtype, name=f"{TRUNK_PREFIX}{i}",
+            size,
+            activation=activation,
+            kernel_initializer=orthogonal(TRUNK_GAIN),
+            bias_initializer="zeros",
+            dtype=dtype,
+            name=f"{TRUNK_PREFIX}{i}",
         )(h)
     if policy == "gaussian":
         mean = keras.layers.Dense(
-            n_actions, kernel_initializer=orthogonal(POLICY_GAIN), bias_initializer="zeros",
-            dtype=dtype, name=MEAN_LAYER,
+            n_actions,
+            kernel_initializer=orthogonal(POLICY_GAIN),
+            bias_initializer="zeros",
+            dtype=dtype,
+            name=MEAN_LAYER,
         )(h)
         low, high = action_bounds if action_bounds is not None else (None, None)
         log_std = GaussianLogStd(n_actions, log_std_init, low, high, dtype=dtype, name=LOG_STD_LAYER)(mean)
         policy_out = {"mean": mean, "log_std": log_std}
     elif policy == "categorical":
         logits = keras.layers.Dense(
-            n_actions, kernel_initializer=orthogonal(POLICY_GAIN), bias_initializer="zeros",
-            dtype=dtype, name=LOGITS_LAYER,
+            n_actions,
+            kernel_initializer=orthogonal(POLICY_GAIN),
+            bias_initializer="zeros",
+            dtype=dtype,
+            name=LOGITS_LAYER,
         )(h)
         probs = keras.layers.Softmax(dtype=dtype, name=PROBS_LAYER)(logits)
         policy_out = {"logits": logits, "probs": probs}
     else:
         raise ValueError(f"unknown policy {policy!r}; known: categorical, gaussian")
     value = keras.layers.Dense(
-        1, kernel_initializer=orthogonal(VALUE_GAIN), bias_initializer="zeros",
-        dtype=dtype, name=VALUE_LAYER,
+        1,
+        kernel_initializer=orthogonal(VALUE_GAIN),
+        bias_initializer="zeros",
+        dtype=dtype,
+        name=VALUE_LAYER,
     )(h)
     value = keras.layers.Reshape((), dtype=dtype, name="value_squeeze")(value)
     return keras.Model(obs, {**policy_out, "value": value}, name="actor_critic")
 
 
-def conv_layers_for(spec: ObsSpec, convs: Sequence[tuple[int, int, int]] = NATURE_CNN
-                    ) -> tuple[tuple[int, int, int], ...]:
+def conv_layers_for(
+    spec: ObsSpec, convs: Sequence[tuple[int, int, int]] = NATURE_CNN
+) -> tuple[tuple[int, int, int], ...]:
     """The convolutions (filters, kernel, stride) for these observations, or ValueError
     saying why the frames cannot take them (not (frames, height, width), or too small)."""
     if len(spec.shape) != 3:
-        raise ValueError(f"the nature_cnn trunk takes stacks of frames (frames, height, width); "
-                         f"these observations are {spec.describe()}")
+        raise ValueError(
+            f"the nature_cnn trunk takes stacks of frames (frames, height, width); "
+            f"these observations are {spec.describe()}"
+        )
     size = list(spec.shape[1:])
     for _, kernel, stride in convs:
         size = [(d - kernel) // stride + 1 for d in size]
         if min(size) < 1:
-            raise ValueError(f"frames of {spec.shape[1]}x{spec.shape[2]} are too small for the nature_cnn "
-                             f"trunk's convolutions{' (36x36 at least)' if tuple(convs) == NATURE_CNN else ''}")
+            raise ValueError(
+                f"frames of {spec.shape[1]}x{spec.shape[2]} are too small for the nature_cnn "
+                f"trunk's convolutions{' (36x36 at least)' if tuple(convs) == NATURE_CNN else ''}"
+            )
     return tuple(convs)
 
 
-def model_for(cfg: Config, observation_space: "spaces.Space", actions: "int | spaces.Space", *,
-              dtype: str = "float32") -> keras.Model:
+def model_for(
+    cfg: Config, observation_space: spaces.Space, actions: int | spaces.Space, *, dtype: str = "float32"
+) -> keras.Model:
     """The model a run of ``cfg`` trains on an env with these observation and action spaces
     (``actions``: the action space, or the number of discrete actions).
 
@@ -269,20 +310,30 @@ def model_for(cfg: Config, observation_space: "spaces.Space", actions: "int | sp
         except ValueError as e:
             raise EnvError(f"{cfg.env_id}: {e}") from None
         if cfg.obs_scaling != "none" or cfg.normalize_obs:
-            raise EnvError(f"{cfg.env_id}: the nature_cnn trunk scales pixels by 1/255 itself; "
-                           "obs_scaling and normalize_obs are for feature vectors")
+            raise EnvError(
+                f"{cfg.env_id}: the nature_cnn trunk scales pixels by 1/255 itself; "
+                "obs_scaling and normalize_obs are for feature vectors"
+            )
     scale = observation_scale(feature_space(observation_space)) if cfg.obs_scaling == "bounds" else None
     kwargs: dict[str, Any] = {}
     if isinstance(actions, spaces.Box):
         low, high = box_bounds(cfg.env_id, actions)
-        kwargs = dict(policy="gaussian", log_std_init=cfg.log_std_init,
-                      action_bounds=(low.tolist(), high.tolist()))
+        kwargs = dict(policy="gaussian", log_std_init=cfg.log_std_init, action_bounds=(low.tolist(), high.tolist()))
         n_actions = int(actions.shape[0])
     else:
         n_actions = int(actions.n) if isinstance(actions, spaces.Discrete) else int(actions)
-    return build_actor_critic(spec, n_actions, cfg.hidden_sizes, cfg.activation,
-                              trunk=cfg.trunk, seed=cfg.seed, dtype=dtype, obs_scale=scale,
-                              obs_norm=cfg.normalize_obs, **kwargs)
+    return build_actor_critic(
+        spec,
+        n_actions,
+        cfg.hidden_sizes,
+        cfg.activation,
+        trunk=cfg.trunk,
+        seed=cfg.seed,
+        dtype=dtype,
+        obs_scale=scale,
+        obs_norm=cfg.normalize_obs,
+        **kwargs,
+    )
 
 
 def obs_spec_of(model: keras.Model) -> ObsSpec:

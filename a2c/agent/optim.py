@@ -20,10 +20,12 @@ from keras import ops
 class RMSpropEpsOutside(keras.optimizers.RMSprop):
     """RMSprop with ``w -= lr * g / (sqrt(v) + eps)``; no momentum, not centered."""
 
-    def __init__(self, learning_rate=7e-4, rho: float = 0.99, epsilon: float = 1e-5,
-                 name: str = "rmsprop_eps_outside", **kwargs) -> None:
-        super().__init__(learning_rate=learning_rate, rho=rho, epsilon=epsilon, momentum=0.0,
-                         centered=False, name=name, **kwargs)
+    def __init__(
+        self, learning_rate=7e-4, rho: float = 0.99, epsilon: float = 1e-5, name: str = "rmsprop_eps_outside", **kwargs
+    ) -> None:
+        super().__init__(
+            learning_rate=learning_rate, rho=rho, epsilon=epsilon, momentum=0.0, centered=False, name=name, **kwargs
+        )
 
     def update_step(self, gradient, variable, learning_rate):
         lr = ops.cast(learning_rate, variable.dtype)
@@ -43,10 +45,12 @@ class RMSpropTFLike(keras.optimizers.RMSprop):
     starts it at zeros.
     """
 
-    def __init__(self, learning_rate=7e-4, rho: float = 0.99, epsilon: float = 1e-5,
-                 name: str = "rmsprop_tf_like", **kwargs) -> None:
-        super().__init__(learning_rate=learning_rate, rho=rho, epsilon=epsilon, momentum=0.0,
-                         centered=False, name=name, **kwargs)
+    def __init__(
+        self, learning_rate=7e-4, rho: float = 0.99, epsilon: float = 1e-5, name: str = "rmsprop_tf_like", **kwargs
+    ) -> None:
+        super().__init__(
+            learning_rate=learning_rate, rho=rho, epsilon=epsilon, momentum=0.0, centered=False, name=name, **kwargs
+        )
 
     def build(self, var_list) -> None:
         if self.built:

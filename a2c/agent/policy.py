@@ -19,8 +19,9 @@ from a2c.agent.distributions import MIN_UNIFORM, distribution_of
 from a2c.agent.model import compiles_with_xla, obs_spec_of, tensor_spec
 
 
-def make_act(model: keras.Model, n_envs: int, seed: int,
-             rows: tuple[int, int] | None = None) -> tuple[Policy, tf.random.Generator]:
+def make_act(
+    model: keras.Model, n_envs: int, seed: int, rows: tuple[int, int] | None = None
+) -> tuple[Policy, tf.random.Generator]:
     """Compile sampling ``a ~ pi(.|s)`` for a fixed batch of observations.
 
     The noise comes from a ``tf.random.Generator`` seeded with ``seed``, so runs are
@@ -38,7 +39,7 @@ def make_act(model: keras.Model, n_envs: int, seed: int,
         params = dist.params(model(obs))
         shape = dist.noise_shape(params)
         noise = generator.uniform([total, *shape[1:]], minval=MIN_UNIFORM, maxval=1.0)
-        return dist.sample(params, noise[offset:offset + n_envs])
+        return dist.sample(params, noise[offset : offset + n_envs])
 
     call = HostCall(sample)
     return (lambda obs: call(obs).numpy()), generator

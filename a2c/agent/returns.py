@@ -63,6 +63,7 @@ def gae(
             backward_order.append(carry)
         advantages = tf.stack(backward_order[::-1])
     else:
+
         def backward(carry: tf.Tensor, elems: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
             delta, k = elems
             return delta + k * carry

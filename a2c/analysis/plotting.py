@@ -76,7 +76,7 @@ def format_steps(x: float, pos: int | None = None) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _format_step_axis(ax: "Axes") -> None:
+def _format_step_axis(ax: Axes) -> None:
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(MAX_STEP_TICKS, steps=[1, 2, 2.5, 5, 10]))
@@ -85,23 +85,34 @@ def _format_step_axis(ax: "Axes") -> None:
     ax.set_xlabel("environment steps")
 
 
-def _clip_explained_variance(ax: "Axes", runs: Sequence[RunData]) -> bool:
+def _clip_explained_variance(ax: Axes, runs: Sequence[RunData]) -> bool:
     """Clip the panel to EV_YLIM, with a note saying so when any value lies below it."""
-    lowest = min((float(y.min()) for _, y in (curve(run, EXPLAINED_VARIANCE) for run in runs) if len(y)),
-                 default=np.nan)
+    lowest = min(
+        (float(y.min()) for _, y in (curve(run, EXPLAINED_VARIANCE) for run in runs) if len(y)), default=np.nan
+    )
     if not lowest < EV_YLIM[0]:
         return False
     ax.set_ylim(*EV_YLIM)
     # Between the title and the panel, where it never hides a curve.
-    ax.annotate(EV_CLIP_NOTE.format(lowest), xy=(0.5, 1.0), xycoords="axes fraction", xytext=(0, 3),
-                textcoords="offset points", ha="center", va="bottom", fontsize="small", color="dimgray")
+    ax.annotate(
+        EV_CLIP_NOTE.format(lowest),
+        xy=(0.5, 1.0),
+        xycoords="axes fraction",
+        xytext=(0, 3),
+        textcoords="offset points",
+        ha="center",
+        va="bottom",
+        fontsize="small",
+        color="dimgray",
+    )
     ax.set_title(ax.get_title(), pad=18)
     return True
+
 
 # --------------------------------------------------------------------------- figures
 
 
-def _new_figure(width: float, height: float) -> "Figure":
+def _new_figure(width: float, height: float) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -110,8 +121,9 @@ def _new_figure(width: float, height: float) -> "Figure":
     return fig
 
 
-def _draw_band(ax: "Axes", runs: Sequence[RunData], column: str, color: Any, label: str | None,
-               individual: bool = True) -> bool:
+def _draw_band(
+    ax: Axes, runs: Sequence[RunData], column: str, color: Any, label: str | None, individual: bool = True
+) -> bool:
     curves = [curve(run, column) for run in runs]
     grid, mean, std, count = aggregate_curves(curves)
     if not len(grid):
@@ -127,16 +139,27 @@ def _draw_band(ax: "Axes", runs: Sequence[RunData], column: str, color: Any, lab
     shown = np.where(everyone, mean, np.nan)
     ax.plot(grid, shown, color=color, linewidth=1.6, label=label)
     if len(runs) > 1:
-        ax.fill_between(grid, mean - std, mean + std, where=everyone & (count >= 2), color=color,
-                        alpha=0.2, linewidth=0)
+        ax.fill_between(
+            grid, mean - std, mean + std, where=everyone & (count >= 2), color=color, alpha=0.2, linewidth=0
+        )
     return True
 
 
-def _draw_evaluations(ax: "Axes", runs: Sequence[RunData], color: Any, label: str | None) -> None:
+def _draw_evaluations(ax: Axes, runs: Sequence[RunData], color: Any, label: str | None) -> None:
     steps, means, errs = aggregate_evaluations(runs)
     if len(steps):
-        ax.errorbar(steps, means, yerr=errs, fmt="o", color=color, markersize=4, capsize=3,
-                    markeredgecolor="black", markeredgewidth=0.5, label=label)
+        ax.errorbar(
+            steps,
+            means,
+            yerr=errs,
+            fmt="o",
+            color=color,
+            markersize=4,
+            capsize=3,
+            markeredgecolor="black",
+            markeredgewidth=0.5,
+            label=label,
+        )
 
 
 def _group_label(env_id: str, runs: Sequence[RunData], groups: int) -> str:
@@ -148,7 +171,7 @@ def _train_label(label: str, runs: Sequence[RunData]) -> str:
     return f"{label}: training" + (" (mean +/- std)" if len(runs) > 1 else "")
 
 
-def save_figure(fig: "Figure", out: str | Path | None) -> None:
+def save_figure(fig: Figure, out: str | Path | None) -> None:
     if out is None:
         return
     from a2c.common.files import atomic_write
@@ -160,8 +183,7 @@ def save_figure(fig: "Figure", out: str | Path | None) -> None:
         raise RunDirError(f"cannot write {out}: {e.strerror or e}") from None
 
 
-def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None,
-              title: str | None = None) -> "Figure":
+def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None, title: str | None = None) -> Figure:
     """Learning curves and training diagnostics of ``run_dirs`` (a PNG at ``out`` if given).
 
     Per environment: the mean across runs with a mean +/- std band, over the steps
@@ -199,7 +221,7 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None,
 
 def _default_title(groups: dict[str, list[RunData]]) -> str:
     if len(groups) == 1:
-        (env_id, runs), = groups.items()
+        ((env_id, runs),) = groups.items()
         return f"A2C on {env_id}: {len(runs)} run{'s' if len(runs) != 1 else ''}"
     return "A2C: " + ", ".join(f"{env} ({len(r)})" for env, r in groups.items())
 
@@ -208,8 +230,9 @@ def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "env"
 
 
-def plot_learning_curve(run_dirs: Sequence[str | Path], out: str | Path | None = None,
-                        title: str | None = None) -> "Figure":
+def plot_learning_curve(
+    run_dirs: Sequence[str | Path], out: str | Path | None = None, title: str | None = None
+) -> Figure:
     """Episode return against env steps, one line and band per environment."""
     if not run_dirs:
         raise RunDirError("no run directories given")
@@ -230,8 +253,9 @@ def plot_learning_curve(run_dirs: Sequence[str | Path], out: str | Path | None =
     return fig
 
 
-def plot_learning_curves_by_env(run_dirs: Sequence[str | Path], out_dir: str | Path,
-                                prefix: str = "learning_curve_") -> dict[str, Path]:
+def plot_learning_curves_by_env(
+    run_dirs: Sequence[str | Path], out_dir: str | Path, prefix: str = "learning_curve_"
+) -> dict[str, Path]:
     """One learning-curve PNG per environment in ``out_dir``; returns {env_id: path}."""
     groups = group_by_env(load_run(d) for d in run_dirs)
     out_dir = Path(out_dir)

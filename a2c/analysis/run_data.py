@@ -99,8 +99,10 @@ def curve(run: RunData, column: str) -> tuple[np.ndarray, np.ndarray]:
     return x[keep], y[keep]
 
 
-def aggregate_curves(curves: Sequence[tuple[np.ndarray, np.ndarray]], n_points: int = GRID_POINTS,
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def aggregate_curves(
+    curves: Sequence[tuple[np.ndarray, np.ndarray]],
+    n_points: int = GRID_POINTS,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Interpolate each curve onto a common step grid; return (grid, mean, std, count).
 
     The grid spans from the earliest to the latest step of any curve; a curve counts
@@ -141,8 +143,11 @@ def aggregate_evaluations(runs: Sequence[RunData]) -> tuple[np.ndarray, np.ndarr
             continue
         stds = ev.get(EVAL_STD, np.full(len(ev[EVAL_MEAN]), np.nan))
         # A later row at the same step (the final evaluation after a periodic one) wins.
-        latest = {float(step): (float(m), float(s)) for step, m, s in zip(ev["global_step"], ev[EVAL_MEAN], stds)
-                  if np.isfinite(step) and np.isfinite(m)}
+        latest = {
+            float(step): (float(m), float(s))
+            for step, m, s in zip(ev["global_step"], ev[EVAL_MEAN], stds)
+            if np.isfinite(step) and np.isfinite(m)
+        }
         for step, point in latest.items():
             by_step.setdefault(step, []).append(point)
     steps = np.array(sorted(by_step))
@@ -214,18 +219,27 @@ def results_table(run_dirs: Sequence[str | Path], per_run: bool = False) -> str:
         ]
         for r in runs:
             x = r.summary
-            ev = (f"{x['eval_mean_return']:.1f} ± {x['eval_std_return']:.1f}"
-                  if x.get("eval_mean_return") is not None else "n/a")
-            mm = (f"{x['eval_min_return']:.1f} / {x['eval_max_return']:.1f}"
-                  if x.get("eval_min_return") is not None else "n/a")
+            ev = (
+                f"{x['eval_mean_return']:.1f} ± {x['eval_std_return']:.1f}"
+                if x.get("eval_mean_return") is not None
+                else "n/a"
+            )
+            mm = (
+                f"{x['eval_min_return']:.1f} / {x['eval_max_return']:.1f}"
+                if x.get("eval_min_return") is not None
+                else "n/a"
+            )
             tr = x.get("train_return_mean_last100")
             model = "last weights"
             if x.get("model_step") is not None:
                 last_score = x.get("last_model_eval_mean_return")
-                model = (f"best periodic eval, step {int(x['model_step']):,}"
-                         + (f" (last weights {last_score:.1f})" if last_score is not None else ""))
-            rows.append(f"| {r.run_dir.name} | {r.env_id} | {x.get('seed', r.seed)} "
-                        f"| {int(x.get('total_steps', 0)):,} | {ev} | {mm} | {model} "
-                        f"| {'n/a' if tr is None else f'{tr:.1f}'} | {x.get('steps_per_second', 0):.0f} |")
+                model = f"best periodic eval, step {int(x['model_step']):,}" + (
+                    f" (last weights {last_score:.1f})" if last_score is not None else ""
+                )
+            rows.append(
+                f"| {r.run_dir.name} | {r.env_id} | {x.get('seed', r.seed)} "
+                f"| {int(x.get('total_steps', 0)):,} | {ev} | {mm} | {model} "
+                f"| {'n/a' if tr is None else f'{tr:.1f}'} | {x.get('steps_per_second', 0):.0f} |"
+            )
         table += "\n" + "\n".join(rows) + "\n"
     return table

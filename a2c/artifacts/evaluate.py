@@ -43,9 +43,12 @@ class EvalResult:
 
     def summary(self) -> dict[str, float | int]:
         return {
-            "mean_return": self.mean, "std_return": self.std,
-            "min_return": float(np.min(self.returns)), "max_return": float(np.max(self.returns)),
-            "mean_length": float(np.mean(self.lengths)), "episodes": len(self.returns),
+            "mean_return": self.mean,
+            "std_return": self.std,
+            "min_return": float(np.min(self.returns)),
+            "max_return": float(np.max(self.returns)),
+            "mean_length": float(np.mean(self.lengths)),
+            "episodes": len(self.returns),
         }
 
     def to_dict(self) -> dict:
@@ -71,8 +74,7 @@ def evaluate_policy(policy: Policy, env_id: str, episodes: int, seed: int = EVAL
     envs = [make_env(env_id)[0] for _ in range(episodes)]
     obs_space, action_space = envs[0].observation_space, envs[0].action_space
     try:
-        obs = np.stack([encode_observations([env.reset(seed=s)[0]], obs_space)[0]
-                        for env, s in zip(envs, seeds)])
+        obs = np.stack([encode_observations([env.reset(seed=s)[0]], obs_space)[0] for env, s in zip(envs, seeds)])
         returns = np.zeros(episodes)
         lengths = np.zeros(episodes, np.int64)
         running = np.ones(episodes, bool)

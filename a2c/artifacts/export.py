@@ -63,7 +63,7 @@ def is_saved_model_dir(path: str | Path) -> bool:
     return path.is_dir() and ((path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file())
 
 
-def build_export_archive(model: "keras.Model") -> Any:
+def build_export_archive(model: keras.Model) -> Any:
     """A ``keras.export.ExportArchive`` with the ``serve`` and ``greedy_action`` endpoints."""
     import keras
     import tensorflow as tf
@@ -87,8 +87,9 @@ def build_export_archive(model: "keras.Model") -> Any:
     def greedy_action(obs: tf.Tensor) -> tf.Tensor:
         action = dist.mode(dist.params(_forward(obs)))
         if bounds is not None:  # a Gaussian policy's mean, clipped to the Box as the env would
-            action = tf.clip_by_value(tf.cast(action, tf.float32), bounds[0].astype("float32"),
-                                      bounds[1].astype("float32"))
+            action = tf.clip_by_value(
+                tf.cast(action, tf.float32), bounds[0].astype("float32"), bounds[1].astype("float32")
+            )
         return action
 
     archive = keras.export.ExportArchive()
@@ -123,8 +124,9 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def export_saved_model(model: "keras.Model", path: str | Path, *, env_id: str | None = None,
-                       source: str | Path | None = None) -> Path:
+def export_saved_model(
+    model: keras.Model, path: str | Path, *, env_id: str | None = None, source: str | Path | None = None
+) -> Path:
     """Write ``model`` as a SavedModel directory at ``path`` (atomically); return the path.
 
     An existing ``path`` is replaced only if it is a SavedModel directory or empty:
@@ -152,29 +154,35 @@ def export_saved_model(model: "keras.Model", path: str | Path, *, env_id: str | 
             bounds = action_bounds_of(model)
             endpoints = {
                 SERVE_ENDPOINT: f"obs {obs_spec.dtype} (None, *obs_shape) -> {{mean float32 (None, n_actions), "
-                                "log_std float32 (None, n_actions), value float32 (None,)}",
+                "log_std float32 (None, n_actions), value float32 (None,)}",
                 GREEDY_ENDPOINT: f"obs {obs_spec.dtype} (None, *obs_shape) -> action float32 (None, n_actions), "
-                                 "the mean clipped to action_low..action_high",
+                "the mean clipped to action_low..action_high",
             }
-            extra = {"action_low": None if bounds is None else bounds[0].tolist(),
-                     "action_high": None if bounds is None else bounds[1].tolist()}
+            extra = {
+                "action_low": None if bounds is None else bounds[0].tolist(),
+                "action_high": None if bounds is None else bounds[1].tolist(),
+            }
         else:
             endpoints = {
                 SERVE_ENDPOINT: f"obs {obs_spec.dtype} (None, *obs_shape) -> {{probs float32 (None, n_actions), "
-                                "value float32 (None,)}",
+                "value float32 (None,)}",
                 GREEDY_ENDPOINT: f"obs {obs_spec.dtype} (None, *obs_shape) -> action int32 (None,)",
             }
             extra = {}
         metadata = {
-            "format": EXPORT_FORMAT, "obs_shape": list(obs_spec.shape), "obs_dtype": obs_spec.dtype,
-            "policy": kind, "n_actions": n_actions_of(model), **extra, "env_id": env_id,
+            "format": EXPORT_FORMAT,
+            "obs_shape": list(obs_spec.shape),
+            "obs_dtype": obs_spec.dtype,
+            "policy": kind,
+            "n_actions": n_actions_of(model),
+            **extra,
+            "env_id": env_id,
             "endpoints": endpoints,
             "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
         }
         if source is not None:
             source = Path(source)
-            metadata["source"] = {"file": source.name, "size": source.stat().st_size,
-                                  "sha256": file_sha256(source)}
+            metadata["source"] = {"file": source.name, "size": source.stat().st_size, "sha256": file_sha256(source)}
         (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
         _replace_dir(tmp, path)
     except BaseException:
@@ -254,7 +262,7 @@ def write_export(plan: ExportPlan) -> Path:
     return export_saved_model(model, plan.target, env_id=env_of_run(plan.file.parent), source=plan.file)
 
 
-def export_onnx(model: "keras.Model", path: str | Path) -> Path:
+def export_onnx(model: keras.Model, path: str | Path) -> Path:
     """Write the model as ONNX (inputs ``obs``; outputs logits, probs, value), atomically.
 
     Uses Keras' own ``model.export(format="onnx")``, which needs the optional ``onnx``

@@ -23,8 +23,15 @@ def _restore_env(name: str, value: str | None) -> None:
         os.environ[name] = value
 
 
-def record_gif(policy: Policy, env_id: str, seed: int, path: str | Path, *,
-               max_frames: int = GIF_MAX_FRAMES, width: int = GIF_WIDTH) -> dict[str, float | int]:
+def record_gif(
+    policy: Policy,
+    env_id: str,
+    seed: int,
+    path: str | Path,
+    *,
+    max_frames: int = GIF_MAX_FRAMES,
+    width: int = GIF_WIDTH,
+) -> dict[str, float | int]:
     """Play one episode (reset with ``seed``) with ``policy`` (batch 1) and save it as a GIF.
 
     Frames are downscaled to ``width`` pixels as they come and thinned to at most

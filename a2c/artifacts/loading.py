@@ -86,13 +86,15 @@ def resolve_model_path(path: str | Path) -> tuple[str, Path]:
             return "keras", path / MODEL_FILE
         if is_saved_model_dir(path / SAVED_MODEL_DIR):
             return "saved_model", path / SAVED_MODEL_DIR
-        raise ModelFileError(f"{path} is neither a run directory (no {MODEL_FILE}) nor a SavedModel "
-                             "directory (no saved_model.pb)")
+        raise ModelFileError(
+            f"{path} is neither a run directory (no {MODEL_FILE}) nor a SavedModel directory (no saved_model.pb)"
+        )
     if path.name in ("saved_model.pb", "saved_model.pbtxt"):
         return "saved_model", path.parent
     if path.suffix != ".keras":
-        raise ModelFileError(f"cannot load model {path}: expected a run directory, a .keras file "
-                             "or a SavedModel directory")
+        raise ModelFileError(
+            f"cannot load model {path}: expected a run directory, a .keras file or a SavedModel directory"
+        )
     return "keras", path
 
 
@@ -108,8 +110,9 @@ def _load_keras(file: Path) -> tuple[ObsSpec, int, Any, Callable, Callable, obje
     spec, dist = obs_spec_of(model), distribution_of(model.output)
 
     def params(batch: int) -> ParamsFn:
-        fn = tf.function(lambda obs: dist.params(model(obs)),
-                         input_signature=[tensor_spec(spec, batch)]).get_concrete_function()
+        fn = tf.function(
+            lambda obs: dist.params(model(obs)), input_signature=[tensor_spec(spec, batch)]
+        ).get_concrete_function()
         return lambda obs: tf.nest.map_structure(lambda t: t.numpy(), fn(tf.constant(obs, spec.dtype)))
 
     return spec, n_actions_of(model), dist, params, (lambda batch: make_greedy(model, batch)), model
@@ -128,20 +131,31 @@ def _load_saved_model(directory: Path) -> tuple[ObsSpec, int, Any, Callable, Cal
         raise ModelFileError(f"cannot load SavedModel {directory}: {detail[:300]}") from None
     signatures = getattr(loaded, "signatures", {})
     if SERVE_ENDPOINT not in signatures or not hasattr(loaded, GREEDY_ENDPOINT):
-        raise ModelFileError(f"SavedModel {directory} is not an a2c export: it lacks the "
-                             f"{SERVE_ENDPOINT!r} and {GREEDY_ENDPOINT!r} endpoints")
+        raise ModelFileError(
+            f"SavedModel {directory} is not an a2c export: it lacks the "
+            f"{SERVE_ENDPOINT!r} and {GREEDY_ENDPOINT!r} endpoints"
+        )
     sig = signatures[SERVE_ENDPOINT]
     inputs = list(tf.nest.flatten(sig.structured_input_signature))
     outputs = sig.structured_outputs
     head = "mean" if isinstance(outputs, dict) and "mean" in outputs else "probs"
-    if (len(inputs) != 1 or inputs[0].shape.rank is None or inputs[0].shape.rank < 2
-            or not inputs[0].shape[1:].is_fully_defined()
-            or not isinstance(outputs, dict) or head not in outputs or "value" not in outputs
-            or (head == "mean" and "log_std" not in outputs)
-            or outputs[head].shape.rank != 2 or outputs[head].shape[-1] is None):
-        raise ModelFileError(f"SavedModel {directory} is not an a2c export: its {SERVE_ENDPOINT!r} "
-                             "endpoint does not map (batch, *obs_shape) to {'probs', 'value'} or "
-                             "{'mean', 'log_std', 'value'}")
+    if (
+        len(inputs) != 1
+        or inputs[0].shape.rank is None
+        or inputs[0].shape.rank < 2
+        or not inputs[0].shape[1:].is_fully_defined()
+        or not isinstance(outputs, dict)
+        or head not in outputs
+        or "value" not in outputs
+        or (head == "mean" and "log_std" not in outputs)
+        or outputs[head].shape.rank != 2
+        or outputs[head].shape[-1] is None
+    ):
+        raise ModelFileError(
+            f"SavedModel {directory} is not an a2c export: its {SERVE_ENDPOINT!r} "
+            "endpoint does not map (batch, *obs_shape) to {'probs', 'value'} or "
+            "{'mean', 'log_std', 'value'}"
+        )
     spec = ObsSpec(tuple(int(d) for d in inputs[0].shape[1:]), inputs[0].dtype.name)
     serve, greedy = getattr(loaded, SERVE_ENDPOINT), getattr(loaded, GREEDY_ENDPOINT)
 
@@ -152,6 +166,7 @@ def _load_saved_model(directory: Path) -> tuple[ObsSpec, int, Any, Callable, Cal
             def gaussian(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                 out = serve(tf.constant(obs, spec.dtype))
                 return out["mean"].numpy(), out["log_std"].numpy()
+
             return gaussian
     else:
         # ``serve`` returns probabilities: log(probs) is the logits up to a per-row constant,
@@ -202,22 +217,30 @@ def check_model_fits_env(loaded: LoadedModel, env_id: str) -> None:
     unit = "action dimensions" if action_space.shape else "actions"
     if mismatch:
         mine = "a Gaussian" if "mean" in loaded.distribution.param_keys else "a categorical"
-        raise ModelFileError(f"model {loaded.path} does not fit {env_id}: it has {mine} policy and {env_id} "
-                             f"has action space {action_space} (choose --env)")
+        raise ModelFileError(
+            f"model {loaded.path} does not fit {env_id}: it has {mine} policy and {env_id} "
+            f"has action space {action_space} (choose --env)"
+        )
     if (loaded.obs_spec, loaded.n_actions) != (spec, n_actions):
         raise ModelFileError(
             f"model {loaded.path} does not fit {env_id}: it takes {loaded.obs_spec.describe()} observations "
-            f"and has {loaded.n_actions} {unit}, {env_id} has {spec.describe()} and {n_actions} (choose --env)")
+            f"and has {loaded.n_actions} {unit}, {env_id} has {spec.describe()} and {n_actions} (choose --env)"
+        )
 
 
 # ----------------------------------------------------------------------------------------
 # ``a2c evaluate PATH``: a run directory, a .keras file or a SavedModel directory.
 
 
-
-def evaluate_path(path: str | Path, env_id: str | None = None, *, episodes: int = 100,
-                  seed: int = EVAL_SEED_BASE, sample: bool = False,
-                  gif: str | Path | None = None) -> tuple[EvalResult, dict]:
+def evaluate_path(
+    path: str | Path,
+    env_id: str | None = None,
+    *,
+    episodes: int = 100,
+    seed: int = EVAL_SEED_BASE,
+    sample: bool = False,
+    gif: str | Path | None = None,
+) -> tuple[EvalResult, dict]:
     """Evaluate the model at ``path`` (see :func:`load_model_any`) on ``env_id``.
 
     ``env_id`` defaults to the run's config.toml, then the export's metadata, then
@@ -238,8 +261,14 @@ def evaluate_path(path: str | Path, env_id: str | None = None, *, episodes: int 
         env_id, source = DEFAULT_ENV, "default"
     check_model_fits_env(loaded, env_id)
     result = evaluate_policy(loaded.policy(episodes, sample, seed), env_id, episodes, seed)
-    info: dict = {"model": str(loaded.path), "format": loaded.kind, "env_id": env_id, "env_source": source,
-                  "policy": "sample" if sample else "greedy", "seed": seed}
+    info: dict = {
+        "model": str(loaded.path),
+        "format": loaded.kind,
+        "env_id": env_id,
+        "env_source": source,
+        "policy": "sample" if sample else "greedy",
+        "seed": seed,
+    }
     if gif is not None:
         info["gif"] = str(gif)
         info.update(record_gif(loaded.policy(1, sample, seed), env_id, seed, gif))

@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 MODEL_FILE = "model.keras"
 
 
-def save_model(model: "keras.Model", path: str | Path) -> None:
+def save_model(model: keras.Model, path: str | Path) -> None:
     """Write ``model`` as a ``.keras`` file, atomically."""
     atomic_write(path, lambda p: model.save(p), suffix=".keras")
 
@@ -41,13 +41,14 @@ def model_file_of(path: str | Path) -> Path:
     return path
 
 
-def load_keras_model(path: str | Path) -> "keras.Model":
+def load_keras_model(path: str | Path) -> keras.Model:
     """Load a ``.keras`` file (or a run directory's model.keras) and check it is an a2c
     actor-critic; every failure is one ModelFileError with a one-line message."""
     file = model_file_of(path)
     if file.suffix != ".keras":
-        raise ModelFileError(f"cannot load model {file}: expected a .keras file, a run directory "
-                             "or a SavedModel directory")
+        raise ModelFileError(
+            f"cannot load model {file}: expected a .keras file, a run directory or a SavedModel directory"
+        )
     if not zipfile.is_zipfile(file):
         raise ModelFileError(f"cannot load model {file}: not a .keras archive (corrupt or not a zip file)")
     import keras
@@ -76,17 +77,21 @@ def check_actor_critic(model: Any, where: str | Path) -> None:
         raise ModelFileError(f"{where} does not hold a Keras model (got {type(model).__name__})")
     outputs = model.output if isinstance(getattr(model, "output", None), dict) else None
     if len(model.inputs) != 1 or outputs is None or "value" not in outputs:
-        raise ModelFileError(f"{where} is not an a2c actor-critic: expected one input and outputs "
-                             "{'logits', 'probs', 'value'}")
+        raise ModelFileError(
+            f"{where} is not an a2c actor-critic: expected one input and outputs {{'logits', 'probs', 'value'}}"
+        )
     try:
         distribution_of(outputs)
     except ValueError:
-        raise ModelFileError(f"{where} is not an a2c actor-critic: its outputs {sorted(outputs)} hold no "
-                             "policy distribution's parameters") from None
+        raise ModelFileError(
+            f"{where} is not an a2c actor-critic: its outputs {sorted(outputs)} hold no "
+            "policy distribution's parameters"
+        ) from None
     names = {layer.name for layer in model.layers}
     if LOGITS_LAYER not in names and not {MEAN_LAYER, LOG_STD_LAYER} <= names:
-        raise ModelFileError(f"{where} is not an a2c actor-critic: no {LOGITS_LAYER!r} layer (nor "
-                             f"{MEAN_LAYER!r} and {LOG_STD_LAYER!r})")
+        raise ModelFileError(
+            f"{where} is not an a2c actor-critic: no {LOGITS_LAYER!r} layer (nor {MEAN_LAYER!r} and {LOG_STD_LAYER!r})"
+        )
 
 
 def run_dir_of(path: Path) -> Path | None:

@@ -29,25 +29,25 @@ if TYPE_CHECKING:  # pragma: no cover
 def run_evaluate(args: argparse.Namespace) -> int:
     from a2c.artifacts.loading import evaluate_path
 
-    result, info = evaluate_path(args.path, args.env, episodes=args.episodes, seed=args.seed,
-                                 sample=args.sample, gif=args.gif)
+    result, info = evaluate_path(
+        args.path, args.env, episodes=args.episodes, seed=args.seed, sample=args.sample, gif=args.gif
+    )
     if args.json:
         print(json.dumps({**info, **result.to_dict()}, indent=2))
         return 0
     s = result.summary()
     print(f"model: {info['model']} ({info['format']}); environment: {info['env_id']} ({info['env_source']})")
     print(f"{info['policy']} policy, {s['episodes']} episodes, seeds {result.seeds[0]}..{result.seeds[-1]}")
-    print(f"return: {s['mean_return']:.2f} +/- {s['std_return']:.2f} "
-          f"(min {s['min_return']:.2f}, max {s['max_return']:.2f}); mean length {s['mean_length']:.1f}")
+    print(
+        f"return: {s['mean_return']:.2f} +/- {s['std_return']:.2f} "
+        f"(min {s['min_return']:.2f}, max {s['max_return']:.2f}); mean length {s['mean_length']:.1f}"
+    )
     if "gif" in info:
-        print(f"wrote {info['gif']}: episode with seed {info['gif_seed']}, return {info['gif_return']:.2f}, "
-              f"{info['gif_frames']} frames")
+        print(
+            f"wrote {info['gif']}: episode with seed {info['gif_seed']}, return {info['gif_return']:.2f}, "
+            f"{info['gif_frames']} frames"
+        )
     return 0
-
-
-
-
-
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -58,8 +58,7 @@ def run_export(args: argparse.Namespace) -> int:
     endpoints = f"endpoints: {SERVE_ENDPOINT}, {GREEDY_ENDPOINT}"
     if plan.state == "current" and not args.force:
         out = plan.target
-        print(f"{out}/ is up to date with {plan.file} "
-              "(use --force to rewrite it, --out DIR for another place)")
+        print(f"{out}/ is up to date with {plan.file} (use --force to rewrite it, --out DIR for another place)")
     else:
         out = write_export(plan)
         if plan.state == "absent":
@@ -73,26 +72,21 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-
-
-
-
-
-
 def run_plot(args: argparse.Namespace) -> int:
     from a2c.analysis.plotting import plot_runs
 
-    out = Path(args.out) if args.out else (
-        Path(args.run_dirs[0]) / "learning_curves.png" if len(args.run_dirs) == 1 else Path("learning_curves.png"))
+    out = (
+        Path(args.out)
+        if args.out
+        else (
+            Path(args.run_dirs[0]) / "learning_curves.png" if len(args.run_dirs) == 1 else Path("learning_curves.png")
+        )
+    )
     if out.suffix.lower() != ".png":
         raise ConfigError(f"--out must name a .png file, got {out}")
     plot_runs(args.run_dirs, out, args.title)
     print(f"wrote {out}")
     return 0
-
-
-
-
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -103,8 +97,9 @@ def run_verify(args: argparse.Namespace) -> int:
         raise ConfigError(f"--seed must be >= 0; got {args.seed}")
     if args.case == "seed000":
         if args.model:
-            raise ConfigError("--model does not apply to --case seed000 "
-                              "(it checks its own fixed 2-input, 2-action policy)")
+            raise ConfigError(
+                "--model does not apply to --case seed000 (it checks its own fixed 2-input, 2-action policy)"
+            )
         from a2c.verify.seed000 import verify_seed000
 
         report = verify_seed000(seed=args.seed, alpha=args.alpha)
@@ -117,8 +112,14 @@ def run_verify(args: argparse.Namespace) -> int:
         if conv_layers(model):
             return _run_verify_conv(args, model)
         report = verify_model(
-            model, args.case, batch=args.batch or 32, seed=args.seed, vf_coef=args.vf_coef,
-            ent_coef=args.ent_coef, alpha=args.alpha, method=args.method,
+            model,
+            args.case,
+            batch=args.batch or 32,
+            seed=args.seed,
+            vf_coef=args.vf_coef,
+            ent_coef=args.ent_coef,
+            alpha=args.alpha,
+            method=args.method,
         )
         report.settings["model"] = str(args.model) if args.model else f"default {args.env} model"
     if args.plot:
@@ -140,9 +141,12 @@ def _run_verify_conv(args: argparse.Namespace, model: keras.Model) -> int:
         raise ConfigError(f"--case {args.case} checks Dense models; convolutional models are checked with --case a2c")
     from a2c.verify.conv import verify_conv_model, verify_tiny_conv
 
-    reports = {"model": verify_conv_model(model, batch=args.batch or 4, seed=args.seed, vf_coef=args.vf_coef,
-                                          ent_coef=args.ent_coef),
-               "tiny_conv": verify_tiny_conv(seed=args.seed, vf_coef=args.vf_coef, ent_coef=args.ent_coef)}
+    reports = {
+        "model": verify_conv_model(
+            model, batch=args.batch or 4, seed=args.seed, vf_coef=args.vf_coef, ent_coef=args.ent_coef
+        ),
+        "tiny_conv": verify_tiny_conv(seed=args.seed, vf_coef=args.vf_coef, ent_coef=args.ent_coef),
+    }
     reports["model"].settings["model"] = str(args.model) if args.model else f"default {args.env} model"
     if args.plot:
         reports["model"].plot(args.plot)
@@ -156,17 +160,16 @@ def _run_verify_conv(args: argparse.Namespace, model: keras.Model) -> int:
     return 0 if all(r.passed for r in reports.values()) else 1
 
 
-
-
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     overrides = {name: getattr(args, name) for name in FIELD_NAMES}
     if args.resume is not None:
         # The saved config is the run's: changing it would not continue the same run.
         # Only where the run is shown and which Ray cluster it runs on may change.
-        extra = [f"--{n.replace('_', '-')}" for n, v in overrides.items()
-                 if v is not None and n not in ("progress", "ray_address")]
+        extra = [
+            f"--{n.replace('_', '-')}"
+            for n, v in overrides.items()
+            if v is not None and n not in ("progress", "ray_address")
+        ]
         extra += ["--config"] * (args.config is not None) + ["--overwrite"] * args.overwrite
         extra += ["--seeds"] * (args.seeds is not None) + ["--sweep"] * (args.sweep is not None)
         if extra:
@@ -199,13 +202,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"run directory: {result.run_dir}")
     print(f"trained {s['total_steps']} steps in {s['train_seconds']:.1f} s ({s['steps_per_second']:.0f} steps/s)")
     if s["eval_episodes"]:
-        print(f"greedy evaluation over {s['eval_episodes']} episodes: "
-              f"{s['eval_mean_return']:.1f} +/- {s['eval_std_return']:.1f}")
+        print(
+            f"greedy evaluation over {s['eval_episodes']} episodes: "
+            f"{s['eval_mean_return']:.1f} +/- {s['eval_std_return']:.1f}"
+        )
     if s.get("model_step") is not None:
         last = s["last_model_eval_mean_return"]
-        print(f"model: the best periodic evaluation's, at step {s['model_step']} ({s['selection_mean_return']:.1f} "
-              f"over its {s['selection_episodes']} selection episodes)"
-              + (f"; the last weights score {last:.1f} on the same final episodes" if last is not None else ""))
+        print(
+            f"model: the best periodic evaluation's, at step {s['model_step']} ({s['selection_mean_return']:.1f} "
+            f"over its {s['selection_episodes']} selection episodes)"
+            + (f"; the last weights score {last:.1f} on the same final episodes" if last is not None else "")
+        )
     print(next_steps(result.run_dir))
     return 0
 
@@ -223,8 +230,9 @@ def _train_population(args: argparse.Namespace, cfg: Config) -> int:
     if not cfg.fused:
         raise ConfigError("--seeds and --sweep train a population in fused mode; add --fused")
     if cfg.keep_best:
-        raise ConfigError("keep_best is for single runs; a population keeps each member's last weights "
-                          "(drop --keep-best)")
+        raise ConfigError(
+            "keep_best is for single runs; a population keeps each member's last weights (drop --keep-best)"
+        )
     seeds = parse_seeds(args.seeds) if args.seeds is not None else None
     sweep = parse_sweep(args.sweep or [])
     member_configs(cfg, seeds, sweep)  # every member's values validated before TensorFlow starts
@@ -238,14 +246,18 @@ def _population_done(run_dir: Path, summary: dict) -> int:
     """What ``a2c train`` prints at the end of a population run."""
     run = shlex.quote(str(run_dir))
     print(f"run directory: {run_dir} ({summary['members']} members in members/<k>/)")
-    print(f"trained {summary['total_steps_per_member']} steps per member in {summary['train_seconds']:.1f} s "
-          f"({summary['steps_per_second']:.0f} steps/s over all members)")
+    print(
+        f"trained {summary['total_steps_per_member']} steps per member in {summary['train_seconds']:.1f} s "
+        f"({summary['steps_per_second']:.0f} steps/s over all members)"
+    )
     for g in summary["groups"]:
         if "mean" in g:
             setting = " ".join(f"{k}={g[k]:g}" for k in summary["sweep"]) or "all members"
             solved = "" if g["solved_fraction"] is None else f", solved {g['solved_fraction']:.0%}"
-            print(f"{setting}: greedy return {g['mean']:.1f} +/- {g['std']:.1f} (min {g['min']:.1f}) over "
-                  f"{g['members']} members{solved}")
+            print(
+                f"{setting}: greedy return {g['mean']:.1f} +/- {g['std']:.1f} (min {g['min']:.1f}) over "
+                f"{g['members']} members{solved}"
+            )
     print(f"table: {run_dir / 'population.md'}; curves: {run_dir / 'population_curves.png'}")
     print(f"next steps:\n  a2c evaluate {run} --member 0 --episodes 100\n  a2c export {run} --member 0")
     return 0
@@ -257,10 +269,12 @@ def next_steps(run_dir: Path) -> str:
 
     run = shlex.quote(str(run_dir))
     curves = run_dir / CURVES_FILE
-    return "\n".join([
-        *([f"learning curves: {curves}"] if curves.is_file() else []),
-        "next steps:",
-        f"  a2c evaluate {run} --episodes 100 --gif episode.gif",
-        f"  a2c plot {run} --out curves.png",
-        f"  tensorboard --logdir {shlex.quote(str(run_dir.parent))}",
-    ])
+    return "\n".join(
+        [
+            *([f"learning curves: {curves}"] if curves.is_file() else []),
+            "next steps:",
+            f"  a2c evaluate {run} --episodes 100 --gif episode.gif",
+            f"  a2c plot {run} --out curves.png",
+            f"  tensorboard --logdir {shlex.quote(str(run_dir.parent))}",
+        ]
+    )

@@ -18,9 +18,7 @@ from a2c.common.errors import A2CError  # noqa: E402
 from a2c.common.tf_setup import import_tensorflow_quietly  # noqa: E402
 from a2c.population.members import member_path  # noqa: E402
 
-
-COMMANDS = {"train": cmd_train, "verify": run_verify, "evaluate": run_evaluate, "export": run_export,
-            "plot": run_plot}
+COMMANDS = {"train": cmd_train, "verify": run_verify, "evaluate": run_evaluate, "export": run_export, "plot": run_plot}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,7 +8,6 @@ import sys
 from collections.abc import Iterator
 from typing import Protocol
 
-
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 

@@ -16,44 +16,111 @@ from typing import Any
 # measured for each: `make sweep-presets` (results/preset_sweep_*.md) and results/tuning.md.
 # SB3's own settings remain a flag away (README, "Notes on the presets").
 PRESETS: dict[str, dict[str, Any]] = {
-    "CartPole-v1": dict(total_steps=200_000, n_envs=16, n_steps=5, lr=4e-3, lr_schedule="linear", ent_coef=0.0,
-                        reward_scale=0.1),
-    "Acrobot-v1": dict(total_steps=500_000, n_envs=16, n_steps=5, lr=7e-4, ent_coef=0.0, normalize_reward=True,
-                       eval_every=50_000),
-    "LunarLander-v3": dict(total_steps=500_000, n_envs=8, n_steps=5, gamma=0.995, lr=8.3e-4,
-                           lr_schedule="linear", ent_coef=1e-5, reward_scale=0.01, eval_every=50_000,
-                           normalize_advantage=True, hidden_sizes=(128, 128)),
+    "CartPole-v1": dict(
+        total_steps=200_000, n_envs=16, n_steps=5, lr=4e-3, lr_schedule="linear", ent_coef=0.0, reward_scale=0.1
+    ),
+    "Acrobot-v1": dict(
+        total_steps=500_000, n_envs=16, n_steps=5, lr=7e-4, ent_coef=0.0, normalize_reward=True, eval_every=50_000
+    ),
+    "LunarLander-v3": dict(
+        total_steps=500_000,
+        n_envs=8,
+        n_steps=5,
+        gamma=0.995,
+        lr=8.3e-4,
+        lr_schedule="linear",
+        ent_coef=1e-5,
+        reward_scale=0.01,
+        eval_every=50_000,
+        normalize_advantage=True,
+        hidden_sizes=(128, 128),
+    ),
     # Box action spaces (a Gaussian policy): the zoo's A2C entries without gSDE, whose
     # exploration noise plain Gaussian A2C does not have; observations and rewards
     # normalised as the zoo's VecNormalize does. log_std_init is raised from the zoo's -2
     # (tuned with gSDE): plain noise needs more exploration (measurements: README, "Continuous actions").
-    "Pendulum-v1": dict(total_steps=2_000_000, n_envs=8, n_steps=8, gamma=0.9, gae_lambda=0.9, vf_coef=0.4,
-                        lr=7e-4, lr_schedule="linear", log_std_init=-0.5, normalize_obs=True,
-                        normalize_reward=True, eval_every=100_000),
-    "MountainCarContinuous-v0": dict(total_steps=100_000, n_envs=4, n_steps=100, log_std_init=0.0,
-                                     normalize_obs=True, normalize_reward=True, eval_every=25_000),
+    "Pendulum-v1": dict(
+        total_steps=2_000_000,
+        n_envs=8,
+        n_steps=8,
+        gamma=0.9,
+        gae_lambda=0.9,
+        vf_coef=0.4,
+        lr=7e-4,
+        lr_schedule="linear",
+        log_std_init=-0.5,
+        normalize_obs=True,
+        normalize_reward=True,
+        eval_every=100_000,
+    ),
+    "MountainCarContinuous-v0": dict(
+        total_steps=100_000,
+        n_envs=4,
+        n_steps=100,
+        log_std_init=0.0,
+        normalize_obs=True,
+        normalize_reward=True,
+        eval_every=25_000,
+    ),
     # The Box2D tasks: the zoo's A2C settings without gSDE; their greedy return swings between
     # evaluations, so the run keeps its best evaluation's weights (a2c.run.best), chosen on 20 episodes.
     # LunarLanderContinuous: gamma 0.999 (the zoo's 0.99 left tuning seeds hovering; results/tuning.md).
-    "LunarLanderContinuous-v3": dict(total_steps=1_000_000, n_envs=4, n_steps=8, gamma=0.999, gae_lambda=0.9,
-                                     vf_coef=0.4, lr=7e-4, lr_schedule="linear", log_std_init=-0.5,
-                                     normalize_obs=True, normalize_reward=True, eval_every=100_000,
-                                     eval_episodes=20, keep_best=True),
+    "LunarLanderContinuous-v3": dict(
+        total_steps=1_000_000,
+        n_envs=4,
+        n_steps=8,
+        gamma=0.999,
+        gae_lambda=0.9,
+        vf_coef=0.4,
+        lr=7e-4,
+        lr_schedule="linear",
+        log_std_init=-0.5,
+        normalize_obs=True,
+        normalize_reward=True,
+        eval_every=100_000,
+        eval_episodes=20,
+        keep_best=True,
+    ),
     # Atari (the `atari` extra): the zoo's A2C settings (16 envs, n_steps 5, RMSpropTFLike eps
     # 1e-5, ent 0.01, vf 0.25, the Nature CNN with a 512-unit Dense layer). Periodic greedy
     # evaluations are whole games, expensive on 2 cores: few and rare.
-    **{env_id: dict(total_steps=10_000_000, n_envs=16, n_steps=5, lr=7e-4, optimizer="rmsprop_tf",
-                    ent_coef=0.01, vf_coef=0.25, trunk="nature_cnn", hidden_sizes=(512,), activation="relu",
-                    eval_every=250_000, eval_episodes=3, final_eval_episodes=10, log_every=50,
-                    checkpoint_every=200, num_threads=0)
-       for env_id in ("ALE/Pong-v5", "ALE/Breakout-v5")},
-    "BipedalWalker-v3": dict(total_steps=1_000_000, n_envs=16, n_steps=8, gae_lambda=0.9, vf_coef=0.4,
-                             lr=9.6e-4, lr_schedule="linear", log_std_init=-0.5, normalize_obs=True,
-                             normalize_reward=True, eval_every=100_000, eval_episodes=20, keep_best=True),
+    **{
+        env_id: dict(
+            total_steps=10_000_000,
+            n_envs=16,
+            n_steps=5,
+            lr=7e-4,
+            optimizer="rmsprop_tf",
+            ent_coef=0.01,
+            vf_coef=0.25,
+            trunk="nature_cnn",
+            hidden_sizes=(512,),
+            activation="relu",
+            eval_every=250_000,
+            eval_episodes=3,
+            final_eval_episodes=10,
+            log_every=50,
+            checkpoint_every=200,
+            num_threads=0,
+        )
+        for env_id in ("ALE/Pong-v5", "ALE/Breakout-v5")
+    },
+    "BipedalWalker-v3": dict(
+        total_steps=1_000_000,
+        n_envs=16,
+        n_steps=8,
+        gae_lambda=0.9,
+        vf_coef=0.4,
+        lr=9.6e-4,
+        lr_schedule="linear",
+        log_std_init=-0.5,
+        normalize_obs=True,
+        normalize_reward=True,
+        eval_every=100_000,
+        eval_episodes=20,
+        keep_best=True,
+    ),
 }
-
-
-
 
 
 #: Hyperparameters applied in fused mode, above the env preset and below a TOML file and
@@ -61,22 +128,48 @@ PRESETS: dict[str, dict[str, Any]] = {
 #: wall-clock time to a policy that stays solved; how they were chosen, and what was
 #: rejected, is in results/tuning.md. The loop has no host step for ``normalize_reward``,
 #: so rewards are scaled by a constant here (Acrobot's by the 0.01 its preset was tuned with).
-_FUSED_COMMON: dict[str, Any] = dict(n_envs=128, n_steps=5, optimizer="rmsprop", lr=4e-3,
-                                     lr_schedule="linear", ent_coef=0.0, fused_updates_per_call=20,
-                                     normalize_reward=False)
+_FUSED_COMMON: dict[str, Any] = dict(
+    n_envs=128,
+    n_steps=5,
+    optimizer="rmsprop",
+    lr=4e-3,
+    lr_schedule="linear",
+    ent_coef=0.0,
+    fused_updates_per_call=20,
+    normalize_reward=False,
+)
 FUSED_PRESETS: dict[str, dict[str, Any]] = {
-    "CartPole-v1": dict(_FUSED_COMMON, n_envs=64, lr=4e-3, reward_scale=0.1, total_steps=200_000,
-                        eval_every=50_000, fused_xla=False),
-    "Acrobot-v1": dict(_FUSED_COMMON, reward_scale=0.01, total_steps=500_000, eval_every=100_000,
-                       fused_xla=False),
+    "CartPole-v1": dict(
+        _FUSED_COMMON, n_envs=64, lr=4e-3, reward_scale=0.1, total_steps=200_000, eval_every=50_000, fused_xla=False
+    ),
+    "Acrobot-v1": dict(_FUSED_COMMON, reward_scale=0.01, total_steps=500_000, eval_every=100_000, fused_xla=False),
     "MountainCar-v0": dict(_FUSED_COMMON, total_steps=1_000_000, eval_every=200_000),
     # Box actions: the standard presets without their running normalisations (standard-trainer
     # features); the observations are scaled by their bounds and the rewards by a constant.
-    "Pendulum-v1": dict(_FUSED_COMMON, n_envs=32, n_steps=8, lr=2e-3, normalize_obs=False,
-                        normalize_reward=False, obs_scaling="bounds", reward_scale=0.1,
-                        total_steps=2_000_000, eval_every=200_000),
-    "MountainCarContinuous-v0": dict(_FUSED_COMMON, n_envs=4, n_steps=100, lr=7e-4, lr_schedule="constant",
-                                     normalize_obs=False, normalize_reward=False, obs_scaling="bounds",
-                                     reward_scale=0.1, fused_updates_per_call=5, total_steps=100_000,
-                                     eval_every=25_000),
+    "Pendulum-v1": dict(
+        _FUSED_COMMON,
+        n_envs=32,
+        n_steps=8,
+        lr=2e-3,
+        normalize_obs=False,
+        normalize_reward=False,
+        obs_scaling="bounds",
+        reward_scale=0.1,
+        total_steps=2_000_000,
+        eval_every=200_000,
+    ),
+    "MountainCarContinuous-v0": dict(
+        _FUSED_COMMON,
+        n_envs=4,
+        n_steps=100,
+        lr=7e-4,
+        lr_schedule="constant",
+        normalize_obs=False,
+        normalize_reward=False,
+        obs_scaling="bounds",
+        reward_scale=0.1,
+        fused_updates_per_call=5,
+        total_steps=100_000,
+        eval_every=25_000,
+    ),
 }

@@ -40,14 +40,12 @@ def _split_envs(values: dict[str, Any], n_envs_given: bool) -> None:
         if not n_envs_given:
             values["n_envs"] = workers * per_worker
     elif n_envs % workers:
-        raise ConfigError(f"n_envs ({n_envs}) does not divide among {workers} workers; "
-                          "set --envs-per-worker (or an n_envs that is a multiple of --workers)")
+        raise ConfigError(
+            f"n_envs ({n_envs}) does not divide among {workers} workers; "
+            "set --envs-per-worker (or an n_envs that is a multiple of --workers)"
+        )
     else:
         values["envs_per_worker"] = n_envs // workers
-
-
-
-
 
 
 def make_fused_config(overrides: dict[str, Any] | None = None, toml_path: str | Path | None = None) -> Config:
@@ -60,7 +58,9 @@ def make_fused_config(overrides: dict[str, Any] | None = None, toml_path: str | 
     from_file = load_toml(toml_path) if toml_path else {}
     env_id = str(overrides.get("env_id", from_file.get("env_id", Config.env_id)))
     if env_id not in FUSED_PRESETS:  # every TensorFlow port has a fused preset (tested)
-        raise EnvError(f"fused mode needs a TensorFlow port of the environment and {env_id!r} has none; "
-                       f"ported environments: {', '.join(sorted(FUSED_PRESETS))}")
+        raise EnvError(
+            f"fused mode needs a TensorFlow port of the environment and {env_id!r} has none; "
+            f"ported environments: {', '.join(sorted(FUSED_PRESETS))}"
+        )
     layered = {**FUSED_PRESETS.get(env_id, {}), **from_file, **overrides, "fused": True}
     return make_config(layered)

@@ -50,84 +50,116 @@ class Config:
     optimizer: OptimizerName = _doc(
         "'rmsprop' (A2C's: eps outside the sqrt, as PyTorch), 'rmsprop_keras' (eps inside), 'rmsprop_tf' "
         "(eps inside, average started at ones: TensorFlow 1's, the zoo's RMSpropTFLike for Atari) or 'adam'",
-        default="rmsprop")
+        default="rmsprop",
+    )
     rms_rho: float = _doc("RMSprop decay (A2C uses 0.99; Keras' default is 0.9)", default=0.99)
     optimizer_eps: float = _doc("optimizer epsilon (A2C uses 1e-5; Keras' default is 1e-7)", default=1e-5)
     max_grad_norm: float = _doc("clip the GLOBAL gradient norm to this; 0 disables", default=0.5)
     reward_scale: float = _doc(
         "multiply rewards by this before computing returns (e.g. 0.01 when returns reach "
         "hundreds, so the value loss does not swamp the shared trunk); episode returns are logged unscaled",
-        default=1.0)
+        default=1.0,
+    )
     normalize_reward: bool = _doc(
         "divide rewards by a running std of the discounted return, clipped to +-10 (as the zoo's "
         "VecNormalize(norm_reward=True)); reward_scale still applies after it; standard trainer only",
-        default=False)
+        default=False,
+    )
     vf_coef: float = _doc("weight of the value loss", default=0.5)
     ent_coef: float = _doc("weight of the entropy bonus", default=0.0)
     normalize_advantage: bool = _doc("standardise advantages within each batch", default=False)
-    hidden_sizes: tuple[int, ...] = _doc("sizes of the shared Dense trunk (after the convolutions for "
-                                         "nature_cnn), e.g. 64,64", default=(64, 64))
-    trunk: Trunk = _doc("the shared trunk: 'mlp' (Dense layers of hidden_sizes; observations of any "
-                        "shape are flattened first) or 'nature_cnn' (Conv 32x8x8/4, 64x4x4/2, 64x3x3/1, "
-                        "then Dense hidden_sizes; for (frames, height, width) uint8 stacks, scaled by "
-                        "1/255 inside the model)", default="mlp")
+    hidden_sizes: tuple[int, ...] = _doc(
+        "sizes of the shared Dense trunk (after the convolutions for nature_cnn), e.g. 64,64", default=(64, 64)
+    )
+    trunk: Trunk = _doc(
+        "the shared trunk: 'mlp' (Dense layers of hidden_sizes; observations of any "
+        "shape are flattened first) or 'nature_cnn' (Conv 32x8x8/4, 64x4x4/2, 64x3x3/1, "
+        "then Dense hidden_sizes; for (frames, height, width) uint8 stacks, scaled by "
+        "1/255 inside the model)",
+        default="mlp",
+    )
     activation: Activation = _doc("activation of the trunk", default="tanh")
     obs_scaling: ObsScaling = _doc(
         "'bounds' divides each observation feature by its finite bound (a Rescaling layer "
         "in the model, so exports take raw observations); 'none' feeds them as they are",
-        default="none")
+        default="none",
+    )
     normalize_obs: bool = _doc(
         "standardise observations with running mean/std (clipped to +-10, as the zoo's VecNormalize): a "
         "layer in the model whose statistics the trainer updates from its rollouts, so saved and exported "
-        "models take raw observations; standard trainer only", default=False)
-    log_std_init: float = _doc("Box action spaces: initial log standard deviation of the Gaussian policy "
-                               "(state-independent, one per action dimension)", default=0.0)
+        "models take raw observations; standard trainer only",
+        default=False,
+    )
+    log_std_init: float = _doc(
+        "Box action spaces: initial log standard deviation of the Gaussian policy "
+        "(state-independent, one per action dimension)",
+        default=0.0,
+    )
     eval_every: int = _doc("greedy evaluation every this many env steps; 0 disables", default=20_000)
     eval_episodes: int = _doc("episodes of each periodic evaluation", default=10)
     final_eval_episodes: int = _doc("episodes of the final evaluation written to summary.json", default=100)
     keep_best: bool = _doc(
         "make the run's model the weights of its best periodic evaluation (early stopping, as the zoo's "
         "best_model); those evaluations then play seeds of their own, and the last weights are saved "
-        "(last_model.keras) and evaluated on the final episodes too (a2c/best.py)", default=False)
+        "(last_model.keras) and evaluated on the final episodes too (a2c/run/best.py)",
+        default=False,
+    )
     log_every: int = _doc("write metrics every this many updates", default=100)
     checkpoint_every: int = _doc(
         "save a checkpoint (RUN_DIR/checkpoints, for --resume) every this many updates; one is also "
-        "saved at the end and on Ctrl-C/SIGTERM; 0 = only then", default=500)
+        "saved at the end and on Ctrl-C/SIGTERM; 0 = only then",
+        default=500,
+    )
     keep_checkpoints: int = _doc("how many of the newest checkpoints to keep", default=3)
     run_dir: str = _doc("output directory; default runs/<env>__s<seed>__<time>", default="")
     progress: bool = _doc("show a progress bar (never shown when output is not a terminal)", default=True)
     num_threads: int = _doc("TensorFlow CPU threads; 1 is fastest for small models, 0 = TF's default", default=1)
-    atari_vector: AtariVector = _doc("Atari training envs: 'ale' (ale-py's C++ vector env, threaded) or "
-                                     "'gymnasium' (gymnasium's wrappers in a SyncVectorEnv); same semantics, "
-                                     "see a2c/atari.py", default="ale")
+    atari_vector: AtariVector = _doc(
+        "Atari training envs: 'ale' (ale-py's C++ vector env, threaded) or "
+        "'gymnasium' (gymnasium's wrappers in a SyncVectorEnv); same semantics, "
+        "see a2c/envs/atari.py",
+        default="ale",
+    )
     # Fused mode (a2c.trainers.fused): the TensorFlow env ports, rollout, returns and update of
     # several updates in ONE compiled call (XLA, or TF's graph executor); it adds its own preset layer
     # (a2c.trainers.fused.FUSED_PRESETS) between the env preset and the TOML file.
-    fused: bool = _doc("train with the fused loop (a2c.trainers.fused): TensorFlow env ports, rollout and updates "
-                       "compiled into one call; adds the fused preset above the env preset; "
-                       "CartPole-v1, Acrobot-v1, MountainCar-v0, Pendulum-v1, MountainCarContinuous-v0 only", default=False)
+    fused: bool = _doc(
+        "train with the fused loop (a2c.trainers.fused): TensorFlow env ports, rollout and updates "
+        "compiled into one call; adds the fused preset above the env preset; "
+        "CartPole-v1, Acrobot-v1, MountainCar-v0, Pendulum-v1, MountainCarContinuous-v0 only",
+        default=False,
+    )
     fused_xla: bool = _doc(
         "fused mode: XLA-compile the loop (jit_compile): more steps/s than TensorFlow's graph executor "
         "but a longer compilation, which pays off only on long runs (results/fused_benchmark.md); "
         "--no-fused-xla runs the same loop in the graph executor (the CartPole and Acrobot fused "
-        "presets do)", default=True)
+        "presets do)",
+        default=True,
+    )
     fused_updates_per_call: int = _doc(
         "fused mode: updates per compiled call; logging, evaluation, checkpoints and Ctrl-C happen between calls",
-        default=10)
+        default=10,
+    )
     # Ray workers (a2c.trainers.ray_workers, a2c.trainers.a3c): rollouts from remote actors.
     workers: int = _doc(
         "collect rollouts on this many Ray actors (pip install 'a2c[ray]'), each stepping envs_per_worker envs "
         "with its own copy of the model; the learner updates once per round and broadcasts the weights; "
-        "0 = collect in this process", default=0)
+        "0 = collect in this process",
+        default=0,
+    )
     envs_per_worker: int = _doc(
         "with workers: envs each worker steps; n_envs becomes workers x envs_per_worker; 0 = n_envs / workers",
-        default=0)
+        default=0,
+    )
     ray_address: str = _doc(
         "with workers: join the Ray cluster at this address (host:port, or 'auto'); empty = start a local Ray",
-        default="")
+        default="",
+    )
     async_updates: bool = _doc(
         "with workers: A3C (a2c.trainers.a3c): each worker computes gradients on its own rollouts and the learner "
-        "applies them as they arrive, sending fresh weights back to that worker only", default=False)
+        "applies them as they arrive, sending fresh weights back to that worker only",
+        default=False,
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden_sizes, list):
@@ -143,7 +175,7 @@ class Config:
         """Updates needed to cover total_steps (the last one may overshoot by < batch_size)."""
         return math.ceil(self.total_steps / self.batch_size)
 
-    def validate(self) -> "Config":
+    def validate(self) -> Config:
         """Raise ConfigError naming the first field that is out of range."""
         hints = get_type_hints(Config)
         for f in dataclasses.fields(self):
@@ -162,11 +194,15 @@ class Config:
             (self.optimizer_eps > 0, f"optimizer_eps must be positive; got {self.optimizer_eps}"),
             (self.max_grad_norm >= 0, f"max_grad_norm must be >= 0; got {self.max_grad_norm}"),
             (self.vf_coef >= 0, f"vf_coef must be >= 0; got {self.vf_coef}"),
-            (math.isfinite(self.reward_scale) and self.reward_scale > 0,
-             f"reward_scale must be positive; got {self.reward_scale}"),
+            (
+                math.isfinite(self.reward_scale) and self.reward_scale > 0,
+                f"reward_scale must be positive; got {self.reward_scale}",
+            ),
             (self.ent_coef >= 0, f"ent_coef must be >= 0; got {self.ent_coef}"),
-            (len(self.hidden_sizes) > 0 and all(h > 0 for h in self.hidden_sizes),
-             f"hidden_sizes must be one or more positive sizes; got {self.hidden_sizes}"),
+            (
+                len(self.hidden_sizes) > 0 and all(h > 0 for h in self.hidden_sizes),
+                f"hidden_sizes must be one or more positive sizes; got {self.hidden_sizes}",
+            ),
             (self.eval_every >= 0, f"eval_every must be >= 0; got {self.eval_every}"),
             (self.eval_episodes > 0, f"eval_episodes must be positive; got {self.eval_episodes}"),
             (self.final_eval_episodes >= 0, f"final_eval_episodes must be >= 0; got {self.final_eval_episodes}"),
@@ -174,27 +210,43 @@ class Config:
             (self.checkpoint_every >= 0, f"checkpoint_every must be >= 0; got {self.checkpoint_every}"),
             (self.keep_checkpoints > 0, f"keep_checkpoints must be positive; got {self.keep_checkpoints}"),
             (self.num_threads >= 0, f"num_threads must be >= 0; got {self.num_threads}"),
-            (self.fused_updates_per_call > 0,
-             f"fused_updates_per_call must be positive; got {self.fused_updates_per_call}"),
+            (
+                self.fused_updates_per_call > 0,
+                f"fused_updates_per_call must be positive; got {self.fused_updates_per_call}",
+            ),
             (self.seed >= 0, f"seed must be >= 0; got {self.seed}"),
-            (not self.keep_best or self.eval_every > 0, "keep_best picks among periodic evaluations; "
-                                                        "it needs eval_every > 0"),
-            (not (self.fused and self.normalize_reward),
-             "normalize_reward is for the standard trainer; fused mode scales rewards by reward_scale only"),
-            (not (self.fused and self.normalize_obs),
-             "normalize_obs is for the standard trainer; fused mode has obs_scaling only"),
+            (
+                not self.keep_best or self.eval_every > 0,
+                "keep_best picks among periodic evaluations; it needs eval_every > 0",
+            ),
+            (
+                not (self.fused and self.normalize_reward),
+                "normalize_reward is for the standard trainer; fused mode scales rewards by reward_scale only",
+            ),
+            (
+                not (self.fused and self.normalize_obs),
+                "normalize_obs is for the standard trainer; fused mode has obs_scaling only",
+            ),
             (math.isfinite(self.log_std_init), f"log_std_init must be finite; got {self.log_std_init}"),
             (self.workers >= 0, f"workers must be >= 0; got {self.workers}"),
             (self.envs_per_worker >= 0, f"envs_per_worker must be >= 0; got {self.envs_per_worker}"),
-            (self.workers == 0 or self.workers * self.envs_per_worker == self.n_envs,
-             f"n_envs ({self.n_envs}) must be workers ({self.workers}) x envs_per_worker ({self.envs_per_worker})"),
-            (self.workers > 0 or not (self.async_updates or self.ray_address or self.envs_per_worker),
-             "async_updates, ray_address and envs_per_worker need workers > 0 (--workers N)"),
-            (not (self.fused and self.workers), "workers feed the standard trainer; fused mode collects its own "
-                                                "rollouts (drop --fused or --workers)"),
-            (not (self.async_updates and (self.normalize_reward or self.normalize_obs)),
-             "async updates (A3C) cannot normalise rewards or observations: each worker computes its own "
-             "gradients; use --no-normalize-reward --no-normalize-obs or synchronous workers"),
+            (
+                self.workers == 0 or self.workers * self.envs_per_worker == self.n_envs,
+                f"n_envs ({self.n_envs}) must be workers ({self.workers}) x envs_per_worker ({self.envs_per_worker})",
+            ),
+            (
+                self.workers > 0 or not (self.async_updates or self.ray_address or self.envs_per_worker),
+                "async_updates, ray_address and envs_per_worker need workers > 0 (--workers N)",
+            ),
+            (
+                not (self.fused and self.workers),
+                "workers feed the standard trainer; fused mode collects its own rollouts (drop --fused or --workers)",
+            ),
+            (
+                not (self.async_updates and (self.normalize_reward or self.normalize_obs)),
+                "async updates (A3C) cannot normalise rewards or observations: each worker computes its own "
+                "gradients; use --no-normalize-reward --no-normalize-obs or synchronous workers",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -205,6 +257,7 @@ class Config:
         d = dataclasses.asdict(self)
         d["hidden_sizes"] = list(self.hidden_sizes)
         return d
+
 
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Config))
 
@@ -249,23 +302,55 @@ def coerce(name: str, value: Any) -> Any:
 # Names other libraries (SB3, CleanRL, PyTorch, Keras) use for our fields, so that a config
 # written for them gets pointed at the right key instead of a bare "unknown key".
 ALIASES: dict[str, str] = {
-    "learning_rate": "lr", "lr_rate": "lr", "step_size": "lr",
-    "num_envs": "n_envs", "n_env": "n_envs", "nenvs": "n_envs", "num_workers": "n_envs",
-    "num_steps": "n_steps", "n_step": "n_steps", "nsteps": "n_steps", "rollout_length": "n_steps",
-    "total_timesteps": "total_steps", "timesteps": "total_steps", "num_timesteps": "total_steps",
-    "max_norm": "max_grad_norm", "clip_grad_norm": "max_grad_norm", "grad_clip": "max_grad_norm",
-    "clip": "max_grad_norm", "clipnorm": "max_grad_norm", "global_clipnorm": "max_grad_norm",
+    "learning_rate": "lr",
+    "lr_rate": "lr",
+    "step_size": "lr",
+    "num_envs": "n_envs",
+    "n_env": "n_envs",
+    "nenvs": "n_envs",
+    "num_workers": "n_envs",
+    "num_steps": "n_steps",
+    "n_step": "n_steps",
+    "nsteps": "n_steps",
+    "rollout_length": "n_steps",
+    "total_timesteps": "total_steps",
+    "timesteps": "total_steps",
+    "num_timesteps": "total_steps",
+    "max_norm": "max_grad_norm",
+    "clip_grad_norm": "max_grad_norm",
+    "grad_clip": "max_grad_norm",
+    "clip": "max_grad_norm",
+    "clipnorm": "max_grad_norm",
+    "global_clipnorm": "max_grad_norm",
     "gradient_clip": "max_grad_norm",
-    "entropy_coef": "ent_coef", "entropy_coeff": "ent_coef", "ent_coeff": "ent_coef", "beta": "ent_coef",
-    "value_coef": "vf_coef", "vf_coeff": "vf_coef", "value_loss_coef": "vf_coef", "value_coeff": "vf_coef",
-    "discount": "gamma", "discount_factor": "gamma",
-    "lam": "gae_lambda", "lambda": "gae_lambda", "gae": "gae_lambda",
-    "env": "env_id", "env_name": "env_id", "environment": "env_id",
-    "eps": "optimizer_eps", "epsilon": "optimizer_eps", "rms_prop_eps": "optimizer_eps",
-    "rho": "rms_rho", "rms_alpha": "rms_rho",
-    "normalize_advantages": "normalize_advantage", "norm_adv": "normalize_advantage",
-    "net_arch": "hidden_sizes", "hidden_size": "hidden_sizes", "hidden": "hidden_sizes",
-    "activation_fn": "activation", "seeds": "seed",
+    "entropy_coef": "ent_coef",
+    "entropy_coeff": "ent_coef",
+    "ent_coeff": "ent_coef",
+    "beta": "ent_coef",
+    "value_coef": "vf_coef",
+    "vf_coeff": "vf_coef",
+    "value_loss_coef": "vf_coef",
+    "value_coeff": "vf_coef",
+    "discount": "gamma",
+    "discount_factor": "gamma",
+    "lam": "gae_lambda",
+    "lambda": "gae_lambda",
+    "gae": "gae_lambda",
+    "env": "env_id",
+    "env_name": "env_id",
+    "environment": "env_id",
+    "eps": "optimizer_eps",
+    "epsilon": "optimizer_eps",
+    "rms_prop_eps": "optimizer_eps",
+    "rho": "rms_rho",
+    "rms_alpha": "rms_rho",
+    "normalize_advantages": "normalize_advantage",
+    "norm_adv": "normalize_advantage",
+    "net_arch": "hidden_sizes",
+    "hidden_size": "hidden_sizes",
+    "hidden": "hidden_sizes",
+    "activation_fn": "activation",
+    "seeds": "seed",
 }
 
 
@@ -314,8 +399,9 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         outside = [k for k in data if k != "a2c"]
         if outside:
             # tomllib keeps top-level keys beside [a2c]; reading only one of the two would drop settings.
-            raise ConfigError(f"config file {path} has keys both under [a2c] and outside it "
-                              f"({', '.join(outside)}); {flat_rule}")
+            raise ConfigError(
+                f"config file {path} has keys both under [a2c] and outside it ({', '.join(outside)}); {flat_rule}"
+            )
         data, prefix = data["a2c"], "a2c."
     else:
         prefix = ""

@@ -111,8 +111,11 @@ class GameEpisodes(gym.Wrapper):
         self.game_over = bool(terminated or truncated)
         info = {**info, "game_over": self.game_over}
         if self.game_over:
-            info["episode"] = {"r": np.float64(self.game_return), "l": np.int64(self.game_length),
-                               "t": np.float64(round(time.perf_counter() - self.game_start, 6))}
+            info["episode"] = {
+                "r": np.float64(self.game_return),
+                "l": np.int64(self.game_length),
+                "t": np.float64(round(time.perf_counter() - self.game_start, 6)),
+            }
         elif life_lost and self.terminal_on_life_loss:
             terminated = True
         return obs, reward, terminated, truncated, info
@@ -143,18 +146,29 @@ class GameEpisodes(gym.Wrapper):
         return obs, {**info, "game_over": False}
 
 
-def make_atari_env(env_id: str, *, clip_rewards: bool = False, terminal_on_life_loss: bool = True,
-                   render_mode: str | None = None) -> gym.Env:
+def make_atari_env(
+    env_id: str, *, clip_rewards: bool = False, terminal_on_life_loss: bool = True, render_mode: str | None = None
+) -> gym.Env:
     """One preprocessed game (see the module docstring); training clips rewards, evaluation does not."""
     register_atari()
     name = env_id.split(":", 1)[-1]
     try:
-        env = gym.make(name, frameskip=1, repeat_action_probability=REPEAT_ACTION_PROBABILITY,
-                       **({"render_mode": render_mode} if render_mode else {}))
+        env = gym.make(
+            name,
+            frameskip=1,
+            repeat_action_probability=REPEAT_ACTION_PROBABILITY,
+            **({"render_mode": render_mode} if render_mode else {}),
+        )
     except gym.error.Error as e:
         raise EnvError(f"unknown environment {env_id!r}: {e}") from None
-    env = gym.wrappers.AtariPreprocessing(env, noop_max=NOOP_MAX, frame_skip=FRAME_SKIP, screen_size=SCREEN_SIZE,
-                                          terminal_on_life_loss=False, grayscale_obs=True)
+    env = gym.wrappers.AtariPreprocessing(
+        env,
+        noop_max=NOOP_MAX,
+        frame_skip=FRAME_SKIP,
+        screen_size=SCREEN_SIZE,
+        terminal_on_life_loss=False,
+        grayscale_obs=True,
+    )
     env = GameEpisodes(env, terminal_on_life_loss=terminal_on_life_loss)
     if clip_rewards:
         env = gym.wrappers.ClipReward(env, -1.0, 1.0)
@@ -206,19 +220,34 @@ class NativeGames(gym.vector.VectorWrapper):
         self.life_lost = ~self.game_over & playing & (0 < lives) & (lives < self.lives)
         self.lives = lives
         if self.game_over.any():
-            info = {**info, "_episode": self.game_over.copy(),
-                    "episode": {"r": np.where(self.game_over, self.game_return, 0.0),
-                                "l": np.where(self.game_over, self.game_length, 0),
-                                "t": np.where(self.game_over, np.round(now - self.game_start, 6), 0.0)}}
+            info = {
+                **info,
+                "_episode": self.game_over.copy(),
+                "episode": {
+                    "r": np.where(self.game_over, self.game_return, 0.0),
+                    "l": np.where(self.game_over, self.game_length, 0),
+                    "t": np.where(self.game_over, np.round(now - self.game_start, 6), 0.0),
+                },
+            }
         rewards = np.clip(rewards, -1, 1) if self.clip_rewards else rewards
         return obs, rewards.astype(np.float64), terminated | self.life_lost, truncated, info
 
 
 #: The native env's preprocessing: the stack's (its frames are equal, tested), and no life or reward handling.
 ALE_SETTINGS: dict[str, Any] = dict(
-    repeat_action_probability=REPEAT_ACTION_PROBABILITY, img_height=SCREEN_SIZE, img_width=SCREEN_SIZE, grayscale=True,
-    stack_num=FRAME_STACK, frameskip=FRAME_SKIP, maxpool=True, noop_max=NOOP_MAX, episodic_life=False,
-    life_loss_info=False, reward_clipping=False, autoreset_mode=AutoresetMode.NEXT_STEP)
+    repeat_action_probability=REPEAT_ACTION_PROBABILITY,
+    img_height=SCREEN_SIZE,
+    img_width=SCREEN_SIZE,
+    grayscale=True,
+    stack_num=FRAME_STACK,
+    frameskip=FRAME_SKIP,
+    maxpool=True,
+    noop_max=NOOP_MAX,
+    episodic_life=False,
+    life_loss_info=False,
+    reward_clipping=False,
+    autoreset_mode=AutoresetMode.NEXT_STEP,
+)
 
 
 def ale_game(env_id: str) -> tuple[str, bool]:
@@ -238,8 +267,9 @@ def ale_game(env_id: str) -> tuple[str, bool]:
     return game, len(actions) > 2 and actions[FIRE] == ale_py.Action.FIRE
 
 
-def make_atari_vec_env(env_id: str, n_envs: int, vector: str = "ale", *,
-                       clip_rewards: bool = True) -> gym.vector.VectorEnv:
+def make_atari_vec_env(
+    env_id: str, n_envs: int, vector: str = "ale", *, clip_rewards: bool = True
+) -> gym.vector.VectorEnv:
     """``n_envs`` training games, NEXT_STEP autoreset (as every a2c env), whole games reported.
 
     ``vector="ale"``: ale-py's native vector env in :class:`NativeGames`; ``"gymnasium"``:
@@ -252,10 +282,10 @@ def make_atari_vec_env(env_id: str, n_envs: int, vector: str = "ale", *,
         from ale_py.vector_env import AtariVectorEnv
 
         game, fire = ale_game(env_id)
-        native = AtariVectorEnv(game, n_envs, num_threads=min(ALE_THREADS, n_envs), use_fire_reset=fire,
-                                **ALE_SETTINGS)
+        native = AtariVectorEnv(game, n_envs, num_threads=min(ALE_THREADS, n_envs), use_fire_reset=fire, **ALE_SETTINGS)
         return NativeGames(native, clip_rewards=clip_rewards, fire=fire)
     make_atari_env(env_id).close()  # fails here, with one line, for a missing extra or an unknown game
     return gym.vector.SyncVectorEnv(
         [lambda: make_atari_env(env_id, clip_rewards=clip_rewards) for _ in range(n_envs)],
-        autoreset_mode=AutoresetMode.NEXT_STEP)
+        autoreset_mode=AutoresetMode.NEXT_STEP,
+    )

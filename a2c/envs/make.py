@@ -75,8 +75,9 @@ def make_vec_env(env_id: str, n_envs: int, atari_vector: str = "ale") -> gym.vec
     if spec.vector_entry_point is not None:
         env = gym.make_vec(spec, num_envs=n_envs, vectorization_mode="vector_entry_point")
     else:
-        env = gym.make_vec(spec, num_envs=n_envs, vectorization_mode="sync",
-                           vector_kwargs={"autoreset_mode": AutoresetMode.NEXT_STEP})
+        env = gym.make_vec(
+            spec, num_envs=n_envs, vectorization_mode="sync", vector_kwargs={"autoreset_mode": AutoresetMode.NEXT_STEP}
+        )
     mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
     if mode != AutoresetMode.NEXT_STEP:  # a vector entry point chose otherwise
         env.close()
@@ -84,7 +85,8 @@ def make_vec_env(env_id: str, n_envs: int, atari_vector: str = "ale") -> gym.vec
     features = feature_space(single_obs_space)
     if not isinstance(single_obs_space, spaces.Box) or single_obs_space.dtype != features.dtype:
         env = vector_wrappers.TransformObservation(
-            env, lambda obs: encode_observations(obs, single_obs_space),
+            env,
+            lambda obs: encode_observations(obs, single_obs_space),
             single_observation_space=features,
         )
     return vector_wrappers.RecordEpisodeStatistics(env)
@@ -110,8 +112,9 @@ def env_spaces(env_id: str) -> tuple[spaces.Space, spaces.Space]:
         env.close()
 
 
-def play_on(env: gym.Env, obs: Any, terminated: bool, truncated: bool,
-            info: dict[str, Any]) -> tuple[Any, bool, dict[str, Any] | None]:
+def play_on(
+    env: gym.Env, obs: Any, terminated: bool, truncated: bool, info: dict[str, Any]
+) -> tuple[Any, bool, dict[str, Any] | None]:
     """After a single env's step: the observation to act on next, whether the *game* is over,
     and the game's own tally (``info["episode"]``) when it reports one.
 

@@ -30,7 +30,7 @@ class ObsSpec:
     dtype: str = "float32"
 
     @classmethod
-    def flat(cls, size: int) -> "ObsSpec":
+    def flat(cls, size: int) -> ObsSpec:
         return cls((int(size),), "float32")
 
     @property
@@ -61,8 +61,7 @@ def policy_kind(env_id: str, action_space: spaces.Space) -> PolicyKind:
     if isinstance(action_space, spaces.Box):
         box_bounds(env_id, action_space)
         return "gaussian"
-    raise EnvError(f"{env_id} has action space {action_space}; supported: Discrete and bounded Box "
-                   "action spaces")
+    raise EnvError(f"{env_id} has action space {action_space}; supported: Discrete and bounded Box action spaces")
 
 
 def check_spaces(env_id: str, observation_space: spaces.Space, action_space: spaces.Space) -> None:
@@ -80,12 +79,15 @@ def box_bounds(env_id: str, action_space: spaces.Box) -> tuple[np.ndarray, np.nd
     draw from the Gaussian.
     """
     if len(action_space.shape) != 1 or not np.issubdtype(action_space.dtype, np.floating):
-        raise EnvError(f"{env_id} has action space {action_space}; supported Box action spaces are "
-                       "one-dimensional and float")
+        raise EnvError(
+            f"{env_id} has action space {action_space}; supported Box action spaces are one-dimensional and float"
+        )
     low, high = np.asarray(action_space.low, np.float64), np.asarray(action_space.high, np.float64)
     if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
-        raise EnvError(f"{env_id} has an unbounded Box action space {action_space}; the Gaussian policy "
-                       "clips its actions to the Box, so every bound must be finite")
+        raise EnvError(
+            f"{env_id} has an unbounded Box action space {action_space}; the Gaussian policy "
+            "clips its actions to the Box, so every bound must be finite"
+        )
     return low, high
 
 

@@ -21,8 +21,19 @@ import numpy as np
 
 from a2c.common.errors import RunDirError
 
-_SKIPPED_ATTRS = frozenset({"spec", "metadata", "_metadata", "render_mode", "env_fns", "_saved_kwargs",
-                            "_ezpickle_args", "_ezpickle_kwargs", "_cached_spec"})
+_SKIPPED_ATTRS = frozenset(
+    {
+        "spec",
+        "metadata",
+        "_metadata",
+        "render_mode",
+        "env_fns",
+        "_saved_kwargs",
+        "_ezpickle_args",
+        "_ezpickle_kwargs",
+        "_cached_spec",
+    }
+)
 EnvLike = gym.Env | gym.vector.VectorEnv
 
 
@@ -39,8 +50,11 @@ def _is_env_list(value: Any) -> bool:
 
 
 def _is_config(name: str, value: Any) -> bool:
-    return (name in _SKIPPED_ATTRS or callable(value)
-            or isinstance(value, (gym.spaces.Space, gym.envs.registration.EnvSpec, enum.Enum)))
+    return (
+        name in _SKIPPED_ATTRS
+        or callable(value)
+        or isinstance(value, (gym.spaces.Space, gym.envs.registration.EnvSpec, enum.Enum))
+    )
 
 
 def env_layers(env: EnvLike, path: str = "env") -> Iterator[tuple[str, Any]]:
@@ -137,8 +151,13 @@ def _assign(obj: Any, name: str, value: Any) -> None:
     current = getattr(obj, name, None)
     if isinstance(current, np.random.Generator) and isinstance(value, np.random.Generator):
         current.bit_generator.state = value.bit_generator.state
-    elif (isinstance(current, np.ndarray) and isinstance(value, np.ndarray) and current.flags.writeable
-          and current.shape == value.shape and current.dtype == value.dtype):
+    elif (
+        isinstance(current, np.ndarray)
+        and isinstance(value, np.ndarray)
+        and current.flags.writeable
+        and current.shape == value.shape
+        and current.dtype == value.dtype
+    ):
         current[...] = value
     elif isinstance(current, deque) and isinstance(value, deque) and current.maxlen == value.maxlen:
         current.clear()
@@ -156,7 +175,8 @@ def restore_env(env: EnvLike, snapshot: dict[str, Any]) -> None:
     layers = dict(env_layers(env))
     saved = snapshot["layers"]
     mismatch = sorted(set(layers) ^ set(saved)) or [
-        p for p in saved if type(layers[p]).__qualname__ != saved[p]["type"]]
+        p for p in saved if type(layers[p]).__qualname__ != saved[p]["type"]
+    ]
     if mismatch:
         raise RunDirError(f"the checkpoint's environment does not match this one (at {mismatch[0]})")
     for path, layer in saved.items():

@@ -62,9 +62,12 @@ def population_env(env_id: str) -> TFEnv:
     (their greedy evaluation and stacked sampling assume a categorical policy)."""
     env = ported_env(env_id)
     if env.continuous:
-        raise EnvError(f"population training (--seeds/--sweep) supports discrete-action environments; "
-                       f"{env_id} has Box actions (train its seeds one by one with a2c train --fused)")
+        raise EnvError(
+            f"population training (--seeds/--sweep) supports discrete-action environments; "
+            f"{env_id} has Box actions (train its seeds one by one with a2c train --fused)"
+        )
     return env
+
 
 class PopulationRun:
     """One population run directory: the loop above, lock-step for all members, and
@@ -81,8 +84,15 @@ class PopulationRun:
     seeded ``EVAL_SEED_BASE + k``.
     """
 
-    def __init__(self, base: Config, spec: dict[str, Any], run_dir: str | Path, *, quiet: bool = False,
-                 callback: Callback | None = None) -> None:
+    def __init__(
+        self,
+        base: Config,
+        spec: dict[str, Any],
+        run_dir: str | Path,
+        *,
+        quiet: bool = False,
+        callback: Callback | None = None,
+    ) -> None:
         self.base, self.spec, self.run_dir, self.quiet = base, spec, Path(run_dir), quiet
         self.callback = callback  # (update, global_step) after each call; KeyboardInterrupt stops as Ctrl-C
         self.members = member_configs(base, spec["seeds"], spec["sweep"])
@@ -91,9 +101,17 @@ class PopulationRun:
         self.loop = PopulationLoop(self.members, self.swept, self.env)
         self.progress = Progress(next_eval=base.eval_every if base.eval_every > 0 else None)
         self.recent = [RecentEpisodes() for _ in self.members]
-        self.checkpoints = RunCheckpoint(self.run_dir, self.loop.model, self.loop.optimizer, base.keep_checkpoints, {
-            "member_weights": list(self.loop.weights), "member_rngs": list(self.loop.rngs),
-            "population_state": tf.nest.flatten(self.loop.state)})
+        self.checkpoints = RunCheckpoint(
+            self.run_dir,
+            self.loop.model,
+            self.loop.optimizer,
+            base.keep_checkpoints,
+            {
+                "member_weights": list(self.loop.weights),
+                "member_rngs": list(self.loop.rngs),
+                "population_state": tf.nest.flatten(self.loop.state),
+            },
+        )
         self.saved_update: int | None = None
         self.loggers: list[RunLogger] = []
         self.episodes = np.zeros(len(self.members), np.int64)  # finished episodes per member
@@ -116,10 +134,15 @@ class PopulationRun:
         p = self.progress
         if self.saved_update == p.update:
             return
-        self.checkpoints.save(p.update, {
-            "progress": p.to_dict(), "recent": [[list(c) for c in r.chunks] for r in self.recent],
-            "episodes": self.episodes.tolist(),
-            "logs": [logger.file_sizes() for logger in self.loggers]})
+        self.checkpoints.save(
+            p.update,
+            {
+                "progress": p.to_dict(),
+                "recent": [[list(c) for c in r.chunks] for r in self.recent],
+                "episodes": self.episodes.tolist(),
+                "logs": [logger.file_sizes() for logger in self.loggers],
+            },
+        )
         self.saved_update = p.update
 
     # -- the loop -------------------------------------------------------------------------
@@ -141,10 +164,15 @@ class PopulationRun:
         bad = ~(np.isfinite(out["total_loss"]) & np.isfinite(out["grad_norm"]))
         if bad.any():
             names = ", ".join(str(k) for k in np.flatnonzero(bad)[:8])
-            note = ("no checkpoint had been saved yet" if self.saved_update is None
-                    else f"the last good checkpoint (update {self.saved_update}) is kept")
-            raise NonFiniteError(f"non-finite loss or gradient in updates {first}-{last} of member(s) {names}; "
-                                 f"training stopped, {note}. Try a lower --lr (or drop it from the sweep)")
+            note = (
+                "no checkpoint had been saved yet"
+                if self.saved_update is None
+                else f"the last good checkpoint (update {self.saved_update}) is kept"
+            )
+            raise NonFiniteError(
+                f"non-finite loss or gradient in updates {first}-{last} of member(s) {names}; "
+                f"training stopped, {note}. Try a lower --lr (or drop it from the sweep)"
+            )
 
     def _loop(self) -> None:
         cfg, p = self.base, self.progress
@@ -176,7 +204,10 @@ class PopulationRun:
         return TrainingInterrupted(
             f"stopped by {name}; checkpoint at update {self.saved_update} of {self.base.n_updates}. "
             f"Continue with: {resume_command(self.run_dir)}",
-            signum=self.stop.signum, run_dir=self.run_dir, checkpoint_update=self.saved_update)
+            signum=self.stop.signum,
+            run_dir=self.run_dir,
+            checkpoint_update=self.saved_update,
+        )
 
     def _say(self, text: str) -> None:
         if not self.quiet:
@@ -190,12 +221,17 @@ class PopulationRun:
             if ret is not None:
                 returns.append(ret)
             # time/steps_per_second is per member (all members: x P).
-            logger.log_metrics(p.metrics_row(update, self.recent[k], int(self.episodes[k]),
-                                             {name: out[name][k] for name in UPDATE_METRICS}))
+            logger.log_metrics(
+                p.metrics_row(
+                    update, self.recent[k], int(self.episodes[k]), {name: out[name][k] for name in UPDATE_METRICS}
+                )
+            )
         if returns:
-            self._say(f"step {p.global_step:,}/{self.base.n_updates * self.base.batch_size:,} per member, "
-                      f"{len(self.members)} members: return (last 100) mean {np.mean(returns):.1f}, "
-                      f"min {np.min(returns):.1f}; {p.steps_per_second * len(self.members):,.0f} steps/s")
+            self._say(
+                f"step {p.global_step:,}/{self.base.n_updates * self.base.batch_size:,} per member, "
+                f"{len(self.members)} members: return (last 100) mean {np.mean(returns):.1f}, "
+                f"min {np.min(returns):.1f}; {p.steps_per_second * len(self.members):,.0f} steps/s"
+            )
 
     def _evaluate(self, physics: np.ndarray) -> list[Any]:
         """Greedy episodes of every member from ``physics``; logged to each member's evaluations.csv."""
@@ -208,8 +244,10 @@ class PopulationRun:
         threshold = SOLVED_AT.get(self.base.env_id)
         means = np.array([r.mean for r in results])
         solved = f", {np.mean(means >= threshold):.0%} >= {threshold:g}" if threshold is not None else ""
-        self._say(f"greedy evaluation ({physics.shape[0]} episodes) at step {p.global_step:,}: mean over members "
-                  f"{means.mean():.1f}, min {means.min():.1f}{solved}")
+        self._say(
+            f"greedy evaluation ({physics.shape[0]} episodes) at step {p.global_step:,}: mean over members "
+            f"{means.mean():.1f}, min {means.min():.1f}{solved}"
+        )
         return results
 
     def _finish(self) -> dict[str, Any]:
@@ -222,27 +260,50 @@ class PopulationRun:
         for k, member in enumerate(self.members):
             model.set_weights(self.loop.member_weights(k))
             save_model(model, self.member_dir(k) / MODEL_FILE)
-            row = {"member": k, "seed": member.seed, **{name: getattr(member, name) for name in self.swept},
-                   **final_eval_fields(finals[k]), "train_return_mean_last100": self.recent[k].return_mean()}
-            atomic_write_json(self.member_dir(k) / "summary.json", {
-                "env_id": cfg.env_id, "trainer": "population", "population_run": str(self.run_dir),
-                "total_steps": p.global_step, "updates": cfg.n_updates, "train_seconds": p.train_seconds,
-                "steps_per_second": p.steps_per_second, "warmup_seconds": p.warmup_seconds,
-                "episodes": int(self.episodes[k]), **row})
+            row = {
+                "member": k,
+                "seed": member.seed,
+                **{name: getattr(member, name) for name in self.swept},
+                **final_eval_fields(finals[k]),
+                "train_return_mean_last100": self.recent[k].return_mean(),
+            }
+            atomic_write_json(
+                self.member_dir(k) / "summary.json",
+                {
+                    "env_id": cfg.env_id,
+                    "trainer": "population",
+                    "population_run": str(self.run_dir),
+                    "total_steps": p.global_step,
+                    "updates": cfg.n_updates,
+                    "train_seconds": p.train_seconds,
+                    "steps_per_second": p.steps_per_second,
+                    "warmup_seconds": p.warmup_seconds,
+                    "episodes": int(self.episodes[k]),
+                    **row,
+                },
+            )
             rows.append(row)
             self.loggers[k].close()
         summary = {
-            "env_id": cfg.env_id, "trainer": "population", "members": len(self.members),
-            "seeds": self.spec["seeds"], "sweep": self.spec["sweep"], "executor": "xla" if cfg.fused_xla else "graph",
-            "total_steps_per_member": p.global_step, "total_steps": p.global_step * len(self.members),
-            "updates": cfg.n_updates, "train_seconds": p.train_seconds, "warmup_seconds": p.warmup_seconds,
+            "env_id": cfg.env_id,
+            "trainer": "population",
+            "members": len(self.members),
+            "seeds": self.spec["seeds"],
+            "sweep": self.spec["sweep"],
+            "executor": "xla" if cfg.fused_xla else "graph",
+            "total_steps_per_member": p.global_step,
+            "total_steps": p.global_step * len(self.members),
+            "updates": cfg.n_updates,
+            "train_seconds": p.train_seconds,
+            "warmup_seconds": p.warmup_seconds,
             "compile_seconds": p.warmup_seconds,
-            "steps_per_second": p.steps_per_second * len(self.members), "resumed_at_updates": p.resumed_at,
-            "solved_at": SOLVED_AT.get(cfg.env_id), "groups": population_groups(rows, self.swept,
-                                                                                 SOLVED_AT.get(cfg.env_id)),
-            "member_results": rows, "traces": self.loop.traces,
-            "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
-                         "python": sys.version.split()[0]},
+            "steps_per_second": p.steps_per_second * len(self.members),
+            "resumed_at_updates": p.resumed_at,
+            "solved_at": SOLVED_AT.get(cfg.env_id),
+            "groups": population_groups(rows, self.swept, SOLVED_AT.get(cfg.env_id)),
+            "member_results": rows,
+            "traces": self.loop.traces,
+            "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": sys.version.split()[0]},
         }
         atomic_write_json(self.run_dir / "summary.json", summary)
         atomic_write_text(self.run_dir / POPULATION_TABLE, population_table(summary, self.swept))
@@ -250,8 +311,15 @@ class PopulationRun:
         return summary
 
 
-def train_population(base: Config, seeds: Sequence[int], sweep: dict[str, list[Any]], *, overwrite: bool = False,
-                     quiet: bool = False, callback: Callback | None = None) -> tuple[Path, dict[str, Any]]:
+def train_population(
+    base: Config,
+    seeds: Sequence[int],
+    sweep: dict[str, list[Any]],
+    *,
+    overwrite: bool = False,
+    quiet: bool = False,
+    callback: Callback | None = None,
+) -> tuple[Path, dict[str, Any]]:
     """Train every member of ``seeds`` x ``sweep`` on ``base`` (a fused config) in a new
     run directory; returns (run directory, population summary). ``callback``: as for
     :func:`a2c.run.train.train` (stopping raises :class:`~a2c.run.signals.TrainingInterrupted`
@@ -271,18 +339,21 @@ def train_population(base: Config, seeds: Sequence[int], sweep: dict[str, list[A
         (run_dir / name).unlink(missing_ok=True)
     run = PopulationRun(base, spec, run_dir, quiet=quiet, callback=callback)
     atomic_write_text(run_dir / "config.toml", tomli_w.dumps({**base.to_dict(), "run_dir": str(run_dir)}))
-    members = [{"member": k, "seed": m.seed, **{n: getattr(m, n) for n in run.swept}}
-               for k, m in enumerate(run.members)]
+    members = [
+        {"member": k, "seed": m.seed, **{n: getattr(m, n) for n in run.swept}} for k, m in enumerate(run.members)
+    ]
     atomic_write_json(run_dir / POPULATION_FILE, {**spec, "members": members})
     for k, member in enumerate(run.members):
         run.member_dir(k).mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run.member_dir(k) / "config.toml",
-                          tomli_w.dumps({**member.to_dict(), "run_dir": str(run.member_dir(k))}))
+        atomic_write_text(
+            run.member_dir(k) / "config.toml", tomli_w.dumps({**member.to_dict(), "run_dir": str(run.member_dir(k))})
+        )
     return run_dir, run.run(new=True)
 
 
-def resume_population(run_dir: str | Path, *, quiet: bool = False, callback: Callback | None = None
-                      ) -> tuple[Path, dict[str, Any]]:
+def resume_population(
+    run_dir: str | Path, *, quiet: bool = False, callback: Callback | None = None
+) -> tuple[Path, dict[str, Any]]:
     """Continue a population run from its newest checkpoint (``a2c train --resume``)."""
     run_dir = Path(run_dir)
     spec = json.loads((run_dir / POPULATION_FILE).read_text())
@@ -290,7 +361,6 @@ def resume_population(run_dir: str | Path, *, quiet: bool = False, callback: Cal
     configure_tensorflow(base)
     if (run_dir / "summary.json").is_file():
         raise RunDirError(f"the population run in {run_dir} has finished (it has a summary.json); nothing to resume")
-    run = PopulationRun(base, {"seeds": spec["seeds"], "sweep": spec["sweep"]}, run_dir, quiet=quiet,
-                        callback=callback)
+    run = PopulationRun(base, {"seeds": spec["seeds"], "sweep": spec["sweep"]}, run_dir, quiet=quiet, callback=callback)
     run.restore()
     return run_dir, run.run(new=False)

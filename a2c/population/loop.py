@@ -91,13 +91,16 @@ class PopulationLoop:
         # The template: its layers are evaluated at each member's weights (stateless_call).
         self.model = model_for(cfg, obs_space, env.n_actions)
         stacked = initial_weights(members, obs_space, env.n_actions)
-        self.weights = [keras.Variable(w, name=f"members_{v.name}", trainable=False)
-                        for w, v in zip(stacked, self.model.trainable_variables)]
+        self.weights = [
+            keras.Variable(w, name=f"members_{v.name}", trainable=False)
+            for w, v in zip(stacked, self.model.trainable_variables)
+        ]
         self.optimizer = make_optimizer(cfg)
         self.optimizer.build(self.weights)
         self.lrs = tf.constant([m.lr for m in members], tf.float32)
-        self.hparams = {name: tf.constant([getattr(m, name) for m in members], tf.float32)
-                        for name in self.swept if name != "lr"}
+        self.hparams = {
+            name: tf.constant([getattr(m, name) for m in members], tf.float32) for name in self.swept if name != "lr"
+        }
         # One generator per member, seeded as a single fused run seeds its own.
         self.rngs = [tf.random.Generator.from_seed(m.seed, alg=RNG_ALG) for m in members]
         resets = [env.reset(rng, n) for rng in self.rngs]
@@ -110,8 +113,9 @@ class PopulationLoop:
             ep_length=tf.Variable(tf.zeros([p, n], tf.int32), trainable=False),
         )
         self.traces = 0
-        self.run = tf.function(self._run, input_signature=[tf.TensorSpec([], tf.int32)],
-                               jit_compile=cfg.fused_xla, autograph=False)
+        self.run = tf.function(
+            self._run, input_signature=[tf.TensorSpec([], tf.int32)], jit_compile=cfg.fused_xla, autograph=False
+        )
         self._evaluate = tf.function(self._greedy_episodes, jit_compile=cfg.fused_xla, autograph=False)
 
     def compile(self) -> float:
@@ -134,17 +138,24 @@ class PopulationLoop:
 
         return tf.vectorized_map(one, (weights, obs), fallback_to_while_loop=False)
 
-    def _rollout(self, weights: list[tf.Tensor], state: LoopState
-                 ) -> tuple[LoopState, Rollout, tf.Tensor, dict[str, tf.Tensor]]:
+    def _rollout(
+        self, weights: list[tf.Tensor], state: LoopState
+    ) -> tuple[LoopState, Rollout, tf.Tensor, dict[str, tf.Tensor]]:
         """n_steps x n_envs transitions per member: (P, T, n, ...) batch, final obs, episode sums (P,)."""
         cfg, env, p = self.cfg, self.env, self.size
         t_max, n = cfg.n_steps, cfg.n_envs
         obs_shape = [p, n, *state.obs.shape[2:]]
-        arrays = {name: tf.TensorArray(dtype, size=t_max, element_shape=shape)
-                  for name, dtype, shape in (
-                      ("obs", tf.float32, obs_shape), ("final_obs", tf.float32, obs_shape),
-                      ("actions", tf.int32, [p, n]), ("rewards", tf.float32, [p, n]),
-                      ("terminated", tf.float32, [p, n]), ("truncated", tf.float32, [p, n]))}
+        arrays = {
+            name: tf.TensorArray(dtype, size=t_max, element_shape=shape)
+            for name, dtype, shape in (
+                ("obs", tf.float32, obs_shape),
+                ("final_obs", tf.float32, obs_shape),
+                ("actions", tf.int32, [p, n]),
+                ("rewards", tf.float32, [p, n]),
+                ("terminated", tf.float32, [p, n]),
+                ("truncated", tf.float32, [p, n]),
+            )
+        }
         zero = tf.zeros([p])
         dist = distribution_of(self.model.output)
 
@@ -176,13 +187,17 @@ class PopulationLoop:
                 "terminated": arrays["terminated"].write(t, tf.cast(terminated, tf.float32)),
                 "truncated": arrays["truncated"].write(t, tf.cast(truncated, tf.float32)),
             }
-            s = LoopState(step.state, member_major(tf.cast(step.obs, tf.float32)),
-                          tf.where(done, 0.0, ep_return), tf.where(done, 0, ep_length))
+            s = LoopState(
+                step.state,
+                member_major(tf.cast(step.obs, tf.float32)),
+                tf.where(done, 0.0, ep_return),
+                tf.where(done, 0, ep_length),
+            )
             return t + 1, s, arrays, episodes, return_sum, length_sum
 
         _, state, arrays, episodes, return_sum, length_sum = tf.while_loop(
-            lambda t, *_: t < t_max, body, (tf.constant(0), state, arrays, zero, zero, zero),
-            maximum_iterations=t_max)
+            lambda t, *_: t < t_max, body, (tf.constant(0), state, arrays, zero, zero, zero), maximum_iterations=t_max
+        )
         stacked = {name: ta.stack() for name, ta in arrays.items()}  # (T, P, n, ...)
 
         def by_member(x: tf.Tensor) -> tf.Tensor:  # (T, P, ...) -> (P, T, ...)
@@ -190,8 +205,10 @@ class PopulationLoop:
 
         batch = Rollout(
             obs=by_member(tf.concat([stacked["obs"], state.obs[None]], axis=0)),
-            actions=by_member(stacked["actions"]), rewards=by_member(stacked["rewards"]),
-            terminated=by_member(stacked["terminated"]), truncated=by_member(stacked["truncated"]),
+            actions=by_member(stacked["actions"]),
+            rewards=by_member(stacked["rewards"]),
+            terminated=by_member(stacked["terminated"]),
+            truncated=by_member(stacked["truncated"]),
             valid=tf.ones([p, t_max, n], tf.float32),  # same-step autoreset: every transition is real
         )
         stats = {"episodes": episodes, "return_sum": return_sum, "length_sum": length_sum}
@@ -246,11 +263,20 @@ class PopulationLoop:
             alive = tf.logical_and(alive, tf.logical_not(tf.logical_or(step.terminated, step.truncated)))
             return t + 1, step.state, step.obs, alive, returns, lengths
 
-        init = (tf.constant(0), state, env.observe(state), tf.ones([p * e], tf.bool),
-                tf.zeros([p * e], tf.float64), tf.zeros([p * e], tf.int32))
+        init = (
+            tf.constant(0),
+            state,
+            env.observe(state),
+            tf.ones([p * e], tf.bool),
+            tf.zeros([p * e], tf.float64),
+            tf.zeros([p * e], tf.int32),
+        )
         _, _, _, _, returns, lengths = tf.while_loop(
-            lambda t, *rest: tf.logical_and(t < env.max_episode_steps, tf.reduce_any(rest[2])), body, init,
-            maximum_iterations=env.max_episode_steps)
+            lambda t, *rest: tf.logical_and(t < env.max_episode_steps, tf.reduce_any(rest[2])),
+            body,
+            init,
+            maximum_iterations=env.max_episode_steps,
+        )
         return tf.reshape(returns, [p, e]), tf.reshape(lengths, [p, e])
 
     def evaluate(self, physics: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -267,7 +293,7 @@ def eval_physics(env: TFEnv, episodes: int, seed: int) -> np.ndarray:
         states = []
         for k in range(episodes):
             gym_env.reset(seed=seed + k)
-            states.append(np.asarray(gym_env.unwrapped.state, np.float64).reshape(-1)[:env.n_physics])
+            states.append(np.asarray(gym_env.unwrapped.state, np.float64).reshape(-1)[: env.n_physics])
         return np.stack(states)
     finally:
         gym_env.close()

@@ -26,8 +26,7 @@ from a2c.common.errors import ConfigError, RunDirError
 from a2c.config.schema import FIELD_NAMES, Config, coerce, describe_unknown
 
 #: Hyperparameters a sweep may vary: per-member tensors inside the compiled update.
-SWEEPABLE: tuple[str, ...] = ("lr", "gamma", "gae_lambda", "vf_coef", "ent_coef", "max_grad_norm",
-                              "reward_scale")
+SWEEPABLE: tuple[str, ...] = ("lr", "gamma", "gae_lambda", "vf_coef", "ent_coef", "max_grad_norm", "reward_scale")
 
 #: Largest population one run accepts (weights, envs and optimizer state all scale with it).
 MAX_MEMBERS = 4096
@@ -58,13 +57,14 @@ def parse_sweep(specs: Sequence[str]) -> dict[str, list[Any]]:
         if not sep or not name or not values.strip():
             raise ConfigError(f"--sweep expects FIELD=V1,V2,...; got {spec!r}")
         if name not in FIELD_NAMES:
-            raise ConfigError(f"--sweep: unknown field {describe_unknown([name])}; "
-                              f"sweepable: {', '.join(SWEEPABLE)}")
+            raise ConfigError(f"--sweep: unknown field {describe_unknown([name])}; sweepable: {', '.join(SWEEPABLE)}")
         if name == "seed":
             raise ConfigError("--sweep seed=...: give the seeds with --seeds")
         if name not in SWEEPABLE:
-            raise ConfigError(f"--sweep: {name} is not a per-member scalar hyperparameter (members share one "
-                              f"compiled program, its shapes and optimizer); sweepable: {', '.join(SWEEPABLE)}")
+            raise ConfigError(
+                f"--sweep: {name} is not a per-member scalar hyperparameter (members share one "
+                f"compiled program, its shapes and optimizer); sweepable: {', '.join(SWEEPABLE)}"
+            )
         if name in sweep:
             raise ConfigError(f"--sweep names {name} twice")
         try:
@@ -74,8 +74,10 @@ def parse_sweep(specs: Sequence[str]) -> dict[str, list[Any]]:
         if len(set(parsed)) != len(parsed):
             raise ConfigError(f"--sweep {name} repeats a value")
         if name == "max_grad_norm" and any(v <= 0 for v in parsed):
-            raise ConfigError("--sweep max_grad_norm values must be > 0 (0, no clipping, cannot be mixed "
-                              "with clipping in one program; set --max-grad-norm 0 for all members instead)")
+            raise ConfigError(
+                "--sweep max_grad_norm values must be > 0 (0, no clipping, cannot be mixed "
+                "with clipping in one program; set --max-grad-norm 0 for all members instead)"
+            )
         sweep[name] = parsed
     return sweep
 
@@ -104,8 +106,6 @@ def member_label(member: Config, swept: Sequence[str]) -> str:
     return " ".join([*(f"{name}={getattr(member, name):g}" for name in swept), f"seed={member.seed}"])
 
 
-
-
 MEMBERS_DIR = "members"
 POPULATION_FILE = "population.json"
 
@@ -120,8 +120,10 @@ def member_path(path: str | Path, member: int | None) -> Path:
     path = Path(path)
     if member is None:
         if (path / POPULATION_FILE).is_file():
-            raise RunDirError(f"{path} is a population run: choose a member with --member K "
-                              f"(its directories are {path / MEMBERS_DIR}/<K>)")
+            raise RunDirError(
+                f"{path} is a population run: choose a member with --member K "
+                f"(its directories are {path / MEMBERS_DIR}/<K>)"
+            )
         return path
     if not (path / POPULATION_FILE).is_file():
         raise RunDirError(f"--member needs a population run directory (with {POPULATION_FILE}); {path} is not one")

@@ -1,1 +1,2 @@
-"""Layer 6: a run from start to end: the entry points, the driver loop, run directory, schedule, checkpoints, keep-best, logs, signals."""
+"""Layer 6: a run from start to end: the entry points, the driver loop, run directory, schedule,
+checkpoints, keep-best, logs, signals."""

@@ -37,8 +37,9 @@ class BestWeights(tf.Module):
     def __init__(self, model: keras.Model) -> None:
         super().__init__(name="best_weights")
         self._sources = list(model.weights)
-        self.copies = [tf.Variable(np.asarray(v), trainable=False, name=f"best_{i}")
-                       for i, v in enumerate(self._sources)]
+        self.copies = [
+            tf.Variable(np.asarray(v), trainable=False, name=f"best_{i}") for i, v in enumerate(self._sources)
+        ]
         self.mean_return: float | None = None
         self.step: int | None = None
 

@@ -61,16 +61,26 @@ class HostState(tf.train.experimental.PythonState):
 class RunCheckpoint:
     """The run's CheckpointManager plus the checks around it."""
 
-    def __init__(self, run_dir: Path, model: keras.Model, optimizer: keras.optimizers.Optimizer,
-                 keep: int, extra: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        model: keras.Model,
+        optimizer: keras.optimizers.Optimizer,
+        keep: int,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
         self.directory = Path(run_dir) / CHECKPOINT_DIR
         self.host = HostState()
         self.checkpoint = tf.train.Checkpoint(
             # Keras 3 models are not tracked by tf.train.Checkpoint: list the weights.
             model_weights={v.path: v for v in model.weights},
-            optimizer=optimizer, host=self.host, **(extra or {}))
-        self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.directory), max_to_keep=keep,
-                                                  checkpoint_name=CHECKPOINT_NAME)
+            optimizer=optimizer,
+            host=self.host,
+            **(extra or {}),
+        )
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, str(self.directory), max_to_keep=keep, checkpoint_name=CHECKPOINT_NAME
+        )
         self._variables = [*model.weights, *optimizer.variables]
 
     @property

@@ -27,8 +27,7 @@ class Display:
         self.last_eval: float | None = None
         self.steps_per_second: float | None = None
         self._last_line = time.monotonic()
-        self._bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True,
-                         disable=mode != "bar")
+        self._bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, disable=mode != "bar")
 
     @staticmethod
     def choose(progress: bool, quiet: bool) -> str:

@@ -64,8 +64,9 @@ class RunDriver:
     """One process's share of a run: restore when resuming, run the calls still to do,
     then write the final files."""
 
-    def __init__(self, cfg: Config, run_dir: Path, trainer: Trainer, *, quiet: bool = False,
-                 callback: Callback | None = None) -> None:
+    def __init__(
+        self, cfg: Config, run_dir: Path, trainer: Trainer, *, quiet: bool = False, callback: Callback | None = None
+    ) -> None:
         self.cfg, self.run_dir, self.trainer, self.quiet, self.callback = cfg, run_dir, trainer, quiet, callback
         self.model = trainer.model
         # keep_best (a2c.run.best): the best periodic evaluation's weights, checkpointed with the rest;
@@ -106,12 +107,15 @@ class RunDriver:
         if self.saved_update == p.update:
             return
         self.trainer.check_finite()
-        self.checkpoints.save(p.update, {
-            "progress": p.to_dict(),
-            "logs": self.logger.file_sizes(),  # flushes the CSVs and TensorBoard first
-            "trainer": self.trainer.state(),
-            **({"best": self.best.state()} if self.best is not None else {}),
-        })
+        self.checkpoints.save(
+            p.update,
+            {
+                "progress": p.to_dict(),
+                "logs": self.logger.file_sizes(),  # flushes the CSVs and TensorBoard first
+                "trainer": self.trainer.state(),
+                **({"best": self.best.state()} if self.best is not None else {}),
+            },
+        )
         self.saved_update = p.update
 
     # -- the run --------------------------------------------------------------------------
@@ -131,8 +135,9 @@ class RunDriver:
                 note = "no checkpoint had been saved yet"
             else:
                 note = f"the last good checkpoint (update {self.saved_update}) is kept"
-            raise NonFiniteError(f"{e}; training stopped, {note}. Try a lower --lr or check the "
-                                 "environment's rewards") from None
+            raise NonFiniteError(
+                f"{e}; training stopped, {note}. Try a lower --lr or check the environment's rewards"
+            ) from None
         except KeyboardInterrupt as e:
             interrupted = e if isinstance(e, TrainingInterrupted) else self._interrupted()
             if self.logger is not None:
@@ -150,18 +155,21 @@ class RunDriver:
         signum = self.stop.signum or signal.SIGINT
         name = signal.Signals(signum).name
         if self.saved_update is None:
-            message = (f"stopped by {name} at update {p.update} of {cfg.n_updates}, before any checkpoint was "
-                       "saved; start it again with --overwrite")
+            message = (
+                f"stopped by {name} at update {p.update} of {cfg.n_updates}, before any checkpoint was "
+                "saved; start it again with --overwrite"
+            )
         elif self.saved_update == p.update == cfg.n_updates:
-            message = (f"stopped by {name} after training ({p.global_step} steps), before the final files were "
-                       f"written; finish with: {resume_command(self.run_dir)}")
+            message = (
+                f"stopped by {name} after training ({p.global_step} steps), before the final files were "
+                f"written; finish with: {resume_command(self.run_dir)}"
+            )
         else:
             at = f"update {self.saved_update} of {cfg.n_updates}"
             if self.saved_update == p.update:
                 at += f" (step {p.global_step} of {cfg.total_steps})"
             message = f"stopped by {name}; checkpoint at {at}. Continue with: {resume_command(self.run_dir)}"
-        return TrainingInterrupted(message, signum=signum, run_dir=self.run_dir,
-                                   checkpoint_update=self.saved_update)
+        return TrainingInterrupted(message, signum=signum, run_dir=self.run_dir, checkpoint_update=self.saved_update)
 
     def _log_row(self, update: int, metrics: Mapping[str, Any], display: Display) -> None:
         p = self.progress
@@ -169,8 +177,7 @@ class RunDriver:
         self.logger.log_metrics(p.metrics_row(update, p.recent, p.episodes, metrics))
         display.metrics(p.recent.return_mean(), p.steps_per_second)
 
-    def _evaluate(self, policy: Callable, episodes: int, seed: int = EVAL_SEED_BASE, *,
-                  log: bool = True) -> EvalResult:
+    def _evaluate(self, policy: Callable, episodes: int, seed: int = EVAL_SEED_BASE, *, log: bool = True) -> EvalResult:
         """A greedy evaluation, logged with the training clock at its step."""
         result = evaluate_policy(policy, self.cfg.env_id, episodes, seed)
         if log:

@@ -16,14 +16,31 @@ import tensorflow as tf
 from a2c.common.errors import RunDirError
 
 METRIC_COLUMNS = (
-    "global_step", "update",
-    "rollout/ep_return_mean", "rollout/ep_length_mean", "rollout/episodes",
-    "train/total_loss", "train/policy_loss", "train/value_loss", "train/entropy",
-    "train/explained_variance", "train/grad_norm", "train/learning_rate",
-    "time/steps_per_second", "time/elapsed_seconds",
+    "global_step",
+    "update",
+    "rollout/ep_return_mean",
+    "rollout/ep_length_mean",
+    "rollout/episodes",
+    "train/total_loss",
+    "train/policy_loss",
+    "train/value_loss",
+    "train/entropy",
+    "train/explained_variance",
+    "train/grad_norm",
+    "train/learning_rate",
+    "time/steps_per_second",
+    "time/elapsed_seconds",
 )
-EVAL_COLUMNS = ("global_step", "time/elapsed_seconds", "eval/mean_return", "eval/std_return", "eval/min_return",
-                "eval/max_return", "eval/mean_length", "eval/episodes")
+EVAL_COLUMNS = (
+    "global_step",
+    "time/elapsed_seconds",
+    "eval/mean_return",
+    "eval/std_return",
+    "eval/min_return",
+    "eval/max_return",
+    "eval/mean_length",
+    "eval/episodes",
+)
 
 
 class RunLogger:
@@ -40,7 +57,10 @@ class RunLogger:
         self._closed = False
         self._files = {}
         self._writers = {}
-        for name, columns in (("metrics.csv", METRIC_COLUMNS + tuple(extra_columns)), ("evaluations.csv", EVAL_COLUMNS)):
+        for name, columns in (
+            ("metrics.csv", METRIC_COLUMNS + tuple(extra_columns)),
+            ("evaluations.csv", EVAL_COLUMNS),
+        ):
             path = run_dir / name
             new = not path.exists() or path.stat().st_size == 0
             f = open(path, "a", newline="")
@@ -114,8 +134,10 @@ def rewind_logs(run_dir: Path, sizes: dict[str, int]) -> None:
         path = run_dir / rel
         actual = path.stat().st_size if path.is_file() else -1
         if actual < size:
-            raise RunDirError(f"{path} is missing or shorter than at the checkpoint; the run's logs were "
-                              "changed, so it cannot be resumed")
+            raise RunDirError(
+                f"{path} is missing or shorter than at the checkpoint; the run's logs were "
+                "changed, so it cannot be resumed"
+            )
         if actual > size:
             os.truncate(path, size)
     for path in log_event_files(run_dir):

@@ -65,13 +65,15 @@ class Progress:
         """Throughput without the warm-up."""
         return (self.global_step - self.warmup_steps) / max(self.train_seconds - self.warmup_seconds, 1e-9)
 
-    def metrics_row(self, update: int, recent: RecentEpisodes, episodes: int,
-                    metrics: Mapping[str, Any]) -> dict[str, Any]:
+    def metrics_row(
+        self, update: int, recent: RecentEpisodes, episodes: int, metrics: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """A metrics.csv row at this point: one layout for a single run and each population
         member (``recent``/``episodes``: the run's or the member's own)."""
         ret, length = recent.return_mean(), recent.length_mean()
         return {
-            "global_step": self.global_step, "update": update,
+            "global_step": self.global_step,
+            "update": update,
             "rollout/ep_return_mean": "" if ret is None else ret,
             "rollout/ep_length_mean": "" if length is None else length,
             "rollout/episodes": episodes,
@@ -82,13 +84,15 @@ class Progress:
 
     def eval_row(self, eval_summary: Mapping[str, Any]) -> dict[str, Any]:
         """An evaluations.csv row at this point, with the training clock."""
-        return {"global_step": self.global_step, "time/elapsed_seconds": self.train_seconds,
-                **{f"eval/{k}": v for k, v in eval_summary.items()}}
+        return {
+            "global_step": self.global_step,
+            "time/elapsed_seconds": self.train_seconds,
+            **{f"eval/{k}": v for k, v in eval_summary.items()},
+        }
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "recent": [list(c) for c in self.recent.chunks],
-                "resumed_at": list(self.resumed_at)}
+        return {**self.__dict__, "recent": [list(c) for c in self.recent.chunks], "resumed_at": list(self.resumed_at)}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Progress":
+    def from_dict(cls, d: dict[str, Any]) -> Progress:
         return cls(**{**d, "recent": RecentEpisodes(chunks=d["recent"])})

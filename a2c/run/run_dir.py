@@ -27,8 +27,10 @@ def prepare_run_dir(cfg: Config, overwrite: bool = False) -> Path:
         raise RunDirError(f"run directory {run_dir} exists and is not a directory")
     if run_dir.is_dir() and any(run_dir.iterdir()):
         if not overwrite:
-            raise RunDirError(f"run directory {run_dir} already holds a run; pass --overwrite to replace it, "
-                              f"--resume {shlex.quote(str(run_dir))} to continue it, or choose another --run-dir")
+            raise RunDirError(
+                f"run directory {run_dir} already holds a run; pass --overwrite to replace it, "
+                f"--resume {shlex.quote(str(run_dir))} to continue it, or choose another --run-dir"
+            )
         for name in ("metrics.csv", "evaluations.csv", "summary.json", "config.toml", MODEL_FILE, CURVES_FILE):
             (run_dir / name).unlink(missing_ok=True)
         for old in (run_dir / "tb").glob("events.*"):

@@ -86,8 +86,9 @@ def run_schedule(cfg: Config, p: Progress, runner: Scheduled, per_call: int, com
             while p.next_eval <= p.global_step:
                 p.next_eval += cfg.eval_every
             tick = time.perf_counter()
-        due = (cfg.checkpoint_every > 0 and done // cfg.checkpoint_every > p.update // cfg.checkpoint_every) \
-            or done == cfg.n_updates
+        due = (
+            cfg.checkpoint_every > 0 and done // cfg.checkpoint_every > p.update // cfg.checkpoint_every
+        ) or done == cfg.n_updates
         p.update = done
         if runner.callback is not None:
             try:

@@ -47,8 +47,14 @@ def trainer_for(cfg: Config) -> Trainer:
     return StandardTrainer(cfg)
 
 
-def train(cfg: Config, *, overwrite: bool = False, quiet: bool = False, callback: Callback | None = None,
-          collector: Collector | None = None) -> TrainResult:
+def train(
+    cfg: Config,
+    *,
+    overwrite: bool = False,
+    quiet: bool = False,
+    callback: Callback | None = None,
+    collector: Collector | None = None,
+) -> TrainResult:
     """Train an agent as ``cfg`` says in a new run directory; return the model.
 
     ``collector`` replaces the standard trainer's local rollout collector; the run owns
@@ -76,9 +82,15 @@ def train(cfg: Config, *, overwrite: bool = False, quiet: bool = False, callback
     return driver.run(hparams=cfg_dict)
 
 
-def resume(run_dir: str | Path, *, quiet: bool = False, progress: bool | None = None,
-           callback: Callback | None = None, collector: Collector | None = None,
-           ray_address: str | None = None) -> TrainResult:
+def resume(
+    run_dir: str | Path,
+    *,
+    quiet: bool = False,
+    progress: bool | None = None,
+    callback: Callback | None = None,
+    collector: Collector | None = None,
+    ray_address: str | None = None,
+) -> TrainResult:
     """Continue the run in ``run_dir`` from its newest checkpoint, with the run's own
     config.toml, up to its step budget; then write the model, final evaluation and
     summary as :func:`train` does. Only the cosmetic ``progress`` and, for a run on Ray
@@ -96,8 +108,9 @@ def resume(run_dir: str | Path, *, quiet: bool = False, progress: bool | None = 
         raise RunDirError(f"{run_dir} has no checkpoint to resume from; start it again with --overwrite")
     # Atari runs saved before atari_vector existed were trained on (and snapshot) the gymnasium stack.
     legacy = {} if "atari_vector" in load_toml(config_path) else {"atari_vector": "gymnasium"}
-    cfg = make_config({"run_dir": str(run_dir), "progress": progress, "ray_address": ray_address,
-                       **legacy}, config_path)
+    cfg = make_config(
+        {"run_dir": str(run_dir), "progress": progress, "ray_address": ray_address, **legacy}, config_path
+    )
     configure_tensorflow(cfg)
     trainer = trainer_for(cfg) if collector is None else StandardTrainer(cfg, collector)
     try:
@@ -109,7 +122,8 @@ def resume(run_dir: str | Path, *, quiet: bool = False, progress: bool | None = 
     return driver.run(hparams=None)
 
 
-def train_fused(cfg: Config, *, overwrite: bool = False, quiet: bool = False,
-                callback: Callback | None = None) -> TrainResult:
+def train_fused(
+    cfg: Config, *, overwrite: bool = False, quiet: bool = False, callback: Callback | None = None
+) -> TrainResult:
     """:func:`train` with the fused trainer (:mod:`a2c.trainers.fused`): ``cfg.fused`` is set."""
     return train(dataclasses.replace(cfg, fused=True), overwrite=overwrite, quiet=quiet, callback=callback)

@@ -111,8 +111,12 @@ class A3CTrainer:
 
     def summary(self) -> dict[str, Any]:
         s = np.asarray(self.staleness or [0])
-        return {**self.pool.summary(), "async_updates": True, "staleness_mean": float(s.mean()),
-                "staleness_max": int(s.max())}
+        return {
+            **self.pool.summary(),
+            "async_updates": True,
+            "staleness_mean": float(s.mean()),
+            "staleness_max": int(s.max()),
+        }
 
     def close(self) -> None:
         self.pool.close()

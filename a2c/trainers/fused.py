@@ -69,8 +69,10 @@ def ported_env(env_id: str) -> TFEnv:
         return PORTED_ENVS[env_id]
     except KeyError:
         ported = ", ".join(sorted(PORTED_ENVS))
-        raise EnvError(f"fused mode needs a TensorFlow port of the environment and {env_id!r} has none; "
-                       f"ported environments: {ported}") from None
+        raise EnvError(
+            f"fused mode needs a TensorFlow port of the environment and {env_id!r} has none; "
+            f"ported environments: {ported}"
+        ) from None
 
 
 def compile_loop(run: Any) -> float:
@@ -130,8 +132,7 @@ class FusedLoop:
     that finished during the call. ``run(0)`` compiles without changing anything.
     """
 
-    def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer, cfg: Config,
-                 env: TFEnv) -> None:
+    def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer, cfg: Config, env: TFEnv) -> None:
         self.model, self.optimizer, self.cfg, self.env = model, optimizer, cfg, env
         optimizer.build(model.trainable_variables)
         n = cfg.n_envs
@@ -147,8 +148,9 @@ class FusedLoop:
         self.traces = 0
         # autograph=False: the loops are explicit tf.while_loops, and converting the
         # Keras and learner code would only slow tracing down (results/tuning.md).
-        self.run = tf.function(self._run, input_signature=[tf.TensorSpec([], tf.int32)],
-                               jit_compile=cfg.fused_xla, autograph=False)
+        self.run = tf.function(
+            self._run, input_signature=[tf.TensorSpec([], tf.int32)], jit_compile=cfg.fused_xla, autograph=False
+        )
 
     def compile(self) -> float:
         """Trace and compile ``run`` (via ``run(0)``, which changes nothing); seconds taken.
@@ -166,12 +168,17 @@ class FusedLoop:
         obs_shape = [n, *obs_spec_of(model).shape]
         act_shape = action_shape_of(model)
         bounds = action_bounds_of(model)
-        arrays = {name: tf.TensorArray(dtype, size=t_max, element_shape=shape)
-                  for name, dtype, shape in (
-                      ("obs", tf.float32, obs_shape), ("final_obs", tf.float32, obs_shape),
-                      ("actions", tf.float32 if act_shape else tf.int32, [n, *act_shape]),
-                      ("rewards", tf.float32, [n]),
-                      ("terminated", tf.float32, [n]), ("truncated", tf.float32, [n]))}
+        arrays = {
+            name: tf.TensorArray(dtype, size=t_max, element_shape=shape)
+            for name, dtype, shape in (
+                ("obs", tf.float32, obs_shape),
+                ("final_obs", tf.float32, obs_shape),
+                ("actions", tf.float32 if act_shape else tf.int32, [n, *act_shape]),
+                ("rewards", tf.float32, [n]),
+                ("terminated", tf.float32, [n]),
+                ("truncated", tf.float32, [n]),
+            )
+        }
         zero = tf.constant(0.0)
         dist = distribution_of(model.output)
 
@@ -183,8 +190,11 @@ class FusedLoop:
             actions = dist.sample(params, u[:, :width])
             # Box actions: the port gets them clipped to the bounds, the batch keeps them as drawn
             # (as the standard trainer's collector does, a2c.envs.spaces.env_actions).
-            env_actions = actions if bounds is None else tf.clip_by_value(
-                actions, bounds[0].astype("float32"), bounds[1].astype("float32"))
+            env_actions = (
+                actions
+                if bounds is None
+                else tf.clip_by_value(actions, bounds[0].astype("float32"), bounds[1].astype("float32"))
+            )
             step = env.step(s.env_state, env_actions, UniformNoise(u[:, width:]))
             reward = tf.cast(step.reward, tf.float32)
             done = tf.logical_or(step.terminated, step.truncated)
@@ -202,18 +212,21 @@ class FusedLoop:
                 "terminated": arrays["terminated"].write(t, tf.cast(step.terminated, tf.float32)),
                 "truncated": arrays["truncated"].write(t, tf.cast(step.truncated, tf.float32)),
             }
-            s = LoopState(step.state, tf.cast(step.obs, tf.float32),
-                          tf.where(done, 0.0, ep_return), tf.where(done, 0, ep_length))
+            s = LoopState(
+                step.state, tf.cast(step.obs, tf.float32), tf.where(done, 0.0, ep_return), tf.where(done, 0, ep_length)
+            )
             return t + 1, s, arrays, episodes, return_sum, length_sum
 
         _, state, arrays, episodes, return_sum, length_sum = tf.while_loop(
-            lambda t, *_: t < t_max, body, (tf.constant(0), state, arrays, zero, zero, zero),
-            maximum_iterations=t_max)
+            lambda t, *_: t < t_max, body, (tf.constant(0), state, arrays, zero, zero, zero), maximum_iterations=t_max
+        )
         stacked = {name: ta.stack() for name, ta in arrays.items()}
         batch = Rollout(
             obs=tf.concat([stacked["obs"], state.obs[None]], axis=0),
-            actions=stacked["actions"], rewards=stacked["rewards"],
-            terminated=stacked["terminated"], truncated=stacked["truncated"],
+            actions=stacked["actions"],
+            rewards=stacked["rewards"],
+            terminated=stacked["terminated"],
+            truncated=stacked["truncated"],
             valid=tf.ones([t_max, n], tf.float32),  # same-step autoreset: every transition is real
         )
         stats = {"episodes": episodes, "return_sum": return_sum, "length_sum": length_sum}
@@ -269,8 +282,9 @@ class FusedTrainer:
         first, self.updates_done = self.updates_done + 1, self.updates_done + updates
         if not (math.isfinite(out["total_loss"]) and math.isfinite(out["grad_norm"])):
             raise NonFiniteError(f"non-finite loss or gradient in updates {first}-{self.updates_done}")
-        return StepOutput({name: out[name] for name in UPDATE_METRICS},
-                          [(out["episodes"], out["return_sum"], out["length_sum"])])
+        return StepOutput(
+            {name: out[name] for name in UPDATE_METRICS}, [(out["episodes"], out["return_sum"], out["length_sum"])]
+        )
 
     def check_finite(self) -> None:
         """Nothing to do: :meth:`advance` checks every call's metrics."""
@@ -285,8 +299,12 @@ class FusedTrainer:
         return []
 
     def summary(self) -> dict[str, Any]:
-        return {"executor": "xla" if self.cfg.fused_xla else "graph", "compile_seconds": self.compile_seconds,
-                "compiled_calls": self.calls, "traces": self.loop.traces}
+        return {
+            "executor": "xla" if self.cfg.fused_xla else "graph",
+            "compile_seconds": self.compile_seconds,
+            "compiled_calls": self.calls,
+            "traces": self.loop.traces,
+        }
 
     def close(self) -> None:
         """Nothing to close: the envs are tensors."""

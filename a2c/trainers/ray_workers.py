@@ -148,9 +148,14 @@ class RolloutWorker:
         start = time.perf_counter()
         batch, stats = self.collector.collect()
         grads, metrics = self.grads(batch)
-        return {"grads": [g.numpy() for g in grads], "metrics": {k: float(v) for k, v in metrics.items()},
-                "episodes": stats, "version": self.version, "identity": self.identity(),
-                "seconds": time.perf_counter() - start}
+        return {
+            "grads": [g.numpy() for g in grads],
+            "metrics": {k: float(v) for k, v in metrics.items()},
+            "episodes": stats,
+            "version": self.version,
+            "identity": self.identity(),
+            "seconds": time.perf_counter() - start,
+        }
 
     def state(self) -> dict[str, Any]:
         return self.collector.state()
@@ -177,8 +182,7 @@ class WorkerPool:
             quiet = {"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}}
             # Not waited for: the workers start (import TensorFlow, build and compile) while
             # the learner builds its own; their first answers say who they are.
-            self.actors = [remote.options(runtime_env=quiet).remote(cfg, i)
-                           for i in range(cfg.workers)]
+            self.actors = [remote.options(runtime_env=quiet).remote(cfg, i) for i in range(cfg.workers)]
         except BaseException:
             self.close()
             raise
@@ -237,13 +241,18 @@ class WorkerPool:
         self.identities[i] = identity
         if known is not None and identity != known:
             self.restarts += 1
-            print(f"a2c train: warning: worker {i} was restarted (its process died); its envs start new "
-                  f"episodes (restarts so far: {self.restarts})", file=sys.stderr)
+            print(
+                f"a2c train: warning: worker {i} was restarted (its process died); its envs start new "
+                f"episodes (restarts so far: {self.restarts})",
+                file=sys.stderr,
+            )
 
     def _all(self, method: str, *args: list[Any]) -> list[Any]:
         """Call ``method(args[0][i], ...)`` on every worker ``i`` and wait, through restarts."""
+
         def send(i: int) -> Any:
             return getattr(self.actors[i], method).remote(*(a[i] for a in args))
+
         refs = [send(i) for i in range(len(self.actors))]
         return [self._get(ref, lambda i=i: send(i)) for i, ref in enumerate(refs)]
 
@@ -257,14 +266,22 @@ class WorkerPool:
         return list(dict.fromkeys(w for ws in warnings for w in ws))
 
     def metrics(self, round_seconds: float) -> dict[str, float]:
-        return {"workers/restarts": float(self.restarts), "workers/round_seconds": round_seconds,
-                "workers/broadcast_seconds": self.broadcast_seconds[-1] if self.broadcast_seconds else 0.0}
+        return {
+            "workers/restarts": float(self.restarts),
+            "workers/round_seconds": round_seconds,
+            "workers/broadcast_seconds": self.broadcast_seconds[-1] if self.broadcast_seconds else 0.0,
+        }
 
     def summary(self) -> dict[str, Any]:
         put = np.asarray(self.broadcast_seconds or [0.0])
-        return {"workers": self.cfg.workers, "envs_per_worker": self.cfg.envs_per_worker,
-                "worker_nodes": self.nodes, "worker_restarts": self.restarts,
-                "broadcast_seconds_median": float(np.median(put)), "weights_bytes": self.weights_bytes}
+        return {
+            "workers": self.cfg.workers,
+            "envs_per_worker": self.cfg.envs_per_worker,
+            "worker_nodes": self.nodes,
+            "worker_restarts": self.restarts,
+            "broadcast_seconds_median": float(np.median(put)),
+            "weights_bytes": self.weights_bytes,
+        }
 
     def close(self) -> None:
         """Stop the workers, and Ray if this pool started it (no process is left behind)."""
@@ -320,8 +337,11 @@ class RayCollector:
         a round's wall time less its slowest worker's collection (sending the call, fetching
         the weights, returning the batch), the price of collecting remotely."""
         rounds = np.asarray(self.rounds[1:] or [(0.0, 0.0)])  # the first round waits for the workers to start
-        return {**self.pool.summary(), "round_seconds_median": float(np.median(rounds[:, 0])),
-                "round_overhead_seconds_median": float(np.median(rounds[:, 0] - rounds[:, 1]))}
+        return {
+            **self.pool.summary(),
+            "round_seconds_median": float(np.median(rounds[:, 0])),
+            "round_overhead_seconds_median": float(np.median(rounds[:, 0] - rounds[:, 1])),
+        }
 
     def state(self) -> dict[str, Any]:
         return self.pool.state()

@@ -73,8 +73,14 @@ class RolloutCollector:
 
     shares_model = True
 
-    def __init__(self, env: gym.vector.VectorEnv, model: keras.Model, n_steps: int, seed: int,
-                 rows: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        env: gym.vector.VectorEnv,
+        model: keras.Model,
+        n_steps: int,
+        seed: int,
+        rows: tuple[int, int] | None = None,
+    ) -> None:
         """``rows=(offset, total)``: these envs are envs ``offset...`` of ``total`` (a remote
         worker's slice, :mod:`a2c.trainers.ray_workers`): seeded and sampled as a collector over all
         ``total`` envs would seed and sample them."""
@@ -119,8 +125,14 @@ class RolloutCollector:
                 ep_lengths.extend(infos["episode"]["l"][finished].tolist())
         self._obs[self.n_steps] = obs
         self.next_obs = obs
-        batch = Rollout(self._obs.copy(), self._actions.copy(), self._rewards.copy(),
-                        self._terminated.copy(), self._truncated.copy(), self._valid.copy())
+        batch = Rollout(
+            self._obs.copy(),
+            self._actions.copy(),
+            self._rewards.copy(),
+            self._terminated.copy(),
+            self._truncated.copy(),
+            self._valid.copy(),
+        )
         return batch, EpisodeStats(ep_returns, ep_lengths)
 
     def set_weights(self, weights: list[np.ndarray]) -> None:
@@ -128,8 +140,12 @@ class RolloutCollector:
 
     def state(self) -> dict[str, Any]:
         """The sampler's RNG, the carried observation and the env's full state."""
-        return {"sampler": encode(self.sampler.state.numpy()), "next_obs": encode(self.next_obs),
-                "prev_done": encode(self.prev_done), "env": snapshot_env(self.env)}
+        return {
+            "sampler": encode(self.sampler.state.numpy()),
+            "next_obs": encode(self.next_obs),
+            "prev_done": encode(self.prev_done),
+            "env": snapshot_env(self.env),
+        }
 
     def load_state(self, state: dict[str, Any]) -> list[str]:
         """Put the collector and the (just made and reset) env back as :meth:`state` saw them.
@@ -147,8 +163,10 @@ class RolloutCollector:
         obs, _ = self.env.reset()  # seed=None: continues the restored per-env RNG streams
         self.next_obs = np.asarray(obs, self._obs.dtype)
         self.prev_done = np.zeros(self.num_envs, bool)
-        return [f"the environment's state cannot be saved ({opaque[0]}); the episodes in progress at the "
-                "checkpoint restart, so this run will not match an uninterrupted one exactly"]
+        return [
+            f"the environment's state cannot be saved ({opaque[0]}); the episodes in progress at the "
+            "checkpoint restart, so this run will not match an uninterrupted one exactly"
+        ]
 
     def close(self) -> None:
         self.env.close()

@@ -52,15 +52,18 @@ class StandardTrainer:
             self.optimizer = make_optimizer(cfg)
             self.guard = FiniteGuard(UPDATE_METRICS)
             self.update = make_update(self.model, self.optimizer, cfg, self.guard)
-            self.collector: Collector = (collector if collector is not None
-                                         else RolloutCollector(env, self.model, cfg.n_steps, cfg.seed))
+            self.collector: Collector = (
+                collector if collector is not None else RolloutCollector(env, self.model, cfg.n_steps, cfg.seed)
+            )
         except BaseException:
             (env or collector).close()
             raise
         if (self.collector.num_envs, self.collector.n_steps) != (cfg.n_envs, cfg.n_steps):
             self.collector.close()
-            raise ValueError(f"the collector gathers {self.collector.n_steps} steps x {self.collector.num_envs} "
-                             f"envs; the config says {cfg.n_steps} x {cfg.n_envs}")
+            raise ValueError(
+                f"the collector gathers {self.collector.n_steps} steps x {self.collector.num_envs} "
+                f"envs; the config says {cfg.n_steps} x {cfg.n_envs}"
+            )
         self.reward_norm = ReturnNormalizer(cfg.n_envs, cfg.gamma) if cfg.normalize_reward else None
         self.obs_norm = obs_norm_of(self.model)
         self.report = self.collector if isinstance(self.collector, CollectorReport) else None

@@ -1,9 +1,9 @@
 """Check the gradients of the trainer's losses on an actor-critic model, three ways.
 
-    >>> from a2c.verify import verify_model
-    >>> report = verify_model()            # the default CartPole model, A2C losses
-    >>> report.passed, report.failures
-    >>> print(report.table()); report.plot("grad_check.png")
+>>> from a2c.verify import verify_model
+>>> report = verify_model()            # the default CartPole model, A2C losses
+>>> report.passed, report.failures
+>>> print(report.table()); report.plot("grad_check.png")
 """
 
 from __future__ import annotations
@@ -66,8 +66,10 @@ def verify_model(
     model = model if model is not None else default_model(seed)
     spec = describe(model)
     if case == "soft" and spec.gaussian:
-        raise ConfigError("--case soft is the soft policy loss of a categorical policy; this model has a "
-                          "Gaussian head (use --case a2c)")
+        raise ConfigError(
+            "--case soft is the soft policy loss of a categorical policy; this model has a "
+            "Gaussian head (use --case a2c)"
+        )
     loss = LossSpec(case, vf_coef, ent_coef, normalize_advantage, alpha)
     if point is None:
         point = make_point(spec, weights_of(model, spec), batch=batch, seed=seed, avoid_kinks=avoid_kinks)
@@ -77,17 +79,21 @@ def verify_model(
         # tf.nn.gelu computes 0.5*x*erfc(-x/sqrt(2)); TF's float64 erfc is only good to ~1e-9
         # relative, so the tape cannot agree with exact erf to 1e-8.
         tolerances = {**(tolerances or {}), "exact": NUMERIC_TOLERANCE}
-        notes.append("gelu: TensorFlow's float64 erfc is accurate to ~1e-9 only, so pairs of exact "
-                     "methods use the finite-difference tolerance")
+        notes.append(
+            "gelu: TensorFlow's float64 erfc is accurate to ~1e-9 only, so pairs of exact "
+            "methods use the finite-difference tolerance"
+        )
 
     base = tolerance_for(("tape", "numeric"), tolerances)
     for term, value in numeric.loss_at_point(spec, point, loss).items():
         atol = ROUNDOFF_MARGIN * numeric.roundoff_error(value, step)
         if atol > base.atol and f"numeric:{term}" not in (tolerances or {}):
             tolerances = {**(tolerances or {}), f"numeric:{term}": Tolerance(atol=atol, rtol=base.rtol)}
-            notes.append(f"{term} = {value:.4g} at this point: a central difference of it carries round-off "
-                         f"~eps*|L|/h = {atol / ROUNDOFF_MARGIN:.1e}, so its pairs with the finite differences "
-                         f"use atol {atol:.1e} ({ROUNDOFF_MARGIN}x that)")
+            notes.append(
+                f"{term} = {value:.4g} at this point: a central difference of it carries round-off "
+                f"~eps*|L|/h = {atol / ROUNDOFF_MARGIN:.1e}, so its pairs with the finite differences "
+                f"use atol {atol:.1e} ({ROUNDOFF_MARGIN}x that)"
+            )
 
     t0 = time.perf_counter()
     model64 = to_float64(spec, point.weights)
@@ -101,9 +107,11 @@ def verify_model(
 
     # The loss VALUES too: a constant (log(2 pi)/2 in a Gaussian's log-density or
     # entropy) has no gradient, so only the values show it missing.
-    values = {"tape": tape.loss_values(model64, spec, point, loss, loss_fn=tape_loss),
-              "symbolic": symbolic.loss_values(spec, point, loss),
-              "numeric": numeric.loss_at_point(spec, point, loss)}
+    values = {
+        "tape": tape.loss_values(model64, spec, point, loss, loss_fn=tape_loss),
+        "symbolic": symbolic.loss_values(spec, point, loss),
+        "numeric": numeric.loss_at_point(spec, point, loss),
+    }
     checks = {}
     for term in loss.terms:
         got = [values[m][term] for m in ("tape", "symbolic", "numeric")]
@@ -112,29 +120,45 @@ def verify_model(
 
     methods = {
         "tape": "tf.GradientTape through a2c.agent.model.build_actor_critic(dtype='float64') and "
-                + ("a2c.agent.losses.a2c_loss" if case == "a2c" else "a2c.agent.losses.soft_policy_loss")
-                + (" (replaced by a test loss)" if tape_loss is not None else ""),
+        + ("a2c.agent.losses.a2c_loss" if case == "a2c" else "a2c.agent.losses.soft_policy_loss")
+        + (" (replaced by a test loss)" if tape_loss is not None else ""),
         "symbolic": f"{used}: {symbolic.METHOD_DESCRIPTIONS[used]}"
-                    + (f" (derivatives overridden for {', '.join(derivatives)})" if derivatives else ""),
+        + (f" (derivatives overridden for {', '.join(derivatives)})" if derivatives else ""),
         "numeric": f"central differences, float64, step {step:.2g}*max(1,|theta|)"
-                   + (", advantage frozen at the point (the stop-gradient)" if case == "a2c" else ""),
+        + (", advantage frozen at the point (the stop-gradient)" if case == "a2c" else ""),
     }
     if case == "soft":
         notes.append("the value head does not enter the soft policy loss: its gradients are 0 by all methods")
     if case == "a2c":
         notes.append("policy_loss has zero gradient w.r.t. the value head: the advantage is stop-gradiented")
     if spec.gaussian:
-        notes.append(f"Gaussian policy: log-probabilities summed over the {spec.n_actions} action dimension(s); "
-                     "actions at the point are standard normal draws, unclipped as the loss sees them")
-    title = (f"gradient check, case {case}: {spec.summary()}, {spec.n_params:,} parameters, "
-             f"batch {point.batch}, seed {seed}")
+        notes.append(
+            f"Gaussian policy: log-probabilities summed over the {spec.n_actions} action dimension(s); "
+            "actions at the point are standard normal draws, unclipped as the loss sees them"
+        )
+    title = (
+        f"gradient check, case {case}: {spec.summary()}, {spec.n_params:,} parameters, batch {point.batch}, seed {seed}"
+    )
     return Report.build(
-        case, title, methods, {"tape": grads_tape, "symbolic": grads_sym, "numeric": grads_num}, PAIRS,
+        case,
+        title,
+        methods,
+        {"tape": grads_tape, "symbolic": grads_sym, "numeric": grads_num},
+        PAIRS,
         {**point.to_dict(), "loss": loss.to_dict()},
         tolerances=tolerances,
-        settings={"symbolic_method": used, "numeric_step": step, "n_params": spec.n_params,
-                  "architecture": spec.summary(), "batch": point.batch, "seed": seed, **loss.to_dict()},
-        timings=timings, notes=notes, checks=checks,
+        settings={
+            "symbolic_method": used,
+            "numeric_step": step,
+            "n_params": spec.n_params,
+            "architecture": spec.summary(),
+            "batch": point.batch,
+            "seed": seed,
+            **loss.to_dict(),
+        },
+        timings=timings,
+        notes=notes,
+        checks=checks,
     )
 
 

@@ -68,17 +68,28 @@ KINK_MARGIN = 1e-3
 
 
 def weights_of(model: keras.Model, net: ConvNet) -> dict[str, np.ndarray]:
-    return {p: np.asarray(model.get_layer(p.split("/")[0]).kernel if p.endswith("kernel")
-                          else model.get_layer(p.split("/")[0]).bias, np.float64) for p in net.params}
+    return {
+        p: np.asarray(
+            model.get_layer(p.split("/")[0]).kernel if p.endswith("kernel") else model.get_layer(p.split("/")[0]).bias,
+            np.float64,
+        )
+        for p in net.params
+    }
 
 
 def float64_copy(model: keras.Model, weights: dict[str, np.ndarray]) -> keras.Model:
     """The same network in float64, by the project's builder, at ``weights``."""
     convs = [(int(c.filters), int(c.kernel_size[0]), int(c.strides[0])) for c in conv_layers(model)]
     trunk = trunk_layers(model)
-    copy = build_actor_critic(obs_spec_of(model), n_actions_of(model), [int(d.units) for d in trunk],
-                              trunk[0].get_config()["activation"] if trunk else "relu", trunk="nature_cnn",
-                              dtype="float64", convs=convs)
+    copy = build_actor_critic(
+        obs_spec_of(model),
+        n_actions_of(model),
+        [int(d.units) for d in trunk],
+        trunk[0].get_config()["activation"] if trunk else "relu",
+        trunk="nature_cnn",
+        dtype="float64",
+        convs=convs,
+    )
     for name in {p.split("/")[0] for p in weights}:
         layer = copy.get_layer(name)
         layer.kernel.assign(weights[f"{name}/kernel"])
@@ -96,8 +107,9 @@ def patches(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
     return windows.transpose(0, 1, 2, 4, 5, 3).reshape(*windows.shape[:3], -1)  # (B, oh, ow, C, kh, kw) -> ...
 
 
-def forward(net: ConvNet, W: dict[str, np.ndarray], obs: np.ndarray, keep: list | None = None
-            ) -> tuple[np.ndarray, np.ndarray]:
+def forward(
+    net: ConvNet, W: dict[str, np.ndarray], obs: np.ndarray, keep: list | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(logits (B, A), value (B,)); ``keep`` collects (layer input, pre-activation) per layer."""
     x = np.asarray(obs, np.float64) * net.scale
     x = x.transpose(0, 2, 3, 1)  # channels last, as obs_channels_last
@@ -121,9 +133,15 @@ def forward(net: ConvNet, W: dict[str, np.ndarray], obs: np.ndarray, keep: list 
     return outs[0], outs[1][:, 0]
 
 
-def numeric_gradients(net: ConvNet, point: Point, loss: LossSpec, coords: dict[str, np.ndarray], *,
-                      want: int | None = None, step: float = numeric.DEFAULT_STEP
-                      ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray], int]:
+def numeric_gradients(
+    net: ConvNet,
+    point: Point,
+    loss: LossSpec,
+    coords: dict[str, np.ndarray],
+    *,
+    want: int | None = None,
+    step: float = numeric.DEFAULT_STEP,
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray], int]:
     """Central differences of the numpy forward pass's loss, the advantage frozen at the
     point (the stop-gradient), at the flat indices ``coords`` of each parameter.
 
@@ -172,27 +190,39 @@ def numeric_gradients(net: ConvNet, point: Point, loss: LossSpec, coords: dict[s
 def _tape_terms(model64: keras.Model, point: Point, loss: LossSpec) -> dict[str, tf.Tensor]:
     out = model64(tf.constant(point.obs), training=False)
     dist = distribution_of(out)
-    _, terms = a2c_loss(dist.params(out), out["value"], tf.constant(point.actions), tf.constant(point.returns),
-                        vf_coef=loss.vf_coef, ent_coef=loss.ent_coef, normalize_advantage=loss.normalize_advantage)
+    _, terms = a2c_loss(
+        dist.params(out),
+        out["value"],
+        tf.constant(point.actions),
+        tf.constant(point.returns),
+        vf_coef=loss.vf_coef,
+        ent_coef=loss.ent_coef,
+        normalize_advantage=loss.normalize_advantage,
+    )
     return terms
 
 
-def tape_gradients(model64: keras.Model, net: ConvNet, point: Point, loss: LossSpec
-                   ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, float]]:
+def tape_gradients(
+    model64: keras.Model, net: ConvNet, point: Point, loss: LossSpec
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, float]]:
     variables = [getattr(model64.get_layer(p.split("/")[0]), p.split("/")[1]) for p in net.params]
     with tf.GradientTape(persistent=True) as tape:
         terms = _tape_terms(model64, point, loss)
     # None: the term does not depend on the parameter (the value head in the policy loss): zero.
-    grads = {term: {p: np.zeros(v.shape) if g is None else np.asarray(g, np.float64)
-                    for p, v, g in zip(net.params, variables, tape.gradient(terms[term], variables))}
-             for term in loss.terms}
+    grads = {
+        term: {
+            p: np.zeros(v.shape) if g is None else np.asarray(g, np.float64)
+            for p, v, g in zip(net.params, variables, tape.gradient(terms[term], variables))
+        }
+        for term in loss.terms
+    }
     return grads, {term: float(v) for term, v in terms.items()}
 
 
 # ------------------------------------------------------------------------ SymPy chain rule
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def conv_unit_derivatives(n: int) -> tuple:
     """SymPy's derivatives of one convolution output ``sum_i w_i x_i + b`` (a patch of n
     inputs): with respect to each w_i (a function of the patch), each x_i (a function
@@ -209,7 +239,7 @@ def symbolic_gradients(net: ConvNet, point: Point, loss: LossSpec) -> dict[str, 
     W = point.weights
     keep: list = []
     logits, value = forward(net, W, point.obs, keep)
-    conv_keep, dense_keep = keep[:len(net.convs)], keep[len(net.convs):]
+    conv_keep, dense_keep = keep[: len(net.convs)], keep[len(net.convs) :]
     _, fns = symbolic.head_gradient_fns(net.n_actions, "a2c")
     data = symbolic.data_values(point, loss, symbolic.advantage_at(point, value, loss))
     w = symbolic.batch_weights(point, loss)
@@ -220,7 +250,10 @@ def symbolic_gradients(net: ConvNet, point: Point, loss: LossSpec) -> dict[str, 
     for term in loss.terms:
         g = [np.broadcast_to(np.asarray(gk, np.float64), (point.batch,)) for gk in fns[term](*z_shift.T, value, *data)]
         grads: dict[str, np.ndarray] = {}
-        g_heads = {LOGITS_LAYER: np.stack(g[:net.n_actions], axis=1) * w[:, None], VALUE_LAYER: (g[net.n_actions] * w)[:, None]}
+        g_heads = {
+            LOGITS_LAYER: np.stack(g[: net.n_actions], axis=1) * w[:, None],
+            VALUE_LAYER: (g[net.n_actions] * w)[:, None],
+        }
         g_h = 0.0
         for (name, activation), (h, pre, _) in zip(net.dense[n_trunk:], dense_keep[n_trunk:]):
             g_pre = g_heads[name] * symbolic.elementwise(symbolic.derivative_numpy(activation, None), pre)
@@ -255,15 +288,16 @@ def _col2im(g_cols: np.ndarray, in_shape: tuple, kernel: int, stride: int) -> np
     g_in = np.zeros(in_shape)
     for i in range(kernel):
         for j in range(kernel):
-            g_in[:, i:i + stride * oh:stride, j:j + stride * ow:stride, :] += g[:, :, :, i, j, :]
+            g_in[:, i : i + stride * oh : stride, j : j + stride * ow : stride, :] += g[:, :, :, i, j, :]
     return g_in
 
 
 # ------------------------------------------------------------------------ the checks
 
 
-def _point(net: ConvNet, weights: dict[str, np.ndarray], spec: ObsSpec, batch: int, rng: np.random.Generator,
-           avoid_kinks: bool) -> Point:
+def _point(
+    net: ConvNet, weights: dict[str, np.ndarray], spec: ObsSpec, batch: int, rng: np.random.Generator, avoid_kinks: bool
+) -> Point:
     for _ in range(200):
         if spec.dtype == "uint8":
             obs = rng.integers(0, 256, (batch, *spec.shape)).astype(np.uint8)
@@ -271,16 +305,25 @@ def _point(net: ConvNet, weights: dict[str, np.ndarray], spec: ObsSpec, batch: i
             obs = rng.random((batch, *spec.shape))
         keep: list = []
         forward(net, weights, obs, keep)
-        if not avoid_kinks or min(np.abs(pre).min() for _, pre, _ in keep[:len(net.convs) + len(net.dense) - 2]) > KINK_MARGIN:
+        if (
+            not avoid_kinks
+            or min(np.abs(pre).min() for _, pre, _ in keep[: len(net.convs) + len(net.dense) - 2]) > KINK_MARGIN
+        ):
             break
     else:
         raise RuntimeError("no check point away from the ReLU kinks in 200 draws")
-    return Point(weights, obs, rng.integers(0, net.n_actions, batch), rng.standard_normal(batch),
-                 np.zeros((batch, net.n_actions)))
+    return Point(
+        weights,
+        obs,
+        rng.integers(0, net.n_actions, batch),
+        rng.standard_normal(batch),
+        np.zeros((batch, net.n_actions)),
+    )
 
 
-def verify_conv_model(model: keras.Model, *, batch: int = 4, seed: int = 0, samples: int = 6,
-                      vf_coef: float = 0.5, ent_coef: float = 0.01) -> Report:
+def verify_conv_model(
+    model: keras.Model, *, batch: int = 4, seed: int = 0, samples: int = 6, vf_coef: float = 0.5, ent_coef: float = 0.01
+) -> Report:
     """Part 1: tape vs finite differences on the model itself, ``samples`` coordinates per tensor."""
     net = describe_conv(model)
     rng = np.random.default_rng(seed)
@@ -295,33 +338,48 @@ def verify_conv_model(model: keras.Model, *, batch: int = 4, seed: int = 0, samp
     t2 = time.perf_counter()
     tape_at = {t: {p: g.ravel()[coords[p]] for p, g in grads.items()} for t, grads in grads_tape.items()}
     logits, value = forward(net, weights, point.obs)
-    num_values = dict(zip(loss.terms, numeric.loss_terms(logits, value, point, loss,
-                                                          numeric.frozen_advantage(point, value, loss)).tolist()))
-    checks = {f"{t} value, tape {tape_values[t]:.10g} / numpy forward {num_values[t]:.10g}":
-              abs(tape_values[t] - num_values[t]) <= EXACT_TOLERANCE.atol + EXACT_TOLERANCE.rtol * abs(num_values[t])
-              for t in loss.terms}
+    num_values = dict(
+        zip(
+            loss.terms,
+            numeric.loss_terms(logits, value, point, loss, numeric.frozen_advantage(point, value, loss)).tolist(),
+        )
+    )
+    checks = {
+        f"{t} value, tape {tape_values[t]:.10g} / numpy forward {num_values[t]:.10g}": abs(
+            tape_values[t] - num_values[t]
+        )
+        <= EXACT_TOLERANCE.atol + EXACT_TOLERANCE.rtol * abs(num_values[t])
+        for t in loss.terms
+    }
     n_params = sum(w.size for w in weights.values())
     return Report.build(
-        "conv", f"gradient check of a convolutional model: {model.name}, {n_params:,} parameters, "
+        "conv",
+        f"gradient check of a convolutional model: {model.name}, {n_params:,} parameters, "
         f"{samples} sampled coordinates per tensor, batch {batch}, seed {seed}",
-        {"tape": "tf.GradientTape through a2c.agent.model.build_actor_critic(trunk='nature_cnn', dtype='float64') "
-                 "and a2c.agent.losses.a2c_loss",
-         "numeric": "central differences of an independent numpy forward pass (sliding-window convolutions), "
-                    "float64, advantage frozen at the point; coordinates whose difference straddles a ReLU kink skipped"},
-        {"tape": tape_at, "numeric": grads_num}, (("tape", "numeric"),),
+        {
+            "tape": "tf.GradientTape through a2c.agent.model.build_actor_critic(trunk='nature_cnn', dtype='float64') "
+            "and a2c.agent.losses.a2c_loss",
+            "numeric": "central differences of an independent numpy forward pass (sliding-window convolutions), "
+            "float64, advantage frozen at the point; coordinates whose difference straddles a ReLU kink skipped",
+        },
+        {"tape": tape_at, "numeric": grads_num},
+        (("tape", "numeric"),),
         {"obs_shape": list(point.obs.shape), "coordinates": {p: c.tolist() for p, c in coords.items()}},
-        settings={"n_params": n_params, "samples_per_tensor": samples, "batch": batch, "seed": seed,
-                  **loss.to_dict()},
-        timings={"tape": t1 - t0, "numeric": t2 - t1}, checks=checks,
-        notes=[f"{samples} coordinates per tensor drawn at random; {skipped} candidate(s) skipped because their "
-               "finite difference straddled a ReLU kink (any unit changing side between the two evaluations)"],
+        settings={"n_params": n_params, "samples_per_tensor": samples, "batch": batch, "seed": seed, **loss.to_dict()},
+        timings={"tape": t1 - t0, "numeric": t2 - t1},
+        checks=checks,
+        notes=[
+            f"{samples} coordinates per tensor drawn at random; {skipped} candidate(s) skipped because their "
+            "finite difference straddled a ReLU kink (any unit changing side between the two evaluations)"
+        ],
     )
 
 
 def tiny_conv_model(seed: int = 0, n_actions: int = 3, hidden: Sequence[int] = (5,)) -> keras.Model:
     """Part 2's net: 2 ReLU convolutions on 10x10x2 frames, a Dense layer, both heads."""
-    return build_actor_critic(ObsSpec(TINY_FRAMES, "float32"), n_actions, hidden, "relu", trunk="nature_cnn",
-                              seed=seed, convs=TINY_CONVS)
+    return build_actor_critic(
+        ObsSpec(TINY_FRAMES, "float32"), n_actions, hidden, "relu", trunk="nature_cnn", seed=seed, convs=TINY_CONVS
+    )
 
 
 def verify_tiny_conv(*, batch: int = 6, seed: int = 0, vf_coef: float = 0.5, ent_coef: float = 0.01) -> Report:
@@ -344,13 +402,16 @@ def verify_tiny_conv(*, batch: int = 6, seed: int = 0, vf_coef: float = 0.5, ent
     t3 = time.perf_counter()
     n_params = sum(w.size for w in weights.values())
     return Report.build(
-        "conv-tiny", f"gradient check, 2 convolutions on 10x10x2 frames ({TINY_CONVS}), {n_params} parameters, "
+        "conv-tiny",
+        f"gradient check, 2 convolutions on 10x10x2 frames ({TINY_CONVS}), {n_params} parameters, "
         f"batch {batch}, seed {seed}",
-        {"tape": "tf.GradientTape through a2c.agent.model.build_actor_critic(trunk='nature_cnn', convs=..., "
-                 "dtype='float64') and a2c.agent.losses.a2c_loss",
-         "symbolic": "chain rule through SymPy-derived per-layer derivatives (convolution w.r.t. kernel, bias "
-                     "and input patch; ReLU as Heaviside(x, 0); loss w.r.t. logits and value)",
-         "numeric": "central differences of an independent numpy forward pass, float64, advantage frozen"},
+        {
+            "tape": "tf.GradientTape through a2c.agent.model.build_actor_critic(trunk='nature_cnn', convs=..., "
+            "dtype='float64') and a2c.agent.losses.a2c_loss",
+            "symbolic": "chain rule through SymPy-derived per-layer derivatives (convolution w.r.t. kernel, bias "
+            "and input patch; ReLU as Heaviside(x, 0); loss w.r.t. logits and value)",
+            "numeric": "central differences of an independent numpy forward pass, float64, advantage frozen",
+        },
         {"tape": grads_tape, "symbolic": grads_sym, "numeric": grads_num},
         (("tape", "symbolic"), ("tape", "numeric"), ("symbolic", "numeric")),
         {"obs": point.obs.tolist(), "actions": point.actions.tolist(), "returns": point.returns.tolist()},

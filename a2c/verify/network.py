@@ -137,8 +137,10 @@ class NetSpec:
 
     def summary(self) -> str:
         """e.g. ``4 -> 64 tanh -> 64 tanh -> {2 logits, value}``."""
-        parts = [str(self.obs_dim) + (" normalised" if self.obs_norm else ""),
-                 *(f"{t.units} {t.activation}" for t in self.trunk)]
+        parts = [
+            str(self.obs_dim) + (" normalised" if self.obs_norm else ""),
+            *(f"{t.units} {t.activation}" for t in self.trunk),
+        ]
         head = f"{self.n_actions} mean, log_std" if self.gaussian else f"{self.n_actions} logits"
         return " -> ".join(parts) + f" -> {{{head}, value}}"
 
@@ -188,15 +190,18 @@ def describe(model: keras.Model) -> NetSpec:
     names = {layer.name: layer for layer in model.layers}
     kind = policy_kind_of(model)
     head_name = MEAN_LAYER if kind == "gaussian" else LOGITS_LAYER
-    for required in ((MEAN_LAYER, LOG_STD_LAYER, VALUE_LAYER) if kind == "gaussian"
-                     else (LOGITS_LAYER, PROBS_LAYER, VALUE_LAYER)):
+    for required in (
+        (MEAN_LAYER, LOG_STD_LAYER, VALUE_LAYER) if kind == "gaussian" else (LOGITS_LAYER, PROBS_LAYER, VALUE_LAYER)
+    ):
         if required not in names:
             raise ModelFileError(
                 f"model {model.name!r} is not an actor-critic built by a2c.agent.model: no layer named {required!r}"
             )
     _check_input(model)
     trunk = [layer for layer in model.layers if layer.name.startswith(TRUNK_PREFIX)]
-    trunk.sort(key=lambda layer: int(layer.name[len(TRUNK_PREFIX):]) if layer.name[len(TRUNK_PREFIX):].isdigit() else -1)
+    trunk.sort(
+        key=lambda layer: int(layer.name[len(TRUNK_PREFIX) :]) if layer.name[len(TRUNK_PREFIX) :].isdigit() else -1
+    )
     dense = [*trunk, names[head_name], names[VALUE_LAYER]]
     for layer in dense:
         if not isinstance(layer, keras.layers.Dense) or not layer.use_bias:
@@ -236,10 +241,15 @@ def describe(model: keras.Model) -> NetSpec:
     norm = None
     if OBS_NORM_LAYER in names:
         layer = names[OBS_NORM_LAYER]
-        norm = ObsNormSpec(tuple(np.asarray(layer.mean.numpy(), np.float64).tolist()),
-                           tuple(np.asarray(layer.var.numpy(), np.float64).tolist()), layer.epsilon, layer.clip)
-    return NetSpec(obs_dim, logits_spec.units, tuple(trunk_specs), logits_spec, value_spec, obs_scale_of(model),
-                   kind, norm)
+        norm = ObsNormSpec(
+            tuple(np.asarray(layer.mean.numpy(), np.float64).tolist()),
+            tuple(np.asarray(layer.var.numpy(), np.float64).tolist()),
+            layer.epsilon,
+            layer.clip,
+        )
+    return NetSpec(
+        obs_dim, logits_spec.units, tuple(trunk_specs), logits_spec, value_spec, obs_scale_of(model), kind, norm
+    )
 
 
 def weights_of(model: keras.Model, spec: NetSpec | None = None) -> dict[str, np.ndarray]:
@@ -265,15 +275,23 @@ def to_float64(spec: NetSpec, weights: Mapping[str, np.ndarray]) -> keras.Model:
             f"{spec.logits.activation}/{spec.value.activation}"
         )
     model = build_actor_critic(
-        spec.obs_dim, spec.n_actions, [t.units for t in spec.trunk],
-        activations.pop() if activations else "linear", seed=None, dtype="float64",
-        obs_scale=spec.obs_scale, obs_norm=spec.obs_norm is not None, policy=spec.policy,
+        spec.obs_dim,
+        spec.n_actions,
+        [t.units for t in spec.trunk],
+        activations.pop() if activations else "linear",
+        seed=None,
+        dtype="float64",
+        obs_scale=spec.obs_scale,
+        obs_norm=spec.obs_norm is not None,
+        policy=spec.policy,
     )
     if spec.obs_norm is not None:
         norm = model.get_layer(OBS_NORM_LAYER)
         if (norm.epsilon, norm.clip) != (spec.obs_norm.epsilon, spec.obs_norm.clip):
-            raise ModelFileError("the verifier rebuilds observation normalisation with the default epsilon and "
-                                 f"clip; this model has epsilon {spec.obs_norm.epsilon}, clip {spec.obs_norm.clip}")
+            raise ModelFileError(
+                "the verifier rebuilds observation normalisation with the default epsilon and "
+                f"clip; this model has epsilon {spec.obs_norm.epsilon}, clip {spec.obs_norm.clip}"
+            )
         norm.mean.assign(np.asarray(spec.obs_norm.mean, np.float64))
         norm.var.assign(np.asarray(spec.obs_norm.var, np.float64))
     set_weights(model, spec, weights)
@@ -319,8 +337,12 @@ def describe_conv(model: keras.Model) -> ConvNet:
     # Rescaling applies its scale in float32 whatever the model's dtype: so does the numpy side.
     scale = np.float32(model.get_layer(OBS_SCALE_LAYER).get_config()["scale"])
     dense = [*trunk_layers(model), model.get_layer(LOGITS_LAYER), model.get_layer(VALUE_LAYER)]
-    return ConvNet(float(scale), tuple((c.name, int(c.kernel_size[0]), int(c.strides[0])) for c in convs),
-                   tuple((d.name, d.get_config()["activation"]) for d in dense), n_actions_of(model))
+    return ConvNet(
+        float(scale),
+        tuple((c.name, int(c.kernel_size[0]), int(c.strides[0])) for c in convs),
+        tuple((d.name, d.get_config()["activation"]) for d in dense),
+        n_actions_of(model),
+    )
 
 
 def load_actor_critic(path: str | Path) -> keras.Model:
@@ -328,7 +350,6 @@ def load_actor_critic(path: str | Path) -> keras.Model:
     the verifier can describe it; every failure is one ModelFileError."""
     model = load_keras_model(path)
     if conv_layers(model):
-
         describe_conv(model)
     else:
         describe(model)

@@ -45,6 +45,7 @@ DEFAULT_STEP = EPS ** (1.0 / 3.0)
 # Bytes allowed for one stacked array (P perturbed copies); bounds memory per chunk.
 _CHUNK_BYTES = 1 << 24
 
+
 def _dense(layer: DenseSpec, h: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
     """act(h @ kernel + bias); kernel (in, out) or a stack (P, in, out), bias (out,) or (P, 1, out)."""
     return NUMPY_ACTIVATIONS[layer.activation](np.matmul(h, kernel) + bias)
@@ -79,8 +80,9 @@ def frozen_advantage(point: Point, values: np.ndarray, loss: LossSpec) -> np.nda
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
-def _gaussian_log_prob_entropy(mean: np.ndarray, log_std: np.ndarray, actions: np.ndarray
-                               ) -> tuple[np.ndarray, np.ndarray]:
+def _gaussian_log_prob_entropy(
+    mean: np.ndarray, log_std: np.ndarray, actions: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """log N(a; mean, exp(log_std)^2) summed over action dims (..., B), and the entropy (..., B)."""
     z = (actions - mean) / np.exp(log_std)
     logp = np.sum(-0.5 * z * z - log_std - HALF_LOG_2PI, axis=-1)
@@ -90,7 +92,11 @@ def _gaussian_log_prob_entropy(mean: np.ndarray, log_std: np.ndarray, actions: n
 
 
 def loss_terms(
-    logits: np.ndarray, value: np.ndarray, point: Point, loss: LossSpec, advantage: np.ndarray | None,
+    logits: np.ndarray,
+    value: np.ndarray,
+    point: Point,
+    loss: LossSpec,
+    advantage: np.ndarray | None,
     log_std: np.ndarray | None = None,
 ) -> np.ndarray:
     """The loss terms, stacked on the last axis in ``loss.terms`` order.
@@ -175,7 +181,7 @@ def gradients(
         else:
             i = spec.trunk.index(layer)
             h = _dense(layer, trunk_inputs[i], kernel, bias)
-            for later in spec.trunk[i + 1:]:
+            for later in spec.trunk[i + 1 :]:
                 h = _dense(later, h, W[later.kernel], W[later.bias])
             logits = _dense(spec.logits, h, W[spec.logits.kernel], W[spec.logits.bias])
             value = _dense(spec.value, h, W[spec.value.kernel], W[spec.value.bias])[..., 0]

@@ -50,8 +50,12 @@ class LossSpec:
     def to_dict(self) -> dict[str, Any]:
         if self.case == "soft":
             return {"case": self.case, "alpha": self.alpha}
-        return {"case": self.case, "vf_coef": self.vf_coef, "ent_coef": self.ent_coef,
-                "normalize_advantage": self.normalize_advantage}
+        return {
+            "case": self.case,
+            "vf_coef": self.vf_coef,
+            "ent_coef": self.ent_coef,
+            "normalize_advantage": self.normalize_advantage,
+        }
 
 
 @dataclass
@@ -161,31 +165,42 @@ def make_point(
                 f"could not draw observations whose pre-activations stay {kink_margin} away from "
                 "ReLU/ELU kinks (a unit may be constant at 0); pass avoid_kinks=False"
             )
-        notes.append(f"kinks avoided: every ReLU/ELU pre-activation is >= {kink_margin:g} from 0 "
-                     f"({redrawn} samples redrawn)")
+        notes.append(
+            f"kinks avoided: every ReLU/ELU pre-activation is >= {kink_margin:g} from 0 ({redrawn} samples redrawn)"
+        )
     elif any(layer.activation in KINKED_ACTIVATIONS for layer in spec.dense_layers):
         dist = kink_distance(spec, weights, obs)
         if (dist < kink_margin).any():
-            notes.append(f"{int((dist == 0).sum())} samples lie exactly on a ReLU/ELU kink and "
-                         f"{int(((dist > 0) & (dist < kink_margin)).sum())} near one: central differences "
-                         "there measure the mean one-sided slope (1/2 for ReLU), not TensorFlow's relu'(0)=0")
+            notes.append(
+                f"{int((dist == 0).sum())} samples lie exactly on a ReLU/ELU kink and "
+                f"{int(((dist > 0) & (dist < kink_margin)).sum())} near one: central differences "
+                "there measure the mean one-sided slope (1/2 for ReLU), not TensorFlow's relu'(0)=0"
+            )
     if spec.gaussian:
         # Gaussian actions: standard normal draws (unclipped, as the loss sees them).
-        actions = (np.asarray(actions, dtype=np.float64) if actions is not None
-                   else rng.standard_normal((batch, spec.n_actions)))
+        actions = (
+            np.asarray(actions, dtype=np.float64)
+            if actions is not None
+            else rng.standard_normal((batch, spec.n_actions))
+        )
         if actions.shape != (batch, spec.n_actions):
-            raise ConfigError(f"a Gaussian policy's actions must have shape (batch, {spec.n_actions}); "
-                              f"got {actions.shape}")
+            raise ConfigError(
+                f"a Gaussian policy's actions must have shape (batch, {spec.n_actions}); got {actions.shape}"
+            )
     else:
-        actions = (np.asarray(actions, dtype=np.int64) if actions is not None
-                   else rng.integers(0, spec.n_actions, size=batch).astype(np.int64))
+        actions = (
+            np.asarray(actions, dtype=np.int64)
+            if actions is not None
+            else rng.integers(0, spec.n_actions, size=batch).astype(np.int64)
+        )
         if actions.shape != (batch,):
             raise ConfigError("actions must have shape (batch,)")
         if ((actions < 0) | (actions >= spec.n_actions)).any():
             raise ConfigError(f"actions must lie in [0, {spec.n_actions})")
     returns = np.asarray(returns, dtype=np.float64) if returns is not None else rng.standard_normal(batch)
-    q_values = (np.asarray(q_values, dtype=np.float64) if q_values is not None
-                else rng.standard_normal((batch, spec.n_actions)))
+    q_values = (
+        np.asarray(q_values, dtype=np.float64) if q_values is not None else rng.standard_normal((batch, spec.n_actions))
+    )
     if returns.shape != (batch,) or q_values.shape != (batch, spec.n_actions):
         raise ConfigError("returns must have shape (batch,), q_values (batch, n_actions)")
     if mask is not None:

@@ -48,8 +48,9 @@ EXACT_TOLERANCE = Tolerance(atol=1e-11, rtol=1e-8)
 NUMERIC_TOLERANCE = Tolerance(atol=1e-8, rtol=1e-6)
 
 
-def tolerance_for(pair: tuple[str, str], tolerances: Mapping[str, Tolerance] | None = None,
-                  term: str | None = None) -> Tolerance:
+def tolerance_for(
+    pair: tuple[str, str], tolerances: Mapping[str, Tolerance] | None = None, term: str | None = None
+) -> Tolerance:
     """``numeric`` tolerance for pairs with the finite differences, ``exact`` otherwise;
     a ``"numeric:<term>"`` / ``"exact:<term>"`` entry overrides it for one loss term."""
     tolerances = {"exact": EXACT_TOLERANCE, "numeric": NUMERIC_TOLERANCE, **(tolerances or {})}
@@ -79,20 +80,31 @@ class Row:
     def describe(self) -> str:
         """One line naming the term, the parameter, the pair and the worst element."""
         if self.passed:
-            return (f"PASS {self.term} d/d {self.param} ({self.pair_name}): "
-                    f"max abs {self.max_abs:.2e}, max rel {self.max_rel:.2e}")
+            return (
+                f"PASS {self.term} d/d {self.param} ({self.pair_name}): "
+                f"max abs {self.max_abs:.2e}, max rel {self.max_rel:.2e}"
+            )
         a, b = self.worst_values
         idx = f"[{', '.join(map(str, self.worst_index))}]" if self.worst_index else ""
-        return (f"FAIL {self.term} d/d {self.param}{idx}: {self.pair[0]} {a:.10g} vs {self.pair[1]} {b:.10g} "
-                f"(worst rel err {self.max_rel:.2e} > rtol {self.tolerance.rtol:g}; "
-                f"max abs err over the tensor {self.max_abs:.2e})")
+        return (
+            f"FAIL {self.term} d/d {self.param}{idx}: {self.pair[0]} {a:.10g} vs {self.pair[1]} {b:.10g} "
+            f"(worst rel err {self.max_rel:.2e} > rtol {self.tolerance.rtol:g}; "
+            f"max abs err over the tensor {self.max_abs:.2e})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "term": self.term, "param": self.param, "shape": list(self.shape), "pair": list(self.pair),
-            "max_abs": self.max_abs, "max_rel": self.max_rel, "worst_index": list(self.worst_index),
-            "worst_values": list(self.worst_values), "atol": self.tolerance.atol,
-            "rtol": self.tolerance.rtol, "passed": self.passed,
+            "term": self.term,
+            "param": self.param,
+            "shape": list(self.shape),
+            "pair": list(self.pair),
+            "max_abs": self.max_abs,
+            "max_rel": self.max_rel,
+            "worst_index": list(self.worst_index),
+            "worst_values": list(self.worst_values),
+            "atol": self.tolerance.atol,
+            "rtol": self.tolerance.rtol,
+            "passed": self.passed,
         }
 
 
@@ -107,11 +119,16 @@ def compare(term: str, param: str, pair: tuple[str, str], a: np.ndarray, b: np.n
     worst = np.unravel_index(int(np.argmax(rel)), a.shape) if a.size else ()
     max_rel = float(rel.max()) if a.size else 0.0
     return Row(
-        term=term, param=param, shape=tuple(a.shape), pair=pair,
-        max_abs=float(np.where(bad, np.inf, diff).max()) if a.size else 0.0, max_rel=max_rel,
+        term=term,
+        param=param,
+        shape=tuple(a.shape),
+        pair=pair,
+        max_abs=float(np.where(bad, np.inf, diff).max()) if a.size else 0.0,
+        max_rel=max_rel,
         worst_index=tuple(int(i) for i in worst),
         worst_values=(float(a[worst]), float(b[worst])) if a.size else (0.0, 0.0),
-        tolerance=tol, passed=bool(max_rel <= tol.rtol),
+        tolerance=tol,
+        passed=bool(max_rel <= tol.rtol),
     )
 
 
@@ -162,13 +179,21 @@ class Report:
         *,
         tolerances: Mapping[str, Tolerance] | None = None,
         **kwargs: Any,
-    ) -> "Report":
+    ) -> Report:
         """Compare every pair of methods on every term and parameter."""
         first = gradients[pairs[0][0]]
         rows = [
-            compare(term, param, pair, gradients[pair[0]][term][param], gradients[pair[1]][term][param],
-                    tolerance_for(pair, tolerances, term))
-            for term in first for param in first[term] for pair in pairs
+            compare(
+                term,
+                param,
+                pair,
+                gradients[pair[0]][term][param],
+                gradients[pair[1]][term][param],
+                tolerance_for(pair, tolerances, term),
+            )
+            for term in first
+            for param in first[term]
+            for pair in pairs
         ]
         return cls(case, title, methods, gradients, rows, point, **kwargs)
 
@@ -232,8 +257,10 @@ class Report:
                 return f"atol={t.atol:g} rtol={t.rtol:g}"
             return ", ".join(f"{term} atol={t.atol:.2g} rtol={t.rtol:g}" for term, t in by_term.items())
 
-        lines.append("tolerance: |a-b| <= max(atol, rtol*max(|a|,|b|)); "
-                     + "; ".join(f"{k} {describe_tolerance(v)}" for k, v in tols.items()))
+        lines.append(
+            "tolerance: |a-b| <= max(atol, rtol*max(|a|,|b|)); "
+            + "; ".join(f"{k} {describe_tolerance(v)}" for k, v in tols.items())
+        )
         lines += [f"note: {n}" for n in self.notes]
         lines += [f"check: {name}: {'PASS' if ok else 'FAIL'}" for name, ok in self.checks.items()]
         if self.timings:
@@ -242,8 +269,10 @@ class Report:
             lines.append(r.describe())
         n_fail = len(self.failures)
         extra = f", {sum(self.checks.values())} of {len(self.checks)} checks" if self.checks else ""
-        lines.append(f"RESULT: {'PASS' if self.passed else 'FAIL'} "
-                     f"({len(self.rows) - n_fail} of {len(self.rows)} comparisons within tolerance{extra})")
+        lines.append(
+            f"RESULT: {'PASS' if self.passed else 'FAIL'} "
+            f"({len(self.rows) - n_fail} of {len(self.rows)} comparisons within tolerance{extra})"
+        )
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -271,7 +300,7 @@ class Report:
         # Python floats print with repr: the shortest text that round-trips exactly.
         return json.dumps(self.to_dict(), indent=indent, allow_nan=True)
 
-    def plot(self, path: str | Path | None = None) -> "matplotlib.figure.Figure":  # noqa: F821
+    def plot(self, path: str | Path | None = None) -> matplotlib.figure.Figure:  # noqa: F821
         """Log-scale bars of max abs and max rel error per (term, parameter), one colour per pair.
 
         Uses the Agg canvas directly (no pyplot state), so it works headless and leaves
@@ -295,8 +324,13 @@ class Report:
                 vals = np.array([getattr(by_key[(t, p, pair)], attr) for t, p in groups])
                 vals = np.where(np.isfinite(vals), vals, 1e3)
                 failed = [not by_key[(t, p, pair)].passed for t, p in groups]
-                bars = ax.bar(x + (k - (len(pairs) - 1) / 2) * width, np.maximum(vals, 1e-20), width,
-                              color=color, label=f"{pair[0]} vs {pair[1]}")
+                bars = ax.bar(
+                    x + (k - (len(pairs) - 1) / 2) * width,
+                    np.maximum(vals, 1e-20),
+                    width,
+                    color=color,
+                    label=f"{pair[0]} vs {pair[1]}",
+                )
                 for bar, bad in zip(bars, failed):
                     if bad:
                         bar.set_edgecolor("red")
@@ -306,13 +340,19 @@ class Report:
             ax.set_yscale("log")
             ax.set_ylabel(label)
             ax.grid(axis="y", alpha=0.3)
-        fig.suptitle(f"{self.title}\n{'PASS' if self.passed else 'FAIL'} "
-                     "(bars: worst error per tensor; dashed: tolerances; red edge: failed; 0 drawn at 1e-20)",
-                     fontsize=10)
+        fig.suptitle(
+            f"{self.title}\n{'PASS' if self.passed else 'FAIL'} "
+            "(bars: worst error per tensor; dashed: tolerances; red edge: failed; 0 drawn at 1e-20)",
+            fontsize=10,
+        )
         axes[0].legend(fontsize=8)
         single_term = len({t for t, _ in groups}) == 1
-        axes[1].set_xticks(x, [p if single_term else f"{t}\n{p}" for t, p in groups],
-                           rotation=90 if len(groups) > 8 else 0, fontsize=7 if len(groups) > 8 else 9)
+        axes[1].set_xticks(
+            x,
+            [p if single_term else f"{t}\n{p}" for t, p in groups],
+            rotation=90 if len(groups) > 8 else 0,
+            fontsize=7 if len(groups) > 8 else 9,
+        )
         if path is not None:
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,8 +3,8 @@
 The project began as a SageMath notebook (the "seed notebook") that derived by hand
 the gradient of the entropy-regularised (soft) policy loss of a tiny softmax policy;
 notebooks/walkthrough.ipynb section 2 walks through it, and the README's "Gradient
-verification" section places it among the other checks. That policy has inputs s1, s2, weights w11, w12, w21, w22, biases b1, b2,
-and the parameterisation
+verification" section places it among the other checks. That policy has inputs s1, s2,
+weights w11, w12, w21, w22, biases b1, b2, and the parameterisation
 
     z1 = s1*w11 + s1*w12 + b1,    z2 = s2*w21 + s2*w22 + b2,    pi = softmax(z),
     J  = -(pi1 (q1 - alpha log pi1) + pi2 (q2 - alpha log pi2))      (alpha = 1 there)
@@ -51,11 +51,17 @@ SUMMARY = (
     "This case re-checks the hand-derived gradient of the entropy-regularised (soft) policy loss "
     "J = -sum_a pi(a|s) (Q(s,a) - alpha log pi(a|s)) for a 2-input, 2-action softmax policy with six "
     "parameters (w11, w12, w21, w22, b1, b2), as derived in the project's original notebook and worked "
-    "through in notebooks/walkthrough.ipynb, section 2 (\"The seed notebook's soft policy loss\"); "
-    "more in the README's \"Gradient verification\" section and in a2c/verify/seed000.py."
+    'through in notebooks/walkthrough.ipynb, section 2 ("The seed notebook\'s soft policy loss"); '
+    'more in the README\'s "Gradient verification" section and in a2c/verify/seed000.py.'
 )
-PAIRS = (("tape", "symbolic"), ("tape", "numeric"), ("symbolic", "numeric"),
-         ("closed_form", "tape"), ("closed_form", "symbolic"), ("closed_form", "numeric"))
+PAIRS = (
+    ("tape", "symbolic"),
+    ("tape", "numeric"),
+    ("symbolic", "numeric"),
+    ("closed_form", "tape"),
+    ("closed_form", "symbolic"),
+    ("closed_form", "numeric"),
+)
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,7 @@ class SeedPoint:
     def params(self) -> np.ndarray:
         return np.array([getattr(self, p) for p in PARAMS])
 
-    def with_params(self, values: np.ndarray) -> "SeedPoint":
+    def with_params(self, values: np.ndarray) -> SeedPoint:
         return SeedPoint(**{**asdict(self), **dict(zip(PARAMS, map(float, values)))})
 
 
@@ -93,7 +99,7 @@ def seed000_point(seed: int = 0) -> SeedPoint:
 # ---------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def seed000_expressions() -> tuple[dict[str, sp.Symbol], sp.Expr, dict[str, sp.Expr], dict[str, sp.Expr]]:
     """(symbols, J, {param: dJ/dparam by SymPy}, {param: the seed's simplified closed form})."""
     names = ("s1", "s2", "q1", "q2", *PARAMS, "alpha")
@@ -103,15 +109,17 @@ def seed000_expressions() -> tuple[dict[str, sp.Symbol], sp.Expr, dict[str, sp.E
     pi = [sp.exp(z[i]) / sum(sp.exp(zj) for zj in z) for i in range(2)]
     J = -(pi[0] * (q1 - alpha * sp.log(pi[0])) + pi[1] * (q2 - alpha * sp.log(pi[1])))
     derivs = {p: J.diff(sym[p]) for p in PARAMS}
-    g1 = ((q1 - alpha * sp.log(pi[0]) - alpha) * pi[0] * (pi[0] - 1)
-          + (q2 - alpha * sp.log(pi[1]) - alpha) * pi[0] * pi[1])
-    g2 = ((q2 - alpha * sp.log(pi[1]) - alpha) * pi[1] * (pi[1] - 1)
-          + (q1 - alpha * sp.log(pi[0]) - alpha) * pi[0] * pi[1])
+    g1 = (q1 - alpha * sp.log(pi[0]) - alpha) * pi[0] * (pi[0] - 1) + (q2 - alpha * sp.log(pi[1]) - alpha) * pi[0] * pi[
+        1
+    ]
+    g2 = (q2 - alpha * sp.log(pi[1]) - alpha) * pi[1] * (pi[1] - 1) + (q1 - alpha * sp.log(pi[0]) - alpha) * pi[0] * pi[
+        1
+    ]
     closed = {"w11": s1 * g1, "w12": s1 * g1, "w21": s2 * g2, "w22": s2 * g2, "b1": g1, "b2": g2}
     return sym, J, derivs, closed
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def prove_closed_forms() -> dict[str, bool]:
     """For each parameter, whether SymPy simplifies dJ/dparam - closed form to 0 (any alpha)."""
     _, _, derivs, closed = seed000_expressions()
@@ -136,7 +144,9 @@ def closed_form_gradients(point: SeedPoint, alpha: float = 1.0) -> dict[str, flo
     return _evaluate(seed000_expressions()[3], point, alpha)
 
 
-def tape_gradients(point: SeedPoint, alpha: float = 1.0, loss_fn: Callable[..., object] | None = None) -> dict[str, float]:
+def tape_gradients(
+    point: SeedPoint, alpha: float = 1.0, loss_fn: Callable[..., object] | None = None
+) -> dict[str, float]:
     """tf.GradientTape: the seed's parameterisation in TF ops, ``soft_policy_loss`` on the logits z."""
     import tensorflow as tf
 
@@ -155,8 +165,9 @@ def tape_gradients(point: SeedPoint, alpha: float = 1.0, loss_fn: Callable[..., 
 
 def seed_loss(point: SeedPoint, alpha: float = 1.0) -> float:
     """J at the point in plain numpy (log-softmax form, stable)."""
-    z = np.array([point.s1 * point.w11 + point.s1 * point.w12 + point.b1,
-                  point.s2 * point.w21 + point.s2 * point.w22 + point.b2])
+    z = np.array(
+        [point.s1 * point.w11 + point.s1 * point.w12 + point.b1, point.s2 * point.w21 + point.s2 * point.w22 + point.b2]
+    )
     log_p = z - z.max() - np.log(np.sum(np.exp(z - z.max())))
     return float(-np.sum(np.exp(log_p) * (np.array([point.q1, point.q2]) - alpha * log_p)))
 
@@ -171,7 +182,8 @@ def numeric_gradients(point: SeedPoint, alpha: float = 1.0, step: float = DEFAUL
         plus[j] += h
         minus[j] -= h
         out[p] = (seed_loss(point.with_params(plus), alpha) - seed_loss(point.with_params(minus), alpha)) / (
-            plus[j] - minus[j])
+            plus[j] - minus[j]
+        )
     return out
 
 
@@ -192,10 +204,12 @@ def verify_seed000(
     point = point or seed000_point(seed)
     timings = {}
     grads: dict[str, dict[str, float]] = {}
-    for name, fn in (("tape", lambda: tape_gradients(point, alpha, tape_loss)),
-                     ("symbolic", lambda: symbolic_gradients(point, alpha)),
-                     ("numeric", lambda: numeric_gradients(point, alpha)),
-                     ("closed_form", lambda: closed_form_gradients(point, alpha))):
+    for name, fn in (
+        ("tape", lambda: tape_gradients(point, alpha, tape_loss)),
+        ("symbolic", lambda: symbolic_gradients(point, alpha)),
+        ("numeric", lambda: numeric_gradients(point, alpha)),
+        ("closed_form", lambda: closed_form_gradients(point, alpha)),
+    ):
         t = time.perf_counter()
         grads[name] = fn()
         timings[name] = time.perf_counter() - t
@@ -203,7 +217,7 @@ def verify_seed000(
         "dJ/dw11 = dJ/dw12 and dJ/dw21 = dJ/dw22 by construction: z1 depends on w11, w12 only through "
         "s1*(w11 + w12) (and z2 on w21, w22 through s2*(w21 + w22)); a Dense layer z = W^T s + b has no "
         "such tie (numbers: a2c.verify.seed000.seed000_symmetry(); explanation: the walkthrough notebook, "
-        "section 2, \"Why dJ/dw11 = dJ/dw12\")",
+        'section 2, "Why dJ/dw11 = dJ/dw12")',
         "w22 is checked against its own closed form s2*g2: the original hand derivation's check meant for "
         "w22 compared dJ/dw21 with w21's closed form a second time, so w22 was never checked there",
     ]
@@ -217,19 +231,22 @@ def verify_seed000(
         f"gradient check, case seed000 (the hand-checked soft policy loss, alpha={alpha:g}), seed {seed}",
         {
             "tape": "tf.GradientTape: z1 = s1*w11 + s1*w12 + b1, z2 = s2*w21 + s2*w22 + b2 in TF ops, "
-                    "a2c.agent.losses.soft_policy_loss(z, q, alpha)" + (" (replaced by a test loss)" if tape_loss else ""),
+            "a2c.agent.losses.soft_policy_loss(z, q, alpha)" + (" (replaced by a test loss)" if tape_loss else ""),
             "symbolic": "expanded: J written in SymPy symbols, differentiated w.r.t. each "
-                        "parameter, lambdified (numpy)",
+            "parameter, lambdified (numpy)",
             "numeric": f"central differences, float64, step {DEFAULT_STEP:.2g}*max(1,|theta|)",
             "closed_form": "the hand-simplified formulas (dJ/dw11 = dJ/dw12 = s1*g1, dJ/dw21 = dJ/dw22 = s2*g2, "
-                           "dJ/db1 = g1, dJ/db2 = g2 with g = dJ/dz)",
+            "dJ/db1 = g1, dJ/db2 = g2 with g = dJ/dz)",
         },
         {m: {TERM: {p: np.asarray(v) for p, v in g.items()}} for m, g in grads.items()},
         PAIRS,
         {**asdict(point), "alpha": alpha, "J": seed_loss(point, alpha)},
         tolerances=tolerances,
         settings={"alpha": alpha, "seed": seed},
-        timings=timings, notes=notes, checks=checks, summary=SUMMARY,
+        timings=timings,
+        notes=notes,
+        checks=checks,
+        summary=SUMMARY,
     )
 
 
@@ -244,12 +261,17 @@ class SymmetryDemo:
     explanation: str
 
     def __str__(self) -> str:
-        lines = [self.explanation, "",
-                 f"seed parameterisation: dJ/dw11 = {self.seed_gradients['w11']:.12g}, "
-                 f"dJ/dw12 = {self.seed_gradients['w12']:.12g} "
-                 f"(SymPy: dJ/dw11 - dJ/dw12 == 0: {self.identical_symbolically})"]
-        lines += [f"Dense layer: dJ/d{k} = {v:.12g} (finite differences {self.dense_numeric[k]:.12g})"
-                  for k, v in self.dense_gradients.items()]
+        lines = [
+            self.explanation,
+            "",
+            f"seed parameterisation: dJ/dw11 = {self.seed_gradients['w11']:.12g}, "
+            f"dJ/dw12 = {self.seed_gradients['w12']:.12g} "
+            f"(SymPy: dJ/dw11 - dJ/dw12 == 0: {self.identical_symbolically})",
+        ]
+        lines += [
+            f"Dense layer: dJ/d{k} = {v:.12g} (finite differences {self.dense_numeric[k]:.12g})"
+            for k, v in self.dense_gradients.items()
+        ]
         return "\n".join(lines)
 
 

@@ -92,7 +92,7 @@ def _lambdify(
     return sp.lambdify(args, expr, modules=[dict(functions or {}), *_MODULES], cse=True)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _activation_numpy(name: str) -> Callable[[np.ndarray], np.ndarray]:
     return _lambdify([_X], ACTIVATIONS[name](_X))
 
@@ -103,7 +103,7 @@ def derivative_numpy(name: str, derivatives: Mapping[str, SymFn] | None) -> Call
     return _lambdify([_X], activation_derivative(name, derivatives)(_X))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _default_derivative_numpy(name: str) -> Callable[[np.ndarray], np.ndarray]:
     return _lambdify([_X], activation_derivative(name)(_X))
 
@@ -140,8 +140,9 @@ class HeadSymbols:
         return [*self.y, self.adv, self.ret, *self.q, self.vf_coef, self.ent_coef, self.alpha]
 
 
-def per_sample_loss(s: HeadSymbols, case: str, z: list[sp.Expr], v: sp.Expr,
-                    log_std: list[sp.Expr] | None = None) -> dict[str, sp.Expr]:
+def per_sample_loss(
+    s: HeadSymbols, case: str, z: list[sp.Expr], v: sp.Expr, log_std: list[sp.Expr] | None = None
+) -> dict[str, sp.Expr]:
     """One sample's loss terms, in the same definitions as a2c_loss / soft_policy_loss.
 
     ``log_std`` given: the Gaussian policy N(z, diag(exp(log_std))^2), written from its
@@ -149,8 +150,9 @@ def per_sample_loss(s: HeadSymbols, case: str, z: list[sp.Expr], v: sp.Expr,
     entropy = sum_k (log sigma_k + (1 + log 2 pi) / 2).
     """
     if log_std is not None:
-        log_pi = sum(-(yk - zk) ** 2 / (2 * sp.exp(2 * lk)) - lk - sp.log(2 * sp.pi) / 2
-                     for yk, zk, lk in zip(s.y, z, log_std))
+        log_pi = sum(
+            -((yk - zk) ** 2) / (2 * sp.exp(2 * lk)) - lk - sp.log(2 * sp.pi) / 2 for yk, zk, lk in zip(s.y, z, log_std)
+        )
         policy = -s.adv * log_pi
         value = (s.ret - v) ** 2
         entropy = sum(lk + sp.Rational(1, 2) + sp.log(2 * sp.pi) / 2 for lk in log_std)
@@ -168,9 +170,10 @@ def per_sample_loss(s: HeadSymbols, case: str, z: list[sp.Expr], v: sp.Expr,
     return {"policy_loss": policy, "value_loss": value, "entropy": entropy, "total_loss": total}
 
 
-@functools.lru_cache(maxsize=None)
-def head_gradient_fns(n_actions: int, case: str, gaussian: bool = False
-                       ) -> tuple[HeadSymbols, dict[str, Callable[..., object]]]:
+@functools.cache
+def head_gradient_fns(
+    n_actions: int, case: str, gaussian: bool = False
+) -> tuple[HeadSymbols, dict[str, Callable[..., object]]]:
     """For each term, a numpy function (z.., v, [ls..,] data..) -> [dl/dz_0, .., dl/dz_{A-1}, dl/dv
     (, dl/dls_0, ..)]."""
     s = HeadSymbols(n_actions)
@@ -182,19 +185,20 @@ def head_gradient_fns(n_actions: int, case: str, gaussian: bool = False
     return s, fns
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _head_value_fns(n_actions: int, case: str, gaussian: bool = False) -> dict[str, Callable[..., object]]:
     """For each term, a numpy function (z.., v, [ls..,] data..) -> the per-sample term."""
     s = HeadSymbols(n_actions)
     ls = s.ls if gaussian else []
-    return {term: _lambdify([*s.z, s.v, *ls, *s.data], expr)
-            for term, expr in per_sample_loss(s, case, s.z, s.v, ls or None).items()}
+    return {
+        term: _lambdify([*s.z, s.v, *ls, *s.data], expr)
+        for term, expr in per_sample_loss(s, case, s.z, s.v, ls or None).items()
+    }
 
 
 def data_values(point: Point, loss: LossSpec, advantage: np.ndarray) -> list[np.ndarray | float]:
     y = point.actions if point.actions.ndim == 2 else np.eye(point.q_values.shape[1])[point.actions]
-    return [*y.T, advantage, point.returns, *point.q_values.T,
-            loss.vf_coef, loss.ent_coef, loss.alpha]
+    return [*y.T, advantage, point.returns, *point.q_values.T, loss.vf_coef, loss.ent_coef, loss.alpha]
 
 
 def _log_std_values(spec: NetSpec, point: Point) -> list[float]:
@@ -215,9 +219,18 @@ def loss_values(spec: NetSpec, point: Point, loss: LossSpec) -> dict[str, float]
     data = data_values(point, loss, advantage_at(point, v, loss))
     w = batch_weights(point, loss)
     fns = _head_value_fns(spec.n_actions, loss.case, spec.gaussian)
-    return {term: float(np.sum(w * np.broadcast_to(np.asarray(fns[term](*z.T, v, *_log_std_values(spec, point),
-                                                                       *data), dtype=np.float64), (point.batch,))))
-            for term in loss.terms}
+    return {
+        term: float(
+            np.sum(
+                w
+                * np.broadcast_to(
+                    np.asarray(fns[term](*z.T, v, *_log_std_values(spec, point), *data), dtype=np.float64),
+                    (point.batch,),
+                )
+            )
+        )
+        for term in loss.terms
+    }
 
 
 def advantage_at(point: Point, values: np.ndarray, loss: LossSpec) -> np.ndarray:
@@ -268,13 +281,15 @@ def chain_gradients(
     n = spec.n_actions
     out: dict[str, dict[str, np.ndarray]] = {}
     for term in loss.terms:
-        g = [np.broadcast_to(np.asarray(gk, dtype=np.float64), (point.batch,))
-             for gk in fns[term](*z_shift.T, v, *_log_std_values(spec, point), *data)]
+        g = [
+            np.broadcast_to(np.asarray(gk, dtype=np.float64), (point.batch,))
+            for gk in fns[term](*z_shift.T, v, *_log_std_values(spec, point), *data)
+        ]
         g_z = np.stack(g[:n], axis=1) * w[:, None]
         g_v = (g[n] * w)[:, None]
         grads: dict[str, np.ndarray] = {}
         if spec.gaussian:  # the log-std is a parameter itself: dL/dls_k summed over the batch
-            grads[LOG_STD_PARAM] = np.array([np.sum(w * gk) for gk in g[n + 1:]])
+            grads[LOG_STD_PARAM] = np.array([np.sum(w * gk) for gk in g[n + 1 :]])
         g_z_pre = g_z * elementwise(dact[spec.logits.name], z_pre)
         g_v_pre = g_v * elementwise(dact[spec.value.name], v_pre)
         for layer, g_pre in ((spec.logits, g_z_pre), (spec.value, g_v_pre)):
@@ -310,8 +325,11 @@ def _activation_class(name: str, derivative: SymFn) -> type[sp.Function]:
     # A fresh, uniquely named class per call: SymPy hashes expressions by class name,
     # so an injected derivative must never share a name with the default one.
     _activation_class.count += 1  # type: ignore[attr-defined]
-    return type(f"act_{name}_{_activation_class.count}", (sp.Function,),  # type: ignore[attr-defined]
-                {"fdiff": fdiff, "nargs": 1})
+    return type(
+        f"act_{name}_{_activation_class.count}",
+        (sp.Function,),  # type: ignore[attr-defined]
+        {"fdiff": fdiff, "nargs": 1},
+    )
 
 
 _activation_class.count = 0  # type: ignore[attr-defined]
@@ -337,7 +355,8 @@ def expanded_loss(
     for layer in spec.dense_layers:
         if layer.activation not in classes:
             classes[layer.activation] = _activation_class(
-                layer.activation, activation_derivative(layer.activation, derivatives))
+                layer.activation, activation_derivative(layer.activation, derivatives)
+            )
 
     def dense(layer, h):
         pre = h @ params[layer.kernel] + params[layer.bias]
@@ -376,12 +395,13 @@ def expanded_gradients(
         grad_exprs = [sp.diff(terms[term], sym) for sym in flat_syms]
         fn = _lambdify([*flat_syms, *s_in, *hs.data], grad_exprs, functions)
         per_sample = fn(*flat_vals, *inputs, *data)
-        flat = np.array([np.sum(w * np.broadcast_to(np.asarray(g, dtype=np.float64), (point.batch,)))
-                         for g in per_sample])
+        flat = np.array(
+            [np.sum(w * np.broadcast_to(np.asarray(g, dtype=np.float64), (point.batch,))) for g in per_sample]
+        )
         out[term], k = {}, 0
         for name in spec.param_names:
             size = point.weights[name].size
-            out[term][name] = flat[k:k + size].reshape(point.weights[name].shape)
+            out[term][name] = flat[k : k + size].reshape(point.weights[name].shape)
             k += size
     return out
 
@@ -410,7 +430,7 @@ def gradients(
 
 METHOD_DESCRIPTIONS = {
     "expanded": "SymPy: whole per-sample loss expanded in parameter and input symbols, "
-                "differentiated w.r.t. each parameter, lambdified (numpy)",
+    "differentiated w.r.t. each parameter, lambdified (numpy)",
     "chain": "SymPy: activation derivatives and dloss/d(logits, value) derived symbolically and "
-             "lambdified, composed through the Dense layers by the chain rule in numpy",
+    "lambdified, composed through the Dense layers by the chain rule in numpy",
 }

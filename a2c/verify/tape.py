@@ -26,8 +26,9 @@ A2CLossFn = Callable[..., tuple[tf.Tensor, dict[str, tf.Tensor]]]
 SoftLossFn = Callable[..., tf.Tensor]
 
 
-def _terms(model64: keras.Model, spec: NetSpec, point: Point, loss: LossSpec,
-           loss_fn: A2CLossFn | SoftLossFn | None) -> dict[str, tf.Tensor]:
+def _terms(
+    model64: keras.Model, spec: NetSpec, point: Point, loss: LossSpec, loss_fn: A2CLossFn | SoftLossFn | None
+) -> dict[str, tf.Tensor]:
     """The loss terms at the model's current weights (call inside a tape to differentiate)."""
     out = model64(tf.constant(point.obs, dtype=tf.float64), training=False)
     if loss.case == "soft":
@@ -40,9 +41,15 @@ def _terms(model64: keras.Model, spec: NetSpec, point: Point, loss: LossSpec,
     # take no distribution); a Gaussian one is passed explicitly.
     extra = {"distribution": dist} if spec.gaussian else {}
     _, terms = fn(
-        dist.params(out), out["value"], tf.constant(point.actions), tf.constant(point.returns),
-        vf_coef=loss.vf_coef, ent_coef=loss.ent_coef,
-        normalize_advantage=loss.normalize_advantage, mask=mask, **extra,
+        dist.params(out),
+        out["value"],
+        tf.constant(point.actions),
+        tf.constant(point.returns),
+        vf_coef=loss.vf_coef,
+        ent_coef=loss.ent_coef,
+        normalize_advantage=loss.normalize_advantage,
+        mask=mask,
+        **extra,
     )
     return terms
 
@@ -80,8 +87,9 @@ def gradients(
     return result
 
 
-def loss_values(model64: keras.Model, spec: NetSpec, point: Point, loss: LossSpec, *,
-                loss_fn: A2CLossFn | SoftLossFn | None = None) -> dict[str, float]:
+def loss_values(
+    model64: keras.Model, spec: NetSpec, point: Point, loss: LossSpec, *, loss_fn: A2CLossFn | SoftLossFn | None = None
+) -> dict[str, float]:
     """The value of every term at the point, as the trainer's code computes it."""
     set_weights(model64, spec, point.weights)
     return {term: float(v) for term, v in _terms(model64, spec, point, loss, loss_fn).items()}

@@ -20,8 +20,9 @@ from a2c.envs.tf_envs.mountain_car import MountainCar, MountainCarState
 from a2c.envs.tf_envs.pendulum import Pendulum, PendulumState
 
 #: The default (float32, gymnasium time limit) port of each supported gymnasium id.
-PORTED_ENVS: dict[str, TFEnv] = {env.env_id: env for env in (CartPole(), Acrobot(), MountainCar(), Pendulum(),
-                                                              ContinuousMountainCar())}
+PORTED_ENVS: dict[str, TFEnv] = {
+    env.env_id: env for env in (CartPole(), Acrobot(), MountainCar(), Pendulum(), ContinuousMountainCar())
+}
 
 
 def get_tf_env(env_id: str, **overrides: Any) -> TFEnv:

@@ -37,7 +37,13 @@ RESET_BOUND = 0.1  # all four state variables start in U[-0.1, 0.1)
 # Constant sub-expressions of the equations of motion, grouped exactly as gymnasium
 # evaluates them left to right, so float64 results agree bit for bit.
 _M1, _M2, _L1, _LC1, _LC2, _I1, _I2 = (
-    LINK_MASS_1, LINK_MASS_2, LINK_LENGTH_1, LINK_COM_POS_1, LINK_COM_POS_2, LINK_MOI, LINK_MOI,
+    LINK_MASS_1,
+    LINK_MASS_2,
+    LINK_LENGTH_1,
+    LINK_COM_POS_1,
+    LINK_COM_POS_2,
+    LINK_MOI,
+    LINK_MOI,
 )
 _D1_CONST = _M1 * _LC1**2
 _D1_INNER = _L1**2 + _LC2**2
@@ -160,8 +166,7 @@ class Acrobot(TFEnv):
         k3 = self._derivatives(*shifted(half, k2), torque)
         k4 = self._derivatives(*shifted(DT, k3), torque)
         theta1, theta2, dtheta1, dtheta2 = (
-            yi + DT / 6.0 * (a + 2 * b + 2 * c + d)
-            for yi, a, b, c, d in zip(y, k1, k2, k3, k4, strict=True)
+            yi + DT / 6.0 * (a + 2 * b + 2 * c + d) for yi, a, b, c, d in zip(y, k1, k2, k3, k4, strict=True)
         )
 
         theta1 = _wrap(theta1, -math.pi, math.pi)
@@ -175,7 +180,13 @@ class Acrobot(TFEnv):
 
     def observe(self, state: AcrobotState) -> tf.Tensor:
         return tf.stack(
-            [tf.cos(state.theta1), tf.sin(state.theta1), tf.cos(state.theta2), tf.sin(state.theta2),
-             state.dtheta1, state.dtheta2],
+            [
+                tf.cos(state.theta1),
+                tf.sin(state.theta1),
+                tf.cos(state.theta2),
+                tf.sin(state.theta2),
+                state.dtheta1,
+                state.dtheta2,
+            ],
             axis=1,
         )

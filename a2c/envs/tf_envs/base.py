@@ -77,7 +77,7 @@ class UniformNoise:
         width = self.u.shape[-1]
         if width is not None and self.taken + columns > width:
             raise ValueError(f"UniformNoise has {width} columns; this step needs more than that")
-        block = self.u[:, self.taken:self.taken + columns]
+        block = self.u[:, self.taken : self.taken + columns]
         self.taken += columns
         return block
 
@@ -132,9 +132,7 @@ class TFEnv(abc.ABC):
             raise ValueError(f"{self.env_id}: dtype must be float32 or float64, got {dtype.name}")
         object.__setattr__(self, "dtype", dtype)
         if int(self.max_episode_steps) < 1:
-            raise ValueError(
-                f"{self.env_id}: max_episode_steps must be >= 1, got {self.max_episode_steps}"
-            )
+            raise ValueError(f"{self.env_id}: max_episode_steps must be >= 1, got {self.max_episode_steps}")
 
     # ------------------------------------------------------------------ hooks
     #: Uniform numbers one reset draws per env.
@@ -145,9 +143,7 @@ class TFEnv(abc.ABC):
         """Physics fields of ``n_envs`` fresh episodes, drawn from gymnasium's reset law."""
 
     @abc.abstractmethod
-    def _dynamics(
-        self, state: EnvState, action: tf.Tensor, key: tf.Tensor
-    ) -> tuple[EnvState, tf.Tensor, tf.Tensor]:
+    def _dynamics(self, state: EnvState, action: tf.Tensor, key: tf.Tensor) -> tuple[EnvState, tf.Tensor, tf.Tensor]:
         """One physics step: ``(next_state, reward, terminated)``; ``steps`` is left as is."""
 
     @abc.abstractmethod
@@ -234,6 +230,4 @@ class TFEnv(abc.ABC):
             return low + (high - low) * u
         if isinstance(key, tf.random.Generator):
             return key.uniform(shape, minval=low, maxval=high, dtype=self.dtype)
-        return tf.random.stateless_uniform(
-            shape, seed=key, minval=low, maxval=high, dtype=self.dtype, alg=RNG_ALG
-        )
+        return tf.random.stateless_uniform(shape, seed=key, minval=low, maxval=high, dtype=self.dtype, alg=RNG_ALG)

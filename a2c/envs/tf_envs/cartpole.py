@@ -57,7 +57,10 @@ class CartPole(TFEnv):
     state_type: ClassVar[type] = CartPoleState
     reset_noise_dim: ClassVar[int] = 4
     obs_high: ClassVar[tuple[float, ...]] = (
-        X_THRESHOLD * 2, math.inf, THETA_THRESHOLD * 2, math.inf,
+        X_THRESHOLD * 2,
+        math.inf,
+        THETA_THRESHOLD * 2,
+        math.inf,
     )
     obs_low: ClassVar[tuple[float, ...]] = tuple(-h for h in obs_high)
 
@@ -69,16 +72,12 @@ class CartPole(TFEnv):
         self, state: CartPoleState, action: tf.Tensor, key: tf.Tensor
     ) -> tuple[CartPoleState, tf.Tensor, tf.Tensor]:
         del key  # deterministic dynamics
-        force = tf.where(
-            action == 1, tf.constant(FORCE_MAG, self.dtype), tf.constant(-FORCE_MAG, self.dtype)
-        )
+        force = tf.where(action == 1, tf.constant(FORCE_MAG, self.dtype), tf.constant(-FORCE_MAG, self.dtype))
         cos = tf.cos(state.theta)
         sin = tf.sin(state.theta)
         # Barto, Sutton & Anderson dynamics (see Florian 2005 for the derivation).
         temp = (force + POLEMASS_LENGTH * tf.square(state.theta_dot) * sin) / TOTAL_MASS
-        theta_acc = (GRAVITY * sin - cos * temp) / (
-            HALF_LENGTH * (4.0 / 3.0 - MASS_POLE * tf.square(cos) / TOTAL_MASS)
-        )
+        theta_acc = (GRAVITY * sin - cos * temp) / (HALF_LENGTH * (4.0 / 3.0 - MASS_POLE * tf.square(cos) / TOTAL_MASS))
         x_acc = temp - POLEMASS_LENGTH * theta_acc * cos / TOTAL_MASS
         # Explicit Euler: positions advance with the *old* velocities.
         x = state.x + TAU * state.x_dot
@@ -86,12 +85,7 @@ class CartPole(TFEnv):
         theta = state.theta + TAU * state.theta_dot
         theta_dot = state.theta_dot + TAU * theta_acc
 
-        terminated = (
-            (x < -X_THRESHOLD)
-            | (x > X_THRESHOLD)
-            | (theta < -THETA_THRESHOLD)
-            | (theta > THETA_THRESHOLD)
-        )
+        terminated = (x < -X_THRESHOLD) | (x > X_THRESHOLD) | (theta < -THETA_THRESHOLD) | (theta > THETA_THRESHOLD)
         reward = tf.ones_like(x)
         return CartPoleState(x, x_dot, theta, theta_dot, state.steps), reward, terminated
 

@@ -66,8 +66,11 @@ class ContinuousMountainCar(MountainCarTrack, TFEnv):
         # min(max(action, -1.0), 1.0) returns the Python float bound when it clips: the push
         # minus gravity is then double arithmetic, rounded once; otherwise float32 throughout.
         clipped = (a < MIN_ACTION) | (a > MAX_ACTION)
-        delta = tf.where(clipped, tf.cast(tf.cast(force, tf.float64) * POWER - gravity64, f32),
-                         force * POWER - tf.cast(gravity64, f32))
+        delta = tf.where(
+            clipped,
+            tf.cast(tf.cast(force, tf.float64) * POWER - gravity64, f32),
+            force * POWER - tf.cast(gravity64, f32),
+        )
         velocity = velocity + delta
         velocity = tf.clip_by_value(velocity, -MAX_SPEED, MAX_SPEED)
         first = tf.cast(tf.clip_by_value(pos64 + tf.cast(velocity, tf.float64), MIN_POSITION, MAX_POSITION), f32)

@@ -71,9 +71,9 @@ class Pendulum(TFEnv):
         # with Python floats in float32; they then meet the float64 state.
         u = tf.clip_by_value(tf.cast(action[:, 0], tf.float32), -MAX_TORQUE, MAX_TORQUE)
         u_cost = tf.cast(0.001 * (u * u), self.dtype)
-        u_accel = tf.cast(3.0 / (M * L ** 2) * u, self.dtype)
+        u_accel = tf.cast(3.0 / (M * L**2) * u, self.dtype)
         th, thdot = state.theta, state.theta_dot
-        costs = angle_normalize(th) ** 2 + 0.1 * thdot ** 2 + u_cost
+        costs = angle_normalize(th) ** 2 + 0.1 * thdot**2 + u_cost
         new_thdot = thdot + (3.0 * G / (2.0 * L) * tf.sin(th) + u_accel) * DT
         new_thdot = tf.clip_by_value(new_thdot, -MAX_SPEED, MAX_SPEED)
         new_th = th + new_thdot * DT

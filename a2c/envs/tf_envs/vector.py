@@ -167,9 +167,7 @@ class TFGymEnv(gym.Env[np.ndarray, int]):
         self.state, obs = self._driver.reset(self.np_random, options)
         return obs[0], {}
 
-    def step(
-        self, action: Any
-    ) -> tuple[npt.NDArray[np.float32], float, bool, bool, dict[str, Any]]:
+    def step(self, action: Any) -> tuple[npt.NDArray[np.float32], float, bool, bool, dict[str, Any]]:
         if self.state is None:
             raise RuntimeError("call reset() before step()")
         result = self._driver.step(self.state, np.reshape(np.asarray(action), (1,)), self.np_random)
