@@ -1,10 +1,10 @@
-# Everything installs into .venv from pyproject.toml; only python3 (>= 3.10) and make are needed.
+# Everything installs into .venv from pyproject.toml; only python3 (>= 3.11; tomllib) and make are needed.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: setup train test test-slow bench bench-fused bench-ray bench-population sweep-presets results results-continuous bench-pendulum bench-atari results-atari notebook clean
+.PHONY: setup train test check lint typecheck imports docs docs-serve test-slow bench bench-fused bench-ray bench-population sweep-presets results results-continuous bench-pendulum bench-atari results-atari notebook clean
 
 setup: $(STAMP)
 
@@ -18,9 +18,30 @@ $(STAMP): pyproject.toml
 train: setup
 	$(BIN)/a2c train --env CartPole-v1
 
-## The default (fast) test suite; CI runs exactly this
-test: setup
+## Everything CI checks: the contracts (lint, types, layers), the docs site, then the default test suite
+test: check
 	$(BIN)/python -m pytest
+
+## The contracts without the tests: ruff (lint, import order, format), mypy, import-linter, the docs build
+check: lint typecheck imports docs
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+## The layers (each imports only from those below) and the TensorFlow-free modules (pyproject: importlinter)
+imports: setup
+	$(BIN)/lint-imports
+
+## The documentation site, built offline in strict mode into site/ (make docs-serve to browse it)
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
+
+docs-serve: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 ## Long end-to-end tests (full CartPole solve, ...)
 test-slow: setup
@@ -75,12 +96,12 @@ clean:
 
 ## Regenerate results/: 3 seeds x CartPole-v1, Acrobot-v1, LunarLander-v3, curves, table, GIF, model
 results: setup
-	$(BIN)/python scripts/results.py --out results --runs runs/results --readme README.md
+	$(BIN)/python scripts/results.py --out results --runs runs/results --readme docs/results.md
 
 ## Regenerate results/continuous/: 3 seeds x Pendulum-v1, MountainCarContinuous-v0, LunarLanderContinuous-v3,
 ## BipedalWalker-v3 (Box actions; ~35 min on 2 cores, measured 2026-12-01), curves, table
 results-continuous: setup
-	$(BIN)/python scripts/results.py --set continuous --out results/continuous --runs runs/results --readme README.md
+	$(BIN)/python scripts/results.py --set continuous --out results/continuous --runs runs/results --readme docs/results.md
 
 ## Atari speed: our standard trainer (native ALE env; also on gymnasium's wrappers) vs SB3 A2C CnnPolicy
 ## (DummyVecEnv and SubprocVecEnv) on ALE/Pong-v5, 16 envs, profile split (~13 min)
@@ -89,7 +110,7 @@ bench-atari: setup
 	nice -n 10 $(BIN)/python benchmarks/bench_atari.py --steps 2400 --rounds 3 --out results/atari_benchmark.json
 
 ## Atari learning: Pong and Breakout, 17 min of training each per invocation; resumes the same runs in
-## runs/results each time until the presets' 10M steps; writes results/atari/ and the README block
+## runs/results each time until the presets' 10M steps; writes results/atari/ and the block in docs/atari.md
 results-atari: setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,atari]'
-	nice -n 10 $(BIN)/python scripts/atari_results.py --out results/atari --runs runs/results --minutes 17 --readme README.md
+	nice -n 10 $(BIN)/python scripts/atari_results.py --out results/atari --runs runs/results --minutes 17 --readme docs/atari.md

@@ -41,7 +41,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     summary["ratio_same_stack"] = summary["ours_gymnasium"]["steps_per_second"] / summary[reference]["steps_per_second"]
     report = {
         "command": "python benchmarks/bench_atari.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "env_id": ENV_ID,
         "n_envs": N_ENVS,
         "n_steps": N_STEPS,

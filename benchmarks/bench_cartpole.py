@@ -38,7 +38,7 @@ import platform
 import shlex
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -526,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     loadavg_start = list(os.getloadavg())
     code_start = code_state()
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started = datetime.now(UTC).isoformat(timespec="seconds")
 
     # Mirrored (ABBA) order with the headline pair (first of ours, first SB3 variant) in
     # the middle, so that they always run back to back:
@@ -581,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": command,
         "python_executable": sys.executable,
         "started_utc": started,
-        "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "total_wall_seconds": time.perf_counter() - t_all,
         "loadavg_start": loadavg_start,
         "loadavg_end": list(os.getloadavg()),

@@ -61,7 +61,7 @@ import shlex
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -132,8 +132,8 @@ def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
         cfg = make_config({**overrides, **{k: v for k, v in extra.items() if hasattr(cfg, k)}})
         result = train(cfg, overwrite=True, quiet=True)
     else:
+        from a2c.config.resolve import make_fused_config
         from a2c.run.train import train_fused
-        from a2c.trainers.fused import make_fused_config
 
         cfg = make_fused_config(overrides)
         result = train_fused(cfg, overwrite=True, quiet=True)
@@ -203,7 +203,8 @@ def worker_scaling(spec: dict[str, Any]) -> dict[str, Any]:
     import tensorflow as tf
 
     from a2c.common.tf_setup import configure_tensorflow
-    from a2c.trainers.fused import FusedTrainer, make_fused_config
+    from a2c.config.resolve import make_fused_config
+    from a2c.trainers.fused import FusedTrainer
 
     n = spec["n_envs"]
     cfg = make_fused_config(
@@ -328,7 +329,7 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     report: dict[str, Any] = {
         "command": " ".join(shlex.quote(a) for a in sys.argv),
         "started": started.isoformat(),
@@ -454,7 +455,7 @@ def main() -> None:
                 f"{r['first_solve_steps']} steps / {r['first_solve_seconds']}s (compile {r['compile_seconds']:.2f}s)"
             )
 
-    report["finished"] = datetime.now(timezone.utc).isoformat()
+    report["finished"] = datetime.now(UTC).isoformat()
     report["summary"] = summarize(report)
     report["machine"] = machine_info()
     out.write_text(json.dumps(report, indent=1))

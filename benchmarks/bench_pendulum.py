@@ -37,8 +37,8 @@ def solve_times(evals: list[dict]) -> dict:
 
 
 def ours(seed: int) -> dict:
+    from a2c.config.resolve import make_fused_config
     from a2c.run.train import train_fused
-    from a2c.trainers.fused import make_fused_config
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = make_fused_config(

@@ -41,7 +41,7 @@ import platform
 import shlex
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +69,8 @@ THRESHOLD = 475.0
 # ----------------------------------------------------------------------------- workers
 def worker_population(spec: dict[str, Any]) -> dict[str, Any]:
     """One population run (fused CartPole preset) of seeds 0..M-1; per-member solve times."""
+    from a2c.config.resolve import make_fused_config
     from a2c.population.driver import train_population
-    from a2c.trainers.fused import make_fused_config
 
     overrides = {
         "eval_every": spec["eval_every"],
@@ -141,9 +141,10 @@ def worker_scaling(spec: dict[str, Any]) -> dict[str, Any]:
     import tensorflow as tf
 
     from a2c.common.tf_setup import configure_tensorflow
+    from a2c.config.resolve import make_fused_config
     from a2c.population.loop import PopulationLoop
     from a2c.population.members import member_configs
-    from a2c.trainers.fused import make_fused_config, ported_env
+    from a2c.trainers.fused import ported_env
 
     base = make_fused_config({"total_steps": spec["steps"], "num_threads": 1})
     configure_tensorflow(base)
@@ -214,7 +215,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
         "command": " ".join(shlex.quote(a) for a in sys.argv),
-        "started": datetime.now(timezone.utc).isoformat(),
+        "started": datetime.now(UTC).isoformat(),
         "settings": vars(args),
         "sb3": [],
         "population": [],
@@ -277,7 +278,7 @@ def main() -> None:
             )
             out.write_text(json.dumps(report, indent=1))
 
-    report["finished"] = datetime.now(timezone.utc).isoformat()
+    report["finished"] = datetime.now(UTC).isoformat()
     report["summary"] = summarize(report)
     report["machine"] = {
         "cpu": cpu_model(),

@@ -6,7 +6,7 @@ therefore gives every game ``--minutes`` of training: it starts the run (or resu
 it from its newest checkpoint: ``a2c train --resume``), stops it with SIGINT when the
 time is up (the run driver checkpoints first), and then writes what the runs have
 reached so far, however far that is: ``results/atari/results.md``, a learning curve
-per game and the README block between ``<!-- results-atari:start/end -->``. Running it
+per game and the docs block (docs/atari.md) between ``<!-- results-atari:start/end -->``. Running it
 again continues the same runs, until they reach the preset's 10M steps and finish
 with their final evaluation.
 """
@@ -146,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         default=17.0,
         help="training time per game in this invocation (default: 17); 0 only rewrites the results",
     )
-    parser.add_argument("--readme", default=None, help="also rewrite the README's results-atari block")
+    parser.add_argument(
+        "--readme", default=None, help="also rewrite the results-atari block of this Markdown page (docs/atari.md)"
+    )
     parser.add_argument(
         "--total-steps", type=int, default=None, help="override the presets' 10M steps for new runs (smoke tests only)"
     )
@@ -172,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     table = progress_table(run_dirs)
     command = "python scripts/atari_results.py " + " ".join(argv if argv is not None else sys.argv[1:])
     (out / "results.md").write_text(
-        "# Atari results (work in progress)\n\nProduced by `" + command.strip() + "` (see README): each "
+        "# Atari results (work in progress)\n\nProduced by `" + command.strip() + "` (see docs/atari.md): each "
         "invocation trains every game for its share of time and resumes the same runs; "
         "\"of\" is the preset's budget (the zoo's). Training returns are whole games (all lives), unclipped; "
         "greedy evaluations are whole games on seeds 1,000,000 + k.\n\n"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 ENVS = ("CartPole-v1", "Acrobot-v1", "LunarLander-v3")
 #: Box action spaces (a Gaussian policy): ``make results-continuous`` (``--set continuous``),
-#: its own folder (results/continuous) and README block, so the two sets regenerate apart.
+#: its own folder (results/continuous) and docs block, so the two sets regenerate apart.
 CONTINUOUS_ENVS = ("Pendulum-v1", "MountainCarContinuous-v0", "LunarLanderContinuous-v3", "BipedalWalker-v3")
 SETS = {"discrete": ENVS, "continuous": CONTINUOUS_ENVS}
 
@@ -76,14 +76,14 @@ def main(argv: list[str] | None = None) -> int:
         choices=sorted(SETS),
         default="discrete",
         dest="env_set",
-        help="which environments (default: discrete); also names the README block, "
+        help="which environments (default: discrete); also names the docs block, "
         "<!-- results:start --> or <!-- results-continuous:start -->",
     )
     parser.add_argument("--envs", nargs="+", default=None, help="override the set's environments")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default: 0,1,2)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs in parallel")
     parser.add_argument(
-        "--readme", default=None, help="also rewrite the results block of this README (make results passes README.md)"
+        "--readme", default=None, help="also rewrite the results block of this Markdown page (docs/results.md)"
     )
     parser.add_argument(
         "--total-steps",
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     reference = "\n".join(f"| {env} | {SB3_REFERENCE.get(env, 'n/a')} |" for env in args.envs)
     command = "python scripts/results.py " + " ".join(argv if argv is not None else sys.argv[1:])
     (out / "results.md").write_text(
-        "# Results\n\nProduced by `" + command.strip() + "` (see README). Greedy evaluation: 100 episodes, "
+        "# Results\n\nProduced by `" + command.strip() + "` (see docs/results.md). Greedy evaluation: 100 episodes, "
         "each on its own seed (1,000,000 + k) never used in training. Runs whose preset has `keep_best` "
         "report the weights of their best periodic evaluation, chosen on seeds of their own (2,000,000 + k); "
         '"Last weights" is what their last weights score on the same 100 episodes.\n\n'
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
 def update_readme(
     readme: Path, table: str, reference: str, curve: str | None, command: str, marker: str = "results"
 ) -> None:
-    """Replace the README's block between the ``<!-- {marker}:start/end -->`` markers with the fresh table."""
+    """Replace the Markdown page's block between the ``<!-- {marker}:start/end -->`` markers with the fresh table."""
     start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
     text = readme.read_text()
     if start not in text or end not in text:

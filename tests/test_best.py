@@ -114,8 +114,8 @@ def test_the_last_weights_are_saved_and_scored_on_the_final_episodes(kept_run):
 
 
 def test_the_fused_trainer_keeps_the_weights_it_evaluated(tmp_path):
+    from a2c.config.resolve import make_fused_config
     from a2c.run.train import train_fused
-    from a2c.trainers.fused import make_fused_config
 
     cfg = make_fused_config(
         {

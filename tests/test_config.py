@@ -116,8 +116,8 @@ def test_unknown_key_without_a_near_miss_gets_no_hint():
     "text,section",
     [
         ("[train]\nlr = 0.001\nn_envs = 4\n", "[train] (holding lr, n_envs)"),
-        ("[a2c.agent.optim]\nlr = 0.001\n", "[a2c.agent.optim] (holding lr)"),
-        ("[a2c]\ngamma = 0.9\n[a2c.agent.optim]\nlr = 0.001\n", "[a2c.agent.optim] (holding lr)"),
+        ("[a2c.optim]\nlr = 0.001\n", "[a2c.optim] (holding lr)"),
+        ("[a2c]\ngamma = 0.9\n[a2c.optim]\nlr = 0.001\n", "[a2c.optim] (holding lr)"),
         ("gamma = 0.9\n[optim]\nlr = 0.001\n", "[optim] (holding lr)"),
         ("optim.lr = 0.001\n", "[optim] (holding lr)"),
     ],

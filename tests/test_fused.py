@@ -12,24 +12,24 @@ import csv
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import tomllib
 
 from a2c.agent.batch import Rollout
 from a2c.agent.learner import compute_loss, make_optimizer, make_update, update_step
 from a2c.agent.model import build_actor_critic
 from a2c.common.errors import EnvError
-from a2c.config.presets import PRESETS
-from a2c.config.resolve import make_config
+from a2c.config.presets import FUSED_PRESETS, PRESETS
+from a2c.config.resolve import make_config, make_fused_config
 from a2c.envs.tf_envs import PORTED_ENVS
 from a2c.run.logger import EVAL_COLUMNS, METRIC_COLUMNS
 from a2c.run.train import train_fused
-from a2c.trainers.fused import FUSED_PRESETS, FusedLoop, make_fused_config, ported_env
+from a2c.trainers.fused import FusedLoop, ported_env
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,10 +12,11 @@ from a2c.agent.learner import make_optimizer
 from a2c.agent.model import model_for
 from a2c.artifacts.loading import evaluate_path
 from a2c.common.errors import ConfigError, EnvError
+from a2c.config.resolve import make_fused_config
 from a2c.envs.make import env_spaces
 from a2c.population.driver import population_env
 from a2c.run.train import train
-from a2c.trainers.fused import FusedLoop, make_fused_config, ported_env
+from a2c.trainers.fused import FusedLoop, ported_env
 
 
 def test_the_loop_keeps_drawn_actions_and_the_port_gets_clipped_ones():

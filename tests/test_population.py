@@ -26,12 +26,12 @@ import tensorflow as tf
 
 from a2c.cli.main import main
 from a2c.common.errors import ConfigError, RunDirError
-from a2c.config.resolve import make_config
+from a2c.config.resolve import make_config, make_fused_config
 from a2c.population.driver import resume_population, train_population
 from a2c.population.loop import PopulationLoop
 from a2c.population.members import SWEEPABLE, member_configs, member_path, parse_seeds, parse_sweep
 from a2c.run.signals import TrainingInterrupted
-from a2c.trainers.fused import FusedTrainer, make_fused_config, ported_env
+from a2c.trainers.fused import FusedTrainer, ported_env
 
 REPO = Path(__file__).resolve().parents[1]
 RTOL, ATOL = 1e-4, 2e-5

@@ -165,7 +165,7 @@ def test_uint8_frames_stay_uint8_until_the_model(tmp_path):
 
 
 def _fused_cfg(run_dir: Path, **overrides):
-    from a2c.trainers.fused import make_fused_config
+    from a2c.config.resolve import make_fused_config
 
     return make_fused_config(
         {

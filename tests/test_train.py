@@ -6,11 +6,11 @@ import csv
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
-import tomllib
 
 from a2c.common.errors import RunDirError
 from a2c.config.resolve import make_config

@@ -23,11 +23,11 @@ import tensorflow as tf  # noqa: E402
 
 from a2c.agent.losses import a2c_loss, masked_mean  # noqa: E402
 from a2c.agent.model import build_actor_critic  # noqa: E402
+from a2c.cli.commands import run_verify  # noqa: E402
+from a2c.cli.parser import add_verify_arguments  # noqa: E402
 from a2c.common.errors import ConfigError, ModelFileError  # noqa: E402
 from a2c.verify import (  # noqa: E402
-    add_verify_arguments,
     kink_point,
-    run_verify,
     seed000_symmetry,
     verify_model,
     verify_seed000,

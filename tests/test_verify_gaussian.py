@@ -120,7 +120,7 @@ def test_mean_instead_of_sum_over_action_dims_fails_where_it_matters():
 
 
 def test_cli_pendulum_and_soft_refusal(capsys):
-    from a2c.verify import run_verify
+    from a2c.cli.commands import run_verify
 
     assert run_verify(_parse("--env", "Pendulum-v1", "--batch", "8")) == 0
     out = capsys.readouterr().out

@@ -7,7 +7,7 @@ arguments against the function type, converting each with ``tf.constant``, packi
 the outputs; the rest is TensorFlow's runtime, which HostCall leaves as it is. The
 measured split is recorded in ``results/tuning.md``.
 
-:class:`HostCall` does the binding once: it checks each call's arrays against the
+[`HostCall`][a2c.agent.dispatch.HostCall] does the binding once: it checks each call's arrays against the
 input signature (their shapes, so a wrong input still fails loudly; values are
 converted to the signature's dtypes by numpy's rules, as the public call converts
 them) and runs the traced function through TensorFlow's flat eager entry point. That

@@ -3,23 +3,24 @@ and entropy.
 
 Every sampler (the standard trainer's compiled ``act``, the fused rollout, ``a2c
 evaluate --sample``), every greedy action (evaluation, the SavedModel's
-``greedy_action``) and the losses (:mod:`a2c.agent.losses`) go through a
-:class:`Distribution`. A new action space needs a class here, a head in
-:mod:`a2c.agent.model` that outputs its parameters, and :func:`a2c.envs.spaces.action_shape` for the rollout
-buffers (one int32 per env step for Discrete, a float32 vector for Box).
+``greedy_action``) and the losses ([`a2c.agent.losses`][a2c.agent.losses]) go through a
+[`Distribution`][a2c.agent.distributions.Distribution]. A new action space needs a class here, a head in
+[`a2c.agent.model`][a2c.agent.model] that outputs its parameters, and
+[`a2c.envs.spaces.action_shape`][a2c.envs.spaces.action_shape] for the rollout buffers (one int32 per env step for
+Discrete, a float32 vector for Box).
 
 A distribution is stateless: its methods take the distribution's parameters (for
-:class:`Categorical`, the logits), read from the model's output dict by
-:meth:`Distribution.params`. Sampling takes its randomness as an argument (uniform
-numbers in [0, 1), :meth:`Distribution.noise_shape` of them) instead of drawing it,
-so that the caller chooses the generator: a seeded ``tf.random.Generator`` in the
-trainer, one fused draw per env step in :mod:`a2c.trainers.fused`, per-episode numpy
+[`Categorical`][a2c.agent.distributions.Categorical], the logits), read from the model's output dict by
+[`Distribution.params`][a2c.agent.distributions.Distribution.params]. Sampling takes its randomness as an argument
+(uniform numbers in [0, 1), [`Distribution.noise_shape`][a2c.agent.distributions.Distribution.noise_shape] of them)
+instead of drawing it, so that the caller chooses the generator: a seeded ``tf.random.Generator`` in the
+trainer, one fused draw per env step in [`a2c.trainers.fused`][a2c.trainers.fused], per-episode numpy
 generators in evaluation.
 
-Box action spaces get a :class:`DiagGaussian`. Its samples are *unclipped*: the
+Box action spaces get a [`DiagGaussian`][a2c.agent.distributions.DiagGaussian]. Its samples are *unclipped*: the
 rollout buffers and the loss keep the action that was drawn, and only the copy sent
-to ``env.step`` is clipped to the Box (:func:`a2c.envs.spaces.env_actions`), as Stable-Baselines3
-does. Why clip rather than squash (tanh): the log-probability of a clipped action
+to ``env.step`` is clipped to the Box ([`a2c.envs.spaces.env_actions`][a2c.envs.spaces.env_actions]), as
+Stable-Baselines3 does. Why clip rather than squash (tanh): the log-probability of a clipped action
 would need the Gaussian's mass beyond the bound, and a tanh squash changes the
 density (and needs a Jacobian term); keeping the drawn action in the loss makes
 log pi(a|s) the plain Gaussian density of what the policy really sampled. The cost:
@@ -66,7 +67,7 @@ class Distribution(Protocol):
 class Categorical:
     """pi(a|s) = softmax(logits)(a) over ``n`` discrete actions; params: logits (batch, n)."""
 
-    param_keys = ("logits",)
+    param_keys: tuple[str, ...] = ("logits",)
     action_dtype = tf.int32
 
     def params(self, outputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
@@ -79,7 +80,7 @@ class Categorical:
     def sample(self, logits: tf.Tensor, noise: tf.Tensor) -> tf.Tensor:
         """Gumbel-max: ``argmax(logits + Gumbel)`` is an exact draw from softmax(logits).
 
-        ``noise`` is uniform in [0, 1); it is floored at :data:`MIN_UNIFORM` so the
+        ``noise`` is uniform in [0, 1); it is floored at [`MIN_UNIFORM`][a2c.agent.distributions.MIN_UNIFORM] so the
         Gumbel noise stays finite (a no-op for noise drawn from [MIN_UNIFORM, 1)).
         """
         u = tf.maximum(tf.cast(noise, logits.dtype), MIN_UNIFORM)
@@ -119,7 +120,7 @@ class DiagGaussian:
     state-dependent one unchanged.
     """
 
-    param_keys = ("mean", "log_std")
+    param_keys: tuple[str, ...] = ("mean", "log_std")
     action_dtype = tf.float32
 
     def params(self, outputs: Mapping[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
@@ -132,8 +133,8 @@ class DiagGaussian:
     def sample(self, params: tuple[tf.Tensor, tf.Tensor], noise: tf.Tensor) -> tf.Tensor:
         """``mean + std * Phi^-1(u)``: an exact draw from the Gaussian for uniform ``u``.
 
-        ``u`` is floored at :data:`MIN_UNIFORM` and the quantile is computed in float64:
-        XLA's float32 ``ndtri`` returns -inf below u ~ 3e-8 (it goes through
+        ``u`` is floored at [`MIN_UNIFORM`][a2c.agent.distributions.MIN_UNIFORM] and the quantile is computed in
+        float64: XLA's float32 ``ndtri`` returns -inf below u ~ 3e-8 (it goes through
         ``erfinv(1 - 2u)``, and 1 - 2u rounds to 1), which once in ~10^7 draws made
         the action, and then the loss, infinite. In float64 the draw stays within
         about 7 standard deviations.
@@ -143,7 +144,7 @@ class DiagGaussian:
         return mean + tf.exp(log_std) * tf.cast(tf.math.ndtri(u), mean.dtype)
 
     def mode(self, params: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
-        """The mean, unclipped (the env side clips it, :func:`a2c.envs.spaces.env_actions`)."""
+        """The mean, unclipped (the env side clips it, [`a2c.envs.spaces.env_actions`][a2c.envs.spaces.env_actions])."""
         return params[0]
 
     def log_prob(self, params: tuple[tf.Tensor, tf.Tensor], actions: tf.Tensor) -> tf.Tensor:
@@ -163,7 +164,8 @@ DIAG_GAUSSIAN = DiagGaussian()
 
 def distribution_for(env_id: str, action_space: spaces.Space) -> Distribution:
     """The distribution an action space needs, or EnvError naming the space."""
-    return {"categorical": CATEGORICAL, "gaussian": DIAG_GAUSSIAN}[policy_kind(env_id, action_space)]
+    distributions: dict[str, Distribution] = {"categorical": CATEGORICAL, "gaussian": DIAG_GAUSSIAN}
+    return distributions[policy_kind(env_id, action_space)]
 
 
 def distribution_of(outputs: Mapping[str, Any]) -> Distribution:

@@ -19,10 +19,10 @@ class FiniteGuard:
     """Remember, on the device, the first update whose metrics (losses, entropy, gradient
     norm, ...) were not all finite, and their values.
 
-    The compiled update calls :meth:`record` (graph code) on its metrics. Non-finite
+    The compiled update calls [`record`][a2c.agent.guard.FiniteGuard.record] (graph code) on its metrics. Non-finite
     gradients show up as a non-finite ``grad_norm`` (the global norm of all of them),
     so checking the metrics covers losses and gradients. Reading the flag costs a
-    device-to-host copy, so :meth:`check` is called only where the loop reads numbers
+    device-to-host copy, so [`check`][a2c.agent.guard.FiniteGuard.check] is called only where the loop reads numbers
     anyway; in between, bad updates only accumulate in memory.
     """
 

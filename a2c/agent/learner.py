@@ -1,20 +1,22 @@
 """The one place a training GradientTape is opened.
 
 ``make_update`` returns a compiled function ``Rollout -> metrics``: values ->
-returns/advantages (:mod:`a2c.agent.returns`) -> loss (:mod:`a2c.agent.losses`, through the
-model's policy distribution) -> gradients -> global-norm clip -> optimizer step. Its
+returns/advantages ([`a2c.agent.returns`][a2c.agent.returns]) -> loss ([`a2c.agent.losses`][a2c.agent.losses], through
+the model's policy distribution) -> gradients -> global-norm clip -> optimizer step. Its
 input signature is fixed, so it is traced once; it is XLA-compiled and called through
-:class:`a2c.agent.dispatch.HostCall`, since the trainer calls it from numpy every update.
-:func:`update_step` is the same update as graph code (the fused loop runs it), and
-:func:`member_gradients` its loss and clipped gradients at given weights, which a
-population (:mod:`a2c.population.loop`) maps over its members. Asynchronous workers
-(:mod:`a2c.trainers.a3c`) split the update in two: :func:`make_gradients` (the same loss and
-clipped gradients, on a worker) and :func:`make_apply` (the optimizer step, on the learner).
+[`a2c.agent.dispatch.HostCall`][a2c.agent.dispatch.HostCall], since the trainer calls it from numpy every update.
+[`update_step`][a2c.agent.learner.update_step] is the same update as graph code (the fused loop runs it), and
+[`member_gradients`][a2c.agent.learner.member_gradients] its loss and clipped gradients at given weights, which a
+population ([`a2c.population.loop`][a2c.population.loop]) maps over its members. Asynchronous workers
+([`a2c.trainers.a3c`][a2c.trainers.a3c]) split the update in two: [`make_gradients`][a2c.agent.learner.make_gradients]
+(the same loss and clipped gradients, on a worker) and [`make_apply`][a2c.agent.learner.make_apply] (the optimizer step,
+on the learner).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeAlias
 
 import keras
 import tensorflow as tf
@@ -31,13 +33,13 @@ from a2c.config.schema import Config
 from a2c.envs.spaces import ObsSpec
 
 #: The model, or any callable with its call signature (``x, training=False`` -> output
-#: dict): :func:`member_gradients` passes the model evaluated at other weights.
-Forward = keras.Model | Callable[..., dict[str, tf.Tensor]]
+#: dict): [`member_gradients`][a2c.agent.learner.member_gradients] passes the model evaluated at other weights.
+Forward: TypeAlias = keras.Model | Callable[..., dict[str, tf.Tensor]]
 
 
 def make_optimizer(cfg: Config) -> keras.optimizers.Optimizer:
     """RMSprop with A2C's rho/epsilon, epsilon outside the square root as in PyTorch
-    (:mod:`a2c.agent.optim`), Keras' own RMSprop, TensorFlow 1's (``rmsprop_tf``: the zoo's Atari
+    ([`a2c.agent.optim`][a2c.agent.optim]), Keras' own RMSprop, TensorFlow 1's (``rmsprop_tf``: the zoo's Atari
     optimizer), or Adam; optional linear decay.
 
     Clipping is done by the learner on the *global* norm (Keras' ``clipnorm`` would clip
@@ -60,7 +62,7 @@ def learning_rate_schedule(
     ``cfg.lr_schedule``: the number itself, or a linear decay to 0 over the run's updates.
 
     One definition for the optimizer of a single run and the per-member learning rates
-    of :mod:`a2c.population.loop`, so that a member's rate is computed by the same ops.
+    of [`a2c.population.loop`][a2c.population.loop], so that a member's rate is computed by the same ops.
     """
     lr = cfg.lr if lr is None else lr
     if cfg.lr_schedule == "linear":
@@ -96,17 +98,17 @@ def batch_returns(
     """GAE returns (T, N) of a batch under the model's current weights, without gradient.
 
     ``obs[t + 1]`` is what followed step t, so ``V(obs[1:])`` bootstraps truncated
-    steps from the episode's final observation; terminated steps drop it in :func:`gae`.
+    steps from the episode's final observation; terminated steps drop it in [`gae`][a2c.agent.returns.gae].
 
     ``values`` (T, N), when given, are ``V(obs[:-1])`` already computed at these weights
-    (:func:`compute_loss` passes its own forward pass's): only ``V(obs[T])`` is then
+    ([`compute_loss`][a2c.agent.learner.compute_loss] passes its own forward pass's): only ``V(obs[T])`` is then
     evaluated here, which saves a forward pass over the whole batch (a third of a
     convolutional update's time).
 
     ``next_obs`` (T, N, *obs_shape), when given, is what each step produced *before* any
     autoreset, and the bootstrap uses ``V(next_obs)`` instead of ``V(obs[1:])``. Envs
-    that autoreset in the SAME step (the TensorFlow ports in :mod:`a2c.envs.tf_envs`, used
-    by :mod:`a2c.trainers.fused`) need it: their ``obs[t + 1]`` already is the next episode's
+    that autoreset in the SAME step (the TensorFlow ports in [`a2c.envs.tf_envs`][a2c.envs.tf_envs], used
+    by [`a2c.trainers.fused`][a2c.trainers.fused]) need it: their ``obs[t + 1]`` already is the next episode's
     first observation, and the final one only comes as ``final_obs``.
     """
     t, n = batch.rewards.shape[0], batch.rewards.shape[1]
@@ -137,7 +139,7 @@ def compute_loss(
 
     Call it inside a tape: returns/advantages come from the same forward pass's values
     (plus ``V(obs[T])``) and carry no gradient.
-    ``next_obs`` is passed to :func:`batch_returns` (same-step autoreset envs).
+    ``next_obs`` is passed to [`batch_returns`][a2c.agent.learner.batch_returns] (same-step autoreset envs).
     """
     out = model(merge_time(batch.obs[:-1]), training=True)
     t, n = batch.rewards.shape[0], batch.rewards.shape[1]
@@ -160,7 +162,7 @@ def compute_loss(
     return total, parts
 
 
-# The metrics :func:`update_step` returns, in a fixed order (logs, the finite guard).
+# The metrics [`update_step`][a2c.agent.learner.update_step] returns, in a fixed order (logs, the finite guard).
 UPDATE_METRICS = (
     "policy_loss",
     "value_loss",
@@ -179,8 +181,9 @@ def make_update(
 
     XLA fuses the forward, backward and optimizer steps of a tiny network into a few
     kernels, faster per update than the op-by-op graph (results/tuning.md); convolutional
-    models run in TensorFlow's graph executor instead (:func:`a2c.agent.model.compiles_with_xla`).
-    ``guard``, if given, records non-finite metrics inside the same compiled call.
+    models run in TensorFlow's graph executor instead
+    ([`a2c.agent.model.compiles_with_xla`][a2c.agent.model.compiles_with_xla]). ``guard``, if given, records non-finite
+    metrics inside the same compiled call.
     """
     variables = model.trainable_variables
     optimizer.build(variables)
@@ -207,9 +210,10 @@ def update_step(
 ) -> dict[str, tf.Tensor]:
     """One A2C update (loss, gradients, global-norm clip, optimizer step); graph code.
 
-    The body of :func:`make_update`, exposed so that :mod:`a2c.trainers.fused` runs the very
-    same update inside its XLA-compiled loop. Build the optimizer on
-    ``model.trainable_variables`` first. ``next_obs``: see :func:`batch_returns`.
+    The body of [`make_update`][a2c.agent.learner.make_update], exposed so that
+    [`a2c.trainers.fused`][a2c.trainers.fused] runs the very same update inside its XLA-compiled loop. Build the
+    optimizer on ``model.trainable_variables`` first. ``next_obs``: see
+    [`batch_returns`][a2c.agent.learner.batch_returns].
     """
     variables = model.trainable_variables
     lr = current_learning_rate(optimizer)
@@ -240,8 +244,8 @@ def member_gradients(
     """The clipped gradients of the A2C loss at ``weights`` (the model's trainable
     variables' values) and the update's metrics but ``learning_rate``; graph code.
 
-    :func:`update_step` without the optimizer step and with the weights as tensors,
-    for :mod:`a2c.population.loop`, which maps it over members with ``tf.vectorized_map``
+    [`update_step`][a2c.agent.learner.update_step] without the optimizer step and with the weights as tensors,
+    for [`a2c.population.loop`][a2c.population.loop], which maps it over members with ``tf.vectorized_map``
     (each member's weights a slice of stacked variables; ``cfg`` may hold per-member
     tensors for scalar hyperparameters) and applies one optimizer step to the stacked
     weights. ``model.stateless_call`` runs the same layers at these weights.
@@ -262,13 +266,13 @@ def member_gradients(
     return grads, {**metrics, "grad_norm": grad_norm}
 
 
-# What :func:`make_gradients` reports with its gradients: the update's metrics but the
-# learning rate, which is the learner's (:func:`make_apply` adds it).
+# What [`make_gradients`][a2c.agent.learner.make_gradients] reports with its gradients: the update's metrics but the
+# learning rate, which is the learner's ([`make_apply`][a2c.agent.learner.make_apply] adds it).
 GRADIENT_METRICS = tuple(k for k in UPDATE_METRICS if k != "learning_rate")
 
 
 def make_gradients(model: keras.Model, cfg: Config) -> HostCall:
-    """Compile :func:`member_gradients` at the model's current weights: ``Rollout ->
+    """Compile [`member_gradients`][a2c.agent.learner.member_gradients] at the model's current weights: ``Rollout ->
     (clipped gradients, metrics)``, for an A3C worker (``cfg``'s n_envs: the worker's)."""
 
     @tf.function(
@@ -285,8 +289,9 @@ def make_gradients(model: keras.Model, cfg: Config) -> HostCall:
 
 def make_apply(model: keras.Model, optimizer: keras.optimizers.Optimizer, guard: FiniteGuard | None = None) -> HostCall:
     """Compile one optimizer step with gradients computed elsewhere (already clipped by
-    :func:`member_gradients`) and their metrics; returns the metrics with the learning rate
-    the step used. ``guard`` records non-finite metrics as :func:`make_update`'s does."""
+    [`member_gradients`][a2c.agent.learner.member_gradients]) and their metrics; returns the metrics with the learning
+    rate the step used. ``guard`` records non-finite metrics as [`make_update`][a2c.agent.learner.make_update]'s
+    does."""
     variables = model.trainable_variables
     optimizer.build(variables)
     signature = [

@@ -1,7 +1,7 @@
 """The A2C loss and the soft (entropy-regularised) policy loss of the seed notebook.
 
 Both are pure functions of network outputs, so the trainer and the gradient
-verifier (:mod:`a2c.verify`) differentiate exactly the same code.
+verifier ([`a2c.verify`][a2c.verify]) differentiate exactly the same code.
 """
 
 from __future__ import annotations

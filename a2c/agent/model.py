@@ -2,25 +2,25 @@
 
 The policy head is a softmax over logits for Discrete actions (outputs ``logits``,
 ``probs``) or a diagonal Gaussian for Box actions (outputs ``mean`` from a linear
-layer and ``log_std`` from :class:`GaussianLogStd`, one learned number per action
+layer and ``log_std`` from [`GaussianLogStd`][a2c.agent.model.GaussianLogStd], one learned number per action
 dimension, SB3's default; the layer also records the Box, so a saved model can clip
 its greedy actions without the env).
 
 The model returns a dict so that training can use the logits (for a stable
 ``log_softmax``) while exporters and evaluators use the probabilities. The layer
-names are part of the contract: :mod:`a2c.verify` reads the layers by name to build
+names are part of the contract: [`a2c.verify`][a2c.verify] reads the layers by name to build
 the same network symbolically.
 
-The input is an :class:`~a2c.envs.spaces.ObsSpec`: observations of any shape are flattened
+The input is an [`ObsSpec`][a2c.envs.spaces.ObsSpec]: observations of any shape are flattened
 (``obs_flatten``) and non-float ones (uint8 frames) are cast inside the model
 (``obs_scale``), so the rollout buffers and exported models keep the env's own dtype.
-The trunk is chosen by name (:data:`TRUNKS`): ``"mlp"``, Dense layers; ``"nature_cnn"``,
+The trunk is chosen by name ([`TRUNKS`][a2c.agent.model.TRUNKS]): ``"mlp"``, Dense layers; ``"nature_cnn"``,
 the DQN/A3C network (Mnih et al. 2015) for stacks of frames (frames, height, width):
 uint8 pixels scaled by 1/255 inside the model, moved channels-last (``obs_channels_last``;
 TensorFlow's CPU convolutions want NHWC), three ReLU convolutions (``conv_0..2``:
 32x8x8 stride 4, 64x4x4/2, 64x3x3/1), flattened (``conv_flatten``), then the Dense
 layers of ``hidden_sizes`` (the Nature network's 512), shared by both heads.
-With ``obs_norm`` an :class:`ObsNormalization` layer standardises the observations with
+With ``obs_norm`` an [`ObsNormalization`][a2c.agent.model.ObsNormalization] layer standardises the observations with
 running statistics that the trainer updates from its rollouts; being weights of the
 model, they are saved with it, checkpointed, and exported.
 
@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any, cast, get_args
 
 import keras
 import numpy as np
@@ -83,8 +83,8 @@ class GaussianLogStd(keras.layers.Layer):
         self,
         units: int,
         log_std_init: float = 0.0,
-        low: list[float] | None = None,
-        high: list[float] | None = None,
+        low: Sequence[float] | None = None,
+        high: Sequence[float] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -115,8 +115,8 @@ class GaussianLogStd(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package="a2c")
 class ObsNormalization(keras.layers.Layer):
     """``clip((x - mean) / sqrt(var + eps), -clip, clip)`` per feature, with running
-    statistics (non-trainable weights) that :meth:`update` advances from batches of raw
-    observations, as the zoo's ``VecNormalize(norm_obs=True)`` does (clip 10)."""
+    statistics (non-trainable weights) that [`update`][a2c.agent.model.ObsNormalization.update] advances from batches of
+    raw observations, as the zoo's ``VecNormalize(norm_obs=True)`` does (clip 10)."""
 
     def __init__(self, clip: float = 10.0, epsilon: float = 1e-8, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -140,9 +140,8 @@ class ObsNormalization(keras.layers.Layer):
         x = np.asarray(obs, np.float64).reshape(-1, self.mean.shape[0])
         if x.shape[0] == 0:
             return
-        mean, var, count = merge_moments(
-            *(np.asarray(v.numpy(), np.float64) for v in (self.mean, self.var, self.count)), x
-        )
+        old_mean, old_var, old_count = (np.asarray(v.numpy(), np.float64) for v in (self.mean, self.var, self.count))
+        mean, var, count = merge_moments(old_mean, old_var, old_count, x)
         self.mean.assign(mean.astype(self.mean.dtype))
         self.var.assign(var.astype(self.var.dtype))
         self.count.assign(np.asarray(count, self.count.dtype))
@@ -178,7 +177,7 @@ def build_actor_critic(
     builds the same architecture in double precision for gradient checks.
     ``obs_scale`` multiplies each (flattened) observation feature by a constant first
     (a ``Rescaling`` layer, so exported models take raw observations); ``obs_norm``
-    then standardises them with running statistics (:class:`ObsNormalization`).
+    then standardises them with running statistics ([`ObsNormalization`][a2c.agent.model.ObsNormalization]).
     ``action_bounds`` (low, high): the Box a Gaussian policy's actions are clipped to.
     ``trunk="nature_cnn"`` takes (frames, height, width) observations (see the module
     docstring; ``obs_scale`` and ``obs_norm`` are for feature vectors and are refused);
@@ -321,7 +320,8 @@ def model_for(
         kwargs = dict(policy="gaussian", log_std_init=cfg.log_std_init, action_bounds=(low.tolist(), high.tolist()))
         n_actions = int(actions.shape[0])
     else:
-        n_actions = int(actions.n) if isinstance(actions, spaces.Discrete) else int(actions)
+        # not Box or Discrete: ``actions`` is the number of discrete actions
+        n_actions = int(actions.n) if isinstance(actions, spaces.Discrete) else int(cast(int, actions))
     return build_actor_critic(
         spec,
         n_actions,
@@ -384,7 +384,7 @@ def layer_names(model: keras.Model) -> set[str]:
 
 
 def policy_kind_of(model: keras.Model) -> PolicyKind:
-    """Which policy head a model built by :func:`build_actor_critic` has."""
+    """Which policy head a model built by [`build_actor_critic`][a2c.agent.model.build_actor_critic] has."""
     return "gaussian" if MEAN_LAYER in layer_names(model) else "categorical"
 
 

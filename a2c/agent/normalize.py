@@ -30,7 +30,7 @@ def merge_moments(mean: Any, var: Any, count: Any, x: np.ndarray) -> tuple[Any, 
     """Statistics of ``count`` samples (``mean``, ``var``) merged with the samples along
     ``x``'s first axis (Chan et al.'s parallel update, float64); ``x`` must not be empty.
     One definition for the reward normaliser here and the model's observation
-    normalisation layer (:class:`a2c.agent.model.ObsNormalization`)."""
+    normalisation layer ([`a2c.agent.model.ObsNormalization`][a2c.agent.model.ObsNormalization])."""
     batch_mean, batch_var, n = x.mean(axis=0), x.var(axis=0), x.shape[0]
     delta, total = batch_mean - mean, count + n
     return mean + delta * n / total, (var * count + batch_var * n + delta * delta * count * n / total) / total, total

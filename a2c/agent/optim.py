@@ -12,6 +12,8 @@ records what was measured.
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 from keras import ops
 
@@ -57,7 +59,8 @@ class RMSpropTFLike(keras.optimizers.RMSprop):
             return
         keras.optimizers.Optimizer.build(self, var_list)
         self._velocities = self.add_optimizer_variables(var_list, "velocity", initializer="ones")
-        self._momentums, self._average_gradients = [], []
+        self._momentums: list[Any] = []  # empty, as RMSprop.build leaves them (momentum=0, not centered)
+        self._average_gradients: list[Any] = []
 
     def update_step(self, gradient, variable, learning_rate):
         lr = ops.cast(learning_rate, variable.dtype)

@@ -1,11 +1,11 @@
 """Compiled action functions of a model: sampled actions for rollouts, greedy ones for evaluation.
 
-Both have a fixed input signature (batch size, the model's :class:`~a2c.envs.spaces.ObsSpec`),
+Both have a fixed input signature (batch size, the model's [`ObsSpec`][a2c.envs.spaces.ObsSpec]),
 so each is traced once, XLA-compiled (not for convolutional models,
-:func:`a2c.agent.model.compiles_with_xla`), and called through :class:`a2c.agent.dispatch.HostCall`:
-the trainer calls ``act`` from numpy every env step, where TensorFlow's per-call
-Python is the main cost. What an action *is* comes from the model's distribution
-(:mod:`a2c.agent.distributions`).
+[`a2c.agent.model.compiles_with_xla`][a2c.agent.model.compiles_with_xla]), and called through
+[`a2c.agent.dispatch.HostCall`][a2c.agent.dispatch.HostCall]: the trainer calls ``act`` from numpy every env step, where
+TensorFlow's per-call Python is the main cost. What an action *is* comes from the model's distribution
+([`a2c.agent.distributions`][a2c.agent.distributions]).
 """
 
 from __future__ import annotations

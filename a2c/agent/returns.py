@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-#: Longest static time axis that :func:`gae` unrolls; longer or unknown ones use tf.scan.
+#: Longest static time axis that [`gae`][a2c.agent.returns.gae] unrolls; longer or unknown ones use tf.scan.
 MAX_UNROLL = 32
 
 

@@ -1,14 +1,15 @@
 """Learning curves from run directories (``a2c plot``).
 
-* :func:`plot_runs`: one PNG with the episode return against environment steps (mean
+* [`plot_runs`][a2c.analysis.plotting.plot_runs]: one PNG with the episode return against environment steps (mean
   and mean +/- std across the runs given, interpolated onto a common step grid; greedy
   evaluations from evaluations.csv as points) and panels for the policy and value
   losses, the entropy, the explained variance and the episode length. Runs of
   different environments are drawn as separate groups. The explained-variance panel
   stops at -1, with a note over it when values lie below.
-* :func:`plot_learning_curves_by_env`: one return-only figure per environment.
+* [`plot_learning_curves_by_env`][a2c.analysis.plotting.plot_learning_curves_by_env]: one return-only figure per
+  environment.
 
-The runs' data (reading, aggregating across seeds) comes from :mod:`a2c.analysis.run_data`.
+The runs' data (reading, aggregating across seeds) comes from [`a2c.analysis.run_data`][a2c.analysis.run_data].
 
 Figures are drawn with matplotlib's object-oriented API on an Agg canvas: no pyplot,
 no global backend switch, nothing shown on screen; the functions also return the

@@ -1,5 +1,5 @@
 """The data of finished runs: their logs as arrays, curves aggregated across seeds, and
-the results table built from their summary.json files (:mod:`a2c.analysis.plotting` draws them,
+the results table built from their summary.json files ([`a2c.analysis.plotting`][a2c.analysis.plotting] draws them,
 ``scripts/results.py`` tabulates them)."""
 
 from __future__ import annotations
@@ -7,13 +7,13 @@ from __future__ import annotations
 import csv
 import json
 import math
+import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tomllib
 
 from a2c.common.errors import RunDirError
 
@@ -162,13 +162,13 @@ def aggregate_evaluations(runs: Sequence[RunData]) -> tuple[np.ndarray, np.ndarr
 # ----------------------------------------------------------------------------- tables
 
 
-def _mean_std(values: Sequence[float], digits: int = 1) -> str:
-    values = [v for v in values if v is not None and np.isfinite(v)]
-    if not values:
+def _mean_std(values: Sequence[float | None], digits: int = 1) -> str:
+    finite = [v for v in values if v is not None and np.isfinite(v)]
+    if not finite:
         return "n/a"
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
+    if len(finite) == 1:
+        return f"{finite[0]:.{digits}f}"
+    return f"{np.mean(finite):.{digits}f} ± {np.std(finite):.{digits}f}"
 
 
 def results_table(run_dirs: Sequence[str | Path], per_run: bool = False) -> str:
@@ -178,7 +178,7 @@ def results_table(run_dirs: Sequence[str | Path], per_run: bool = False) -> str:
     std across runs after ±, and the worst and best run); ``per_run=True`` appends a
     second table with one row per run.
 
-    Runs with ``keep_best`` (:mod:`a2c.run.best`) report the weights of their best periodic
+    Runs with ``keep_best`` ([`a2c.run.best`][a2c.run.best]) report the weights of their best periodic
     evaluation; the "Last weights" column then gives what the last weights score on the
     same final episodes (a dash when every run kept its last weights).
     """
@@ -194,7 +194,7 @@ def results_table(run_dirs: Sequence[str | Path], per_run: bool = False) -> str:
         "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for env_id, env_runs in group_by_env(runs).items():
-        s = [r.summary for r in env_runs]
+        s = [r.summary for r in env_runs if r.summary is not None]  # all of them (checked above)
         evals = [x["eval_mean_return"] for x in s if x.get("eval_mean_return") is not None]
         steps = sorted({int(x.get("total_steps", 0)) for x in s})
         seeds = sorted(str(x.get("seed", r.seed)) for x, r in zip(s, env_runs))
@@ -219,6 +219,7 @@ def results_table(run_dirs: Sequence[str | Path], per_run: bool = False) -> str:
         ]
         for r in runs:
             x = r.summary
+            assert x is not None  # checked above
             ev = (
                 f"{x['eval_mean_return']:.1f} ± {x['eval_std_return']:.1f}"
                 if x.get("eval_mean_return") is not None

@@ -5,7 +5,7 @@ over-sample them; here each episode has its own env, created with its own seed a
 run to its end, and all episodes advance in lock-step so the policy is called once
 per step for the whole set (fixed batch size: one trace).
 
-``a2c evaluate PATH`` (:mod:`a2c.artifacts.loading`) runs it on a policy loaded from any saved
+``a2c evaluate PATH`` ([`a2c.artifacts.loading`][a2c.artifacts.loading]) runs it on a policy loaded from any saved
 artifact.
 """
 

@@ -2,7 +2,7 @@
 
 The SavedModel needs TensorFlow alone to run (``tf.saved_model.load``; no Keras
 model code, no ``a2c``) and has two endpoints, both taking a batch of encoded
-observations as the model's :class:`~a2c.envs.spaces.ObsSpec` says (shape (None, *obs_shape),
+observations as the model's [`ObsSpec`][a2c.envs.spaces.ObsSpec] says (shape (None, *obs_shape),
 float32, or uint8 for frames):
 
 * ``serve(obs) -> {"probs": (batch, n_actions) float32, "value": (batch,) float32}``
@@ -14,7 +14,7 @@ float32, or uint8 for frames):
 
 Next to the protobuf the directory holds ``a2c_export.json`` (dimensions, the
 environment when known, versions, and the sha256 of the ``.keras`` file it was
-written from); TensorFlow ignores it, :mod:`a2c.artifacts.evaluate` reads it. ``a2c export``
+written from); TensorFlow ignores it, [`a2c.artifacts.evaluate`][a2c.artifacts.evaluate] reads it. ``a2c export``
 uses the sha256 to leave an export that is already current alone (``--force``
 rewrites it anyway).
 
@@ -26,7 +26,7 @@ only once the new one is in place (and put back if the rename fails).
 
 TensorFlow and Keras are imported inside the functions so that building the
 command line stays cheap.
-(~320 lines: writing, the staleness check and the CLI share the metadata format and
+(~300 lines: writing, the staleness check and the CLI share the metadata format and
 the atomic replace; split apart they would have to agree through a third module.)
 """
 

@@ -53,7 +53,7 @@ def record_gif(
         _restore_env("SDL_VIDEODRIVER", old_driver)
         raise
     frames: list[np.ndarray] = []
-    stride = 1
+    stride: float = 1  # an int until the frames are thinned out at the end
 
     def keep(t: int) -> None:
         nonlocal frames, stride
@@ -64,7 +64,7 @@ def record_gif(
             raise EnvError(f"{env_id} does not render RGB frames; cannot record a GIF")
         image = Image.fromarray(frame[..., :3].astype(np.uint8))
         if image.width > width:
-            image = image.resize((width, max(1, round(image.height * width / image.width))), Image.BILINEAR)
+            image = image.resize((width, max(1, round(image.height * width / image.width))), Image.Resampling.BILINEAR)
         frames.append(np.asarray(image))
         if len(frames) > 2 * max_frames:
             frames, stride = frames[::2], stride * 2

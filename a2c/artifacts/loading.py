@@ -1,13 +1,13 @@
 """A policy from any saved artifact, and the ``a2c evaluate`` command built on it.
 
-:func:`load_model_any` gives a :class:`LoadedModel` whatever the format (a run
-directory, a ``.keras`` file or a SavedModel), with the observation spec and action
+[`load_model_any`][a2c.artifacts.loading.load_model_any] gives a [`LoadedModel`][a2c.artifacts.loading.LoadedModel]
+whatever the format (a run directory, a ``.keras`` file or a SavedModel), with the observation spec and action
 count it was trained for and the environment its run named, so that evaluation
-(:func:`a2c.artifacts.evaluate.evaluate_policy`) and the GIF recorder (:mod:`a2c.artifacts.gif`) treat all
-formats alike. :func:`evaluate_path` is ``a2c evaluate``: it checks that the model fits
-the environment and runs it greedily or with seeded sampling. TensorFlow is imported
-only once a model is actually loaded, so path errors are reported without the cost of
-starting it.
+([`a2c.artifacts.evaluate.evaluate_policy`][a2c.artifacts.evaluate.evaluate_policy]) and the GIF recorder
+([`a2c.artifacts.gif`][a2c.artifacts.gif]) treat all formats alike.
+[`evaluate_path`][a2c.artifacts.loading.evaluate_path] is ``a2c evaluate``: it checks that the model fits the
+environment and runs it greedily or with seeded sampling. TensorFlow is imported only once a model is actually loaded,
+so path errors are reported without the cost of starting it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -26,6 +26,11 @@ from a2c.artifacts.saving import MODEL_FILE, env_of_run, run_dir_of
 from a2c.common.errors import ConfigError, ModelFileError
 from a2c.envs.spaces import ObsSpec
 
+if TYPE_CHECKING:
+    from gymnasium import spaces
+
+    from a2c.agent.distributions import Distribution
+
 ParamsFn = Callable[[np.ndarray], Any]  # (batch, *obs_shape) -> the distribution's parameters (arrays)
 
 
@@ -33,7 +38,7 @@ ParamsFn = Callable[[np.ndarray], Any]  # (batch, *obs_shape) -> the distributio
 class LoadedModel:
     """A policy loaded from disk, whatever its format.
 
-    :meth:`policy` gives a ``Policy`` for a fixed batch size; ``env_id`` is the
+    [`policy`][a2c.artifacts.loading.LoadedModel.policy] gives a ``Policy`` for a fixed batch size; ``env_id`` is the
     environment the run directory's config.toml (or the export's metadata) names, if any.
     """
 
@@ -43,7 +48,7 @@ class LoadedModel:
     n_actions: int  # discrete actions, or action dimensions of a Gaussian policy
     run_dir: Path | None
     env_id: str | None
-    distribution: Any  # a2c.agent.distributions.Distribution (imported with TensorFlow)
+    distribution: Distribution  # (imported with TensorFlow)
     _params: Callable[[int], ParamsFn]
     _greedy: Callable[[int], Policy]
     handle: object = None  # the loaded Keras model or restored SavedModel (keeps its variables alive)
@@ -213,7 +218,7 @@ def check_model_fits_env(loaded: LoadedModel, env_id: str) -> None:
     obs_space, action_space = env_spaces(env_id)
     spec = observation_spec(obs_space)
     mismatch = distribution_for(env_id, action_space).param_keys != loaded.distribution.param_keys
-    n_actions = int(action_space.shape[0]) if action_space.shape else int(action_space.n)
+    n_actions = int(action_space.shape[0]) if action_space.shape else int(cast("spaces.Discrete", action_space).n)
     unit = "action dimensions" if action_space.shape else "actions"
     if mismatch:
         mine = "a Gaussian" if "mean" in loaded.distribution.param_keys else "a categorical"
@@ -241,7 +246,7 @@ def evaluate_path(
     sample: bool = False,
     gif: str | Path | None = None,
 ) -> tuple[EvalResult, dict]:
-    """Evaluate the model at ``path`` (see :func:`load_model_any`) on ``env_id``.
+    """Evaluate the model at ``path`` (see [`load_model_any`][a2c.artifacts.loading.load_model_any]) on ``env_id``.
 
     ``env_id`` defaults to the run's config.toml, then the export's metadata, then
     CartPole-v1; the model's sizes are checked against the environment first. Returns

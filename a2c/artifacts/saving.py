@@ -1,19 +1,18 @@
 """The one place ``.keras`` model files are written and read.
 
 Training, export, evaluation and the verifier all load models through
-:func:`load_keras_model`, so a missing, corrupt or foreign file gets the same one-line
-:class:`~a2c.common.errors.ModelFileError` wherever it is met. TensorFlow and Keras are
+[`load_keras_model`][a2c.artifacts.saving.load_keras_model], so a missing, corrupt or foreign file gets the same
+one-line [`ModelFileError`][a2c.common.errors.ModelFileError] wherever it is met. TensorFlow and Keras are
 imported inside the functions so that the command line can report path errors
 without starting them.
 """
 
 from __future__ import annotations
 
+import tomllib
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import tomllib
 
 from a2c.common.errors import ModelFileError
 from a2c.common.files import atomic_write

@@ -3,8 +3,8 @@
 Each command resolves and checks the user's input before it pays for TensorFlow, then
 calls the library (the same functions the notebook and the Python API call) and prints
 the outcome. The library is imported inside each command, so that ``a2c --help`` and a
-refused flag load nothing heavy. User errors raise :class:`a2c.common.errors.A2CError`,
-which :func:`a2c.cli.main.main` prints on one line.
+refused flag load nothing heavy. User errors raise [`a2c.common.errors.A2CError`][a2c.common.errors.A2CError],
+which [`a2c.cli.main.main`][a2c.cli.main.main] prints on one line.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def _run_verify_conv(args: argparse.Namespace, model: keras.Model) -> int:
     """A convolutional model: tape vs finite differences on it, and the tiny 2-convolution
-    net three ways (:mod:`a2c.verify.conv`); 0 if both pass."""
+    net three ways ([`a2c.verify.conv`][a2c.verify.conv]); 0 if both pass."""
     if args.case != "a2c":
         raise ConfigError(f"--case {args.case} checks Dense models; convolutional models are checked with --case a2c")
     from a2c.verify.conv import verify_conv_model, verify_tiny_conv

@@ -1,6 +1,6 @@
 """The ``a2c`` command line: ``a2c train|verify|evaluate|export|plot`` (also ``python -m a2c``).
 
-Problems with the user's input (:class:`~a2c.common.errors.A2CError`) are printed as
+Problems with the user's input ([`A2CError`][a2c.common.errors.A2CError]) are printed as
 one line and exit with status 2, without a traceback.
 """
 

@@ -1,6 +1,6 @@
 """Every argparse definition of the ``a2c`` command line, and nothing else.
 
-Flags for ``train`` are generated from :class:`a2c.config.schema.Config`, one per field,
+Flags for ``train`` are generated from [`a2c.config.schema.Config`][a2c.config.schema.Config], one per field,
 with the field's help text. Importing this module never imports TensorFlow (a test
 checks it): ``a2c --help`` and a refused flag cost nothing.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Callable
 
 from a2c.artifacts.evaluate import DEFAULT_ENV, EVAL_SEED_BASE
 from a2c.config.schema import Config
@@ -212,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_flags(train)
 
+    add_verify_arguments: Callable[[argparse.ArgumentParser], None] | None
     try:
         from a2c.cli.parser import add_verify_arguments
     except ImportError:  # pragma: no cover - verify is part of the package

@@ -1,6 +1,6 @@
 """User-facing errors.
 
-Anything raised as an :class:`A2CError` is a problem with what the user asked for
+Anything raised as an [`A2CError`][a2c.common.errors.A2CError] is a problem with what the user asked for
 (a bad flag, an unknown environment, a missing model file). The command line prints
 its message on one line and exits non-zero instead of dumping a traceback; any other
 exception is a bug and keeps its traceback.

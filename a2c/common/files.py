@@ -38,7 +38,7 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None], suffix: str = "") -> None:
+def atomic_write(path: str | Path, write: Callable[[Path], object], suffix: str = "") -> None:
     """Call ``write(tmp_path)`` and move the result to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

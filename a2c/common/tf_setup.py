@@ -33,7 +33,7 @@ def _stderr_fd_silenced() -> Iterator[None]:
 def import_tensorflow_quietly() -> None:
     """Import TensorFlow with its C++ start-up notices silenced (CLI, notebooks)."""
     # Listing devices runs the CUDA probe but leaves the runtime unstarted, so thread
-    # counts can still be set afterwards (:func:`configure_tensorflow`).
+    # counts can still be set afterwards ([`configure_tensorflow`][a2c.common.tf_setup.configure_tensorflow]).
     if "tensorflow" in sys.modules:
         return
     with _stderr_fd_silenced():
@@ -43,7 +43,8 @@ def import_tensorflow_quietly() -> None:
 
 
 class RunSettings(Protocol):
-    """What :func:`configure_tensorflow` reads of a run's config (:class:`a2c.config.schema.Config`)."""
+    """What [`configure_tensorflow`][a2c.common.tf_setup.configure_tensorflow] reads of a run's config
+    ([`a2c.config.schema.Config`][a2c.config.schema.Config])."""
 
     seed: int
     num_threads: int

@@ -1,7 +1,7 @@
 """Tuned hyperparameters per environment: the standard presets and fused mode's, side by side.
 
 ``defaults < PRESETS[env] (< FUSED_PRESETS[env] in fused mode) < TOML < flags``; the
-layering itself is :mod:`a2c.config.schema.resolve`'s. How every value was chosen, and what was
+layering itself is [`a2c.config.resolve`][a2c.config.resolve]'s. How every value was chosen, and what was
 rejected, is recorded in results/ (``make sweep-presets``, results/tuning.md).
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 # Acrobot (as the zoo's VecNormalize), constant reward scales on CartPole and LunarLander
 # (measured better there) and, on LunarLander, normalised advantages. What was tried and
 # measured for each: `make sweep-presets` (results/preset_sweep_*.md) and results/tuning.md.
-# SB3's own settings remain a flag away (README, "Notes on the presets").
+# SB3's own settings remain a flag away (docs/presets.md).
 PRESETS: dict[str, dict[str, Any]] = {
     "CartPole-v1": dict(
         total_steps=200_000, n_envs=16, n_steps=5, lr=4e-3, lr_schedule="linear", ent_coef=0.0, reward_scale=0.1
@@ -38,7 +38,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Box action spaces (a Gaussian policy): the zoo's A2C entries without gSDE, whose
     # exploration noise plain Gaussian A2C does not have; observations and rewards
     # normalised as the zoo's VecNormalize does. log_std_init is raised from the zoo's -2
-    # (tuned with gSDE): plain noise needs more exploration (measurements: README, "Continuous actions").
+    # (tuned with gSDE): plain noise needs more exploration (measurements: docs/continuous.md).
     "Pendulum-v1": dict(
         total_steps=2_000_000,
         n_envs=8,

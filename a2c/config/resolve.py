@@ -31,7 +31,7 @@ def make_config(overrides: dict[str, Any] | None = None, toml_path: str | Path |
 def _split_envs(values: dict[str, Any], n_envs_given: bool) -> None:
     """With workers, make n_envs = workers x envs_per_worker: envs_per_worker, when set,
     decides n_envs unless n_envs was asked for too (then they must agree, checked by
-    :meth:`Config.validate`); otherwise n_envs is divided among the workers."""
+    [`Config.validate`][a2c.config.schema.Config.validate]); otherwise n_envs is divided among the workers."""
     workers, per_worker = values.get("workers", 0), values.get("envs_per_worker", 0)
     if workers <= 0:
         return

@@ -4,8 +4,9 @@ The command line builds one flag per field from this class, a TOML file may set 
 field, and per-environment presets fill in what neither says:
 ``defaults < preset(env_id) < TOML file < command-line flags``.
 Validation happens once, here, so the rest of the package can trust a config.
-Over 300 lines because the presets (nine environments) and the foreign-name aliases
-live beside the fields they set: splitting them out would scatter one table.
+Over 300 lines because each field's help text and the foreign-name aliases live beside
+the fields they describe: splitting them out would scatter one table (the presets are in
+[`a2c.config.presets`][a2c.config.presets]).
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_type_hints
-
-import tomllib
 
 from a2c.common.errors import ConfigError
 
@@ -122,7 +122,7 @@ class Config:
     )
     # Fused mode (a2c.trainers.fused): the TensorFlow env ports, rollout, returns and update of
     # several updates in ONE compiled call (XLA, or TF's graph executor); it adds its own preset layer
-    # (a2c.trainers.fused.FUSED_PRESETS) between the env preset and the TOML file.
+    # (a2c.config.presets.FUSED_PRESETS) between the env preset and the TOML file.
     fused: bool = _doc(
         "train with the fused loop (a2c.trainers.fused): TensorFlow env ports, rollout and updates "
         "compiled into one call; adds the fused preset above the env preset; "

@@ -1,6 +1,6 @@
 """Atari 2600 games (ALE, the ``atari`` extra): the zoo's preprocessing, built from gymnasium's wrappers.
 
-The stack of one env, innermost first::
+The stack of one env, innermost first:
 
     gym.make("ALE/Pong-v5", frameskip=1, repeat_action_probability=0.0)   # as the zoo's NoFrameskip-v4
     AtariPreprocessing(noop_max=30, frame_skip=4, screen_size=84, grayscale)  # max-pooled, uint8 (84, 84)
@@ -13,22 +13,22 @@ Why not ``AtariPreprocessing(terminal_on_life_loss=True)``: gymnasium's wrapper 
 life and the logged return would be that life's. The zoo (OpenAI Baselines'
 EpisodicLifeEnv) instead ends the *episode* (a true terminal for the critic: no
 bootstrap past a lost life) and lets the game go on: the next ``reset()`` is a no-op
-step, not a new game. :class:`GameEpisodes` does that, presses FIRE after every
+step, not a new game. [`GameEpisodes`][a2c.envs.atari.GameEpisodes] does that, presses FIRE after every
 (re)start in games that wait for it (Breakout), and keeps the bookkeeping a learner
 must not get wrong: the raw, unclipped return and length of the *whole game* are
 reported once, as ``info["episode"] = {"r", "l", "t"}`` at the game's real end
 (gymnasium's RecordEpisodeStatistics format, which the vector env merges into
-``infos["episode"]``/``infos["_episode"]`` for :class:`a2c.trainers.rollout.RolloutCollector`),
-and ``info["game_over"]`` tells single-env loops (evaluation, GIFs) whether a
-termination was a lost life or the end of the game.
+``infos["episode"]``/``infos["_episode"]`` for
+[`a2c.trainers.rollout.RolloutCollector`][a2c.trainers.rollout.RolloutCollector]), and ``info["game_over"]`` tells
+single-env loops (evaluation, GIFs) whether a termination was a lost life or the end of the game.
 
 With gymnasium's NEXT_STEP autoreset the step after a lost life is the vector env's
 reset step, which here plays the no-op (and FIRE) of the continuing game; its
-transition is masked out of the loss like every reset step (:mod:`a2c.trainers.rollout`), and
+transition is masked out of the loss like every reset step ([`a2c.trainers.rollout`][a2c.trainers.rollout]), and
 the rewards of those steps still count towards the game's return.
 
 Training (``atari_vector = "ale"``, the default) uses ale-py's C++ vector env instead
-(:class:`NativeGames`): the same preprocessing (no-op starts, frame skip 4 max-pooled,
+([`NativeGames`][a2c.envs.atari.NativeGames]): the same preprocessing (no-op starts, frame skip 4 max-pooled,
 84x84 grey, 4 stacked frames, FIRE at a new game; the same frames) in C++ threads, in
 a fraction of the wrapper stack's time (results/atari_benchmark.md). Its own
 ``episodic_life`` resets the *whole game* at a lost life (measured), so it runs
@@ -40,13 +40,16 @@ wrapper stack (a SyncVectorEnv); single envs (evaluation, GIFs) always use it.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
 from a2c.common.errors import EnvError
+
+if TYPE_CHECKING:
+    from ale_py.env import AtariEnv
 
 ATARI_PREFIX = "ALE/"
 NOOP_MAX = 30
@@ -87,7 +90,7 @@ class GameEpisodes(gym.Wrapper):
 
     def __init__(self, env: gym.Env, terminal_on_life_loss: bool = True, fire: bool | None = None) -> None:
         super().__init__(env)
-        meanings = env.unwrapped.get_action_meanings()
+        meanings = cast("AtariEnv", env.unwrapped).get_action_meanings()
         self.terminal_on_life_loss = terminal_on_life_loss
         self.fire = (len(meanings) > 2 and meanings[FIRE] == "FIRE") if fire is None else fire
         self.lives = 0
@@ -97,7 +100,7 @@ class GameEpisodes(gym.Wrapper):
 
     @property
     def ale(self) -> Any:
-        return self.env.unwrapped.ale
+        return cast("AtariEnv", self.env.unwrapped).ale
 
     def _tally(self, step: tuple) -> tuple:
         """Count a step of the game; at its end put the game's return and length in info."""
@@ -152,13 +155,9 @@ def make_atari_env(
     """One preprocessed game (see the module docstring); training clips rewards, evaluation does not."""
     register_atari()
     name = env_id.split(":", 1)[-1]
+    render: dict[str, Any] = {"render_mode": render_mode} if render_mode else {}
     try:
-        env = gym.make(
-            name,
-            frameskip=1,
-            repeat_action_probability=REPEAT_ACTION_PROBABILITY,
-            **({"render_mode": render_mode} if render_mode else {}),
-        )
+        env = gym.make(name, frameskip=1, repeat_action_probability=REPEAT_ACTION_PROBABILITY, **render)
     except gym.error.Error as e:
         raise EnvError(f"unknown environment {env_id!r}: {e}") from None
     env = gym.wrappers.AtariPreprocessing(
@@ -176,7 +175,8 @@ def make_atari_env(
 
 
 class NativeGames(gym.vector.VectorWrapper):
-    """ale-py's AtariVectorEnv (no episodic_life, raw rewards) with :class:`GameEpisodes`' semantics.
+    """ale-py's AtariVectorEnv (no episodic_life, raw rewards) with [`GameEpisodes`][a2c.envs.atari.GameEpisodes]'
+    semantics.
 
     A lost life (``0 < lives < previous lives``) ends the episode (terminated); the step
     after it is the episode's reset step, as with NEXT_STEP autoreset: its action is
@@ -262,7 +262,9 @@ def ale_game(env_id: str) -> tuple[str, bool]:
 
     ale = ale_py.ALEInterface()
     ale.setLoggerMode(ale_py.LoggerMode.Error)  # as ale-py's AtariEnv does: no ROM report
-    ale.loadROM(ale_py.roms.get_rom_path(game))
+    rom = ale_py.roms.get_rom_path(game)
+    assert rom is not None  # ale-py registers only the games whose ROMs it ships
+    ale.loadROM(rom)
     actions = ale.getMinimalActionSet()
     return game, len(actions) > 2 and actions[FIRE] == ale_py.Action.FIRE
 
@@ -272,9 +274,9 @@ def make_atari_vec_env(
 ) -> gym.vector.VectorEnv:
     """``n_envs`` training games, NEXT_STEP autoreset (as every a2c env), whole games reported.
 
-    ``vector="ale"``: ale-py's native vector env in :class:`NativeGames`; ``"gymnasium"``:
+    ``vector="ale"``: ale-py's native vector env in [`NativeGames`][a2c.envs.atari.NativeGames]; ``"gymnasium"``:
     the wrapper stack in a SyncVectorEnv (no vector RecordEpisodeStatistics: it would
-    count lives; :class:`GameEpisodes` reports games).
+    count lives; [`GameEpisodes`][a2c.envs.atari.GameEpisodes] reports games).
     """
     if vector not in ("ale", "gymnasium"):
         raise ValueError(f"vector must be 'ale' or 'gymnasium'; got {vector!r}")

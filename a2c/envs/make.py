@@ -1,17 +1,17 @@
 """Environment construction: vector envs for training, single envs for evaluation.
 
-Every env is checked against :mod:`a2c.envs.spaces` (what the agent accepts) when it is
-made, and its observations are encoded as the :class:`~a2c.envs.spaces.ObsSpec` says;
+Every env is checked against [`a2c.envs.spaces`][a2c.envs.spaces] (what the agent accepts) when it is
+made, and its observations are encoded as the [`ObsSpec`][a2c.envs.spaces.ObsSpec] says;
 an unsupported space is refused with a message that names it.
 
 Autoreset is deliberately gymnasium's default NEXT_STEP mode, for every env: the
 numpy-vectorised CartPole only supports it, and it keeps one code path. In that mode
 the step that ends an episode returns the episode's *final* observation (exactly what
 a truncation must bootstrap from), and the following step is a reset step whose
-transition is not real and is masked out of the loss (see :mod:`a2c.trainers.rollout`).
+transition is not real and is masked out of the loss (see [`a2c.trainers.rollout`][a2c.trainers.rollout]).
 
-Atari games (``ALE/...``) are built by :mod:`a2c.envs.atari`: the zoo's preprocessing, and
-episodes that end at a lost life while the game goes on (:func:`play_on` tells the
+Atari games (``ALE/...``) are built by [`a2c.envs.atari`][a2c.envs.atari]: the zoo's preprocessing, and
+episodes that end at a lost life while the game goes on ([`play_on`][a2c.envs.make.play_on] tells the
 two apart in single-env loops).
 """
 
@@ -51,11 +51,12 @@ def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
 
 
 def make_vec_env(env_id: str, n_envs: int, atari_vector: str = "ale") -> gym.vector.VectorEnv:
-    """A vector env with episode statistics and observations as :func:`observation_spec` says.
+    """A vector env with episode statistics and observations as [`observation_spec`][a2c.envs.spaces.observation_spec]
+    says.
 
     Uses the environment's numpy-vectorised entry point where it has one (CartPole)
     and a SyncVectorEnv otherwise; both autoreset on the NEXT step. Atari games report
-    whole games as their episodes, from the vector env ``atari_vector`` names (:mod:`a2c.envs.atari`).
+    whole games as their episodes, from the vector env ``atari_vector`` names ([`a2c.envs.atari`][a2c.envs.atari]).
     """
     if is_atari(env_id):
         env = make_atari_vec_env(env_id, n_envs, atari_vector)
@@ -94,11 +95,12 @@ def make_vec_env(env_id: str, n_envs: int, atari_vector: str = "ale") -> gym.vec
 
 def make_env(env_id: str, render_mode: str | None = None) -> tuple[gym.Env, spaces.Space]:
     """A single env for evaluation, and its raw observation space (encode with
-    :func:`encode_observations`)."""
+    [`encode_observations`][a2c.envs.spaces.encode_observations])."""
     if is_atari(env_id):  # whole games, rewards unclipped; an episode still ends at a lost life
         env = make_atari_env(env_id, render_mode=render_mode)
     else:
-        env = gym.make(env_spec(env_id), **({"render_mode": render_mode} if render_mode else {}))
+        render: dict[str, Any] = {"render_mode": render_mode} if render_mode else {}
+        env = gym.make(env_spec(env_id), **render)
     check_spaces(env_id, env.observation_space, env.action_space)
     return env, env.observation_space
 
@@ -119,7 +121,7 @@ def play_on(
     and the game's own tally (``info["episode"]``) when it reports one.
 
     An Atari episode ends at a lost life while the game goes on (``info["game_over"]``,
-    :mod:`a2c.envs.atari`): the env is then reset (a no-op step) and play continues. Evaluation
+    [`a2c.envs.atari`][a2c.envs.atari]): the env is then reset (a no-op step) and play continues. Evaluation
     and GIFs share this so that both play whole games and stop at the same step.
     """
     if info.get("game_over", terminated or truncated):

@@ -1,16 +1,16 @@
 """What the agent accepts of an environment, and how observations reach the model (no TensorFlow).
 
-An :class:`ObsSpec` (shape and dtype) is what the model sees of an observation: Box
+An [`ObsSpec`][a2c.envs.spaces.ObsSpec] (shape and dtype) is what the model sees of an observation: Box
 observations keep their shape (uint8 ones stay uint8 until the model, everything else
 becomes float32), Discrete ones are one-hot encoded. The support rule for action
-spaces (:func:`policy_kind`) lives here too, so that checking an env needs no TensorFlow;
-:mod:`a2c.agent.distributions` maps each kind to its distribution.
+spaces ([`policy_kind`][a2c.envs.spaces.policy_kind]) lives here too, so that checking an env needs no TensorFlow;
+[`a2c.agent.distributions`][a2c.agent.distributions] maps each kind to its distribution.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 from gymnasium import spaces
@@ -46,16 +46,18 @@ class ObsSpec:
 
 
 def observation_spec(observation_space: spaces.Space) -> ObsSpec:
-    """The ObsSpec of what :func:`encode_observations` makes of a supported space."""
+    """The ObsSpec of what [`encode_observations`][a2c.envs.spaces.encode_observations] makes of a supported space."""
     if isinstance(observation_space, spaces.Discrete):
         return ObsSpec.flat(int(observation_space.n))
-    dtype = "uint8" if observation_space.dtype == np.uint8 else "float32"
-    return ObsSpec(tuple(int(d) for d in observation_space.shape), dtype)
+    box = cast(spaces.Box, observation_space)  # the other supported space
+    dtype = "uint8" if box.dtype == np.uint8 else "float32"
+    return ObsSpec(tuple(int(d) for d in box.shape), dtype)
 
 
 def policy_kind(env_id: str, action_space: spaces.Space) -> PolicyKind:
     """The policy an action space needs (a categorical or a diagonal Gaussian), or EnvError
-    naming the space. :func:`a2c.agent.distributions.distribution_for` maps it to its distribution."""
+    naming the space. [`a2c.agent.distributions.distribution_for`][a2c.agent.distributions.distribution_for] maps it to
+    its distribution."""
     if isinstance(action_space, spaces.Discrete):
         return "categorical"
     if isinstance(action_space, spaces.Box):
@@ -98,7 +100,8 @@ def action_shape(action_space: spaces.Space) -> tuple[int, ...]:
 
 def env_actions(actions: np.ndarray, action_space: spaces.Space) -> np.ndarray:
     """What ``env.step`` gets for a batch of the policy's actions: Box actions clipped
-    to the bounds (the buffers and the loss keep the unclipped ones, see :mod:`a2c.agent.distributions`)."""
+    to the bounds (the buffers and the loss keep the unclipped ones, see
+    [`a2c.agent.distributions`][a2c.agent.distributions])."""
     if isinstance(action_space, spaces.Box):
         return np.clip(actions, action_space.low, action_space.high).astype(action_space.dtype)
     return actions
@@ -112,19 +115,21 @@ def env_action(action: np.ndarray, action_space: spaces.Space) -> Any:
 
 
 def feature_space(observation_space: spaces.Space) -> spaces.Box:
-    """The Box the model sees for a supported observation space (see :func:`observation_spec`)."""
+    """The Box the model sees for a supported observation space (see
+    [`observation_spec`][a2c.envs.spaces.observation_spec])."""
     spec = observation_spec(observation_space)
     if isinstance(observation_space, spaces.Discrete):
         return spaces.Box(0.0, 1.0, spec.shape, np.float32)
-    low = np.asarray(observation_space.low).astype(spec.dtype)
-    high = np.asarray(observation_space.high).astype(spec.dtype)
+    box = cast(spaces.Box, observation_space)  # the other supported space
+    low = np.asarray(box.low).astype(spec.dtype)
+    high = np.asarray(box.high).astype(spec.dtype)
     return spaces.Box(low, high, dtype=np.dtype(spec.dtype))
 
 
 def observation_scale(features: spaces.Box) -> list[float]:
     """1 / max(|low|, |high|) per (flattened) feature, 1 where the bound is infinite or zero.
 
-    Acrobot's angular velocities reach 4*pi and 9*pi while its other features stay in
+    Acrobot's angular velocities reach ``4*pi`` and ``9*pi`` while its other features stay in
     [-1, 1]; unscaled, they saturate a tanh trunk and dominate its gradient.
     """
     low = np.asarray(features.low, np.float64).reshape(-1)

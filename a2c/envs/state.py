@@ -99,7 +99,7 @@ def encode(value: Any) -> Any:
 
 
 def decode(data: Any) -> Any:
-    """Inverse of :func:`encode`."""
+    """Inverse of [`encode`][a2c.envs.state.encode]."""
     if not isinstance(data, dict):
         return data
     if "ndarray" in data:
@@ -128,7 +128,7 @@ def snapshot_env(env: EnvLike) -> dict[str, Any]:
     """The state of a vector env stack as JSON-able data.
 
     ``opaque`` lists the attributes that could not be captured; if it is not empty the
-    env cannot be restored exactly (see :func:`restore_env`).
+    env cannot be restored exactly (see [`restore_env`][a2c.envs.state.restore_env]).
     """
     layers: dict[str, Any] = {}
     opaque: list[str] = []

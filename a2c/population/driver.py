@@ -1,15 +1,15 @@
-"""A population run directory: :class:`a2c.population.loop.PopulationLoop` driven in lock-step,
-with each member's files laid out as a single run's.
+"""A population run directory: [`a2c.population.loop.PopulationLoop`][a2c.population.loop.PopulationLoop] driven in
+lock-step, with each member's files laid out as a single run's.
 
-``a2c train --fused --seeds 0-63 [--sweep lr=...]`` calls :func:`train_population`;
-``a2c train --resume RUN`` on a population run calls :func:`resume_population`. The
+``a2c train --fused --seeds 0-63 [--sweep lr=...]`` calls [`train_population`][a2c.population.driver.train_population];
+``a2c train --resume RUN`` on a population run calls [`resume_population`][a2c.population.driver.resume_population]. The
 schedule (calls that end on evaluation steps, a metrics row every ``log_every``
 updates, greedy evaluations every ``eval_every`` steps, checkpoints every
 ``checkpoint_every`` updates, at the end and on Ctrl-C/SIGTERM) is the single-run
-driver's (:mod:`a2c.run.driver`), written again here for members that all advance together
+driver's ([`a2c.run.driver`][a2c.run.driver]), written again here for members that all advance together
 and are evaluated in one compiled call; the checkpoint is the same
-:class:`~a2c.run.checkpoint.RunCheckpoint`, so a stopped population resumes exactly.
-(~320 lines: the schedule, the files and resume belong together, as in :mod:`a2c.run.driver`.)
+[`RunCheckpoint`][a2c.run.checkpoint.RunCheckpoint], so a stopped population resumes exactly.
+(~320 lines: the schedule, the files and resume belong together, as in [`a2c.run.driver`][a2c.run.driver].)
 """
 
 from __future__ import annotations
@@ -77,11 +77,11 @@ class PopulationRun:
 
     The top level holds config.toml (the shared config), population.json (seeds, sweep,
     the members' seeds and values), checkpoints/ (all members at once, the
-    :class:`~a2c.run.checkpoint.RunCheckpoint` a single run uses), summary.json and
+    [`RunCheckpoint`][a2c.run.checkpoint.RunCheckpoint] a single run uses), summary.json and
     population.md (per member and per swept setting: mean, std, min, fraction solved)
     and population_curves.png. Evaluations run every member in one compiled call
-    (:meth:`PopulationLoop.evaluate`), from the initial states of gymnasium's episodes
-    seeded ``EVAL_SEED_BASE + k``.
+    ([`PopulationLoop.evaluate`][a2c.population.loop.PopulationLoop.evaluate]), from the initial states of gymnasium's
+    episodes seeded ``EVAL_SEED_BASE + k``.
     """
 
     def __init__(
@@ -197,9 +197,11 @@ class PopulationRun:
 
     def evaluate(self) -> None:
         """Every member greedily, in one compiled call."""
+        assert self._physics is not None  # the schedule evaluates only when p.next_eval was set
         self._evaluate(self._physics)
 
     def interrupted(self) -> TrainingInterrupted:
+        assert self.stop.signum is not None  # the schedule asks only once a stop was requested
         name = signal.Signals(self.stop.signum or signal.SIGINT).name
         return TrainingInterrupted(
             f"stopped by {name}; checkpoint at update {self.saved_update} of {self.base.n_updates}. "
@@ -322,16 +324,17 @@ def train_population(
 ) -> tuple[Path, dict[str, Any]]:
     """Train every member of ``seeds`` x ``sweep`` on ``base`` (a fused config) in a new
     run directory; returns (run directory, population summary). ``callback``: as for
-    :func:`a2c.run.train.train` (stopping raises :class:`~a2c.run.signals.TrainingInterrupted`
-    once the checkpoint is written; continue with :func:`resume_population`)."""
+    [`a2c.run.train.train`][a2c.run.train.train] (stopping raises
+    [`TrainingInterrupted`][a2c.run.signals.TrainingInterrupted] once the checkpoint is written; continue with
+    [`resume_population`][a2c.population.driver.resume_population])."""
     base.validate()
     configure_tensorflow(base)
-    spec = {"seeds": list(seeds), "sweep": {k: list(v) for k, v in sweep.items()}}
+    spec: dict[str, Any] = {"seeds": list(seeds), "sweep": {k: list(v) for k, v in sweep.items()}}
     population_env(base.env_id)  # EnvError before anything is written
     if not base.run_dir:  # runs/<env>__pop<P>__<time>, not the base seed's single-run name
-        members = len(member_configs(base, spec["seeds"], spec["sweep"]))
+        size = len(member_configs(base, spec["seeds"], spec["sweep"]))
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        base = dataclasses.replace(base, run_dir=str(Path("runs") / f"{base.env_id}__pop{members}__{stamp}"))
+        base = dataclasses.replace(base, run_dir=str(Path("runs") / f"{base.env_id}__pop{size}__{stamp}"))
     run_dir = prepare_run_dir(base, overwrite)
     # --overwrite of a population run: prepare_run_dir removes a single run's files only.
     shutil.rmtree(run_dir / MEMBERS_DIR, ignore_errors=True)

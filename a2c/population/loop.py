@@ -14,8 +14,8 @@ so the program's size does not grow with P (except one random draw per member an
 step, below). The optimizer step is the SAME Keras optimizer a single run builds,
 applied to the stacked variables: RMSprop and Adam are elementwise, so member k's
 slice of the stacked slots evolves exactly as its own optimizer would, and its learning
-rate (a (P,) vector from :func:`a2c.agent.learner.learning_rate_schedule`, broadcast per
-weight) is the only per-member number it needs. Keras' ``stateless_apply`` would
+rate (a (P,) vector from [`a2c.agent.learner.learning_rate_schedule`][a2c.agent.learner.learning_rate_schedule],
+broadcast per weight) is the only per-member number it needs. Keras' ``stateless_apply`` would
 have mapped the optimizer over members too, but the TensorFlow backend does not
 support it.
 
@@ -27,14 +27,15 @@ rounding differs (batched matmuls and vectorized reductions may sum in another
 order). tests/test_population.py checks the weights after several updates.
 
 The run directory, logs, checkpoints and resume of a population are
-:mod:`a2c.population.driver`; its summary table and plot :mod:`a2c.population.report`.
+[`a2c.population.driver`][a2c.population.driver]; its summary table and plot
+[`a2c.population.report`][a2c.population.report].
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import keras
 import numpy as np
@@ -79,7 +80,7 @@ class PopulationLoop:
     ``run(k)`` performs ``k`` updates of every member and returns each update metric
     as a (P,) mean over the ``k`` updates and each member's finished-episode sums;
     ``run(0)`` compiles without changing anything. ``evaluate(physics)`` plays every
-    member greedily from the given initial env states (see :meth:`evaluate`).
+    member greedily from the given initial env states (see [`evaluate`][a2c.population.loop.PopulationLoop.evaluate]).
     """
 
     def __init__(self, members: Sequence[Config], swept: Sequence[str], env: TFEnv) -> None:
@@ -221,7 +222,8 @@ class PopulationLoop:
 
         def one(args):
             w, b, f, hp = args
-            return member_gradients(model, w, b, MemberConfig(cfg, hp), next_obs=f)
+            member_cfg = cast(Config, MemberConfig(cfg, hp))  # stands in for a Config: it forwards every field
+            return member_gradients(model, w, b, member_cfg, next_obs=f)
 
         weights = [v.value for v in self.weights]
         grads, metrics = tf.vectorized_map(one, (weights, batch, final_obs, hparams), fallback_to_while_loop=False)
@@ -287,13 +289,15 @@ class PopulationLoop:
 
 def eval_physics(env: TFEnv, episodes: int, seed: int) -> np.ndarray:
     """(episodes, n_physics) initial states of gymnasium's ``env_id`` reset with seeds
-    ``seed + k``: the episodes :func:`a2c.artifacts.evaluate.evaluate_policy` plays."""
+    ``seed + k``: the episodes [`a2c.artifacts.evaluate.evaluate_policy`][a2c.artifacts.evaluate.evaluate_policy]
+    plays."""
     gym_env = make_env(env.env_id)[0]
     try:
         states = []
         for k in range(episodes):
             gym_env.reset(seed=seed + k)
-            states.append(np.asarray(gym_env.unwrapped.state, np.float64).reshape(-1)[: env.n_physics])
+            physics = cast(Any, gym_env.unwrapped).state  # a classic-control env's physics
+            states.append(np.asarray(physics, np.float64).reshape(-1)[: env.n_physics])
         return np.stack(states)
     finally:
         gym_env.close()

@@ -3,11 +3,11 @@
 Kept free of TensorFlow so that the command line refuses a bad spec (``--seeds 5-2``,
 ``--sweep lr=abc``, an unknown or non-scalar field) in one line before paying for the
 TensorFlow import. The members are the grid of swept values (in the order given,
-first field slowest) times the seeds (fastest): member ``k`` is one :class:`Config`,
+first field slowest) times the seeds (fastest): member ``k`` is one [`Config`][a2c.config.schema.Config],
 the base config with its seed and swept values, validated like any run's.
 
 Only scalar hyperparameters that enter the update as numbers can differ between
-members (:data:`SWEEPABLE`): the population trains ONE compiled program, so anything
+members ([`SWEEPABLE`][a2c.population.members.SWEEPABLE]): the population trains ONE compiled program, so anything
 that changes shapes (``n_envs``, ``hidden_sizes``), the program's structure
 (``optimizer``, ``normalize_advantage``, ``lr_schedule``) or the optimizer's constants
 (``rms_rho``, ``optimizer_eps``) is shared.

@@ -7,7 +7,7 @@ greedy evaluation beats the best so far (what SB3's ``EvalCallback(best_model_sa
 and the zoo's ``--eval-freq`` keep), and at the end the run's model becomes that copy.
 
 Two rules keep the reported number honest: the periodic evaluations of such a run play
-seeds of their own (:data:`SELECTION_SEED_BASE`), so the final evaluation never scores
+seeds of their own ([`SELECTION_SEED_BASE`][a2c.run.best.SELECTION_SEED_BASE]), so the final evaluation never scores
 the model on the episodes that chose it; and the last weights are evaluated on the same
 final episodes and reported beside it.
 

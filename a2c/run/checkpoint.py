@@ -7,11 +7,11 @@ It holds everything the next update depends on:
 * the model's weights (keyed by variable path) and the optimizer (``iterations``,
   which also drives the linear learning-rate schedule, and its RMSprop/Adam slots);
 * the trainer's own TensorFlow state (the fused loop's env state and generator);
-* as JSON in a ``PythonState`` (:class:`HostState`): the run driver's counters, timers
+* as JSON in a ``PythonState`` ([`HostState`][a2c.run.checkpoint.HostState]): the run driver's counters, timers
   and recent-episodes window, the byte size of every log file (so a resume can cut
   the logs back to exactly this point), and the trainer's host state (the standard
   trainer's collector: carried observation, sampler state and an env snapshot,
-  :mod:`a2c.envs.state`).
+  [`a2c.envs.state`][a2c.envs.state]).
 
 Why a checkpoint is never half-written or corrupt when picked: TensorFlow writes the
 data into ``ckpt-N_temp/`` and only then merges/renames it to ``ckpt-N.index`` and
@@ -19,8 +19,9 @@ data into ``ckpt-N_temp/`` and only then merges/renames it to ``ckpt-N.index`` a
 ``latest_checkpoint`` comes from) is updated after that, by write-then-rename
 (``file_io.atomic_write_string_to_file``), and before old checkpoints are deleted.
 A crash mid-save therefore leaves the index naming the previous, complete checkpoint;
-the orphaned files are removed on resume (:meth:`RunCheckpoint.remove_orphans`).
-:meth:`RunCheckpoint.save` refuses non-finite weights, so a diverged model never
+the orphaned files are removed on resume
+([`RunCheckpoint.remove_orphans`][a2c.run.checkpoint.RunCheckpoint.remove_orphans]).
+[`RunCheckpoint.save`][a2c.run.checkpoint.RunCheckpoint.save] refuses non-finite weights, so a diverged model never
 replaces the last good checkpoint.
 """
 

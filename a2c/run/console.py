@@ -2,7 +2,7 @@
 
 A tqdm bar redraws itself with carriage returns, which a log file, ``| tee``, CI or a
 notebook cell turns into one huge line or nothing at all; there a line per evaluation
-and at least every :data:`LINE_SECONDS` seconds says how the run is doing instead.
+and at least every [`LINE_SECONDS`][a2c.run.console.LINE_SECONDS] seconds says how the run is doing instead.
 """
 
 from __future__ import annotations

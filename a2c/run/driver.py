@@ -1,26 +1,26 @@
 """The run driver: one loop around any trainer, owning everything a run writes.
 
-config -> trainer (envs, model, optimizer) -> run directory (:mod:`a2c.run.run_dir`) ->
+config -> trainer (envs, model, optimizer) -> run directory ([`a2c.run.run_dir`][a2c.run.run_dir]) ->
 [advance -> log -> periodic eval -> checkpoint]* -> (keep_best: the best periodic
-evaluation's weights, :mod:`a2c.run.best`) -> model.keras + SavedModel -> final evaluation
+evaluation's weights, [`a2c.run.best`][a2c.run.best]) -> model.keras + SavedModel -> final evaluation
 -> summary.json
 
-A :class:`Trainer` supplies only its step: ``advance(k)`` performs ``k`` updates and
+A [`Trainer`][a2c.trainers.base.Trainer] supplies only its step: ``advance(k)`` performs ``k`` updates and
 returns their metrics and the episodes that finished. The standard trainer
-(:mod:`a2c.trainers.standard`) does one update per call, the fused one (:mod:`a2c.trainers.fused`) many
-inside one compiled call; the driver decides how many so that calls end on
-evaluation steps, and it does the rest the same way for both: the run directory,
+([`a2c.trainers.standard`][a2c.trainers.standard]) does one update per call, the fused one
+([`a2c.trainers.fused`][a2c.trainers.fused]) many inside one compiled call; the driver decides how many so that calls
+end on evaluation steps, and it does the rest the same way for both: the run directory,
 metrics rows every ``log_every`` updates, greedy evaluations every ``eval_every`` steps,
-checkpoints and exact resume (:mod:`a2c.run.checkpoint`, the counters of
-:mod:`a2c.run.progress`), Ctrl-C/SIGTERM (:mod:`a2c.run.signals`), the progress bar, the final
-files. :func:`a2c.run.train.train` and :func:`a2c.run.train.resume` start it.
+checkpoints and exact resume ([`a2c.run.checkpoint`][a2c.run.checkpoint], the counters of
+[`a2c.run.progress`][a2c.run.progress]), Ctrl-C/SIGTERM ([`a2c.run.signals`][a2c.run.signals]), the progress bar, the
+final files. [`a2c.run.train.train`][a2c.run.train.train] and [`a2c.run.train.resume`][a2c.run.train.resume] start it.
 
-When each of those happens is :mod:`a2c.run.schedule`'s, shared with the population driver
-(:mod:`a2c.population.driver`); the clock (``train_seconds``, ``warmup_seconds``) is kept
+When each of those happens is [`a2c.run.schedule`][a2c.run.schedule]'s, shared with the population driver
+([`a2c.population.driver`][a2c.population.driver]); the clock (``train_seconds``, ``warmup_seconds``) is kept
 there too, and ``steps_per_second`` leaves the warm-up out.
 
-(Over 300 lines: the trainer protocol and the driver that calls it, with every file a
-run writes; split, the order of the final files would be read in two places.)
+(About 300 lines: the driver loop with every file a run writes (the trainer protocol
+it calls is [`a2c.trainers.base`][a2c.trainers.base]); split, the order of the final files would be read in two places.)
 """
 
 from __future__ import annotations
@@ -107,6 +107,7 @@ class RunDriver:
         if self.saved_update == p.update:
             return
         self.trainer.check_finite()
+        assert self.logger is not None  # run() opens it before the first update
         self.checkpoints.save(
             p.update,
             {
@@ -174,6 +175,7 @@ class RunDriver:
     def _log_row(self, update: int, metrics: Mapping[str, Any], display: Display) -> None:
         p = self.progress
         self.rows_logged += 1
+        assert self.logger is not None  # run() opens it before the first update
         self.logger.log_metrics(p.metrics_row(update, p.recent, p.episodes, metrics))
         display.metrics(p.recent.return_mean(), p.steps_per_second)
 
@@ -181,6 +183,7 @@ class RunDriver:
         """A greedy evaluation, logged with the training clock at its step."""
         result = evaluate_policy(policy, self.cfg.env_id, episodes, seed)
         if log:
+            assert self.logger is not None  # run() opens it before the first update
             self.logger.log_eval(self.progress.eval_row(result.summary()))
         return result
 
@@ -232,6 +235,7 @@ class RunDriver:
         final: EvalResult | None = None
         if greedy is not None:
             final = self._evaluate(greedy, cfg.final_eval_episodes)
+        assert self.logger is not None  # run() opens it before the first update
         self.logger.close()
         summary = {
             "env_id": cfg.env_id,

@@ -51,7 +51,8 @@ class RunLogger:
     """
 
     def __init__(self, run_dir: Path, hparams: dict[str, Any] | None, extra_columns: tuple[str, ...] = ()) -> None:
-        """``extra_columns``: metrics.csv columns after :data:`METRIC_COLUMNS` (a trainer's own)."""
+        """``extra_columns``: metrics.csv columns after [`METRIC_COLUMNS`][a2c.run.logger.METRIC_COLUMNS] (a trainer's
+        own)."""
         self.run_dir = run_dir
         self.writer = tf.summary.create_file_writer(str(run_dir / "tb"))
         self._closed = False
@@ -98,7 +99,7 @@ class RunLogger:
         """Byte size of every log file, by path relative to the run directory.
 
         Taken at each checkpoint so that a resume can cut the logs back to exactly that
-        point (:func:`rewind_logs`); sizes rather than steps, because the final
+        point ([`rewind_logs`][a2c.run.logger.rewind_logs]); sizes rather than steps, because the final
         evaluation shares its step with the last periodic one.
         """
         self.flush()

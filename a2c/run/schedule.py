@@ -1,9 +1,9 @@
 """When a run logs, evaluates, checkpoints and stops: one schedule for every driver.
 
-The single-run driver (:mod:`a2c.run.driver`) and the population driver
-(:mod:`a2c.population.driver`) differ in what a call, a metrics row, an evaluation and a
+The single-run driver ([`a2c.run.driver`][a2c.run.driver]) and the population driver
+([`a2c.population.driver`][a2c.population.driver]) differ in what a call, a metrics row, an evaluation and a
 checkpoint are, not in when they happen; exact resume relies on "when" depending only
-on the counters a checkpoint restores (:class:`~a2c.run.progress.Progress`), so it is
+on the counters a checkpoint restores ([`Progress`][a2c.run.progress.Progress]), so it is
 written once, here.
 
 The clock: ``train_seconds`` counts the calls, logging and compilation, not
@@ -33,7 +33,8 @@ class Scheduled(Protocol):
     callback: Callback | None
 
     def advance(self, updates: int) -> Any:
-        """One call of ``updates`` updates; counts its episodes; returns what :meth:`log` needs."""
+        """One call of ``updates`` updates; counts its episodes; returns what [`log`][a2c.run.schedule.Scheduled.log]
+        needs."""
 
     def log(self, update: int, out: Any) -> None: ...
 

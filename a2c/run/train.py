@@ -1,9 +1,9 @@
 """The training entry points that the command line, the notebook and the object API call.
 
-:func:`train` starts a run in a new run directory and :func:`resume` continues one
+[`train`][a2c.run.train.train] starts a run in a new run directory and [`resume`][a2c.run.train.resume] continues one
 from its newest checkpoint, exactly where it stopped; both build the trainer that the
-config asks for (:func:`trainer_for`) and hand it to the run driver
-(:mod:`a2c.run.driver.driver`), which owns the loop, the logs, evaluation, checkpoints and the
+config asks for ([`trainer_for`][a2c.run.train.trainer_for]) and hand it to the run driver
+([`a2c.run.driver`][a2c.run.driver]), which owns the loop, the logs, evaluation, checkpoints and the
 final files.
 """
 
@@ -33,7 +33,7 @@ __all__ = ["StandardTrainer", "TrainResult", "resume", "train", "train_fused", "
 def trainer_for(cfg: Config) -> Trainer:
     """The trainer ``cfg`` asks for: fused (``cfg.fused``), A3C on Ray workers
     (``cfg.async_updates``), or standard, with its rollouts from Ray workers when
-    ``cfg.workers`` (:mod:`a2c.trainers.ray_workers`; Ray is imported only then)."""
+    ``cfg.workers`` ([`a2c.trainers.ray_workers`][a2c.trainers.ray_workers]; Ray is imported only then)."""
     if cfg.fused:
         return FusedTrainer(cfg)
     if cfg.workers and cfg.async_updates:
@@ -61,8 +61,8 @@ def train(
     it from then on and closes it when it ends or fails.
     ``callback(update, global_step)`` runs after each trainer call; raising
     KeyboardInterrupt there stops training as Ctrl-C does. Stopping raises
-    :class:`~a2c.run.signals.TrainingInterrupted` once the checkpoint is written
-    (continue with :func:`resume`). The trainer is built first, so an unknown
+    [`TrainingInterrupted`][a2c.run.signals.TrainingInterrupted] once the checkpoint is written
+    (continue with [`resume`][a2c.run.train.resume]). The trainer is built first, so an unknown
     environment or unsupported space fails before anything is written.
     """
     if collector is not None and cfg.fused:
@@ -93,10 +93,10 @@ def resume(
 ) -> TrainResult:
     """Continue the run in ``run_dir`` from its newest checkpoint, with the run's own
     config.toml, up to its step budget; then write the model, final evaluation and
-    summary as :func:`train` does. Only the cosmetic ``progress`` and, for a run on Ray
+    summary as [`train`][a2c.run.train.train] does. Only the cosmetic ``progress`` and, for a run on Ray
     workers, the cluster (``ray_address``) may be changed: anything else would make the
     result differ from an uninterrupted run.
-    ``collector``: as for :func:`train` (its state is restored from the checkpoint).
+    ``collector``: as for [`train`][a2c.run.train.train] (its state is restored from the checkpoint).
     """
     run_dir = Path(run_dir)
     config_path = run_dir / "config.toml"
@@ -125,5 +125,6 @@ def resume(
 def train_fused(
     cfg: Config, *, overwrite: bool = False, quiet: bool = False, callback: Callback | None = None
 ) -> TrainResult:
-    """:func:`train` with the fused trainer (:mod:`a2c.trainers.fused`): ``cfg.fused`` is set."""
+    """[`train`][a2c.run.train.train] with the fused trainer ([`a2c.trainers.fused`][a2c.trainers.fused]): ``cfg.fused``
+    is set."""
     return train(dataclasses.replace(cfg, fused=True), overwrite=overwrite, quiet=quiet, callback=callback)

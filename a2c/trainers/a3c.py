@@ -1,10 +1,10 @@
 """Asynchronous advantage actor-critic (A3C, Mnih et al. 2016) on Ray workers.
 
-Each worker (:class:`a2c.trainers.ray_workers.RolloutWorker`) collects ``n_steps`` on its own
-``envs_per_worker`` envs with the weights it last received and returns the A2C loss's
-clipped gradients on that rollout (:func:`a2c.agent.learner.make_gradients`: the same loss,
-the one tape). The learner applies each gradient as it arrives
-(:func:`a2c.agent.learner.make_apply`: the run's optimizer) and sends fresh weights back to
+Each worker ([`a2c.trainers.ray_workers.RolloutWorker`][a2c.trainers.ray_workers.RolloutWorker]) collects ``n_steps`` on
+its own ``envs_per_worker`` envs with the weights it last received and returns the A2C loss's
+clipped gradients on that rollout ([`a2c.agent.learner.make_gradients`][a2c.agent.learner.make_gradients]: the same
+loss, the one tape). The learner applies each gradient as it arrives
+([`a2c.agent.learner.make_apply`][a2c.agent.learner.make_apply]: the run's optimizer) and sends fresh weights back to
 that worker only; the others keep computing with older weights. How much older is the
 *staleness* of a gradient: the optimizer steps taken between the weights it was
 computed at and the step that applies it (``workers/staleness_*`` in metrics.csv).
@@ -37,11 +37,11 @@ A3C_COLUMNS = (*WORKER_COLUMNS, "workers/staleness_mean", "workers/staleness_max
 
 class A3CTrainer:
     """The learner of A3C: applies workers' gradients as they arrive (a
-    :class:`~a2c.trainers.base.Trainer`)."""
+    [`Trainer`][a2c.trainers.base.Trainer])."""
 
     name = "a3c"
     updates_per_call = 1
-    metric_columns = A3C_COLUMNS
+    metric_columns: tuple[str, ...] = A3C_COLUMNS
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg

@@ -1,9 +1,9 @@
-"""What a trainer is, as the run driver (:mod:`a2c.run.driver.driver`) sees it.
+"""What a trainer is, as the run driver ([`a2c.run.driver`][a2c.run.driver]) sees it.
 
-A :class:`Trainer` supplies only its step: ``advance(k)`` performs ``k`` updates and
-returns their metrics and the episodes that finished (:class:`StepOutput`). The standard
-trainer (:mod:`a2c.trainers.standard`) does one update per call, the fused one
-(:mod:`a2c.trainers.fused`) many inside one compiled call, A3C (:mod:`a2c.trainers.a3c`)
+A [`Trainer`][a2c.trainers.base.Trainer] supplies only its step: ``advance(k)`` performs ``k`` updates and
+returns their metrics and the episodes that finished ([`StepOutput`][a2c.trainers.base.StepOutput]). The standard
+trainer ([`a2c.trainers.standard`][a2c.trainers.standard]) does one update per call, the fused one
+([`a2c.trainers.fused`][a2c.trainers.fused]) many inside one compiled call, A3C ([`a2c.trainers.a3c`][a2c.trainers.a3c])
 applies worker gradients as they arrive.
 """
 
@@ -16,7 +16,7 @@ import keras
 
 
 class StepOutput(NamedTuple):
-    """What one :meth:`Trainer.advance` call returns."""
+    """What one [`Trainer.advance`][a2c.trainers.base.Trainer.advance] call returns."""
 
     metrics: Mapping[str, Any]  # learner.UPDATE_METRICS of the call (scalars or 0-d tensors)
     episodes: list[tuple[float, float, float]]  # finished episodes: (count, return sum, length sum) chunks
@@ -50,7 +50,8 @@ class Trainer(Protocol):
         """JSON-able host state for a checkpoint."""
 
     def load_state(self, state: dict[str, Any]) -> list[str]:
-        """Restore :meth:`state`; return warnings about what could not be restored exactly."""
+        """Restore [`state`][a2c.trainers.base.Trainer.state]; return warnings about what could not be restored
+        exactly."""
 
     def summary(self) -> dict[str, Any]:
         """Extra fields of summary.json."""

@@ -3,16 +3,16 @@
 On a tiny MLP, every compiled TensorFlow call costs a fixed dispatch overhead far
 larger than stepping even a thousand numpy CartPoles, so a trainer that returns to
 Python every env step is bound by round trips, not arithmetic. This module does what
-PureJaxRL does with JAX: the batched TensorFlow ports of :mod:`a2c.envs.tf_envs` step
+PureJaxRL does with JAX: the batched TensorFlow ports of [`a2c.envs.tf_envs`][a2c.envs.tf_envs] step
 inside the same ``tf.function`` as the policy, and a ``tf.while_loop`` runs up to
 ``cfg.fused_updates_per_call`` whole updates
 
     rollout (n_steps x n_envs, sampled actions, same-step autoreset)
     -> GAE returns -> A2C loss -> GradientTape -> clip -> optimizer step
 
-per call (:class:`FusedLoop`). :class:`FusedTrainer` is that loop as a
-:class:`~a2c.trainers.base.Trainer`: the run driver (:mod:`a2c.run.driver`) calls it, and writes the
-same run directory, logs, evaluations, checkpoints and exports as for the standard
+per call ([`FusedLoop`][a2c.trainers.fused.FusedLoop]). [`FusedTrainer`][a2c.trainers.fused.FusedTrainer] is that loop
+as a [`Trainer`][a2c.trainers.base.Trainer]: the run driver ([`a2c.run.driver`][a2c.run.driver]) calls it, and writes
+the same run directory, logs, evaluations, checkpoints and exports as for the standard
 trainer.
 
 The program runs XLA-compiled (``cfg.fused_xla``) or op by op in TensorFlow's graph
@@ -22,21 +22,21 @@ training, not the same bits, since XLA fuses and reorders float operations and d
 random numbers with its own kernels.
 
 Nothing of the algorithm is written twice: the model comes from
-:func:`a2c.agent.model.model_for`, sampling from the model's distribution
-(:mod:`a2c.agent.distributions`), and each update is :func:`a2c.agent.learner.update_step`. The one
-difference is the autoreset: the ports reset in the SAME step, so ``obs[t + 1]`` is
-already the next episode's first observation and the bootstrap target of step t is
-``V(final_obs[t])``, passed as ``next_obs``; every transition is real (``valid`` is
+[`a2c.agent.model.model_for`][a2c.agent.model.model_for], sampling from the model's distribution
+([`a2c.agent.distributions`][a2c.agent.distributions]), and each update is
+[`a2c.agent.learner.update_step`][a2c.agent.learner.update_step]. The one difference is the autoreset: the ports reset
+in the SAME step, so ``obs[t + 1]`` is already the next episode's first observation and the bootstrap target of step t
+is ``V(final_obs[t])``, passed as ``next_obs``; every transition is real (``valid`` is
 all ones).
 
 Randomness: one Philox ``tf.random.Generator`` seeded with ``cfg.seed`` draws, in ONE
 call per env step, the action noise and the envs' replacement episodes
-(:class:`~a2c.envs.tf_envs.UniformNoise`), because inside XLA every separate draw is a
+([`UniformNoise`][a2c.envs.tf_envs.base.UniformNoise]), because inside XLA every separate draw is a
 Philox computation compiled on its own, and compilation is the largest fixed cost
 of a fused run. Its state and the envs' state are variables, saved in checkpoints,
 so a resumed fused run continues exactly.
 
-The presets live in :mod:`a2c.config.resolve` (no TensorFlow), so that the command line
+The presets live in [`a2c.config.resolve`][a2c.config.resolve] (no TensorFlow), so that the command line
 can resolve and check a fused config before starting TensorFlow.
 """
 
@@ -245,8 +245,8 @@ class FusedLoop:
 
 # ------------------------------------------------------------------------------ trainer
 class FusedTrainer:
-    """:class:`FusedLoop` as a :class:`~a2c.trainers.base.Trainer`: up to ``fused_updates_per_call``
-    updates per call, compiled before the first one.
+    """[`FusedLoop`][a2c.trainers.fused.FusedLoop] as a [`Trainer`][a2c.trainers.base.Trainer]: up to
+    ``fused_updates_per_call`` updates per call, compiled before the first one.
 
     Metrics leave the graph once per call, as means over the call's updates (so a
     metrics.csv row's ``train/`` values are the mean over the last call's updates), and
@@ -255,7 +255,7 @@ class FusedTrainer:
     """
 
     name = "fused"
-    metric_columns = ()
+    metric_columns: tuple[str, ...] = ()
 
     def __init__(self, cfg: Config) -> None:
         env = ported_env(cfg.env_id)  # EnvError before anything is written
@@ -287,7 +287,7 @@ class FusedTrainer:
         )
 
     def check_finite(self) -> None:
-        """Nothing to do: :meth:`advance` checks every call's metrics."""
+        """Nothing to do: [`advance`][a2c.trainers.fused.FusedTrainer.advance] checks every call's metrics."""
 
     def checkpoint_objects(self) -> dict[str, Any]:
         return {"fused_rng": self.loop.rng, "fused_state": tf.nest.flatten(self.loop.state)}

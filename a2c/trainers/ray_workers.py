@@ -1,18 +1,18 @@
 """Rollouts on Ray actors: the standard trainer's collector with its envs in other
 processes, or on other machines of a Ray cluster (Ray Core: actors and the object store).
 
-:class:`WorkerPool` owns the Ray side: it joins a cluster (``ray_address``), starts a
+[`WorkerPool`][a2c.trainers.ray_workers.WorkerPool] owns the Ray side: it joins a cluster (``ray_address``), starts a
 local Ray, or uses the one this process already runs; it starts ``workers`` actors
-(:class:`RolloutWorker`), each a :class:`~a2c.trainers.rollout.RolloutCollector` over its slice of
-``envs_per_worker`` envs with its own copy of the model; it broadcasts weights with one
-``ray.put`` per update (each worker fetches them by reference, only when their version
-changed) and it survives worker deaths. :class:`RayCollector` is the
-:class:`~a2c.trainers.rollout.Collector` built on it (synchronous A2C); :mod:`a2c.trainers.a3c` uses the
-same pool for asynchronous gradients.
+([`RolloutWorker`][a2c.trainers.ray_workers.RolloutWorker]), each a
+[`RolloutCollector`][a2c.trainers.rollout.RolloutCollector] over its slice of ``envs_per_worker`` envs with its own copy
+of the model; it broadcasts weights with one ``ray.put`` per update (each worker fetches them by reference, only when
+their version changed) and it survives worker deaths. [`RayCollector`][a2c.trainers.ray_workers.RayCollector] is the
+[`Collector`][a2c.trainers.rollout.Collector] built on it (synchronous A2C); [`a2c.trainers.a3c`][a2c.trainers.a3c] uses
+the same pool for asynchronous gradients.
 
 Worker ``i`` steps envs ``i*E ... i*E+E-1`` of ``N*E``: seeded ``seed + i*E + j`` and
 sampled with rows of the same noise a local collector over all ``N*E`` envs draws
-(:func:`a2c.agent.policy.make_act`), so the concatenated batch is the local collector's.
+([`a2c.agent.policy.make_act`][a2c.agent.policy.make_act]), so the concatenated batch is the local collector's.
 
 Faults: actors restart (``max_restarts=-1``, the constructor runs again); a call that
 fails because its worker died is sent again, and a worker that answers from a new
@@ -27,19 +27,23 @@ collector) share its calls, retries and state: split, each would need the others
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import socket
 import sys
 import time
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from a2c.agent.batch import EpisodeStats, Rollout
 from a2c.common.errors import A2CError
 from a2c.config.schema import Config
+
+if TYPE_CHECKING:
+    from a2c.agent.dispatch import HostCall
 
 WORKER_COLUMNS = ("workers/restarts", "workers/round_seconds", "workers/broadcast_seconds")
 CALL_RETRY_SECONDS = 120.0  # how long a call to a dead worker is retried while Ray restarts it
@@ -91,7 +95,7 @@ def start_ray(address: str, workers: int) -> bool:
 
 
 class RolloutWorker:
-    """One Ray actor: a :class:`~a2c.trainers.rollout.RolloutCollector` over envs ``rows`` of the
+    """One Ray actor: a [`RolloutCollector`][a2c.trainers.rollout.RolloutCollector] over envs ``rows`` of the
     run's, with a model of its own (TensorFlow on one thread, as the actor has one CPU)."""
 
     def __init__(self, cfg: Config, index: int) -> None:
@@ -110,12 +114,13 @@ class RolloutWorker:
             warnings.simplefilter("ignore")
             restarted = ray.get_runtime_context().was_current_actor_reconstructed
         if restarted:
-            seed = int(np.random.SeedSequence().entropy % 2**31)  # a restart: new episodes, not a replay
+            # a restart: new episodes, not a replay (entropy drawn by SeedSequence() is an int)
+            seed = int(cast(int, np.random.SeedSequence().entropy) % 2**31)
         env = make_vec_env(cfg.env_id, e)
         self.model = model_for(cfg, env.single_observation_space, env.single_action_space)
         self.collector = RolloutCollector(env, self.model, cfg.n_steps, seed, rows=(index * e, cfg.n_envs))
         self.version = -1
-        self.grads = None
+        self.grads: HostCall | None = None
         if cfg.async_updates:
             from a2c.agent.learner import make_gradients
 
@@ -147,6 +152,7 @@ class RolloutWorker:
         self._sync(version, weights)
         start = time.perf_counter()
         batch, stats = self.collector.collect()
+        assert self.grads is not None  # built when cfg.async_updates, the only case A3C calls this
         grads, metrics = self.grads(batch)
         return {
             "grads": [g.numpy() for g in grads],
@@ -165,9 +171,9 @@ class RolloutWorker:
 
 
 class WorkerPool:
-    """``cfg.workers`` :class:`RolloutWorker` actors, the weights they act with, and their
-    restarts. Calls are sent with :meth:`call` and read with :meth:`result`, which sends
-    a call again when its worker died."""
+    """``cfg.workers`` [`RolloutWorker`][a2c.trainers.ray_workers.RolloutWorker] actors, the weights they act with, and
+    their restarts. Calls are sent with [`call`][a2c.trainers.ray_workers.WorkerPool.call] and read with
+    [`result`][a2c.trainers.ray_workers.WorkerPool.result], which sends a call again when its worker died."""
 
     def __init__(self, cfg: Config) -> None:
         self.ray = ray = import_ray()
@@ -216,7 +222,7 @@ class WorkerPool:
         return getattr(self.actors[i], method).remote(self.version, self.weights_ref)
 
     def result(self, i: int, ref: Any, method: str) -> Any:
-        """The call's result, through restarts (:meth:`_get`). Counts a restart when the
+        """The call's result, through restarts (``_get``). Counts a restart when the
         answer comes from a new process."""
         out = self._get(ref, lambda: self.call(i, method))
         self.check_identity(i, tuple(out[2]["identity"] if isinstance(out, tuple) else out["identity"]))
@@ -254,7 +260,7 @@ class WorkerPool:
             return getattr(self.actors[i], method).remote(*(a[i] for a in args))
 
         refs = [send(i) for i in range(len(self.actors))]
-        return [self._get(ref, lambda i=i: send(i)) for i, ref in enumerate(refs)]
+        return [self._get(ref, functools.partial(send, i)) for i, ref in enumerate(refs)]
 
     def state(self) -> dict[str, Any]:
         """Every worker's collector state (RNGs, carried observation, envs) and the restarts."""
@@ -297,7 +303,7 @@ class WorkerPool:
 
 
 class RayCollector:
-    """The :class:`~a2c.trainers.rollout.Collector` of synchronous A2C on Ray: each round every
+    """The [`Collector`][a2c.trainers.rollout.Collector] of synchronous A2C on Ray: each round every
     worker collects ``n_steps`` on its envs with the newest weights; the batches are
     joined along the env axis."""
 

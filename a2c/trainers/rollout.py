@@ -1,11 +1,11 @@
 """Collect n_steps x n_envs transitions with the current policy. No gradients here.
 
-The trainer takes its rollouts through the :class:`Collector` interface, so that
+The trainer takes its rollouts through the [`Collector`][a2c.trainers.rollout.Collector] interface, so that
 collection can live elsewhere (remote workers) without the learner knowing.
-:class:`RolloutCollector` is the local one: it steps a gymnasium vector env in this
+[`RolloutCollector`][a2c.trainers.rollout.RolloutCollector] is the local one: it steps a gymnasium vector env in this
 process with the learner's own model.
 
-The env autoresets on the NEXT step (see :mod:`a2c.envs.make`), so the observation after
+The env autoresets on the NEXT step (see [`a2c.envs.make`][a2c.envs.make]), so the observation after
 a step that ended an episode is that episode's final observation, and the step after
 it is a reset step: its action is ignored and it returns the new episode's first
 observation with zero reward. ``valid`` marks the real transitions; the loss ignores
@@ -31,10 +31,11 @@ class Collector(Protocol):
     """Where the standard trainer's rollouts come from.
 
     ``shares_model``: the collector acts with the learner's own model object, so the
-    learner need not send it weights; otherwise the learner calls :meth:`set_weights`
-    with ``model.get_weights()`` before the first collection and after every update.
-    :meth:`state` is JSON-able and goes into every checkpoint; :meth:`load_state`
-    puts it back on resume and returns warnings for what could not be restored.
+    learner need not send it weights; otherwise the learner calls
+    [`set_weights`][a2c.trainers.rollout.Collector.set_weights] with ``model.get_weights()`` before the first collection
+    and after every update. [`state`][a2c.trainers.rollout.Collector.state] is JSON-able and goes into every checkpoint;
+    [`load_state`][a2c.trainers.rollout.Collector.load_state] puts it back on resume and returns warnings for what could
+    not be restored.
     """
 
     num_envs: int
@@ -57,8 +58,9 @@ class Collector(Protocol):
 @runtime_checkable
 class CollectorReport(Protocol):
     """A collector with something of its own to log (remote workers: restarts, broadcast
-    cost): ``metric_columns`` are extra metrics.csv columns, :meth:`metrics` their values
-    after each collection, :meth:`summary` extra fields of summary.json."""
+    cost): ``metric_columns`` are extra metrics.csv columns, [`metrics`][a2c.trainers.rollout.CollectorReport.metrics]
+    their values after each collection, [`summary`][a2c.trainers.rollout.CollectorReport.summary] extra fields of
+    summary.json."""
 
     metric_columns: tuple[str, ...]
 
@@ -69,7 +71,7 @@ class CollectorReport(Protocol):
 
 class RolloutCollector:
     """Steps a vector env with the model's sampled actions, carrying the last
-    observation between batches (the local :class:`Collector`)."""
+    observation between batches (the local [`Collector`][a2c.trainers.rollout.Collector])."""
 
     shares_model = True
 
@@ -82,8 +84,8 @@ class RolloutCollector:
         rows: tuple[int, int] | None = None,
     ) -> None:
         """``rows=(offset, total)``: these envs are envs ``offset...`` of ``total`` (a remote
-        worker's slice, :mod:`a2c.trainers.ray_workers`): seeded and sampled as a collector over all
-        ``total`` envs would seed and sample them."""
+        worker's slice, [`a2c.trainers.ray_workers`][a2c.trainers.ray_workers]): seeded and sampled as a collector over
+        all ``total`` envs would seed and sample them."""
         self.env = env
         self.n_steps = n_steps
         self.num_envs = n = env.num_envs
@@ -148,7 +150,8 @@ class RolloutCollector:
         }
 
     def load_state(self, state: dict[str, Any]) -> list[str]:
-        """Put the collector and the (just made and reset) env back as :meth:`state` saw them.
+        """Put the collector and the (just made and reset) env back as
+        [`state`][a2c.trainers.rollout.RolloutCollector.state] saw them.
 
         An env whose state cannot be saved (e.g. Box2D) instead starts new episodes from
         its restored RNGs: training goes on correctly, but no longer bit for bit.

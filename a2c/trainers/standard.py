@@ -1,17 +1,17 @@
-"""The training entry points that the command line and the notebook call, and the
-standard trainer.
+"""The standard trainer, which the training entry points ([`a2c.run.train`][a2c.run.train]) build unless
+the config asks for another.
 
-:func:`train` starts a run in a new run directory and :func:`resume` continues one
+[`train`][a2c.run.train.train] starts a run in a new run directory and [`resume`][a2c.run.train.resume] continues one
 from its newest checkpoint, exactly where it stopped; both hand a trainer to the run
-driver (:mod:`a2c.run.driver`), which owns the loop, the logs, evaluation, checkpoints and
-the final files. ``cfg.fused`` picks the fused trainer (:mod:`a2c.trainers.fused`); otherwise
-it is :class:`StandardTrainer`:
+driver ([`a2c.run.driver`][a2c.run.driver]), which owns the loop, the logs, evaluation, checkpoints and
+the final files. ``cfg.fused`` picks the fused trainer ([`a2c.trainers.fused`][a2c.trainers.fused]); otherwise
+it is [`StandardTrainer`][a2c.trainers.standard.StandardTrainer]:
 
     collector.collect()  ->  update(batch)  [-> collector.set_weights(...)]
 
 one compiled update per rollout, the rollouts coming from a
-:class:`~a2c.trainers.rollout.Collector` (by default the local :class:`~a2c.trainers.rollout.RolloutCollector`
-over a gymnasium vector env).
+[`Collector`][a2c.trainers.rollout.Collector] (by default the local
+[`RolloutCollector`][a2c.trainers.rollout.RolloutCollector] over a gymnasium vector env).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from a2c.trainers.rollout import Collector, CollectorReport, RolloutCollector
 class StandardTrainer:
     """Rollouts from a collector, one XLA-compiled update on each (the A2C paper's loop).
 
-    Without ``collector``, a local :class:`RolloutCollector` steps ``cfg.n_envs`` envs
+    Without ``collector``, a local [`RolloutCollector`][a2c.trainers.rollout.RolloutCollector] steps ``cfg.n_envs`` envs
     in this process with the learner's own model. A collector that does not share the
     model gets the weights before the first rollout and after every update.
     """
@@ -45,18 +45,26 @@ class StandardTrainer:
         # EnvError: nothing written
         env = make_vec_env(cfg.env_id, cfg.n_envs, cfg.atari_vector) if collector is None else None
         try:
-            obs_space = env.single_observation_space if env is not None else collector.observation_space
-            action_space = env.single_action_space if env is not None else collector.action_space
+            if env is not None:
+                obs_space, action_space = env.single_observation_space, env.single_action_space
+            else:
+                assert collector is not None  # env is None only when a collector is given
+                obs_space, action_space = collector.observation_space, collector.action_space
             distribution_for(cfg.env_id, action_space)
             self.model = model_for(cfg, obs_space, action_space)
             self.optimizer = make_optimizer(cfg)
             self.guard = FiniteGuard(UPDATE_METRICS)
             self.update = make_update(self.model, self.optimizer, cfg, self.guard)
-            self.collector: Collector = (
-                collector if collector is not None else RolloutCollector(env, self.model, cfg.n_steps, cfg.seed)
-            )
+            if env is not None:
+                self.collector: Collector = RolloutCollector(env, self.model, cfg.n_steps, cfg.seed)
+            else:
+                assert collector is not None
+                self.collector = collector
         except BaseException:
-            (env or collector).close()
+            if env is not None:
+                env.close()
+            elif collector is not None:
+                collector.close()
             raise
         if (self.collector.num_envs, self.collector.n_steps) != (cfg.n_envs, cfg.n_steps):
             self.collector.close()

@@ -5,7 +5,7 @@
 3. ``numeric``: central finite differences in float64.
 
 They are compared pairwise for every parameter tensor and loss term, with
-documented tolerances (:mod:`a2c.verify.report`). Entry points::
+documented tolerances ([`a2c.verify.report`][a2c.verify.report]). Entry points:
 
     from a2c.verify import verify_model, verify_seed000, seed000_symmetry
     report = verify_model()              # default CartPole model, A2C losses

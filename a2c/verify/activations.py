@@ -1,9 +1,9 @@
 """The activations as float64 numpy functions: the finite differences' own, not SymPy's or TF's.
 
-:mod:`a2c.verify.numeric` evaluates the network with them; :mod:`a2c.verify.point`
+[`a2c.verify.numeric`][a2c.verify.numeric] evaluates the network with them; [`a2c.verify.point`][a2c.verify.point]
 uses them only to keep check points off ReLU/ELU kinks. A module of their own so
 that the point need not import the numeric method (which imports the point), and
-so that :mod:`a2c.verify.network`, which the tape and symbolic sides build on, offers
+so that [`a2c.verify.network`][a2c.verify.network], which the tape and symbolic sides build on, offers
 them no numpy forward pass: methods sharing activations would share their bugs.
 """
 
@@ -21,7 +21,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # the same function, no overflow in exp(-x)
 
 
-#: Keyed like :data:`a2c.verify.network.SUPPORTED_ACTIVATIONS`.
+#: Keyed like [`a2c.verify.network.SUPPORTED_ACTIVATIONS`][a2c.verify.network.SUPPORTED_ACTIVATIONS].
 NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "linear": lambda x: x,
     "tanh": np.tanh,

@@ -50,14 +50,14 @@ def verify_model(
 ) -> Report:
     """Gradients of every loss term w.r.t. every parameter by tape, SymPy and finite differences.
 
-    ``model``: any model built by :func:`a2c.agent.model.build_actor_critic` (float32 or 64);
-    default: the trainer's default CartPole model initialised with ``seed``. It is
+    ``model``: any model built by [`a2c.agent.model.build_actor_critic`][a2c.agent.model.build_actor_critic] (float32 or
+    64); default: the trainer's default CartPole model initialised with ``seed``. It is
     rebuilt in float64 with the same weights; the original is not modified.
     ``case``: ``"a2c"`` checks ``a2c_loss``'s policy, value, entropy and total terms with
     ``vf_coef``/``ent_coef``/``normalize_advantage``; ``"soft"`` the soft policy loss
     with temperature ``alpha`` and given Q-values.
-    ``point``: a ready :class:`Point`; otherwise one is drawn with ``batch`` and ``seed``
-    (off ReLU kinks unless ``avoid_kinks=False``, see :func:`make_point`).
+    ``point``: a ready [`Point`][a2c.verify.point.Point]; otherwise one is drawn with ``batch`` and ``seed``
+    (off ReLU kinks unless ``avoid_kinks=False``, see [`make_point`][a2c.verify.point.make_point]).
     ``method``: the symbolic method, ``"expanded"``, ``"chain"`` or ``"auto"`` (by size).
     ``tape_loss`` / ``derivatives``: replace the tape's loss function or the symbolic
     activation derivatives (by activation name), so that tests can inject bugs and

@@ -1,9 +1,9 @@
 """Gradient checks for convolutional (``nature_cnn``) actor-critics.
 
-The Dense verifier (:func:`a2c.verify.network.describe`) reads flat networks; a model
+The Dense verifier ([`a2c.verify.network.describe`][a2c.verify.network.describe]) reads flat networks; a model
 with convolutions is checked here instead, in two parts (``a2c verify`` runs both):
 
-1. :func:`verify_conv_model`: the model itself -- any nature_cnn model, a trained
+1. [`verify_conv_model`][a2c.verify.conv.verify_conv_model]: the model itself -- any nature_cnn model, a trained
    Atari agent included -- rebuilt in float64 by the project's builder. ``tape``
    (``tf.GradientTape`` through the model and ``a2c_loss``) against ``numeric``:
    central differences of an independent numpy forward pass (sliding-window
@@ -12,12 +12,12 @@ with convolutions is checked here instead, in two parts (``a2c verify`` runs bot
    coordinates of each parameter tensor are compared (a seeded draw; the biases and
    kernels of every layer). The loss values of the two must agree too, which checks
    the forward pass (scaling, layout, strides) as well as the derivatives.
-2. :func:`verify_tiny_conv`: a 2-convolution net on 10x10x2 frames built by the same
+2. [`verify_tiny_conv`][a2c.verify.conv.verify_tiny_conv]: a 2-convolution net on 10x10x2 frames built by the same
    builder, every parameter three ways. ``symbolic`` is the chain rule through
    per-layer derivatives that SymPy derives: a convolution's pre-activation
    ``sum w x + b`` differentiated with respect to its kernel, bias and input patch,
    ReLU's as ``Heaviside(x, 0)`` (TensorFlow's convention), the Dense layers' and the
-   loss's with respect to the logits and the value from :mod:`a2c.verify.symbolic`.
+   loss's with respect to the logits and the value from [`a2c.verify.symbolic`][a2c.verify.symbolic].
 
 ReLU kinks: a central difference that straddles a pre-activation's zero sees the
 mean of two slopes. The tiny net's check point is drawn so that no pre-activation
@@ -28,7 +28,7 @@ any ReLU on different sides is skipped for the next candidate, and the report sa
 how many were. Both parts use the Dense verifier's tolerances.
 
 (~380 lines in one module: the layer description, the numpy forward pass, the tape,
-the SymPy chain rule and the two checks all work on one :class:`ConvNet` and one
+the SymPy chain rule and the two checks all work on one [`ConvNet`][a2c.verify.network.ConvNet] and one
 point; split apart they would hand both across modules.)
 """
 
@@ -158,7 +158,8 @@ def numeric_gradients(
     used: dict[str, np.ndarray] = {}
     skipped = 0
     for param, candidates in coords.items():
-        grads, taken = [], []
+        grads: list[np.ndarray] = []
+        taken: list[int] = []
         theta = W[param].ravel()
         for i in candidates:
             if want is not None and len(taken) == want:
@@ -300,7 +301,7 @@ def _point(
 ) -> Point:
     for _ in range(200):
         if spec.dtype == "uint8":
-            obs = rng.integers(0, 256, (batch, *spec.shape)).astype(np.uint8)
+            obs: np.ndarray = rng.integers(0, 256, (batch, *spec.shape)).astype(np.uint8)
         else:
             obs = rng.random((batch, *spec.shape))
         keep: list = []
@@ -383,7 +384,8 @@ def tiny_conv_model(seed: int = 0, n_actions: int = 3, hidden: Sequence[int] = (
 
 
 def verify_tiny_conv(*, batch: int = 6, seed: int = 0, vf_coef: float = 0.5, ent_coef: float = 0.01) -> Report:
-    """Part 2: every parameter of :func:`tiny_conv_model` by tape, SymPy chain rule and finite differences."""
+    """Part 2: every parameter of [`tiny_conv_model`][a2c.verify.conv.tiny_conv_model] by tape, SymPy chain rule and
+    finite differences."""
     model = tiny_conv_model(seed)
     net = describe_conv(model)
     rng = np.random.default_rng(seed)

@@ -1,10 +1,10 @@
 """Read an actor-critic Keras model into the plain description the three methods share.
 
-The verifier never trusts its own idea of the architecture: :func:`describe` reads
+The verifier never trusts its own idea of the architecture: [`describe`][a2c.verify.network.describe] reads
 every Dense layer of the model (its size and the activation named in its config)
 and checks the wiring, so the symbolic and numeric sides differentiate the network
-that Keras actually runs. :func:`to_float64` rebuilds the same network in double
-precision with the project's own :func:`a2c.agent.model.build_actor_critic`, which is
+that Keras actually runs. [`to_float64`][a2c.verify.network.to_float64] rebuilds the same network in double
+precision with the project's own [`a2c.agent.model.build_actor_critic`][a2c.agent.model.build_actor_critic], which is
 what the tape differentiates.
 """
 
@@ -36,6 +36,7 @@ from a2c.agent.model import (
 )
 from a2c.artifacts.saving import load_keras_model
 from a2c.common.errors import ModelFileError
+from a2c.envs.spaces import PolicyKind
 
 #: Activations every method supports (the trainer's config allows all of them).
 SUPPORTED_ACTIVATIONS = ("linear", "tanh", "relu", "sigmoid", "elu", "softplus", "silu", "gelu")
@@ -85,7 +86,8 @@ class ObsNormSpec:
 class NetSpec:
     """obs (-> constant obs_scale -> obs_norm) -> trunk Dense layers -> (policy head Dense, value
     Dense(1)); ``policy`` "categorical" (the head gives logits) or "gaussian" (the head gives
-    the mean, and a state-independent log-std parameter :data:`LOG_STD_PARAM` completes it)."""
+    the mean, and a state-independent log-std parameter [`LOG_STD_PARAM`][a2c.verify.network.LOG_STD_PARAM] completes
+    it)."""
 
     obs_dim: int
     n_actions: int
@@ -93,7 +95,7 @@ class NetSpec:
     logits: DenseSpec  # the policy head: logits, or a Gaussian's mean
     value: DenseSpec
     obs_scale: tuple[float, ...] | None = None
-    policy: str = "categorical"
+    policy: PolicyKind = "categorical"
     obs_norm: ObsNormSpec | None = None
 
     @property
@@ -156,7 +158,7 @@ def _activation_name(layer: keras.layers.Layer) -> str:
 
 
 def _check_input(model: keras.Model) -> None:
-    """Refuse an input that :class:`NetSpec` cannot describe, in one line saying why.
+    """Refuse an input that [`NetSpec`][a2c.verify.network.NetSpec] cannot describe, in one line saying why.
 
     The symbolic and numeric sides feed float64 vectors straight into ``trunk_0``, so
     an image input (which needs a Flatten) or an integer one (which ``obs_scale``
@@ -178,7 +180,8 @@ def _check_input(model: keras.Model) -> None:
 
 
 def describe(model: keras.Model) -> NetSpec:
-    """Read the Dense layers and check the input and wiring of a :func:`build_actor_critic` model.
+    """Read the Dense layers and check the input and wiring of a
+    [`build_actor_critic`][a2c.agent.model.build_actor_critic] model.
 
     Raises ModelFileError naming what is missing when the model is not such an
     actor-critic, or takes observations other than flat float vectors (a different
@@ -299,7 +302,8 @@ def to_float64(spec: NetSpec, weights: Mapping[str, np.ndarray]) -> keras.Model:
 
 
 def set_weights(model: keras.Model, spec: NetSpec, weights: Mapping[str, np.ndarray]) -> None:
-    """Assign ``weights`` (float64 arrays keyed like :func:`weights_of`) to the model's layers."""
+    """Assign ``weights`` (float64 arrays keyed like [`weights_of`][a2c.verify.network.weights_of]) to the model's
+    layers."""
     for layer in spec.dense_layers:
         keras_layer = model.get_layer(layer.name)
         keras_layer.kernel.assign(np.asarray(weights[layer.kernel], dtype=keras_layer.kernel.dtype))

@@ -1,7 +1,7 @@
 """Method 3: central finite differences of the loss, in float64 numpy.
 
 This side shares no code with the other two: its forward pass and losses are
-written here with plain numpy, its activations in :mod:`a2c.verify.activations`
+written here with plain numpy, its activations in [`a2c.verify.activations`][a2c.verify.activations]
 (which the tape and symbolic sides never call), and it only ever
 *evaluates* the loss.
 

@@ -15,10 +15,10 @@ Tolerances (float64 everywhere, losses of order 1 at the check points):
   ~1e-16 relative in practice; ``atol=1e-11, rtol=1e-8`` leaves a wide margin and
   still catches any real mistake (a missing factor, a sign, a convention).
 * a pair with the finite differences: their error is ~eps^(2/3) ~ 4e-11 (see
-  :mod:`a2c.verify.numeric`; measured 1e-12..5e-11 on the default model);
+  [`a2c.verify.numeric`][a2c.verify.numeric]; measured 1e-12..5e-11 on the default model);
   ``atol=1e-8, rtol=1e-6`` is 200x above that. Where a term is far from order 1 at
   the point (a trained critic's value loss), the round-off ``eps |L| / h`` dominates:
-  :func:`a2c.verify.verify_model` then raises that term's finite-difference ``atol``
+  [`a2c.verify.verify_model`][a2c.verify.check.verify_model] then raises that term's finite-difference ``atol``
   to ``ROUNDOFF_MARGIN`` (100) times it, and says so in the report's notes.
 """
 
@@ -29,9 +29,12 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import matplotlib.figure
 
 Grads = dict[str, dict[str, np.ndarray]]  # term -> parameter -> gradient
 
@@ -300,7 +303,7 @@ class Report:
         # Python floats print with repr: the shortest text that round-trips exactly.
         return json.dumps(self.to_dict(), indent=indent, allow_nan=True)
 
-    def plot(self, path: str | Path | None = None) -> matplotlib.figure.Figure:  # noqa: F821
+    def plot(self, path: str | Path | None = None) -> matplotlib.figure.Figure:
         """Log-scale bars of max abs and max rel error per (term, parameter), one colour per pair.
 
         Uses the Agg canvas directly (no pyplot state), so it works headless and leaves

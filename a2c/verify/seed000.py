@@ -2,8 +2,8 @@
 
 The project began as a SageMath notebook (the "seed notebook") that derived by hand
 the gradient of the entropy-regularised (soft) policy loss of a tiny softmax policy;
-notebooks/walkthrough.ipynb section 2 walks through it, and the README's "Gradient
-verification" section places it among the other checks. That policy has inputs s1, s2,
+notebooks/walkthrough.ipynb section 2 walks through it, and the docs' "Gradient
+verification" page (docs/verification.md) places it among the other checks. That policy has inputs s1, s2,
 weights w11, w12, w21, w22, biases b1, b2, and the parameterisation
 
     z1 = s1*w11 + s1*w12 + b1,    z2 = s2*w21 + s2*w22 + b2,    pi = softmax(z),
@@ -23,12 +23,12 @@ derivatives by simplification. The seed notebook's check meant for w22 compared
 is checked against its own form.
 
 Why dJ/dw11 = dJ/dw12 (the notebook's ``print(dJ_dw11 - dJ_dw12)`` gives 0): z1
-depends on w11 and w12 only through s1*(w11 + w12), so dz1/dw11 = dz1/dw12 = s1 and
+depends on w11 and w12 only through ``s1*(w11 + w12)``, so dz1/dw11 = dz1/dw12 = s1 and
 the loss cannot tell the two weights apart -- a property of this parameterisation,
 in which s2 never reaches z1 and s1 never reaches z2. A standard Dense layer
-z = W^T s + b feeds z1 from *both* inputs, z1 = s1*W[0,0] + s2*W[1,0] + b1, so the
-two weights into z1 get s1*g1 and s2*g1, which differ whenever s1 != s2
-(:func:`seed000_symmetry` shows the numbers).
+z = W^T s + b feeds z1 from *both* inputs, ``z1 = s1*W[0,0] + s2*W[1,0] + b1``, so the
+two weights into z1 get ``s1*g1`` and ``s2*g1``, which differ whenever s1 != s2
+([`seed000_symmetry`][a2c.verify.seed000.seed000_symmetry] shows the numbers).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ SUMMARY = (
     "J = -sum_a pi(a|s) (Q(s,a) - alpha log pi(a|s)) for a 2-input, 2-action softmax policy with six "
     "parameters (w11, w12, w21, w22, b1, b2), as derived in the project's original notebook and worked "
     'through in notebooks/walkthrough.ipynb, section 2 ("The seed notebook\'s soft policy loss"); '
-    'more in the README\'s "Gradient verification" section and in a2c/verify/seed000.py.'
+    "more in docs/verification.md and in a2c/verify/seed000.py."
 )
 PAIRS = (
     ("tape", "symbolic"),
@@ -173,7 +173,8 @@ def seed_loss(point: SeedPoint, alpha: float = 1.0) -> float:
 
 
 def numeric_gradients(point: SeedPoint, alpha: float = 1.0, step: float = DEFAULT_STEP) -> dict[str, float]:
-    """Central differences of :func:`seed_loss` (step as in :mod:`a2c.verify.numeric`)."""
+    """Central differences of [`seed_loss`][a2c.verify.seed000.seed_loss] (step as in
+    [`a2c.verify.numeric`][a2c.verify.numeric])."""
     theta = point.params()
     out = {}
     for j, p in enumerate(PARAMS):
@@ -280,7 +281,7 @@ def seed000_symmetry(point: SeedPoint | None = None, *, seed: int = 0, alpha: fl
 
     The Dense layer is ``keras.layers.Dense(2)`` in float64 with kernel
     ``[[w11, w21], [w12, w22]]`` (kernel[i, j] links input i to output j), i.e. the
-    usual z1 = s1*w11 + s2*w12 + b1, z2 = s1*w21 + s2*w22 + b2, differentiated by the
+    usual ``z1 = s1*w11 + s2*w12 + b1``, ``z2 = s1*w21 + s2*w22 + b2``, differentiated by the
     tape through ``soft_policy_loss`` and cross-checked by finite differences.
     """
     import keras

@@ -1,6 +1,6 @@
 """Method 2: SymPy differentiates the loss symbolically; the result is evaluated at the point.
 
-The network is read from the Keras model's own layers (:func:`a2c.verify.network.describe`):
+The network is read from the Keras model's own layers ([`a2c.verify.network.describe`][a2c.verify.network.describe]):
 each Dense layer's size and the activation named in its config. Two ways to use SymPy:
 
 ``expanded`` (small models, like the seed notebook): the whole per-sample loss is
@@ -15,7 +15,7 @@ composed by the chain rule through the Dense layers in numpy (``dL/dW = h^T dL/d
 ``dL/dh = dL/dpre W^T``). Fully expanding a 4,675-parameter network would take
 SymPy hours; the chain rule is exact all the same.
 
-``auto`` picks ``expanded`` up to :data:`EXPANDED_MAX_PARAMS` parameters.
+``auto`` picks ``expanded`` up to [`EXPANDED_MAX_PARAMS`][a2c.verify.symbolic.EXPANDED_MAX_PARAMS] parameters.
 
 Both ways stay in this one module (~420 lines, the Gaussian head included) on purpose: they build the per-sample
 loss from the same symbolic pieces (activations, the TensorFlow conventions below),
@@ -32,16 +32,17 @@ Conventions that must match TensorFlow:
   in a derivative is replaced by ``Heaviside(u, 0)``. ``derivatives=`` lets a caller
   substitute any other derivative (the tests inject wrong ones).
 * Losses: the same batch mean / ``masked_mean`` weights, MSE without 1/2, entropy
-  with a minus sign in the total, as in :func:`a2c.agent.losses.a2c_loss`; the soft loss is
+  with a minus sign in the total, as in [`a2c.agent.losses.a2c_loss`][a2c.agent.losses.a2c_loss]; the soft loss is
   ``-sum_a pi (q - alpha log pi)`` averaged over the batch.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Callable, Mapping
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import sympy as sp
@@ -87,7 +88,7 @@ def activation_derivative(name: str, derivatives: Mapping[str, SymFn] | None = N
 
 def _lambdify(
     args: list[sp.Symbol], expr: sp.Expr | list[sp.Expr], functions: Mapping[str, Callable] | None = None
-) -> Callable[..., object]:
+) -> Callable[..., Any]:
     """numpy function of ``args`` (common subexpressions computed once); ``functions`` names extra callables."""
     return sp.lambdify(args, expr, modules=[dict(functions or {}), *_MODULES], cse=True)
 
@@ -136,7 +137,8 @@ class HeadSymbols:
 
     @property
     def data(self) -> list[sp.Symbol]:
-        """Symbols whose values come from the point, in the order :func:`data_values` gives them."""
+        """Symbols whose values come from the point, in the order [`data_values`][a2c.verify.symbolic.data_values] gives
+        them."""
         return [*self.y, self.adv, self.ret, *self.q, self.vf_coef, self.ent_coef, self.alpha]
 
 
@@ -173,7 +175,7 @@ def per_sample_loss(
 @functools.cache
 def head_gradient_fns(
     n_actions: int, case: str, gaussian: bool = False
-) -> tuple[HeadSymbols, dict[str, Callable[..., object]]]:
+) -> tuple[HeadSymbols, dict[str, Callable[..., Any]]]:
     """For each term, a numpy function (z.., v, [ls..,] data..) -> [dl/dz_0, .., dl/dz_{A-1}, dl/dv
     (, dl/dls_0, ..)]."""
     s = HeadSymbols(n_actions)
@@ -186,7 +188,7 @@ def head_gradient_fns(
 
 
 @functools.cache
-def _head_value_fns(n_actions: int, case: str, gaussian: bool = False) -> dict[str, Callable[..., object]]:
+def _head_value_fns(n_actions: int, case: str, gaussian: bool = False) -> dict[str, Callable[..., Any]]:
     """For each term, a numpy function (z.., v, [ls..,] data..) -> the per-sample term."""
     s = HeadSymbols(n_actions)
     ls = s.ls if gaussian else []
@@ -324,15 +326,14 @@ def _activation_class(name: str, derivative: SymFn) -> type[sp.Function]:
 
     # A fresh, uniquely named class per call: SymPy hashes expressions by class name,
     # so an injected derivative must never share a name with the default one.
-    _activation_class.count += 1  # type: ignore[attr-defined]
     return type(
-        f"act_{name}_{_activation_class.count}",
-        (sp.Function,),  # type: ignore[attr-defined]
+        f"act_{name}_{next(_ACTIVATION_CLASS_NUMBERS)}",
+        (sp.Function,),
         {"fdiff": fdiff, "nargs": 1},
     )
 
 
-_activation_class.count = 0  # type: ignore[attr-defined]
+_ACTIVATION_CLASS_NUMBERS = itertools.count(1)  # numbers the classes _activation_class makes: 1, 2, ...
 
 
 def param_symbols(spec: NetSpec) -> dict[str, np.ndarray]:

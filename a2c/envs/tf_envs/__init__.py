@@ -1,10 +1,10 @@
 """Pure, batched TensorFlow ports of gymnasium classic-control envs.
 
-Each port is a frozen :class:`TFEnv` dataclass with ``reset(key, n_envs)`` and
+Each port is a frozen [`TFEnv`][a2c.envs.tf_envs.base.TFEnv] dataclass with ``reset(key, n_envs)`` and
 ``step(state, action, key)`` that run inside a ``tf.function`` (XLA-compiled or not)
 and ``tf.while_loop``, so whole rollouts compile to one program. See
-:mod:`a2c.envs.tf_envs.base` for the conventions and :mod:`a2c.envs.tf_envs.vector` for
-gymnasium-API wrappers.
+[`a2c.envs.tf_envs.base`][a2c.envs.tf_envs.base] for the conventions and
+[`a2c.envs.tf_envs.vector`][a2c.envs.tf_envs.vector] for gymnasium-API wrappers.
 """
 
 from __future__ import annotations

@@ -155,10 +155,10 @@ class Acrobot(TFEnv):
             torque += self._uniform(key, [batch_size(torque)], -noise, noise)
 
         # Classic RK4 over one interval [0, DT], in gymnasium's operation order.
-        y = tuple(state[:4])
+        y: tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor] = tuple(state[:4])
         half = DT / 2.0
 
-        def shifted(scale: float, k: tuple[tf.Tensor, ...]) -> tuple[tf.Tensor, ...]:
+        def shifted(scale: float, k: tuple[tf.Tensor, ...]) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
             return tuple(yi + scale * ki for yi, ki in zip(y, k, strict=True))
 
         k1 = self._derivatives(*y, torque)

@@ -9,15 +9,15 @@ whole rollout of thousands of envs is a single compiled program (an XLA one with
 Design rules every port follows:
 
 * **Pure and batched.** ``reset(key, n_envs)`` and ``step(state, action, key)`` take
-  and return tensors only; the env description (:class:`TFEnv`) is a frozen
+  and return tensors only; the env description ([`TFEnv`][a2c.envs.tf_envs.base.TFEnv]) is a frozen
   dataclass, so nothing hides in Python-side state and every call is re-traceable.
 * **Stateless RNG.** Randomness comes from an explicit ``key``: an int32/int64 tensor
   of shape ``[2]`` fed to ``tf.random.stateless_*``. Callers split keys (see
-  :func:`split_key`); the same key always gives the same result *within one
+  [`split_key`][a2c.envs.tf_envs.base.split_key]); the same key always gives the same result *within one
   execution mode*. XLA's stateless RNG kernels produce different streams from the
   graph/eager kernels, so jit and non-jit runs with the same key differ.
   Wherever a key is taken, a ``tf.random.Generator`` may be passed instead (each
-  draw then advances it, and no key is split), or :class:`UniformNoise`: uniform
+  draw then advances it, and no key is split), or [`UniformNoise`][a2c.envs.tf_envs.base.UniformNoise]: uniform
   numbers the caller drew beforehand, ``noise_dim`` per env and step. Inside XLA each
   draw is a separately compiled Philox computation (a stateless draw from a key is
   two, a split two more; compile costs in results/tuning.md), so a
@@ -51,7 +51,7 @@ EnvState = Any
 
 
 class StepResult(NamedTuple):
-    """What :meth:`TFEnv.step` returns; a NamedTuple so it nests in ``tf.while_loop``."""
+    """What [`TFEnv.step`][a2c.envs.tf_envs.base.TFEnv.step] returns; a NamedTuple so it nests in ``tf.while_loop``."""
 
     state: EnvState
     obs: tf.Tensor  # [n, obs_dim]; a fresh first observation where the env ended
@@ -105,7 +105,7 @@ class TFEnv(abc.ABC):
 
     Subclasses fix ``env_id``, ``obs_dim`` and ``n_actions`` and implement the three
     hooks; this class adds the time limit and same-step autoreset once for all.
-    Variants are made with :func:`dataclasses.replace`, e.g. ``dtype=tf.float64`` for
+    Variants are made with ``dataclasses.replace``, e.g. ``dtype=tf.float64`` for
     tight comparisons against gymnasium (whose physics runs in float64) or a shorter
     ``max_episode_steps``.
     """
@@ -117,7 +117,7 @@ class TFEnv(abc.ABC):
     dtype: tf.DType
 
     #: NamedTuple class of the state; physics fields first, ``steps`` last.
-    state_type: ClassVar[type]
+    state_type: ClassVar[type[Any]]
     #: Box action bounds (one per dimension) of a continuous port, whose ``n_actions`` is
     #: then the number of action dimensions; None for discrete ports (int actions).
     action_low: ClassVar[tuple[float, ...] | None] = None
@@ -154,12 +154,12 @@ class TFEnv(abc.ABC):
     @property
     def noise_dim(self) -> int:
         """Uniform numbers one step may use per env (dynamics noise + reset state): the
-        width a :class:`UniformNoise` must have."""
+        width a [`UniformNoise`][a2c.envs.tf_envs.base.UniformNoise] must have."""
         return self.reset_noise_dim
 
     @property
     def continuous(self) -> bool:
-        """Whether the port takes Box actions (see :attr:`action_low`)."""
+        """Whether the port takes Box actions (see [`action_low`][a2c.envs.tf_envs.base.TFEnv.action_low])."""
         return self.action_low is not None
 
     @property
@@ -176,8 +176,8 @@ class TFEnv(abc.ABC):
         """Advance every env one step, autoresetting ended ones in the same step.
 
         ``key`` seeds the replacement episodes (and any dynamics noise); it must be a
-        fresh key each step, e.g. from :func:`split_key`, a ``tf.random.Generator``
-        (which this call advances), or a fresh :class:`UniformNoise`.
+        fresh key each step, e.g. from [`split_key`][a2c.envs.tf_envs.base.split_key], a ``tf.random.Generator``
+        (which this call advances), or a fresh [`UniformNoise`][a2c.envs.tf_envs.base.UniformNoise].
         """
         # Discrete ports take int actions; continuous ones (n, dims) in the env dtype.
         action = tf.cast(action, tf.int32 if self.action_low is None else self.dtype)
@@ -212,7 +212,8 @@ class TFEnv(abc.ABC):
         return self.state_type(*fields, tf.cast(steps, tf.int32))
 
     def physics_of(self, state: EnvState) -> tf.Tensor:
-        """The ``[n, n_physics]`` physics array of a state; undoes :meth:`state_from_physics`."""
+        """The ``[n, n_physics]`` physics array of a state; undoes
+        [`state_from_physics`][a2c.envs.tf_envs.base.TFEnv.state_from_physics]."""
         return tf.stack(list(state[: self.n_physics]), axis=1)
 
     # ---------------------------------------------------------------- helpers
@@ -222,7 +223,7 @@ class TFEnv(abc.ABC):
     def _uniform(self, key: tf.Tensor, shape: Any, low: float, high: float) -> tf.Tensor:
         """Uniform ``[low, high)`` samples in the env dtype, like ``np_random.uniform``.
 
-        ``key`` is a ``[2]`` key, a ``tf.random.Generator`` or :class:`UniformNoise`
+        ``key`` is a ``[2]`` key, a ``tf.random.Generator`` or [`UniformNoise`][a2c.envs.tf_envs.base.UniformNoise]
         (``shape`` is then ``[n_envs]`` or ``[n_envs, columns]``)."""
         if isinstance(key, UniformNoise):
             u = key.take(1 if len(shape) == 1 else int(shape[1]))

@@ -8,7 +8,7 @@ scalars); only the observation is cast to float32.
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import tensorflow as tf
 
@@ -40,6 +40,10 @@ class MountainCarTrack:
     reset_noise_dim: ClassVar[int] = 1
     obs_low: ClassVar[tuple[float, ...]] = (MIN_POSITION, -MAX_SPEED)
     obs_high: ClassVar[tuple[float, ...]] = (MAX_POSITION, MAX_SPEED)
+
+    if TYPE_CHECKING:  # from TFEnv, which every env built on this track also derives from
+
+        def _uniform(self, key: tf.Tensor, shape: Any, low: float, high: float) -> tf.Tensor: ...
 
     def _sample_physics(self, key: tf.Tensor, n_envs: int | tf.Tensor) -> tuple[tf.Tensor, ...]:
         position = self._uniform(key, [n_envs], RESET_LOW, RESET_HIGH)

@@ -141,7 +141,7 @@ class TFVectorEnv(VectorEnv):
         )
 
 
-class TFGymEnv(gym.Env[np.ndarray, int]):
+class TFGymEnv(gym.Env[np.ndarray, np.int64]):
     """A port as a single ``gymnasium.Env`` (one env in a batch of one).
 
     Behaves like ``gymnasium.make(env_id)`` including the ``TimeLimit``: the step that
