@@ -67,11 +67,13 @@ def final_eval_fields(final: EvalResult | None) -> dict[str, Any]:
     }
 
 
-def evaluate_policy(policy: Policy, env_id: str, episodes: int, seed: int = EVAL_SEED_BASE) -> EvalResult:
+def evaluate_policy(
+    policy: Policy, env_id: str, episodes: int, seed: int = EVAL_SEED_BASE, env_kwargs: dict[str, Any] | None = None
+) -> EvalResult:
     """Run ``episodes`` full episodes (whole games for Atari, across lost lives); episode k
     is reset with seed ``seed + k``."""
     seeds = [seed + k for k in range(episodes)]
-    envs = [make_env(env_id)[0] for _ in range(episodes)]
+    envs = [make_env(env_id, env_kwargs=env_kwargs)[0] for _ in range(episodes)]
     obs_space, action_space = envs[0].observation_space, envs[0].action_space
     try:
         obs = np.stack([encode_observations([env.reset(seed=s)[0]], obs_space)[0] for env, s in zip(envs, seeds)])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,7 @@ def record_gif(
     *,
     max_frames: int = GIF_MAX_FRAMES,
     width: int = GIF_WIDTH,
+    env_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, float | int]:
     """Play one episode (reset with ``seed``) with ``policy`` (batch 1) and save it as a GIF.
 
@@ -48,7 +50,7 @@ def record_gif(
     old_driver = os.environ.get("SDL_VIDEODRIVER")
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     try:
-        env, obs_space = make_env(env_id, render_mode="rgb_array")
+        env, obs_space = make_env(env_id, render_mode="rgb_array", env_kwargs=env_kwargs)
     except BaseException:
         _restore_env("SDL_VIDEODRIVER", old_driver)
         raise

@@ -13,7 +13,7 @@ so path errors are reported without the cost of starting it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -22,7 +22,7 @@ import numpy as np
 from a2c.agent.batch import Policy
 from a2c.artifacts.evaluate import DEFAULT_ENV, EVAL_SEED_BASE, EvalResult, evaluate_policy
 from a2c.artifacts.gif import record_gif
-from a2c.artifacts.saving import MODEL_FILE, env_of_run, run_dir_of
+from a2c.artifacts.saving import MODEL_FILE, env_kwargs_of_run, env_of_run, run_dir_of
 from a2c.common.errors import ConfigError, ModelFileError
 from a2c.envs.spaces import ObsSpec
 
@@ -52,6 +52,7 @@ class LoadedModel:
     _params: Callable[[int], ParamsFn]
     _greedy: Callable[[int], Policy]
     handle: object = None  # the loaded Keras model or restored SavedModel (keeps its variables alive)
+    env_kwargs: dict[str, Any] = field(default_factory=dict)  # the run's, with its env_id
 
     def policy(self, batch: int, sample: bool = False, seed: int = EVAL_SEED_BASE) -> Policy:
         """A policy for a fixed batch of ``batch`` environments.
@@ -200,22 +201,23 @@ def load_model_any(path: str | Path) -> LoadedModel:
     if run_dir is None:
         run_dir = run_dir_of(target.parent)
     env_id = env_of_run(run_dir)
+    env_kwargs = env_kwargs_of_run(run_dir) if env_id else {}
     if kind == "keras":
         spec, n_actions, dist, params, greedy, handle = _load_keras(target)
     else:
         spec, n_actions, dist, params, greedy, handle = _load_saved_model(target)
         meta_env = read_export_metadata(target).get("env_id")
         env_id = env_id or (meta_env if isinstance(meta_env, str) and meta_env else None)
-    return LoadedModel(target, kind, spec, n_actions, run_dir, env_id, dist, params, greedy, handle)
+    return LoadedModel(target, kind, spec, n_actions, run_dir, env_id, dist, params, greedy, handle, env_kwargs)
 
 
-def check_model_fits_env(loaded: LoadedModel, env_id: str) -> None:
+def check_model_fits_env(loaded: LoadedModel, env_id: str, env_kwargs: dict[str, Any] | None = None) -> None:
     """ModelFileError unless the model takes the environment's observations and actions."""
     from a2c.agent.distributions import distribution_for
     from a2c.envs.make import env_spaces
     from a2c.envs.spaces import observation_spec
 
-    obs_space, action_space = env_spaces(env_id)
+    obs_space, action_space = env_spaces(env_id, env_kwargs)
     spec = observation_spec(obs_space)
     mismatch = distribution_for(env_id, action_space).param_keys != loaded.distribution.param_keys
     n_actions = int(action_space.shape[0]) if action_space.shape else int(cast("spaces.Discrete", action_space).n)
@@ -264,8 +266,9 @@ def evaluate_path(
         env_id, source = loaded.env_id, ("run config" if loaded.run_dir else "export metadata")
     else:
         env_id, source = DEFAULT_ENV, "default"
-    check_model_fits_env(loaded, env_id)
-    result = evaluate_policy(loaded.policy(episodes, sample, seed), env_id, episodes, seed)
+    env_kwargs = loaded.env_kwargs if env_id == loaded.env_id else None
+    check_model_fits_env(loaded, env_id, env_kwargs)
+    result = evaluate_policy(loaded.policy(episodes, sample, seed), env_id, episodes, seed, env_kwargs)
     info: dict = {
         "model": str(loaded.path),
         "format": loaded.kind,
@@ -276,5 +279,5 @@ def evaluate_path(
     }
     if gif is not None:
         info["gif"] = str(gif)
-        info.update(record_gif(loaded.policy(1, sample, seed), env_id, seed, gif))
+        info.update(record_gif(loaded.policy(1, sample, seed), env_id, seed, gif, env_kwargs=env_kwargs))
     return result, info

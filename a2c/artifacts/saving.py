@@ -101,12 +101,22 @@ def run_dir_of(path: Path) -> Path | None:
     return None
 
 
+def _run_config(run_dir: Path | None) -> dict[str, Any]:
+    if run_dir is None:
+        return {}
+    try:
+        return tomllib.loads((run_dir / "config.toml").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def env_of_run(run_dir: Path | None) -> str | None:
     """The env_id a run directory's config.toml names, or None."""
-    if run_dir is None:
-        return None
-    try:
-        env_id = tomllib.loads((run_dir / "config.toml").read_text()).get("env_id")
-    except (OSError, ValueError):
-        return None
+    env_id = _run_config(run_dir).get("env_id")
     return env_id if isinstance(env_id, str) and env_id else None
+
+
+def env_kwargs_of_run(run_dir: Path | None) -> dict[str, Any]:
+    """The env_kwargs a run directory's config.toml gives its environment ({} when none)."""
+    kwargs = _run_config(run_dir).get("env_kwargs")
+    return dict(kwargs) if isinstance(kwargs, dict) else {}

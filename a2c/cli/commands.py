@@ -163,18 +163,21 @@ def _run_verify_conv(args: argparse.Namespace, model: keras.Model) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     overrides = {name: getattr(args, name) for name in FIELD_NAMES}
     if args.resume is not None:
-        # The saved config is the run's: changing it would not continue the same run.
-        # Only where the run is shown and which Ray cluster it runs on may change.
+        # The saved config is the run's: changing it would not continue the same run. Only
+        # where the run is shown, which Ray cluster it runs on and (to extend it) its budget may change.
         extra = [
             f"--{n.replace('_', '-')}"
             for n, v in overrides.items()
-            if v is not None and n not in ("progress", "ray_address")
+            if v is not None and n not in ("progress", "ray_address", "total_steps")
         ]
         extra += ["--config"] * (args.config is not None) + ["--overwrite"] * args.overwrite
         extra += ["--seeds"] * (args.seeds is not None) + ["--sweep"] * (args.sweep is not None)
         if extra:
             raise ConfigError(f"--resume continues with the run's own config.toml; drop {', '.join(extra)}")
+        total_steps = coerce("total_steps", args.total_steps) if args.total_steps is not None else None
         if (Path(args.resume) / POPULATION_FILE).is_file():
+            if total_steps is not None:
+                raise ConfigError("--total-steps extends single runs; a population resumes with its own budget")
             import_tensorflow_quietly()
             from a2c.population.driver import resume_population
 
@@ -182,7 +185,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         import_tensorflow_quietly()
         from a2c.run.train import resume
 
-        result = resume(args.resume, progress=args.progress, ray_address=args.ray_address)
+        result = resume(args.resume, progress=args.progress, ray_address=args.ray_address, total_steps=total_steps)
     else:
         # Resolve once, refusing bad flags before paying for TensorFlow; fused mode (by flag or
         # in the TOML file) adds its preset layer (a2c.config.resolve).

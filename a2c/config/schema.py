@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import math
+import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_type_hints
@@ -38,7 +41,16 @@ def _doc(text: str, **kwargs: Any) -> Any:
 class Config:
     """Hyperparameters of one A2C run (defaults are the A2C paper's / SB3's)."""
 
-    env_id: str = _doc("gymnasium environment id", default="CartPole-v1")
+    env_id: str = _doc(
+        "gymnasium environment id, 'module:EnvId' (importing module registers it) or 'module:callable' "
+        "(a class or function that returns the env)",
+        default="CartPole-v1",
+    )
+    env_kwargs: dict[str, Any] = _doc(
+        "keyword arguments for the environment's constructor: JSON on the command line "
+        "(--env-kwargs '{\"size\": 8}'), an [env_kwargs] table in a config file",
+        default_factory=dict,
+    )
     seed: int = _doc("seed of the environments, the weights and the action sampling", default=0)
     total_steps: int = _doc("environment steps to train for (summed over the parallel envs)", default=200_000)
     n_envs: int = _doc("parallel environments", default=8)
@@ -164,6 +176,7 @@ class Config:
     def __post_init__(self) -> None:
         if isinstance(self.hidden_sizes, list):
             self.hidden_sizes = tuple(self.hidden_sizes)
+        self.env_kwargs = dict(self.env_kwargs)
 
     # Derived values, computed once so that every module agrees on them.
     @property
@@ -216,6 +229,10 @@ class Config:
             ),
             (self.seed >= 0, f"seed must be >= 0; got {self.seed}"),
             (
+                not (self.fused and self.env_kwargs),
+                "env_kwargs are for gymnasium environments; fused mode runs TensorFlow ports with fixed settings",
+            ),
+            (
                 not self.keep_best or self.eval_every > 0,
                 "keep_best picks among periodic evaluations; it needs eval_every > 0",
             ),
@@ -256,6 +273,7 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["hidden_sizes"] = list(self.hidden_sizes)
+        d["env_kwargs"] = dict(self.env_kwargs)
         return d
 
 
@@ -294,9 +312,35 @@ def coerce(name: str, value: Any) -> Any:
             if isinstance(value, str):
                 value = [v for v in value.replace(" ", "").split(",") if v]
             return tuple(coerce("seed", v) for v in value)
-        return str(value)
+        if hint == dict[str, Any]:
+            return _keyword_arguments(name, value)
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        if not isinstance(value, str):
+            raise ValueError(value)
+        return value
+    except ConfigError:
+        raise
     except (TypeError, ValueError):
-        raise ConfigError(f"{name} expects {getattr(hint, '__name__', hint)}; got {value!r}") from None
+        hint_text = getattr(hint, "__name__", hint)
+        if name == "env_id" and not isinstance(value, (str, int, float)):
+            raise ConfigError(
+                f"env_id expects an environment id (str); got a {type(value).__name__} object: to train on an "
+                "environment object, class or factory, pass it to A2C(env) (from a2c import A2C)"
+            ) from None
+        raise ConfigError(f"{name} expects {hint_text}; got {value!r}") from None
+
+
+def _keyword_arguments(name: str, value: Any) -> dict[str, Any]:
+    """A JSON object (a flag's string) or a mapping (TOML table, Python dict) with string keys."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{name} expects a JSON object such as '{{\"size\": 8}}'; got {value!r} ({e})") from None
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise ConfigError(f"{name} expects a table of keyword arguments (string keys); got {value!r}")
+    return dict(value)
 
 
 # Names other libraries (SB3, CleanRL, PyTorch, Keras) use for our fields, so that a config
@@ -374,10 +418,16 @@ def describe_unknown(keys: list[str]) -> str:
     return ", ".join(out)
 
 
+# Fields whose value is itself a table: the one kind of TOML section a config file may hold.
+TABLE_FIELDS = ("env_kwargs",)
+
+
 def _sections(table: dict[str, Any], prefix: str = "") -> list[tuple[str, list[str]]]:
     """The TOML tables (and arrays of tables) in ``table``, with the keys each holds."""
     found = []
     for name, value in table.items():
+        if name in TABLE_FIELDS:
+            continue
         if isinstance(value, dict):
             found.append((prefix + name, list(value)))
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
@@ -394,7 +444,9 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
-    flat_rule = "the file is flat: write every key at the top level (or every key under [a2c])"
+    flat_rule = (
+        "the file is flat: write every key at the top level (or every key under [a2c]); only [env_kwargs] is a table"
+    )
     if isinstance(data.get("a2c"), dict):
         outside = [k for k in data if k != "a2c"]
         if outside:

@@ -17,6 +17,7 @@ two apart in single-env loops).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from typing import Any
 
@@ -25,32 +26,55 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from gymnasium.wrappers import vector as vector_wrappers
 
-from a2c.common.errors import EnvError
+from a2c.common.errors import A2CError, EnvError
 from a2c.envs.atari import is_atari, make_atari_env, make_atari_vec_env, register_atari
+from a2c.envs.sources import entry_point_spec, is_local, local_spec
 from a2c.envs.spaces import check_spaces, encode_observations, feature_space
 
 
-def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
-    """Look up a registered environment, or raise EnvError naming it.
+def env_spec(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.envs.registration.EnvSpec:
+    """Look up an environment, or raise EnvError naming it; ``env_kwargs`` are added to its
+    constructor's keyword arguments.
 
     ``module:EnvName-v0`` imports ``module`` first (which registers the env), as
-    ``gym.make`` allows: third-party and test environments work from the command line.
+    ``gym.make`` allows, and ``module:callable`` names a class or function that returns the
+    env ([`a2c.envs.sources`][a2c.envs.sources]): third-party and test environments work
+    from the command line without being registered.
     """
     try:
-        if is_atari(env_id):
-            register_atari()
-        if ":" in env_id:
-            module, name = env_id.split(":", 1)
-            importlib.import_module(module)
-            return gym.spec(name)
-        return gym.spec(env_id)
+        spec = local_spec(env_id) or entry_point_spec(env_id)
+        if spec is None:
+            if is_atari(env_id):
+                register_atari()
+            if ":" in env_id:
+                module, name = env_id.split(":", 1)
+                importlib.import_module(module)
+                spec = gym.spec(name)
+            else:
+                spec = gym.spec(env_id)
     except ImportError as e:
         raise EnvError(f"unknown environment {env_id!r}: cannot import its module: {e}") from None
     except gym.error.Error as e:
-        raise EnvError(f"unknown environment {env_id!r}: {e}") from None
+        where = " (it was a Python object of the process that trained it: pass --env)" if is_local(env_id) else ""
+        raise EnvError(f"unknown environment {env_id!r}: {e}{where}") from None
+    if env_kwargs:
+        spec = dataclasses.replace(spec, kwargs={**spec.kwargs, **env_kwargs})
+    return spec
 
 
-def make_vec_env(env_id: str, n_envs: int, atari_vector: str = "ale") -> gym.vector.VectorEnv:
+def _make(env_id: str, spec: gym.envs.registration.EnvSpec, **kwargs: Any) -> gym.Env:
+    """``gym.make(spec)``; a constructor that raises is the user's environment failing: one line."""
+    try:
+        return gym.make(spec, **kwargs)
+    except A2CError:
+        raise
+    except Exception as e:  # whatever the user's constructor raises
+        raise EnvError(f"making {env_id} failed: {type(e).__name__}: {e}") from None
+
+
+def make_vec_env(
+    env_id: str, n_envs: int, atari_vector: str = "ale", env_kwargs: dict[str, Any] | None = None
+) -> gym.vector.VectorEnv:
     """A vector env with episode statistics and observations as [`observation_spec`][a2c.envs.spaces.observation_spec]
     says.
 
@@ -59,6 +83,7 @@ def make_vec_env(env_id: str, n_envs: int, atari_vector: str = "ale") -> gym.vec
     whole games as their episodes, from the vector env ``atari_vector`` names ([`a2c.envs.atari`][a2c.envs.atari]).
     """
     if is_atari(env_id):
+        _no_atari_kwargs(env_id, env_kwargs)
         env = make_atari_vec_env(env_id, n_envs, atari_vector)
         try:
             check_spaces(env_id, env.single_observation_space, env.single_action_space)
@@ -66,11 +91,10 @@ def make_vec_env(env_id: str, n_envs: int, atari_vector: str = "ale") -> gym.vec
             env.close()
             raise
         return env
-    spec = env_spec(env_id)
-    probe = gym.make(spec)  # the single env tells us the spaces before we vectorise
+    spec = env_spec(env_id, env_kwargs)
+    probe = _make(env_id, spec)  # the single env tells us the spaces before we vectorise
     try:
         check_spaces(env_id, probe.observation_space, probe.action_space)
-        single_obs_space = probe.observation_space
     finally:
         probe.close()
     if spec.vector_entry_point is not None:
@@ -79,10 +103,25 @@ def make_vec_env(env_id: str, n_envs: int, atari_vector: str = "ale") -> gym.vec
         env = gym.make_vec(
             spec, num_envs=n_envs, vectorization_mode="sync", vector_kwargs={"autoreset_mode": AutoresetMode.NEXT_STEP}
         )
-    mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
-    if mode != AutoresetMode.NEXT_STEP:  # a vector entry point chose otherwise
+    return prepare_vec_env(env_id, env)
+
+
+def prepare_vec_env(env_id: str, env: gym.vector.VectorEnv) -> gym.vector.VectorEnv:
+    """Check a vector env (its spaces, NEXT_STEP autoreset) and add what training reads of it:
+    observations encoded as the [`ObsSpec`][a2c.envs.spaces.ObsSpec] says, episode statistics.
+    Closes ``env`` when it is refused."""
+    single_obs_space = env.single_observation_space
+    try:
+        check_spaces(env_id, single_obs_space, env.single_action_space)
+        mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+        if mode != AutoresetMode.NEXT_STEP:  # a vector entry point (or the user) chose otherwise
+            raise EnvError(
+                f"{env_id}: vector env autoresets in mode {getattr(mode, 'value', mode)}; a2c needs next_step "
+                "(gymnasium's default)"
+            )
+    except BaseException:
         env.close()
-        raise EnvError(f"{env_id}: vector env autoresets in mode {mode}; a2c needs NEXT_STEP")
+        raise
     features = feature_space(single_obs_space)
     if not isinstance(single_obs_space, spaces.Box) or single_obs_space.dtype != features.dtype:
         env = vector_wrappers.TransformObservation(
@@ -93,21 +132,33 @@ def make_vec_env(env_id: str, n_envs: int, atari_vector: str = "ale") -> gym.vec
     return vector_wrappers.RecordEpisodeStatistics(env)
 
 
-def make_env(env_id: str, render_mode: str | None = None) -> tuple[gym.Env, spaces.Space]:
+def make_env(
+    env_id: str, render_mode: str | None = None, env_kwargs: dict[str, Any] | None = None
+) -> tuple[gym.Env, spaces.Space]:
     """A single env for evaluation, and its raw observation space (encode with
     [`encode_observations`][a2c.envs.spaces.encode_observations])."""
     if is_atari(env_id):  # whole games, rewards unclipped; an episode still ends at a lost life
+        _no_atari_kwargs(env_id, env_kwargs)
         env = make_atari_env(env_id, render_mode=render_mode)
     else:
         render: dict[str, Any] = {"render_mode": render_mode} if render_mode else {}
-        env = gym.make(env_spec(env_id), **render)
-    check_spaces(env_id, env.observation_space, env.action_space)
+        env = _make(env_id, env_spec(env_id, env_kwargs), **render)
+    try:
+        check_spaces(env_id, env.observation_space, env.action_space)
+    except BaseException:
+        env.close()
+        raise
     return env, env.observation_space
 
 
-def env_spaces(env_id: str) -> tuple[spaces.Space, spaces.Space]:
+def _no_atari_kwargs(env_id: str, env_kwargs: dict[str, Any] | None) -> None:
+    if env_kwargs:
+        raise EnvError(f"{env_id}: env_kwargs are not passed to Atari games (their settings are a2c.envs.atari's)")
+
+
+def env_spaces(env_id: str, env_kwargs: dict[str, Any] | None = None) -> tuple[spaces.Space, spaces.Space]:
     """(observation space, action space) of an environment, checked as training checks them."""
-    env, obs_space = make_env(env_id)
+    env, obs_space = make_env(env_id, env_kwargs=env_kwargs)
     try:
         return obs_space, env.action_space
     finally:

@@ -19,7 +19,7 @@ import json
 import shutil
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -52,9 +52,11 @@ from a2c.run.checkpoint import RunCheckpoint
 from a2c.run.logger import RunLogger, rewind_logs
 from a2c.run.progress import Progress, RecentEpisodes
 from a2c.run.run_dir import prepare_run_dir, resume_command
-from a2c.run.schedule import Callback, run_schedule
+from a2c.run.schedule import run_schedule
 from a2c.run.signals import StopSignals, TrainingInterrupted
 from a2c.trainers.fused import ported_env
+
+Callback = Callable[[int, int], None]  # (update, global_step) after each call
 
 
 def population_env(env_id: str) -> TFEnv:
@@ -199,6 +201,10 @@ class PopulationRun:
         """Every member greedily, in one compiled call."""
         assert self._physics is not None  # the schedule evaluates only when p.next_eval was set
         self._evaluate(self._physics)
+
+    def after_call(self, update: int, out: dict[str, np.ndarray]) -> None:
+        if self.callback is not None:
+            self.callback(update, self.progress.global_step)
 
     def interrupted(self) -> TrainingInterrupted:
         assert self.stop.signum is not None  # the schedule asks only once a stop was requested

@@ -96,11 +96,30 @@ class RunCheckpoint:
 
     def save(self, update: int, host_state: dict[str, Any]) -> str:
         """Write ``ckpt-<update>``, refusing non-finite weights (the last good one stays)."""
+        self._set_host(update, host_state)
+        return self.manager.save(checkpoint_number=update)
+
+    def write(self, prefix: str | Path, update: int, host_state: dict[str, Any]) -> str:
+        """Write the same state to ``prefix`` (``prefix.index``, ``prefix.data-*``) outside the
+        run's managed checkpoints: a saved agent ([`a2c.api.agent.A2C.save`][a2c.api.agent.A2C.save])."""
+        self._set_host(update, host_state)
+        return self.checkpoint.write(str(prefix))
+
+    def read(self, prefix: str | Path) -> dict[str, Any]:
+        """Load a state written by [`write`][a2c.run.checkpoint.RunCheckpoint.write]; return its host state."""
+        self.checkpoint.read(str(prefix)).assert_existing_objects_matched()
+        return self._host_value(str(prefix))
+
+    def _set_host(self, update: int, host_state: dict[str, Any]) -> None:
         bad = [v.path for v in self._variables if not np.all(np.isfinite(np.asarray(v)))]
         if bad:
             raise NonFiniteError(f"update {update}: non-finite values in {', '.join(bad[:3])}")
         self.host.value = {"format": HOST_STATE_FORMAT, **host_state}
-        return self.manager.save(checkpoint_number=update)
+
+    def _host_value(self, path: str) -> dict[str, Any]:
+        if self.host.value.get("format") != HOST_STATE_FORMAT:
+            raise RunDirError(f"{path} was written by an incompatible version of a2c")
+        return self.host.value
 
     def restore(self) -> dict[str, Any]:
         """Load the newest checkpoint into the model, optimizer and ``extra``; return the
@@ -110,9 +129,7 @@ class RunCheckpoint:
             raise RunDirError(f"{self.directory} holds no complete checkpoint to resume from")
         self.remove_orphans(checkpoint_update(path))
         self.checkpoint.restore(path).assert_existing_objects_matched()
-        if self.host.value.get("format") != HOST_STATE_FORMAT:
-            raise RunDirError(f"{path} was written by an incompatible version of a2c")
-        return self.host.value
+        return self._host_value(path)
 
     def remove_orphans(self, latest_update: int) -> None:
         """Delete what a crash mid-save left behind: ``*_temp`` folders, the index's

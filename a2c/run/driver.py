@@ -43,12 +43,13 @@ from a2c.common.errors import NonFiniteError
 from a2c.common.files import atomic_write_json
 from a2c.config.schema import Config
 from a2c.run.best import LAST_MODEL_FILE, SELECTION_SEED_BASE, BestWeights
+from a2c.run.callbacks import CallbackLike, as_callback, float_metrics
 from a2c.run.checkpoint import RunCheckpoint
 from a2c.run.console import Display
 from a2c.run.logger import RunLogger, rewind_logs
 from a2c.run.progress import Progress
 from a2c.run.run_dir import CURVES_FILE, resume_command
-from a2c.run.schedule import Callback, run_schedule
+from a2c.run.schedule import run_schedule
 from a2c.run.signals import StopSignals, TrainingInterrupted
 from a2c.trainers.base import StepOutput, Trainer
 
@@ -65,9 +66,11 @@ class RunDriver:
     then write the final files."""
 
     def __init__(
-        self, cfg: Config, run_dir: Path, trainer: Trainer, *, quiet: bool = False, callback: Callback | None = None
+        self, cfg: Config, run_dir: Path, trainer: Trainer, *, quiet: bool = False, callback: CallbackLike = None
     ) -> None:
-        self.cfg, self.run_dir, self.trainer, self.quiet, self.callback = cfg, run_dir, trainer, quiet, callback
+        self.cfg, self.run_dir, self.trainer, self.quiet = cfg, run_dir, trainer, quiet
+        self.callback = as_callback(callback)
+        self.target = cfg.n_updates  # the update this session trains to (run() may set another)
         self.model = trainer.model
         # keep_best (a2c.run.best): the best periodic evaluation's weights, checkpointed with the rest;
         # its periodic evaluations play their own seeds, never the final evaluation's.
@@ -84,18 +87,25 @@ class RunDriver:
 
     # -- checkpoints ----------------------------------------------------------------------
 
-    def restore(self) -> None:
-        """Load the newest checkpoint and put the trainer and the logs back to that point."""
-        host = self.checkpoints.restore()
+    def restore(self, prefix: str | Path | None = None) -> None:
+        """Load the newest checkpoint and put the trainer and the logs back to that point;
+        or, with ``prefix``, a state saved elsewhere (a saved agent: this run's logs start
+        empty, its counters go on from the saved ones)."""
+        host = self.checkpoints.restore() if prefix is None else self.checkpoints.read(prefix)
         self.progress = Progress.from_dict(host["progress"])
         self.progress.resumed_at.append(self.progress.update)
-        self.saved_update = self.progress.update
         if self.best is not None:
             self.best.load_state(host.get("best"))
         for warning in self.trainer.load_state(host["trainer"]):
             if not self.quiet:
                 print(f"a2c train: warning: {self.cfg.env_id}: {warning}", file=sys.stderr)
-        rewind_logs(self.run_dir, host["logs"])
+        if prefix is None:
+            self.saved_update = self.progress.update
+            rewind_logs(self.run_dir, host["logs"])
+
+    def write_state(self, prefix: str | Path) -> None:
+        """Write the whole training state to ``prefix`` (see [`restore`][a2c.run.driver.RunDriver.restore])."""
+        self.checkpoints.write(prefix, self.progress.update, self.host_state({}))
 
     def save_checkpoint(self) -> None:
         """Checkpoint the state after update ``progress.update`` (at most once per update).
@@ -108,29 +118,46 @@ class RunDriver:
             return
         self.trainer.check_finite()
         assert self.logger is not None  # run() opens it before the first update
-        self.checkpoints.save(
-            p.update,
-            {
-                "progress": p.to_dict(),
-                "logs": self.logger.file_sizes(),  # flushes the CSVs and TensorBoard first
-                "trainer": self.trainer.state(),
-                **({"best": self.best.state()} if self.best is not None else {}),
-            },
-        )
+        self.checkpoints.save(p.update, self.host_state(self.logger.file_sizes()))  # sizes: flushes the logs first
         self.saved_update = p.update
+        if self.callback is not None:
+            self.callback.on_checkpoint(p.update, p.global_step)
+
+    def host_state(self, log_sizes: dict[str, int]) -> dict[str, Any]:
+        """What a checkpoint holds besides the TensorFlow objects (JSON)."""
+        return {
+            "progress": self.progress.to_dict(),
+            "logs": log_sizes,
+            "trainer": self.trainer.state(),
+            **({"best": self.best.state()} if self.best is not None else {}),
+        }
 
     # -- the run --------------------------------------------------------------------------
 
-    def run(self, hparams: dict[str, Any] | None) -> TrainResult:
+    def run(self, hparams: dict[str, Any] | None, *, target: int | None = None, keep_open: bool = False) -> TrainResult:
+        """Train to update ``target`` (default: the config's budget), then write the final files.
+
+        ``keep_open``: leave the trainer (its envs, its compiled calls) open and the model
+        at its last weights, so that another ``run`` with a later ``target`` continues
+        exactly where this one ended (the object API's repeated ``learn``).
+        """
+        self.target = self.cfg.n_updates if target is None else target
+        finished = False
         try:
             self.trainer.start(self.progress.update)
             self.logger = RunLogger(self.run_dir, hparams, self.trainer.metric_columns)
+            if self.callback is not None:
+                self.callback.on_training_start(self.cfg, self.run_dir, self.model)
             with self.stop:
                 self._loop()
                 self.stop.deferred = False  # all is checkpointed: from here a signal stops at once
                 if self.stop.signum is not None:
                     raise self._interrupted()
-                return self._finish()
+                result = self._finish(keep_open)
+            finished = True
+            if self.callback is not None:
+                self.callback.on_training_end(result.summary)
+            return result
         except NonFiniteError as e:
             if self.saved_update is None:
                 note = "no checkpoint had been saved yet"
@@ -146,7 +173,8 @@ class RunDriver:
                 self._write_curves()
             raise interrupted from None
         finally:
-            self.trainer.close()
+            if not (keep_open and finished):  # a failed or stopped session is not continued in this process
+                self.trainer.close()
             if self.logger is not None:
                 self.logger.close()  # flushes; a no-op if _finish closed it
 
@@ -157,18 +185,19 @@ class RunDriver:
         name = signal.Signals(signum).name
         if self.saved_update is None:
             message = (
-                f"stopped by {name} at update {p.update} of {cfg.n_updates}, before any checkpoint was "
+                f"stopped by {name} at update {p.update} of {self.target}, before any checkpoint was "
                 "saved; start it again with --overwrite"
             )
-        elif self.saved_update == p.update == cfg.n_updates:
+        elif self.saved_update == p.update == self.target:
             message = (
                 f"stopped by {name} after training ({p.global_step} steps), before the final files were "
                 f"written; finish with: {resume_command(self.run_dir)}"
             )
         else:
-            at = f"update {self.saved_update} of {cfg.n_updates}"
+            at = f"update {self.saved_update} of {self.target}"
             if self.saved_update == p.update:
-                at += f" (step {p.global_step} of {cfg.total_steps})"
+                budget = cfg.total_steps if self.target == cfg.n_updates else self.target * cfg.batch_size
+                at += f" (step {p.global_step} of {budget})"
             message = f"stopped by {name}; checkpoint at {at}. Continue with: {resume_command(self.run_dir)}"
         return TrainingInterrupted(message, signum=signum, run_dir=self.run_dir, checkpoint_update=self.saved_update)
 
@@ -181,7 +210,7 @@ class RunDriver:
 
     def _evaluate(self, policy: Callable, episodes: int, seed: int = EVAL_SEED_BASE, *, log: bool = True) -> EvalResult:
         """A greedy evaluation, logged with the training clock at its step."""
-        result = evaluate_policy(policy, self.cfg.env_id, episodes, seed)
+        result = evaluate_policy(policy, self.cfg.env_id, episodes, seed, env_kwargs=self.cfg.env_kwargs)
         if log:
             assert self.logger is not None  # run() opens it before the first update
             self.logger.log_eval(self.progress.eval_row(result.summary()))
@@ -189,10 +218,10 @@ class RunDriver:
 
     def _loop(self) -> None:
         cfg, p = self.cfg, self.progress
-        self.display = Display(cfg.n_updates * cfg.batch_size, p.global_step, Display.choose(cfg.progress, self.quiet))
+        self.display = Display(self.target * cfg.batch_size, p.global_step, Display.choose(cfg.progress, self.quiet))
         try:
-            compile_seconds = self.trainer.compile() if p.update < cfg.n_updates else None
-            run_schedule(cfg, p, self, self.trainer.updates_per_call, compile_seconds)
+            compile_seconds = self.trainer.compile() if p.update < self.target else None
+            run_schedule(cfg, p, self, self.trainer.updates_per_call, compile_seconds, self.target)
         finally:
             self.display.close()
 
@@ -212,21 +241,29 @@ class RunDriver:
         self.trainer.check_finite()  # the metrics are read here anyway
         self._log_row(update, out.metrics, self.display)
 
-    def evaluate(self) -> None:
-        """Greedy, one env and one seed per episode."""
+    def evaluate(self) -> bool | None:
+        """Greedy, one env and one seed per episode; the callback's answer."""
         self.trainer.check_finite()
         result = self._evaluate(self.greedy_periodic, self.cfg.eval_episodes, self.periodic_seed)
         if self.best is not None:
             self.best.offer(result.mean, self.progress.global_step)
         self.display.evaluated(result.mean)
+        return self.callback.on_evaluation(self.progress.global_step, result) if self.callback is not None else None
+
+    def after_call(self, update: int, out: StepOutput) -> bool | None:
+        if self.callback is None:
+            return None
+        return self.callback.on_update(update, self.progress.global_step, float_metrics(out.metrics))
 
     def interrupted(self) -> TrainingInterrupted:
         return self._interrupted()
 
-    def _finish(self) -> TrainResult:
-        """Write model.keras, the SavedModel, the final evaluation and summary.json."""
+    def _finish(self, keep_open: bool = False) -> TrainResult:
+        """Write model.keras, the SavedModel, the final evaluation and summary.json
+        (``keep_open``: then put the last weights back, for training to go on)."""
         cfg, run_dir, model, p = self.cfg, self.run_dir, self.model, self.progress
         self.trainer.check_finite()
+        last_weights = model.get_weights() if keep_open and self.best is not None else None
         # One compiled policy reads the model's variables: it scores the last weights and then the kept ones.
         greedy = make_greedy(model, cfg.final_eval_episodes) if cfg.final_eval_episodes > 0 else None
         kept = self._keep_best(greedy)
@@ -242,7 +279,7 @@ class RunDriver:
             "seed": cfg.seed,
             "trainer": self.trainer.name,
             "total_steps": p.global_step,
-            "updates": cfg.n_updates,
+            "updates": p.update,
             "train_seconds": p.train_seconds,
             "steps_per_second": p.steps_per_second,
             "warmup_seconds": p.warmup_seconds,
@@ -256,6 +293,8 @@ class RunDriver:
         }
         atomic_write_json(run_dir / "summary.json", summary)
         self._write_curves()
+        if last_weights is not None:
+            model.set_weights(last_weights)
         return TrainResult(run_dir, model, summary)
 
     def _keep_best(self, greedy: Callable | None) -> dict[str, Any]:

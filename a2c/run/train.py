@@ -12,15 +12,17 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import gymnasium as gym
 import tomli_w
 
-from a2c.common.errors import RunDirError
+from a2c.common.errors import ConfigError, RunDirError
 from a2c.common.files import atomic_write_text
 from a2c.common.tf_setup import configure_tensorflow
 from a2c.config.resolve import make_config
 from a2c.config.schema import Config, load_toml
+from a2c.run.callbacks import CallbackLike
 from a2c.run.checkpoint import RunCheckpoint
-from a2c.run.driver import Callback, RunDriver, TrainResult
+from a2c.run.driver import RunDriver, TrainResult
 from a2c.run.run_dir import prepare_run_dir
 from a2c.trainers.base import Trainer
 from a2c.trainers.fused import FusedTrainer
@@ -30,10 +32,16 @@ from a2c.trainers.standard import StandardTrainer
 __all__ = ["StandardTrainer", "TrainResult", "resume", "train", "train_fused", "trainer_for"]
 
 
-def trainer_for(cfg: Config) -> Trainer:
+def trainer_for(cfg: Config, env: gym.vector.VectorEnv | None = None) -> Trainer:
     """The trainer ``cfg`` asks for: fused (``cfg.fused``), A3C on Ray workers
     (``cfg.async_updates``), or standard, with its rollouts from Ray workers when
-    ``cfg.workers`` ([`a2c.trainers.ray_workers`][a2c.trainers.ray_workers]; Ray is imported only then)."""
+    ``cfg.workers`` ([`a2c.trainers.ray_workers`][a2c.trainers.ray_workers]; Ray is imported only then).
+    ``env``: a prepared vector env for the standard trainer to train on (the object API's)."""
+    if env is not None:
+        if cfg.fused or cfg.workers:
+            env.close()
+            raise ConfigError("a vector env object trains in this process: drop fused and workers")
+        return StandardTrainer(cfg, env=env)
     if cfg.fused:
         return FusedTrainer(cfg)
     if cfg.workers and cfg.async_updates:
@@ -52,14 +60,16 @@ def train(
     *,
     overwrite: bool = False,
     quiet: bool = False,
-    callback: Callback | None = None,
+    callback: CallbackLike = None,
     collector: Collector | None = None,
 ) -> TrainResult:
     """Train an agent as ``cfg`` says in a new run directory; return the model.
 
     ``collector`` replaces the standard trainer's local rollout collector; the run owns
     it from then on and closes it when it ends or fails.
-    ``callback(update, global_step)`` runs after each trainer call; raising
+    ``callback``: an [`a2c.Callback`][a2c.run.callbacks.Callback], a list of them, or a
+    function ``fn(update, global_step)`` run after each trainer call; a hook returning
+    False ends training cleanly (the final files are written); raising
     KeyboardInterrupt there stops training as Ctrl-C does. Stopping raises
     [`TrainingInterrupted`][a2c.run.signals.TrainingInterrupted] once the checkpoint is written
     (continue with [`resume`][a2c.run.train.resume]). The trainer is built first, so an unknown
@@ -87,30 +97,48 @@ def resume(
     *,
     quiet: bool = False,
     progress: bool | None = None,
-    callback: Callback | None = None,
+    callback: CallbackLike = None,
     collector: Collector | None = None,
     ray_address: str | None = None,
+    total_steps: int | None = None,
 ) -> TrainResult:
     """Continue the run in ``run_dir`` from its newest checkpoint, with the run's own
     config.toml, up to its step budget; then write the model, final evaluation and
     summary as [`train`][a2c.run.train.train] does. Only the cosmetic ``progress`` and, for a run on Ray
     workers, the cluster (``ray_address``) may be changed: anything else would make the
     result differ from an uninterrupted run.
+    ``total_steps``: a new budget, larger than the steps already trained; it also extends a
+    finished run (its summary.json is then replaced when the new budget is reached, and a
+    linear learning-rate schedule stretches to the new budget from where it stands).
     ``collector``: as for [`train`][a2c.run.train.train] (its state is restored from the checkpoint).
     """
     run_dir = Path(run_dir)
     config_path = run_dir / "config.toml"
     if not config_path.is_file():
         raise RunDirError(f"{run_dir} is not a run directory (it has no config.toml)")
-    if (run_dir / "summary.json").is_file():
-        raise RunDirError(f"the run in {run_dir} has finished (it has a summary.json); nothing to resume")
-    if RunCheckpoint.latest_update(run_dir) is None:
+    finished = (run_dir / "summary.json").is_file()
+    if finished and total_steps is None:
+        raise RunDirError(
+            f"the run in {run_dir} has finished (it has a summary.json); to train it further, "
+            "pass a larger budget: --resume RUN --total-steps N"
+        )
+    latest = RunCheckpoint.latest_update(run_dir)
+    if latest is None:
         raise RunDirError(f"{run_dir} has no checkpoint to resume from; start it again with --overwrite")
     # Atari runs saved before atari_vector existed were trained on (and snapshot) the gymnasium stack.
-    legacy = {} if "atari_vector" in load_toml(config_path) else {"atari_vector": "gymnasium"}
+    saved = load_toml(config_path)
+    legacy = {} if "atari_vector" in saved else {"atari_vector": "gymnasium"}
     cfg = make_config(
         {"run_dir": str(run_dir), "progress": progress, "ray_address": ray_address, **legacy}, config_path
     )
+    if total_steps is not None:
+        done = latest * cfg.batch_size
+        if total_steps <= done:
+            raise ConfigError(f"--total-steps {total_steps} is not more than the {done} steps the run has trained")
+        cfg = dataclasses.replace(cfg, total_steps=int(total_steps)).validate()
+        atomic_write_text(config_path, tomli_w.dumps({**saved, "total_steps": cfg.total_steps}))
+        if finished:  # it describes an end that is no longer the run's; written again at the new end
+            (run_dir / "summary.json").unlink()
     configure_tensorflow(cfg)
     trainer = trainer_for(cfg) if collector is None else StandardTrainer(cfg, collector)
     try:
@@ -123,7 +151,7 @@ def resume(
 
 
 def train_fused(
-    cfg: Config, *, overwrite: bool = False, quiet: bool = False, callback: Callback | None = None
+    cfg: Config, *, overwrite: bool = False, quiet: bool = False, callback: CallbackLike = None
 ) -> TrainResult:
     """[`train`][a2c.run.train.train] with the fused trainer ([`a2c.trainers.fused`][a2c.trainers.fused]): ``cfg.fused``
     is set."""

@@ -45,7 +45,7 @@ class A3CTrainer:
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
-        probe = make_vec_env(cfg.env_id, 1)  # EnvError here, before Ray starts
+        probe = make_vec_env(cfg.env_id, 1, env_kwargs=cfg.env_kwargs)  # EnvError here, before Ray starts
         try:
             distribution_for(cfg.env_id, probe.single_action_space)
             self.model = model_for(cfg, probe.single_observation_space, probe.single_action_space)

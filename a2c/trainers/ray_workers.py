@@ -116,7 +116,7 @@ class RolloutWorker:
         if restarted:
             # a restart: new episodes, not a replay (entropy drawn by SeedSequence() is an int)
             seed = int(cast(int, np.random.SeedSequence().entropy) % 2**31)
-        env = make_vec_env(cfg.env_id, e)
+        env = make_vec_env(cfg.env_id, e, env_kwargs=cfg.env_kwargs)
         self.model = model_for(cfg, env.single_observation_space, env.single_action_space)
         self.collector = RolloutCollector(env, self.model, cfg.n_steps, seed, rows=(index * e, cfg.n_envs))
         self.version = -1
@@ -313,7 +313,7 @@ class RayCollector:
     def __init__(self, cfg: Config) -> None:
         from a2c.envs.make import make_vec_env
 
-        probe = make_vec_env(cfg.env_id, 1)  # EnvError here, before Ray starts
+        probe = make_vec_env(cfg.env_id, 1, env_kwargs=cfg.env_kwargs)  # EnvError here, before Ray starts
         self.observation_space, self.action_space = probe.single_observation_space, probe.single_action_space
         probe.close()
         self.num_envs, self.n_steps = cfg.n_envs, cfg.n_steps

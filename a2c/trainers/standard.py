@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import gymnasium as gym
+
 from a2c.agent.distributions import distribution_for
 from a2c.agent.guard import FiniteGuard
 from a2c.agent.learner import UPDATE_METRICS, make_optimizer, make_update
@@ -40,10 +42,15 @@ class StandardTrainer:
     name = "standard"
     updates_per_call = 1
 
-    def __init__(self, cfg: Config, collector: Collector | None = None) -> None:
+    def __init__(
+        self, cfg: Config, collector: Collector | None = None, env: gym.vector.VectorEnv | None = None
+    ) -> None:
+        """``env``: a vector env to train on instead of the one ``cfg`` names (prepared by
+        [`prepare_vec_env`][a2c.envs.make.prepare_vec_env]; the trainer closes it)."""
         self.cfg = cfg
         # EnvError: nothing written
-        env = make_vec_env(cfg.env_id, cfg.n_envs, cfg.atari_vector) if collector is None else None
+        if collector is None and env is None:
+            env = make_vec_env(cfg.env_id, cfg.n_envs, cfg.atari_vector, cfg.env_kwargs)
         try:
             if env is not None:
                 obs_space, action_space = env.single_observation_space, env.single_action_space
