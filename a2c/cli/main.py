@@ -1,5 +1,8 @@
 """The ``a2c`` command line: ``a2c train|verify|evaluate|export|plot`` (also ``python -m a2c``).
 
+It first puts the current directory on ``sys.path`` as ``python -m a2c`` does
+([`a2c.cli.invocation.put_cwd_on_path`][a2c.cli.invocation.put_cwd_on_path]), so that ``--env module:EnvId``
+imports a module of the current directory from the console script too.
 Problems with the user's input ([`A2CError`][a2c.common.errors.A2CError]) are printed as
 one line and exit with status 2, without a traceback.
 """
@@ -13,6 +16,7 @@ from collections.abc import Sequence
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
 
 from a2c.cli.commands import cmd_train, run_evaluate, run_export, run_plot, run_verify  # noqa: E402
+from a2c.cli.invocation import put_cwd_on_path  # noqa: E402
 from a2c.cli.parser import build_parser  # noqa: E402
 from a2c.common.errors import A2CError  # noqa: E402
 from a2c.common.tf_setup import import_tensorflow_quietly  # noqa: E402
@@ -22,6 +26,7 @@ COMMANDS = {"train": cmd_train, "verify": run_verify, "evaluate": run_evaluate, 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    put_cwd_on_path()
     args = build_parser().parse_args(argv)
     try:
         if args.command != "train":  # train checks its flags first, then imports TensorFlow itself
