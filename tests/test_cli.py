@@ -4,11 +4,16 @@ next steps that run, fast one-line errors, flag hints, and the step budget it re
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from a2c.cli.commands import next_steps
+from a2c.cli.invocation import a2c_command
 
 ROOT = Path(__file__).resolve().parents[1]
 CONSOLE_SCRIPT = Path(sys.executable).with_name("a2c")  # the installed ``a2c`` beside this Python
@@ -64,3 +69,78 @@ def test_console_script_trains_an_env_module_of_the_current_directory(tmp_path):
     )
     assert train.returncode == 0, train.stderr
     assert "trained 64 steps" in train.stdout
+    # The printed next step runs as printed (from the same directory, with the env from config.toml).
+    evaluate = next(line.strip() for line in train.stdout.splitlines() if " evaluate " in line)
+    program = evaluate.split(" evaluate ")[0]
+    run = subprocess.run(
+        f"{program} evaluate run --episodes 2",
+        shell=True,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "environment: mypkg.envs:Tiny-v0" in run.stdout and "2 episodes" in run.stdout
+
+
+# --- the command that the printed next steps use (a2c.cli.invocation) -------------------------
+
+
+@pytest.fixture
+def script(tmp_path, monkeypatch):
+    """An installed ``a2c`` script at tmp_path/.venv/bin/a2c, run from tmp_path; PATH finds nothing."""
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "a2c").write_text("#!/bin/sh\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    return bin_dir / "a2c"
+
+
+def test_a2c_on_path_that_is_the_running_script_is_printed_as_a2c(script, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: str(script) if name == "a2c" else None)
+    assert a2c_command(str(script)) == "a2c"
+    assert a2c_command(".venv/bin/a2c") == "a2c"
+
+
+def test_a2c_not_on_path_or_another_one_is_printed_as_the_path_that_ran(script, tmp_path, monkeypatch):
+    assert a2c_command(".venv/bin/a2c") == ".venv/bin/a2c"  # make train's
+    assert a2c_command(str(script)) == ".venv/bin/a2c"  # absolute, inside the current directory
+    other = tmp_path / "elsewhere" / "a2c"
+    other.parent.mkdir()
+    other.write_text("#!/bin/sh\n")
+    monkeypatch.setattr(shutil, "which", lambda name: str(other) if name == "a2c" else None)
+    assert a2c_command(str(script)) == ".venv/bin/a2c"  # PATH's a2c is another installation
+    monkeypatch.chdir(script.parent)
+    assert a2c_command(str(script)) == "./a2c"  # never a bare name that PATH would look up
+    monkeypatch.chdir(other.parent)
+    assert a2c_command(str(script)) == str(script)  # outside the current directory: absolute
+
+
+def test_python_m_a2c_is_printed_with_the_python_that_ran_it(tmp_path, monkeypatch):
+    main_py = str(ROOT / "a2c" / "__main__.py")
+    monkeypatch.setattr(shutil, "which", lambda name: sys.executable if name == "python" else None)
+    assert a2c_command(main_py) == "python -m a2c"
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.chdir(tmp_path)
+    assert a2c_command(main_py) == f"{shlex.quote(sys.executable)} -m a2c"
+    monkeypatch.setattr(sys, "executable", str(tmp_path / ".venv" / "bin" / "python"))
+    assert a2c_command(main_py) == ".venv/bin/python -m a2c"
+
+
+def test_called_from_python_it_is_a2c(script):
+    assert a2c_command(str(ROOT / "tests" / "test_cli.py")) == "a2c"  # e.g. pytest's argv[0]
+
+
+def test_next_steps_spell_a2c_and_tensorboard_as_they_run_from_here(script, tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", [".venv/bin/a2c", "train"])
+    monkeypatch.setattr(sys, "executable", str(script.with_name("python")))
+    script.with_name("tensorboard").write_text("#!/bin/sh\n")
+    text = next_steps(tmp_path / "runs" / "r1")
+    assert "  .venv/bin/a2c evaluate " in text and "  .venv/bin/a2c plot " in text
+    assert "  .venv/bin/tensorboard --logdir " in text
+    monkeypatch.setattr(shutil, "which", lambda name: {"a2c": str(script), "tensorboard": "/x"}.get(name))
+    text = next_steps(tmp_path / "runs" / "r1")
+    assert "  a2c evaluate " in text and "  a2c plot " in text and "  tensorboard --logdir " in text

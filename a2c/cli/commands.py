@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from a2c.cli.invocation import a2c_command, tool_command
 from a2c.common.errors import ConfigError
 from a2c.common.tf_setup import import_tensorflow_quietly
 from a2c.config.resolve import make_config, make_fused_config
@@ -259,22 +260,25 @@ def _population_done(run_dir: Path, summary: dict) -> int:
                 f"{g['members']} members{solved}"
             )
     print(f"table: {run_dir / 'population.md'}; curves: {run_dir / 'population_curves.png'}")
-    print(f"next steps:\n  a2c evaluate {run} --member 0 --episodes 100\n  a2c export {run} --member 0")
+    a2c = a2c_command()
+    print(f"next steps:\n  {a2c} evaluate {run} --member 0 --episodes 100\n  {a2c} export {run} --member 0")
     return 0
 
 
 def next_steps(run_dir: Path) -> str:
-    """What a user can do with a finished run, as commands to copy."""
+    """What a user can do with a finished run, as commands to copy: ``a2c`` spelled as it runs from here
+    ([`a2c_command`][a2c.cli.invocation.a2c_command]: ``.venv/bin/a2c`` when no ``a2c`` on PATH is this one)."""
     from a2c.run.run_dir import CURVES_FILE
 
     run = shlex.quote(str(run_dir))
     curves = run_dir / CURVES_FILE
+    a2c = a2c_command()
     return "\n".join(
         [
             *([f"learning curves: {curves}"] if curves.is_file() else []),
             "next steps:",
-            f"  a2c evaluate {run} --episodes 100 --gif episode.gif",
-            f"  a2c plot {run} --out curves.png",
-            f"  tensorboard --logdir {shlex.quote(str(run_dir.parent))}",
+            f"  {a2c} evaluate {run} --episodes 100 --gif episode.gif",
+            f"  {a2c} plot {run} --out curves.png",
+            f"  {tool_command('tensorboard')} --logdir {shlex.quote(str(run_dir.parent))}",
         ]
     )
