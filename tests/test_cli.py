@@ -3,6 +3,7 @@ next steps that run, fast one-line errors, flag hints, and the step budget it re
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -144,3 +145,60 @@ def test_next_steps_spell_a2c_and_tensorboard_as_they_run_from_here(script, tmp_
     monkeypatch.setattr(shutil, "which", lambda name: {"a2c": str(script), "tensorboard": "/x"}.get(name))
     text = next_steps(tmp_path / "runs" / "r1")
     assert "  a2c evaluate " in text and "  a2c plot " in text and "  tensorboard --logdir " in text
+
+
+# --- path errors before TensorFlow ------------------------------------------------------------------
+
+CHECK_WITHOUT_TENSORFLOW = """
+import contextlib, io, json, sys
+from a2c.cli.main import main
+results = []
+for argv in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        rc = main(argv)
+    results.append([rc, err.getvalue()])
+print(json.dumps([results, sorted(m for m in ("tensorflow", "keras") if m in sys.modules)]))
+"""
+
+
+def test_bad_paths_fail_in_one_line_before_tensorflow_starts(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes.txt").write_text("not a model")
+    (tmp_path / "corrupt.keras").write_text("not a zip")
+    run = tmp_path / "run"  # enough of a run directory to plot, which never needs TensorFlow
+    run.mkdir()
+    (run / "metrics.csv").write_text("global_step,rollout/ep_return_mean\n100,1.0\n200,2.0\n")
+    (run / "config.toml").write_text('env_id = "CartPole-v1"\nseed = 0\n')
+    missing, empty = str(tmp_path / "missing"), str(tmp_path / "empty")
+    cases = [
+        (["evaluate", missing], "model path not found"),
+        (["evaluate", empty], "is neither a run directory"),
+        (["evaluate", str(tmp_path / "notes.txt")], "expected a run directory, a .keras file"),
+        (["evaluate", str(tmp_path / "corrupt.keras")], "not a .keras archive"),
+        (["export", missing], "model path not found"),
+        (["export", empty], "is not a run directory: it has no model.keras"),
+        (["export", str(tmp_path / "notes.txt")], "expected a .keras file"),
+        (["plot", missing], "run directory not found"),
+        (["plot", str(run), empty], "is not a run directory: it has no metrics.csv"),
+        (["verify", "--model", missing], "model path not found"),
+        (["plot", str(run), "--out", str(tmp_path / "curves.png")], None),
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-c", CHECK_WITHOUT_TENSORFLOW, json.dumps([argv for argv, _ in cases])],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    results, heavy = json.loads(proc.stdout.splitlines()[-1])
+    for (argv, message), (rc, err) in zip(cases, results):
+        if message is None:
+            assert rc == 0 and err == "", (argv, err)
+            continue
+        lines = err.strip().splitlines()
+        assert rc == 2 and len(lines) == 1 and message in lines[0], (argv, err)
+        assert lines[0].startswith(f"a2c {argv[0]}: error: "), (argv, err)
+    assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
+    assert heavy == []

@@ -21,17 +21,23 @@ from a2c.common.errors import ConfigError
 from a2c.common.tf_setup import import_tensorflow_quietly
 from a2c.config.resolve import make_config, make_fused_config
 from a2c.config.schema import FIELD_NAMES, Config, coerce, load_toml
-from a2c.population.members import POPULATION_FILE, member_configs, parse_seeds, parse_sweep
+from a2c.population.members import POPULATION_FILE, member_configs, member_path, parse_seeds, parse_sweep
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from a2c.artifacts.loading import evaluate_path
+    from a2c.artifacts.loading import evaluate_path, resolve_model_path
+    from a2c.artifacts.saving import keras_file_of
 
+    path = member_path(args.path, args.member)
+    kind, file = resolve_model_path(path)  # a missing or foreign path fails before TensorFlow starts
+    if kind == "keras":
+        keras_file_of(file)
+    import_tensorflow_quietly()
     result, info = evaluate_path(
-        args.path, args.env, episodes=args.episodes, seed=args.seed, sample=args.sample, gif=args.gif
+        path, args.env, episodes=args.episodes, seed=args.seed, sample=args.sample, gif=args.gif
     )
     if args.json:
         print(json.dumps({**info, **result.to_dict()}, indent=2))
@@ -53,9 +59,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     from a2c.artifacts.export import GREEDY_ENDPOINT, SERVE_ENDPOINT, export_onnx, plan_export, write_export
-    from a2c.artifacts.saving import load_keras_model
+    from a2c.artifacts.saving import keras_file_of, load_keras_model
 
-    plan = plan_export(args.path, args.out)
+    path = keras_file_of(member_path(args.path, args.member))  # checked before TensorFlow starts
+    import_tensorflow_quietly()
+    plan = plan_export(path, args.out)
     endpoints = f"endpoints: {SERVE_ENDPOINT}, {GREEDY_ENDPOINT}"
     if plan.state == "current" and not args.force:
         out = plan.target
@@ -74,7 +82,9 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_plot(args: argparse.Namespace) -> int:
+    """Plot the runs; it reads CSV files and draws with matplotlib, so it never imports TensorFlow."""
     from a2c.analysis.plotting import plot_runs
+    from a2c.analysis.run_data import check_run_dir
 
     out = (
         Path(args.out)
@@ -85,6 +95,8 @@ def run_plot(args: argparse.Namespace) -> int:
     )
     if out.suffix.lower() != ".png":
         raise ConfigError(f"--out must name a .png file, got {out}")
+    for run_dir in args.run_dirs:
+        check_run_dir(run_dir)
     plot_runs(args.run_dirs, out, args.title)
     print(f"wrote {out}")
     return 0
@@ -96,11 +108,14 @@ def run_verify(args: argparse.Namespace) -> int:
         raise ConfigError(f"--batch must be >= 1; got {args.batch}")
     if args.seed < 0:
         raise ConfigError(f"--seed must be >= 0; got {args.seed}")
+    if args.case == "seed000" and args.model:
+        raise ConfigError("--model does not apply to --case seed000 (it checks its own fixed 2-input, 2-action policy)")
+    if args.model:
+        from a2c.artifacts.saving import keras_file_of
+
+        keras_file_of(args.model)  # a missing or foreign file fails before TensorFlow starts
+    import_tensorflow_quietly()
     if args.case == "seed000":
-        if args.model:
-            raise ConfigError(
-                "--model does not apply to --case seed000 (it checks its own fixed 2-input, 2-action policy)"
-            )
         from a2c.verify.seed000 import verify_seed000
 
         report = verify_seed000(seed=args.seed, alpha=args.alpha)

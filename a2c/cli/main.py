@@ -19,8 +19,6 @@ from a2c.cli.commands import cmd_train, run_evaluate, run_export, run_plot, run_
 from a2c.cli.invocation import put_cwd_on_path  # noqa: E402
 from a2c.cli.parser import build_parser  # noqa: E402
 from a2c.common.errors import A2CError  # noqa: E402
-from a2c.common.tf_setup import import_tensorflow_quietly  # noqa: E402
-from a2c.population.members import member_path  # noqa: E402
 
 COMMANDS = {"train": cmd_train, "verify": run_verify, "evaluate": run_evaluate, "export": run_export, "plot": run_plot}
 
@@ -28,11 +26,7 @@ COMMANDS = {"train": cmd_train, "verify": run_verify, "evaluate": run_evaluate, 
 def main(argv: Sequence[str] | None = None) -> int:
     put_cwd_on_path()
     args = build_parser().parse_args(argv)
-    try:
-        if args.command != "train":  # train checks its flags first, then imports TensorFlow itself
-            import_tensorflow_quietly()
-        if args.command in ("evaluate", "export"):
-            args.path = str(member_path(args.path, args.member))
+    try:  # each command checks its flags and paths first, then imports TensorFlow if it needs it
         return COMMANDS[args.command](args)
     except A2CError as e:
         print(f"a2c {args.command}: error: {e}", file=sys.stderr)
