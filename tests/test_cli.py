@@ -15,6 +15,8 @@ import pytest
 
 from a2c.cli.commands import next_steps
 from a2c.cli.invocation import a2c_command
+from a2c.cli.main import main
+from a2c.cli.parser import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 CONSOLE_SCRIPT = Path(sys.executable).with_name("a2c")  # the installed ``a2c`` beside this Python
@@ -202,3 +204,41 @@ def test_bad_paths_fail_in_one_line_before_tensorflow_starts(tmp_path):
         assert lines[0].startswith(f"a2c {argv[0]}: error: "), (argv, err)
     assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
     assert heavy == []
+
+
+# --- unknown flags of a2c train ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--learning-rate", "1e-3"], "unknown flag --learning-rate: did you mean --lr?"),
+        (["--learning-rate=1e-3"], "unknown flag --learning-rate: did you mean --lr?"),
+        (["--environment", "CartPole-v1"], "unknown flag --environment: did you mean --env?"),
+        (["--total_steps", "100"], "unknown flag --total_steps: did you mean --total-steps?"),
+        (["--overwite"], "unknown flag --overwite: did you mean --overwrite?"),
+        (["--no-such-thing", "3"], "unknown flag --no-such-thing (see a2c train --help)"),
+        (
+            ["--num-envs", "4", "--lr", "1e-3", "--timesteps", "-5", "--foo"],
+            "unknown flags --num-envs (did you mean --n-envs?), --timesteps (did you mean --total-steps?), --foo",
+        ),
+        (["CartPole-v1"], "unrecognized arguments: CartPole-v1 (a2c train takes flags only, e.g. --env ENV_ID)"),
+    ],
+)
+def test_unknown_train_flags_get_the_config_files_hint_in_one_line(capsys, argv, message):
+    assert main(["train", *argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"a2c train: error: {message}\n" and captured.out == ""
+
+
+def test_valid_train_flags_still_parse(capsys):
+    args, extra = build_parser().parse_known_args(["train", "--lr", "1e-3", "--env", "Acrobot-v1", "--no-progress"])
+    assert extra == [] and args.lr == "1e-3" and args.env_id == "Acrobot-v1" and args.progress is False
+    assert main(["train", "--lr", "1e-3", "--gamma", "2"]) == 2  # parsed, then refused by the config's check
+    assert capsys.readouterr().err == "a2c train: error: gamma must be in (0, 1]; got 2.0\n"
+
+
+def test_other_commands_keep_argparses_error():
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "runs/x", "--foo"])
+    assert exit_info.value.code == 2

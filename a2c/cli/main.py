@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 
 from a2c.cli.commands import cmd_train, run_evaluate, run_export, run_plot, run_verify  # noqa: E402
 from a2c.cli.invocation import put_cwd_on_path  # noqa: E402
-from a2c.cli.parser import build_parser  # noqa: E402
+from a2c.cli.parser import build_parser, unknown_train_arguments  # noqa: E402
 from a2c.common.errors import A2CError  # noqa: E402
 
 COMMANDS = {"train": cmd_train, "verify": run_verify, "evaluate": run_evaluate, "export": run_export, "plot": run_plot}
@@ -25,8 +25,13 @@ COMMANDS = {"train": cmd_train, "verify": run_verify, "evaluate": run_evaluate, 
 
 def main(argv: Sequence[str] | None = None) -> int:
     put_cwd_on_path()
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "train":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:  # each command checks its flags and paths first, then imports TensorFlow if it needs it
+        if extra:  # a flag of another tool or a TOML key's spelling: say which flag it is here
+            raise unknown_train_arguments(extra)
         return COMMANDS[args.command](args)
     except A2CError as e:
         print(f"a2c {args.command}: error: {e}", file=sys.stderr)
