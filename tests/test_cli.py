@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from a2c.cli.commands import next_steps
 from a2c.cli.invocation import a2c_command
 from a2c.cli.main import main
 from a2c.cli.parser import build_parser
+from a2c.cli.train_command import next_steps
 
 ROOT = Path(__file__).resolve().parents[1]
 CONSOLE_SCRIPT = Path(sys.executable).with_name("a2c")  # the installed ``a2c`` beside this Python

@@ -15,9 +15,10 @@ from collections.abc import Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
 
-from a2c.cli.commands import cmd_train, run_evaluate, run_export, run_plot, run_verify  # noqa: E402
+from a2c.cli.commands import run_evaluate, run_export, run_plot, run_verify  # noqa: E402
 from a2c.cli.invocation import put_cwd_on_path  # noqa: E402
 from a2c.cli.parser import build_parser, unknown_train_arguments  # noqa: E402
+from a2c.cli.train_command import cmd_train  # noqa: E402
 from a2c.common.errors import A2CError  # noqa: E402
 
 COMMANDS = {"train": cmd_train, "verify": run_verify, "evaluate": run_evaluate, "export": run_export, "plot": run_plot}
