@@ -16,7 +16,8 @@ import pytest
 from a2c.cli.invocation import a2c_command
 from a2c.cli.main import main
 from a2c.cli.parser import build_parser
-from a2c.cli.train_command import next_steps
+from a2c.cli.train_command import next_steps, rounded_budget
+from a2c.config.schema import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONSOLE_SCRIPT = Path(sys.executable).with_name("a2c")  # the installed ``a2c`` beside this Python
@@ -242,3 +243,28 @@ def test_other_commands_keep_argparses_error():
     with pytest.raises(SystemExit) as exit_info:
         main(["evaluate", "runs/x", "--foo"])
     assert exit_info.value.code == 2
+
+
+# --- the budget a2c train really trains -------------------------------------------------------------
+
+
+def test_rounded_budget_says_the_steps_a_run_will_train():
+    assert rounded_budget(Config(total_steps=1600, n_envs=16, n_steps=5)) is None  # 20 whole updates
+    assert rounded_budget(Config(total_steps=1500, n_envs=16, n_steps=5)) == (
+        "total_steps 1500 is not a multiple of the 80 steps of an update (n_envs 16 x n_steps 5): "
+        "training 1520 steps (19 updates)"
+    )
+    assert "training 8 steps (1 update)" in str(rounded_budget(Config(total_steps=1, n_envs=2, n_steps=4)))
+
+
+def test_train_says_before_training_that_it_rounds_the_budget_up(tmp_path, capsys):
+    flags = ["--env", "CartPole-v1", "--total-steps", "1500", "--n-envs", "16", "--n-steps", "5"]
+    flags += ["--run-dir", str(tmp_path / "run")]
+    assert main(["train", *flags, "--eval-every", "0", "--final-eval-episodes", "0", "--no-progress"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == (
+        "total_steps 1500 is not a multiple of the 80 steps of an update (n_envs 16 x n_steps 5): "
+        "training 1520 steps (19 updates)"
+    )
+    assert lines[1] == f"run directory: {tmp_path / 'run'}"
+    assert lines[2].startswith("trained 1520 steps in ")

@@ -47,6 +47,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = (make_fused_config if _wants_fused(overrides, args.config) else make_config)(overrides, args.config)
         if args.seeds is not None or args.sweep is not None:
             return _train_population(args, cfg)
+        _say_rounded_budget(cfg)
         import_tensorflow_quietly()
         if cfg.fused:  # the one-call compiled trainer (a2c.trainers.fused)
             from a2c.run.train import train_fused
@@ -75,6 +76,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def rounded_budget(cfg: Config) -> str | None:
+    """The line that says a run trains more than ``total_steps``: it trains whole updates of ``n_envs x n_steps``
+    steps ([`Config.n_updates`][a2c.config.schema.Config.n_updates]), so a budget that is not a multiple of
+    that batch is rounded up to the next one; None when it is a multiple."""
+    if cfg.total_steps % cfg.batch_size == 0:
+        return None
+    return (
+        f"total_steps {cfg.total_steps} is not a multiple of the {cfg.batch_size} steps of an update "
+        f"(n_envs {cfg.n_envs} x n_steps {cfg.n_steps}): training {cfg.n_updates * cfg.batch_size} steps "
+        f"({cfg.n_updates} update{'s' * (cfg.n_updates != 1)})"
+    )
+
+
+def _say_rounded_budget(cfg: Config) -> None:
+    note = rounded_budget(cfg)
+    if note is not None:
+        print(note, flush=True)  # before the run's own output
+
+
 def _wants_fused(overrides: dict, toml_path: str | None) -> bool:
     """``--fused`` / ``--no-fused``, else the TOML file's ``fused``, else False."""
     if overrides.get("fused") is not None:
@@ -94,6 +114,7 @@ def _train_population(args: argparse.Namespace, cfg: Config) -> int:
     seeds = parse_seeds(args.seeds) if args.seeds is not None else None
     sweep = parse_sweep(args.sweep or [])
     member_configs(cfg, seeds, sweep)  # every member's values validated before TensorFlow starts
+    _say_rounded_budget(cfg)  # n_envs and n_steps are shared by every member
     import_tensorflow_quietly()
     from a2c.population.driver import train_population
 
