@@ -368,7 +368,7 @@ def test_seed000_report_opens_by_saying_what_it_checks():
         "entropy-regularised (soft) policy loss",
         "2-input, 2-action softmax policy",
         "notebooks/walkthrough.ipynb",
-        "Gradient verification",
+        "docs/verification.md",
         "a2c/verify/seed000.py",
     ):
         assert needle in opening
