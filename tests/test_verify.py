@@ -34,6 +34,7 @@ from a2c.verify import (  # noqa: E402
 )
 from a2c.verify import seed000 as seed_mod  # noqa: E402
 from a2c.verify import tape as tape_mod  # noqa: E402
+from a2c.verify.report import Report  # noqa: E402
 
 TAPE_SYMBOLIC = ("tape", "symbolic")
 
@@ -368,7 +369,7 @@ def test_seed000_report_opens_by_saying_what_it_checks():
         "entropy-regularised (soft) policy loss",
         "2-input, 2-action softmax policy",
         "notebooks/walkthrough.ipynb",
-        "Gradient verification",
+        "docs/verification.md",
         "a2c/verify/seed000.py",
     ):
         assert needle in opening
@@ -379,6 +380,42 @@ def test_seed000_report_opens_by_saying_what_it_checks():
     # the other cases have no summary: their methods still follow the title directly
     other = verify_model(build_actor_critic(2, 2, (3,), "tanh", seed=0), "a2c", batch=2).table()
     assert other.splitlines()[1].startswith("  tape:")
+
+
+def _assert_fits_and_keeps_everything(report):
+    text = report.table()
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 100, text
+    flat = " ".join(text.split())  # the wrapped text, unwrapped
+    for part in [report.title, report.summary, *report.notes, *(f"{k}: {v}" for k, v in report.methods.items())]:
+        assert " ".join(part.split()) in flat
+    for r in report.rows:  # every comparison's numbers, on its (term, parameter) line
+        assert any(
+            line.split()[:2] == [r.term, r.param] and f"{r.max_abs:.1e} {r.max_rel:.1e}" in line for line in lines
+        ), (r, text)
+    assert sum(line.startswith("term ") for line in lines) == -(-len(report.pairs) // 3)  # blocks of <= 3 pairs
+    return text
+
+
+def test_table_fits_in_100_columns_without_losing_anything():
+    """`a2c verify` printed 326-column lines (issue 25): the seed000 case's six pairs come in two
+    blocks, the default model's three in one; descriptions and notes are wrapped, not cut."""
+    seed000 = _assert_fits_and_keeps_everything(verify_seed000(seed=0))
+    assert "closed_form-" in seed000 and "check: SymPy simplifies dJ/db2 - closed form to 0: PASS" in seed000
+    _assert_fits_and_keeps_everything(verify_model(batch=32, seed=0))
+
+
+def test_table_marks_each_comparison_outside_its_tolerance():
+    good, bad = {"w": np.array([1.0, 2.0])}, {"w": np.array([1.0, 2.5])}
+    grads = {"tape": {"J": good}, "symbolic": {"J": bad}, "numeric": {"J": good}}
+    methods = {m: "x " * 80 for m in grads}  # long descriptions wrap
+    pairs = [("tape", "symbolic"), ("tape", "numeric"), ("symbolic", "numeric")]
+    report = Report.build("x", "title", methods, grads, pairs, {})
+    text = _assert_fits_and_keeps_everything(report)
+    row = next(line for line in text.splitlines() if line.startswith("J "))
+    assert row.endswith("5.0e-01 2.0e-01* 0.0e+00 0.0e+00  5.0e-01 2.0e-01* FAIL")
+    assert "*: outside the tolerance" in text and "FAIL J d/d w[1]: tape 2 vs symbolic 2.5" in text
+    assert json.loads(report.to_json())["methods"] == methods  # the JSON stays unabridged
 
 
 # ---------------------------------------------------------------- convolutional models (a2c.verify.conv)

@@ -51,13 +51,19 @@ def read_csv_columns(path: str | Path) -> dict[str, np.ndarray]:
     return {c: np.array([number(r.get(c)) for r in rows], dtype=np.float64) for c in columns if c}
 
 
-def load_run(run_dir: str | Path) -> RunData:
-    """Read a run directory's config.toml, metrics.csv, evaluations.csv and summary.json."""
+def check_run_dir(run_dir: str | Path) -> Path:
+    """``run_dir`` as a Path; RunDirError unless it is a directory with a metrics.csv."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunDirError(f"run directory not found: {run_dir}")
     if not (run_dir / "metrics.csv").is_file():
         raise RunDirError(f"{run_dir} is not a run directory: it has no metrics.csv")
+    return run_dir
+
+
+def load_run(run_dir: str | Path) -> RunData:
+    """Read a run directory's config.toml, metrics.csv, evaluations.csv and summary.json."""
+    run_dir = check_run_dir(run_dir)
     summary = None
     if (run_dir / "summary.json").is_file():
         try:

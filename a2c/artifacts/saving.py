@@ -40,9 +40,9 @@ def model_file_of(path: str | Path) -> Path:
     return path
 
 
-def load_keras_model(path: str | Path) -> keras.Model:
-    """Load a ``.keras`` file (or a run directory's model.keras) and check it is an a2c
-    actor-critic; every failure is one ModelFileError with a one-line message."""
+def keras_file_of(path: str | Path) -> Path:
+    """[`model_file_of`][a2c.artifacts.saving.model_file_of], checked to be a ``.keras`` archive without
+    starting Keras: what the command line checks before it imports TensorFlow."""
     file = model_file_of(path)
     if file.suffix != ".keras":
         raise ModelFileError(
@@ -50,6 +50,13 @@ def load_keras_model(path: str | Path) -> keras.Model:
         )
     if not zipfile.is_zipfile(file):
         raise ModelFileError(f"cannot load model {file}: not a .keras archive (corrupt or not a zip file)")
+    return file
+
+
+def load_keras_model(path: str | Path) -> keras.Model:
+    """Load a ``.keras`` file (or a run directory's model.keras) and check it is an a2c
+    actor-critic; every failure is one ModelFileError with a one-line message."""
+    file = keras_file_of(path)
     import keras
 
     import a2c.agent.model  # noqa: F401  registers the custom layers (Gaussian log-std, observation normalisation)

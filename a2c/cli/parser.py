@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Callable
+import difflib
+from collections.abc import Callable, Sequence
 
 from a2c.artifacts.evaluate import DEFAULT_ENV, EVAL_SEED_BASE
-from a2c.config.schema import Config
+from a2c.common.errors import ConfigError
+from a2c.config.schema import Config, suggest
 from a2c.population.members import SWEEPABLE
 
 
@@ -173,6 +175,45 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         else:
             kwargs["metavar"] = f.name.upper()
         group.add_argument(*names, **kwargs)
+
+
+#: ``a2c train``'s flags that are not config fields (the hint for a mistyped one comes from these).
+TRAIN_ONLY_FLAGS = ("--config", "--overwrite", "--resume", "--seeds", "--sweep")
+
+
+def _hint(flag: str) -> str | None:
+    """The flag a mistyped or foreign one most likely means: a config field's (with
+    [`a2c.config.schema.suggest`][a2c.config.schema.suggest]'s aliases, as for a TOML key), else a close
+    spelling of ``a2c train``'s other flags."""
+    name = flag.lstrip("-")
+    field = suggest(name)
+    if field is not None:
+        return FLAG_ALIASES.get(field, ["--" + field.replace("_", "-")])[0]
+    close = difflib.get_close_matches("--" + name.lower().replace("_", "-"), TRAIN_ONLY_FLAGS, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def _is_flag(arg: str) -> bool:
+    try:
+        float(arg)
+    except ValueError:
+        return arg.startswith("-") and arg != "-"
+    return False  # a (negative) number is a value
+
+
+def unknown_train_arguments(extra: Sequence[str]) -> ConfigError:
+    """The one-line error for the arguments of ``a2c train`` that argparse did not recognise:
+    ``unknown flag --learning-rate: did you mean --lr?`` (the values that follow an unknown flag are not named)."""
+    flags = [arg.split("=", 1)[0] for arg in extra if _is_flag(arg)]
+    if not flags:
+        return ConfigError(f"unrecognized arguments: {' '.join(extra)} (a2c train takes flags only, e.g. --env ENV_ID)")
+    hints = {flag: _hint(flag) for flag in dict.fromkeys(flags)}
+    if len(hints) == 1:
+        flag, hint = next(iter(hints.items()))
+        return ConfigError(f"unknown flag {flag}" + (f": did you mean {hint}?" if hint else " (see a2c train --help)"))
+    return ConfigError(
+        "unknown flags " + ", ".join(f"{flag} (did you mean {hint}?)" if hint else flag for flag, hint in hints.items())
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,8 @@
-"""Compare gradients pairwise, decide PASS/FAIL, and present the result (table, JSON, plot).
+"""Compare gradients pairwise, decide PASS/FAIL, and present the result (JSON, plot; the text
+table is [`a2c.verify.table`][a2c.verify.table]'s).
 
-One module (~320 lines) because the criterion and its three presentations must say the
-same thing; the tolerances below are the design, not a measurement.
+One module (~310 lines) because the criterion and its presentations must say the same
+thing; the tolerances below are the design, not a measurement.
 
 Criterion, per element: ``|a - b| <= max(atol, rtol * max(|a|, |b|))``.
 The reported relative error is ``|a - b| / max(|a|, |b|, atol / rtol)``, so a
@@ -25,7 +26,6 @@ Tolerances (float64 everywhere, losses of order 1 at the check points):
 from __future__ import annotations
 
 import json
-import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,60 +223,10 @@ class Report:
     # -- presentation ----------------------------------------------------------------
 
     def table(self) -> str:
-        """A fixed-width table: one line per (term, parameter), max abs / max rel per pair."""
-        pairs = self.pairs
-        groups = list(dict.fromkeys((r.term, r.param) for r in self.rows))
-        term_w = max(len("term"), *(len(t) for t, _ in groups))
-        param_w = max(len("parameter"), *(len(p) for _, p in groups))
-        cell = 19
-        lines = [self.title]
-        if self.summary:
-            lines += textwrap.wrap(self.summary, width=110, break_long_words=False, break_on_hyphens=False)
-            lines.append("")
-        lines += [f"  {name}: {desc}" for name, desc in self.methods.items()]
-        head = f"{'term':<{term_w}}  {'parameter':<{param_w}}  {'shape':<7}"
-        sub = " " * len(head)
-        for pair in pairs:
-            head += f"  {pair[0] + '-' + pair[1]:<{cell}}"
-            sub += f"  {'max_abs  max_rel':<{cell}}"
-        lines += ["", head + "  result", sub]
-        by_key = {(r.term, r.param, r.pair): r for r in self.rows}
-        for term, param in groups:
-            rs = [by_key[(term, param, pair)] for pair in pairs]
-            shape = "x".join(map(str, rs[0].shape)) or "()"
-            line = f"{term:<{term_w}}  {param:<{param_w}}  {shape:<7}"
-            for r in rs:
-                line += "  " + f"{r.max_abs:.1e}  {r.max_rel:.1e}".ljust(cell)
-            failed = [r.pair_name for r in rs if not r.passed]
-            lines.append(line + ("  PASS" if not failed else "  FAIL " + ",".join(failed)))
-        lines.append("")
-        tols: dict[str, dict[str, Tolerance]] = {}  # pair -> term -> tolerance
-        for r in self.rows:
-            tols.setdefault(r.pair_name, {})[r.term] = r.tolerance
+        """The report as text, no line over 100 columns ([`a2c.verify.table.render`][a2c.verify.table.render])."""
+        from a2c.verify.table import render
 
-        def describe_tolerance(by_term: dict[str, Tolerance]) -> str:
-            if len(set(by_term.values())) == 1:
-                t = next(iter(by_term.values()))
-                return f"atol={t.atol:g} rtol={t.rtol:g}"
-            return ", ".join(f"{term} atol={t.atol:.2g} rtol={t.rtol:g}" for term, t in by_term.items())
-
-        lines.append(
-            "tolerance: |a-b| <= max(atol, rtol*max(|a|,|b|)); "
-            + "; ".join(f"{k} {describe_tolerance(v)}" for k, v in tols.items())
-        )
-        lines += [f"note: {n}" for n in self.notes]
-        lines += [f"check: {name}: {'PASS' if ok else 'FAIL'}" for name, ok in self.checks.items()]
-        if self.timings:
-            lines.append("time: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.timings.items()))
-        for r in self.failures:
-            lines.append(r.describe())
-        n_fail = len(self.failures)
-        extra = f", {sum(self.checks.values())} of {len(self.checks)} checks" if self.checks else ""
-        lines.append(
-            f"RESULT: {'PASS' if self.passed else 'FAIL'} "
-            f"({len(self.rows) - n_fail} of {len(self.rows)} comparisons within tolerance{extra})"
-        )
-        return "\n".join(lines)
+        return render(self)
 
     def __str__(self) -> str:
         return self.table()
