@@ -40,7 +40,7 @@ from a2c.artifacts.saving import MODEL_FILE, save_model
 from a2c.common.errors import ConfigError, EnvError, ModelFileError
 from a2c.common.files import atomic_write, atomic_write_text
 from a2c.common.tf_setup import configure_tensorflow, import_tensorflow_quietly
-from a2c.config.resolve import make_config
+from a2c.config.resolve import make_config, make_fused_config
 from a2c.config.schema import load_toml
 from a2c.envs.make import env_spaces, make_env, prepare_vec_env
 from a2c.envs.sources import env_id_for, is_local
@@ -95,7 +95,7 @@ class A2C:
         values = {**config, "env_id": env_id, "env_kwargs": env_kwargs or {}}
         if run_dir is not None:
             values["run_dir"] = os.fspath(run_dir)
-        cfg = make_config(values)
+        cfg = (make_fused_config if values.get("fused") else make_config)(values)  # fused: its preset layer too
         if is_local(env_id) and (cfg.workers or cfg.fused):
             raise ConfigError(
                 f"{env_id} is a Python object of this process: Ray workers and fused mode need an importable "
