@@ -26,8 +26,9 @@ lock:
 	$(PYTHON) -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(LOCK_VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	PLATFORM=$$($(LOCK_VENV)/bin/python -c 'import platform as p; print(p.system(), p.machine(), "Python", p.python_version())'); \
 	{ echo "# The versions 'make setup' installs (pip install -c constraints.txt -e '.[dev]'): what the test"; \
-	  echo "# suite passed on. Written by 'make lock' on $$($(LOCK_VENV)/bin/python -c 'import platform; print(platform.system(), platform.machine(), \"Python\", platform.python_version())')."; \
+	  echo "# suite passed on. Written by 'make lock' on $$PLATFORM."; \
 	  $(LOCK_VENV)/bin/python -m pip freeze --all --exclude-editable | grep -v -i -e '^a2c==' -e '^setuptools==' -e '^wheel==' -e '^#'; } > constraints.txt.tmp
 	mv constraints.txt.tmp constraints.txt
 	rm -rf $(LOCK_VENV)
