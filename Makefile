@@ -1,18 +1,37 @@
 # Everything installs into .venv from pyproject.toml; only python3 (>= 3.11; tomllib) and make are needed.
+# The versions come from constraints.txt, the lock file: what the test suite last passed on (make lock).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
+# make setup CONSTRAINTS= installs the newest versions pyproject.toml allows instead of the locked ones.
+CONSTRAINTS ?= constraints.txt
+PIN    := $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
+LOCK_VENV := .venv-lock
 
-.PHONY: setup train test check lint typecheck imports docs docs-serve test-slow bench bench-fused bench-ray bench-population sweep-presets results results-continuous bench-pendulum bench-atari results-atari notebook clean
+.PHONY: setup lock train test check lint typecheck imports docs docs-serve test-slow bench bench-fused bench-ray bench-population sweep-presets results results-continuous bench-pendulum bench-atari results-atari notebook clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet $(PIN) --upgrade pip
+	$(BIN)/python -m pip install --quiet $(PIN) -e '.[dev]'
 	touch $@
+
+## Refresh constraints.txt: the newest versions pyproject.toml allows, resolved in a scratch venv (Linux
+## x86_64, Python 3.11, as CI). Then run make test (setup reinstalls from the new lock) and commit it if green.
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOCK_VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	PLATFORM=$$($(LOCK_VENV)/bin/python -c 'import platform as p; print(p.system(), p.machine(), "Python", p.python_version())'); \
+	{ echo "# The versions 'make setup' installs (pip install -c constraints.txt -e '.[dev]'): what the test"; \
+	  echo "# suite passed on. Written by 'make lock' on $$PLATFORM."; \
+	  $(LOCK_VENV)/bin/python -m pip freeze --all --exclude-editable | grep -v -i -e '^a2c==' -e '^setuptools==' -e '^wheel==' -e '^#'; } > constraints.txt.tmp
+	mv constraints.txt.tmp constraints.txt
+	rm -rf $(LOCK_VENV)
 
 ## Train the default CartPole-v1 agent into runs/
 train: setup
@@ -50,14 +69,14 @@ test-slow: setup
 ## Speed benchmark against Stable-Baselines3 (installs the 'bench' extra: torch CPU + SB3)
 ## ... and time to a first and a stable greedy-100 solve, each at its own settings, 5 seeds paired
 bench: setup
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet $(PIN) -e '.[dev,bench]'
 	$(BIN)/python benchmarks/bench_cartpole.py --out results/benchmark_cartpole.json
 	$(BIN)/python benchmarks/bench_fused.py --seeds 5 --skip scaling,acrobot --impls sb3,standard,fused_graph \
 		--out results/solve_benchmark.json
 
 ## 64 CartPole seeds trained as one population vs SB3 on one seed; wall time against population size 1..256 (~10 min)
 bench-population: setup
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet $(PIN) -e '.[dev,bench]'
 	$(BIN)/python benchmarks/bench_population.py --out results/population_benchmark.json
 
 ## The standard presets' sweeps: tuning seeds, then fresh check seeds; every candidate kept in results/ (~1.5 h)
@@ -73,18 +92,18 @@ sweep-presets: setup
 
 ## Fused trainer (graph executor and XLA) against the standard trainer and SB3, env scaling, Acrobot (~25 min)
 bench-fused: setup
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet $(PIN) -e '.[dev,bench]'
 	$(BIN)/python benchmarks/bench_fused.py --out results/fused_benchmark.json
 
 ## Ray workers: env steps/s against worker count (1, 2, 4 local actors; A3C; 2 simulated nodes) on
 ## LunarLander-v3 beside the single-process trainer and SB3 (DummyVecEnv, SubprocVecEnv) (~6 min)
 bench-ray: setup
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet $(PIN) -e '.[dev,bench]'
 	nice -n 10 $(BIN)/python benchmarks/bench_ray.py --out results/ray_benchmark.json
 
 ## Time to Pendulum-v1 >= -200: the fused preset beside SB3 A2C with the zoo's settings (gSDE), seeds 0-2
 bench-pendulum: setup
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet $(PIN) -e '.[dev,bench]'
 	$(BIN)/python benchmarks/bench_pendulum.py --seeds 0,1,2 --out results/continuous/pendulum_benchmark.json
 
 ## Re-execute notebooks/walkthrough.ipynb in place with its full parameters (trains CartPole: a few minutes)
@@ -92,7 +111,7 @@ notebook: setup
 	$(BIN)/python notebooks/execute.py notebooks/walkthrough.ipynb
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(LOCK_VENV) runs .pytest_cache
 
 ## Regenerate results/: 3 seeds x CartPole-v1, Acrobot-v1, LunarLander-v3, curves, table, GIF, model
 results: setup
@@ -112,5 +131,5 @@ bench-atari: setup
 ## Atari learning: Pong and Breakout, 17 min of training each per invocation; resumes the same runs in
 ## runs/results each time until the presets' 10M steps; writes results/atari/ and the block in docs/atari.md
 results-atari: setup
-	$(BIN)/python -m pip install --quiet -e '.[dev,atari]'
+	$(BIN)/python -m pip install --quiet $(PIN) -e '.[dev,atari]'
 	nice -n 10 $(BIN)/python scripts/atari_results.py --out results/atari --runs runs/results --minutes 17 --readme docs/atari.md

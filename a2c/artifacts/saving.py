@@ -5,12 +5,23 @@ Training, export, evaluation and the verifier all load models through
 one-line [`ModelFileError`][a2c.common.errors.ModelFileError] wherever it is met. TensorFlow and Keras are
 imported inside the functions so that the command line can report path errors
 without starting them.
+
+Model files travel between people, and a ``.keras`` file can hold layers that run code when they are
+loaded (a ``Lambda`` layer's Python bytecode, a ``TFSMLayer`` that loads a SavedModel), so every load is
+guarded twice: [`check_keras_archive`][a2c.artifacts.saving.check_keras_archive] reads the archive's
+``config.json`` first and refuses any layer an a2c actor-critic never has, and Keras then deserialises it with
+its safe mode forced on ([`keras_safe_mode`][a2c.artifacts.saving.keras_safe_mode]), even in a process where
+``keras.config.enable_unsafe_deserialization()`` was called. Anything that loads a ``.keras`` file (the
+command line, the object API) goes through [`load_keras_model`][a2c.artifacts.saving.load_keras_model].
 """
 
 from __future__ import annotations
 
+import json
 import tomllib
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +32,11 @@ if TYPE_CHECKING:  # pragma: no cover
     import keras
 
 MODEL_FILE = "model.keras"
+#: The Keras layers [`build_actor_critic`][a2c.agent.model.build_actor_critic] uses (tests/test_artifact_safety.py
+#: builds every kind of model and checks it against these), and a2c's own registered layers.
+MODEL_LAYERS = frozenset({"InputLayer", "Dense", "Conv2D", "Flatten", "Rescaling", "Permute", "Softmax", "Reshape"})
+A2C_LAYERS = frozenset({"a2c>GaussianLogStd", "a2c>ObsNormalization"})
+A2C_LAYERS_MODULE = "a2c.agent.model"
 
 
 def save_model(model: keras.Model, path: str | Path) -> None:
@@ -55,19 +71,87 @@ def keras_file_of(path: str | Path) -> Path:
 
 def load_keras_model(path: str | Path) -> keras.Model:
     """Load a ``.keras`` file (or a run directory's model.keras) and check it is an a2c
-    actor-critic; every failure is one ModelFileError with a one-line message."""
+    actor-critic; every failure is one ModelFileError with a one-line message.
+
+    The one entry point for ``.keras`` files that may come from someone else (``a2c evaluate``,
+    ``a2c export``, the verifier): the archive is checked before Keras reads it
+    ([`check_keras_archive`][a2c.artifacts.saving.check_keras_archive]) and Keras' safe mode is forced on.
+    (A saved agent, [`A2C.load`][a2c.api.agent.A2C.load], restores weights from a TensorFlow checkpoint and
+    never deserialises its model.keras.)"""
     file = keras_file_of(path)
+    check_keras_archive(file)
     import keras
 
     import a2c.agent.model  # noqa: F401  registers the custom layers (Gaussian log-std, observation normalisation)
 
     try:
-        model = keras.saving.load_model(file, compile=False)
+        with keras_safe_mode():
+            model = keras.saving.load_model(file, compile=False, safe_mode=True)
     except Exception as e:  # keras raises ValueError, OSError, KeyError, zipfile errors, ...
         detail = " ".join(str(e).split()) or type(e).__name__
         raise ModelFileError(f"cannot load model {file}: {detail[:300]}") from None
     check_actor_critic(model, file)
     return model
+
+
+def check_keras_archive(file: Path) -> None:
+    """ModelFileError unless the ``.keras`` archive's ``config.json`` describes a functional model built
+    only of the layers a2c models have ([`MODEL_LAYERS`][a2c.artifacts.saving.MODEL_LAYERS], a2c's own) and no
+    Python code (``__lambda__``) or object from outside Keras anywhere: read as plain JSON, before Keras
+    deserialises anything."""
+    try:
+        with zipfile.ZipFile(file) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
+        raise ModelFileError(f"cannot load model {file}: no readable config.json in the archive ({e})") from None
+    refuse = f"refusing to load model {file}: "
+    trusted = (
+        ", which no a2c actor-critic has (a .keras file can run code as it loads: open it with Keras only if you "
+        "trust its source)"
+    )
+    kind = config.get("class_name") if isinstance(config, dict) else type(config).__name__
+    if kind != "Functional":
+        raise ModelFileError(f"{file} is not an a2c actor-critic: it is a {kind} model, not a functional one")
+    layers = config.get("config", {}).get("layers") if isinstance(config.get("config"), dict) else None
+    for layer in layers if isinstance(layers, list) else []:
+        kind = layer.get("class_name") if isinstance(layer, dict) else None
+        registered = layer.get("registered_name") if isinstance(layer, dict) else None
+        if kind not in MODEL_LAYERS and registered not in A2C_LAYERS:
+            name = layer.get("name") if isinstance(layer, dict) else None
+            raise ModelFileError(refuse + f"it holds a {kind or registered} layer ({name!r})" + trusted)
+    for obj in _objects(config):
+        module = obj.get("module")
+        if obj.get("class_name") == "__lambda__":
+            raise ModelFileError(refuse + "it holds Python code (a lambda)" + trusted)
+        if isinstance(module, str) and not (module == "keras" or module.startswith("keras.")):
+            if module != A2C_LAYERS_MODULE or obj.get("registered_name") not in A2C_LAYERS:
+                raise ModelFileError(refuse + f"it refers to the Python module {module!r}" + trusted)
+
+
+def _objects(config: Any) -> Iterator[dict[str, Any]]:
+    """Every serialised object (a dict with a ``class_name``) in a Keras config, nested ones included."""
+    stack = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "class_name" in item:
+                yield item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+@contextmanager
+def keras_safe_mode() -> Iterator[None]:
+    """Keras' safe mode on inside, whatever ``keras.config.enable_unsafe_deserialization()`` set for the
+    process (Keras lets that global switch override ``load_model(..., safe_mode=True)``)."""
+    try:
+        from keras.src.saving.serialization_lib import SafeModeScope
+    except ImportError:  # a Keras without the scope: load_model's own safe_mode=True is all there is
+        yield
+        return
+    with SafeModeScope(True):
+        yield
 
 
 def check_actor_critic(model: Any, where: str | Path) -> None:

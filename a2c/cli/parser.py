@@ -19,7 +19,11 @@ from a2c.population.members import SWEEPABLE
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", metavar="PATH", help="a run directory, a .keras file or a SavedModel directory")
+    parser.add_argument(
+        "path",
+        metavar="PATH",
+        help="a run directory, a .keras file or a SavedModel directory (a program: only from a trusted source)",
+    )
     parser.add_argument(
         "--env",
         default=None,
@@ -274,7 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(
             "evaluate",
             help="evaluate a run directory, .keras file or SavedModel on fresh episodes",
-            description="Evaluate a saved policy: one environment per episode, episode k seeded S+k.",
+            description="Evaluate a saved policy: one environment per episode, episode k seeded S+k. "
+            "Security: a SavedModel is a TensorFlow program (its graph runs as it is loaded and called): evaluate "
+            "one only if it comes from a trusted source. A .keras file is checked before it is read and loaded "
+            "with Keras' safe mode on: a layer no a2c model has (a Lambda layer's Python code) is refused.",
         )
     )
     add_export_arguments(

@@ -31,3 +31,8 @@ class RunDirError(A2CError, ValueError):
 
 class NonFiniteError(A2CError, FloatingPointError):
     """A loss, a gradient or a weight became NaN or infinite; training stopped."""
+
+
+class WriteError(A2CError, OSError):
+    """A file could not be written (a full disk, a quota, a file size limit); what was there before
+    is intact."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -63,3 +64,13 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_json(path: str | Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def write_failure(e: BaseException) -> str:
+    """A failed write's cause in a few words, e.g. "No space left on device", from an ``OSError``
+    or a TensorFlow error (whose message starts with the temporary file's path)."""
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    message = str(getattr(e, "message", "") or e)
+    message = re.sub(r"\s*\[Op:\w+\]\s*$", "", message.strip())
+    return message.rsplit("; ", 1)[-1].strip() or type(e).__name__

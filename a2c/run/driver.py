@@ -39,8 +39,8 @@ from a2c.agent.policy import make_greedy
 from a2c.artifacts.evaluate import EVAL_SEED_BASE, EvalResult, evaluate_policy, final_eval_fields
 from a2c.artifacts.export import SAVED_MODEL_DIR, export_saved_model
 from a2c.artifacts.saving import MODEL_FILE, save_model
-from a2c.common.errors import NonFiniteError
-from a2c.common.files import atomic_write_json
+from a2c.common.errors import NonFiniteError, WriteError
+from a2c.common.files import atomic_write_json, write_failure
 from a2c.config.schema import Config
 from a2c.run.best import LAST_MODEL_FILE, SELECTION_SEED_BASE, BestWeights
 from a2c.run.callbacks import CallbackLike, as_callback, float_metrics
@@ -93,6 +93,10 @@ class RunDriver:
         empty, its counters go on from the saved ones)."""
         host = self.checkpoints.restore() if prefix is None else self.checkpoints.read(prefix)
         self.progress = Progress.from_dict(host["progress"])
+        recovered = self.checkpoints.recovery
+        note = recovered.message(self.progress.global_step, self.cfg.batch_size) if recovered else None
+        if note:  # a damaged newest checkpoint: said even when quiet, as the run trains steps again
+            print(f"a2c train: warning: {note}", file=sys.stderr)
         self.progress.resumed_at.append(self.progress.update)
         if self.best is not None:
             self.best.load_state(host.get("best"))
@@ -266,9 +270,15 @@ class RunDriver:
         last_weights = model.get_weights() if keep_open and self.best is not None else None
         # One compiled policy reads the model's variables: it scores the last weights and then the kept ones.
         greedy = make_greedy(model, cfg.final_eval_episodes) if cfg.final_eval_episodes > 0 else None
-        kept = self._keep_best(greedy)
-        save_model(model, run_dir / MODEL_FILE)
-        export_saved_model(model, run_dir / SAVED_MODEL_DIR, env_id=cfg.env_id, source=run_dir / MODEL_FILE)
+        try:  # each file is written atomically: a full disk leaves the previous ones as they were
+            kept = self._keep_best(greedy)
+            save_model(model, run_dir / MODEL_FILE)
+            export_saved_model(model, run_dir / SAVED_MODEL_DIR, env_id=cfg.env_id, source=run_dir / MODEL_FILE)
+        except (OSError, tf.errors.OpError) as e:
+            raise WriteError(
+                f"cannot write the model files in {run_dir} ({write_failure(e)}); training is checkpointed: "
+                f"finish with {resume_command(run_dir)} once there is room"
+            ) from None
         final: EvalResult | None = None
         if greedy is not None:
             final = self._evaluate(greedy, cfg.final_eval_episodes)

@@ -2,7 +2,8 @@
 processes, or on other machines of a Ray cluster (Ray Core: actors and the object store).
 
 [`WorkerPool`][a2c.trainers.ray_workers.WorkerPool] owns the Ray side: it joins a cluster (``ray_address``), starts a
-local Ray, or uses the one this process already runs; it starts ``workers`` actors
+private local Ray ([`a2c.trainers.ray_cluster`][a2c.trainers.ray_cluster]: token authentication, loopback only), or
+uses the one this process already runs; it starts ``workers`` actors
 ([`RolloutWorker`][a2c.trainers.ray_workers.RolloutWorker]), each a
 [`RolloutCollector`][a2c.trainers.rollout.RolloutCollector] over its slice of ``envs_per_worker`` envs with its own copy
 of the model; it broadcasts weights with one ``ray.put`` per update (each worker fetches them by reference, only when
@@ -29,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import socket
 import sys
 import time
 import warnings
@@ -39,59 +39,14 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from a2c.agent.batch import EpisodeStats, Rollout
-from a2c.common.errors import A2CError
 from a2c.config.schema import Config
+from a2c.trainers.ray_cluster import ClusterError, LocalRaySettings, import_ray, start_ray
 
 if TYPE_CHECKING:
     from a2c.agent.dispatch import HostCall
 
 WORKER_COLUMNS = ("workers/restarts", "workers/round_seconds", "workers/broadcast_seconds")
 CALL_RETRY_SECONDS = 120.0  # how long a call to a dead worker is retried while Ray restarts it
-
-
-class ClusterError(A2CError, ConnectionError):
-    """Ray is missing, or the cluster cannot be reached."""
-
-
-def import_ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise ClusterError("--workers needs Ray: pip install 'a2c[ray]'") from None
-    return ray
-
-
-def check_reachable(address: str, timeout: float = 5.0) -> None:
-    """Fail fast, in one line, when nothing listens at ``host:port`` (``ray.init`` would
-    retry for a minute and then print a traceback)."""
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        raise ClusterError(f"--ray-address {address!r} is not host:port (or 'auto')")
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except OSError as e:
-        raise ClusterError(f"cannot reach the Ray cluster at {address}: {e.strerror or e}") from None
-
-
-def start_ray(address: str, workers: int) -> bool:
-    """Join the cluster at ``address``, or start a local Ray with a CPU per worker (at least
-    the machine's); return whether this call did (and so must shut it down). A Ray this
-    process already runs (a notebook's, a test's) is used as it is."""
-    ray = import_ray()
-    if address and address != "auto":
-        check_reachable(address)  # also with a Ray already running here: the user named this cluster
-    if ray.is_initialized():
-        return False
-    quiet = dict(logging_level="ERROR", log_to_driver=False, configure_logging=True)
-    if address:
-        try:
-            ray.init(address=address, **quiet)
-        except (ConnectionError, RuntimeError, ValueError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ClusterError(f"cannot join the Ray cluster at {address}: {first}") from None
-        return True
-    ray.init(num_cpus=max(os.cpu_count() or 1, workers), include_dashboard=False, **quiet)
-    return True
 
 
 class RolloutWorker:
@@ -178,7 +133,8 @@ class WorkerPool:
     def __init__(self, cfg: Config) -> None:
         self.ray = ray = import_ray()
         self.cfg = cfg
-        self.owns_ray = start_ray(cfg.ray_address, cfg.workers)
+        # Set when this pool started (or joined) Ray: it shuts it down and restores the settings.
+        self.owned_ray: LocalRaySettings | None = start_ray(cfg.ray_address, cfg.workers)
         self.actors: list[Any] = []
         try:
             cpus = int(ray.cluster_resources().get("CPU", 0))
@@ -297,9 +253,11 @@ class WorkerPool:
             except Exception:  # already gone
                 pass
         self.actors = []
-        if self.owns_ray and self.ray.is_initialized():
-            self.ray.shutdown()
-        self.owns_ray = False
+        if self.owned_ray is not None:
+            if self.ray.is_initialized():
+                self.ray.shutdown()
+            self.owned_ray.restore()
+        self.owned_ray = None
 
 
 class RayCollector:
