@@ -1,5 +1,6 @@
-"""Environments whose action spaces a2c must refuse (imported by conftest; the CLI tests
-reach them as ``tests.spaces_envs:A2CTest/...``, gymnasium's module-prefixed ids)."""
+"""Environments whose action spaces a2c must refuse, and identity tasks for the action spaces
+it supports (imported by conftest; the CLI tests reach them as ``tests.spaces_envs:A2CTest/...``,
+gymnasium's module-prefixed ids)."""
 
 from __future__ import annotations
 
@@ -23,11 +24,19 @@ class UnboundedBoxEnv(_ActionSpaceEnv):
     action_space = spaces.Box(-np.inf, np.inf, (2,), np.float32)
 
 
-class MultiDiscreteEnv(_ActionSpaceEnv):
-    action_space = spaces.MultiDiscrete([3, 2])
+class TupleActionEnv(_ActionSpaceEnv):
+    action_space = spaces.Tuple((spaces.Discrete(3), spaces.Discrete(2)))
 
 
-for _name, _cls in (("UnboundedBox", UnboundedBoxEnv), ("MultiDiscrete", MultiDiscreteEnv)):
+class EmptyMultiDiscreteEnv(_ActionSpaceEnv):
+    action_space = spaces.MultiDiscrete([])
+
+
+for _name, _cls in (
+    ("UnboundedBox", UnboundedBoxEnv),
+    ("TupleAction", TupleActionEnv),
+    ("EmptyMultiDiscrete", EmptyMultiDiscreteEnv),
+):
     if f"A2CTest/{_name}-v0" not in gym.registry:
         gym.register(f"A2CTest/{_name}-v0", entry_point=_cls, max_episode_steps=10)
 
@@ -52,3 +61,50 @@ class ContinuousIdentityEnv(gym.Env):
 
 if "A2CTest/ContinuousIdentity-v0" not in gym.registry:
     gym.register("A2CTest/ContinuousIdentity-v0", entry_point=ContinuousIdentityEnv, max_episode_steps=10)
+
+
+class _SubActionIdentityEnv(gym.Env):
+    """The observation is the optimal action (as floats); reward: the fraction of sub-actions
+    equal to it; 10-step episodes (a time limit), so the optimal return is 10."""
+
+    def _draw(self):
+        raise NotImplementedError
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._x = self._draw()
+        return self._x.astype(np.float32), {}
+
+    def step(self, action):
+        reward = float(np.mean(np.asarray(action) == self._x))
+        self._x = self._draw()
+        return self._x.astype(np.float32), reward, False, False, {}
+
+
+class MultiDiscreteIdentityEnv(_SubActionIdentityEnv):
+    """MultiDiscrete([3, 2, 4]): a random policy scores about 10 * 0.36."""
+
+    nvec = (3, 2, 4)
+    observation_space = spaces.Box(0.0, 3.0, (3,), np.float32)
+    action_space = spaces.MultiDiscrete(nvec)
+
+    def _draw(self):
+        return np.array([self.np_random.integers(n) for n in self.nvec])
+
+
+class MultiBinaryIdentityEnv(_SubActionIdentityEnv):
+    """MultiBinary(4): a random policy scores about 5."""
+
+    observation_space = spaces.Box(0.0, 1.0, (4,), np.float32)
+    action_space = spaces.MultiBinary(4)
+
+    def _draw(self):
+        return self.np_random.integers(0, 2, 4)
+
+
+for _name, _cls in (
+    ("MultiDiscreteIdentity", MultiDiscreteIdentityEnv),
+    ("MultiBinaryIdentity", MultiBinaryIdentityEnv),
+):
+    if f"A2CTest/{_name}-v0" not in gym.registry:
+        gym.register(f"A2CTest/{_name}-v0", entry_point=_cls, max_episode_steps=10)

@@ -49,7 +49,8 @@ def test_observation_specs():
     [
         ("NoSuchEnv-v0", "unknown environment 'NoSuchEnv-v0'"),
         ("A2CTest/UnboundedBox-v0", "A2CTest/UnboundedBox-v0 has an unbounded Box action space Box(-inf, inf, (2,)"),
-        ("A2CTest/MultiDiscrete-v0", "A2CTest/MultiDiscrete-v0 has action space MultiDiscrete([3 2])"),
+        ("A2CTest/TupleAction-v0", "A2CTest/TupleAction-v0 has action space Tuple(Discrete(3), Discrete(2))"),
+        ("A2CTest/EmptyMultiDiscrete-v0", "A2CTest/EmptyMultiDiscrete-v0 has action space MultiDiscrete([])"),
         ("Blackjack-v1", "observation space Tuple"),
     ],
 )

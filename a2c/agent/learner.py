@@ -77,14 +77,19 @@ def current_learning_rate(optimizer: keras.optimizers.Optimizer) -> tf.Tensor:
     return tf.cast(optimizer.learning_rate, tf.float32)
 
 
-def rollout_signature(cfg: Config, obs_spec: ObsSpec, action_shape: tuple[int, ...] = ()) -> Rollout:
+def rollout_signature(
+    cfg: Config, obs_spec: ObsSpec, action_shape: tuple[int, ...] = (), action_dtype: tf.DType | None = None
+) -> Rollout:
     """The TensorSpecs of one batch; fixed shapes mean one trace per run. ``action_shape``:
-    () for discrete actions (int32), (dims,) for a Gaussian policy's (float32)."""
+    () for discrete actions, (dims,) for a Gaussian policy's or (sub-actions,) for
+    MultiDiscrete and MultiBinary ones; ``action_dtype`` the distribution's (default:
+    float32 with a shape, int32 without)."""
     t, n = cfg.n_steps, cfg.n_envs
     f32 = tf.float32
+    dtype = action_dtype if action_dtype is not None else (f32 if action_shape else tf.int32)
     return Rollout(
         obs=tensor_spec(obs_spec, t + 1, n),
-        actions=tf.TensorSpec([t, n, *action_shape], f32 if action_shape else tf.int32),
+        actions=tf.TensorSpec([t, n, *action_shape], dtype),
         rewards=tf.TensorSpec([t, n], f32),
         terminated=tf.TensorSpec([t, n], f32),
         truncated=tf.TensorSpec([t, n], f32),
@@ -189,7 +194,11 @@ def make_update(
     optimizer.build(variables)
 
     @tf.function(
-        input_signature=[rollout_signature(cfg, obs_spec_of(model), action_shape_of(model))],
+        input_signature=[
+            rollout_signature(
+                cfg, obs_spec_of(model), action_shape_of(model), distribution_of(model.output).action_dtype
+            )
+        ],
         jit_compile=compiles_with_xla(model),
     )
     def update(batch: Rollout) -> dict[str, tf.Tensor]:
@@ -276,7 +285,11 @@ def make_gradients(model: keras.Model, cfg: Config) -> HostCall:
     (clipped gradients, metrics)``, for an A3C worker (``cfg``'s n_envs: the worker's)."""
 
     @tf.function(
-        input_signature=[rollout_signature(cfg, obs_spec_of(model), action_shape_of(model))],
+        input_signature=[
+            rollout_signature(
+                cfg, obs_spec_of(model), action_shape_of(model), distribution_of(model.output).action_dtype
+            )
+        ],
         jit_compile=compiles_with_xla(model),
     )
     def gradients(batch: Rollout) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:

@@ -4,7 +4,10 @@ The policy head is a softmax over logits for Discrete actions (outputs ``logits`
 ``probs``) or a diagonal Gaussian for Box actions (outputs ``mean`` from a linear
 layer and ``log_std`` from [`GaussianLogStd`][a2c.agent.model.GaussianLogStd], one learned number per action
 dimension, SB3's default; the layer also records the Box, so a saved model can clip
-its greedy actions without the env).
+its greedy actions without the env). MultiDiscrete actions get one Dense head of
+``sum(nvec)`` logits split per sub-action by [`MultiLogits`][a2c.agent.model.MultiLogits] (output
+``multi_logits``); MultiBinary ones one logit per sub-action through a sigmoid (outputs
+``bernoulli_logits``, ``bernoulli_probs``).
 
 The model returns a dict so that training can use the logits (for a stable
 ``log_softmax``) while exporters and evaluators use the probabilities. The layer
@@ -24,7 +27,7 @@ With ``obs_norm`` an [`ObsNormalization`][a2c.agent.model.ObsNormalization] laye
 running statistics that the trainer updates from its rollouts; being weights of the
 model, they are saved with it, checkpointed, and exported.
 
-(~350 lines: the builder, its two custom layers and the readers of a built model share
+(~500 lines: the builder, its three custom layers and the readers of a built model share
 the layer names above, which are the contract with the verifier and the exporters;
 kept in one module so that a name and its uses are read together.)
 """
@@ -39,9 +42,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from a2c.agent.distributions import PAD_LOGIT
 from a2c.agent.normalize import merge_moments
 from a2c.config.schema import Config, Trunk
-from a2c.envs.spaces import ObsSpec, PolicyKind, box_bounds, feature_space, observation_scale, observation_spec
+from a2c.envs.spaces import (
+    ObsSpec,
+    PolicyKind,
+    box_bounds,
+    feature_space,
+    multi_binary_size,
+    multi_discrete_sizes,
+    observation_scale,
+    observation_spec,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from gymnasium import spaces
@@ -68,6 +81,38 @@ MEAN_LAYER = "policy_mean"
 LOG_STD_LAYER = "policy_log_std"
 OBS_NORM_LAYER = "obs_norm"
 VALUE_LAYER = "value"
+#: MultiDiscrete: ``policy_logits`` (one Dense of sum(nvec) units) split per sub-action by this layer.
+MULTI_LOGITS_LAYER = "policy_multi_logits"
+#: MultiBinary: ``policy_logits`` (one logit per sub-action) through a sigmoid.
+BERNOULLI_PROBS_LAYER = "policy_bernoulli"
+
+
+@keras.saving.register_keras_serializable(package="a2c")
+class MultiLogits(keras.layers.Layer):
+    """One Dense head's ``sum(nvec)`` logits split per sub-action of a MultiDiscrete space
+    into (batch, len(nvec), max(nvec)), each row padded with a constant
+    ([`a2c.agent.distributions.PAD_LOGIT`][a2c.agent.distributions.PAD_LOGIT]) past its own
+    number of choices. No weights; ``nvec`` is saved in the config."""
+
+    def __init__(self, nvec: Sequence[int], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.nvec = [int(n) for n in nvec]
+
+    def call(self, logits: Any) -> Any:
+        widest, rows, start = max(self.nvec), [], 0
+        for n in self.nvec:
+            row = logits[:, start : start + n]
+            if n < widest:
+                row = keras.ops.pad(row, [[0, 0], [0, widest - n]], constant_values=PAD_LOGIT)
+            rows.append(row)
+            start += n
+        return keras.ops.stack(rows, axis=1)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (input_shape[0], len(self.nvec), max(self.nvec))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "nvec": self.nvec}
 
 
 @keras.saving.register_keras_serializable(package="a2c")
@@ -168,9 +213,14 @@ def build_actor_critic(
     log_std_init: float = 0.0,
     action_bounds: tuple[Sequence[float], Sequence[float]] | None = None,
     convs: Sequence[tuple[int, int, int]] = NATURE_CNN,
+    nvec: Sequence[int] | None = None,
 ) -> keras.Model:
-    """Build the functional model ``obs -> {"logits", "probs", "value"}`` (categorical) or
-    ``obs -> {"mean", "log_std", "value"}`` (``policy="gaussian"``, ``n_actions`` dims).
+    """Build the functional model ``obs -> {"logits", "probs", "value"}`` (categorical),
+    ``obs -> {"mean", "log_std", "value"}`` (``policy="gaussian"``, ``n_actions`` dims),
+    ``obs -> {"multi_logits", "value"}`` (``policy="multi_categorical"``: ``n_actions``
+    = sum(``nvec``) logits split per sub-action by [`MultiLogits`][a2c.agent.model.MultiLogits]) or
+    ``obs -> {"bernoulli_logits", "bernoulli_probs", "value"}`` (``policy="bernoulli"``,
+    ``n_actions`` sub-actions).
 
     ``obs_spec``: the observations' shape and dtype (an int means flat float features).
     ``value`` has shape (batch,), the others (batch, n_actions). ``dtype="float64"``
@@ -244,7 +294,7 @@ def build_actor_critic(
         low, high = action_bounds if action_bounds is not None else (None, None)
         log_std = GaussianLogStd(n_actions, log_std_init, low, high, dtype=dtype, name=LOG_STD_LAYER)(mean)
         policy_out = {"mean": mean, "log_std": log_std}
-    elif policy == "categorical":
+    elif policy in ("categorical", "multi_categorical", "bernoulli"):
         logits = keras.layers.Dense(
             n_actions,
             kernel_initializer=orthogonal(POLICY_GAIN),
@@ -252,10 +302,18 @@ def build_actor_critic(
             dtype=dtype,
             name=LOGITS_LAYER,
         )(h)
-        probs = keras.layers.Softmax(dtype=dtype, name=PROBS_LAYER)(logits)
-        policy_out = {"logits": logits, "probs": probs}
+        if policy == "multi_categorical":
+            if nvec is None or sum(nvec) != n_actions:
+                raise ValueError(f"a multi_categorical policy needs nvec summing to n_actions={n_actions}; got {nvec}")
+            policy_out = {"multi_logits": MultiLogits(nvec, dtype=dtype, name=MULTI_LOGITS_LAYER)(logits)}
+        elif policy == "bernoulli":
+            probs = keras.layers.Activation("sigmoid", dtype=dtype, name=BERNOULLI_PROBS_LAYER)(logits)
+            policy_out = {"bernoulli_logits": logits, "bernoulli_probs": probs}
+        else:
+            probs = keras.layers.Softmax(dtype=dtype, name=PROBS_LAYER)(logits)
+            policy_out = {"logits": logits, "probs": probs}
     else:
-        raise ValueError(f"unknown policy {policy!r}; known: categorical, gaussian")
+        raise ValueError(f"unknown policy {policy!r}; known: categorical, gaussian, multi_categorical, bernoulli")
     value = keras.layers.Dense(
         1,
         kernel_initializer=orthogonal(VALUE_GAIN),
@@ -319,6 +377,13 @@ def model_for(
         low, high = box_bounds(cfg.env_id, actions)
         kwargs = dict(policy="gaussian", log_std_init=cfg.log_std_init, action_bounds=(low.tolist(), high.tolist()))
         n_actions = int(actions.shape[0])
+    elif isinstance(actions, spaces.MultiDiscrete):
+        nvec = multi_discrete_sizes(cfg.env_id, actions)
+        kwargs = dict(policy="multi_categorical", nvec=nvec)
+        n_actions = sum(nvec)
+    elif isinstance(actions, spaces.MultiBinary):
+        kwargs = dict(policy="bernoulli")
+        n_actions = multi_binary_size(cfg.env_id, actions)
     else:
         # not Box or Discrete: ``actions`` is the number of discrete actions
         n_actions = int(actions.n) if isinstance(actions, spaces.Discrete) else int(cast(int, actions))
@@ -385,18 +450,37 @@ def layer_names(model: keras.Model) -> set[str]:
 
 def policy_kind_of(model: keras.Model) -> PolicyKind:
     """Which policy head a model built by [`build_actor_critic`][a2c.agent.model.build_actor_critic] has."""
-    return "gaussian" if MEAN_LAYER in layer_names(model) else "categorical"
+    names = layer_names(model)
+    if MEAN_LAYER in names:
+        return "gaussian"
+    if MULTI_LOGITS_LAYER in names:
+        return "multi_categorical"
+    if BERNOULLI_PROBS_LAYER in names:
+        return "bernoulli"
+    return "categorical"
 
 
 def n_actions_of(model: keras.Model) -> int:
-    """Number of discrete actions, or of action dimensions of a Gaussian policy."""
+    """Number of discrete actions, of action dimensions of a Gaussian policy, of logits of a
+    MultiDiscrete one (sum of its sub-actions' choices), or of MultiBinary sub-actions."""
     head = MEAN_LAYER if policy_kind_of(model) == "gaussian" else LOGITS_LAYER
     return int(model.get_layer(head).units)
 
 
+def nvec_of(model: keras.Model) -> tuple[int, ...] | None:
+    """The choices per sub-action of a MultiDiscrete policy; None for the others."""
+    if policy_kind_of(model) != "multi_categorical":
+        return None
+    return tuple(model.get_layer(MULTI_LOGITS_LAYER).nvec)
+
+
 def action_shape_of(model: keras.Model) -> tuple[int, ...]:
-    """Shape of one action of the model's policy: () discrete, (dims,) Gaussian."""
-    return (n_actions_of(model),) if policy_kind_of(model) == "gaussian" else ()
+    """Shape of one action of the model's policy: () discrete, (dims,) Gaussian,
+    (sub-actions,) MultiDiscrete and MultiBinary."""
+    kind = policy_kind_of(model)
+    if kind == "multi_categorical":
+        return (len(nvec_of(model) or ()),)
+    return (n_actions_of(model),) if kind in ("gaussian", "bernoulli") else ()
 
 
 def action_bounds_of(model: keras.Model) -> tuple[np.ndarray, np.ndarray] | None:

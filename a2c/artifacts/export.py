@@ -55,7 +55,12 @@ SERVE_ENDPOINT = "serve"
 GREEDY_ENDPOINT = "greedy_action"
 EXPORT_FORMAT = "a2c-saved-model/1"
 #: What ``serve`` returns for each policy head.
-SERVED_OUTPUTS = {"categorical": ("probs", "value"), "gaussian": ("mean", "log_std", "value")}
+SERVED_OUTPUTS = {
+    "categorical": ("probs", "value"),
+    "gaussian": ("mean", "log_std", "value"),
+    "multi_categorical": ("multi_probs", "value"),
+    "bernoulli": ("bernoulli_probs", "value"),
+}
 
 
 def is_saved_model_dir(path: str | Path) -> bool:
@@ -82,6 +87,8 @@ def build_export_archive(model: keras.Model) -> Any:
 
     def serve(obs: tf.Tensor) -> dict[str, tf.Tensor]:
         out = _forward(obs)
+        if "multi_logits" in out:  # each sub-action's probabilities, 0 on the padding
+            out = {**out, "multi_probs": tf.nn.softmax(out["multi_logits"])}
         return {k: tf.cast(out[k], tf.float32) for k in served}
 
     def greedy_action(obs: tf.Tensor) -> tf.Tensor:
@@ -137,7 +144,7 @@ def export_saved_model(
     import keras
     import tensorflow as tf
 
-    from a2c.agent.model import action_bounds_of, n_actions_of, obs_spec_of, policy_kind_of
+    from a2c.agent.model import action_bounds_of, action_shape_of, n_actions_of, nvec_of, obs_spec_of, policy_kind_of
 
     path = Path(path)
     if path.exists() and not (is_saved_model_dir(path) or (path.is_dir() and not any(path.iterdir()))):
@@ -162,6 +169,21 @@ def export_saved_model(
                 "action_low": None if bounds is None else bounds[0].tolist(),
                 "action_high": None if bounds is None else bounds[1].tolist(),
             }
+        elif kind == "multi_categorical":
+            endpoints = {
+                SERVE_ENDPOINT: f"obs {obs_spec.dtype} (None, *obs_shape) -> {{multi_probs float32 "
+                "(None, len(nvec), max(nvec)) (0 past each sub-action's choices), value float32 (None,)}",
+                GREEDY_ENDPOINT: f"obs {obs_spec.dtype} (None, *obs_shape) -> action int32 (None, len(nvec)), "
+                "each counting from 0",
+            }
+            extra = {"nvec": list(nvec_of(model) or ())}
+        elif kind == "bernoulli":
+            endpoints = {
+                SERVE_ENDPOINT: f"obs {obs_spec.dtype} (None, *obs_shape) -> {{bernoulli_probs float32 "
+                "(None, n_actions), value float32 (None,)}",
+                GREEDY_ENDPOINT: f"obs {obs_spec.dtype} (None, *obs_shape) -> action int32 (None, n_actions) of 0/1",
+            }
+            extra = {}
         else:
             endpoints = {
                 SERVE_ENDPOINT: f"obs {obs_spec.dtype} (None, *obs_shape) -> {{probs float32 (None, n_actions), "
@@ -174,7 +196,9 @@ def export_saved_model(
             "obs_shape": list(obs_spec.shape),
             "obs_dtype": obs_spec.dtype,
             "policy": kind,
-            "n_actions": n_actions_of(model),
+            "n_actions": action_shape_of(model)[0]
+            if kind in ("multi_categorical", "bernoulli")
+            else n_actions_of(model),
             **extra,
             "env_id": env_id,
             "endpoints": endpoints,

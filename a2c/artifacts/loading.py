@@ -108,7 +108,7 @@ def _load_keras(file: Path) -> tuple[ObsSpec, int, Any, Callable, Callable, obje
     import tensorflow as tf
 
     from a2c.agent.distributions import distribution_of
-    from a2c.agent.model import n_actions_of, obs_spec_of, tensor_spec
+    from a2c.agent.model import action_shape_of, n_actions_of, obs_spec_of, policy_kind_of, tensor_spec
     from a2c.agent.policy import make_greedy
     from a2c.artifacts.saving import load_keras_model
 
@@ -121,7 +121,10 @@ def _load_keras(file: Path) -> tuple[ObsSpec, int, Any, Callable, Callable, obje
         ).get_concrete_function()
         return lambda obs: tf.nest.map_structure(lambda t: t.numpy(), fn(tf.constant(obs, spec.dtype)))
 
-    return spec, n_actions_of(model), dist, params, (lambda batch: make_greedy(model, batch)), model
+    # MultiDiscrete and MultiBinary: the number of sub-actions (what the env's action shape says)
+    multi = policy_kind_of(model) in ("multi_categorical", "bernoulli")
+    n_actions = action_shape_of(model)[0] if multi else n_actions_of(model)
+    return spec, n_actions, dist, params, (lambda batch: make_greedy(model, batch)), model
 
 
 def _load_saved_model(directory: Path) -> tuple[ObsSpec, int, Any, Callable, Callable, object]:
@@ -144,7 +147,8 @@ def _load_saved_model(directory: Path) -> tuple[ObsSpec, int, Any, Callable, Cal
     sig = signatures[SERVE_ENDPOINT]
     inputs = list(tf.nest.flatten(sig.structured_input_signature))
     outputs = sig.structured_outputs
-    head = "mean" if isinstance(outputs, dict) and "mean" in outputs else "probs"
+    heads = ("mean", "multi_probs", "bernoulli_probs")
+    head = next((h for h in heads if isinstance(outputs, dict) and h in outputs), "probs")
     if (
         len(inputs) != 1
         or inputs[0].shape.rank is None
@@ -154,13 +158,13 @@ def _load_saved_model(directory: Path) -> tuple[ObsSpec, int, Any, Callable, Cal
         or head not in outputs
         or "value" not in outputs
         or (head == "mean" and "log_std" not in outputs)
-        or outputs[head].shape.rank != 2
-        or outputs[head].shape[-1] is None
+        or outputs[head].shape.rank != (3 if head == "multi_probs" else 2)
+        or outputs[head].shape[1] is None
     ):
         raise ModelFileError(
             f"SavedModel {directory} is not an a2c export: its {SERVE_ENDPOINT!r} "
-            "endpoint does not map (batch, *obs_shape) to {'probs', 'value'} or "
-            "{'mean', 'log_std', 'value'}"
+            "endpoint does not map (batch, *obs_shape) to {'probs', 'value'}, "
+            "{'mean', 'log_std', 'value'}, {'multi_probs', 'value'} or {'bernoulli_probs', 'value'}"
         )
     spec = ObsSpec(tuple(int(d) for d in inputs[0].shape[1:]), inputs[0].dtype.name)
     serve, greedy = getattr(loaded, SERVE_ENDPOINT), getattr(loaded, GREEDY_ENDPOINT)
@@ -174,6 +178,25 @@ def _load_saved_model(directory: Path) -> tuple[ObsSpec, int, Any, Callable, Cal
                 return out["mean"].numpy(), out["log_std"].numpy()
 
             return gaussian
+    elif head == "multi_probs":
+        dist = distribution_of({"multi_logits": None})
+
+        def params(batch: int) -> ParamsFn:
+            def multi(obs: np.ndarray) -> np.ndarray:
+                with np.errstate(divide="ignore"):  # the padding's probability is 0: log -inf, never drawn
+                    return np.log(serve(tf.constant(obs, spec.dtype))["multi_probs"].numpy())
+
+            return multi
+    elif head == "bernoulli_probs":
+        dist = distribution_of({"bernoulli_logits": None})
+
+        def params(batch: int) -> ParamsFn:
+            def bernoulli(obs: np.ndarray) -> np.ndarray:
+                p = serve(tf.constant(obs, spec.dtype))["bernoulli_probs"].numpy()
+                with np.errstate(divide="ignore"):  # p of 0 or 1: an infinite logit, sigmoid gives p back
+                    return np.log(p) - np.log1p(-p)
+
+            return bernoulli
     else:
         # ``serve`` returns probabilities: log(probs) is the logits up to a per-row constant,
         # which the categorical distribution's sampling ignores.
@@ -185,7 +208,7 @@ def _load_saved_model(directory: Path) -> tuple[ObsSpec, int, Any, Callable, Cal
     def greedy_policy(batch: int) -> Policy:
         return lambda obs: greedy(tf.constant(obs, spec.dtype)).numpy()
 
-    return spec, int(outputs[head].shape[-1]), dist, params, greedy_policy, loaded
+    return spec, int(outputs[head].shape[1]), dist, params, greedy_policy, loaded
 
 
 def load_model_any(path: str | Path) -> LoadedModel:
@@ -223,7 +246,11 @@ def check_model_fits_env(loaded: LoadedModel, env_id: str, env_kwargs: dict[str,
     n_actions = int(action_space.shape[0]) if action_space.shape else int(cast("spaces.Discrete", action_space).n)
     unit = "action dimensions" if action_space.shape else "actions"
     if mismatch:
-        mine = "a Gaussian" if "mean" in loaded.distribution.param_keys else "a categorical"
+        mine = {
+            "mean": "a Gaussian",
+            "multi_logits": "a MultiDiscrete (multi-categorical)",
+            "bernoulli_logits": "a MultiBinary (Bernoulli)",
+        }.get(loaded.distribution.param_keys[0], "a categorical")
         raise ModelFileError(
             f"model {loaded.path} does not fit {env_id}: it has {mine} policy and {env_id} "
             f"has action space {action_space} (choose --env)"

@@ -17,9 +17,10 @@ from gymnasium import spaces
 
 from a2c.common.errors import EnvError
 
-PolicyKind = Literal["categorical", "gaussian"]
+PolicyKind = Literal["categorical", "gaussian", "multi_categorical", "bernoulli"]
 
-SUPPORTED = "Discrete or bounded Box action spaces with Box or Discrete observation spaces"
+SUPPORTED = "Discrete, MultiDiscrete, MultiBinary or bounded Box action spaces with Box or Discrete observation spaces"
+ACTION_SPACES = "Discrete, MultiDiscrete, MultiBinary and bounded Box action spaces"
 
 
 @dataclass(frozen=True)
@@ -55,15 +56,46 @@ def observation_spec(observation_space: spaces.Space) -> ObsSpec:
 
 
 def policy_kind(env_id: str, action_space: spaces.Space) -> PolicyKind:
-    """The policy an action space needs (a categorical or a diagonal Gaussian), or EnvError
-    naming the space. [`a2c.agent.distributions.distribution_for`][a2c.agent.distributions.distribution_for] maps it to
-    its distribution."""
+    """The policy an action space needs, or EnvError naming the space: a categorical
+    (Discrete), independent categoricals (MultiDiscrete), independent Bernoullis
+    (MultiBinary) or a diagonal Gaussian (bounded Box).
+    [`a2c.agent.distributions.distribution_for`][a2c.agent.distributions.distribution_for] maps it to its
+    distribution."""
     if isinstance(action_space, spaces.Discrete):
         return "categorical"
     if isinstance(action_space, spaces.Box):
         box_bounds(env_id, action_space)
         return "gaussian"
-    raise EnvError(f"{env_id} has action space {action_space}; supported: Discrete and bounded Box action spaces")
+    if isinstance(action_space, spaces.MultiDiscrete):
+        multi_discrete_sizes(env_id, action_space)
+        return "multi_categorical"
+    if isinstance(action_space, spaces.MultiBinary):
+        multi_binary_size(env_id, action_space)
+        return "bernoulli"
+    raise EnvError(f"{env_id} has action space {action_space}; supported: {ACTION_SPACES}")
+
+
+def multi_discrete_sizes(env_id: str, action_space: spaces.MultiDiscrete) -> tuple[int, ...]:
+    """The number of choices of each sub-action of a MultiDiscrete space, or EnvError:
+    the space must be one-dimensional, non-empty, with at least one choice per sub-action."""
+    nvec = np.asarray(action_space.nvec)
+    if nvec.ndim != 1 or nvec.size == 0 or (nvec < 1).any():
+        raise EnvError(
+            f"{env_id} has action space {action_space}; supported MultiDiscrete action spaces are "
+            "one-dimensional and non-empty, with at least one choice per sub-action"
+        )
+    return tuple(int(n) for n in nvec)
+
+
+def multi_binary_size(env_id: str, action_space: spaces.MultiBinary) -> int:
+    """The number of binary sub-actions of a MultiBinary space, or EnvError (one-dimensional, non-empty)."""
+    shape = tuple(int(d) for d in np.atleast_1d(action_space.n))
+    if len(shape) != 1 or shape[0] < 1:
+        raise EnvError(
+            f"{env_id} has action space {action_space}; supported MultiBinary action spaces are "
+            "one-dimensional and non-empty"
+        )
+    return shape[0]
 
 
 def check_spaces(env_id: str, observation_space: spaces.Space, action_space: spaces.Space) -> None:
@@ -94,8 +126,16 @@ def box_bounds(env_id: str, action_space: spaces.Box) -> tuple[np.ndarray, np.nd
 
 
 def action_shape(action_space: spaces.Space) -> tuple[int, ...]:
-    """Shape of one action in the rollout buffers: () for Discrete, (dim,) for Box."""
-    return tuple(int(d) for d in action_space.shape) if isinstance(action_space, spaces.Box) else ()
+    """Shape of one action in the rollout buffers: () for Discrete, (dim,) for Box,
+    (sub-actions,) for MultiDiscrete and MultiBinary."""
+    if isinstance(action_space, (spaces.Box, spaces.MultiDiscrete, spaces.MultiBinary)):
+        return tuple(int(d) for d in action_space.shape)
+    return ()
+
+
+def action_dtype(action_space: spaces.Space) -> str:
+    """dtype of one action in the rollout buffers: float32 for Box, int32 for the rest."""
+    return "float32" if isinstance(action_space, spaces.Box) else "int32"
 
 
 def env_actions(actions: np.ndarray, action_space: spaces.Space) -> np.ndarray:
@@ -104,12 +144,18 @@ def env_actions(actions: np.ndarray, action_space: spaces.Space) -> np.ndarray:
     [`a2c.agent.distributions`][a2c.agent.distributions])."""
     if isinstance(action_space, spaces.Box):
         return np.clip(actions, action_space.low, action_space.high).astype(action_space.dtype)
+    if isinstance(action_space, spaces.MultiDiscrete):
+        # the policy's choices count from 0; the space's from ``start``
+        start = np.asarray(getattr(action_space, "start", 0))
+        return (np.asarray(actions) + start).astype(action_space.dtype)
+    if isinstance(action_space, spaces.MultiBinary):
+        return np.asarray(actions).astype(action_space.dtype)
     return actions
 
 
 def env_action(action: np.ndarray, action_space: spaces.Space) -> Any:
-    """One env's action for a single (non-vector) ``env.step``: an int, or the clipped vector."""
-    if isinstance(action_space, spaces.Box):
+    """One env's action for a single (non-vector) ``env.step``: an int, or the (clipped) vector."""
+    if isinstance(action_space, (spaces.Box, spaces.MultiDiscrete, spaces.MultiBinary)):
         return env_actions(np.asarray(action), action_space)
     return int(action)
 

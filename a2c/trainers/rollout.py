@@ -23,7 +23,7 @@ import numpy as np
 
 from a2c.agent.batch import EpisodeStats, Rollout
 from a2c.agent.policy import make_act
-from a2c.envs.spaces import action_shape, env_actions, observation_spec
+from a2c.envs.spaces import action_dtype, action_shape, env_actions, observation_spec
 from a2c.envs.state import decode, encode, restore_env, snapshot_env
 
 
@@ -98,7 +98,7 @@ class RolloutCollector:
         self.prev_done = np.zeros(n, bool)  # did the last step end an episode (reset pending)?
         self._obs = spec.zeros(n_steps + 1, n)
         shape = action_shape(self.action_space)
-        self._actions = np.zeros((n_steps, n, *shape), np.float32 if shape else np.int32)
+        self._actions = np.zeros((n_steps, n, *shape), action_dtype(self.action_space))
         self._rewards = np.zeros((n_steps, n), np.float32)
         self._terminated = np.zeros((n_steps, n), np.float32)
         self._truncated = np.zeros((n_steps, n), np.float32)

@@ -6,6 +6,9 @@ and checks the wiring, so the symbolic and numeric sides differentiate the netwo
 that Keras actually runs. [`to_float64`][a2c.verify.network.to_float64] rebuilds the same network in double
 precision with the project's own [`a2c.agent.model.build_actor_critic`][a2c.agent.model.build_actor_critic], which is
 what the tape differentiates.
+
+(~390 lines: the readers of Dense and convolutional models and the float64 rebuild share the
+layer names and the policy heads' wiring checks; split, each would repeat them.)
 """
 
 from __future__ import annotations
@@ -13,14 +16,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
 
 from a2c.agent.model import (
+    BERNOULLI_PROBS_LAYER,
     LOG_STD_LAYER,
     LOGITS_LAYER,
     MEAN_LAYER,
+    MULTI_LOGITS_LAYER,
     OBS_NORM_LAYER,
     OBS_SCALE_LAYER,
     PROBS_LAYER,
@@ -37,6 +43,9 @@ from a2c.agent.model import (
 from a2c.artifacts.saving import load_keras_model
 from a2c.common.errors import ModelFileError
 from a2c.envs.spaces import PolicyKind
+
+#: A policy head as a hashable key: (kind,) or ("multi_categorical", n_0, n_1, ...).
+Head = tuple[Any, ...]
 
 #: Activations every method supports (the trainer's config allows all of them).
 SUPPORTED_ACTIVATIONS = ("linear", "tanh", "relu", "sigmoid", "elu", "softplus", "silu", "gelu")
@@ -85,9 +94,10 @@ class ObsNormSpec:
 @dataclass(frozen=True)
 class NetSpec:
     """obs (-> constant obs_scale -> obs_norm) -> trunk Dense layers -> (policy head Dense, value
-    Dense(1)); ``policy`` "categorical" (the head gives logits) or "gaussian" (the head gives
+    Dense(1)); ``policy`` "categorical" (the head gives logits), "gaussian" (the head gives
     the mean, and a state-independent log-std parameter [`LOG_STD_PARAM`][a2c.verify.network.LOG_STD_PARAM] completes
-    it)."""
+    it), "multi_categorical" (sum(``nvec``) logits, a softmax per sub-action) or "bernoulli" (one
+    logit per sub-action)."""
 
     obs_dim: int
     n_actions: int
@@ -97,10 +107,16 @@ class NetSpec:
     obs_scale: tuple[float, ...] | None = None
     policy: PolicyKind = "categorical"
     obs_norm: ObsNormSpec | None = None
+    nvec: tuple[int, ...] | None = None  # a MultiDiscrete policy's choices per sub-action
 
     @property
     def gaussian(self) -> bool:
         return self.policy == "gaussian"
+
+    @property
+    def head(self) -> Head:
+        """The policy head as a hashable key (what the SymPy head functions are cached by)."""
+        return (self.policy, *(self.nvec or ()))
 
     def scale(self, obs: np.ndarray) -> np.ndarray:
         """The trunk's input: observations times the model's constant scale, then the
@@ -143,7 +159,11 @@ class NetSpec:
             str(self.obs_dim) + (" normalised" if self.obs_norm else ""),
             *(f"{t.units} {t.activation}" for t in self.trunk),
         ]
-        head = f"{self.n_actions} mean, log_std" if self.gaussian else f"{self.n_actions} logits"
+        head = {
+            "gaussian": f"{self.n_actions} mean, log_std",
+            "multi_categorical": f"{'+'.join(map(str, self.nvec or ()))} multi-categorical logits",
+            "bernoulli": f"{self.n_actions} Bernoulli logits",
+        }.get(self.policy, f"{self.n_actions} logits")
         return " -> ".join(parts) + f" -> {{{head}, value}}"
 
 
@@ -193,9 +213,12 @@ def describe(model: keras.Model) -> NetSpec:
     names = {layer.name: layer for layer in model.layers}
     kind = policy_kind_of(model)
     head_name = MEAN_LAYER if kind == "gaussian" else LOGITS_LAYER
-    for required in (
-        (MEAN_LAYER, LOG_STD_LAYER, VALUE_LAYER) if kind == "gaussian" else (LOGITS_LAYER, PROBS_LAYER, VALUE_LAYER)
-    ):
+    follower_name = {
+        "gaussian": LOG_STD_LAYER,
+        "multi_categorical": MULTI_LOGITS_LAYER,
+        "bernoulli": BERNOULLI_PROBS_LAYER,
+    }.get(kind, PROBS_LAYER)
+    for required in (head_name, follower_name, VALUE_LAYER):
         if required not in names:
             raise ModelFileError(
                 f"model {model.name!r} is not an actor-critic built by a2c.agent.model: no layer named {required!r}"
@@ -223,8 +246,7 @@ def describe(model: keras.Model) -> NetSpec:
         wired = all(layer.input is expected_inputs[i] for i, layer in enumerate(trunk))
         last = expected_inputs[-1]
         wired = wired and obs is not None and names[head_name].input is last and names[VALUE_LAYER].input is last
-        follower = names[LOG_STD_LAYER] if kind == "gaussian" else names[PROBS_LAYER]
-        wired = wired and follower.input is names[head_name].output
+        wired = wired and names[follower_name].input is names[head_name].output
     except (AttributeError, ValueError):  # a layer without a single inbound node
         wired = False
     if not wired:
@@ -250,8 +272,9 @@ def describe(model: keras.Model) -> NetSpec:
             layer.epsilon,
             layer.clip,
         )
+    nvec = tuple(names[MULTI_LOGITS_LAYER].nvec) if kind == "multi_categorical" else None
     return NetSpec(
-        obs_dim, logits_spec.units, tuple(trunk_specs), logits_spec, value_spec, obs_scale_of(model), kind, norm
+        obs_dim, logits_spec.units, tuple(trunk_specs), logits_spec, value_spec, obs_scale_of(model), kind, norm, nvec
     )
 
 
@@ -287,6 +310,7 @@ def to_float64(spec: NetSpec, weights: Mapping[str, np.ndarray]) -> keras.Model:
         obs_scale=spec.obs_scale,
         obs_norm=spec.obs_norm is not None,
         policy=spec.policy,
+        nvec=spec.nvec,
     )
     if spec.obs_norm is not None:
         norm = model.get_layer(OBS_NORM_LAYER)

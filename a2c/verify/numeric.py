@@ -37,7 +37,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from a2c.verify.activations import NUMPY_ACTIVATIONS
-from a2c.verify.network import LOG_STD_PARAM, DenseSpec, NetSpec
+from a2c.verify.network import LOG_STD_PARAM, DenseSpec, Head, NetSpec
 from a2c.verify.point import LossSpec, Point
 
 EPS = float(np.finfo(np.float64).eps)
@@ -91,6 +91,25 @@ def _gaussian_log_prob_entropy(
     return logp, entropy
 
 
+def _multi_log_prob_entropy(logits: np.ndarray, point: Point, head: Head) -> tuple[np.ndarray, np.ndarray]:
+    """log pi(a|s) (..., B) and entropy (..., B) of independent sub-actions: a softmax per
+    group of ``head[1:]`` logits (MultiDiscrete), or a sigmoid per logit (MultiBinary)."""
+    if head[0] == "bernoulli":
+        y = point.actions.astype(np.float64)
+        log_p1, log_p0 = -np.logaddexp(0.0, -logits), -np.logaddexp(0.0, logits)  # log sigmoid(+-z)
+        logp_a = np.sum(y * log_p1 + (1.0 - y) * log_p0, axis=-1)
+        entropy = -np.sum(np.exp(log_p1) * log_p1 + np.exp(log_p0) * log_p0, axis=-1)
+        return logp_a, entropy
+    logp_a, entropy, start = 0.0, 0.0, 0
+    for j, n in enumerate(head[1:]):
+        logp = _log_softmax(logits[..., start : start + n])
+        start += n
+        idx = np.broadcast_to(point.actions[:, j, None], (*logp.shape[:-1], 1))
+        logp_a = logp_a + np.take_along_axis(logp, idx, axis=-1)[..., 0]
+        entropy = entropy + -np.sum(np.exp(logp) * logp, axis=-1)
+    return np.asarray(logp_a), np.asarray(entropy)
+
+
 def loss_terms(
     logits: np.ndarray,
     value: np.ndarray,
@@ -98,15 +117,20 @@ def loss_terms(
     loss: LossSpec,
     advantage: np.ndarray | None,
     log_std: np.ndarray | None = None,
+    head: Head = ("categorical",),
 ) -> np.ndarray:
     """The loss terms, stacked on the last axis in ``loss.terms`` order.
 
     ``logits`` (..., B, A) and ``value`` (..., B) may carry leading perturbation axes.
     ``log_std`` (A,) or (..., 1, A): given for a Gaussian policy, whose mean ``logits`` then is.
+    ``head``: [`NetSpec.head`][a2c.verify.network.NetSpec.head] (MultiDiscrete and MultiBinary policies).
     """
-    if log_std is not None:
+    if log_std is not None or head[0] in ("multi_categorical", "bernoulli"):
         w = point.sample_weights()
-        logp_a, ent = _gaussian_log_prob_entropy(logits, log_std, point.actions)
+        if log_std is not None:
+            logp_a, ent = _gaussian_log_prob_entropy(logits, log_std, point.actions)
+        else:
+            logp_a, ent = _multi_log_prob_entropy(logits, point, head)
         policy = -np.sum(w * advantage * logp_a, axis=-1)
         value_loss = np.sum(w * (point.returns - value) ** 2, axis=-1)
         entropy = np.sum(w * ent, axis=-1)
@@ -133,7 +157,7 @@ def loss_at_point(spec: NetSpec, point: Point, loss: LossSpec) -> dict[str, floa
     logits, value = forward(spec, point.weights, point.obs)
     advantage = frozen_advantage(point, value, loss) if loss.case == "a2c" else None
     log_std = point.weights[LOG_STD_PARAM] if spec.gaussian else None
-    return dict(zip(loss.terms, loss_terms(logits, value, point, loss, advantage, log_std).tolist()))
+    return dict(zip(loss.terms, loss_terms(logits, value, point, loss, advantage, log_std, spec.head).tolist()))
 
 
 def roundoff_error(loss_value: float, step: float = DEFAULT_STEP) -> float:
@@ -185,7 +209,7 @@ def gradients(
                 h = _dense(later, h, W[later.kernel], W[later.bias])
             logits = _dense(spec.logits, h, W[spec.logits.kernel], W[spec.logits.bias])
             value = _dense(spec.value, h, W[spec.value.kernel], W[spec.value.bias])[..., 0]
-        terms = loss_terms(logits, value, point, loss, advantage, log_std0)
+        terms = loss_terms(logits, value, point, loss, advantage, log_std0, spec.head)
         return np.broadcast_to(terms, (stacked.shape[0], len(loss.terms)))
 
     out: dict[str, dict[str, np.ndarray]] = {t: {} for t in loss.terms}

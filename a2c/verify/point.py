@@ -60,8 +60,9 @@ class LossSpec:
 
 @dataclass
 class Point:
-    """Weights and a batch of transitions, all float64 (actions int64 (B,), or float64
-    (B, action_dim) for a Gaussian policy)."""
+    """Weights and a batch of transitions, all float64 (actions int64 (B,), float64
+    (B, action_dim) for a Gaussian policy, int64 (B, sub-actions) for MultiDiscrete (``nvec``
+    set) and MultiBinary policies)."""
 
     weights: dict[str, np.ndarray]
     obs: np.ndarray
@@ -70,10 +71,21 @@ class Point:
     q_values: np.ndarray
     mask: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+    nvec: tuple[int, ...] | None = None
 
     @property
     def batch(self) -> int:
         return int(self.obs.shape[0])
+
+    def action_indicators(self, n: int) -> np.ndarray:
+        """(B, n) float64 the per-sample losses take: the one-hot action (Discrete), the
+        concatenated one-hots of the sub-actions (MultiDiscrete), the actions themselves
+        (Gaussian, MultiBinary)."""
+        if self.actions.ndim == 1:
+            return np.eye(n)[self.actions]
+        if self.nvec is not None:
+            return np.concatenate([np.eye(k)[self.actions[:, j]] for j, k in enumerate(self.nvec)], axis=1)
+        return np.asarray(self.actions, np.float64)
 
     def sample_weights(self) -> np.ndarray:
         """Per-sample weights of a2c_loss's ``masked_mean``: 1/B, or mask / max(sum(mask), 1)."""
@@ -187,6 +199,15 @@ def make_point(
             raise ConfigError(
                 f"a Gaussian policy's actions must have shape (batch, {spec.n_actions}); got {actions.shape}"
             )
+    elif spec.policy in ("multi_categorical", "bernoulli"):
+        sizes = spec.nvec if spec.nvec is not None else (2,) * spec.n_actions
+        actions = (
+            np.asarray(actions, dtype=np.int64)
+            if actions is not None
+            else np.stack([rng.integers(0, k, size=batch) for k in sizes], axis=1).astype(np.int64)
+        )
+        if actions.shape != (batch, len(sizes)) or ((actions < 0) | (actions >= np.asarray(sizes))).any():
+            raise ConfigError(f"actions must have shape (batch, {len(sizes)}) with sub-action j in [0, {sizes}[j])")
     else:
         actions = (
             np.asarray(actions, dtype=np.int64)
@@ -208,4 +229,4 @@ def make_point(
         if mask.shape != (batch,):
             raise ConfigError(f"mask must have shape ({batch},); got {mask.shape}")
     weights = {k: np.array(v, dtype=np.float64) for k, v in weights.items()}
-    return Point(weights, obs, actions, returns, q_values, mask, notes)
+    return Point(weights, obs, actions, returns, q_values, mask, notes, spec.nvec)
