@@ -122,3 +122,10 @@ def test_a3c_trains_multi_discrete_and_multi_binary_policies(local_ray, tmp_path
     assert result.summary["total_steps"] == 1000 and result.summary["worker_restarts"] == 0
     rows = read_csv(result.run_dir / "metrics.csv")
     assert all(np.isfinite(float(rows[-1][f"train/{k}"])) for k in GRADIENT_METRICS)
+
+
+def test_a3c_trains_separate_actor_and_critic_networks(local_ray, tmp_path):
+    from a2c.agent.model import net_arch_of
+
+    result = train(a3c_cfg(tmp_path, net_arch="separate", eval_every=0), quiet=True)
+    assert net_arch_of(result.model) == "separate" and result.summary["total_steps"] == 1000

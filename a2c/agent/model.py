@@ -44,7 +44,7 @@ import tensorflow as tf
 
 from a2c.agent.distributions import PAD_LOGIT
 from a2c.agent.normalize import merge_moments
-from a2c.config.schema import Config, Trunk
+from a2c.config.schema import Config, NetArch, Trunk
 from a2c.envs.spaces import (
     ObsSpec,
     PolicyKind,
@@ -75,6 +75,9 @@ NATURE_CNN = ((32, 8, 4), (64, 4, 2), (64, 3, 1))
 PIXEL_SCALE = float(np.float32(1.0 / 255.0))
 OBS_SCALE_LAYER = "obs_scale"
 TRUNK_PREFIX = "trunk_"
+#: ``net_arch="separate"``: the policy's own Dense layers (``pi_0``, ..) and the value's (``vf_0``, ..).
+POLICY_TRUNK_PREFIX = "pi_"
+VALUE_TRUNK_PREFIX = "vf_"
 LOGITS_LAYER = "policy_logits"
 PROBS_LAYER = "policy"
 MEAN_LAYER = "policy_mean"
@@ -214,6 +217,7 @@ def build_actor_critic(
     action_bounds: tuple[Sequence[float], Sequence[float]] | None = None,
     convs: Sequence[tuple[int, int, int]] = NATURE_CNN,
     nvec: Sequence[int] | None = None,
+    net_arch: NetArch = "shared",
 ) -> keras.Model:
     """Build the functional model ``obs -> {"logits", "probs", "value"}`` (categorical),
     ``obs -> {"mean", "log_std", "value"}`` (``policy="gaussian"``, ``n_actions`` dims),
@@ -232,14 +236,20 @@ def build_actor_critic(
     ``trunk="nature_cnn"`` takes (frames, height, width) observations (see the module
     docstring; ``obs_scale`` and ``obs_norm`` are for feature vectors and are refused);
     ``convs`` (filters, kernel, stride) replaces its convolutions (the verifier's tiny net).
+    ``net_arch="separate"``: the policy head and the value head each get their own Dense
+    layers of ``hidden_sizes`` (``pi_0..``, ``vf_0..``) instead of the shared ``trunk_0..``
+    (the input, its scaling, normalisation and convolutions stay shared).
     """
+    if net_arch not in ("shared", "separate"):
+        raise ValueError(f"unknown net_arch {net_arch!r}; known: shared, separate")
     if trunk not in TRUNKS:
         raise ValueError(f"unknown trunk {trunk!r}; known: {', '.join(TRUNKS)}")
     spec = ObsSpec.flat(obs_spec) if isinstance(obs_spec, int) else obs_spec
     convs = conv_layers_for(spec, convs) if trunk == "nature_cnn" else ()
     if convs and (obs_scale is not None or obs_norm):
         raise ValueError("the nature_cnn trunk scales pixels itself; obs_scale and obs_norm are for feature vectors")
-    seeds = iter(range(10_000 * (seed or 0), 10_000 * (seed or 0) + len(hidden_sizes) + len(convs) + 2))
+    n_dense = len(hidden_sizes) * (2 if net_arch == "separate" else 1)
+    seeds = iter(range(10_000 * (seed or 0), 10_000 * (seed or 0) + n_dense + len(convs) + 2))
 
     def orthogonal(gain: float) -> keras.initializers.Initializer:
         return keras.initializers.Orthogonal(gain=gain, seed=None if seed is None else next(seeds))
@@ -274,15 +284,23 @@ def build_actor_critic(
         h = keras.layers.Rescaling(scale=scale, dtype=dtype, name=OBS_SCALE_LAYER)(h)
     if obs_norm:
         h = ObsNormalization(dtype=dtype, name=OBS_NORM_LAYER)(h)
-    for i, size in enumerate(hidden_sizes):
-        h = keras.layers.Dense(
-            size,
-            activation=activation,
-            kernel_initializer=orthogonal(TRUNK_GAIN),
-            bias_initializer="zeros",
-            dtype=dtype,
-            name=f"{TRUNK_PREFIX}{i}",
-        )(h)
+
+    def dense_stack(x: Any, prefix: str) -> Any:
+        for i, size in enumerate(hidden_sizes):
+            x = keras.layers.Dense(
+                size,
+                activation=activation,
+                kernel_initializer=orthogonal(TRUNK_GAIN),
+                bias_initializer="zeros",
+                dtype=dtype,
+                name=f"{prefix}{i}",
+            )(x)
+        return x
+
+    if net_arch == "separate":
+        h, h_value = dense_stack(h, POLICY_TRUNK_PREFIX), dense_stack(h, VALUE_TRUNK_PREFIX)
+    else:
+        h = h_value = dense_stack(h, TRUNK_PREFIX)
     if policy == "gaussian":
         mean = keras.layers.Dense(
             n_actions,
@@ -320,7 +338,7 @@ def build_actor_critic(
         bias_initializer="zeros",
         dtype=dtype,
         name=VALUE_LAYER,
-    )(h)
+    )(h_value)
     value = keras.layers.Reshape((), dtype=dtype, name="value_squeeze")(value)
     return keras.Model(obs, {**policy_out, "value": value}, name="actor_critic")
 
@@ -397,6 +415,7 @@ def model_for(
         dtype=dtype,
         obs_scale=scale,
         obs_norm=cfg.normalize_obs,
+        net_arch=cfg.net_arch,
         **kwargs,
     )
 
@@ -439,9 +458,17 @@ def compiles_with_xla(model: keras.Model) -> bool:
     return not conv_layers(model)
 
 
-def trunk_layers(model: keras.Model) -> list[keras.layers.Dense]:
-    """The shared trunk's Dense layers in order (used by the verifier and exporters)."""
-    return [layer for layer in model.layers if layer.name.startswith(TRUNK_PREFIX)]
+def trunk_layers(model: keras.Model, prefix: str = TRUNK_PREFIX) -> list[keras.layers.Dense]:
+    """The shared trunk's Dense layers in order (used by the verifier and exporters); with
+    ``prefix`` [`POLICY_TRUNK_PREFIX`][a2c.agent.model.POLICY_TRUNK_PREFIX] or
+    [`VALUE_TRUNK_PREFIX`][a2c.agent.model.VALUE_TRUNK_PREFIX], a separate network's."""
+    layers = [layer for layer in model.layers if layer.name.startswith(prefix) and layer.name[len(prefix) :].isdigit()]
+    return sorted(layers, key=lambda layer: int(layer.name[len(prefix) :]))
+
+
+def net_arch_of(model: keras.Model) -> NetArch:
+    """Whether the policy and value heads share a trunk or have their own Dense layers."""
+    return "separate" if trunk_layers(model, VALUE_TRUNK_PREFIX) else "shared"
 
 
 def layer_names(model: keras.Model) -> set[str]:

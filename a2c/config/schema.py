@@ -29,6 +29,7 @@ OptimizerName = Literal["rmsprop", "rmsprop_keras", "rmsprop_tf", "adam"]
 Schedule = Literal["constant", "linear"]
 ObsScaling = Literal["none", "bounds"]
 Trunk = Literal["mlp", "nature_cnn"]
+NetArch = Literal["shared", "separate"]
 AtariVector = Literal["ale", "gymnasium"]
 
 
@@ -89,6 +90,12 @@ class Config:
         "then Dense hidden_sizes; for (frames, height, width) uint8 stacks, scaled by "
         "1/255 inside the model)",
         default="mlp",
+    )
+    net_arch: NetArch = _doc(
+        "'shared': one Dense trunk of hidden_sizes feeds both the policy and the value head; 'separate': "
+        "the policy and the value each get their own Dense layers of hidden_sizes (after the shared "
+        "convolutions for nature_cnn)",
+        default="shared",
     )
     activation: Activation = _doc("activation of the trunk", default="tanh")
     obs_scaling: ObsScaling = _doc(

@@ -29,9 +29,11 @@ from a2c.agent.model import (
     MULTI_LOGITS_LAYER,
     OBS_NORM_LAYER,
     OBS_SCALE_LAYER,
+    POLICY_TRUNK_PREFIX,
     PROBS_LAYER,
     TRUNK_PREFIX,
     VALUE_LAYER,
+    VALUE_TRUNK_PREFIX,
     build_actor_critic,
     conv_layers,
     model_for,
@@ -108,6 +110,17 @@ class NetSpec:
     policy: PolicyKind = "categorical"
     obs_norm: ObsNormSpec | None = None
     nvec: tuple[int, ...] | None = None  # a MultiDiscrete policy's choices per sub-action
+    #: ``net_arch="separate"``: the value head's own Dense layers (``trunk`` is then the policy's); None: shared.
+    value_trunk: tuple[DenseSpec, ...] | None = None
+
+    @property
+    def separate(self) -> bool:
+        return self.value_trunk is not None
+
+    @property
+    def value_layers(self) -> tuple[DenseSpec, ...]:
+        """The Dense layers between the input and the value head (the shared trunk, or the value's own)."""
+        return self.value_trunk if self.value_trunk is not None else self.trunk
 
     @property
     def gaussian(self) -> bool:
@@ -127,7 +140,7 @@ class NetSpec:
 
     @property
     def dense_layers(self) -> tuple[DenseSpec, ...]:
-        return (*self.trunk, self.logits, self.value)
+        return (*self.trunk, *(self.value_trunk or ()), self.logits, self.value)
 
     @property
     def param_names(self) -> list[str]:
@@ -159,6 +172,9 @@ class NetSpec:
             str(self.obs_dim) + (" normalised" if self.obs_norm else ""),
             *(f"{t.units} {t.activation}" for t in self.trunk),
         ]
+        if self.value_trunk is not None:
+            value = " -> ".join(f"{t.units} {t.activation}" for t in self.value_trunk)
+            parts[1:] = [f"(policy {' -> '.join(parts[1:])} | value {value})"]
         head = {
             "gaussian": f"{self.n_actions} mean, log_std",
             "multi_categorical": f"{'+'.join(map(str, self.nvec or ()))} multi-categorical logits",
@@ -224,16 +240,24 @@ def describe(model: keras.Model) -> NetSpec:
                 f"model {model.name!r} is not an actor-critic built by a2c.agent.model: no layer named {required!r}"
             )
     _check_input(model)
-    trunk = [layer for layer in model.layers if layer.name.startswith(TRUNK_PREFIX)]
-    trunk.sort(
-        key=lambda layer: int(layer.name[len(TRUNK_PREFIX) :]) if layer.name[len(TRUNK_PREFIX) :].isdigit() else -1
-    )
-    dense = [*trunk, names[head_name], names[VALUE_LAYER]]
+    separate = bool(trunk_layers(model, VALUE_TRUNK_PREFIX))
+    trunk = trunk_layers(model, POLICY_TRUNK_PREFIX if separate else TRUNK_PREFIX)
+    value_trunk = trunk_layers(model, VALUE_TRUNK_PREFIX) if separate else []
+    dense = [*trunk, *value_trunk, names[head_name], names[VALUE_LAYER]]
     for layer in dense:
         if not isinstance(layer, keras.layers.Dense) or not layer.use_bias:
             raise ModelFileError(f"layer {layer.name!r} of model {model.name!r} is not a Dense layer with a bias")
     if kind == "categorical" and not isinstance(names[PROBS_LAYER], keras.layers.Softmax):
         raise ModelFileError(f"layer {PROBS_LAYER!r} of model {model.name!r} is not a Softmax")
+
+    def chain_end(obs: Any, layers: list[keras.layers.Layer]) -> Any:
+        """The output of ``layers`` applied in order to ``obs``, or None where the wiring differs."""
+        for layer in layers:
+            if obs is None or layer.input is not obs:
+                return None
+            obs = layer.output
+        return obs
+
     try:
         obs = model.inputs[0] if len(model.inputs) == 1 else None
         if OBS_SCALE_LAYER in names:
@@ -242,27 +266,37 @@ def describe(model: keras.Model) -> NetSpec:
         if OBS_NORM_LAYER in names:
             wired_norm = names[OBS_NORM_LAYER].input is obs
             obs = names[OBS_NORM_LAYER].output if wired_norm else None
-        expected_inputs = [obs, *(layer.output for layer in trunk)]
-        wired = all(layer.input is expected_inputs[i] for i, layer in enumerate(trunk))
-        last = expected_inputs[-1]
-        wired = wired and obs is not None and names[head_name].input is last and names[VALUE_LAYER].input is last
+        last = chain_end(obs, trunk)
+        last_value = chain_end(obs, value_trunk) if separate else last
+        wired = obs is not None and last is not None and last_value is not None
+        wired = wired and names[head_name].input is last and names[VALUE_LAYER].input is last_value
         wired = wired and names[follower_name].input is names[head_name].output
     except (AttributeError, ValueError):  # a layer without a single inbound node
         wired = False
     if not wired:
-        raise ModelFileError(
-            f"model {model.name!r} is not wired as obs -> {TRUNK_PREFIX}0.. -> ({head_name}, {VALUE_LAYER})"
+        shape = (
+            f"obs -> ({POLICY_TRUNK_PREFIX}0.. -> {head_name}, {VALUE_TRUNK_PREFIX}0.. -> {VALUE_LAYER})"
+            if separate
+            else f"obs -> {TRUNK_PREFIX}0.. -> ({head_name}, {VALUE_LAYER})"
         )
+        raise ModelFileError(f"model {model.name!r} is not wired as {shape}")
     if names[VALUE_LAYER].units != 1:
         raise ModelFileError(f"layer {VALUE_LAYER!r} must have 1 unit, has {names[VALUE_LAYER].units}")
-    specs = []
-    in_dim = int(model.inputs[0].shape[-1])
-    obs_dim = in_dim
-    for layer in dense:
-        specs.append(DenseSpec(layer.name, in_dim, int(layer.units), _activation_name(layer)))
-        if layer.name.startswith(TRUNK_PREFIX):
+    obs_dim = int(model.inputs[0].shape[-1])
+
+    def dense_specs(layers: list[keras.layers.Dense], in_dim: int) -> list[DenseSpec]:
+        out = []
+        for layer in layers:
+            out.append(DenseSpec(layer.name, in_dim, int(layer.units), _activation_name(layer)))
             in_dim = int(layer.units)
-    *trunk_specs, logits_spec, value_spec = specs
+        return out
+
+    trunk_specs = dense_specs(trunk, obs_dim)
+    value_trunk_specs = dense_specs(value_trunk, obs_dim)
+    policy_in = trunk_specs[-1].units if trunk_specs else obs_dim
+    value_in = value_trunk_specs[-1].units if value_trunk_specs else policy_in if not separate else obs_dim
+    logits_spec = dense_specs([names[head_name]], policy_in)[0]
+    value_spec = dense_specs([names[VALUE_LAYER]], value_in)[0]
     norm = None
     if OBS_NORM_LAYER in names:
         layer = names[OBS_NORM_LAYER]
@@ -274,7 +308,16 @@ def describe(model: keras.Model) -> NetSpec:
         )
     nvec = tuple(names[MULTI_LOGITS_LAYER].nvec) if kind == "multi_categorical" else None
     return NetSpec(
-        obs_dim, logits_spec.units, tuple(trunk_specs), logits_spec, value_spec, obs_scale_of(model), kind, norm, nvec
+        obs_dim,
+        logits_spec.units,
+        tuple(trunk_specs),
+        logits_spec,
+        value_spec,
+        obs_scale_of(model),
+        kind,
+        norm,
+        nvec,
+        tuple(value_trunk_specs) if separate else None,
     )
 
 
@@ -293,7 +336,7 @@ def weights_of(model: keras.Model, spec: NetSpec | None = None) -> dict[str, np.
 
 def to_float64(spec: NetSpec, weights: Mapping[str, np.ndarray]) -> keras.Model:
     """The same actor-critic, built by the project's own builder in float64, at ``weights``."""
-    activations = {t.activation for t in spec.trunk}
+    activations = {t.activation for t in (*spec.trunk, *(spec.value_trunk or ()))}
     if len(activations) > 1 or spec.logits.activation != "linear" or spec.value.activation != "linear":
         raise ModelFileError(
             "the verifier rebuilds models with a2c.agent.model.build_actor_critic, which uses one trunk "
@@ -311,6 +354,7 @@ def to_float64(spec: NetSpec, weights: Mapping[str, np.ndarray]) -> keras.Model:
         obs_norm=spec.obs_norm is not None,
         policy=spec.policy,
         nvec=spec.nvec,
+        net_arch="separate" if spec.separate else "shared",
     )
     if spec.obs_norm is not None:
         norm = model.get_layer(OBS_NORM_LAYER)
@@ -358,6 +402,8 @@ def describe_conv(model: keras.Model) -> ConvNet:
         raise ModelFileError(f"model {model.name!r} has no convolutions; the Dense verifier checks it")
     if policy_kind_of(model) != "categorical":
         raise ModelFileError("verify checks convolutional models with a categorical (softmax) policy only")
+    if trunk_layers(model, VALUE_TRUNK_PREFIX):
+        raise ModelFileError("verify checks convolutional models with a shared trunk only (net_arch 'shared')")
     for layer in convs:
         config = layer.get_config()
         if config["activation"] != "relu" or config["padding"] != "valid" or not config["use_bias"]:

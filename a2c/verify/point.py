@@ -106,13 +106,19 @@ class Point:
 
 
 def pre_activations(spec: NetSpec, weights: Mapping[str, np.ndarray], obs: np.ndarray) -> list[np.ndarray]:
-    """Each Dense layer's pre-activation (B, units), trunk first then logits, value."""
-    pres, h = [], spec.scale(obs)
-    for layer in spec.trunk:
-        pre = h @ weights[layer.kernel] + weights[layer.bias]
-        pres.append(pre)
-        h = NUMPY_ACTIVATIONS[layer.activation](pre)
-    for head in (spec.logits, spec.value):
+    """Each Dense layer's pre-activation (B, units) in ``spec.dense_layers`` order: the trunk
+    (a separate value trunk next), then logits, value."""
+    pres, x = [], spec.scale(obs)
+    ends = []
+    for layers in (spec.trunk, spec.value_trunk) if spec.separate else (spec.trunk,):
+        h = x
+        for layer in layers or ():
+            pre = h @ weights[layer.kernel] + weights[layer.bias]
+            pres.append(pre)
+            h = NUMPY_ACTIVATIONS[layer.activation](pre)
+        ends.append(h)
+    h_policy, h_value = ends[0], ends[-1]
+    for head, h in ((spec.logits, h_policy), (spec.value, h_value)):
         pres.append(h @ weights[head.kernel] + weights[head.bias])
     return pres
 

@@ -47,7 +47,7 @@ from typing import Any, Literal
 import numpy as np
 import sympy as sp
 
-from a2c.verify.network import LOG_STD_PARAM, Head, NetSpec
+from a2c.verify.network import LOG_STD_PARAM, DenseSpec, Head, NetSpec
 from a2c.verify.point import LossSpec, Point
 
 Method = Literal["auto", "expanded", "chain"]
@@ -259,11 +259,18 @@ def loss_values(spec: NetSpec, point: Point, loss: LossSpec) -> dict[str, float]
     """The value of every loss term at the point, from the lambdified SymPy expressions
     (the network's forward pass in numpy with the SymPy activations)."""
     W = point.weights
-    h = spec.scale(point.obs)
-    for layer in spec.trunk:
-        h = elementwise(_activation_numpy(layer.activation), h @ W[layer.kernel] + W[layer.bias])
+    x = spec.scale(point.obs)
+
+    def through(layers: tuple[DenseSpec, ...]) -> np.ndarray:
+        h = x
+        for layer in layers:
+            h = elementwise(_activation_numpy(layer.activation), h @ W[layer.kernel] + W[layer.bias])
+        return h
+
+    h = through(spec.trunk)
+    h_v = through(spec.value_layers) if spec.separate else h
     z = elementwise(_activation_numpy(spec.logits.activation), h @ W[spec.logits.kernel] + W[spec.logits.bias])
-    v = elementwise(_activation_numpy(spec.value.activation), h @ W[spec.value.kernel] + W[spec.value.bias])[:, 0]
+    v = elementwise(_activation_numpy(spec.value.activation), h_v @ W[spec.value.kernel] + W[spec.value.bias])[:, 0]
     z = shift_logits(spec, z)  # softmax-invariant; the log-sum-exp stays finite
     data = data_values(point, loss, advantage_at(point, v, loss))
     w = batch_weights(point, loss)
@@ -311,14 +318,22 @@ def chain_gradients(
     act = {layer.name: _activation_numpy(layer.activation) for layer in spec.dense_layers}
     dact = {layer.name: derivative_numpy(layer.activation, derivatives) for layer in spec.dense_layers}
     # Forward pass with the SymPy activations, keeping each layer's input and pre-activation.
-    inputs, pres, h = [], [], spec.scale(point.obs)
-    for layer in spec.trunk:
-        pre = h @ W[layer.kernel] + W[layer.bias]
-        inputs.append(h)
-        pres.append(pre)
-        h = elementwise(act[layer.name], pre)
+    # A separate value trunk is a second chain from the same input.
+    chains = (spec.trunk, spec.value_layers) if spec.separate else (spec.trunk,)
+    inputs: dict[str, np.ndarray] = {}
+    pres: dict[str, np.ndarray] = {}
+    ends = []
+    for chain in chains:
+        h = spec.scale(point.obs)
+        for layer in chain:
+            pre = h @ W[layer.kernel] + W[layer.bias]
+            inputs[layer.name] = h
+            pres[layer.name] = pre
+            h = elementwise(act[layer.name], pre)
+        ends.append(h)
+    h, h_v = ends[0], ends[-1]
     z_pre = h @ W[spec.logits.kernel] + W[spec.logits.bias]
-    v_pre = h @ W[spec.value.kernel] + W[spec.value.bias]
+    v_pre = h_v @ W[spec.value.kernel] + W[spec.value.bias]
     z = elementwise(act[spec.logits.name], z_pre)
     v = elementwise(act[spec.value.name], v_pre)[:, 0]
     # The derivatives w.r.t. z are invariant under z -> z - max(z) (softmax is), and the
@@ -341,16 +356,17 @@ def chain_gradients(
             grads[LOG_STD_PARAM] = np.array([np.sum(w * gk) for gk in g[n + 1 :]])
         g_z_pre = g_z * elementwise(dact[spec.logits.name], z_pre)
         g_v_pre = g_v * elementwise(dact[spec.value.name], v_pre)
-        for layer, g_pre in ((spec.logits, g_z_pre), (spec.value, g_v_pre)):
-            grads[layer.kernel] = h.T @ g_pre
+        for layer, h_in, g_pre in ((spec.logits, h, g_z_pre), (spec.value, h_v, g_v_pre)):
+            grads[layer.kernel] = h_in.T @ g_pre
             grads[layer.bias] = g_pre.sum(axis=0)
-        g_h = g_z_pre @ W[spec.logits.kernel].T + g_v_pre @ W[spec.value.kernel].T
-        for i in reversed(range(len(spec.trunk))):
-            layer = spec.trunk[i]
-            g_pre = g_h * elementwise(dact[layer.name], pres[i])
-            grads[layer.kernel] = inputs[i].T @ g_pre
-            grads[layer.bias] = g_pre.sum(axis=0)
-            g_h = g_pre @ W[layer.kernel].T
+        g_h_z, g_h_v = g_z_pre @ W[spec.logits.kernel].T, g_v_pre @ W[spec.value.kernel].T
+        # shared: both heads' gradients flow into one trunk; separate: each into its own
+        for chain, g_h in zip(chains, (g_h_z, g_h_v) if spec.separate else (g_h_z + g_h_v,)):
+            for layer in reversed(chain):
+                g_pre = g_h * elementwise(dact[layer.name], pres[layer.name])
+                grads[layer.kernel] = inputs[layer.name].T @ g_pre
+                grads[layer.bias] = g_pre.sum(axis=0)
+                g_h = g_pre @ W[layer.kernel].T
         out[term] = {p: grads[p] for p in spec.param_names}
     return out
 
@@ -415,8 +431,13 @@ def expanded_loss(
     h = np.array(s_in, dtype=object)
     for layer in spec.trunk:
         h = dense(layer, h)
+    h_v = h
+    if spec.separate:
+        h_v = np.array(s_in, dtype=object)
+        for layer in spec.value_layers:
+            h_v = dense(layer, h_v)
     z = list(dense(spec.logits, h))
-    v = dense(spec.value, h)[0]
+    v = dense(spec.value, h_v)[0]
     hs = HeadSymbols(spec.n_actions)
     log_std = list(params[LOG_STD_PARAM]) if spec.gaussian else None
     return params, s_in, hs, per_sample_loss(hs, loss.case, z, v, log_std, spec.head), v, classes
