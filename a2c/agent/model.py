@@ -50,6 +50,7 @@ from a2c.envs.spaces import (
     PolicyKind,
     box_bounds,
     feature_space,
+    image_layout,
     multi_binary_size,
     multi_discrete_sizes,
     observation_scale,
@@ -71,6 +72,9 @@ CONV_PREFIX = "conv_"
 CONV_FLATTEN_LAYER = "conv_flatten"
 #: The Nature CNN's convolutions: (filters, kernel, stride).
 NATURE_CNN = ((32, 8, 4), (64, 4, 2), (64, 3, 1))
+#: Frames too small for the Nature CNN (MinAtar's 10x10): one 16-filter 3x3 convolution, as the
+#: MinAtar paper's network (Young and Tian 2019), then the Dense layers of hidden_sizes (its 128).
+SMALL_CNN = ((16, 3, 1),)
 #: 1/255 as float32 holds it: Rescaling passes its scale through float32 whatever the model's dtype.
 PIXEL_SCALE = float(np.float32(1.0 / 255.0))
 OBS_SCALE_LAYER = "obs_scale"
@@ -260,7 +264,8 @@ def build_actor_critic(
     if convs:
         # Pixels: scaled (uint8 stays uint8 until here), channels-last, convolved, flattened.
         h = keras.layers.Rescaling(scale=PIXEL_SCALE if not float_obs else 1.0, dtype=dtype, name=OBS_SCALE_LAYER)(h)
-        h = keras.layers.Permute((2, 3, 1), dtype=dtype, name=CHANNELS_LAST_LAYER)(h)
+        if image_layout(spec.shape) == "channels_first":
+            h = keras.layers.Permute((2, 3, 1), dtype=dtype, name=CHANNELS_LAST_LAYER)(h)
         for i, (filters, kernel, stride) in enumerate(convs):
             h = keras.layers.Conv2D(
                 filters,
@@ -347,21 +352,30 @@ def conv_layers_for(
     spec: ObsSpec, convs: Sequence[tuple[int, int, int]] = NATURE_CNN
 ) -> tuple[tuple[int, int, int], ...]:
     """The convolutions (filters, kernel, stride) for these observations, or ValueError
-    saying why the frames cannot take them (not (frames, height, width), or too small)."""
+    saying why the frames cannot take them (not three-dimensional, or too small).
+
+    Frames are (frames, height, width) or (height, width, channels)
+    ([`a2c.envs.spaces.image_layout`][a2c.envs.spaces.image_layout]). Frames too small for the
+    Nature CNN get [`SMALL_CNN`][a2c.agent.model.SMALL_CNN] instead.
+    """
     if len(spec.shape) != 3:
         raise ValueError(
-            f"the nature_cnn trunk takes stacks of frames (frames, height, width); "
-            f"these observations are {spec.describe()}"
+            f"the nature_cnn trunk takes stacks of frames (frames, height, width) or images (height, width, "
+            f"channels); these observations are {spec.describe()}"
         )
-    size = list(spec.shape[1:])
-    for _, kernel, stride in convs:
-        size = [(d - kernel) // stride + 1 for d in size]
-        if min(size) < 1:
-            raise ValueError(
-                f"frames of {spec.shape[1]}x{spec.shape[2]} are too small for the nature_cnn "
-                f"trunk's convolutions{' (36x36 at least)' if tuple(convs) == NATURE_CNN else ''}"
-            )
-    return tuple(convs)
+    height, width = spec.shape[:2] if image_layout(spec.shape) == "channels_last" else spec.shape[1:]
+
+    def fits(layers: Sequence[tuple[int, int, int]]) -> bool:
+        size = [height, width]
+        for _, kernel, stride in layers:
+            size = [(d - kernel) // stride + 1 for d in size]
+        return min(size) >= 1
+
+    if fits(convs):
+        return tuple(convs)
+    if tuple(convs) == NATURE_CNN and fits(SMALL_CNN):
+        return SMALL_CNN
+    raise ValueError(f"frames of {height}x{width} are too small for the nature_cnn trunk's convolutions")
 
 
 def model_for(

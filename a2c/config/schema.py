@@ -87,8 +87,9 @@ class Config:
     trunk: Trunk = _doc(
         "the shared trunk: 'mlp' (Dense layers of hidden_sizes; observations of any "
         "shape are flattened first) or 'nature_cnn' (Conv 32x8x8/4, 64x4x4/2, 64x3x3/1, "
-        "then Dense hidden_sizes; for (frames, height, width) uint8 stacks, scaled by "
-        "1/255 inside the model)",
+        "then Dense hidden_sizes; for (frames, height, width) stacks or (height, width, channels) "
+        "images, uint8 ones scaled by 1/255 inside the model; frames smaller than 36x36 get one "
+        "16x3x3 convolution instead, as MinAtar's network)",
         default="mlp",
     )
     net_arch: NetArch = _doc(

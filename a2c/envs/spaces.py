@@ -46,6 +46,13 @@ class ObsSpec:
         return f"{self.shape} {self.dtype}"
 
 
+def image_layout(shape: tuple[int, ...]) -> Literal["channels_first", "channels_last"]:
+    """How a convolutional trunk reads (a, b, c) observations: channels-last (height, width,
+    channels) when the last axis is strictly the smallest (MinAtar's 10x10xC, an RGB frame),
+    else channels-first (frames, height, width), as the Atari stacks."""
+    return "channels_last" if len(shape) == 3 and shape[2] < shape[0] and shape[2] < shape[1] else "channels_first"
+
+
 def observation_spec(observation_space: spaces.Space) -> ObsSpec:
     """The ObsSpec of what [`encode_observations`][a2c.envs.spaces.encode_observations] makes of a supported space."""
     if isinstance(observation_space, spaces.Discrete):

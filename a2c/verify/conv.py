@@ -112,7 +112,8 @@ def forward(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(logits (B, A), value (B,)); ``keep`` collects (layer input, pre-activation) per layer."""
     x = np.asarray(obs, np.float64) * net.scale
-    x = x.transpose(0, 2, 3, 1)  # channels last, as obs_channels_last
+    if net.channels_first:
+        x = x.transpose(0, 2, 3, 1)  # channels last, as obs_channels_last
     for name, kernel, stride in net.convs:
         cols = patches(x, kernel, stride)
         pre = cols @ W[f"{name}/kernel"].reshape(cols.shape[-1], -1) + W[f"{name}/bias"]

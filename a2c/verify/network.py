@@ -23,6 +23,7 @@ import numpy as np
 
 from a2c.agent.model import (
     BERNOULLI_PROBS_LAYER,
+    CHANNELS_LAST_LAYER,
     LOG_STD_LAYER,
     LOGITS_LAYER,
     MEAN_LAYER,
@@ -389,6 +390,7 @@ class ConvNet:
     convs: tuple[tuple[str, int, int], ...]  # (layer name, kernel, stride)
     dense: tuple[tuple[str, str], ...]  # (layer name, activation): the trunk, then logits, then value
     n_actions: int
+    channels_first: bool = True  # (frames, height, width) input, permuted inside; else (height, width, channels)
 
     @property
     def params(self) -> list[str]:
@@ -416,6 +418,7 @@ def describe_conv(model: keras.Model) -> ConvNet:
         tuple((c.name, int(c.kernel_size[0]), int(c.strides[0])) for c in convs),
         tuple((d.name, d.get_config()["activation"]) for d in dense),
         n_actions_of(model),
+        CHANNELS_LAST_LAYER in {layer.name for layer in model.layers},
     )
 
 
