@@ -108,3 +108,48 @@ for _name, _cls in (
 ):
     if f"A2CTest/{_name}-v0" not in gym.registry:
         gym.register(f"A2CTest/{_name}-v0", entry_point=_cls, max_episode_steps=10)
+
+
+class DictObsEnv(gym.Env):
+    """Dict observations: a uint8 image (10x10x3, all dark or all bright) and a 2-vector; the
+    right action (Discrete(2)) is vec[0] > 0, flipped when the image is bright, so both keys
+    matter. Reward 1 for the right action; 10-step episodes (optimal 10, random 5)."""
+
+    observation_space = spaces.Dict(
+        {
+            "image": spaces.Box(0, 255, (10, 10, 3), np.uint8),
+            "vec": spaces.Box(-1.0, 1.0, (2,), np.float32),
+        }
+    )
+    action_space = spaces.Discrete(2)
+
+    def _draw(self):
+        bright = bool(self.np_random.integers(2))
+        low = 200 if bright else 0
+        image = self.np_random.integers(low, low + 56, (10, 10, 3)).astype(np.uint8)
+        vec = self.np_random.uniform(-1.0, 1.0, 2).astype(np.float32)
+        self._target = int((vec[0] > 0) != bright)
+        return {"image": image, "vec": vec}
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self._draw(), {}
+
+    def step(self, action):
+        reward = float(int(action) == self._target)
+        return self._draw(), reward, False, False, {}
+
+
+class DictOfTupleEnv(_ActionSpaceEnv):
+    observation_space = spaces.Dict({"pos": spaces.Box(-1.0, 1.0, (2,)), "bag": spaces.Tuple((spaces.Discrete(2),))})
+    action_space = spaces.Discrete(2)
+
+
+class SequenceObsEnv(_ActionSpaceEnv):
+    observation_space = spaces.Sequence(spaces.Discrete(3))
+    action_space = spaces.Discrete(2)
+
+
+for _name, _cls in (("DictObs", DictObsEnv), ("DictOfTuple", DictOfTupleEnv), ("SequenceObs", SequenceObsEnv)):
+    if f"A2CTest/{_name}-v0" not in gym.registry:
+        gym.register(f"A2CTest/{_name}-v0", entry_point=_cls, max_episode_steps=10)

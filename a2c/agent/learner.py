@@ -16,7 +16,7 @@ on the learner).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import keras
 import tensorflow as tf
@@ -118,13 +118,14 @@ def batch_returns(
     """
     t, n = batch.rewards.shape[0], batch.rewards.shape[1]
     if values is None:
-        values = tf.reshape(model(merge_time(batch.obs[:-1]))["value"], [t, n])
+        values = tf.reshape(model(merge_time(time_slice(batch.obs, slice(None, -1))))["value"], [t, n])
     values = tf.stop_gradient(values)
     if next_obs is None:
-        last = tf.reshape(model(batch.obs[-1])["value"], [1, n])
+        last = tf.reshape(model(time_slice(batch.obs, -1))["value"], [1, n])
         next_values = tf.concat([values[1:], tf.stop_gradient(last)], axis=0)
     else:
-        next_values = tf.reshape(model(merge_time(tf.cast(next_obs, batch.obs.dtype)))["value"], [t, n])
+        next_obs = tf.nest.map_structure(lambda x, like: tf.cast(x, like.dtype), next_obs, batch.obs)
+        next_values = tf.reshape(model(merge_time(next_obs))["value"], [t, n])
         next_values = tf.stop_gradient(next_values)
     done = tf.maximum(batch.terminated, batch.truncated)
     rewards = batch.rewards * cfg.reward_scale  # the critic learns scaled returns
@@ -132,9 +133,15 @@ def batch_returns(
     return returns
 
 
-def merge_time(x: tf.Tensor) -> tf.Tensor:
-    """(T, N, ...) -> (T * N, ...): a time-major batch as one batch of samples."""
-    return tf.reshape(x, [-1, *x.shape[2:]])
+def merge_time(x: Any) -> Any:
+    """(T, N, ...) -> (T * N, ...): a time-major batch as one batch of samples (every array
+    of a dict of observations alike)."""
+    return tf.nest.map_structure(lambda a: tf.reshape(a, [-1, *a.shape[2:]]), x)
+
+
+def time_slice(x: Any, index: int | slice) -> Any:
+    """``x[index]`` on the time axis of observations (every array of a dict alike)."""
+    return tf.nest.map_structure(lambda a: a[index], x)
 
 
 def compute_loss(
@@ -146,7 +153,7 @@ def compute_loss(
     (plus ``V(obs[T])``) and carry no gradient.
     ``next_obs`` is passed to [`batch_returns`][a2c.agent.learner.batch_returns] (same-step autoreset envs).
     """
-    out = model(merge_time(batch.obs[:-1]), training=True)
+    out = model(merge_time(time_slice(batch.obs, slice(None, -1))), training=True)
     t, n = batch.rewards.shape[0], batch.rewards.shape[1]
     returns = batch_returns(model, batch, cfg, next_obs, values=tf.reshape(out["value"], [t, n]))
     dist = distribution_of(out)

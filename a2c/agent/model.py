@@ -14,7 +14,10 @@ The model returns a dict so that training can use the logits (for a stable
 names are part of the contract: [`a2c.verify`][a2c.verify] reads the layers by name to build
 the same network symbolically.
 
-The input is an [`ObsSpec`][a2c.envs.spaces.ObsSpec]: observations of any shape are flattened
+A [`DictSpec`][a2c.envs.spaces.DictSpec] (Dict observations) gives one input per key, each
+its own branch as below (three-dimensional keys convolved, the others flattened, scaled and
+normalised; layer names ending in ``__<key>``), joined by ``obs_concat`` before the Dense layers.
+A single input is an [`ObsSpec`][a2c.envs.spaces.ObsSpec]: observations of any shape are flattened
 (``obs_flatten``) and non-float ones (uint8 frames) are cast inside the model
 (``obs_scale``), so the rollout buffers and exported models keep the env's own dtype.
 The trunk is chosen by name ([`TRUNKS`][a2c.agent.model.TRUNKS]): ``"mlp"``, Dense layers; ``"nature_cnn"``,
@@ -27,7 +30,7 @@ With ``obs_norm`` an [`ObsNormalization`][a2c.agent.model.ObsNormalization] laye
 running statistics that the trainer updates from its rollouts; being weights of the
 model, they are saved with it, checkpointed, and exported.
 
-(~500 lines: the builder, its three custom layers and the readers of a built model share
+(~600 lines: the builder, its three custom layers and the readers of a built model share
 the layer names above, which are the contract with the verifier and the exporters;
 kept in one module so that a name and its uses are read together.)
 """
@@ -35,7 +38,8 @@ kept in one module so that a name and its uses are read together.)
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast, get_args
 
 import keras
@@ -46,6 +50,8 @@ from a2c.agent.distributions import PAD_LOGIT
 from a2c.agent.normalize import merge_moments
 from a2c.config.schema import Config, NetArch, Trunk
 from a2c.envs.spaces import (
+    AnySpec,
+    DictSpec,
     ObsSpec,
     PolicyKind,
     box_bounds,
@@ -203,10 +209,23 @@ class ObsNormalization(keras.layers.Layer):
 
 
 TRUNKS: tuple[str, ...] = get_args(Trunk)
+#: Dict observations: the branches' features joined before the Dense layers.
+OBS_CONCAT_LAYER = "obs_concat"
+
+
+def _is_image(spec: ObsSpec, key: str) -> bool:
+    """Whether a branch is convolved: the single input of a nature_cnn trunk, or a Dict key of
+    three dimensions (an image, whatever the trunk)."""
+    return len(spec.shape) == 3 or not key
+
+
+def _layer_safe(key: str) -> str:
+    """A Dict key as it may appear in Keras layer names."""
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", key)
 
 
 def build_actor_critic(
-    obs_spec: ObsSpec | int,
+    obs_spec: AnySpec | int,
     n_actions: int,
     hidden_sizes: Sequence[int] = (64, 64),
     activation: str = "tanh",
@@ -214,7 +233,7 @@ def build_actor_critic(
     trunk: Trunk = "mlp",
     seed: int | None = 0,
     dtype: str = "float32",
-    obs_scale: Sequence[float] | None = None,
+    obs_scale: Sequence[float] | Mapping[str, Sequence[float]] | None = None,
     obs_norm: bool = False,
     policy: PolicyKind = "categorical",
     log_std_init: float = 0.0,
@@ -249,46 +268,66 @@ def build_actor_critic(
     if trunk not in TRUNKS:
         raise ValueError(f"unknown trunk {trunk!r}; known: {', '.join(TRUNKS)}")
     spec = ObsSpec.flat(obs_spec) if isinstance(obs_spec, int) else obs_spec
-    convs = conv_layers_for(spec, convs) if trunk == "nature_cnn" else ()
-    if convs and (obs_scale is not None or obs_norm):
+    # Dict observations: every key has its own branch; three-dimensional ones are images (a CNN).
+    branches = spec.items if isinstance(spec, DictSpec) else (("", spec),)
+    branch_convs = {
+        key: conv_layers_for(sub, convs) if (trunk == "nature_cnn" or key) and _is_image(sub, key) else ()
+        for key, sub in branches
+    }
+    if not isinstance(spec, DictSpec) and branch_convs[""] and (obs_scale is not None or obs_norm):
         raise ValueError("the nature_cnn trunk scales pixels itself; obs_scale and obs_norm are for feature vectors")
     n_dense = len(hidden_sizes) * (2 if net_arch == "separate" else 1)
-    seeds = iter(range(10_000 * (seed or 0), 10_000 * (seed or 0) + n_dense + len(convs) + 2))
+    n_convs = sum(len(c) for c in branch_convs.values())
+    seeds = iter(range(10_000 * (seed or 0), 10_000 * (seed or 0) + n_dense + n_convs + 2))
 
     def orthogonal(gain: float) -> keras.initializers.Initializer:
         return keras.initializers.Orthogonal(gain=gain, seed=None if seed is None else next(seeds))
 
-    float_obs = np.issubdtype(np.dtype(spec.dtype), np.floating)
-    obs = keras.Input(shape=spec.shape, dtype=dtype if float_obs else spec.dtype, name="obs")
-    h = obs
-    if convs:
-        # Pixels: scaled (uint8 stays uint8 until here), channels-last, convolved, flattened.
-        h = keras.layers.Rescaling(scale=PIXEL_SCALE if not float_obs else 1.0, dtype=dtype, name=OBS_SCALE_LAYER)(h)
-        if image_layout(spec.shape) == "channels_first":
-            h = keras.layers.Permute((2, 3, 1), dtype=dtype, name=CHANNELS_LAST_LAYER)(h)
-        for i, (filters, kernel, stride) in enumerate(convs):
-            h = keras.layers.Conv2D(
-                filters,
-                kernel,
-                strides=stride,
-                padding="valid",
-                activation="relu",
-                kernel_initializer=orthogonal(TRUNK_GAIN),
-                bias_initializer="zeros",
-                dtype=dtype,
-                name=f"{CONV_PREFIX}{i}",
-            )(h)
-        h = keras.layers.Flatten(dtype=dtype, name=CONV_FLATTEN_LAYER)(h)
-    elif len(spec.shape) != 1:
-        h = keras.layers.Flatten(dtype=dtype, name=OBS_FLATTEN_LAYER)(h)
-    if not convs and (obs_scale is not None or not float_obs):
-        # Rescaling casts to the model's dtype (uint8 frames stay uint8 until here) and
-        # passes its scale through float32 whatever the dtype; rounding it here makes the
-        # float64 model (and the verifier's copy) apply exactly the same numbers.
-        scale = [float(np.float32(x)) for x in obs_scale] if obs_scale is not None else 1.0
-        h = keras.layers.Rescaling(scale=scale, dtype=dtype, name=OBS_SCALE_LAYER)(h)
-    if obs_norm:
-        h = ObsNormalization(dtype=dtype, name=OBS_NORM_LAYER)(h)
+    def branch(sub: ObsSpec, key: str) -> tuple[Any, Any]:
+        """(input, features) of one observation array; layer names end in ``__key`` for a Dict key."""
+        suffix = f"__{_layer_safe(key)}" if key else ""
+        layer_convs = branch_convs[key]
+        scale_in = obs_scale.get(key) if isinstance(obs_scale, Mapping) else obs_scale
+        float_obs = np.issubdtype(np.dtype(sub.dtype), np.floating)
+        obs = keras.Input(shape=sub.shape, dtype=dtype if float_obs else sub.dtype, name=_layer_safe(key) or "obs")
+        h = obs
+        if layer_convs:
+            # Pixels: scaled (uint8 stays uint8 until here), channels-last, convolved, flattened.
+            scale = PIXEL_SCALE if not float_obs else 1.0
+            h = keras.layers.Rescaling(scale=scale, dtype=dtype, name=OBS_SCALE_LAYER + suffix)(h)
+            if image_layout(sub.shape) == "channels_first":
+                h = keras.layers.Permute((2, 3, 1), dtype=dtype, name=CHANNELS_LAST_LAYER + suffix)(h)
+            for i, (filters, kernel, stride) in enumerate(layer_convs):
+                h = keras.layers.Conv2D(
+                    filters,
+                    kernel,
+                    strides=stride,
+                    padding="valid",
+                    activation="relu",
+                    kernel_initializer=orthogonal(TRUNK_GAIN),
+                    bias_initializer="zeros",
+                    dtype=dtype,
+                    name=f"{CONV_PREFIX}{i}{suffix}",
+                )(h)
+            return obs, keras.layers.Flatten(dtype=dtype, name=CONV_FLATTEN_LAYER + suffix)(h)
+        if len(sub.shape) != 1:
+            h = keras.layers.Flatten(dtype=dtype, name=OBS_FLATTEN_LAYER + suffix)(h)
+        if scale_in is not None or not float_obs:
+            # Rescaling casts to the model's dtype (uint8 frames stay uint8 until here) and
+            # passes its scale through float32 whatever the dtype; rounding it here makes the
+            # float64 model (and the verifier's copy) apply exactly the same numbers.
+            factors = [float(np.float32(x)) for x in scale_in] if scale_in is not None else 1.0
+            h = keras.layers.Rescaling(scale=factors, dtype=dtype, name=OBS_SCALE_LAYER + suffix)(h)
+        if obs_norm:
+            h = ObsNormalization(dtype=dtype, name=OBS_NORM_LAYER + suffix)(h)
+        return obs, h
+
+    built = [(key, *branch(sub, key)) for key, sub in branches]
+    if isinstance(spec, DictSpec):
+        inputs: Any = {key: obs for key, obs, _ in built}
+        h = keras.layers.Concatenate(dtype=dtype, name=OBS_CONCAT_LAYER)([features for _, _, features in built])
+    else:
+        ((_, inputs, h),) = built
 
     def dense_stack(x: Any, prefix: str) -> Any:
         for i, size in enumerate(hidden_sizes):
@@ -345,7 +384,7 @@ def build_actor_critic(
         name=VALUE_LAYER,
     )(h_value)
     value = keras.layers.Reshape((), dtype=dtype, name="value_squeeze")(value)
-    return keras.Model(obs, {**policy_out, "value": value}, name="actor_critic")
+    return keras.Model(inputs, {**policy_out, "value": value}, name="actor_critic")
 
 
 def conv_layers_for(
@@ -393,7 +432,19 @@ def model_for(
     from a2c.common.errors import EnvError
 
     spec = observation_spec(observation_space)
-    if cfg.trunk == "nature_cnn":
+    scale: Any = None
+    if isinstance(spec, DictSpec):
+        # Dict: image keys are convolved whatever the trunk; obs_scaling and normalize_obs apply to the others.
+        for key, sub in spec.items:
+            if len(sub.shape) == 3:
+                try:
+                    conv_layers_for(sub)
+                except ValueError as e:
+                    raise EnvError(f"{cfg.env_id}: observation key {key!r}: {e}") from None
+        if cfg.obs_scaling == "bounds":
+            features = feature_space(observation_space)
+            scale = {k: observation_scale(features[k]) for k, sub in spec.items if len(sub.shape) != 3}
+    elif cfg.trunk == "nature_cnn":
         try:
             conv_layers_for(spec)
         except ValueError as e:
@@ -403,7 +454,8 @@ def model_for(
                 f"{cfg.env_id}: the nature_cnn trunk scales pixels by 1/255 itself; "
                 "obs_scaling and normalize_obs are for feature vectors"
             )
-    scale = observation_scale(feature_space(observation_space)) if cfg.obs_scaling == "bounds" else None
+    if cfg.obs_scaling == "bounds" and not isinstance(spec, DictSpec):
+        scale = observation_scale(feature_space(observation_space))
     kwargs: dict[str, Any] = {}
     if isinstance(actions, spaces.Box):
         low, high = box_bounds(cfg.env_id, actions)
@@ -434,16 +486,25 @@ def model_for(
     )
 
 
-def obs_spec_of(model: keras.Model) -> ObsSpec:
-    """The observations a model takes (float inputs report float32, what the envs give)."""
-    spec = model.inputs[0]
-    dtype = str(keras.backend.standardize_dtype(spec.dtype))
-    return ObsSpec(tuple(int(d) for d in spec.shape[1:]), "float32" if "float" in dtype else dtype)
+def obs_spec_of(model: keras.Model) -> Any:
+    """The observations a model takes (float inputs report float32, what the envs give): an
+    ObsSpec, or a DictSpec for a model of Dict observations."""
+
+    def one(tensor: Any) -> ObsSpec:
+        dtype = str(keras.backend.standardize_dtype(tensor.dtype))
+        return ObsSpec(tuple(int(d) for d in tensor.shape[1:]), "float32" if "float" in dtype else dtype)
+
+    if isinstance(model.input, Mapping):
+        return DictSpec(tuple(sorted((str(k), one(v)) for k, v in model.input.items())))
+    return one(model.inputs[0])
 
 
-def tensor_spec(spec: ObsSpec, *batch: int | None, name: str | None = None) -> tf.TensorSpec:
+def tensor_spec(spec: AnySpec, *batch: int | None, name: str | None = None) -> Any:
     """A ``tf.TensorSpec`` of a batch of ``spec``'s observations (leading axes ``batch``):
-    the fixed input signatures of the compiled calls, so that each traces once."""
+    the fixed input signatures of the compiled calls, so that each traces once. A dict of them
+    for a DictSpec (named by key)."""
+    if isinstance(spec, DictSpec):
+        return {k: tf.TensorSpec([*batch, *sub.shape], sub.dtype, name=_layer_safe(k)) for k, sub in spec.items}
     return tf.TensorSpec([*batch, *spec.shape], spec.dtype, name=name)
 
 
@@ -458,8 +519,9 @@ def obs_scale_of(model: keras.Model) -> tuple[float, ...] | None:
 
 
 def conv_layers(model: keras.Model) -> list[keras.layers.Conv2D]:
-    """The convolutions of a nature_cnn trunk in order (none for an mlp trunk)."""
-    return [layer for layer in model.layers if layer.name.startswith(CONV_PREFIX) and layer.name != CONV_FLATTEN_LAYER]
+    """The convolutions of a nature_cnn trunk in order (none for an mlp trunk; every image key's
+    of a Dict model)."""
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
 
 
 def compiles_with_xla(model: keras.Model) -> bool:
@@ -537,3 +599,17 @@ def action_bounds_of(model: keras.Model) -> tuple[np.ndarray, np.ndarray] | None
 def obs_norm_of(model: keras.Model) -> ObsNormalization | None:
     """The model's running observation normalisation layer, if it has one."""
     return model.get_layer(OBS_NORM_LAYER) if OBS_NORM_LAYER in layer_names(model) else None
+
+
+def obs_norms_of(model: keras.Model) -> dict[str | None, ObsNormalization]:
+    """Every running normalisation layer by the Dict key it normalises (None: the single input)."""
+    spec = obs_spec_of(model)
+    if not isinstance(spec, DictSpec):
+        layer = obs_norm_of(model)
+        return {} if layer is None else {None: layer}
+    names = layer_names(model)
+    return {
+        k: model.get_layer(f"{OBS_NORM_LAYER}__{_layer_safe(k)}")
+        for k in spec.keys
+        if f"{OBS_NORM_LAYER}__{_layer_safe(k)}" in names
+    }

@@ -24,7 +24,7 @@ from a2c.artifacts.evaluate import DEFAULT_ENV, EVAL_SEED_BASE, EvalResult, eval
 from a2c.artifacts.gif import record_gif
 from a2c.artifacts.saving import MODEL_FILE, env_kwargs_of_run, env_of_run, run_dir_of
 from a2c.common.errors import ConfigError, ModelFileError
-from a2c.envs.spaces import ObsSpec
+from a2c.envs.spaces import DictSpec, ObsSpec, cast_obs
 
 if TYPE_CHECKING:
     from gymnasium import spaces
@@ -119,7 +119,7 @@ def _load_keras(file: Path) -> tuple[ObsSpec, int, Any, Callable, Callable, obje
         fn = tf.function(
             lambda obs: dist.params(model(obs)), input_signature=[tensor_spec(spec, batch)]
         ).get_concrete_function()
-        return lambda obs: tf.nest.map_structure(lambda t: t.numpy(), fn(tf.constant(obs, spec.dtype)))
+        return lambda obs: tf.nest.map_structure(lambda t: t.numpy(), fn(cast_obs(obs, spec)))
 
     # MultiDiscrete and MultiBinary: the number of sub-actions (what the env's action shape says)
     multi = policy_kind_of(model) in ("multi_categorical", "bernoulli")
@@ -131,7 +131,7 @@ def _load_saved_model(directory: Path) -> tuple[ObsSpec, int, Any, Callable, Cal
     import tensorflow as tf
 
     from a2c.agent.distributions import distribution_of
-    from a2c.artifacts.export import GREEDY_ENDPOINT, SERVE_ENDPOINT
+    from a2c.artifacts.export import GREEDY_ENDPOINT, SERVE_ENDPOINT, read_export_metadata
 
     try:
         loaded = tf.saved_model.load(str(directory))
@@ -147,6 +147,17 @@ def _load_saved_model(directory: Path) -> tuple[ObsSpec, int, Any, Callable, Cal
     sig = signatures[SERVE_ENDPOINT]
     inputs = list(tf.nest.flatten(sig.structured_input_signature))
     outputs = sig.structured_outputs
+    meta = read_export_metadata(directory)
+    dict_spec = None
+    if isinstance(meta.get("obs_shape"), dict) and isinstance(meta.get("obs_dtype"), dict):
+        # Dict observations: the keys (as the env names them) and their specs come from the metadata
+        dict_spec = DictSpec(
+            tuple(
+                (k, ObsSpec(tuple(int(d) for d in shape), str(meta["obs_dtype"][k])))
+                for k, shape in meta["obs_shape"].items()
+            )
+        )
+        inputs = inputs[:1]  # checked per key by the metadata
     heads = ("mean", "multi_probs", "bernoulli_probs")
     head = next((h for h in heads if isinstance(outputs, dict) and h in outputs), "probs")
     if (
@@ -166,15 +177,26 @@ def _load_saved_model(directory: Path) -> tuple[ObsSpec, int, Any, Callable, Cal
             "endpoint does not map (batch, *obs_shape) to {'probs', 'value'}, "
             "{'mean', 'log_std', 'value'}, {'multi_probs', 'value'} or {'bernoulli_probs', 'value'}"
         )
-    spec = ObsSpec(tuple(int(d) for d in inputs[0].shape[1:]), inputs[0].dtype.name)
-    serve, greedy = getattr(loaded, SERVE_ENDPOINT), getattr(loaded, GREEDY_ENDPOINT)
+    spec: Any = dict_spec or ObsSpec(tuple(int(d) for d in inputs[0].shape[1:]), inputs[0].dtype.name)
+    serve_fn, greedy_fn = getattr(loaded, SERVE_ENDPOINT), getattr(loaded, GREEDY_ENDPOINT)
+
+    def tensors(obs: Any) -> Any:
+        if isinstance(spec, DictSpec):
+            return {k: tf.constant(obs[k], sub.dtype) for k, sub in spec.items}
+        return tf.constant(obs, spec.dtype)
+
+    def serve(obs: Any) -> Any:
+        return serve_fn(tensors(obs))
+
+    def greedy(obs: Any) -> Any:
+        return greedy_fn(tensors(obs))
 
     if head == "mean":
         dist = distribution_of({"mean": None, "log_std": None})
 
         def params(batch: int) -> ParamsFn:
             def gaussian(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-                out = serve(tf.constant(obs, spec.dtype))
+                out = serve(obs)
                 return out["mean"].numpy(), out["log_std"].numpy()
 
             return gaussian
@@ -184,7 +206,7 @@ def _load_saved_model(directory: Path) -> tuple[ObsSpec, int, Any, Callable, Cal
         def params(batch: int) -> ParamsFn:
             def multi(obs: np.ndarray) -> np.ndarray:
                 with np.errstate(divide="ignore"):  # the padding's probability is 0: log -inf, never drawn
-                    return np.log(serve(tf.constant(obs, spec.dtype))["multi_probs"].numpy())
+                    return np.log(serve(obs)["multi_probs"].numpy())
 
             return multi
     elif head == "bernoulli_probs":
@@ -192,7 +214,7 @@ def _load_saved_model(directory: Path) -> tuple[ObsSpec, int, Any, Callable, Cal
 
         def params(batch: int) -> ParamsFn:
             def bernoulli(obs: np.ndarray) -> np.ndarray:
-                p = serve(tf.constant(obs, spec.dtype))["bernoulli_probs"].numpy()
+                p = serve(obs)["bernoulli_probs"].numpy()
                 with np.errstate(divide="ignore"):  # p of 0 or 1: an infinite logit, sigmoid gives p back
                     return np.log(p) - np.log1p(-p)
 
@@ -203,10 +225,10 @@ def _load_saved_model(directory: Path) -> tuple[ObsSpec, int, Any, Callable, Cal
         dist = distribution_of({"logits": None})
 
         def params(batch: int) -> ParamsFn:
-            return lambda obs: np.log(serve(tf.constant(obs, spec.dtype))["probs"].numpy())
+            return lambda obs: np.log(serve(obs)["probs"].numpy())
 
     def greedy_policy(batch: int) -> Policy:
-        return lambda obs: greedy(tf.constant(obs, spec.dtype)).numpy()
+        return lambda obs: greedy(obs).numpy()
 
     return spec, int(outputs[head].shape[1]), dist, params, greedy_policy, loaded
 

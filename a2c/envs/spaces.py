@@ -9,8 +9,9 @@ spaces ([`policy_kind`][a2c.envs.spaces.policy_kind]) lives here too, so that ch
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, overload
 
 import numpy as np
 from gymnasium import spaces
@@ -19,7 +20,10 @@ from a2c.common.errors import EnvError
 
 PolicyKind = Literal["categorical", "gaussian", "multi_categorical", "bernoulli"]
 
-SUPPORTED = "Discrete, MultiDiscrete, MultiBinary or bounded Box action spaces with Box or Discrete observation spaces"
+SUPPORTED = (
+    "Discrete, MultiDiscrete, MultiBinary or bounded Box action spaces with Box, Discrete or Dict (of Box "
+    "and Discrete) observation spaces"
+)
 ACTION_SPACES = "Discrete, MultiDiscrete, MultiBinary and bounded Box action spaces"
 
 
@@ -46,6 +50,36 @@ class ObsSpec:
         return f"{self.shape} {self.dtype}"
 
 
+@dataclass(frozen=True)
+class DictSpec:
+    """Observations of a Dict space: one [`ObsSpec`][a2c.envs.spaces.ObsSpec] per key, in sorted
+    key order. Batches of them are dicts of arrays (one per key, each in its own dtype:
+    uint8 images stay uint8)."""
+
+    items: tuple[tuple[str, ObsSpec], ...]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(k for k, _ in self.items)
+
+    def __getitem__(self, key: str) -> ObsSpec:
+        return dict(self.items)[key]
+
+    @property
+    def size(self) -> int:
+        return sum(spec.size for _, spec in self.items)
+
+    def zeros(self, *batch: int) -> dict[str, np.ndarray]:
+        return {k: spec.zeros(*batch) for k, spec in self.items}
+
+    def describe(self) -> str:
+        return "{" + ", ".join(f"{k!r}: {spec.describe()}" for k, spec in self.items) + "}"
+
+
+#: What a model takes: one array, or a dict of them.
+AnySpec = ObsSpec | DictSpec
+
+
 def image_layout(shape: tuple[int, ...]) -> Literal["channels_first", "channels_last"]:
     """How a convolutional trunk reads (a, b, c) observations: channels-last (height, width,
     channels) when the last axis is strictly the smallest (MinAtar's 10x10xC, an RGB frame),
@@ -53,8 +87,20 @@ def image_layout(shape: tuple[int, ...]) -> Literal["channels_first", "channels_
     return "channels_last" if len(shape) == 3 and shape[2] < shape[0] and shape[2] < shape[1] else "channels_first"
 
 
-def observation_spec(observation_space: spaces.Space) -> ObsSpec:
-    """The ObsSpec of what [`encode_observations`][a2c.envs.spaces.encode_observations] makes of a supported space."""
+@overload
+def observation_spec(observation_space: spaces.Dict) -> DictSpec: ...
+
+
+@overload
+def observation_spec(observation_space: spaces.Space) -> Any: ...
+
+
+def observation_spec(observation_space: spaces.Space) -> Any:
+    """The ObsSpec of what [`encode_observations`][a2c.envs.spaces.encode_observations] makes of a supported
+    space (a DictSpec for a Dict space)."""
+    if isinstance(observation_space, spaces.Dict):
+        items = sorted((str(k), observation_spec(sub)) for k, sub in observation_space.spaces.items())
+        return DictSpec(tuple(items))
     if isinstance(observation_space, spaces.Discrete):
         return ObsSpec.flat(int(observation_space.n))
     box = cast(spaces.Box, observation_space)  # the other supported space
@@ -108,6 +154,16 @@ def multi_binary_size(env_id: str, action_space: spaces.MultiBinary) -> int:
 def check_spaces(env_id: str, observation_space: spaces.Space, action_space: spaces.Space) -> None:
     """Refuse spaces the actor-critic cannot handle, naming the offending space."""
     policy_kind(env_id, action_space)
+    if isinstance(observation_space, spaces.Dict):
+        if not observation_space.spaces:
+            raise EnvError(f"{env_id} has an empty Dict observation space; supported: {SUPPORTED}")
+        for key, sub in observation_space.spaces.items():
+            if not isinstance(sub, (spaces.Box, spaces.Discrete)):
+                raise EnvError(
+                    f"{env_id} has observation key {key!r} of space {sub}; a Dict observation space may hold "
+                    "Box and Discrete spaces"
+                )
+        return
     if not isinstance(observation_space, (spaces.Box, spaces.Discrete)):
         raise EnvError(f"{env_id} has observation space {observation_space}; supported: {SUPPORTED}")
 
@@ -167,9 +223,11 @@ def env_action(action: np.ndarray, action_space: spaces.Space) -> Any:
     return int(action)
 
 
-def feature_space(observation_space: spaces.Space) -> spaces.Box:
+def feature_space(observation_space: spaces.Space) -> Any:
     """The Box the model sees for a supported observation space (see
-    [`observation_spec`][a2c.envs.spaces.observation_spec])."""
+    [`observation_spec`][a2c.envs.spaces.observation_spec]); a Dict of them for a Dict space."""
+    if isinstance(observation_space, spaces.Dict):
+        return spaces.Dict({k: feature_space(sub) for k, sub in observation_space.spaces.items()})
     spec = observation_spec(observation_space)
     if isinstance(observation_space, spaces.Discrete):
         return spaces.Box(0.0, 1.0, spec.shape, np.float32)
@@ -192,11 +250,53 @@ def observation_scale(features: spaces.Box) -> list[float]:
     return np.where(usable, 1.0 / np.where(usable, bound, 1.0), 1.0).tolist()
 
 
-def encode_observations(obs: Any, observation_space: spaces.Space) -> np.ndarray:
-    """Map a batch of raw observations to what the model takes: (batch, *spec.shape) in spec.dtype."""
+def encode_observations(obs: Any, observation_space: spaces.Space) -> Any:
+    """Map a batch of raw observations to what the model takes: (batch, *spec.shape) in spec.dtype.
+
+    A Dict space's batch (a dict of batched arrays, as vector envs give, or a sequence of
+    single observations) becomes a dict of such arrays, one per key.
+    """
+    if isinstance(observation_space, spaces.Dict):
+        subspaces = observation_space.spaces
+        if isinstance(obs, Mapping):
+            return {k: encode_observations(obs[k], sub) for k, sub in subspaces.items()}
+        return {k: encode_observations([o[k] for o in obs], sub) for k, sub in subspaces.items()}
     if isinstance(observation_space, spaces.Discrete):
         index = np.asarray(obs, np.int64).reshape(-1) - int(observation_space.start)
         return np.eye(int(observation_space.n), dtype=np.float32)[index]
     spec = observation_spec(observation_space)
     obs = np.asarray(obs, spec.dtype)
     return obs.reshape(obs.shape[0], *spec.shape)
+
+
+def obs_row(batch: Any, i: int) -> Any:
+    """Row ``i`` of a batch of encoded observations (an array, or a dict of them)."""
+    return {k: v[i] for k, v in batch.items()} if isinstance(batch, Mapping) else batch[i]
+
+
+def stack_obs(rows: Sequence[Any]) -> Any:
+    """A batch from rows of encoded observations (arrays, or dicts of them)."""
+    if rows and isinstance(rows[0], Mapping):
+        return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+    return np.stack(rows)
+
+
+def set_obs_row(batch: Any, i: int, row: Any) -> None:
+    """Overwrite row ``i`` of a batch of encoded observations in place."""
+    if isinstance(batch, Mapping):
+        for k, v in batch.items():
+            v[i] = row[k]
+    else:
+        batch[i] = row
+
+
+def cast_obs(obs: Any, spec: AnySpec) -> Any:
+    """A batch of (encoded) observations as arrays of the spec's dtype(s)."""
+    if isinstance(spec, DictSpec):
+        return {k: np.asarray(obs[k], sub.dtype) for k, sub in spec.items}
+    return np.asarray(obs, spec.dtype)
+
+
+def copy_obs(batch: Any) -> Any:
+    """A copy of a batch of encoded observations (an array, or a dict of them)."""
+    return {k: v.copy() for k, v in batch.items()} if isinstance(batch, Mapping) else batch.copy()
