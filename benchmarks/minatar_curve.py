@@ -3,7 +3,8 @@
 seeds from 100,000 up, greedy evaluations every ``eval_every`` steps (the preset's), written to
 results/minatar/breakout.{json,md} after every run.
 
-    nice -n 10 python benchmarks/minatar_curve.py --seeds 2 --jobs 2
+    nice -n 10 python benchmarks/minatar_curve.py --seeds 2 --jobs 1
+    python benchmarks/minatar_curve.py --render   # the .md again from the .json
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def report_md(runs: list[dict[str, Any]]) -> str:
         f"{ENV_ID} preset (the MinAtar paper's network: one 16x3x3 convolution on the 10x10x4 channels-last "
         "grid, a 128-unit Dense layer; 16 envs x 5 steps, RMSprop 7e-4, entropy 0.01), seeds "
         f"{', '.join(map(str, seeds))}; greedy mean return over {runs[0]['eval_episodes']} episodes at each "
-        "evaluation, training seconds excluding evaluations (2 shared cores). A random policy scores about 0.5.",
+        "evaluation, training seconds excluding evaluations (2 shared cores).",
         "",
         "| steps | " + " | ".join(f"seed {s}" for s in seeds) + " | median |",
         "|---:|" + "---:|" * (len(seeds) + 1),
@@ -92,8 +93,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2, help="seeds (from 100000)")
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel")
     parser.add_argument("--out", default="results/minatar/breakout")
+    parser.add_argument("--render", action="store_true", help="only rewrite the .md from the .json")
     args = parser.parse_args()
     out = Path(args.out)
+    if args.render:
+        atomic_write_text(out.with_suffix(".md"), report_md(json.loads(out.with_suffix(".json").read_text())["runs"]))
+        return
     out.parent.mkdir(parents=True, exist_ok=True)
     runs: list[dict[str, Any]] = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
