@@ -129,3 +129,12 @@ def test_a3c_trains_separate_actor_and_critic_networks(local_ray, tmp_path):
 
     result = train(a3c_cfg(tmp_path, net_arch="separate", eval_every=0), quiet=True)
     assert net_arch_of(result.model) == "separate" and result.summary["total_steps"] == 1000
+
+
+@pytest.mark.parametrize("async_updates", [False, True], ids=["sync", "a3c"])
+def test_ray_workers_train_on_dict_observations(local_ray, tmp_path, async_updates):
+    """Dict observations cross the workers as one array per key (sync: concatenated key by key)."""
+    cfg = a3c_cfg(tmp_path, env_id="tests.spaces_envs:A2CTest/DictObs-v0", eval_every=0, async_updates=async_updates)
+    result = train(cfg, quiet=True)
+    assert result.summary["total_steps"] == 1000 and result.summary["worker_restarts"] == 0
+    assert (result.run_dir / "saved_model").is_dir()

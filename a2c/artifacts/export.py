@@ -26,8 +26,9 @@ only once the new one is in place (and put back if the rename fails).
 
 TensorFlow and Keras are imported inside the functions so that building the
 command line stays cheap.
-(~300 lines: writing, the staleness check and the CLI share the metadata format and
-the atomic replace; split apart they would have to agree through a third module.)
+(~330 lines: writing, the staleness check and the CLI share the metadata format (per policy
+head and observation kind) and the atomic replace; split apart they would have to agree through a
+third module.)
 """
 
 from __future__ import annotations

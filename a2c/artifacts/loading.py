@@ -8,6 +8,10 @@ count it was trained for and the environment its run named, so that evaluation
 [`evaluate_path`][a2c.artifacts.loading.evaluate_path] is ``a2c evaluate``: it checks that the model fits the
 environment and runs it greedily or with seeded sampling. TensorFlow is imported only once a model is actually loaded,
 so path errors are reported without the cost of starting it.
+
+(~330 lines: the .keras and SavedModel loaders each map their format onto the one
+[`LoadedModel`][a2c.artifacts.loading.LoadedModel] for every policy head and observation kind; split by format,
+the head and Dict handling they share would be written twice.)
 """
 
 from __future__ import annotations
