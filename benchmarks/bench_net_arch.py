@@ -11,6 +11,8 @@ first one after which every evaluation stays there ("stable"), and the last eval
 (``benchmarks/sweep_presets.py``'s definitions). Writes results/separate_networks.{json,md}.
 
     nice -n 10 python benchmarks/bench_net_arch.py --seeds 3 --lunar-seeds 2 --jobs 2
+    nice -n 10 python benchmarks/bench_net_arch.py --envs CartPole-v1 --eval-every 2500 --total-steps 60000 \
+        --seeds 5 --out results/separate_networks_cartpole_fine   # the first solve at a finer resolution
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ ENVS: dict[str, tuple[float, int, int]] = {
 }
 
 
-def run_one(job: tuple[str, str, int]) -> dict[str, Any]:
+def run_one(job: tuple[str, str, int, dict[str, Any]]) -> dict[str, Any]:
     """One training run in this worker process; returns its solve points."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from a2c.common.tf_setup import import_tensorflow_quietly
@@ -50,7 +52,7 @@ def run_one(job: tuple[str, str, int]) -> dict[str, Any]:
     import_tensorflow_quietly()
     from a2c.run.train import train
 
-    env_id, arch, seed = job
+    env_id, arch, seed, overrides = job
     solved, eval_every, episodes = ENVS[env_id]
     with tempfile.TemporaryDirectory(prefix="a2c-netarch-") as tmp:
         cfg = make_config(
@@ -64,11 +66,18 @@ def run_one(job: tuple[str, str, int]) -> dict[str, Any]:
                 "checkpoint_every": 0,
                 "progress": False,
                 "run_dir": str(Path(tmp) / "run"),
+                **overrides,
             }
         )
         result = train(cfg, quiet=True)
         evals = common.read_eval_clock(result.run_dir)
-    row = {"env_id": env_id, "net_arch": arch, "seed": seed, "total_steps": cfg.total_steps}
+    row = {
+        "env_id": env_id,
+        "net_arch": arch,
+        "seed": seed,
+        "total_steps": cfg.total_steps,
+        "eval_every": cfg.eval_every,
+    }
     return {**row, "steps_per_second": result.summary["steps_per_second"], **solve_points(evals, solved)}
 
 
@@ -80,12 +89,17 @@ def _median(values: list[float | None]) -> str:
     return f"{statistics.median(got):,.0f} ({len(got)}/{len(values)})"
 
 
-def report_md(runs: list[dict[str, Any]], seeds: dict[str, list[int]]) -> str:
+def report_md(runs: list[dict[str, Any]], seeds: dict[str, list[int]], overrides: dict[str, Any]) -> str:
+    command = "nice -n 10 python benchmarks/bench_net_arch.py" + "".join(
+        f" --{k.replace('_', '-')} {v}" for k, v in overrides.items()
+    )
     lines = [
         "# Separate actor and critic networks against the shared trunk",
         "",
-        "Written by `nice -n 10 python benchmarks/bench_net_arch.py` (issue 26): each environment's standard "
-        "preset with `net_arch = shared` and `separate` (the policy and the value each get their own Dense "
+        f"Written by `{command}` (issue 26): each environment's standard "
+        "preset"
+        + (f" (with {overrides})" if overrides else "")
+        + " with `net_arch = shared` and `separate` (the policy and the value each get their own Dense "
         "layers of the preset's `hidden_sizes`), seeds " + "; ".join(f"{e}: {s}" for e, s in seeds.items()) + ". "
         "Steps and training seconds (evaluations excluded) to the first greedy evaluation at or above the "
         "threshold, and to the first after which every evaluation stays there (stable); medians over the "
@@ -126,7 +140,12 @@ def main() -> None:
     parser.add_argument("--envs", default=",".join(ENVS), help="comma-separated subset of " + ", ".join(ENVS))
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel")
     parser.add_argument("--out", default="results/separate_networks")
+    parser.add_argument("--eval-every", type=int, help="instead of the env's (a finer resolution of the solve)")
+    parser.add_argument("--eval-episodes", type=int, help="instead of the env's")
+    parser.add_argument("--total-steps", type=int, help="instead of the preset's (the first solve needs fewer)")
     args = parser.parse_args()
+    names = {"eval_every": args.eval_every, "eval_episodes": args.eval_episodes, "total_steps": args.total_steps}
+    overrides = {k: v for k, v in names.items() if v is not None}
     seeds = {
         env: [
             SEED_BASE + i
@@ -134,7 +153,7 @@ def main() -> None:
         ]
         for env in args.envs.split(",")
     }
-    jobs = [(env, arch, seed) for env, env_seeds in seeds.items() for seed in env_seeds for arch in ARCHS]
+    jobs = [(env, arch, seed, overrides) for env, env_seeds in seeds.items() for seed in env_seeds for arch in ARCHS]
     runs: list[dict[str, Any]] = []
     out = Path(args.out)
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
@@ -142,8 +161,9 @@ def main() -> None:
             runs.append(row)
             print(json.dumps(row), flush=True)
             # written after every run, so an interrupted measurement keeps what it finished
-            atomic_write_text(out.with_suffix(".json"), json.dumps({"seeds": seeds, "runs": runs}, indent=1) + "\n")
-            atomic_write_text(out.with_suffix(".md"), report_md(runs, seeds))
+            report = {"seeds": seeds, "overrides": overrides, "runs": runs}
+            atomic_write_text(out.with_suffix(".json"), json.dumps(report, indent=1) + "\n")
+            atomic_write_text(out.with_suffix(".md"), report_md(runs, seeds, overrides))
 
 
 if __name__ == "__main__":
