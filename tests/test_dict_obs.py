@@ -110,6 +110,9 @@ def test_a2c_predict_takes_a_dict(dict_run):
     assert batch.shape == (2,)
     with pytest.raises(ValueError, match="keys"):
         agent.predict({"image": one["image"]})
+    saved = agent.save(dict_run.run_dir.parent / "agent.zip")
+    again = A2C.load(saved, run_dir=dict_run.run_dir.parent / "again", quiet=True)
+    assert again.predict(one)[0] == action
 
 
 @pytest.mark.parametrize(
@@ -125,3 +128,11 @@ def test_a2c_predict_takes_a_dict(dict_run):
 def test_unsupported_observation_spaces_are_one_line(env_id, needle):
     with pytest.raises(EnvError, match=re.escape(needle)):
         make_vec_env(env_id, 2)
+
+
+def test_verify_refuses_dict_models_in_one_line(dict_run):
+    from a2c.common.errors import ModelFileError
+    from a2c.verify.network import describe
+
+    with pytest.raises(ModelFileError, match="Dict observations \\(keys 'image', 'vec'\\)"):
+        describe(dict_run.model)

@@ -142,6 +142,10 @@ def test_existing_run_directory_is_not_overwritten(tmp_path):
         (["--env", "tests.spaces_envs:A2CTest/TupleAction-v0"], "has action space Tuple(Discrete(3), Discrete(2))"),
         (["--env", "tests.spaces_envs:A2CTest/EmptyMultiDiscrete-v0"], "has action space MultiDiscrete([])"),
         (["--env", "tests.spaces_envs:A2CTest/DictOfTuple-v0"], "has observation key 'bag' of space Tuple"),
+        (
+            ["--env", "tests.spaces_envs:A2CTest/MultiDiscreteIdentity-v0", "--fused"],
+            "fused mode needs a TensorFlow port of the environment",
+        ),
         (["--env", "tests.spaces_envs:A2CTest/SequenceObs-v0"], "has observation space Sequence(Discrete(3)"),
         (
             ["--env", "BipedalWalker-v3", "--fused"],

@@ -201,6 +201,11 @@ def _check_input(model: keras.Model) -> None:
     an image input (which needs a Flatten) or an integer one (which ``obs_scale``
     casts) would be differentiated as some other network, or fail deep inside.
     """
+    if isinstance(getattr(model, "input", None), dict):
+        raise ModelFileError(
+            f"verify checks models that take flat float observations (batch, features); this model takes "
+            f"Dict observations (keys {', '.join(map(repr, model.input))})"
+        )
     if len(model.inputs) != 1:
         return  # the wiring check names this one
     shape, dtype = tuple(model.inputs[0].shape), keras.backend.standardize_dtype(model.inputs[0].dtype)
