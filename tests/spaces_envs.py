@@ -140,6 +140,28 @@ class DictObsEnv(gym.Env):
         return self._draw(), reward, False, False, {}
 
 
+class TupleObsEnv(gym.Env):
+    """Tuple observations (a 2-vector, a Discrete(3)): the right action (Discrete(2)) is vec[0] > 0,
+    flipped when the Discrete part is 2. Reward 1 for it; 10-step episodes."""
+
+    observation_space = spaces.Tuple((spaces.Box(-1.0, 1.0, (2,), np.float32), spaces.Discrete(3)))
+    action_space = spaces.Discrete(2)
+
+    def _draw(self):
+        vec = self.np_random.uniform(-1.0, 1.0, 2).astype(np.float32)
+        flag = int(self.np_random.integers(3))
+        self._target = int((vec[0] > 0) != (flag == 2))
+        return (vec, flag)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self._draw(), {}
+
+    def step(self, action):
+        reward = float(int(action) == self._target)
+        return self._draw(), reward, False, False, {}
+
+
 class DictOfTupleEnv(_ActionSpaceEnv):
     observation_space = spaces.Dict({"pos": spaces.Box(-1.0, 1.0, (2,)), "bag": spaces.Tuple((spaces.Discrete(2),))})
     action_space = spaces.Discrete(2)
@@ -150,6 +172,11 @@ class SequenceObsEnv(_ActionSpaceEnv):
     action_space = spaces.Discrete(2)
 
 
-for _name, _cls in (("DictObs", DictObsEnv), ("DictOfTuple", DictOfTupleEnv), ("SequenceObs", SequenceObsEnv)):
+for _name, _cls in (
+    ("DictObs", DictObsEnv),
+    ("TupleObs", TupleObsEnv),
+    ("DictOfTuple", DictOfTupleEnv),
+    ("SequenceObs", SequenceObsEnv),
+):
     if f"A2CTest/{_name}-v0" not in gym.registry:
         gym.register(f"A2CTest/{_name}-v0", entry_point=_cls, max_episode_steps=10)

@@ -136,3 +136,26 @@ def test_verify_refuses_dict_models_in_one_line(dict_run):
 
     with pytest.raises(ModelFileError, match="Dict observations \\(keys 'image', 'vec'\\)"):
         describe(dict_run.model)
+
+
+def test_tuple_observations_train_as_a_dict_keyed_by_position(tmp_path):
+    from a2c.api.agent import A2C
+
+    cfg = make_config(
+        {
+            "env_id": "A2CTest/TupleObs-v0",
+            "total_steps": 1_000,
+            "eval_every": 0,
+            "final_eval_episodes": 2,
+            "progress": False,
+            "run_dir": str(tmp_path / "tuple"),
+        }
+    )
+    result = train(cfg, quiet=True)
+    assert obs_spec_of(result.model) == DictSpec((("0", ObsSpec((2,))), ("1", ObsSpec((3,)))))  # one-hot
+    run = result.run_dir
+    keras_eval = evaluate_path(run / "model.keras", episodes=2)[0].returns
+    np.testing.assert_allclose(keras_eval, evaluate_path(run / "saved_model", episodes=2)[0].returns)
+    agent = A2C("A2CTest/TupleObs-v0", quiet=True, run_dir=tmp_path / "api")
+    action, _ = agent.predict((np.array([0.5, 0.0], np.float32), 2))
+    assert agent.action_space.contains(action)

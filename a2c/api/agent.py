@@ -190,7 +190,7 @@ class A2C:
         ``episode_start`` are accepted for recurrent policies' sake and ignored (this
         policy has no state: the returned state is None).
         """
-        if isinstance(self.observation_space, spaces.Dict):
+        if isinstance(self.observation_space, (spaces.Dict, spaces.Tuple)):
             return self._predict_dict(observation, deterministic)
         obs = np.asarray(observation)
         shape = self.observation_space.shape or ()
@@ -208,14 +208,18 @@ class A2C:
         return (actions[0] if single else actions), None
 
     def _predict_dict(self, observation: Any, deterministic: bool) -> tuple[np.ndarray, None]:
-        """``predict`` for Dict observations: a dict of arrays, each one observation or a batch."""
-        assert isinstance(self.observation_space, spaces.Dict)
-        subspaces = self.observation_space.spaces
+        """``predict`` for Dict observations (a dict of arrays, each one observation or a batch)
+        and Tuple ones (a tuple of them)."""
+        space = self.observation_space
+        is_tuple = isinstance(space, spaces.Tuple)
+        subspaces: dict[Any, spaces.Space] = (
+            dict(enumerate(space.spaces)) if isinstance(space, spaces.Tuple) else dict(cast(spaces.Dict, space).spaces)
+        )
+        if is_tuple and isinstance(observation, (tuple, list)) and len(observation) == len(subspaces):
+            observation = dict(enumerate(observation))
         if not isinstance(observation, dict) or set(observation) != set(subspaces):
-            raise ValueError(
-                f"observation must be a dict with the keys {sorted(subspaces)} of the observation space "
-                f"{self.observation_space}"
-            )
+            what = f"a tuple of {len(subspaces)} arrays" if is_tuple else f"a dict with the keys {sorted(subspaces)}"
+            raise ValueError(f"observation must be {what} of the observation space {space}")
         arrays = {k: np.asarray(v) for k, v in observation.items()}
         single = all(arrays[k].shape == (subspaces[k].shape or ()) for k in subspaces)
         batch = {k: v[None] for k, v in arrays.items()} if single else arrays
@@ -223,7 +227,8 @@ class A2C:
         if len(sizes) != 1 or 0 in sizes:
             raise ValueError(f"observation arrays of shapes {[v.shape for v in arrays.values()]} do not form a batch")
         n = sizes.pop()
-        encoded = encode_observations(batch, self.observation_space)
+        raw = tuple(batch[i] for i in range(len(subspaces))) if is_tuple else batch
+        encoded = encode_observations(raw, space)
         actions = env_actions(np.asarray(self._policy(n, deterministic)(encoded)), self.action_space)
         return (actions[0] if single else actions), None
 

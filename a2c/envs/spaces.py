@@ -21,8 +21,8 @@ from a2c.common.errors import EnvError
 PolicyKind = Literal["categorical", "gaussian", "multi_categorical", "bernoulli"]
 
 SUPPORTED = (
-    "Discrete, MultiDiscrete, MultiBinary or bounded Box action spaces with Box, Discrete or Dict (of Box "
-    "and Discrete) observation spaces"
+    "Discrete, MultiDiscrete, MultiBinary or bounded Box action spaces with Box, Discrete, Dict or Tuple (of "
+    "Box and Discrete) observation spaces"
 )
 ACTION_SPACES = "Discrete, MultiDiscrete, MultiBinary and bounded Box action spaces"
 
@@ -80,6 +80,13 @@ class DictSpec:
 AnySpec = ObsSpec | DictSpec
 
 
+def _parts(space: spaces.Dict | spaces.Tuple) -> dict[str, spaces.Space]:
+    """A Dict's sub-spaces by key, a Tuple's by position ("0", "1", ..): the keys of its DictSpec."""
+    if isinstance(space, spaces.Tuple):
+        return {str(i): sub for i, sub in enumerate(space.spaces)}
+    return {str(k): sub for k, sub in space.spaces.items()}
+
+
 def image_layout(shape: tuple[int, ...]) -> Literal["channels_first", "channels_last"]:
     """How a convolutional trunk reads (a, b, c) observations: channels-last (height, width,
     channels) when the last axis is strictly the smallest (MinAtar's 10x10xC, an RGB frame),
@@ -98,8 +105,8 @@ def observation_spec(observation_space: spaces.Space) -> Any: ...
 def observation_spec(observation_space: spaces.Space) -> Any:
     """The ObsSpec of what [`encode_observations`][a2c.envs.spaces.encode_observations] makes of a supported
     space (a DictSpec for a Dict space)."""
-    if isinstance(observation_space, spaces.Dict):
-        items = sorted((str(k), observation_spec(sub)) for k, sub in observation_space.spaces.items())
+    if isinstance(observation_space, (spaces.Dict, spaces.Tuple)):
+        items = sorted((k, observation_spec(sub)) for k, sub in _parts(observation_space).items())
         return DictSpec(tuple(items))
     if isinstance(observation_space, spaces.Discrete):
         return ObsSpec.flat(int(observation_space.n))
@@ -154,13 +161,15 @@ def multi_binary_size(env_id: str, action_space: spaces.MultiBinary) -> int:
 def check_spaces(env_id: str, observation_space: spaces.Space, action_space: spaces.Space) -> None:
     """Refuse spaces the actor-critic cannot handle, naming the offending space."""
     policy_kind(env_id, action_space)
-    if isinstance(observation_space, spaces.Dict):
-        if not observation_space.spaces:
-            raise EnvError(f"{env_id} has an empty Dict observation space; supported: {SUPPORTED}")
-        for key, sub in observation_space.spaces.items():
+    if isinstance(observation_space, (spaces.Dict, spaces.Tuple)):
+        kind = type(observation_space).__name__
+        if not _parts(observation_space):
+            raise EnvError(f"{env_id} has an empty {kind} observation space; supported: {SUPPORTED}")
+        for key, sub in _parts(observation_space).items():
             if not isinstance(sub, (spaces.Box, spaces.Discrete)):
+                what = f"key {key!r}" if kind == "Dict" else f"element {key}"
                 raise EnvError(
-                    f"{env_id} has observation key {key!r} of space {sub}; a Dict observation space may hold "
+                    f"{env_id} has observation {what} of space {sub}; a {kind} observation space may hold "
                     "Box and Discrete spaces"
                 )
         return
@@ -226,8 +235,8 @@ def env_action(action: np.ndarray, action_space: spaces.Space) -> Any:
 def feature_space(observation_space: spaces.Space) -> Any:
     """The Box the model sees for a supported observation space (see
     [`observation_spec`][a2c.envs.spaces.observation_spec]); a Dict of them for a Dict space."""
-    if isinstance(observation_space, spaces.Dict):
-        return spaces.Dict({k: feature_space(sub) for k, sub in observation_space.spaces.items()})
+    if isinstance(observation_space, (spaces.Dict, spaces.Tuple)):
+        return spaces.Dict({k: feature_space(sub) for k, sub in _parts(observation_space).items()})
     spec = observation_spec(observation_space)
     if isinstance(observation_space, spaces.Discrete):
         return spaces.Box(0.0, 1.0, spec.shape, np.float32)
@@ -254,8 +263,14 @@ def encode_observations(obs: Any, observation_space: spaces.Space) -> Any:
     """Map a batch of raw observations to what the model takes: (batch, *spec.shape) in spec.dtype.
 
     A Dict space's batch (a dict of batched arrays, as vector envs give, or a sequence of
-    single observations) becomes a dict of such arrays, one per key.
+    single observations) becomes a dict of such arrays, one per key; a Tuple space's (a tuple
+    of batched arrays, or a sequence of single tuples) one keyed "0", "1", ...
     """
+    if isinstance(observation_space, spaces.Tuple):
+        # a tuple of batched arrays (vector envs), or a sequence of single tuples: keys "0", "1", ..
+        if isinstance(obs, tuple):
+            return {str(i): encode_observations(x, sub) for i, (x, sub) in enumerate(zip(obs, observation_space))}
+        return {str(i): encode_observations([o[i] for o in obs], sub) for i, sub in enumerate(observation_space)}
     if isinstance(observation_space, spaces.Dict):
         subspaces = observation_space.spaces
         if isinstance(obs, Mapping):
