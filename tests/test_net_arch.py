@@ -83,13 +83,18 @@ def test_population_members_with_separate_networks_learn_as_their_single_fused_r
     _identity(xla=False, updates=5, net_arch="separate")
 
 
-def test_nature_cnn_shares_its_convolutions_and_verify_refuses_it_in_one_line():
-    from a2c.common.errors import ModelFileError
+def test_nature_cnn_shares_its_convolutions_and_verify_checks_both_chains():
     from a2c.envs.spaces import ObsSpec
-    from a2c.verify.network import describe_conv
+    from a2c.verify import conv
 
     model = build_actor_critic(ObsSpec((4, 36, 36), "uint8"), 3, (8,), "relu", trunk="nature_cnn", net_arch="separate")
     flat = model.get_layer("conv_flatten").output
     assert model.get_layer("pi_0").input is flat and model.get_layer("vf_0").input is flat
-    with pytest.raises(ModelFileError, match="shared trunk only"):
-        describe_conv(model)
+    net = conv.describe_conv(model)
+    assert net.value_dense == (("vf_0", "relu"),) and net.dense[0] == ("pi_0", "relu")
+    report = conv.verify_conv_model(model, samples=3)
+    assert report.passed, report.table()
+    # tape, SymPy chain rule and finite differences on every parameter of the tiny separate net
+    tiny = conv.verify_tiny_conv(seed=1, net_arch="separate")
+    assert tiny.passed, tiny.table()
+    assert {"vf_0/kernel", "pi_0/kernel", "conv_0/kernel"} <= {row.param for row in tiny.rows}

@@ -7,7 +7,7 @@ that Keras actually runs. [`to_float64`][a2c.verify.network.to_float64] rebuilds
 precision with the project's own [`a2c.agent.model.build_actor_critic`][a2c.agent.model.build_actor_critic], which is
 what the tape differentiates.
 
-(~390 lines: the readers of Dense and convolutional models and the float64 rebuild share the
+(~450 lines: the readers of Dense and convolutional models and the float64 rebuild share the
 layer names and the policy heads' wiring checks; split, each would repeat them.)
 """
 
@@ -396,10 +396,13 @@ class ConvNet:
     dense: tuple[tuple[str, str], ...]  # (layer name, activation): the trunk, then logits, then value
     n_actions: int
     channels_first: bool = True  # (frames, height, width) input, permuted inside; else (height, width, channels)
+    #: net_arch "separate": the value head's own Dense layers (``dense``'s trunk is then the policy's)
+    value_dense: tuple[tuple[str, str], ...] = ()
 
     @property
     def params(self) -> list[str]:
-        return [f"{name}/{part}" for name, *_ in (*self.convs, *self.dense) for part in ("kernel", "bias")]
+        layers = (*self.convs, *self.dense, *self.value_dense)
+        return [f"{name}/{part}" for name, *_ in layers for part in ("kernel", "bias")]
 
 
 def describe_conv(model: keras.Model) -> ConvNet:
@@ -409,21 +412,22 @@ def describe_conv(model: keras.Model) -> ConvNet:
         raise ModelFileError(f"model {model.name!r} has no convolutions; the Dense verifier checks it")
     if policy_kind_of(model) != "categorical":
         raise ModelFileError("verify checks convolutional models with a categorical (softmax) policy only")
-    if trunk_layers(model, VALUE_TRUNK_PREFIX):
-        raise ModelFileError("verify checks convolutional models with a shared trunk only (net_arch 'shared')")
     for layer in convs:
         config = layer.get_config()
         if config["activation"] != "relu" or config["padding"] != "valid" or not config["use_bias"]:
             raise ModelFileError(f"layer {layer.name!r} is not a ReLU convolution with valid padding and a bias")
     # Rescaling applies its scale in float32 whatever the model's dtype: so does the numpy side.
     scale = np.float32(model.get_layer(OBS_SCALE_LAYER).get_config()["scale"])
-    dense = [*trunk_layers(model), model.get_layer(LOGITS_LAYER), model.get_layer(VALUE_LAYER)]
+    value_trunk = trunk_layers(model, VALUE_TRUNK_PREFIX)
+    policy_trunk = trunk_layers(model, POLICY_TRUNK_PREFIX) if value_trunk else trunk_layers(model)
+    dense = [*policy_trunk, model.get_layer(LOGITS_LAYER), model.get_layer(VALUE_LAYER)]
     return ConvNet(
         float(scale),
         tuple((c.name, int(c.kernel_size[0]), int(c.strides[0])) for c in convs),
         tuple((d.name, d.get_config()["activation"]) for d in dense),
         n_actions_of(model),
         CHANNELS_LAST_LAYER in {layer.name for layer in model.layers},
+        tuple((d.name, d.get_config()["activation"]) for d in value_trunk),
     )
 
 
