@@ -95,7 +95,7 @@ gym.register("A2CTest/Frames-v0", entry_point=FramesEnv, max_episode_steps=8)
 gym.register("A2CTest/Identity-v0", entry_point=IdentityEnv, max_episode_steps=10)
 gym.register("A2CTest/ConstantReward-v0", entry_point=ConstantRewardEnv, max_episode_steps=4)
 gym.register("A2CTest/TerminateAfter3-v0", entry_point=TerminateAfterEnv, max_episode_steps=100)
-import spaces_envs  # noqa: E402,F401  registers A2CTest/UnboundedBox-v0 and A2CTest/MultiDiscrete-v0
+import spaces_envs  # noqa: E402,F401  registers the A2CTest/ action-space envs
 
 
 @pytest.fixture(scope="session")

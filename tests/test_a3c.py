@@ -112,3 +112,29 @@ def test_two_workers_solve_cartpole(local_ray, tmp_path, async_updates):
     result = train(cfg, quiet=True)
     assert result.summary["eval_episodes"] == 100
     assert result.summary["eval_mean_return"] >= 475, result.summary
+
+
+@pytest.mark.parametrize("env", ["MultiDiscreteIdentity", "MultiBinaryIdentity"])
+def test_a3c_trains_multi_discrete_and_multi_binary_policies(local_ray, tmp_path, env):
+    """The workers only need the distribution: int32 action vectors go through their rollouts and gradients."""
+    cfg = a3c_cfg(tmp_path, env_id=f"tests.spaces_envs:A2CTest/{env}-v0", eval_every=0)
+    result = train(cfg, quiet=True)
+    assert result.summary["total_steps"] == 1000 and result.summary["worker_restarts"] == 0
+    rows = read_csv(result.run_dir / "metrics.csv")
+    assert all(np.isfinite(float(rows[-1][f"train/{k}"])) for k in GRADIENT_METRICS)
+
+
+def test_a3c_trains_separate_actor_and_critic_networks(local_ray, tmp_path):
+    from a2c.agent.model import net_arch_of
+
+    result = train(a3c_cfg(tmp_path, net_arch="separate", eval_every=0), quiet=True)
+    assert net_arch_of(result.model) == "separate" and result.summary["total_steps"] == 1000
+
+
+@pytest.mark.parametrize("async_updates", [False, True], ids=["sync", "a3c"])
+def test_ray_workers_train_on_dict_observations(local_ray, tmp_path, async_updates):
+    """Dict observations cross the workers as one array per key (sync: concatenated key by key)."""
+    cfg = a3c_cfg(tmp_path, env_id="tests.spaces_envs:A2CTest/DictObs-v0", eval_every=0, async_updates=async_updates)
+    result = train(cfg, quiet=True)
+    assert result.summary["total_steps"] == 1000 and result.summary["worker_restarts"] == 0
+    assert (result.run_dir / "saved_model").is_dir()

@@ -180,10 +180,10 @@ def test_a_callback_stops_at_a_reward_threshold_and_the_model_scores_it(tmp_path
     assert seen.model is agent.model and seen.run_dir == tmp_path / "run"
 
 
-class MultiDiscreteEnv(Corridor):
+class TupleActionEnv(Corridor):
     def __init__(self) -> None:
         super().__init__()
-        self.action_space = spaces.MultiDiscrete([2, 2])
+        self.action_space = spaces.Tuple((spaces.Discrete(2), spaces.Discrete(2)))
 
 
 class BrokenReset(Corridor):
@@ -205,7 +205,7 @@ def failing_factory():
 @pytest.mark.parametrize(
     ("env", "error", "match"),
     [
-        (MultiDiscreteEnv, EnvError, r"action space MultiDiscrete\(\[2 2\]\)"),
+        (TupleActionEnv, EnvError, r"action space Tuple\(Discrete\(2\), Discrete\(2\)\)"),
         (BrokenReset, EnvError, "fails gymnasium's check_env"),
         (failing_factory, EnvError, "RuntimeError: no such level"),
         (Unpicklable(), EnvError, "cannot be copied.*pass a factory"),

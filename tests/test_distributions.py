@@ -5,7 +5,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from a2c.agent.distributions import CATEGORICAL, DIAG_GAUSSIAN, distribution_for, distribution_of
+from a2c.agent.distributions import (
+    BERNOULLI,
+    CATEGORICAL,
+    DIAG_GAUSSIAN,
+    MULTI_CATEGORICAL,
+    distribution_for,
+    distribution_of,
+)
 from a2c.common.errors import EnvError
 from a2c.envs.spaces import env_action, env_actions
 
@@ -52,8 +59,16 @@ def test_distribution_for_refuses_action_spaces_without_a_distribution():
         distribution_for("X", gym.spaces.Box(-np.inf, np.inf, (2,)))
     with pytest.raises(EnvError, match=r"^X has an unbounded Box action space .*every bound must be finite$"):
         distribution_for("X", gym.spaces.Box(np.array([-1.0, -np.inf]), np.array([1.0, 1.0])))
-    with pytest.raises(EnvError, match=r"^X has action space MultiDiscrete\(\[3 4\]\); supported: Discrete and"):
-        distribution_for("X", gym.spaces.MultiDiscrete([3, 4]))
+    assert distribution_for("X", gym.spaces.MultiDiscrete([3, 4])) is MULTI_CATEGORICAL
+    assert distribution_for("X", gym.spaces.MultiBinary(3)) is BERNOULLI
+    with pytest.raises(EnvError, match=r"^X has action space Tuple\(Discrete\(3\)\); supported: Discrete, Multi"):
+        distribution_for("X", gym.spaces.Tuple((gym.spaces.Discrete(3),)))
+    with pytest.raises(EnvError, match=r"^X has action space MultiDiscrete\(\[\]\); supported MultiDiscrete"):
+        distribution_for("X", gym.spaces.MultiDiscrete([]))
+    with pytest.raises(EnvError, match=r"^X has action space MultiDiscrete\(\[\[2 2\]\]\); supported Multi"):
+        distribution_for("X", gym.spaces.MultiDiscrete([[2, 2]]))
+    with pytest.raises(EnvError, match=r"^X has action space MultiBinary\(\(2, 2\)\); supported MultiBinary"):
+        distribution_for("X", gym.spaces.MultiBinary([2, 2]))
     with pytest.raises(EnvError, match=r"^X has action space Box.*one-dimensional and float$"):
         distribution_for("X", gym.spaces.Box(-1.0, 1.0, (2, 2)))
     assert distribution_of({"logits": 0, "probs": 0, "value": 0}) is CATEGORICAL
@@ -106,3 +121,47 @@ def test_box_actions_are_clipped_for_the_env_only():
     assert actions[0, 0] == -3.0  # the caller's (the buffer's) copy is untouched
     np.testing.assert_array_equal(env_action(actions[1], box), [0.5, 2.0])
     assert env_action(np.int32(1), gym.spaces.Discrete(2)) == 1
+
+
+def test_multi_categorical_sums_independent_categoricals_and_never_draws_the_padding():
+    from a2c.agent.model import build_actor_critic
+
+    model = build_actor_critic(3, 5, (8,), seed=1, policy="multi_categorical", nvec=(3, 2))
+    logits = model(tf.random.normal([64, 3]))["multi_logits"]
+    assert logits.shape == (64, 2, 3)
+    actions = MULTI_CATEGORICAL.sample(logits, tf.random.uniform([64, 6], 1e-12, 1.0))
+    assert actions.shape == (64, 2) and int(tf.reduce_max(actions[:, 1])) <= 1
+    flat = model.get_layer("policy_logits")(model.get_layer("trunk_0")(tf.zeros([1, 3])))
+    # the joint log-prob and entropy are the sums of the two categoricals'
+    first, second = flat[:, :3], flat[:, 3:]
+    a = tf.constant([[2, 1]])
+    expected = CATEGORICAL.log_prob(first, a[:, 0]) + CATEGORICAL.log_prob(second, a[:, 1])
+    padded = model(tf.zeros([1, 3]))["multi_logits"]
+    np.testing.assert_allclose(MULTI_CATEGORICAL.log_prob(padded, a), expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        MULTI_CATEGORICAL.entropy(padded), CATEGORICAL.entropy(first) + CATEGORICAL.entropy(second), rtol=1e-6
+    )
+    np.testing.assert_array_equal(
+        MULTI_CATEGORICAL.mode(padded), [[int(tf.argmax(first[0])), int(tf.argmax(second[0]))]]
+    )
+
+
+def test_bernoulli_log_prob_entropy_sample_and_mode():
+    logits = tf.constant([[0.0, 2.0, -1.0]], tf.float64)
+    p = 1.0 / (1.0 + np.exp(-logits.numpy()))
+    a = tf.constant([[1, 0, 0]])
+    expected = np.log(p[0, 0]) + np.log(1 - p[0, 1]) + np.log(1 - p[0, 2])
+    np.testing.assert_allclose(BERNOULLI.log_prob(logits, a), [expected])
+    np.testing.assert_allclose(BERNOULLI.entropy(logits), [-np.sum(p * np.log(p) + (1 - p) * np.log(1 - p))])
+    np.testing.assert_array_equal(BERNOULLI.mode(logits), [[0, 1, 0]])
+    draws = BERNOULLI.sample(tf.repeat(logits, 20_000, axis=0), tf.random.uniform([20_000, 3], dtype=tf.float64))
+    np.testing.assert_allclose(tf.reduce_mean(tf.cast(draws, tf.float64), axis=0), p[0], atol=0.02)
+
+
+def test_multi_discrete_and_multi_binary_env_actions():
+    md = gym.spaces.MultiDiscrete([3, 2], start=[1, -1])
+    np.testing.assert_array_equal(env_actions(np.array([[2, 0]], np.int32), md), [[3, -1]])
+    assert env_actions(np.array([[2, 0]], np.int32), md).dtype == md.dtype
+    mb = gym.spaces.MultiBinary(3)
+    action = env_action(np.array([1, 0, 1], np.int32), mb)
+    assert mb.contains(action)

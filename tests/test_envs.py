@@ -38,6 +38,12 @@ def test_discrete_observations_are_one_hot():
     assert observation_spec(obs_space) == ObsSpec((3,), "float32") and action_space.n == 3
 
 
+def test_blackjack_tuple_observations_are_one_hot_keys_by_position():
+    obs_space, _ = env_spaces("Blackjack-v1")
+    spec = observation_spec(obs_space)
+    assert spec.keys == ("0", "1", "2") and [spec[k].shape for k in spec.keys] == [(32,), (11,), (2,)]
+
+
 def test_observation_specs():
     for env_id, size, n in (("CartPole-v1", 4, 2), ("Acrobot-v1", 6, 3), ("LunarLander-v3", 8, 4)):
         obs_space, action_space = env_spaces(env_id)
@@ -49,8 +55,10 @@ def test_observation_specs():
     [
         ("NoSuchEnv-v0", "unknown environment 'NoSuchEnv-v0'"),
         ("A2CTest/UnboundedBox-v0", "A2CTest/UnboundedBox-v0 has an unbounded Box action space Box(-inf, inf, (2,)"),
-        ("A2CTest/MultiDiscrete-v0", "A2CTest/MultiDiscrete-v0 has action space MultiDiscrete([3 2])"),
-        ("Blackjack-v1", "observation space Tuple"),
+        ("A2CTest/TupleAction-v0", "A2CTest/TupleAction-v0 has action space Tuple(Discrete(3), Discrete(2))"),
+        ("A2CTest/EmptyMultiDiscrete-v0", "A2CTest/EmptyMultiDiscrete-v0 has action space MultiDiscrete([])"),
+        ("A2CTest/SequenceObs-v0", "observation space Sequence(Discrete(3)"),
+        ("A2CTest/DictOfTuple-v0", "observation key 'bag' of space Tuple(Discrete(2))"),
     ],
 )
 def test_unsupported_envs_are_refused_with_the_space_named(env_id, needle):

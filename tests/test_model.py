@@ -69,9 +69,30 @@ def test_nature_cnn_trunk_takes_uint8_frame_stacks():
     np.testing.assert_allclose(model(frames)["value"], inner(scaled)["value"], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("shape, needle", [((4, 30, 30), "too small"), ((84, 84), "(frames, height, width)")])
+@pytest.mark.parametrize("shape, needle", [((4, 2, 2), "too small"), ((84, 84), "(frames, height, width)")])
 def test_nature_cnn_refuses_frames_it_cannot_take(shape, needle):
     from a2c.envs.spaces import ObsSpec
 
     with pytest.raises(ValueError, match=needle.replace("(", r"\(").replace(")", r"\)")):
         build_actor_critic(ObsSpec(shape, "uint8"), 2, trunk="nature_cnn")
+
+
+def test_channels_last_and_channels_first_frames_give_the_same_outputs():
+    """(H, W, C) images are read channels-last inside the model (no Permute), (C, H, W) stacks
+    are permuted to it: built with the same seed, the two models agree on transposed frames."""
+    from a2c.envs.spaces import ObsSpec, image_layout
+
+    assert image_layout((84, 84, 3)) == "channels_last" and image_layout((4, 84, 84)) == "channels_first"
+    assert image_layout((10, 10, 4)) == "channels_last" and image_layout((10, 10, 10)) == "channels_first"
+    for hw in ((84, 84), (10, 10)):  # the Nature CNN, and the small CNN of frames too small for it
+        first = build_actor_critic(ObsSpec((4, *hw), "uint8"), 3, (32,), "relu", trunk="nature_cnn", seed=5)
+        last = build_actor_critic(ObsSpec((*hw, 4), "uint8"), 3, (32,), "relu", trunk="nature_cnn", seed=5)
+        assert "obs_channels_last" in {layer.name for layer in first.layers}
+        assert "obs_channels_last" not in {layer.name for layer in last.layers}
+        frames = np.random.default_rng(0).integers(0, 256, (5, 4, *hw), dtype=np.uint8)
+        a, b = first(frames), last(np.ascontiguousarray(frames.transpose(0, 2, 3, 1)))
+        for key in ("logits", "value"):
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-6)
+    small = build_actor_critic(ObsSpec((10, 10, 4), "float32"), 3, (128,), "relu", trunk="nature_cnn")
+    convs = [layer for layer in small.layers if layer.name.startswith("conv_") and layer.name != "conv_flatten"]
+    assert [(c.filters, c.kernel_size, c.strides) for c in convs] == [(16, (3, 3), (1, 1))]

@@ -139,13 +139,19 @@ def test_existing_run_directory_is_not_overwritten(tmp_path):
     [
         (["--env", "NoSuchEnv-v0"], "unknown environment 'NoSuchEnv-v0'"),
         (["--env", "tests.spaces_envs:A2CTest/UnboundedBox-v0"], "has an unbounded Box action space Box(-inf, inf"),
-        (["--env", "tests.spaces_envs:A2CTest/MultiDiscrete-v0"], "has action space MultiDiscrete([3 2])"),
+        (["--env", "tests.spaces_envs:A2CTest/TupleAction-v0"], "has action space Tuple(Discrete(3), Discrete(2))"),
+        (["--env", "tests.spaces_envs:A2CTest/EmptyMultiDiscrete-v0"], "has action space MultiDiscrete([])"),
+        (["--env", "tests.spaces_envs:A2CTest/DictOfTuple-v0"], "has observation key 'bag' of space Tuple"),
+        (
+            ["--env", "tests.spaces_envs:A2CTest/MultiDiscreteIdentity-v0", "--fused"],
+            "fused mode needs a TensorFlow port of the environment",
+        ),
+        (["--env", "tests.spaces_envs:A2CTest/SequenceObs-v0"], "has observation space Sequence(Discrete(3)"),
         (
             ["--env", "BipedalWalker-v3", "--fused"],
             "fused mode needs a TensorFlow port of the environment and 'BipedalWalker-v3'",
         ),
         (["--env", "Pendulum-v1", "--fused", "--normalize-obs"], "normalize_obs is for the standard trainer"),
-        (["--env", "Blackjack-v1"], "observation space Tuple"),
         (["--gamma", "1.5"], "gamma must be in (0, 1]"),
         (["--total-steps", "0"], "total_steps must be positive"),
         (["--lr", "-1"], "lr must be positive"),

@@ -478,3 +478,15 @@ def test_verify_cli_checks_a_convolutional_model(tmp_path, capsys):
     assert "gradient check of a convolutional model" in out and "2 convolutions on 10x10x2" in out
     assert out.count("RESULT: PASS") == 2
     assert main(["verify", "--model", str(tmp_path / "model.keras"), "--case", "soft"]) == 2
+
+
+def test_channels_last_small_cnn_model_tape_matches_finite_differences():
+    """MinAtar-shaped (10, 10, 4) float frames: read channels-last (no Permute) by a small CNN."""
+    from a2c.envs.spaces import ObsSpec
+    from a2c.verify import conv
+
+    model = build_actor_critic(ObsSpec((10, 10, 4), "float32"), 3, (8,), "relu", trunk="nature_cnn", seed=0)
+    assert not conv.describe_conv(model).channels_first
+    report = conv.verify_conv_model(model, samples=3)
+    assert report.passed, report.table()
+    assert all(report.checks.values())

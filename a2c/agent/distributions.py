@@ -7,7 +7,7 @@ evaluate --sample``), every greedy action (evaluation, the SavedModel's
 [`Distribution`][a2c.agent.distributions.Distribution]. A new action space needs a class here, a head in
 [`a2c.agent.model`][a2c.agent.model] that outputs its parameters, and
 [`a2c.envs.spaces.action_shape`][a2c.envs.spaces.action_shape] for the rollout buffers (one int32 per env step for
-Discrete, a float32 vector for Box).
+Discrete, a float32 vector for Box, an int32 vector for MultiDiscrete and MultiBinary).
 
 A distribution is stateless: its methods take the distribution's parameters (for
 [`Categorical`][a2c.agent.distributions.Categorical], the logits), read from the model's output dict by
@@ -161,16 +161,113 @@ class DiagGaussian:
 
 DIAG_GAUSSIAN = DiagGaussian()
 
+#: The logit given to the padding choices of a sub-action with fewer choices than the
+#: widest ([`MultiCategorical`][a2c.agent.distributions.MultiCategorical]): finite, so
+#: that ``p log p`` is exactly 0 there, and far below any Gumbel-perturbed real logit.
+PAD_LOGIT = -1e9
+
+
+class MultiCategorical:
+    """Independent categoricals, one per sub-action of a MultiDiscrete space;
+    params: ``multi_logits`` (batch, sub-actions, widest), each row's choices beyond its
+    own count padded with [`PAD_LOGIT`][a2c.agent.distributions.PAD_LOGIT] (by the model's
+    [`MultiLogits`][a2c.agent.model.MultiLogits] layer, which splits one Dense head).
+
+    Actions are (batch, sub-actions) int32, each counting from 0. Log-probabilities and
+    entropies are *summed* over the sub-actions (the joint of independent choices is
+    the product); a padded choice has probability exactly 0, so it is never sampled or
+    chosen and adds 0 to the entropy.
+    """
+
+    param_keys: tuple[str, ...] = ("multi_logits",)
+    action_dtype = tf.int32
+
+    def params(self, outputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
+        return outputs["multi_logits"]
+
+    def noise_shape(self, logits: tf.Tensor) -> tf.TensorShape:
+        """One uniform number per choice of every sub-action: (batch, sub-actions * widest)."""
+        return tf.TensorShape([logits.shape[0], logits.shape[1] * logits.shape[2]])
+
+    def sample(self, logits: tf.Tensor, noise: tf.Tensor) -> tf.Tensor:
+        """Gumbel-max per sub-action (see [`Categorical.sample`][a2c.agent.distributions.Categorical.sample])."""
+        u = tf.maximum(tf.cast(tf.reshape(noise, tf.shape(logits)), logits.dtype), MIN_UNIFORM)
+        return tf.argmax(logits - tf.math.log(-tf.math.log(u)), axis=-1, output_type=tf.int32)
+
+    def mode(self, logits: tf.Tensor) -> tf.Tensor:
+        return tf.argmax(logits, axis=-1, output_type=tf.int32)
+
+    def log_prob(self, logits: tf.Tensor, actions: tf.Tensor) -> tf.Tensor:
+        """sum_j log softmax(logits_j)(a_j)."""
+        log_p = tf.nn.log_softmax(logits)
+        return tf.reduce_sum(tf.gather(log_p, tf.cast(actions, tf.int32), axis=-1, batch_dims=2), axis=-1)
+
+    def entropy(self, logits: tf.Tensor) -> tf.Tensor:
+        """sum_j -sum_a p_j(a) log p_j(a) per sample."""
+        log_p = tf.nn.log_softmax(logits)
+        return -tf.reduce_sum(tf.exp(log_p) * log_p, axis=[-2, -1])
+
+
+MULTI_CATEGORICAL = MultiCategorical()
+
+
+class Bernoulli:
+    """Independent Bernoullis, one per sub-action of a MultiBinary space; params:
+    ``bernoulli_logits`` (batch, n), p = sigmoid(logit) the probability of a 1.
+
+    Actions are (batch, n) int32 of 0 and 1; log-probabilities and entropies are summed
+    over the sub-actions. ``log sigmoid`` is computed as ``-softplus(-x)`` (finite for
+    any logit).
+    """
+
+    param_keys: tuple[str, ...] = ("bernoulli_logits",)
+    action_dtype = tf.int32
+
+    def params(self, outputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
+        return outputs["bernoulli_logits"]
+
+    def noise_shape(self, logits: tf.Tensor) -> tf.TensorShape:
+        """One uniform number per sub-action."""
+        return logits.shape
+
+    def sample(self, logits: tf.Tensor, noise: tf.Tensor) -> tf.Tensor:
+        """1 where ``u < sigmoid(logit)``: an exact draw for uniform ``u``."""
+        return tf.cast(tf.cast(noise, logits.dtype) < tf.sigmoid(logits), tf.int32)
+
+    def mode(self, logits: tf.Tensor) -> tf.Tensor:
+        """1 where p > 1/2."""
+        return tf.cast(logits > 0, tf.int32)
+
+    def log_prob(self, logits: tf.Tensor, actions: tf.Tensor) -> tf.Tensor:
+        """sum_i [a_i log p_i + (1 - a_i) log(1 - p_i)]."""
+        a = tf.cast(actions, logits.dtype)
+        return -tf.reduce_sum(a * tf.nn.softplus(-logits) + (1.0 - a) * tf.nn.softplus(logits), axis=-1)
+
+    def entropy(self, logits: tf.Tensor) -> tf.Tensor:
+        """sum_i -[p_i log p_i + (1 - p_i) log(1 - p_i)] per sample."""
+        p = tf.sigmoid(logits)
+        return tf.reduce_sum(p * tf.nn.softplus(-logits) + (1.0 - p) * tf.nn.softplus(logits), axis=-1)
+
+
+BERNOULLI = Bernoulli()
+
+#: Every distribution, by the policy kind of [`a2c.envs.spaces.policy_kind`][a2c.envs.spaces.policy_kind].
+DISTRIBUTIONS: dict[str, Distribution] = {
+    "categorical": CATEGORICAL,
+    "gaussian": DIAG_GAUSSIAN,
+    "multi_categorical": MULTI_CATEGORICAL,
+    "bernoulli": BERNOULLI,
+}
+
 
 def distribution_for(env_id: str, action_space: spaces.Space) -> Distribution:
     """The distribution an action space needs, or EnvError naming the space."""
-    distributions: dict[str, Distribution] = {"categorical": CATEGORICAL, "gaussian": DIAG_GAUSSIAN}
-    return distributions[policy_kind(env_id, action_space)]
+    return DISTRIBUTIONS[policy_kind(env_id, action_space)]
 
 
 def distribution_of(outputs: Mapping[str, Any]) -> Distribution:
     """The distribution whose parameters a model's output dict holds."""
-    for dist in (CATEGORICAL, DIAG_GAUSSIAN):
+    for dist in DISTRIBUTIONS.values():
         if set(dist.param_keys) <= set(outputs):
             return dist
     raise ValueError(f"no policy distribution has parameters among the outputs {sorted(outputs)}")

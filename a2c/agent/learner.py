@@ -16,7 +16,7 @@ on the learner).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import keras
 import tensorflow as tf
@@ -77,14 +77,19 @@ def current_learning_rate(optimizer: keras.optimizers.Optimizer) -> tf.Tensor:
     return tf.cast(optimizer.learning_rate, tf.float32)
 
 
-def rollout_signature(cfg: Config, obs_spec: ObsSpec, action_shape: tuple[int, ...] = ()) -> Rollout:
+def rollout_signature(
+    cfg: Config, obs_spec: ObsSpec, action_shape: tuple[int, ...] = (), action_dtype: tf.DType | None = None
+) -> Rollout:
     """The TensorSpecs of one batch; fixed shapes mean one trace per run. ``action_shape``:
-    () for discrete actions (int32), (dims,) for a Gaussian policy's (float32)."""
+    () for discrete actions, (dims,) for a Gaussian policy's or (sub-actions,) for
+    MultiDiscrete and MultiBinary ones; ``action_dtype`` the distribution's (default:
+    float32 with a shape, int32 without)."""
     t, n = cfg.n_steps, cfg.n_envs
     f32 = tf.float32
+    dtype = action_dtype if action_dtype is not None else (f32 if action_shape else tf.int32)
     return Rollout(
         obs=tensor_spec(obs_spec, t + 1, n),
-        actions=tf.TensorSpec([t, n, *action_shape], f32 if action_shape else tf.int32),
+        actions=tf.TensorSpec([t, n, *action_shape], dtype),
         rewards=tf.TensorSpec([t, n], f32),
         terminated=tf.TensorSpec([t, n], f32),
         truncated=tf.TensorSpec([t, n], f32),
@@ -113,13 +118,14 @@ def batch_returns(
     """
     t, n = batch.rewards.shape[0], batch.rewards.shape[1]
     if values is None:
-        values = tf.reshape(model(merge_time(batch.obs[:-1]))["value"], [t, n])
+        values = tf.reshape(model(merge_time(time_slice(batch.obs, slice(None, -1))))["value"], [t, n])
     values = tf.stop_gradient(values)
     if next_obs is None:
-        last = tf.reshape(model(batch.obs[-1])["value"], [1, n])
+        last = tf.reshape(model(time_slice(batch.obs, -1))["value"], [1, n])
         next_values = tf.concat([values[1:], tf.stop_gradient(last)], axis=0)
     else:
-        next_values = tf.reshape(model(merge_time(tf.cast(next_obs, batch.obs.dtype)))["value"], [t, n])
+        next_obs = tf.nest.map_structure(lambda x, like: tf.cast(x, like.dtype), next_obs, batch.obs)
+        next_values = tf.reshape(model(merge_time(next_obs))["value"], [t, n])
         next_values = tf.stop_gradient(next_values)
     done = tf.maximum(batch.terminated, batch.truncated)
     rewards = batch.rewards * cfg.reward_scale  # the critic learns scaled returns
@@ -127,9 +133,15 @@ def batch_returns(
     return returns
 
 
-def merge_time(x: tf.Tensor) -> tf.Tensor:
-    """(T, N, ...) -> (T * N, ...): a time-major batch as one batch of samples."""
-    return tf.reshape(x, [-1, *x.shape[2:]])
+def merge_time(x: Any) -> Any:
+    """(T, N, ...) -> (T * N, ...): a time-major batch as one batch of samples (every array
+    of a dict of observations alike)."""
+    return tf.nest.map_structure(lambda a: tf.reshape(a, [-1, *a.shape[2:]]), x)
+
+
+def time_slice(x: Any, index: int | slice) -> Any:
+    """``x[index]`` on the time axis of observations (every array of a dict alike)."""
+    return tf.nest.map_structure(lambda a: a[index], x)
 
 
 def compute_loss(
@@ -141,7 +153,7 @@ def compute_loss(
     (plus ``V(obs[T])``) and carry no gradient.
     ``next_obs`` is passed to [`batch_returns`][a2c.agent.learner.batch_returns] (same-step autoreset envs).
     """
-    out = model(merge_time(batch.obs[:-1]), training=True)
+    out = model(merge_time(time_slice(batch.obs, slice(None, -1))), training=True)
     t, n = batch.rewards.shape[0], batch.rewards.shape[1]
     returns = batch_returns(model, batch, cfg, next_obs, values=tf.reshape(out["value"], [t, n]))
     dist = distribution_of(out)
@@ -189,7 +201,11 @@ def make_update(
     optimizer.build(variables)
 
     @tf.function(
-        input_signature=[rollout_signature(cfg, obs_spec_of(model), action_shape_of(model))],
+        input_signature=[
+            rollout_signature(
+                cfg, obs_spec_of(model), action_shape_of(model), distribution_of(model.output).action_dtype
+            )
+        ],
         jit_compile=compiles_with_xla(model),
     )
     def update(batch: Rollout) -> dict[str, tf.Tensor]:
@@ -276,7 +292,11 @@ def make_gradients(model: keras.Model, cfg: Config) -> HostCall:
     (clipped gradients, metrics)``, for an A3C worker (``cfg``'s n_envs: the worker's)."""
 
     @tf.function(
-        input_signature=[rollout_signature(cfg, obs_spec_of(model), action_shape_of(model))],
+        input_signature=[
+            rollout_signature(
+                cfg, obs_spec_of(model), action_shape_of(model), distribution_of(model.output).action_dtype
+            )
+        ],
         jit_compile=compiles_with_xla(model),
     )
     def gradients(batch: Rollout) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:

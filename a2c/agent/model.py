@@ -4,14 +4,20 @@ The policy head is a softmax over logits for Discrete actions (outputs ``logits`
 ``probs``) or a diagonal Gaussian for Box actions (outputs ``mean`` from a linear
 layer and ``log_std`` from [`GaussianLogStd`][a2c.agent.model.GaussianLogStd], one learned number per action
 dimension, SB3's default; the layer also records the Box, so a saved model can clip
-its greedy actions without the env).
+its greedy actions without the env). MultiDiscrete actions get one Dense head of
+``sum(nvec)`` logits split per sub-action by [`MultiLogits`][a2c.agent.model.MultiLogits] (output
+``multi_logits``); MultiBinary ones one logit per sub-action through a sigmoid (outputs
+``bernoulli_logits``, ``bernoulli_probs``).
 
 The model returns a dict so that training can use the logits (for a stable
 ``log_softmax``) while exporters and evaluators use the probabilities. The layer
 names are part of the contract: [`a2c.verify`][a2c.verify] reads the layers by name to build
 the same network symbolically.
 
-The input is an [`ObsSpec`][a2c.envs.spaces.ObsSpec]: observations of any shape are flattened
+A [`DictSpec`][a2c.envs.spaces.DictSpec] (Dict observations) gives one input per key, each
+its own branch as below (three-dimensional keys convolved, the others flattened, scaled and
+normalised; layer names ending in ``__<key>``), joined by ``obs_concat`` before the Dense layers.
+A single input is an [`ObsSpec`][a2c.envs.spaces.ObsSpec]: observations of any shape are flattened
 (``obs_flatten``) and non-float ones (uint8 frames) are cast inside the model
 (``obs_scale``), so the rollout buffers and exported models keep the env's own dtype.
 The trunk is chosen by name ([`TRUNKS`][a2c.agent.model.TRUNKS]): ``"mlp"``, Dense layers; ``"nature_cnn"``,
@@ -24,7 +30,7 @@ With ``obs_norm`` an [`ObsNormalization`][a2c.agent.model.ObsNormalization] laye
 running statistics that the trainer updates from its rollouts; being weights of the
 model, they are saved with it, checkpointed, and exported.
 
-(~350 lines: the builder, its two custom layers and the readers of a built model share
+(~600 lines: the builder, its three custom layers and the readers of a built model share
 the layer names above, which are the contract with the verifier and the exporters;
 kept in one module so that a name and its uses are read together.)
 """
@@ -32,16 +38,30 @@ kept in one module so that a name and its uses are read together.)
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast, get_args
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from a2c.agent.distributions import PAD_LOGIT
 from a2c.agent.normalize import merge_moments
-from a2c.config.schema import Config, Trunk
-from a2c.envs.spaces import ObsSpec, PolicyKind, box_bounds, feature_space, observation_scale, observation_spec
+from a2c.config.schema import Config, NetArch, Trunk
+from a2c.envs.spaces import (
+    AnySpec,
+    DictSpec,
+    ObsSpec,
+    PolicyKind,
+    box_bounds,
+    feature_space,
+    image_layout,
+    multi_binary_size,
+    multi_discrete_sizes,
+    observation_scale,
+    observation_spec,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from gymnasium import spaces
@@ -58,16 +78,54 @@ CONV_PREFIX = "conv_"
 CONV_FLATTEN_LAYER = "conv_flatten"
 #: The Nature CNN's convolutions: (filters, kernel, stride).
 NATURE_CNN = ((32, 8, 4), (64, 4, 2), (64, 3, 1))
+#: Frames too small for the Nature CNN (MinAtar's 10x10): one 16-filter 3x3 convolution, as the
+#: MinAtar paper's network (Young and Tian 2019), then the Dense layers of hidden_sizes (its 128).
+SMALL_CNN = ((16, 3, 1),)
 #: 1/255 as float32 holds it: Rescaling passes its scale through float32 whatever the model's dtype.
 PIXEL_SCALE = float(np.float32(1.0 / 255.0))
 OBS_SCALE_LAYER = "obs_scale"
 TRUNK_PREFIX = "trunk_"
+#: ``net_arch="separate"``: the policy's own Dense layers (``pi_0``, ..) and the value's (``vf_0``, ..).
+POLICY_TRUNK_PREFIX = "pi_"
+VALUE_TRUNK_PREFIX = "vf_"
 LOGITS_LAYER = "policy_logits"
 PROBS_LAYER = "policy"
 MEAN_LAYER = "policy_mean"
 LOG_STD_LAYER = "policy_log_std"
 OBS_NORM_LAYER = "obs_norm"
 VALUE_LAYER = "value"
+#: MultiDiscrete: ``policy_logits`` (one Dense of sum(nvec) units) split per sub-action by this layer.
+MULTI_LOGITS_LAYER = "policy_multi_logits"
+#: MultiBinary: ``policy_logits`` (one logit per sub-action) through a sigmoid.
+BERNOULLI_PROBS_LAYER = "policy_bernoulli"
+
+
+@keras.saving.register_keras_serializable(package="a2c")
+class MultiLogits(keras.layers.Layer):
+    """One Dense head's ``sum(nvec)`` logits split per sub-action of a MultiDiscrete space
+    into (batch, len(nvec), max(nvec)), each row padded with a constant
+    ([`a2c.agent.distributions.PAD_LOGIT`][a2c.agent.distributions.PAD_LOGIT]) past its own
+    number of choices. No weights; ``nvec`` is saved in the config."""
+
+    def __init__(self, nvec: Sequence[int], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.nvec = [int(n) for n in nvec]
+
+    def call(self, logits: Any) -> Any:
+        widest, rows, start = max(self.nvec), [], 0
+        for n in self.nvec:
+            row = logits[:, start : start + n]
+            if n < widest:
+                row = keras.ops.pad(row, [[0, 0], [0, widest - n]], constant_values=PAD_LOGIT)
+            rows.append(row)
+            start += n
+        return keras.ops.stack(rows, axis=1)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (input_shape[0], len(self.nvec), max(self.nvec))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "nvec": self.nvec}
 
 
 @keras.saving.register_keras_serializable(package="a2c")
@@ -151,10 +209,23 @@ class ObsNormalization(keras.layers.Layer):
 
 
 TRUNKS: tuple[str, ...] = get_args(Trunk)
+#: Dict observations: the branches' features joined before the Dense layers.
+OBS_CONCAT_LAYER = "obs_concat"
+
+
+def _is_image(spec: ObsSpec, key: str) -> bool:
+    """Whether a branch is convolved: the single input of a nature_cnn trunk, or a Dict key of
+    three dimensions (an image, whatever the trunk)."""
+    return len(spec.shape) == 3 or not key
+
+
+def _layer_safe(key: str) -> str:
+    """A Dict key as it may appear in Keras layer names."""
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", key)
 
 
 def build_actor_critic(
-    obs_spec: ObsSpec | int,
+    obs_spec: AnySpec | int,
     n_actions: int,
     hidden_sizes: Sequence[int] = (64, 64),
     activation: str = "tanh",
@@ -162,15 +233,21 @@ def build_actor_critic(
     trunk: Trunk = "mlp",
     seed: int | None = 0,
     dtype: str = "float32",
-    obs_scale: Sequence[float] | None = None,
+    obs_scale: Sequence[float] | Mapping[str, Sequence[float]] | None = None,
     obs_norm: bool = False,
     policy: PolicyKind = "categorical",
     log_std_init: float = 0.0,
     action_bounds: tuple[Sequence[float], Sequence[float]] | None = None,
     convs: Sequence[tuple[int, int, int]] = NATURE_CNN,
+    nvec: Sequence[int] | None = None,
+    net_arch: NetArch = "shared",
 ) -> keras.Model:
-    """Build the functional model ``obs -> {"logits", "probs", "value"}`` (categorical) or
-    ``obs -> {"mean", "log_std", "value"}`` (``policy="gaussian"``, ``n_actions`` dims).
+    """Build the functional model ``obs -> {"logits", "probs", "value"}`` (categorical),
+    ``obs -> {"mean", "log_std", "value"}`` (``policy="gaussian"``, ``n_actions`` dims),
+    ``obs -> {"multi_logits", "value"}`` (``policy="multi_categorical"``: ``n_actions``
+    = sum(``nvec``) logits split per sub-action by [`MultiLogits`][a2c.agent.model.MultiLogits]) or
+    ``obs -> {"bernoulli_logits", "bernoulli_probs", "value"}`` (``policy="bernoulli"``,
+    ``n_actions`` sub-actions).
 
     ``obs_spec``: the observations' shape and dtype (an int means flat float features).
     ``value`` has shape (batch,), the others (batch, n_actions). ``dtype="float64"``
@@ -182,57 +259,92 @@ def build_actor_critic(
     ``trunk="nature_cnn"`` takes (frames, height, width) observations (see the module
     docstring; ``obs_scale`` and ``obs_norm`` are for feature vectors and are refused);
     ``convs`` (filters, kernel, stride) replaces its convolutions (the verifier's tiny net).
+    ``net_arch="separate"``: the policy head and the value head each get their own Dense
+    layers of ``hidden_sizes`` (``pi_0..``, ``vf_0..``) instead of the shared ``trunk_0..``
+    (the input, its scaling, normalisation and convolutions stay shared).
     """
+    if net_arch not in ("shared", "separate"):
+        raise ValueError(f"unknown net_arch {net_arch!r}; known: shared, separate")
     if trunk not in TRUNKS:
         raise ValueError(f"unknown trunk {trunk!r}; known: {', '.join(TRUNKS)}")
     spec = ObsSpec.flat(obs_spec) if isinstance(obs_spec, int) else obs_spec
-    convs = conv_layers_for(spec, convs) if trunk == "nature_cnn" else ()
-    if convs and (obs_scale is not None or obs_norm):
+    # Dict observations: every key has its own branch; three-dimensional ones are images (a CNN).
+    branches = spec.items if isinstance(spec, DictSpec) else (("", spec),)
+    branch_convs = {
+        key: conv_layers_for(sub, convs) if (trunk == "nature_cnn" or key) and _is_image(sub, key) else ()
+        for key, sub in branches
+    }
+    if not isinstance(spec, DictSpec) and branch_convs[""] and (obs_scale is not None or obs_norm):
         raise ValueError("the nature_cnn trunk scales pixels itself; obs_scale and obs_norm are for feature vectors")
-    seeds = iter(range(10_000 * (seed or 0), 10_000 * (seed or 0) + len(hidden_sizes) + len(convs) + 2))
+    n_dense = len(hidden_sizes) * (2 if net_arch == "separate" else 1)
+    n_convs = sum(len(c) for c in branch_convs.values())
+    seeds = iter(range(10_000 * (seed or 0), 10_000 * (seed or 0) + n_dense + n_convs + 2))
 
     def orthogonal(gain: float) -> keras.initializers.Initializer:
         return keras.initializers.Orthogonal(gain=gain, seed=None if seed is None else next(seeds))
 
-    float_obs = np.issubdtype(np.dtype(spec.dtype), np.floating)
-    obs = keras.Input(shape=spec.shape, dtype=dtype if float_obs else spec.dtype, name="obs")
-    h = obs
-    if convs:
-        # Pixels: scaled (uint8 stays uint8 until here), channels-last, convolved, flattened.
-        h = keras.layers.Rescaling(scale=PIXEL_SCALE if not float_obs else 1.0, dtype=dtype, name=OBS_SCALE_LAYER)(h)
-        h = keras.layers.Permute((2, 3, 1), dtype=dtype, name=CHANNELS_LAST_LAYER)(h)
-        for i, (filters, kernel, stride) in enumerate(convs):
-            h = keras.layers.Conv2D(
-                filters,
-                kernel,
-                strides=stride,
-                padding="valid",
-                activation="relu",
+    def branch(sub: ObsSpec, key: str) -> tuple[Any, Any]:
+        """(input, features) of one observation array; layer names end in ``__key`` for a Dict key."""
+        suffix = f"__{_layer_safe(key)}" if key else ""
+        layer_convs = branch_convs[key]
+        scale_in = obs_scale.get(key) if isinstance(obs_scale, Mapping) else obs_scale
+        float_obs = np.issubdtype(np.dtype(sub.dtype), np.floating)
+        obs = keras.Input(shape=sub.shape, dtype=dtype if float_obs else sub.dtype, name=_layer_safe(key) or "obs")
+        h = obs
+        if layer_convs:
+            # Pixels: scaled (uint8 stays uint8 until here), channels-last, convolved, flattened.
+            scale = PIXEL_SCALE if not float_obs else 1.0
+            h = keras.layers.Rescaling(scale=scale, dtype=dtype, name=OBS_SCALE_LAYER + suffix)(h)
+            if image_layout(sub.shape) == "channels_first":
+                h = keras.layers.Permute((2, 3, 1), dtype=dtype, name=CHANNELS_LAST_LAYER + suffix)(h)
+            for i, (filters, kernel, stride) in enumerate(layer_convs):
+                h = keras.layers.Conv2D(
+                    filters,
+                    kernel,
+                    strides=stride,
+                    padding="valid",
+                    activation="relu",
+                    kernel_initializer=orthogonal(TRUNK_GAIN),
+                    bias_initializer="zeros",
+                    dtype=dtype,
+                    name=f"{CONV_PREFIX}{i}{suffix}",
+                )(h)
+            return obs, keras.layers.Flatten(dtype=dtype, name=CONV_FLATTEN_LAYER + suffix)(h)
+        if len(sub.shape) != 1:
+            h = keras.layers.Flatten(dtype=dtype, name=OBS_FLATTEN_LAYER + suffix)(h)
+        if scale_in is not None or not float_obs:
+            # Rescaling casts to the model's dtype (uint8 frames stay uint8 until here) and
+            # passes its scale through float32 whatever the dtype; rounding it here makes the
+            # float64 model (and the verifier's copy) apply exactly the same numbers.
+            factors = [float(np.float32(x)) for x in scale_in] if scale_in is not None else 1.0
+            h = keras.layers.Rescaling(scale=factors, dtype=dtype, name=OBS_SCALE_LAYER + suffix)(h)
+        if obs_norm:
+            h = ObsNormalization(dtype=dtype, name=OBS_NORM_LAYER + suffix)(h)
+        return obs, h
+
+    built = [(key, *branch(sub, key)) for key, sub in branches]
+    if isinstance(spec, DictSpec):
+        inputs: Any = {key: obs for key, obs, _ in built}
+        h = keras.layers.Concatenate(dtype=dtype, name=OBS_CONCAT_LAYER)([features for _, _, features in built])
+    else:
+        ((_, inputs, h),) = built
+
+    def dense_stack(x: Any, prefix: str) -> Any:
+        for i, size in enumerate(hidden_sizes):
+            x = keras.layers.Dense(
+                size,
+                activation=activation,
                 kernel_initializer=orthogonal(TRUNK_GAIN),
                 bias_initializer="zeros",
                 dtype=dtype,
-                name=f"{CONV_PREFIX}{i}",
-            )(h)
-        h = keras.layers.Flatten(dtype=dtype, name=CONV_FLATTEN_LAYER)(h)
-    elif len(spec.shape) != 1:
-        h = keras.layers.Flatten(dtype=dtype, name=OBS_FLATTEN_LAYER)(h)
-    if not convs and (obs_scale is not None or not float_obs):
-        # Rescaling casts to the model's dtype (uint8 frames stay uint8 until here) and
-        # passes its scale through float32 whatever the dtype; rounding it here makes the
-        # float64 model (and the verifier's copy) apply exactly the same numbers.
-        scale = [float(np.float32(x)) for x in obs_scale] if obs_scale is not None else 1.0
-        h = keras.layers.Rescaling(scale=scale, dtype=dtype, name=OBS_SCALE_LAYER)(h)
-    if obs_norm:
-        h = ObsNormalization(dtype=dtype, name=OBS_NORM_LAYER)(h)
-    for i, size in enumerate(hidden_sizes):
-        h = keras.layers.Dense(
-            size,
-            activation=activation,
-            kernel_initializer=orthogonal(TRUNK_GAIN),
-            bias_initializer="zeros",
-            dtype=dtype,
-            name=f"{TRUNK_PREFIX}{i}",
-        )(h)
+                name=f"{prefix}{i}",
+            )(x)
+        return x
+
+    if net_arch == "separate":
+        h, h_value = dense_stack(h, POLICY_TRUNK_PREFIX), dense_stack(h, VALUE_TRUNK_PREFIX)
+    else:
+        h = h_value = dense_stack(h, TRUNK_PREFIX)
     if policy == "gaussian":
         mean = keras.layers.Dense(
             n_actions,
@@ -244,7 +356,7 @@ def build_actor_critic(
         low, high = action_bounds if action_bounds is not None else (None, None)
         log_std = GaussianLogStd(n_actions, log_std_init, low, high, dtype=dtype, name=LOG_STD_LAYER)(mean)
         policy_out = {"mean": mean, "log_std": log_std}
-    elif policy == "categorical":
+    elif policy in ("categorical", "multi_categorical", "bernoulli"):
         logits = keras.layers.Dense(
             n_actions,
             kernel_initializer=orthogonal(POLICY_GAIN),
@@ -252,40 +364,57 @@ def build_actor_critic(
             dtype=dtype,
             name=LOGITS_LAYER,
         )(h)
-        probs = keras.layers.Softmax(dtype=dtype, name=PROBS_LAYER)(logits)
-        policy_out = {"logits": logits, "probs": probs}
+        if policy == "multi_categorical":
+            if nvec is None or sum(nvec) != n_actions:
+                raise ValueError(f"a multi_categorical policy needs nvec summing to n_actions={n_actions}; got {nvec}")
+            policy_out = {"multi_logits": MultiLogits(nvec, dtype=dtype, name=MULTI_LOGITS_LAYER)(logits)}
+        elif policy == "bernoulli":
+            probs = keras.layers.Activation("sigmoid", dtype=dtype, name=BERNOULLI_PROBS_LAYER)(logits)
+            policy_out = {"bernoulli_logits": logits, "bernoulli_probs": probs}
+        else:
+            probs = keras.layers.Softmax(dtype=dtype, name=PROBS_LAYER)(logits)
+            policy_out = {"logits": logits, "probs": probs}
     else:
-        raise ValueError(f"unknown policy {policy!r}; known: categorical, gaussian")
+        raise ValueError(f"unknown policy {policy!r}; known: categorical, gaussian, multi_categorical, bernoulli")
     value = keras.layers.Dense(
         1,
         kernel_initializer=orthogonal(VALUE_GAIN),
         bias_initializer="zeros",
         dtype=dtype,
         name=VALUE_LAYER,
-    )(h)
+    )(h_value)
     value = keras.layers.Reshape((), dtype=dtype, name="value_squeeze")(value)
-    return keras.Model(obs, {**policy_out, "value": value}, name="actor_critic")
+    return keras.Model(inputs, {**policy_out, "value": value}, name="actor_critic")
 
 
 def conv_layers_for(
     spec: ObsSpec, convs: Sequence[tuple[int, int, int]] = NATURE_CNN
 ) -> tuple[tuple[int, int, int], ...]:
     """The convolutions (filters, kernel, stride) for these observations, or ValueError
-    saying why the frames cannot take them (not (frames, height, width), or too small)."""
+    saying why the frames cannot take them (not three-dimensional, or too small).
+
+    Frames are (frames, height, width) or (height, width, channels)
+    ([`a2c.envs.spaces.image_layout`][a2c.envs.spaces.image_layout]). Frames too small for the
+    Nature CNN get [`SMALL_CNN`][a2c.agent.model.SMALL_CNN] instead.
+    """
     if len(spec.shape) != 3:
         raise ValueError(
-            f"the nature_cnn trunk takes stacks of frames (frames, height, width); "
-            f"these observations are {spec.describe()}"
+            f"the nature_cnn trunk takes stacks of frames (frames, height, width) or images (height, width, "
+            f"channels); these observations are {spec.describe()}"
         )
-    size = list(spec.shape[1:])
-    for _, kernel, stride in convs:
-        size = [(d - kernel) // stride + 1 for d in size]
-        if min(size) < 1:
-            raise ValueError(
-                f"frames of {spec.shape[1]}x{spec.shape[2]} are too small for the nature_cnn "
-                f"trunk's convolutions{' (36x36 at least)' if tuple(convs) == NATURE_CNN else ''}"
-            )
-    return tuple(convs)
+    height, width = spec.shape[:2] if image_layout(spec.shape) == "channels_last" else spec.shape[1:]
+
+    def fits(layers: Sequence[tuple[int, int, int]]) -> bool:
+        size = [height, width]
+        for _, kernel, stride in layers:
+            size = [(d - kernel) // stride + 1 for d in size]
+        return min(size) >= 1
+
+    if fits(convs):
+        return tuple(convs)
+    if tuple(convs) == NATURE_CNN and fits(SMALL_CNN):
+        return SMALL_CNN
+    raise ValueError(f"frames of {height}x{width} are too small for the nature_cnn trunk's convolutions")
 
 
 def model_for(
@@ -303,7 +432,19 @@ def model_for(
     from a2c.common.errors import EnvError
 
     spec = observation_spec(observation_space)
-    if cfg.trunk == "nature_cnn":
+    scale: Any = None
+    if isinstance(spec, DictSpec):
+        # Dict: image keys are convolved whatever the trunk; obs_scaling and normalize_obs apply to the others.
+        for key, sub in spec.items:
+            if len(sub.shape) == 3:
+                try:
+                    conv_layers_for(sub)
+                except ValueError as e:
+                    raise EnvError(f"{cfg.env_id}: observation key {key!r}: {e}") from None
+        if cfg.obs_scaling == "bounds":
+            features = feature_space(observation_space)
+            scale = {k: observation_scale(features[k]) for k, sub in spec.items if len(sub.shape) != 3}
+    elif cfg.trunk == "nature_cnn":
         try:
             conv_layers_for(spec)
         except ValueError as e:
@@ -313,12 +454,20 @@ def model_for(
                 f"{cfg.env_id}: the nature_cnn trunk scales pixels by 1/255 itself; "
                 "obs_scaling and normalize_obs are for feature vectors"
             )
-    scale = observation_scale(feature_space(observation_space)) if cfg.obs_scaling == "bounds" else None
+    if cfg.obs_scaling == "bounds" and not isinstance(spec, DictSpec):
+        scale = observation_scale(feature_space(observation_space))
     kwargs: dict[str, Any] = {}
     if isinstance(actions, spaces.Box):
         low, high = box_bounds(cfg.env_id, actions)
         kwargs = dict(policy="gaussian", log_std_init=cfg.log_std_init, action_bounds=(low.tolist(), high.tolist()))
         n_actions = int(actions.shape[0])
+    elif isinstance(actions, spaces.MultiDiscrete):
+        nvec = multi_discrete_sizes(cfg.env_id, actions)
+        kwargs = dict(policy="multi_categorical", nvec=nvec)
+        n_actions = sum(nvec)
+    elif isinstance(actions, spaces.MultiBinary):
+        kwargs = dict(policy="bernoulli")
+        n_actions = multi_binary_size(cfg.env_id, actions)
     else:
         # not Box or Discrete: ``actions`` is the number of discrete actions
         n_actions = int(actions.n) if isinstance(actions, spaces.Discrete) else int(cast(int, actions))
@@ -332,20 +481,30 @@ def model_for(
         dtype=dtype,
         obs_scale=scale,
         obs_norm=cfg.normalize_obs,
+        net_arch=cfg.net_arch,
         **kwargs,
     )
 
 
-def obs_spec_of(model: keras.Model) -> ObsSpec:
-    """The observations a model takes (float inputs report float32, what the envs give)."""
-    spec = model.inputs[0]
-    dtype = str(keras.backend.standardize_dtype(spec.dtype))
-    return ObsSpec(tuple(int(d) for d in spec.shape[1:]), "float32" if "float" in dtype else dtype)
+def obs_spec_of(model: keras.Model) -> Any:
+    """The observations a model takes (float inputs report float32, what the envs give): an
+    ObsSpec, or a DictSpec for a model of Dict observations."""
+
+    def one(tensor: Any) -> ObsSpec:
+        dtype = str(keras.backend.standardize_dtype(tensor.dtype))
+        return ObsSpec(tuple(int(d) for d in tensor.shape[1:]), "float32" if "float" in dtype else dtype)
+
+    if isinstance(model.input, Mapping):
+        return DictSpec(tuple(sorted((str(k), one(v)) for k, v in model.input.items())))
+    return one(model.inputs[0])
 
 
-def tensor_spec(spec: ObsSpec, *batch: int | None, name: str | None = None) -> tf.TensorSpec:
+def tensor_spec(spec: AnySpec, *batch: int | None, name: str | None = None) -> Any:
     """A ``tf.TensorSpec`` of a batch of ``spec``'s observations (leading axes ``batch``):
-    the fixed input signatures of the compiled calls, so that each traces once."""
+    the fixed input signatures of the compiled calls, so that each traces once. A dict of them
+    for a DictSpec (named by key)."""
+    if isinstance(spec, DictSpec):
+        return {k: tf.TensorSpec([*batch, *sub.shape], sub.dtype, name=_layer_safe(k)) for k, sub in spec.items}
     return tf.TensorSpec([*batch, *spec.shape], spec.dtype, name=name)
 
 
@@ -360,8 +519,9 @@ def obs_scale_of(model: keras.Model) -> tuple[float, ...] | None:
 
 
 def conv_layers(model: keras.Model) -> list[keras.layers.Conv2D]:
-    """The convolutions of a nature_cnn trunk in order (none for an mlp trunk)."""
-    return [layer for layer in model.layers if layer.name.startswith(CONV_PREFIX) and layer.name != CONV_FLATTEN_LAYER]
+    """The convolutions of a nature_cnn trunk in order (none for an mlp trunk; every image key's
+    of a Dict model)."""
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
 
 
 def compiles_with_xla(model: keras.Model) -> bool:
@@ -374,9 +534,17 @@ def compiles_with_xla(model: keras.Model) -> bool:
     return not conv_layers(model)
 
 
-def trunk_layers(model: keras.Model) -> list[keras.layers.Dense]:
-    """The shared trunk's Dense layers in order (used by the verifier and exporters)."""
-    return [layer for layer in model.layers if layer.name.startswith(TRUNK_PREFIX)]
+def trunk_layers(model: keras.Model, prefix: str = TRUNK_PREFIX) -> list[keras.layers.Dense]:
+    """The shared trunk's Dense layers in order (used by the verifier and exporters); with
+    ``prefix`` [`POLICY_TRUNK_PREFIX`][a2c.agent.model.POLICY_TRUNK_PREFIX] or
+    [`VALUE_TRUNK_PREFIX`][a2c.agent.model.VALUE_TRUNK_PREFIX], a separate network's."""
+    layers = [layer for layer in model.layers if layer.name.startswith(prefix) and layer.name[len(prefix) :].isdigit()]
+    return sorted(layers, key=lambda layer: int(layer.name[len(prefix) :]))
+
+
+def net_arch_of(model: keras.Model) -> NetArch:
+    """Whether the policy and value heads share a trunk or have their own Dense layers."""
+    return "separate" if trunk_layers(model, VALUE_TRUNK_PREFIX) else "shared"
 
 
 def layer_names(model: keras.Model) -> set[str]:
@@ -385,18 +553,37 @@ def layer_names(model: keras.Model) -> set[str]:
 
 def policy_kind_of(model: keras.Model) -> PolicyKind:
     """Which policy head a model built by [`build_actor_critic`][a2c.agent.model.build_actor_critic] has."""
-    return "gaussian" if MEAN_LAYER in layer_names(model) else "categorical"
+    names = layer_names(model)
+    if MEAN_LAYER in names:
+        return "gaussian"
+    if MULTI_LOGITS_LAYER in names:
+        return "multi_categorical"
+    if BERNOULLI_PROBS_LAYER in names:
+        return "bernoulli"
+    return "categorical"
 
 
 def n_actions_of(model: keras.Model) -> int:
-    """Number of discrete actions, or of action dimensions of a Gaussian policy."""
+    """Number of discrete actions, of action dimensions of a Gaussian policy, of logits of a
+    MultiDiscrete one (sum of its sub-actions' choices), or of MultiBinary sub-actions."""
     head = MEAN_LAYER if policy_kind_of(model) == "gaussian" else LOGITS_LAYER
     return int(model.get_layer(head).units)
 
 
+def nvec_of(model: keras.Model) -> tuple[int, ...] | None:
+    """The choices per sub-action of a MultiDiscrete policy; None for the others."""
+    if policy_kind_of(model) != "multi_categorical":
+        return None
+    return tuple(model.get_layer(MULTI_LOGITS_LAYER).nvec)
+
+
 def action_shape_of(model: keras.Model) -> tuple[int, ...]:
-    """Shape of one action of the model's policy: () discrete, (dims,) Gaussian."""
-    return (n_actions_of(model),) if policy_kind_of(model) == "gaussian" else ()
+    """Shape of one action of the model's policy: () discrete, (dims,) Gaussian,
+    (sub-actions,) MultiDiscrete and MultiBinary."""
+    kind = policy_kind_of(model)
+    if kind == "multi_categorical":
+        return (len(nvec_of(model) or ()),)
+    return (n_actions_of(model),) if kind in ("gaussian", "bernoulli") else ()
 
 
 def action_bounds_of(model: keras.Model) -> tuple[np.ndarray, np.ndarray] | None:
@@ -412,3 +599,17 @@ def action_bounds_of(model: keras.Model) -> tuple[np.ndarray, np.ndarray] | None
 def obs_norm_of(model: keras.Model) -> ObsNormalization | None:
     """The model's running observation normalisation layer, if it has one."""
     return model.get_layer(OBS_NORM_LAYER) if OBS_NORM_LAYER in layer_names(model) else None
+
+
+def obs_norms_of(model: keras.Model) -> dict[str | None, ObsNormalization]:
+    """Every running normalisation layer by the Dict key it normalises (None: the single input)."""
+    spec = obs_spec_of(model)
+    if not isinstance(spec, DictSpec):
+        layer = obs_norm_of(model)
+        return {} if layer is None else {None: layer}
+    names = layer_names(model)
+    return {
+        k: model.get_layer(f"{OBS_NORM_LAYER}__{_layer_safe(k)}")
+        for k in spec.keys
+        if f"{OBS_NORM_LAYER}__{_layer_safe(k)}" in names
+    }

@@ -44,7 +44,7 @@ from a2c.config.resolve import make_config, make_fused_config
 from a2c.config.schema import load_toml
 from a2c.envs.make import env_spaces, make_env, prepare_vec_env
 from a2c.envs.sources import env_id_for, is_local
-from a2c.envs.spaces import encode_observations, env_actions, observation_spec
+from a2c.envs.spaces import DictSpec, encode_observations, env_actions, observation_spec
 from a2c.run.callbacks import CallbackLike, as_callback
 from a2c.run.driver import RunDriver, TrainResult
 from a2c.run.run_dir import prepare_run_dir
@@ -190,6 +190,8 @@ class A2C:
         ``episode_start`` are accepted for recurrent policies' sake and ignored (this
         policy has no state: the returned state is None).
         """
+        if isinstance(self.observation_space, (spaces.Dict, spaces.Tuple)):
+            return self._predict_dict(observation, deterministic)
         obs = np.asarray(observation)
         shape = self.observation_space.shape or ()
         if obs.shape == shape:
@@ -203,6 +205,31 @@ class A2C:
             )
         encoded = encode_observations(batch, self.observation_space)
         actions = env_actions(np.asarray(self._policy(len(batch), deterministic)(encoded)), self.action_space)
+        return (actions[0] if single else actions), None
+
+    def _predict_dict(self, observation: Any, deterministic: bool) -> tuple[np.ndarray, None]:
+        """``predict`` for Dict observations (a dict of arrays, each one observation or a batch)
+        and Tuple ones (a tuple of them)."""
+        space = self.observation_space
+        is_tuple = isinstance(space, spaces.Tuple)
+        subspaces: dict[Any, spaces.Space] = (
+            dict(enumerate(space.spaces)) if isinstance(space, spaces.Tuple) else dict(cast(spaces.Dict, space).spaces)
+        )
+        if is_tuple and isinstance(observation, (tuple, list)) and len(observation) == len(subspaces):
+            observation = dict(enumerate(observation))
+        if not isinstance(observation, dict) or set(observation) != set(subspaces):
+            what = f"a tuple of {len(subspaces)} arrays" if is_tuple else f"a dict with the keys {sorted(subspaces)}"
+            raise ValueError(f"observation must be {what} of the observation space {space}")
+        arrays = {k: np.asarray(v) for k, v in observation.items()}
+        single = all(arrays[k].shape == (subspaces[k].shape or ()) for k in subspaces)
+        batch = {k: v[None] for k, v in arrays.items()} if single else arrays
+        sizes = {v.shape[0] if v.ndim else 0 for v in batch.values()}
+        if len(sizes) != 1 or 0 in sizes:
+            raise ValueError(f"observation arrays of shapes {[v.shape for v in arrays.values()]} do not form a batch")
+        n = sizes.pop()
+        raw = tuple(batch[i] for i in range(len(subspaces))) if is_tuple else batch
+        encoded = encode_observations(raw, space)
+        actions = env_actions(np.asarray(self._policy(n, deterministic)(encoded)), self.action_space)
         return (actions[0] if single else actions), None
 
     def _policy(self, batch: int, deterministic: bool) -> Policy:
@@ -261,7 +288,11 @@ class A2C:
             "a2c_version": a2c.__version__,
             "env_id": self.cfg.env_id,
             "global_step": self.num_timesteps,
-            "observations": [list(spec.shape), spec.dtype],
+            "observations": (
+                {k: [list(sub.shape), sub.dtype] for k, sub in spec.items}
+                if isinstance(spec, DictSpec)
+                else [list(spec.shape), spec.dtype]
+            ),
             "actions": _action_signature(self.action_space),
             "observation_space": repr(self.observation_space),
             "action_space": repr(self.action_space),

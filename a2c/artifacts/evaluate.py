@@ -18,7 +18,7 @@ import numpy as np
 
 from a2c.agent.batch import Policy
 from a2c.envs.make import make_env, play_on
-from a2c.envs.spaces import encode_observations, env_action
+from a2c.envs.spaces import encode_observations, env_action, obs_row, set_obs_row, stack_obs
 
 # Evaluation seeds start here; training seeds (seed .. seed + n_envs - 1) stay below it.
 EVAL_SEED_BASE = 1_000_000
@@ -76,7 +76,9 @@ def evaluate_policy(
     envs = [make_env(env_id, env_kwargs=env_kwargs)[0] for _ in range(episodes)]
     obs_space, action_space = envs[0].observation_space, envs[0].action_space
     try:
-        obs = np.stack([encode_observations([env.reset(seed=s)[0]], obs_space)[0] for env, s in zip(envs, seeds)])
+        obs = stack_obs(
+            [obs_row(encode_observations([env.reset(seed=s)[0]], obs_space), 0) for env, s in zip(envs, seeds)]
+        )
         returns = np.zeros(episodes)
         lengths = np.zeros(episodes, np.int64)
         running = np.ones(episodes, bool)
@@ -91,7 +93,7 @@ def evaluate_policy(
                     running[k] = False
                     if tally is not None:  # the game's own tally (its reset steps included)
                         returns[k], lengths[k] = float(tally["r"]), int(tally["l"])
-                obs[k] = encode_observations([o], obs_space)[0]
+                set_obs_row(obs, int(k), obs_row(encode_observations([o], obs_space), 0))
     finally:
         for env in envs:
             env.close()

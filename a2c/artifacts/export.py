@@ -26,8 +26,9 @@ only once the new one is in place (and put back if the rename fails).
 
 TensorFlow and Keras are imported inside the functions so that building the
 command line stays cheap.
-(~300 lines: writing, the staleness check and the CLI share the metadata format and
-the atomic replace; split apart they would have to agree through a third module.)
+(~330 lines: writing, the staleness check and the CLI share the metadata format (per policy
+head and observation kind) and the atomic replace; split apart they would have to agree through a
+third module.)
 """
 
 from __future__ import annotations
@@ -55,7 +56,12 @@ SERVE_ENDPOINT = "serve"
 GREEDY_ENDPOINT = "greedy_action"
 EXPORT_FORMAT = "a2c-saved-model/1"
 #: What ``serve`` returns for each policy head.
-SERVED_OUTPUTS = {"categorical": ("probs", "value"), "gaussian": ("mean", "log_std", "value")}
+SERVED_OUTPUTS = {
+    "categorical": ("probs", "value"),
+    "gaussian": ("mean", "log_std", "value"),
+    "multi_categorical": ("multi_probs", "value"),
+    "bernoulli": ("bernoulli_probs", "value"),
+}
 
 
 def is_saved_model_dir(path: str | Path) -> bool:
@@ -77,14 +83,18 @@ def build_export_archive(model: keras.Model) -> Any:
     served = SERVED_OUTPUTS[policy_kind_of(model)]
     bounds = action_bounds_of(model)
 
-    def _forward(obs: tf.Tensor) -> dict[str, tf.Tensor]:
+    def _forward(obs: Any) -> dict[str, tf.Tensor]:
+        if isinstance(obs, dict):  # Dict observations: each key in its input's dtype
+            return model({k: tf.cast(v, model.input[k].dtype) for k, v in obs.items()}, training=False)
         return model(tf.cast(obs, model_dtype), training=False)
 
-    def serve(obs: tf.Tensor) -> dict[str, tf.Tensor]:
+    def serve(obs: Any) -> dict[str, tf.Tensor]:
         out = _forward(obs)
+        if "multi_logits" in out:  # each sub-action's probabilities, 0 on the padding
+            out = {**out, "multi_probs": tf.nn.softmax(out["multi_logits"])}
         return {k: tf.cast(out[k], tf.float32) for k in served}
 
-    def greedy_action(obs: tf.Tensor) -> tf.Tensor:
+    def greedy_action(obs: Any) -> tf.Tensor:
         action = dist.mode(dist.params(_forward(obs)))
         if bounds is not None:  # a Gaussian policy's mean, clipped to the Box as the env would
             action = tf.clip_by_value(
@@ -137,7 +147,8 @@ def export_saved_model(
     import keras
     import tensorflow as tf
 
-    from a2c.agent.model import action_bounds_of, n_actions_of, obs_spec_of, policy_kind_of
+    from a2c.agent.model import action_bounds_of, action_shape_of, n_actions_of, nvec_of, obs_spec_of, policy_kind_of
+    from a2c.envs.spaces import DictSpec
 
     path = Path(path)
     if path.exists() and not (is_saved_model_dir(path) or (path.is_dir() and not any(path.iterdir()))):
@@ -150,31 +161,58 @@ def export_saved_model(
         os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes it private; give it a normal dir's mode
         archive.write_out(str(tmp), verbose=False)
         kind = policy_kind_of(model)
+        obs_in = (
+            "obs {"
+            + ", ".join(f"{k!r}: {sub.dtype} (None, {', '.join(map(str, sub.shape))})" for k, sub in obs_spec.items)
+            + "}"
+            if isinstance(obs_spec, DictSpec)
+            else f"obs {obs_spec.dtype} (None, *obs_shape)"
+        )
         if kind == "gaussian":
             bounds = action_bounds_of(model)
             endpoints = {
-                SERVE_ENDPOINT: f"obs {obs_spec.dtype} (None, *obs_shape) -> {{mean float32 (None, n_actions), "
+                SERVE_ENDPOINT: f"{obs_in} -> {{mean float32 (None, n_actions), "
                 "log_std float32 (None, n_actions), value float32 (None,)}",
-                GREEDY_ENDPOINT: f"obs {obs_spec.dtype} (None, *obs_shape) -> action float32 (None, n_actions), "
+                GREEDY_ENDPOINT: f"{obs_in} -> action float32 (None, n_actions), "
                 "the mean clipped to action_low..action_high",
             }
             extra = {
                 "action_low": None if bounds is None else bounds[0].tolist(),
                 "action_high": None if bounds is None else bounds[1].tolist(),
             }
+        elif kind == "multi_categorical":
+            endpoints = {
+                SERVE_ENDPOINT: f"{obs_in} -> {{multi_probs float32 "
+                "(None, len(nvec), max(nvec)) (0 past each sub-action's choices), value float32 (None,)}",
+                GREEDY_ENDPOINT: f"{obs_in} -> action int32 (None, len(nvec)), each counting from 0",
+            }
+            extra = {"nvec": list(nvec_of(model) or ())}
+        elif kind == "bernoulli":
+            endpoints = {
+                SERVE_ENDPOINT: f"{obs_in} -> {{bernoulli_probs float32 (None, n_actions), value float32 (None,)}}",
+                GREEDY_ENDPOINT: f"{obs_in} -> action int32 (None, n_actions) of 0/1",
+            }
+            extra = {}
         else:
             endpoints = {
-                SERVE_ENDPOINT: f"obs {obs_spec.dtype} (None, *obs_shape) -> {{probs float32 (None, n_actions), "
-                "value float32 (None,)}",
-                GREEDY_ENDPOINT: f"obs {obs_spec.dtype} (None, *obs_shape) -> action int32 (None,)",
+                SERVE_ENDPOINT: f"{obs_in} -> {{probs float32 (None, n_actions), value float32 (None,)}}",
+                GREEDY_ENDPOINT: f"{obs_in} -> action int32 (None,)",
             }
             extra = {}
         metadata = {
             "format": EXPORT_FORMAT,
-            "obs_shape": list(obs_spec.shape),
-            "obs_dtype": obs_spec.dtype,
+            "obs_shape": (
+                {k: list(sub.shape) for k, sub in obs_spec.items}
+                if isinstance(obs_spec, DictSpec)
+                else list(obs_spec.shape)
+            ),
+            "obs_dtype": {k: sub.dtype for k, sub in obs_spec.items}
+            if isinstance(obs_spec, DictSpec)
+            else obs_spec.dtype,
             "policy": kind,
-            "n_actions": n_actions_of(model),
+            "n_actions": action_shape_of(model)[0]
+            if kind in ("multi_categorical", "bernoulli")
+            else n_actions_of(model),
             **extra,
             "env_id": env_id,
             "endpoints": endpoints,

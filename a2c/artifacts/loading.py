@@ -8,6 +8,10 @@ count it was trained for and the environment its run named, so that evaluation
 [`evaluate_path`][a2c.artifacts.loading.evaluate_path] is ``a2c evaluate``: it checks that the model fits the
 environment and runs it greedily or with seeded sampling. TensorFlow is imported only once a model is actually loaded,
 so path errors are reported without the cost of starting it.
+
+(~330 lines: the .keras and SavedModel loaders each map their format onto the one
+[`LoadedModel`][a2c.artifacts.loading.LoadedModel] for every policy head and observation kind; split by format,
+the head and Dict handling they share would be written twice.)
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from a2c.artifacts.evaluate import DEFAULT_ENV, EVAL_SEED_BASE, EvalResult, eval
 from a2c.artifacts.gif import record_gif
 from a2c.artifacts.saving import MODEL_FILE, env_kwargs_of_run, env_of_run, run_dir_of
 from a2c.common.errors import ConfigError, ModelFileError
-from a2c.envs.spaces import ObsSpec
+from a2c.envs.spaces import DictSpec, ObsSpec, cast_obs
 
 if TYPE_CHECKING:
     from gymnasium import spaces
@@ -108,7 +112,7 @@ def _load_keras(file: Path) -> tuple[ObsSpec, int, Any, Callable, Callable, obje
     import tensorflow as tf
 
     from a2c.agent.distributions import distribution_of
-    from a2c.agent.model import n_actions_of, obs_spec_of, tensor_spec
+    from a2c.agent.model import action_shape_of, n_actions_of, obs_spec_of, policy_kind_of, tensor_spec
     from a2c.agent.policy import make_greedy
     from a2c.artifacts.saving import load_keras_model
 
@@ -119,16 +123,19 @@ def _load_keras(file: Path) -> tuple[ObsSpec, int, Any, Callable, Callable, obje
         fn = tf.function(
             lambda obs: dist.params(model(obs)), input_signature=[tensor_spec(spec, batch)]
         ).get_concrete_function()
-        return lambda obs: tf.nest.map_structure(lambda t: t.numpy(), fn(tf.constant(obs, spec.dtype)))
+        return lambda obs: tf.nest.map_structure(lambda t: t.numpy(), fn(cast_obs(obs, spec)))
 
-    return spec, n_actions_of(model), dist, params, (lambda batch: make_greedy(model, batch)), model
+    # MultiDiscrete and MultiBinary: the number of sub-actions (what the env's action shape says)
+    multi = policy_kind_of(model) in ("multi_categorical", "bernoulli")
+    n_actions = action_shape_of(model)[0] if multi else n_actions_of(model)
+    return spec, n_actions, dist, params, (lambda batch: make_greedy(model, batch)), model
 
 
 def _load_saved_model(directory: Path) -> tuple[ObsSpec, int, Any, Callable, Callable, object]:
     import tensorflow as tf
 
     from a2c.agent.distributions import distribution_of
-    from a2c.artifacts.export import GREEDY_ENDPOINT, SERVE_ENDPOINT
+    from a2c.artifacts.export import GREEDY_ENDPOINT, SERVE_ENDPOINT, read_export_metadata
 
     try:
         loaded = tf.saved_model.load(str(directory))
@@ -144,7 +151,19 @@ def _load_saved_model(directory: Path) -> tuple[ObsSpec, int, Any, Callable, Cal
     sig = signatures[SERVE_ENDPOINT]
     inputs = list(tf.nest.flatten(sig.structured_input_signature))
     outputs = sig.structured_outputs
-    head = "mean" if isinstance(outputs, dict) and "mean" in outputs else "probs"
+    meta = read_export_metadata(directory)
+    dict_spec = None
+    if isinstance(meta.get("obs_shape"), dict) and isinstance(meta.get("obs_dtype"), dict):
+        # Dict observations: the keys (as the env names them) and their specs come from the metadata
+        dict_spec = DictSpec(
+            tuple(
+                (k, ObsSpec(tuple(int(d) for d in shape), str(meta["obs_dtype"][k])))
+                for k, shape in meta["obs_shape"].items()
+            )
+        )
+        inputs = inputs[:1]  # checked per key by the metadata
+    heads = ("mean", "multi_probs", "bernoulli_probs")
+    head = next((h for h in heads if isinstance(outputs, dict) and h in outputs), "probs")
     if (
         len(inputs) != 1
         or inputs[0].shape.rank is None
@@ -154,38 +173,68 @@ def _load_saved_model(directory: Path) -> tuple[ObsSpec, int, Any, Callable, Cal
         or head not in outputs
         or "value" not in outputs
         or (head == "mean" and "log_std" not in outputs)
-        or outputs[head].shape.rank != 2
-        or outputs[head].shape[-1] is None
+        or outputs[head].shape.rank != (3 if head == "multi_probs" else 2)
+        or outputs[head].shape[1] is None
     ):
         raise ModelFileError(
             f"SavedModel {directory} is not an a2c export: its {SERVE_ENDPOINT!r} "
-            "endpoint does not map (batch, *obs_shape) to {'probs', 'value'} or "
-            "{'mean', 'log_std', 'value'}"
+            "endpoint does not map (batch, *obs_shape) to {'probs', 'value'}, "
+            "{'mean', 'log_std', 'value'}, {'multi_probs', 'value'} or {'bernoulli_probs', 'value'}"
         )
-    spec = ObsSpec(tuple(int(d) for d in inputs[0].shape[1:]), inputs[0].dtype.name)
-    serve, greedy = getattr(loaded, SERVE_ENDPOINT), getattr(loaded, GREEDY_ENDPOINT)
+    spec: Any = dict_spec or ObsSpec(tuple(int(d) for d in inputs[0].shape[1:]), inputs[0].dtype.name)
+    serve_fn, greedy_fn = getattr(loaded, SERVE_ENDPOINT), getattr(loaded, GREEDY_ENDPOINT)
+
+    def tensors(obs: Any) -> Any:
+        if isinstance(spec, DictSpec):
+            return {k: tf.constant(obs[k], sub.dtype) for k, sub in spec.items}
+        return tf.constant(obs, spec.dtype)
+
+    def serve(obs: Any) -> Any:
+        return serve_fn(tensors(obs))
+
+    def greedy(obs: Any) -> Any:
+        return greedy_fn(tensors(obs))
 
     if head == "mean":
         dist = distribution_of({"mean": None, "log_std": None})
 
         def params(batch: int) -> ParamsFn:
             def gaussian(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-                out = serve(tf.constant(obs, spec.dtype))
+                out = serve(obs)
                 return out["mean"].numpy(), out["log_std"].numpy()
 
             return gaussian
+    elif head == "multi_probs":
+        dist = distribution_of({"multi_logits": None})
+
+        def params(batch: int) -> ParamsFn:
+            def multi(obs: np.ndarray) -> np.ndarray:
+                with np.errstate(divide="ignore"):  # the padding's probability is 0: log -inf, never drawn
+                    return np.log(serve(obs)["multi_probs"].numpy())
+
+            return multi
+    elif head == "bernoulli_probs":
+        dist = distribution_of({"bernoulli_logits": None})
+
+        def params(batch: int) -> ParamsFn:
+            def bernoulli(obs: np.ndarray) -> np.ndarray:
+                p = serve(obs)["bernoulli_probs"].numpy()
+                with np.errstate(divide="ignore"):  # p of 0 or 1: an infinite logit, sigmoid gives p back
+                    return np.log(p) - np.log1p(-p)
+
+            return bernoulli
     else:
         # ``serve`` returns probabilities: log(probs) is the logits up to a per-row constant,
         # which the categorical distribution's sampling ignores.
         dist = distribution_of({"logits": None})
 
         def params(batch: int) -> ParamsFn:
-            return lambda obs: np.log(serve(tf.constant(obs, spec.dtype))["probs"].numpy())
+            return lambda obs: np.log(serve(obs)["probs"].numpy())
 
     def greedy_policy(batch: int) -> Policy:
-        return lambda obs: greedy(tf.constant(obs, spec.dtype)).numpy()
+        return lambda obs: greedy(obs).numpy()
 
-    return spec, int(outputs[head].shape[-1]), dist, params, greedy_policy, loaded
+    return spec, int(outputs[head].shape[1]), dist, params, greedy_policy, loaded
 
 
 def load_model_any(path: str | Path) -> LoadedModel:
@@ -223,7 +272,11 @@ def check_model_fits_env(loaded: LoadedModel, env_id: str, env_kwargs: dict[str,
     n_actions = int(action_space.shape[0]) if action_space.shape else int(cast("spaces.Discrete", action_space).n)
     unit = "action dimensions" if action_space.shape else "actions"
     if mismatch:
-        mine = "a Gaussian" if "mean" in loaded.distribution.param_keys else "a categorical"
+        mine = {
+            "mean": "a Gaussian",
+            "multi_logits": "a MultiDiscrete (multi-categorical)",
+            "bernoulli_logits": "a MultiBinary (Bernoulli)",
+        }.get(loaded.distribution.param_keys[0], "a categorical")
         raise ModelFileError(
             f"model {loaded.path} does not fit {env_id}: it has {mine} policy and {env_id} "
             f"has action space {action_space} (choose --env)"

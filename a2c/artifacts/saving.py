@@ -155,7 +155,7 @@ def keras_safe_mode() -> Iterator[None]:
 
 
 def check_actor_critic(model: Any, where: str | Path) -> None:
-    """ModelFileError unless ``model`` maps one input to a policy distribution's
+    """ModelFileError unless ``model`` maps one input (or a dict of them) to a policy distribution's
     parameters and a value (``{"logits", "probs", "value"}`` for a categorical policy,
     ``{"mean", "log_std", "value"}`` for a Gaussian one)."""
     import keras
@@ -166,9 +166,11 @@ def check_actor_critic(model: Any, where: str | Path) -> None:
     if not isinstance(model, keras.Model):
         raise ModelFileError(f"{where} does not hold a Keras model (got {type(model).__name__})")
     outputs = model.output if isinstance(getattr(model, "output", None), dict) else None
-    if len(model.inputs) != 1 or outputs is None or "value" not in outputs:
+    one_input = len(model.inputs) == 1 or isinstance(getattr(model, "input", None), dict)  # or a Dict's
+    if not one_input or outputs is None or "value" not in outputs:
         raise ModelFileError(
-            f"{where} is not an a2c actor-critic: expected one input and outputs {{'logits', 'probs', 'value'}}"
+            f"{where} is not an a2c actor-critic: expected one input (or a dict of them) and outputs "
+            "{'logits', 'probs', 'value'}"
         )
     try:
         distribution_of(outputs)

@@ -105,6 +105,21 @@ PRESETS: dict[str, dict[str, Any]] = {
         )
         for env_id in ("ALE/Pong-v5", "ALE/Breakout-v5")
     },
+    # MinAtar (the `minatar` extra): the MinAtar paper's network (one 16x3x3 convolution, a 128-unit
+    # Dense layer; the nature_cnn trunk picks it for frames too small for the Nature CNN) with
+    # the Atari presets' A2C settings; its learning curve: results/minatar/.
+    "MinAtar/Breakout-v1": dict(
+        total_steps=1_000_000,
+        n_envs=16,
+        n_steps=5,
+        lr=7e-4,
+        ent_coef=0.01,
+        trunk="nature_cnn",
+        hidden_sizes=(128,),
+        activation="relu",
+        eval_every=100_000,
+        eval_episodes=10,
+    ),
     "BipedalWalker-v3": dict(
         total_steps=1_000_000,
         n_envs=16,

@@ -29,6 +29,7 @@ OptimizerName = Literal["rmsprop", "rmsprop_keras", "rmsprop_tf", "adam"]
 Schedule = Literal["constant", "linear"]
 ObsScaling = Literal["none", "bounds"]
 Trunk = Literal["mlp", "nature_cnn"]
+NetArch = Literal["shared", "separate"]
 AtariVector = Literal["ale", "gymnasium"]
 
 
@@ -86,9 +87,16 @@ class Config:
     trunk: Trunk = _doc(
         "the shared trunk: 'mlp' (Dense layers of hidden_sizes; observations of any "
         "shape are flattened first) or 'nature_cnn' (Conv 32x8x8/4, 64x4x4/2, 64x3x3/1, "
-        "then Dense hidden_sizes; for (frames, height, width) uint8 stacks, scaled by "
-        "1/255 inside the model)",
+        "then Dense hidden_sizes; for (frames, height, width) stacks or (height, width, channels) "
+        "images, uint8 ones scaled by 1/255 inside the model; frames smaller than 36x36 get one "
+        "16x3x3 convolution instead, as MinAtar's network)",
         default="mlp",
+    )
+    net_arch: NetArch = _doc(
+        "'shared': one Dense trunk of hidden_sizes feeds both the policy and the value head; 'separate': "
+        "the policy and the value each get their own Dense layers of hidden_sizes (after the shared "
+        "convolutions for nature_cnn)",
+        default="shared",
     )
     activation: Activation = _doc("activation of the trunk", default="tanh")
     obs_scaling: ObsScaling = _doc(

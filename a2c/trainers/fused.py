@@ -49,6 +49,7 @@ from typing import Any, NamedTuple
 
 import keras
 import tensorflow as tf
+from gymnasium import spaces
 
 from a2c.agent.batch import Rollout
 from a2c.agent.distributions import distribution_of
@@ -260,6 +261,11 @@ class FusedTrainer:
     def __init__(self, cfg: Config) -> None:
         env = ported_env(cfg.env_id)  # EnvError before anything is written
         obs_space, action_space = env_spaces(cfg.env_id)  # gymnasium's: obs_scaling bounds, action Box
+        if not isinstance(action_space, (spaces.Discrete, spaces.Box)):
+            raise EnvError(
+                f"fused mode supports Discrete and Box action spaces; {cfg.env_id} has {action_space} "
+                "(the standard trainer and --workers take it)"
+            )
         self.cfg = cfg
         self.model = model_for(cfg, obs_space, action_space)
         self.optimizer = make_optimizer(cfg)

@@ -260,6 +260,13 @@ class WorkerPool:
         self.owned_ray = None
 
 
+def concat_envs(parts: tuple[Any, ...]) -> Any:
+    """Workers' arrays (T, n_i, ...) as one (T, sum n_i, ...); dicts of them key by key."""
+    if isinstance(parts[0], dict):
+        return {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
+    return np.concatenate(parts, axis=1)
+
+
 class RayCollector:
     """The [`Collector`][a2c.trainers.rollout.Collector] of synchronous A2C on Ray: each round every
     worker collects ``n_steps`` on its envs with the newest weights; the batches are
@@ -288,7 +295,8 @@ class RayCollector:
         parts = [self.pool.result(i, ref, "collect") for i, ref in enumerate(refs)]
         self.round_seconds = time.perf_counter() - start
         self.rounds.append((self.round_seconds, max(info["seconds"] for _, _, info in parts)))
-        batch = Rollout(*(np.concatenate(field, axis=1) for field in zip(*(b for b, _, _ in parts))))
+        # every field along the env axis (Dict observations: every key's array alike)
+        batch = Rollout(*(concat_envs(field) for field in zip(*(b for b, _, _ in parts))))
         returns = [r for _, stats, _ in parts for r in stats.returns]
         lengths = [n for _, stats, _ in parts for n in stats.lengths]
         return batch, EpisodeStats(returns, lengths)

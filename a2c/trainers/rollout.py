@@ -23,7 +23,15 @@ import numpy as np
 
 from a2c.agent.batch import EpisodeStats, Rollout
 from a2c.agent.policy import make_act
-from a2c.envs.spaces import action_shape, env_actions, observation_spec
+from a2c.envs.spaces import (
+    action_dtype,
+    action_shape,
+    cast_obs,
+    copy_obs,
+    env_actions,
+    observation_spec,
+    set_obs_row,
+)
 from a2c.envs.state import decode, encode, restore_env, snapshot_env
 
 
@@ -92,13 +100,13 @@ class RolloutCollector:
         self.observation_space = env.single_observation_space
         self.action_space = env.single_action_space
         self.act, self.sampler = make_act(model, n, seed, rows)
-        spec = observation_spec(self.observation_space)
+        self._spec = spec = observation_spec(self.observation_space)
         obs, _ = env.reset(seed=seed + (rows[0] if rows else 0))  # sub-env i gets seed + offset + i
-        self.next_obs = np.asarray(obs, spec.dtype)
+        self.next_obs = cast_obs(obs, spec)
         self.prev_done = np.zeros(n, bool)  # did the last step end an episode (reset pending)?
         self._obs = spec.zeros(n_steps + 1, n)
         shape = action_shape(self.action_space)
-        self._actions = np.zeros((n_steps, n, *shape), np.float32 if shape else np.int32)
+        self._actions = np.zeros((n_steps, n, *shape), action_dtype(self.action_space))
         self._rewards = np.zeros((n_steps, n), np.float32)
         self._terminated = np.zeros((n_steps, n), np.float32)
         self._truncated = np.zeros((n_steps, n), np.float32)
@@ -110,11 +118,11 @@ class RolloutCollector:
         ep_lengths: list[int] = []
         obs = self.next_obs
         for t in range(self.n_steps):
-            self._obs[t] = obs
+            set_obs_row(self._obs, t, obs)
             actions = self.act(obs)
             # Box actions: the env gets them clipped to its bounds, the buffer keeps them as drawn.
             obs, rewards, terminated, truncated, infos = self.env.step(env_actions(actions, self.action_space))
-            obs = np.asarray(obs, self._obs.dtype)
+            obs = cast_obs(obs, self._spec)
             self._actions[t] = actions
             self._rewards[t] = rewards
             self._terminated[t] = terminated
@@ -125,10 +133,10 @@ class RolloutCollector:
                 finished = infos["_episode"]
                 ep_returns.extend(infos["episode"]["r"][finished].tolist())
                 ep_lengths.extend(infos["episode"]["l"][finished].tolist())
-        self._obs[self.n_steps] = obs
+        set_obs_row(self._obs, self.n_steps, obs)
         self.next_obs = obs
         batch = Rollout(
-            self._obs.copy(),
+            copy_obs(self._obs),
             self._actions.copy(),
             self._rewards.copy(),
             self._terminated.copy(),
@@ -164,7 +172,7 @@ class RolloutCollector:
             self.prev_done = decode(state["prev_done"])
             return []
         obs, _ = self.env.reset()  # seed=None: continues the restored per-env RNG streams
-        self.next_obs = np.asarray(obs, self._obs.dtype)
+        self.next_obs = cast_obs(obs, self._spec)
         self.prev_done = np.zeros(self.num_envs, bool)
         return [
             f"the environment's state cannot be saved ({opaque[0]}); the episodes in progress at the "

@@ -23,7 +23,7 @@ import gymnasium as gym
 from a2c.agent.distributions import distribution_for
 from a2c.agent.guard import FiniteGuard
 from a2c.agent.learner import UPDATE_METRICS, make_optimizer, make_update
-from a2c.agent.model import model_for, obs_norm_of
+from a2c.agent.model import model_for, obs_norms_of
 from a2c.agent.normalize import ReturnNormalizer
 from a2c.config.schema import Config
 from a2c.envs.make import make_vec_env
@@ -80,7 +80,7 @@ class StandardTrainer:
                 f"envs; the config says {cfg.n_steps} x {cfg.n_envs}"
             )
         self.reward_norm = ReturnNormalizer(cfg.n_envs, cfg.gamma) if cfg.normalize_reward else None
-        self.obs_norm = obs_norm_of(self.model)
+        self.obs_norms = obs_norms_of(self.model)  # by Dict key (None: the single input)
         self.report = self.collector if isinstance(self.collector, CollectorReport) else None
         self.metric_columns = self.report.metric_columns if self.report is not None else ()
 
@@ -101,10 +101,10 @@ class StandardTrainer:
         batch, finished = self.collector.collect()
         if self.reward_norm is not None:
             batch = self.reward_norm(batch)  # the episode returns in `finished` stay unscaled
-        if self.obs_norm is not None:
+        for key, norm in self.obs_norms.items():
             # Each observation once (obs[T] opens the next batch); the update then sees
             # the batch through the statistics that include it, as VecNormalize's would.
-            self.obs_norm.update(batch.obs[:-1])
+            norm.update((batch.obs if key is None else batch.obs[key])[:-1])
         # UPDATE: returns, advantages, loss, gradient step (one compiled call).
         metrics = self.update(batch)
         self._push_weights()

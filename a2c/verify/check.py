@@ -65,10 +65,11 @@ def verify_model(
     """
     model = model if model is not None else default_model(seed)
     spec = describe(model)
-    if case == "soft" and spec.gaussian:
+    if case == "soft" and spec.policy != "categorical":
+        head = {"gaussian": "Gaussian", "multi_categorical": "MultiDiscrete", "bernoulli": "MultiBinary"}[spec.policy]
         raise ConfigError(
-            "--case soft is the soft policy loss of a categorical policy; this model has a "
-            "Gaussian head (use --case a2c)"
+            f"--case soft is the soft policy loss of a categorical policy; this model has a {head} head "
+            "(use --case a2c)"
         )
     loss = LossSpec(case, vf_coef, ent_coef, normalize_advantage, alpha)
     if point is None:
@@ -135,6 +136,16 @@ def verify_model(
         notes.append(
             f"Gaussian policy: log-probabilities summed over the {spec.n_actions} action dimension(s); "
             "actions at the point are standard normal draws, unclipped as the loss sees them"
+        )
+    if spec.policy == "multi_categorical":
+        notes.append(
+            f"MultiDiscrete policy: a softmax per sub-action over {'+'.join(map(str, spec.nvec or ()))} logits; "
+            "log-probabilities and entropies summed over the sub-actions"
+        )
+    if spec.policy == "bernoulli":
+        notes.append(
+            f"MultiBinary policy: a sigmoid per logit ({spec.n_actions} sub-actions); "
+            "log-probabilities and entropies summed over the sub-actions"
         )
     title = (
         f"gradient check, case {case}: {spec.summary()}, {spec.n_params:,} parameters, batch {point.batch}, seed {seed}"

@@ -27,7 +27,7 @@ whole regions exactly on a kink), so there a coordinate whose two evaluations pu
 any ReLU on different sides is skipped for the next candidate, and the report says
 how many were. Both parts use the Dense verifier's tolerances.
 
-(~380 lines in one module: the layer description, the numpy forward pass, the tape,
+(~470 lines in one module: the layer description, the numpy forward pass, the tape,
 the SymPy chain rule and the two checks all work on one [`ConvNet`][a2c.verify.network.ConvNet] and one
 point; split apart they would hand both across modules.)
 """
@@ -37,6 +37,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -47,13 +48,16 @@ from a2c.agent.distributions import distribution_of
 from a2c.agent.losses import a2c_loss
 from a2c.agent.model import (
     LOGITS_LAYER,
+    POLICY_TRUNK_PREFIX,
     VALUE_LAYER,
+    VALUE_TRUNK_PREFIX,
     build_actor_critic,
     conv_layers,
     n_actions_of,
     obs_spec_of,
     trunk_layers,
 )
+from a2c.config.schema import NetArch
 from a2c.envs.spaces import ObsSpec
 from a2c.verify import numeric, symbolic
 from a2c.verify.activations import NUMPY_ACTIVATIONS
@@ -80,7 +84,8 @@ def weights_of(model: keras.Model, net: ConvNet) -> dict[str, np.ndarray]:
 def float64_copy(model: keras.Model, weights: dict[str, np.ndarray]) -> keras.Model:
     """The same network in float64, by the project's builder, at ``weights``."""
     convs = [(int(c.filters), int(c.kernel_size[0]), int(c.strides[0])) for c in conv_layers(model)]
-    trunk = trunk_layers(model)
+    separate = bool(trunk_layers(model, VALUE_TRUNK_PREFIX))
+    trunk = trunk_layers(model, POLICY_TRUNK_PREFIX) if separate else trunk_layers(model)
     copy = build_actor_critic(
         obs_spec_of(model),
         n_actions_of(model),
@@ -89,6 +94,7 @@ def float64_copy(model: keras.Model, weights: dict[str, np.ndarray]) -> keras.Mo
         trunk="nature_cnn",
         dtype="float64",
         convs=convs,
+        net_arch="separate" if separate else "shared",
     )
     for name in {p.split("/")[0] for p in weights}:
         layer = copy.get_layer(name)
@@ -112,24 +118,36 @@ def forward(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(logits (B, A), value (B,)); ``keep`` collects (layer input, pre-activation) per layer."""
     x = np.asarray(obs, np.float64) * net.scale
-    x = x.transpose(0, 2, 3, 1)  # channels last, as obs_channels_last
+    if net.channels_first:
+        x = x.transpose(0, 2, 3, 1)  # channels last, as obs_channels_last
     for name, kernel, stride in net.convs:
         cols = patches(x, kernel, stride)
         pre = cols @ W[f"{name}/kernel"].reshape(cols.shape[-1], -1) + W[f"{name}/bias"]
         if keep is not None:
             keep.append((cols, pre, x.shape))
         x = np.maximum(pre, 0.0)
-    h = x.reshape(x.shape[0], -1)  # Flatten: (h, w, c) order, as Keras'
+    h = h0 = x.reshape(x.shape[0], -1)  # Flatten: (h, w, c) order, as Keras'
     outs = []
+    # kept in the order of net.dense, then net.value_dense (a separate value's own layers)
+    dense_keep: list = []
+    value_keep: list = []
     for name, activation in net.dense:
-        pre = h @ W[f"{name}/kernel"] + W[f"{name}/bias"]
-        if keep is not None:
-            keep.append((h, pre, None))
+        layer_in = h
+        if name == VALUE_LAYER and net.value_dense:
+            layer_in = h0
+            for v_name, v_activation in net.value_dense:
+                v_pre = layer_in @ W[f"{v_name}/kernel"] + W[f"{v_name}/bias"]
+                value_keep.append((layer_in, v_pre, None))
+                layer_in = NUMPY_ACTIVATIONS[v_activation](v_pre)
+        pre = layer_in @ W[f"{name}/kernel"] + W[f"{name}/bias"]
+        dense_keep.append((layer_in, pre, None))
         out = NUMPY_ACTIVATIONS[activation](pre)
         if name in (LOGITS_LAYER, VALUE_LAYER):
             outs.append(out)
         else:
             h = out
+    if keep is not None:
+        keep.extend([*dense_keep, *value_keep])
     return outs[0], outs[1][:, 0]
 
 
@@ -153,7 +171,8 @@ def numeric_gradients(
     W = point.weights
     _, value0 = forward(net, W, point.obs)
     advantage = numeric.frozen_advantage(point, value0, loss)
-    relu = [i for i, (_, act) in enumerate((*((c[0], "relu") for c in net.convs), *net.dense)) if act == "relu"]
+    layers = (*((c[0], "relu") for c in net.convs), *net.dense, *net.value_dense)
+    relu = [i for i, (_, act) in enumerate(layers) if act == "relu"]
     out: dict[str, dict[str, np.ndarray]] = {t: {} for t in loss.terms}
     used: dict[str, np.ndarray] = {}
     skipped = 0
@@ -240,7 +259,8 @@ def symbolic_gradients(net: ConvNet, point: Point, loss: LossSpec) -> dict[str, 
     W = point.weights
     keep: list = []
     logits, value = forward(net, W, point.obs, keep)
-    conv_keep, dense_keep = keep[: len(net.convs)], keep[len(net.convs) :]
+    n_conv, n_dense = len(net.convs), len(net.dense)
+    conv_keep, dense_keep, value_keep = keep[:n_conv], keep[n_conv : n_conv + n_dense], keep[n_conv + n_dense :]
     _, fns = symbolic.head_gradient_fns(net.n_actions, "a2c")
     data = symbolic.data_values(point, loss, symbolic.advantage_at(point, value, loss))
     w = symbolic.batch_weights(point, loss)
@@ -255,15 +275,18 @@ def symbolic_gradients(net: ConvNet, point: Point, loss: LossSpec) -> dict[str, 
             LOGITS_LAYER: np.stack(g[: net.n_actions], axis=1) * w[:, None],
             VALUE_LAYER: (g[net.n_actions] * w)[:, None],
         }
-        g_h = 0.0
+        g_h: Any = 0.0
+        g_value_h: Any = 0.0  # separate: the value head's gradient w.r.t. its own trunk's output
         for (name, activation), (h, pre, _) in zip(net.dense[n_trunk:], dense_keep[n_trunk:]):
             g_pre = g_heads[name] * symbolic.elementwise(symbolic.derivative_numpy(activation, None), pre)
             grads[f"{name}/kernel"], grads[f"{name}/bias"] = h.T @ g_pre, g_pre.sum(axis=0)
-            g_h = g_h + g_pre @ W[f"{name}/kernel"].T
-        for (name, activation), (h, pre, _) in reversed(list(zip(net.dense[:n_trunk], dense_keep[:n_trunk]))):
-            g_pre = g_h * symbolic.elementwise(symbolic.derivative_numpy(activation, None), pre)
-            grads[f"{name}/kernel"], grads[f"{name}/bias"] = h.T @ g_pre, g_pre.sum(axis=0)
-            g_h = g_pre @ W[f"{name}/kernel"].T
+            if name == VALUE_LAYER and net.value_dense:
+                g_value_h = g_pre @ W[f"{name}/kernel"].T
+            else:
+                g_h = g_h + g_pre @ W[f"{name}/kernel"].T
+        g_h = _backprop(g_h, list(zip(net.dense[:n_trunk], dense_keep[:n_trunk])), W, grads)
+        if net.value_dense:  # both chains start from the flattened convolutions
+            g_h = g_h + _backprop(g_value_h, list(zip(net.value_dense, value_keep)), W, grads)
         _, last_pre, _ = conv_keep[-1]
         g_x = np.asarray(g_h).reshape(np.maximum(last_pre, 0.0).shape)  # un-flatten
         for (name, kernel, stride), (cols, pre, in_shape) in reversed(list(zip(net.convs, conv_keep))):
@@ -282,6 +305,16 @@ def symbolic_gradients(net: ConvNet, point: Point, loss: LossSpec) -> dict[str, 
     return out
 
 
+def _backprop(g: Any, chain: list, W: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> Any:
+    """Through a chain of Dense layers ((name, activation), (input, pre, _)) from its output's
+    gradient ``g``: fills ``grads`` with each layer's and returns the gradient at its input."""
+    for (name, activation), (h, pre, _) in reversed(chain):
+        g_pre = g * symbolic.elementwise(symbolic.derivative_numpy(activation, None), pre)
+        grads[f"{name}/kernel"], grads[f"{name}/bias"] = h.T @ g_pre, g_pre.sum(axis=0)
+        g = g_pre @ W[f"{name}/kernel"].T
+    return g
+
+
 def _col2im(g_cols: np.ndarray, in_shape: tuple, kernel: int, stride: int) -> np.ndarray:
     """Add each patch's gradient back onto the input positions it was read from."""
     b, oh, ow, _ = g_cols.shape
@@ -296,6 +329,12 @@ def _col2im(g_cols: np.ndarray, in_shape: tuple, kernel: int, stride: int) -> np
 # ------------------------------------------------------------------------ the checks
 
 
+def _hidden(net: ConvNet, keep: list) -> list:
+    """The kept (input, pre-activation) of every ReLU layer but the heads: convolutions and trunks."""
+    n = len(net.convs) + len(net.dense)
+    return [*keep[: n - 2], *keep[n:]]
+
+
 def _point(
     net: ConvNet, weights: dict[str, np.ndarray], spec: ObsSpec, batch: int, rng: np.random.Generator, avoid_kinks: bool
 ) -> Point:
@@ -306,10 +345,7 @@ def _point(
             obs = rng.random((batch, *spec.shape))
         keep: list = []
         forward(net, weights, obs, keep)
-        if (
-            not avoid_kinks
-            or min(np.abs(pre).min() for _, pre, _ in keep[: len(net.convs) + len(net.dense) - 2]) > KINK_MARGIN
-        ):
+        if not avoid_kinks or min(np.abs(pre).min() for _, pre, _ in _hidden(net, keep)) > KINK_MARGIN:
             break
     else:
         raise RuntimeError("no check point away from the ReLU kinks in 200 draws")
@@ -376,17 +412,29 @@ def verify_conv_model(
     )
 
 
-def tiny_conv_model(seed: int = 0, n_actions: int = 3, hidden: Sequence[int] = (5,)) -> keras.Model:
-    """Part 2's net: 2 ReLU convolutions on 10x10x2 frames, a Dense layer, both heads."""
+def tiny_conv_model(
+    seed: int = 0, n_actions: int = 3, hidden: Sequence[int] = (5,), net_arch: NetArch = "shared"
+) -> keras.Model:
+    """Part 2's net: 2 ReLU convolutions on 10x10x2 frames, a Dense layer (one per head with
+    ``net_arch="separate"``), both heads."""
     return build_actor_critic(
-        ObsSpec(TINY_FRAMES, "float32"), n_actions, hidden, "relu", trunk="nature_cnn", seed=seed, convs=TINY_CONVS
+        ObsSpec(TINY_FRAMES, "float32"),
+        n_actions,
+        hidden,
+        "relu",
+        trunk="nature_cnn",
+        seed=seed,
+        convs=TINY_CONVS,
+        net_arch=net_arch,
     )
 
 
-def verify_tiny_conv(*, batch: int = 6, seed: int = 0, vf_coef: float = 0.5, ent_coef: float = 0.01) -> Report:
+def verify_tiny_conv(
+    *, batch: int = 6, seed: int = 0, vf_coef: float = 0.5, ent_coef: float = 0.01, net_arch: NetArch = "shared"
+) -> Report:
     """Part 2: every parameter of [`tiny_conv_model`][a2c.verify.conv.tiny_conv_model] by tape, SymPy chain rule and
     finite differences."""
-    model = tiny_conv_model(seed)
+    model = tiny_conv_model(seed, net_arch=net_arch)
     net = describe_conv(model)
     rng = np.random.default_rng(seed)
     weights = weights_of(model, net)

@@ -6,6 +6,9 @@ and checks the wiring, so the symbolic and numeric sides differentiate the netwo
 that Keras actually runs. [`to_float64`][a2c.verify.network.to_float64] rebuilds the same network in double
 precision with the project's own [`a2c.agent.model.build_actor_critic`][a2c.agent.model.build_actor_critic], which is
 what the tape differentiates.
+
+(~450 lines: the readers of Dense and convolutional models and the float64 rebuild share the
+layer names and the policy heads' wiring checks; split, each would repeat them.)
 """
 
 from __future__ import annotations
@@ -13,19 +16,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
 
 from a2c.agent.model import (
+    BERNOULLI_PROBS_LAYER,
+    CHANNELS_LAST_LAYER,
     LOG_STD_LAYER,
     LOGITS_LAYER,
     MEAN_LAYER,
+    MULTI_LOGITS_LAYER,
     OBS_NORM_LAYER,
     OBS_SCALE_LAYER,
+    POLICY_TRUNK_PREFIX,
     PROBS_LAYER,
     TRUNK_PREFIX,
     VALUE_LAYER,
+    VALUE_TRUNK_PREFIX,
     build_actor_critic,
     conv_layers,
     model_for,
@@ -37,6 +46,9 @@ from a2c.agent.model import (
 from a2c.artifacts.saving import load_keras_model
 from a2c.common.errors import ModelFileError
 from a2c.envs.spaces import PolicyKind
+
+#: A policy head as a hashable key: (kind,) or ("multi_categorical", n_0, n_1, ...).
+Head = tuple[Any, ...]
 
 #: Activations every method supports (the trainer's config allows all of them).
 SUPPORTED_ACTIVATIONS = ("linear", "tanh", "relu", "sigmoid", "elu", "softplus", "silu", "gelu")
@@ -85,9 +97,10 @@ class ObsNormSpec:
 @dataclass(frozen=True)
 class NetSpec:
     """obs (-> constant obs_scale -> obs_norm) -> trunk Dense layers -> (policy head Dense, value
-    Dense(1)); ``policy`` "categorical" (the head gives logits) or "gaussian" (the head gives
+    Dense(1)); ``policy`` "categorical" (the head gives logits), "gaussian" (the head gives
     the mean, and a state-independent log-std parameter [`LOG_STD_PARAM`][a2c.verify.network.LOG_STD_PARAM] completes
-    it)."""
+    it), "multi_categorical" (sum(``nvec``) logits, a softmax per sub-action) or "bernoulli" (one
+    logit per sub-action)."""
 
     obs_dim: int
     n_actions: int
@@ -97,10 +110,27 @@ class NetSpec:
     obs_scale: tuple[float, ...] | None = None
     policy: PolicyKind = "categorical"
     obs_norm: ObsNormSpec | None = None
+    nvec: tuple[int, ...] | None = None  # a MultiDiscrete policy's choices per sub-action
+    #: ``net_arch="separate"``: the value head's own Dense layers (``trunk`` is then the policy's); None: shared.
+    value_trunk: tuple[DenseSpec, ...] | None = None
+
+    @property
+    def separate(self) -> bool:
+        return self.value_trunk is not None
+
+    @property
+    def value_layers(self) -> tuple[DenseSpec, ...]:
+        """The Dense layers between the input and the value head (the shared trunk, or the value's own)."""
+        return self.value_trunk if self.value_trunk is not None else self.trunk
 
     @property
     def gaussian(self) -> bool:
         return self.policy == "gaussian"
+
+    @property
+    def head(self) -> Head:
+        """The policy head as a hashable key (what the SymPy head functions are cached by)."""
+        return (self.policy, *(self.nvec or ()))
 
     def scale(self, obs: np.ndarray) -> np.ndarray:
         """The trunk's input: observations times the model's constant scale, then the
@@ -111,7 +141,7 @@ class NetSpec:
 
     @property
     def dense_layers(self) -> tuple[DenseSpec, ...]:
-        return (*self.trunk, self.logits, self.value)
+        return (*self.trunk, *(self.value_trunk or ()), self.logits, self.value)
 
     @property
     def param_names(self) -> list[str]:
@@ -143,7 +173,14 @@ class NetSpec:
             str(self.obs_dim) + (" normalised" if self.obs_norm else ""),
             *(f"{t.units} {t.activation}" for t in self.trunk),
         ]
-        head = f"{self.n_actions} mean, log_std" if self.gaussian else f"{self.n_actions} logits"
+        if self.value_trunk is not None:
+            value = " -> ".join(f"{t.units} {t.activation}" for t in self.value_trunk)
+            parts[1:] = [f"(policy {' -> '.join(parts[1:])} | value {value})"]
+        head = {
+            "gaussian": f"{self.n_actions} mean, log_std",
+            "multi_categorical": f"{'+'.join(map(str, self.nvec or ()))} multi-categorical logits",
+            "bernoulli": f"{self.n_actions} Bernoulli logits",
+        }.get(self.policy, f"{self.n_actions} logits")
         return " -> ".join(parts) + f" -> {{{head}, value}}"
 
 
@@ -164,6 +201,11 @@ def _check_input(model: keras.Model) -> None:
     an image input (which needs a Flatten) or an integer one (which ``obs_scale``
     casts) would be differentiated as some other network, or fail deep inside.
     """
+    if isinstance(getattr(model, "input", None), dict):
+        raise ModelFileError(
+            f"verify checks models that take flat float observations (batch, features); this model takes "
+            f"Dict observations (keys {', '.join(map(repr, model.input))})"
+        )
     if len(model.inputs) != 1:
         return  # the wiring check names this one
     shape, dtype = tuple(model.inputs[0].shape), keras.backend.standardize_dtype(model.inputs[0].dtype)
@@ -193,24 +235,35 @@ def describe(model: keras.Model) -> NetSpec:
     names = {layer.name: layer for layer in model.layers}
     kind = policy_kind_of(model)
     head_name = MEAN_LAYER if kind == "gaussian" else LOGITS_LAYER
-    for required in (
-        (MEAN_LAYER, LOG_STD_LAYER, VALUE_LAYER) if kind == "gaussian" else (LOGITS_LAYER, PROBS_LAYER, VALUE_LAYER)
-    ):
+    follower_name = {
+        "gaussian": LOG_STD_LAYER,
+        "multi_categorical": MULTI_LOGITS_LAYER,
+        "bernoulli": BERNOULLI_PROBS_LAYER,
+    }.get(kind, PROBS_LAYER)
+    for required in (head_name, follower_name, VALUE_LAYER):
         if required not in names:
             raise ModelFileError(
                 f"model {model.name!r} is not an actor-critic built by a2c.agent.model: no layer named {required!r}"
             )
     _check_input(model)
-    trunk = [layer for layer in model.layers if layer.name.startswith(TRUNK_PREFIX)]
-    trunk.sort(
-        key=lambda layer: int(layer.name[len(TRUNK_PREFIX) :]) if layer.name[len(TRUNK_PREFIX) :].isdigit() else -1
-    )
-    dense = [*trunk, names[head_name], names[VALUE_LAYER]]
+    separate = bool(trunk_layers(model, VALUE_TRUNK_PREFIX))
+    trunk = trunk_layers(model, POLICY_TRUNK_PREFIX if separate else TRUNK_PREFIX)
+    value_trunk = trunk_layers(model, VALUE_TRUNK_PREFIX) if separate else []
+    dense = [*trunk, *value_trunk, names[head_name], names[VALUE_LAYER]]
     for layer in dense:
         if not isinstance(layer, keras.layers.Dense) or not layer.use_bias:
             raise ModelFileError(f"layer {layer.name!r} of model {model.name!r} is not a Dense layer with a bias")
     if kind == "categorical" and not isinstance(names[PROBS_LAYER], keras.layers.Softmax):
         raise ModelFileError(f"layer {PROBS_LAYER!r} of model {model.name!r} is not a Softmax")
+
+    def chain_end(obs: Any, layers: list[keras.layers.Layer]) -> Any:
+        """The output of ``layers`` applied in order to ``obs``, or None where the wiring differs."""
+        for layer in layers:
+            if obs is None or layer.input is not obs:
+                return None
+            obs = layer.output
+        return obs
+
     try:
         obs = model.inputs[0] if len(model.inputs) == 1 else None
         if OBS_SCALE_LAYER in names:
@@ -219,28 +272,37 @@ def describe(model: keras.Model) -> NetSpec:
         if OBS_NORM_LAYER in names:
             wired_norm = names[OBS_NORM_LAYER].input is obs
             obs = names[OBS_NORM_LAYER].output if wired_norm else None
-        expected_inputs = [obs, *(layer.output for layer in trunk)]
-        wired = all(layer.input is expected_inputs[i] for i, layer in enumerate(trunk))
-        last = expected_inputs[-1]
-        wired = wired and obs is not None and names[head_name].input is last and names[VALUE_LAYER].input is last
-        follower = names[LOG_STD_LAYER] if kind == "gaussian" else names[PROBS_LAYER]
-        wired = wired and follower.input is names[head_name].output
+        last = chain_end(obs, trunk)
+        last_value = chain_end(obs, value_trunk) if separate else last
+        wired = obs is not None and last is not None and last_value is not None
+        wired = wired and names[head_name].input is last and names[VALUE_LAYER].input is last_value
+        wired = wired and names[follower_name].input is names[head_name].output
     except (AttributeError, ValueError):  # a layer without a single inbound node
         wired = False
     if not wired:
-        raise ModelFileError(
-            f"model {model.name!r} is not wired as obs -> {TRUNK_PREFIX}0.. -> ({head_name}, {VALUE_LAYER})"
+        shape = (
+            f"obs -> ({POLICY_TRUNK_PREFIX}0.. -> {head_name}, {VALUE_TRUNK_PREFIX}0.. -> {VALUE_LAYER})"
+            if separate
+            else f"obs -> {TRUNK_PREFIX}0.. -> ({head_name}, {VALUE_LAYER})"
         )
+        raise ModelFileError(f"model {model.name!r} is not wired as {shape}")
     if names[VALUE_LAYER].units != 1:
         raise ModelFileError(f"layer {VALUE_LAYER!r} must have 1 unit, has {names[VALUE_LAYER].units}")
-    specs = []
-    in_dim = int(model.inputs[0].shape[-1])
-    obs_dim = in_dim
-    for layer in dense:
-        specs.append(DenseSpec(layer.name, in_dim, int(layer.units), _activation_name(layer)))
-        if layer.name.startswith(TRUNK_PREFIX):
+    obs_dim = int(model.inputs[0].shape[-1])
+
+    def dense_specs(layers: list[keras.layers.Dense], in_dim: int) -> list[DenseSpec]:
+        out = []
+        for layer in layers:
+            out.append(DenseSpec(layer.name, in_dim, int(layer.units), _activation_name(layer)))
             in_dim = int(layer.units)
-    *trunk_specs, logits_spec, value_spec = specs
+        return out
+
+    trunk_specs = dense_specs(trunk, obs_dim)
+    value_trunk_specs = dense_specs(value_trunk, obs_dim)
+    policy_in = trunk_specs[-1].units if trunk_specs else obs_dim
+    value_in = value_trunk_specs[-1].units if value_trunk_specs else policy_in if not separate else obs_dim
+    logits_spec = dense_specs([names[head_name]], policy_in)[0]
+    value_spec = dense_specs([names[VALUE_LAYER]], value_in)[0]
     norm = None
     if OBS_NORM_LAYER in names:
         layer = names[OBS_NORM_LAYER]
@@ -250,8 +312,18 @@ def describe(model: keras.Model) -> NetSpec:
             layer.epsilon,
             layer.clip,
         )
+    nvec = tuple(names[MULTI_LOGITS_LAYER].nvec) if kind == "multi_categorical" else None
     return NetSpec(
-        obs_dim, logits_spec.units, tuple(trunk_specs), logits_spec, value_spec, obs_scale_of(model), kind, norm
+        obs_dim,
+        logits_spec.units,
+        tuple(trunk_specs),
+        logits_spec,
+        value_spec,
+        obs_scale_of(model),
+        kind,
+        norm,
+        nvec,
+        tuple(value_trunk_specs) if separate else None,
     )
 
 
@@ -270,7 +342,7 @@ def weights_of(model: keras.Model, spec: NetSpec | None = None) -> dict[str, np.
 
 def to_float64(spec: NetSpec, weights: Mapping[str, np.ndarray]) -> keras.Model:
     """The same actor-critic, built by the project's own builder in float64, at ``weights``."""
-    activations = {t.activation for t in spec.trunk}
+    activations = {t.activation for t in (*spec.trunk, *(spec.value_trunk or ()))}
     if len(activations) > 1 or spec.logits.activation != "linear" or spec.value.activation != "linear":
         raise ModelFileError(
             "the verifier rebuilds models with a2c.agent.model.build_actor_critic, which uses one trunk "
@@ -287,6 +359,8 @@ def to_float64(spec: NetSpec, weights: Mapping[str, np.ndarray]) -> keras.Model:
         obs_scale=spec.obs_scale,
         obs_norm=spec.obs_norm is not None,
         policy=spec.policy,
+        nvec=spec.nvec,
+        net_arch="separate" if spec.separate else "shared",
     )
     if spec.obs_norm is not None:
         norm = model.get_layer(OBS_NORM_LAYER)
@@ -321,10 +395,14 @@ class ConvNet:
     convs: tuple[tuple[str, int, int], ...]  # (layer name, kernel, stride)
     dense: tuple[tuple[str, str], ...]  # (layer name, activation): the trunk, then logits, then value
     n_actions: int
+    channels_first: bool = True  # (frames, height, width) input, permuted inside; else (height, width, channels)
+    #: net_arch "separate": the value head's own Dense layers (``dense``'s trunk is then the policy's)
+    value_dense: tuple[tuple[str, str], ...] = ()
 
     @property
     def params(self) -> list[str]:
-        return [f"{name}/{part}" for name, *_ in (*self.convs, *self.dense) for part in ("kernel", "bias")]
+        layers = (*self.convs, *self.dense, *self.value_dense)
+        return [f"{name}/{part}" for name, *_ in layers for part in ("kernel", "bias")]
 
 
 def describe_conv(model: keras.Model) -> ConvNet:
@@ -340,12 +418,16 @@ def describe_conv(model: keras.Model) -> ConvNet:
             raise ModelFileError(f"layer {layer.name!r} is not a ReLU convolution with valid padding and a bias")
     # Rescaling applies its scale in float32 whatever the model's dtype: so does the numpy side.
     scale = np.float32(model.get_layer(OBS_SCALE_LAYER).get_config()["scale"])
-    dense = [*trunk_layers(model), model.get_layer(LOGITS_LAYER), model.get_layer(VALUE_LAYER)]
+    value_trunk = trunk_layers(model, VALUE_TRUNK_PREFIX)
+    policy_trunk = trunk_layers(model, POLICY_TRUNK_PREFIX) if value_trunk else trunk_layers(model)
+    dense = [*policy_trunk, model.get_layer(LOGITS_LAYER), model.get_layer(VALUE_LAYER)]
     return ConvNet(
         float(scale),
         tuple((c.name, int(c.kernel_size[0]), int(c.strides[0])) for c in convs),
         tuple((d.name, d.get_config()["activation"]) for d in dense),
         n_actions_of(model),
+        CHANNELS_LAST_LAYER in {layer.name for layer in model.layers},
+        tuple((d.name, d.get_config()["activation"]) for d in value_trunk),
     )
 
 

@@ -37,7 +37,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from a2c.verify.activations import NUMPY_ACTIVATIONS
-from a2c.verify.network import LOG_STD_PARAM, DenseSpec, NetSpec
+from a2c.verify.network import LOG_STD_PARAM, DenseSpec, Head, NetSpec
 from a2c.verify.point import LossSpec, Point
 
 EPS = float(np.finfo(np.float64).eps)
@@ -53,11 +53,17 @@ def _dense(layer: DenseSpec, h: np.ndarray, kernel: np.ndarray, bias: np.ndarray
 
 def forward(spec: NetSpec, weights: Mapping[str, np.ndarray], obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(logits (B, A), value (B,)) of the network at ``weights``."""
-    h = spec.scale(obs)
+    x = spec.scale(obs)
+    h = x
     for layer in spec.trunk:
         h = _dense(layer, h, weights[layer.kernel], weights[layer.bias])
+    h_value = h
+    if spec.separate:
+        h_value = x
+        for layer in spec.value_layers:
+            h_value = _dense(layer, h_value, weights[layer.kernel], weights[layer.bias])
     logits = _dense(spec.logits, h, weights[spec.logits.kernel], weights[spec.logits.bias])
-    value = _dense(spec.value, h, weights[spec.value.kernel], weights[spec.value.bias])[..., 0]
+    value = _dense(spec.value, h_value, weights[spec.value.kernel], weights[spec.value.bias])[..., 0]
     return logits, value
 
 
@@ -91,6 +97,25 @@ def _gaussian_log_prob_entropy(
     return logp, entropy
 
 
+def _multi_log_prob_entropy(logits: np.ndarray, point: Point, head: Head) -> tuple[np.ndarray, np.ndarray]:
+    """log pi(a|s) (..., B) and entropy (..., B) of independent sub-actions: a softmax per
+    group of ``head[1:]`` logits (MultiDiscrete), or a sigmoid per logit (MultiBinary)."""
+    if head[0] == "bernoulli":
+        y = point.actions.astype(np.float64)
+        log_p1, log_p0 = -np.logaddexp(0.0, -logits), -np.logaddexp(0.0, logits)  # log sigmoid(+-z)
+        logp_a = np.sum(y * log_p1 + (1.0 - y) * log_p0, axis=-1)
+        entropy = -np.sum(np.exp(log_p1) * log_p1 + np.exp(log_p0) * log_p0, axis=-1)
+        return logp_a, entropy
+    logp_a, entropy, start = 0.0, 0.0, 0
+    for j, n in enumerate(head[1:]):
+        logp = _log_softmax(logits[..., start : start + n])
+        start += n
+        idx = np.broadcast_to(point.actions[:, j, None], (*logp.shape[:-1], 1))
+        logp_a = logp_a + np.take_along_axis(logp, idx, axis=-1)[..., 0]
+        entropy = entropy + -np.sum(np.exp(logp) * logp, axis=-1)
+    return np.asarray(logp_a), np.asarray(entropy)
+
+
 def loss_terms(
     logits: np.ndarray,
     value: np.ndarray,
@@ -98,15 +123,20 @@ def loss_terms(
     loss: LossSpec,
     advantage: np.ndarray | None,
     log_std: np.ndarray | None = None,
+    head: Head = ("categorical",),
 ) -> np.ndarray:
     """The loss terms, stacked on the last axis in ``loss.terms`` order.
 
     ``logits`` (..., B, A) and ``value`` (..., B) may carry leading perturbation axes.
     ``log_std`` (A,) or (..., 1, A): given for a Gaussian policy, whose mean ``logits`` then is.
+    ``head``: [`NetSpec.head`][a2c.verify.network.NetSpec.head] (MultiDiscrete and MultiBinary policies).
     """
-    if log_std is not None:
+    if log_std is not None or head[0] in ("multi_categorical", "bernoulli"):
         w = point.sample_weights()
-        logp_a, ent = _gaussian_log_prob_entropy(logits, log_std, point.actions)
+        if log_std is not None:
+            logp_a, ent = _gaussian_log_prob_entropy(logits, log_std, point.actions)
+        else:
+            logp_a, ent = _multi_log_prob_entropy(logits, point, head)
         policy = -np.sum(w * advantage * logp_a, axis=-1)
         value_loss = np.sum(w * (point.returns - value) ** 2, axis=-1)
         entropy = np.sum(w * ent, axis=-1)
@@ -133,7 +163,7 @@ def loss_at_point(spec: NetSpec, point: Point, loss: LossSpec) -> dict[str, floa
     logits, value = forward(spec, point.weights, point.obs)
     advantage = frozen_advantage(point, value, loss) if loss.case == "a2c" else None
     log_std = point.weights[LOG_STD_PARAM] if spec.gaussian else None
-    return dict(zip(loss.terms, loss_terms(logits, value, point, loss, advantage, log_std).tolist()))
+    return dict(zip(loss.terms, loss_terms(logits, value, point, loss, advantage, log_std, spec.head).tolist()))
 
 
 def roundoff_error(loss_value: float, step: float = DEFAULT_STEP) -> float:
@@ -156,40 +186,50 @@ def gradients(
     W = point.weights
     # Cache the input of every layer at the point: a perturbation only recomputes
     # the layers from the perturbed one onwards.
-    trunk_inputs, h = [], spec.scale(point.obs)
-    for layer in spec.trunk:
-        trunk_inputs.append(h)
-        h = _dense(layer, h, W[layer.kernel], W[layer.bias])
-    h_last = h
+    x = spec.scale(point.obs)
+    chains = (spec.trunk, spec.value_layers) if spec.separate else (spec.trunk,)
+    inputs: dict[str, np.ndarray] = {}  # each trunk layer's input at the point
+    ends = []
+    for chain in chains:
+        h = x
+        for layer in chain:
+            inputs[layer.name] = h
+            h = _dense(layer, h, W[layer.kernel], W[layer.bias])
+        ends.append(h)
+    h_last, h_value = ends[0], ends[-1]
     logits0 = _dense(spec.logits, h_last, W[spec.logits.kernel], W[spec.logits.bias])
-    value0 = _dense(spec.value, h_last, W[spec.value.kernel], W[spec.value.bias])[..., 0]
+    value0 = _dense(spec.value, h_value, W[spec.value.kernel], W[spec.value.bias])[..., 0]
     advantage = frozen_advantage(point, value0, loss) if loss.case == "a2c" else None
     log_std0 = W[LOG_STD_PARAM] if spec.gaussian else None
 
     def perturbed_terms(param: str, stacked: np.ndarray) -> np.ndarray:
         """Loss terms (P, T) with ``param`` replaced by each of the P stacked copies."""
         if param == LOG_STD_PARAM:
-            terms = loss_terms(logits0, value0, point, loss, advantage, stacked[:, None, :])
+            terms = loss_terms(logits0, value0, point, loss, advantage, stacked[:, None, :], spec.head)
             return np.broadcast_to(terms, (stacked.shape[0], len(loss.terms)))
         layer = spec.layer_of(param)
         is_kernel = param == layer.kernel
         kernel = stacked if is_kernel else W[layer.kernel]
         bias = W[layer.bias] if is_kernel else stacked[:, None, :]
-        if layer is spec.logits or layer is spec.value:
-            out = _dense(layer, h_last, kernel, bias)
-            logits, value = (out, value0) if layer is spec.logits else (logits0, out[..., 0])
+        if layer is spec.logits:
+            logits, value = _dense(layer, h_last, kernel, bias), value0
+        elif layer is spec.value:
+            logits, value = logits0, _dense(layer, h_value, kernel, bias)[..., 0]
         else:
-            i = spec.trunk.index(layer)
-            h = _dense(layer, trunk_inputs[i], kernel, bias)
-            for later in spec.trunk[i + 1 :]:
+            chain = next(c for c in chains if layer in c)
+            i = chain.index(layer)
+            h = _dense(layer, inputs[layer.name], kernel, bias)
+            for later in chain[i + 1 :]:
                 h = _dense(later, h, W[later.kernel], W[later.bias])
-            logits = _dense(spec.logits, h, W[spec.logits.kernel], W[spec.logits.bias])
-            value = _dense(spec.value, h, W[spec.value.kernel], W[spec.value.bias])[..., 0]
-        terms = loss_terms(logits, value, point, loss, advantage, log_std0)
+            feeds_policy = chain is spec.trunk
+            feeds_value = chain is spec.value_layers
+            logits = _dense(spec.logits, h, W[spec.logits.kernel], W[spec.logits.bias]) if feeds_policy else logits0
+            value = _dense(spec.value, h, W[spec.value.kernel], W[spec.value.bias])[..., 0] if feeds_value else value0
+        terms = loss_terms(logits, value, point, loss, advantage, log_std0, spec.head)
         return np.broadcast_to(terms, (stacked.shape[0], len(loss.terms)))
 
     out: dict[str, dict[str, np.ndarray]] = {t: {} for t in loss.terms}
-    width = max([spec.obs_dim, spec.n_actions, *(t.units for t in spec.trunk)])
+    width = max([spec.obs_dim, spec.n_actions, *(t.units for t in spec.dense_layers)])
     for param in spec.param_names:
         theta = W[param]
         flat = theta.ravel()

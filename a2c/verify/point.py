@@ -60,8 +60,9 @@ class LossSpec:
 
 @dataclass
 class Point:
-    """Weights and a batch of transitions, all float64 (actions int64 (B,), or float64
-    (B, action_dim) for a Gaussian policy)."""
+    """Weights and a batch of transitions, all float64 (actions int64 (B,), float64
+    (B, action_dim) for a Gaussian policy, int64 (B, sub-actions) for MultiDiscrete (``nvec``
+    set) and MultiBinary policies)."""
 
     weights: dict[str, np.ndarray]
     obs: np.ndarray
@@ -70,10 +71,21 @@ class Point:
     q_values: np.ndarray
     mask: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+    nvec: tuple[int, ...] | None = None
 
     @property
     def batch(self) -> int:
         return int(self.obs.shape[0])
+
+    def action_indicators(self, n: int) -> np.ndarray:
+        """(B, n) float64 the per-sample losses take: the one-hot action (Discrete), the
+        concatenated one-hots of the sub-actions (MultiDiscrete), the actions themselves
+        (Gaussian, MultiBinary)."""
+        if self.actions.ndim == 1:
+            return np.eye(n)[self.actions]
+        if self.nvec is not None:
+            return np.concatenate([np.eye(k)[self.actions[:, j]] for j, k in enumerate(self.nvec)], axis=1)
+        return np.asarray(self.actions, np.float64)
 
     def sample_weights(self) -> np.ndarray:
         """Per-sample weights of a2c_loss's ``masked_mean``: 1/B, or mask / max(sum(mask), 1)."""
@@ -94,13 +106,19 @@ class Point:
 
 
 def pre_activations(spec: NetSpec, weights: Mapping[str, np.ndarray], obs: np.ndarray) -> list[np.ndarray]:
-    """Each Dense layer's pre-activation (B, units), trunk first then logits, value."""
-    pres, h = [], spec.scale(obs)
-    for layer in spec.trunk:
-        pre = h @ weights[layer.kernel] + weights[layer.bias]
-        pres.append(pre)
-        h = NUMPY_ACTIVATIONS[layer.activation](pre)
-    for head in (spec.logits, spec.value):
+    """Each Dense layer's pre-activation (B, units) in ``spec.dense_layers`` order: the trunk
+    (a separate value trunk next), then logits, value."""
+    pres, x = [], spec.scale(obs)
+    ends = []
+    for layers in (spec.trunk, spec.value_trunk) if spec.separate else (spec.trunk,):
+        h = x
+        for layer in layers or ():
+            pre = h @ weights[layer.kernel] + weights[layer.bias]
+            pres.append(pre)
+            h = NUMPY_ACTIVATIONS[layer.activation](pre)
+        ends.append(h)
+    h_policy, h_value = ends[0], ends[-1]
+    for head, h in ((spec.logits, h_policy), (spec.value, h_value)):
         pres.append(h @ weights[head.kernel] + weights[head.bias])
     return pres
 
@@ -187,6 +205,15 @@ def make_point(
             raise ConfigError(
                 f"a Gaussian policy's actions must have shape (batch, {spec.n_actions}); got {actions.shape}"
             )
+    elif spec.policy in ("multi_categorical", "bernoulli"):
+        sizes = spec.nvec if spec.nvec is not None else (2,) * spec.n_actions
+        actions = (
+            np.asarray(actions, dtype=np.int64)
+            if actions is not None
+            else np.stack([rng.integers(0, k, size=batch) for k in sizes], axis=1).astype(np.int64)
+        )
+        if actions.shape != (batch, len(sizes)) or ((actions < 0) | (actions >= np.asarray(sizes))).any():
+            raise ConfigError(f"actions must have shape (batch, {len(sizes)}) with sub-action j in [0, {sizes}[j])")
     else:
         actions = (
             np.asarray(actions, dtype=np.int64)
@@ -208,4 +235,4 @@ def make_point(
         if mask.shape != (batch,):
             raise ConfigError(f"mask must have shape ({batch},); got {mask.shape}")
     weights = {k: np.array(v, dtype=np.float64) for k, v in weights.items()}
-    return Point(weights, obs, actions, returns, q_values, mask, notes)
+    return Point(weights, obs, actions, returns, q_values, mask, notes, spec.nvec)

@@ -17,8 +17,8 @@ SymPy hours; the chain rule is exact all the same.
 
 ``auto`` picks ``expanded`` up to [`EXPANDED_MAX_PARAMS`][a2c.verify.symbolic.EXPANDED_MAX_PARAMS] parameters.
 
-Both ways stay in this one module (~420 lines, the Gaussian head included) on purpose: they build the per-sample
-loss from the same symbolic pieces (activations, the TensorFlow conventions below),
+Both ways stay in this one module (~480 lines, the Gaussian and sub-action heads included) on
+purpose: they build the per-sample loss from the same symbolic pieces (activations, the TensorFlow conventions below),
 and keeping those in one place is what keeps the two ways from drifting apart.
 
 Conventions that must match TensorFlow:
@@ -47,7 +47,7 @@ from typing import Any, Literal
 import numpy as np
 import sympy as sp
 
-from a2c.verify.network import LOG_STD_PARAM, NetSpec
+from a2c.verify.network import LOG_STD_PARAM, DenseSpec, Head, NetSpec
 from a2c.verify.point import LossSpec, Point
 
 Method = Literal["auto", "expanded", "chain"]
@@ -143,7 +143,12 @@ class HeadSymbols:
 
 
 def per_sample_loss(
-    s: HeadSymbols, case: str, z: list[sp.Expr], v: sp.Expr, log_std: list[sp.Expr] | None = None
+    s: HeadSymbols,
+    case: str,
+    z: list[sp.Expr],
+    v: sp.Expr,
+    log_std: list[sp.Expr] | None = None,
+    head: Head = ("categorical",),
 ) -> dict[str, sp.Expr]:
     """One sample's loss terms, in the same definitions as a2c_loss / soft_policy_loss.
 
@@ -160,6 +165,12 @@ def per_sample_loss(
         entropy = sum(lk + sp.Rational(1, 2) + sp.log(2 * sp.pi) / 2 for lk in log_std)
         total = policy + s.vf_coef * value - s.ent_coef * entropy
         return {"policy_loss": policy, "value_loss": value, "entropy": entropy, "total_loss": total}
+    if head[0] in ("multi_categorical", "bernoulli"):
+        log_pi, entropy = _multi_log_prob_entropy(s.y, z, head)
+        policy = -s.adv * log_pi
+        value = (s.ret - v) ** 2
+        total = policy + s.vf_coef * value - s.ent_coef * entropy
+        return {"policy_loss": policy, "value_loss": value, "entropy": entropy, "total_loss": total}
     log_norm = sp.log(sum(sp.exp(zk) for zk in z))
     log_p = [zk - log_norm for zk in z]  # log_softmax
     p = [sp.exp(zk) / sum(sp.exp(zj) for zj in z) for zk in z]
@@ -172,34 +183,71 @@ def per_sample_loss(
     return {"policy_loss": policy, "value_loss": value, "entropy": entropy, "total_loss": total}
 
 
+def _multi_log_prob_entropy(y: list[sp.Expr], z: list[sp.Expr], head: Head) -> tuple[sp.Expr, sp.Expr]:
+    """log pi(a|s) and the entropy of independent sub-actions, written from their definitions
+    (not from a2c.agent.distributions), summed over the sub-actions.
+
+    ``("multi_categorical", n_0, n_1, ..)``: z and the multi-hot y split into groups of n_j,
+    a softmax per group. ``("bernoulli",)``: p_k = 1 / (1 + exp(-z_k)), y_k in {0, 1}.
+    """
+    if head[0] == "bernoulli":
+        p = [1 / (1 + sp.exp(-zk)) for zk in z]
+        log_pi = sum(yk * sp.log(pk) + (1 - yk) * sp.log(1 - pk) for yk, pk in zip(y, p))
+        entropy = -sum(pk * sp.log(pk) + (1 - pk) * sp.log(1 - pk) for pk in p)
+        return log_pi, entropy
+    log_pi, entropy, start = sp.Integer(0), sp.Integer(0), 0
+    for n in head[1:]:
+        zg, yg = z[start : start + n], y[start : start + n]
+        start += n
+        log_norm = sp.log(sum(sp.exp(zk) for zk in zg))
+        log_p = [zk - log_norm for zk in zg]
+        log_pi += sum(yk * lk for yk, lk in zip(yg, log_p))
+        entropy += -sum(sp.exp(lk) * lk for lk in log_p)
+    return log_pi, entropy
+
+
 @functools.cache
 def head_gradient_fns(
-    n_actions: int, case: str, gaussian: bool = False
+    n_actions: int, case: str, head: Head = ("categorical",)
 ) -> tuple[HeadSymbols, dict[str, Callable[..., Any]]]:
     """For each term, a numpy function (z.., v, [ls..,] data..) -> [dl/dz_0, .., dl/dz_{A-1}, dl/dv
-    (, dl/dls_0, ..)]."""
+    (, dl/dls_0, ..)]. ``head``: [`NetSpec.head`][a2c.verify.network.NetSpec.head]."""
     s = HeadSymbols(n_actions)
-    ls = s.ls if gaussian else []
+    ls = s.ls if head[0] == "gaussian" else []
     fns = {}
-    for term, expr in per_sample_loss(s, case, s.z, s.v, ls or None).items():
+    for term, expr in per_sample_loss(s, case, s.z, s.v, ls or None, head).items():
         grad = [sp.diff(expr, zk) for zk in s.z] + [sp.diff(expr, s.v)] + [sp.diff(expr, lk) for lk in ls]
         fns[term] = _lambdify([*s.z, s.v, *ls, *s.data], grad)
     return s, fns
 
 
 @functools.cache
-def _head_value_fns(n_actions: int, case: str, gaussian: bool = False) -> dict[str, Callable[..., Any]]:
+def _head_value_fns(n_actions: int, case: str, head: Head = ("categorical",)) -> dict[str, Callable[..., Any]]:
     """For each term, a numpy function (z.., v, [ls..,] data..) -> the per-sample term."""
     s = HeadSymbols(n_actions)
-    ls = s.ls if gaussian else []
+    ls = s.ls if head[0] == "gaussian" else []
     return {
         term: _lambdify([*s.z, s.v, *ls, *s.data], expr)
-        for term, expr in per_sample_loss(s, case, s.z, s.v, ls or None).items()
+        for term, expr in per_sample_loss(s, case, s.z, s.v, ls or None, head).items()
     }
 
 
+def shift_logits(spec: NetSpec, z: np.ndarray) -> np.ndarray:
+    """Softmax logits minus their (per sub-action) maximum: the derivatives and values are
+    invariant, and exp() cannot overflow. A Gaussian's mean and Bernoulli logits stay as they are."""
+    if spec.policy == "categorical":
+        return z - z.max(axis=1, keepdims=True)
+    if spec.policy == "multi_categorical":
+        out, start = z.copy(), 0
+        for n in spec.nvec or ():
+            out[:, start : start + n] -= z[:, start : start + n].max(axis=1, keepdims=True)
+            start += n
+        return out
+    return z
+
+
 def data_values(point: Point, loss: LossSpec, advantage: np.ndarray) -> list[np.ndarray | float]:
-    y = point.actions if point.actions.ndim == 2 else np.eye(point.q_values.shape[1])[point.actions]
+    y = point.action_indicators(point.q_values.shape[1])
     return [*y.T, advantage, point.returns, *point.q_values.T, loss.vf_coef, loss.ent_coef, loss.alpha]
 
 
@@ -211,16 +259,22 @@ def loss_values(spec: NetSpec, point: Point, loss: LossSpec) -> dict[str, float]
     """The value of every loss term at the point, from the lambdified SymPy expressions
     (the network's forward pass in numpy with the SymPy activations)."""
     W = point.weights
-    h = spec.scale(point.obs)
-    for layer in spec.trunk:
-        h = elementwise(_activation_numpy(layer.activation), h @ W[layer.kernel] + W[layer.bias])
+    x = spec.scale(point.obs)
+
+    def through(layers: tuple[DenseSpec, ...]) -> np.ndarray:
+        h = x
+        for layer in layers:
+            h = elementwise(_activation_numpy(layer.activation), h @ W[layer.kernel] + W[layer.bias])
+        return h
+
+    h = through(spec.trunk)
+    h_v = through(spec.value_layers) if spec.separate else h
     z = elementwise(_activation_numpy(spec.logits.activation), h @ W[spec.logits.kernel] + W[spec.logits.bias])
-    v = elementwise(_activation_numpy(spec.value.activation), h @ W[spec.value.kernel] + W[spec.value.bias])[:, 0]
-    if not spec.gaussian:
-        z = z - z.max(axis=1, keepdims=True)  # softmax-invariant; the log-sum-exp stays finite
+    v = elementwise(_activation_numpy(spec.value.activation), h_v @ W[spec.value.kernel] + W[spec.value.bias])[:, 0]
+    z = shift_logits(spec, z)  # softmax-invariant; the log-sum-exp stays finite
     data = data_values(point, loss, advantage_at(point, v, loss))
     w = batch_weights(point, loss)
-    fns = _head_value_fns(spec.n_actions, loss.case, spec.gaussian)
+    fns = _head_value_fns(spec.n_actions, loss.case, spec.head)
     return {
         term: float(
             np.sum(
@@ -264,20 +318,28 @@ def chain_gradients(
     act = {layer.name: _activation_numpy(layer.activation) for layer in spec.dense_layers}
     dact = {layer.name: derivative_numpy(layer.activation, derivatives) for layer in spec.dense_layers}
     # Forward pass with the SymPy activations, keeping each layer's input and pre-activation.
-    inputs, pres, h = [], [], spec.scale(point.obs)
-    for layer in spec.trunk:
-        pre = h @ W[layer.kernel] + W[layer.bias]
-        inputs.append(h)
-        pres.append(pre)
-        h = elementwise(act[layer.name], pre)
+    # A separate value trunk is a second chain from the same input.
+    chains = (spec.trunk, spec.value_layers) if spec.separate else (spec.trunk,)
+    inputs: dict[str, np.ndarray] = {}
+    pres: dict[str, np.ndarray] = {}
+    ends = []
+    for chain in chains:
+        h = spec.scale(point.obs)
+        for layer in chain:
+            pre = h @ W[layer.kernel] + W[layer.bias]
+            inputs[layer.name] = h
+            pres[layer.name] = pre
+            h = elementwise(act[layer.name], pre)
+        ends.append(h)
+    h, h_v = ends[0], ends[-1]
     z_pre = h @ W[spec.logits.kernel] + W[spec.logits.bias]
-    v_pre = h @ W[spec.value.kernel] + W[spec.value.bias]
+    v_pre = h_v @ W[spec.value.kernel] + W[spec.value.bias]
     z = elementwise(act[spec.logits.name], z_pre)
     v = elementwise(act[spec.value.name], v_pre)[:, 0]
     # The derivatives w.r.t. z are invariant under z -> z - max(z) (softmax is), and the
     # shifted logits keep exp() from overflowing. A Gaussian's mean is used as it is.
-    z_shift = z if spec.gaussian else z - z.max(axis=1, keepdims=True)
-    _, fns = head_gradient_fns(spec.n_actions, loss.case, spec.gaussian)
+    z_shift = shift_logits(spec, z)
+    _, fns = head_gradient_fns(spec.n_actions, loss.case, spec.head)
     data = data_values(point, loss, advantage_at(point, v, loss))
     w = batch_weights(point, loss)
     n = spec.n_actions
@@ -294,16 +356,17 @@ def chain_gradients(
             grads[LOG_STD_PARAM] = np.array([np.sum(w * gk) for gk in g[n + 1 :]])
         g_z_pre = g_z * elementwise(dact[spec.logits.name], z_pre)
         g_v_pre = g_v * elementwise(dact[spec.value.name], v_pre)
-        for layer, g_pre in ((spec.logits, g_z_pre), (spec.value, g_v_pre)):
-            grads[layer.kernel] = h.T @ g_pre
+        for layer, h_in, g_pre in ((spec.logits, h, g_z_pre), (spec.value, h_v, g_v_pre)):
+            grads[layer.kernel] = h_in.T @ g_pre
             grads[layer.bias] = g_pre.sum(axis=0)
-        g_h = g_z_pre @ W[spec.logits.kernel].T + g_v_pre @ W[spec.value.kernel].T
-        for i in reversed(range(len(spec.trunk))):
-            layer = spec.trunk[i]
-            g_pre = g_h * elementwise(dact[layer.name], pres[i])
-            grads[layer.kernel] = inputs[i].T @ g_pre
-            grads[layer.bias] = g_pre.sum(axis=0)
-            g_h = g_pre @ W[layer.kernel].T
+        g_h_z, g_h_v = g_z_pre @ W[spec.logits.kernel].T, g_v_pre @ W[spec.value.kernel].T
+        # shared: both heads' gradients flow into one trunk; separate: each into its own
+        for chain, g_h in zip(chains, (g_h_z, g_h_v) if spec.separate else (g_h_z + g_h_v,)):
+            for layer in reversed(chain):
+                g_pre = g_h * elementwise(dact[layer.name], pres[layer.name])
+                grads[layer.kernel] = inputs[layer.name].T @ g_pre
+                grads[layer.bias] = g_pre.sum(axis=0)
+                g_h = g_pre @ W[layer.kernel].T
         out[term] = {p: grads[p] for p in spec.param_names}
     return out
 
@@ -368,11 +431,16 @@ def expanded_loss(
     h = np.array(s_in, dtype=object)
     for layer in spec.trunk:
         h = dense(layer, h)
+    h_v = h
+    if spec.separate:
+        h_v = np.array(s_in, dtype=object)
+        for layer in spec.value_layers:
+            h_v = dense(layer, h_v)
     z = list(dense(spec.logits, h))
-    v = dense(spec.value, h)[0]
+    v = dense(spec.value, h_v)[0]
     hs = HeadSymbols(spec.n_actions)
     log_std = list(params[LOG_STD_PARAM]) if spec.gaussian else None
-    return params, s_in, hs, per_sample_loss(hs, loss.case, z, v, log_std), v, classes
+    return params, s_in, hs, per_sample_loss(hs, loss.case, z, v, log_std, spec.head), v, classes
 
 
 def expanded_gradients(

@@ -38,8 +38,8 @@ def _terms(
     dist = distribution_of(out)
     mask = None if point.mask is None else tf.constant(point.mask)
     # The categorical policy is a2c_loss's default (and test losses written for logits
-    # take no distribution); a Gaussian one is passed explicitly.
-    extra = {"distribution": dist} if spec.gaussian else {}
+    # take no distribution); the others are passed explicitly.
+    extra = {"distribution": dist} if spec.policy != "categorical" else {}
     _, terms = fn(
         dist.params(out),
         out["value"],
