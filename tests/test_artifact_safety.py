@@ -14,8 +14,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from gymnasium import spaces
 
-from a2c.agent.model import build_actor_critic
+from a2c.agent.model import build_actor_critic, model_for
 from a2c.artifacts.saving import A2C_LAYERS, MODEL_LAYERS, keras_safe_mode, load_keras_model, save_model
 from a2c.cli.main import main
 from a2c.common.errors import ModelFileError
@@ -64,6 +65,29 @@ def test_every_model_a2c_builds_passes_the_layer_check(tmp_path):
         ),
         "scaled float64": build_actor_critic(4, 2, obs_scale=[1.0, 2.0, 3.0, 4.0], dtype="float64"),
         "frames": build_actor_critic(ObsSpec((4, 84, 84), "uint8"), 6, trunk="nature_cnn"),
+        **{
+            name: model_for(make_config({"net_arch": arch, **extra}), obs, actions)
+            for name, arch, obs, actions, extra in (
+                ("multi-discrete", "shared", spaces.Box(-1, 1, (3,)), spaces.MultiDiscrete([2, 3]), {}),
+                ("multi-binary, separate", "separate", spaces.Box(-1, 1, (3,)), spaces.MultiBinary(4), {}),
+                (
+                    "channels-last grid",
+                    "shared",
+                    spaces.Box(0, 1, (10, 10, 4), bool),
+                    spaces.Discrete(3),
+                    {"trunk": "nature_cnn", "hidden_sizes": (128,)},
+                ),
+                (
+                    "dict",
+                    "shared",
+                    spaces.Dict(
+                        {"image": spaces.Box(0, 255, (10, 10, 3), np.uint8), "vector": spaces.Box(-1, 1, (2,))}
+                    ),
+                    spaces.Discrete(2),
+                    {"trunk": "nature_cnn", "normalize_obs": True},
+                ),
+            )
+        },
     }
     registered = {name.split(">")[1] for name in A2C_LAYERS}
     for name, model in models.items():

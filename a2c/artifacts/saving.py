@@ -34,8 +34,21 @@ if TYPE_CHECKING:  # pragma: no cover
 MODEL_FILE = "model.keras"
 #: The Keras layers [`build_actor_critic`][a2c.agent.model.build_actor_critic] uses (tests/test_artifact_safety.py
 #: builds every kind of model and checks it against these), and a2c's own registered layers.
-MODEL_LAYERS = frozenset({"InputLayer", "Dense", "Conv2D", "Flatten", "Rescaling", "Permute", "Softmax", "Reshape"})
-A2C_LAYERS = frozenset({"a2c>GaussianLogStd", "a2c>ObsNormalization"})
+MODEL_LAYERS = frozenset(
+    {
+        "InputLayer",
+        "Dense",
+        "Conv2D",
+        "Flatten",
+        "Rescaling",
+        "Permute",
+        "Softmax",
+        "Reshape",
+        "Activation",
+        "Concatenate",
+    }
+)
+A2C_LAYERS = frozenset({"a2c>GaussianLogStd", "a2c>ObsNormalization", "a2c>MultiLogits"})
 A2C_LAYERS_MODULE = "a2c.agent.model"
 
 

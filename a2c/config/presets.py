@@ -107,19 +107,22 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # MinAtar (the `minatar` extra): the MinAtar paper's network (one 16x3x3 convolution, a 128-unit
     # Dense layer; the nature_cnn trunk picks it for frames too small for the Nature CNN) with
-    # the Atari presets' A2C settings; its learning curve: results/minatar/.
-    "MinAtar/Breakout-v1": dict(
-        total_steps=1_000_000,
-        n_envs=16,
-        n_steps=5,
-        lr=7e-4,
-        ent_coef=0.01,
-        trunk="nature_cnn",
-        hidden_sizes=(128,),
-        activation="relu",
-        eval_every=100_000,
-        eval_episodes=10,
-    ),
+    # the Atari presets' A2C settings, untuned (the same for each game); learning curves: results/minatar/.
+    **{
+        env_id: dict(
+            total_steps=1_000_000,
+            n_envs=16,
+            n_steps=5,
+            lr=7e-4,
+            ent_coef=0.01,
+            trunk="nature_cnn",
+            hidden_sizes=(128,),
+            activation="relu",
+            eval_every=100_000,
+            eval_episodes=10,
+        )
+        for env_id in ("MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v1")
+    },
     "BipedalWalker-v3": dict(
         total_steps=1_000_000,
         n_envs=16,
