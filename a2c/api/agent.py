@@ -23,6 +23,7 @@ import shutil
 import tempfile
 import warnings
 import zipfile
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, cast
 
@@ -31,7 +32,6 @@ import numpy as np
 import tomli_w
 from gymnasium import spaces
 
-import a2c
 from a2c.agent.batch import Policy
 from a2c.agent.policy import make_act, make_greedy
 from a2c.artifacts.evaluate import EVAL_SEED_BASE, EvalResult, evaluate_policy
@@ -285,7 +285,7 @@ class A2C:
         spec = observation_spec(self.observation_space)
         return {
             "format": AGENT_FORMAT,
-            "a2c_version": a2c.__version__,
+            "a2c_version": version("a2c"),
             "env_id": self.cfg.env_id,
             "global_step": self.num_timesteps,
             "observations": (

@@ -11,10 +11,71 @@ the method descriptions, tolerances, notes and failures are wrapped. The JSON ou
 from __future__ import annotations
 
 import textwrap
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
-if TYPE_CHECKING:  # pragma: no cover
-    from a2c.verify.report import Report, Row, Tolerance
+
+# What the table reads of a report, structurally: the table is drawn from a report, and the
+# report (a2c.verify.report) calls it, so this module names no class of that one.
+class Tolerance(Protocol):
+    @property
+    def atol(self) -> float: ...
+
+    @property
+    def rtol(self) -> float: ...
+
+
+class Row(Protocol):
+    @property
+    def term(self) -> str: ...
+
+    @property
+    def param(self) -> str: ...
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def pair(self) -> tuple[str, str]: ...
+
+    @property
+    def max_abs(self) -> float: ...
+
+    @property
+    def max_rel(self) -> float: ...
+
+    @property
+    def tolerance(self) -> Tolerance: ...
+
+    @property
+    def passed(self) -> bool: ...
+
+    @property
+    def pair_name(self) -> str: ...
+
+    def describe(self) -> str: ...
+
+
+class Report(Protocol):
+    title: str
+    summary: str
+    methods: dict[str, str]
+    notes: list[str]
+    checks: dict[str, bool]
+    timings: dict[str, float]
+
+    @property
+    def rows(self) -> Sequence[Row]: ...
+
+    @property
+    def passed(self) -> bool: ...
+
+    @property
+    def failures(self) -> Sequence[Row]: ...
+
+    @property
+    def pairs(self) -> list[tuple[str, str]]: ...
+
 
 #: The widest line [`render`][a2c.verify.table.render] prints.
 WIDTH = 100
