@@ -125,10 +125,7 @@ class PopulationRun:
     def restore(self) -> None:
         host = self.checkpoints.restore()
         self.progress = Progress.from_dict(host["progress"])
-        recovered = self.checkpoints.recovery
-        note = recovered.message(self.progress.global_step, self.base.batch_size) if recovered else None
-        if note:  # a damaged newest checkpoint: said even when quiet, as the run trains steps again
-            print(f"a2c train: warning: {note}", file=sys.stderr)
+        self.checkpoints.warn_recovery(self.progress.global_step, self.base.batch_size)
         self.progress.resumed_at.append(self.progress.update)
         self.recent = [RecentEpisodes(chunks=c) for c in host["recent"]]
         self.episodes = np.array(host["episodes"], np.int64)

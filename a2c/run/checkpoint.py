@@ -42,6 +42,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -186,6 +187,14 @@ class RunCheckpoint:
             self._rewrite_index(listed[: len(listed) - len(damaged)])
         self.checkpoint.restore(path).assert_existing_objects_matched()
         return self._host_value(path)
+
+    def warn_recovery(self, step: int, batch_size: int) -> None:
+        """After [`restore`][a2c.run.checkpoint.RunCheckpoint.restore]: the one-line warning when it skipped
+        damaged checkpoints or rebuilt the index (``step``: the restored global step). Said even when
+        quiet: the run trains steps again."""
+        note = self.recovery.message(step, batch_size) if self.recovery is not None else None
+        if note:
+            print(f"a2c train: warning: {note}", file=sys.stderr)
 
     def _move_aside(self, path: str, problem: str) -> Path:
         """Move checkpoint ``path``'s files into ``damaged/<name>/`` with a note of what is wrong."""

@@ -93,10 +93,7 @@ class RunDriver:
         empty, its counters go on from the saved ones)."""
         host = self.checkpoints.restore() if prefix is None else self.checkpoints.read(prefix)
         self.progress = Progress.from_dict(host["progress"])
-        recovered = self.checkpoints.recovery
-        note = recovered.message(self.progress.global_step, self.cfg.batch_size) if recovered else None
-        if note:  # a damaged newest checkpoint: said even when quiet, as the run trains steps again
-            print(f"a2c train: warning: {note}", file=sys.stderr)
+        self.checkpoints.warn_recovery(self.progress.global_step, self.cfg.batch_size)
         self.progress.resumed_at.append(self.progress.update)
         if self.best is not None:
             self.best.load_state(host.get("best"))
