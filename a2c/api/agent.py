@@ -38,7 +38,7 @@ from a2c.artifacts.evaluate import EVAL_SEED_BASE, EvalResult, evaluate_policy
 from a2c.artifacts.export import export_saved_model
 from a2c.artifacts.saving import MODEL_FILE, save_model
 from a2c.common.errors import ConfigError, EnvError, ModelFileError
-from a2c.common.files import atomic_write, atomic_write_text
+from a2c.common.files import atomic_write
 from a2c.common.tf_setup import configure_tensorflow, import_tensorflow_quietly
 from a2c.config.resolve import make_config, make_fused_config
 from a2c.config.schema import load_toml
@@ -46,9 +46,8 @@ from a2c.envs.make import env_spaces, make_env, prepare_vec_env
 from a2c.envs.sources import env_id_for, is_local
 from a2c.envs.spaces import DictSpec, encode_observations, env_actions, observation_spec
 from a2c.run.callbacks import CallbackLike, as_callback
-from a2c.run.driver import RunDriver, TrainResult
-from a2c.run.run_dir import prepare_run_dir
-from a2c.run.train import trainer_for
+from a2c.run.driver import TrainResult
+from a2c.run.train import open_run, trainer_for
 
 AGENT_FORMAT = "a2c-agent/1"
 AGENT_FILE = "a2c_agent.json"
@@ -110,14 +109,9 @@ class A2C:
         )
         configure_tensorflow(cfg)
         trainer = trainer_for(cfg, prepare_vec_env(env_id, vec_env) if vec_env is not None else None)
-        try:
-            self.run_dir = prepare_run_dir(cfg, overwrite)
-            self._hparams: dict[str, Any] | None = {**cfg.to_dict(), "run_dir": str(self.run_dir)}
-            atomic_write_text(self.run_dir / "config.toml", tomli_w.dumps(self._hparams))
-            self._driver = RunDriver(cfg, self.run_dir, trainer, quiet=quiet)
-        except BaseException:
-            trainer.close()
-            raise
+        self._driver, hparams = open_run(cfg, trainer, overwrite=overwrite, quiet=quiet)
+        self._hparams: dict[str, Any] | None = hparams  # written to TensorBoard by the first session
+        self.run_dir = self._driver.run_dir
         self.cfg = cfg
         self._open = True
         self._policies: dict[tuple[int, bool], Policy] = {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import tomli_w
@@ -81,15 +82,24 @@ def train(
     cfg.validate()
     configure_tensorflow(cfg)
     trainer = trainer_for(cfg) if collector is None else StandardTrainer(cfg, collector)
+    driver, cfg_dict = open_run(cfg, trainer, overwrite=overwrite, quiet=quiet, callback=callback)
+    return driver.run(hparams=cfg_dict)
+
+
+def open_run(
+    cfg: Config, trainer: Trainer, *, overwrite: bool = False, quiet: bool = False, callback: CallbackLike = None
+) -> tuple[RunDriver, dict[str, Any]]:
+    """Create the run directory (refusing to mix into an old run unless ``overwrite``), write its
+    config.toml and hand ``trainer`` to a new driver; return the driver and the config as written.
+    The trainer is closed if this fails."""
     try:
         run_dir = prepare_run_dir(cfg, overwrite)
         cfg_dict = {**cfg.to_dict(), "run_dir": str(run_dir)}
         atomic_write_text(run_dir / "config.toml", tomli_w.dumps(cfg_dict))
-        driver = RunDriver(cfg, run_dir, trainer, quiet=quiet, callback=callback)
+        return RunDriver(cfg, run_dir, trainer, quiet=quiet, callback=callback), cfg_dict
     except BaseException:
         trainer.close()
         raise
-    return driver.run(hparams=cfg_dict)
 
 
 def resume(
