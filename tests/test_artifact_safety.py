@@ -261,3 +261,20 @@ def test_a2c_load_never_deserialises_the_saved_model_file(tmp_path):
     obs = np.zeros((4, 4), np.float32)
     assert not marker.exists()
     assert np.array_equal(loaded.predict(obs)[0], agent.predict(obs)[0])
+
+
+def test_a_gaussian_model_saved_by_0_1_0_still_loads(tmp_path):
+    """0.1.0 kept a2c's layers in the module a2c.model, and its .keras files say so."""
+    model = build_actor_critic(3, 2, policy="gaussian", obs_norm=True, action_bounds=([-1.0, -1.0], [1.0, 1.0]))
+    save_model(model, tmp_path / "new.keras")
+
+    def old_module(config):
+        text = json.dumps(config).replace('"a2c.agent.model"', '"a2c.model"')
+        config.clear()
+        config.update(json.loads(text))
+
+    old = rewrite_config(tmp_path / "new.keras", tmp_path / "old.keras", old_module)
+    assert '"a2c.model"' in zipfile.ZipFile(old).read("config.json").decode()
+    loaded = load_keras_model(old)
+    for a, b in zip(model.get_weights(), loaded.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -49,7 +49,9 @@ MODEL_LAYERS = frozenset(
     }
 )
 A2C_LAYERS = frozenset({"a2c>GaussianLogStd", "a2c>ObsNormalization", "a2c>MultiLogits"})
-A2C_LAYERS_MODULE = "a2c.agent.model"
+# Where a2c's layers have lived: files saved by 0.1.0 name the old module (Keras finds the layers by
+# their registered names, so both load).
+A2C_LAYERS_MODULES = frozenset({"a2c.agent.model", "a2c.model"})
 
 
 def save_model(model: keras.Model, path: str | Path) -> None:
@@ -137,7 +139,7 @@ def check_keras_archive(file: Path) -> None:
         if obj.get("class_name") == "__lambda__":
             raise ModelFileError(refuse + "it holds Python code (a lambda)" + trusted)
         if isinstance(module, str) and not (module == "keras" or module.startswith("keras.")):
-            if module != A2C_LAYERS_MODULE or obj.get("registered_name") not in A2C_LAYERS:
+            if module not in A2C_LAYERS_MODULES or obj.get("registered_name") not in A2C_LAYERS:
                 raise ModelFileError(refuse + f"it refers to the Python module {module!r}" + trusted)
 
 
