@@ -3,7 +3,7 @@ import re
 import pytest
 
 from a2c.common.errors import ConfigError
-from a2c.config.presets import PRESETS
+from a2c.config.presets import ATARI_PRESET, PRESETS, is_ale_game, preset_for
 from a2c.config.resolve import make_config
 from a2c.config.schema import Config, coerce
 
@@ -170,3 +170,32 @@ def test_async_flag_spelling():
 
     args = build_parser().parse_args(["train", "--workers", "2", "--async", "--ray-address", "auto"])
     assert (args.workers, args.async_updates, args.ray_address) == ("2", True, "auto")
+
+
+@pytest.mark.parametrize(
+    "env_id",
+    ["ALE/Pong-v5", "ALE/Breakout-v5", "ALE/Seaquest-v5", "ALE/SpaceInvaders-v5", "ALE/Asterix-v5"]
+    + ["SeaquestNoFrameskip-v4", "ale_py:ALE/Qbert-v5"],
+)
+def test_every_ale_game_gets_the_atari_settings_without_ale_py(env_id):
+    """Any ALE id resolves to the one Atari preset (no ROMs needed: the config layer reads the id),
+    sampled evaluations included; flags still win over it."""
+    assert is_ale_game(env_id)
+    cfg = make_config({"env_id": env_id})
+    for key, value in ATARI_PRESET.items():
+        assert getattr(cfg, key) == value, key
+    assert cfg.eval_policy == "sampled" and cfg.trunk == "nature_cnn" and cfg.n_envs == 16
+    assert make_config({"env_id": env_id, "eval_policy": "greedy", "n_envs": 4}).eval_policy == "greedy"
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "MinAtar/Breakout-v1", "Pong-v0", "ALE", "LunarLander-v3"])
+def test_other_envs_keep_their_settings_and_greedy_evaluations(env_id):
+    assert not is_ale_game(env_id)
+    cfg = make_config({"env_id": env_id})
+    assert cfg.eval_policy == "greedy" and cfg.optimizer != "rmsprop_tf"
+    assert preset_for(env_id) == PRESETS.get(env_id, {})
+
+
+def test_eval_policy_is_validated():
+    with pytest.raises(ConfigError, match="eval_policy must be one of greedy, sampled"):
+        make_config({"eval_policy": "stochastic"})

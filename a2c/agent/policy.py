@@ -1,4 +1,5 @@
-"""Compiled action functions of a model: sampled actions for rollouts, greedy ones for evaluation.
+"""Compiled action functions of a model: sampled actions for rollouts, greedy or per-episode seeded
+sampled ones for evaluation.
 
 Both have a fixed input signature (batch size, the model's [`ObsSpec`][a2c.envs.spaces.ObsSpec]),
 so each is traced once, XLA-compiled (not for convolutional models,
@@ -10,12 +11,16 @@ TensorFlow's per-call Python is the main cost. What an action *is* comes from th
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import keras
+import numpy as np
 import tensorflow as tf
 
 from a2c.agent.batch import Policy
 from a2c.agent.dispatch import HostCall
-from a2c.agent.distributions import MIN_UNIFORM, distribution_of
+from a2c.agent.distributions import MIN_UNIFORM, Distribution, distribution_of
 from a2c.agent.model import compiles_with_xla, obs_spec_of, tensor_spec
 
 
@@ -55,3 +60,43 @@ def make_greedy(model: keras.Model, batch: int) -> Policy:
 
     call = HostCall(greedy)
     return lambda obs: call(obs).numpy()
+
+
+#: Sampled evaluation draws episode k's noise from its own stream of the seed ``seed + k``: gymnasium seeds an
+#: env's ``np_random`` from ``SeedSequence(seed)`` too, and the same stream would tie the policy's draws to the
+#: env's (CartPole's start state would be made of the very numbers the first action's noise is).
+SAMPLING_STREAM = 1
+
+
+def seeded_sampler(dist: Distribution, params_fn: Callable[[Any], Any], batch: int, seed: int) -> Policy:
+    """A sampled policy for a fixed batch whose row k draws its noise from its own generator, seeded from
+    ``seed + k``: episode k's actions depend on its seed alone, however many episodes run beside it.
+    ``params_fn`` maps a batch of observations to the distribution's parameters (arrays). The noise is
+    float32 in [0, 1), as the trainer's: a float64 draw could round up to 1."""
+    rngs = [np.random.default_rng(np.random.SeedSequence(seed + k, spawn_key=(SAMPLING_STREAM,))) for k in range(batch)]
+
+    def sampled(obs: Any) -> np.ndarray:
+        params = tf.nest.map_structure(tf.constant, params_fn(obs))
+        width = dist.noise_shape(params)[-1]
+        noise = np.stack([rng.random(width, dtype=np.float32) for rng in rngs])
+        return dist.sample(params, tf.constant(noise)).numpy()
+
+    return sampled
+
+
+def make_sampled(model: keras.Model, batch: int) -> Callable[[int], Policy]:
+    """Compile the distribution's parameters for a fixed batch once; return ``seed -> policy``, a fresh
+    [`seeded_sampler`][a2c.agent.policy.seeded_sampler] for each evaluation (so each is reproducible from
+    its seeds alone)."""
+    dist = distribution_of(model.output)
+
+    @tf.function(input_signature=[tensor_spec(obs_spec_of(model), batch)], jit_compile=compiles_with_xla(model))
+    def params(obs: tf.Tensor) -> Any:
+        return dist.params(model(obs))
+
+    call = HostCall(params)
+
+    def params_fn(obs: Any) -> Any:
+        return tf.nest.map_structure(lambda t: t.numpy(), call(obs))
+
+    return lambda seed: seeded_sampler(dist, params_fn, batch, seed)

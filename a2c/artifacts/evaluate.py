@@ -6,7 +6,9 @@ run to its end, and all episodes advance in lock-step so the policy is called on
 per step for the whole set (fixed batch size: one trace).
 
 ``a2c evaluate PATH`` ([`a2c.artifacts.loading`][a2c.artifacts.loading]) runs it on a policy loaded from any saved
-artifact.
+artifact. Which policy evaluations play is the config's ``eval_policy``: greedy, or sampled (Atari's:
+greedy argmax play is degenerate there) with each episode's draws seeded from its own seed
+([`a2c.agent.policy.seeded_sampler`][a2c.agent.policy.seeded_sampler]) and the greedy score reported beside it.
 """
 
 from __future__ import annotations
@@ -55,8 +57,10 @@ class EvalResult:
         return {**self.summary(), **asdict(self)}
 
 
-def final_eval_fields(final: EvalResult | None) -> dict[str, Any]:
-    """The summary.json fields of a run's final evaluation (None/0 when it was skipped)."""
+def final_eval_fields(final: EvalResult | None, greedy: EvalResult | None = None) -> dict[str, Any]:
+    """The summary.json fields of a run's final evaluation (None/0 when it was skipped); ``greedy``: the
+    greedy score played beside a sampled evaluation on the same seeds."""
+    beside = {"eval_greedy_mean_return": greedy.mean, "eval_greedy_std_return": greedy.std} if greedy else {}
     return {
         "eval_mean_return": final.mean if final else None,
         "eval_std_return": final.std if final else None,
@@ -64,6 +68,7 @@ def final_eval_fields(final: EvalResult | None) -> dict[str, Any]:
         "eval_max_return": max(final.returns) if final else None,
         "eval_episodes": len(final.returns) if final else 0,
         "eval_seeds": [final.seeds[0], final.seeds[-1]] if final else None,
+        **beside,
     }
 
 

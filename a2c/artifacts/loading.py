@@ -26,7 +26,7 @@ import numpy as np
 from a2c.agent.batch import Policy
 from a2c.artifacts.evaluate import DEFAULT_ENV, EVAL_SEED_BASE, EvalResult, evaluate_policy
 from a2c.artifacts.gif import record_gif
-from a2c.artifacts.saving import MODEL_FILE, env_kwargs_of_run, env_of_run, run_dir_of
+from a2c.artifacts.saving import MODEL_FILE, env_kwargs_of_run, env_of_run, eval_policy_of_run, run_dir_of
 from a2c.common.errors import ConfigError, ModelFileError
 from a2c.envs.spaces import DictSpec, ObsSpec, cast_obs
 
@@ -61,25 +61,15 @@ class LoadedModel:
     def policy(self, batch: int, sample: bool = False, seed: int = EVAL_SEED_BASE) -> Policy:
         """A policy for a fixed batch of ``batch`` environments.
 
-        Greedy: the distribution's mode. Sampled: row k draws its noise from its own
-        generator seeded with ``seed + k``, so episode k's actions depend on its seed
-        alone (a GIF of episode 0 replays exactly the first evaluated episode). The
-        noise is float32 in [0, 1), as the trainer's: a float64 draw could round up to 1.
+        Greedy: the distribution's mode. Sampled: [`a2c.agent.policy.seeded_sampler`][a2c.agent.policy.seeded_sampler],
+        row k drawing from its own generator seeded from ``seed + k``, so episode k's actions depend on its
+        seed alone (a GIF of episode 0 replays exactly the first evaluated episode).
         """
         if not sample:
             return self._greedy(batch)
-        import tensorflow as tf
+        from a2c.agent.policy import seeded_sampler
 
-        dist, params_fn = self.distribution, self._params(batch)
-        rngs = [np.random.default_rng(seed + k) for k in range(batch)]
-
-        def sampled(obs: np.ndarray) -> np.ndarray:
-            params = tf.nest.map_structure(tf.constant, params_fn(obs))
-            width = dist.noise_shape(params)[-1]
-            noise = np.stack([rng.random(width, dtype=np.float32) for rng in rngs])
-            return dist.sample(params, tf.constant(noise)).numpy()
-
-        return sampled
+        return seeded_sampler(self.distribution, self._params(batch), batch, seed)
 
 
 def resolve_model_path(path: str | Path) -> tuple[str, Path]:
@@ -298,13 +288,15 @@ def evaluate_path(
     *,
     episodes: int = 100,
     seed: int = EVAL_SEED_BASE,
-    sample: bool = False,
+    sample: bool | None = None,
     gif: str | Path | None = None,
 ) -> tuple[EvalResult, dict]:
     """Evaluate the model at ``path`` (see [`load_model_any`][a2c.artifacts.loading.load_model_any]) on ``env_id``.
 
     ``env_id`` defaults to the run's config.toml, then the export's metadata, then
-    CartPole-v1; the model's sizes are checked against the environment first. Returns
+    CartPole-v1; the model's sizes are checked against the environment first. ``sample``: None plays what
+    the run's own evaluations played (its eval_policy, when ``env_id`` is its env), else the env's preset's
+    (sampled for Atari games, greedy elsewhere). Returns
     the result and a dict describing what was evaluated (``model``, ``format``,
     ``env_id``, ``env_source``, ``policy``, ``seed`` and, with ``gif``, the GIF's episode).
     """
@@ -321,6 +313,11 @@ def evaluate_path(
         env_id, source = DEFAULT_ENV, "default"
     env_kwargs = loaded.env_kwargs if env_id == loaded.env_id else None
     check_model_fits_env(loaded, env_id, env_kwargs)
+    if sample is None:
+        from a2c.config.presets import preset_for
+
+        run_policy = eval_policy_of_run(loaded.run_dir) if env_id == loaded.env_id else None
+        sample = (run_policy or preset_for(env_id).get("eval_policy", "greedy")) == "sampled"
     result = evaluate_policy(loaded.policy(episodes, sample, seed), env_id, episodes, seed, env_kwargs)
     info: dict = {
         "model": str(loaded.path),

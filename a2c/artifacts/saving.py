@@ -224,6 +224,12 @@ def env_of_run(run_dir: Path | None) -> str | None:
     return env_id if isinstance(env_id, str) and env_id else None
 
 
+def eval_policy_of_run(run_dir: Path | None) -> str | None:
+    """The eval_policy a run directory's config.toml names, or None (none, or a run from before the field)."""
+    policy = _run_config(run_dir).get("eval_policy")
+    return policy if isinstance(policy, str) and policy else None
+
+
 def env_kwargs_of_run(run_dir: Path | None) -> dict[str, Any]:
     """The env_kwargs a run directory's config.toml gives its environment ({} when none)."""
     kwargs = _run_config(run_dir).get("env_kwargs")

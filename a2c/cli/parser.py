@@ -39,11 +39,15 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help=f"episode k is reset with seed S+k (default: {EVAL_SEED_BASE})",
     )
-    parser.add_argument(
+    policy = parser.add_mutually_exclusive_group()
+    policy.add_argument(
         "--sample",
         action="store_true",
-        help="sample actions from the policy (seeded per episode) instead of the greedy action",
+        default=None,
+        help="sample actions from the policy (seeded per episode) instead of the greedy action (default: the "
+        "run's eval_policy for its own env, else the env's preset's: sampled for Atari, greedy elsewhere)",
     )
+    policy.add_argument("--greedy", dest="sample", action="store_false", help="play the greedy action")
     parser.add_argument(
         "--member",
         type=int,

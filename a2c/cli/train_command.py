@@ -64,9 +64,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"run directory: {result.run_dir}")
     print(f"trained {s['total_steps']} steps in {s['train_seconds']:.1f} s ({s['steps_per_second']:.0f} steps/s)")
     if s["eval_episodes"]:
+        greedy = s.get("eval_greedy_mean_return")
         print(
-            f"greedy evaluation over {s['eval_episodes']} episodes: "
+            f"{s['eval_policy']} evaluation over {s['eval_episodes']} episodes: "
             f"{s['eval_mean_return']:.1f} +/- {s['eval_std_return']:.1f}"
+            + (f" (greedy: {greedy:.1f} +/- {s['eval_greedy_std_return']:.1f})" if greedy is not None else "")
         )
     if s.get("model_step") is not None:
         last = s["last_model_eval_mean_return"]
@@ -113,6 +115,10 @@ def _train_population(args: argparse.Namespace, cfg: Config) -> int:
     if cfg.keep_best:
         raise ConfigError(
             "keep_best is for single runs; a population keeps each member's last weights (drop --keep-best)"
+        )
+    if cfg.eval_policy != "greedy":
+        raise ConfigError(
+            "a population evaluates its members greedily, all in one compiled call (drop --eval-policy sampled)"
         )
     seeds = parse_seeds(args.seeds) if args.seeds is not None else None
     sweep = parse_sweep(args.sweep or [])

@@ -7,6 +7,7 @@ rejected, is recorded in results/ (``make sweep-presets``, results/tuning.md).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 # Tuned settings per environment, starting from RL Baselines3 Zoo's A2C entries. The shared
@@ -81,30 +82,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         eval_episodes=20,
         keep_best=True,
     ),
-    # Atari (the `atari` extra): the zoo's A2C settings (16 envs, n_steps 5, RMSpropTFLike eps
-    # 1e-5, ent 0.01, vf 0.25, the Nature CNN with a 512-unit Dense layer). Periodic greedy
-    # evaluations are whole games, expensive on 2 cores: few and rare.
-    **{
-        env_id: dict(
-            total_steps=10_000_000,
-            n_envs=16,
-            n_steps=5,
-            lr=7e-4,
-            optimizer="rmsprop_tf",
-            ent_coef=0.01,
-            vf_coef=0.25,
-            trunk="nature_cnn",
-            hidden_sizes=(512,),
-            activation="relu",
-            eval_every=250_000,
-            eval_episodes=3,
-            final_eval_episodes=10,
-            log_every=50,
-            checkpoint_every=200,
-            num_threads=0,
-        )
-        for env_id in ("ALE/Pong-v5", "ALE/Breakout-v5")
-    },
     # MinAtar (the `minatar` extra): the MinAtar paper's network (one 16x3x3 convolution, a 128-unit
     # Dense layer; the nature_cnn trunk picks it for frames too small for the Nature CNN) with
     # the Atari presets' A2C settings, untuned (the same for each game); learning curves: results/minatar/.
@@ -139,6 +116,52 @@ PRESETS: dict[str, dict[str, Any]] = {
         keep_best=True,
     ),
 }
+
+
+#: Every Arcade Learning Environment game (the `atari` extra) trains with the zoo's A2C Atari settings,
+#: the same for every game (16 envs, n_steps 5, RMSpropTFLike eps 1e-5, ent 0.01, vf 0.25, the Nature
+#: CNN with a 512-unit Dense layer, 10M steps); [`preset_for`][a2c.config.presets.preset_for] gives them
+#: to any ALE id, and an entry in PRESETS takes a game's place only where it needs other values (none
+#: does yet: Pong, Breakout, Seaquest and SpaceInvaders all use these). Evaluations play the *sampled*
+#: policy, seeded per game, with the greedy score beside it: greedy argmax play is degenerate on Atari
+#: (a Seaquest agent that samples ~450 scored exactly 100 in every greedy game), and rl-zoo3 and the
+#: published scores evaluate Atari agents stochastically. Whole games are expensive on 2 cores:
+#: periodic evaluations are few and rare.
+ATARI_PRESET: dict[str, Any] = dict(
+    total_steps=10_000_000,
+    n_envs=16,
+    n_steps=5,
+    lr=7e-4,
+    optimizer="rmsprop_tf",
+    ent_coef=0.01,
+    vf_coef=0.25,
+    trunk="nature_cnn",
+    hidden_sizes=(512,),
+    activation="relu",
+    eval_every=250_000,
+    eval_episodes=3,
+    final_eval_episodes=10,
+    eval_policy="sampled",
+    log_every=50,
+    checkpoint_every=200,
+    num_threads=0,
+)
+
+#: An ALE game id: ``ALE/<Game>-v5`` (any ``ALE/`` id), or ``<Game>NoFrameskip-v4`` as ale-py also
+#: registers them; optionally after ``module:``.
+_ALE_ID = re.compile(r"(?:ALE/.+|[A-Za-z0-9]+NoFrameskip-v4)")
+
+
+def is_ale_game(env_id: str) -> bool:
+    """Whether ``env_id`` names an Arcade Learning Environment game (a string test: no ale-py needed)."""
+    return _ALE_ID.fullmatch(env_id.split(":", 1)[-1]) is not None
+
+
+def preset_for(env_id: str) -> dict[str, Any]:
+    """The preset layer of ``env_id``: its PRESETS entry, else the Atari settings for any ALE game, else none."""
+    if env_id in PRESETS:
+        return PRESETS[env_id]
+    return ATARI_PRESET if is_ale_game(env_id) else {}
 
 
 #: Hyperparameters applied in fused mode, above the env preset and below a TOML file and

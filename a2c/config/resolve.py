@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from a2c.common.errors import ConfigError, EnvError
-from a2c.config.presets import FUSED_PRESETS, PRESETS
+from a2c.config.presets import FUSED_PRESETS, preset_for
 from a2c.config.schema import FIELD_NAMES, Config, coerce, describe_unknown, load_toml
 
 
@@ -22,7 +22,7 @@ def make_config(overrides: dict[str, Any] | None = None, toml_path: str | Path |
         raise ConfigError(f"unknown config keys: {describe_unknown(unknown)}")
     from_file = load_toml(toml_path) if toml_path else {}
     env_id = overrides.get("env_id", from_file.get("env_id", Config.env_id))
-    merged = {**PRESETS.get(str(env_id), {}), **from_file, **overrides}
+    merged = {**preset_for(str(env_id)), **from_file, **overrides}
     values = {k: coerce(k, v) for k, v in merged.items()}
     _split_envs(values, n_envs_given="n_envs" in from_file or "n_envs" in overrides)
     return Config(**values).validate()

@@ -31,6 +31,7 @@ ObsScaling = Literal["none", "bounds"]
 Trunk = Literal["mlp", "nature_cnn"]
 NetArch = Literal["shared", "separate"]
 AtariVector = Literal["ale", "gymnasium"]
+EvalPolicy = Literal["greedy", "sampled"]
 
 
 def _doc(text: str, **kwargs: Any) -> Any:
@@ -115,9 +116,15 @@ class Config:
         "(state-independent, one per action dimension)",
         default=0.0,
     )
-    eval_every: int = _doc("greedy evaluation every this many env steps; 0 disables", default=20_000)
+    eval_every: int = _doc("evaluation every this many env steps; 0 disables", default=20_000)
     eval_episodes: int = _doc("episodes of each periodic evaluation", default=10)
     final_eval_episodes: int = _doc("episodes of the final evaluation written to summary.json", default=100)
+    eval_policy: EvalPolicy = _doc(
+        "how evaluations act: 'greedy' (the most likely action) or 'sampled' (actions drawn from the "
+        "policy, episode k from its own generator seeded with its seed, the greedy score reported beside "
+        "it); the Atari settings choose 'sampled', as rl-zoo3 and the published Atari scores do",
+        default="greedy",
+    )
     keep_best: bool = _doc(
         "make the run's model the weights of its best periodic evaluation (early stopping, as the zoo's "
         "best_model); those evaluations then play seeds of their own, and the last weights are saved "

@@ -47,11 +47,11 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 
 from a2c.common.errors import EnvError
+from a2c.config.presets import is_ale_game
 
 if TYPE_CHECKING:
     from ale_py.env import AtariEnv
 
-ATARI_PREFIX = "ALE/"
 NOOP_MAX = 30
 FRAME_SKIP = 4
 SCREEN_SIZE = 84
@@ -66,8 +66,9 @@ EXTRA = "pip install 'a2c[atari]' (ale-py and opencv-python-headless)"
 
 
 def is_atari(env_id: str) -> bool:
-    """An Arcade Learning Environment game id (``ALE/Pong-v5``)."""
-    return env_id.split(":", 1)[-1].startswith(ATARI_PREFIX)
+    """An Arcade Learning Environment game id (``ALE/Pong-v5``, ``PongNoFrameskip-v4``): the config's test, so that
+    every id that gets the Atari settings is also built as an Atari game."""
+    return is_ale_game(env_id)
 
 
 def register_atari() -> None:

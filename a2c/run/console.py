@@ -25,6 +25,7 @@ class Display:
         self.steps = initial
         self.last_return: float | None = None
         self.last_eval: float | None = None
+        self.eval_label = "greedy eval"  # the run's eval_policy (the driver sets it)
         self.steps_per_second: float | None = None
         self._last_line = time.monotonic()
         self._bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, disable=mode != "bar")
@@ -58,7 +59,7 @@ class Display:
         if self.last_return is not None:
             parts.append(f"return {self.last_return:.1f}")
         if self.last_eval is not None:
-            parts.append(f"greedy eval {self.last_eval:.1f}")
+            parts.append(f"{self.eval_label} {self.last_eval:.1f}")
         if self.steps_per_second is not None:
             parts.append(f"{self.steps_per_second:,.0f} steps/s")
         print(", ".join(parts), file=self.stream, flush=True)

@@ -10,10 +10,11 @@ returns their metrics and the episodes that finished. The standard trainer
 ([`a2c.trainers.standard`][a2c.trainers.standard]) does one update per call, the fused one
 ([`a2c.trainers.fused`][a2c.trainers.fused]) many inside one compiled call; the driver decides how many so that calls
 end on evaluation steps, and it does the rest the same way for both: the run directory,
-metrics rows every ``log_every`` updates, greedy evaluations every ``eval_every`` steps,
-checkpoints and exact resume ([`a2c.run.checkpoint`][a2c.run.checkpoint], the counters of
-[`a2c.run.progress`][a2c.run.progress]), Ctrl-C/SIGTERM ([`a2c.run.signals`][a2c.run.signals]), the progress bar, the
-final files. [`a2c.run.train.train`][a2c.run.train.train] and [`a2c.run.train.resume`][a2c.run.train.resume] start it.
+metrics rows every ``log_every`` updates, evaluations every ``eval_every`` steps
+([`a2c.run.evaluation`][a2c.run.evaluation]), checkpoints and exact resume
+([`a2c.run.checkpoint`][a2c.run.checkpoint], the counters of [`a2c.run.progress`][a2c.run.progress]),
+Ctrl-C/SIGTERM ([`a2c.run.signals`][a2c.run.signals]), the progress bar, the final files.
+[`a2c.run.train.train`][a2c.run.train.train] and [`a2c.run.train.resume`][a2c.run.train.resume] start it.
 
 When each of those happens is [`a2c.run.schedule`][a2c.run.schedule]'s, shared with the population driver
 ([`a2c.population.driver`][a2c.population.driver]); the clock (``train_seconds``, ``warmup_seconds``) is kept
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from a2c.agent.policy import make_greedy
-from a2c.artifacts.evaluate import EVAL_SEED_BASE, EvalResult, evaluate_policy, final_eval_fields
+from a2c.artifacts.evaluate import EVAL_SEED_BASE, EvalResult, final_eval_fields
 from a2c.artifacts.export import SAVED_MODEL_DIR, export_saved_model
 from a2c.artifacts.saving import MODEL_FILE, save_model
 from a2c.common.errors import NonFiniteError, WriteError
@@ -46,6 +46,7 @@ from a2c.run.best import LAST_MODEL_FILE, SELECTION_SEED_BASE, BestWeights
 from a2c.run.callbacks import CallbackLike, as_callback, float_metrics
 from a2c.run.checkpoint import RunCheckpoint
 from a2c.run.console import Display
+from a2c.run.evaluation import RunEvaluation, eval_columns, eval_summary
 from a2c.run.logger import RunLogger, rewind_logs
 from a2c.run.progress import Progress
 from a2c.run.run_dir import CURVES_FILE, resume_command
@@ -78,7 +79,7 @@ class RunDriver:
         self.periodic_seed = SELECTION_SEED_BASE if cfg.keep_best else EVAL_SEED_BASE
         extra = {**trainer.checkpoint_objects(), **({"best_weights": self.best} if self.best else {})}
         self.checkpoints = RunCheckpoint(run_dir, trainer.model, trainer.optimizer, cfg.keep_checkpoints, extra)
-        self.greedy_periodic = make_greedy(self.model, cfg.eval_episodes)
+        self.periodic = RunEvaluation(self.model, cfg, cfg.eval_episodes)
         self.progress = Progress(next_eval=cfg.eval_every if cfg.eval_every > 0 else None)
         self.saved_update: int | None = None  # the update of the newest checkpoint on disk
         self.stop = StopSignals()
@@ -146,7 +147,7 @@ class RunDriver:
         finished = False
         try:
             self.trainer.start(self.progress.update)
-            self.logger = RunLogger(self.run_dir, hparams, self.trainer.metric_columns)
+            self.logger = RunLogger(self.run_dir, hparams, self.trainer.metric_columns, eval_columns(self.cfg))
             if self.callback is not None:
                 self.callback.on_training_start(self.cfg, self.run_dir, self.model)
             with self.stop:
@@ -209,17 +210,21 @@ class RunDriver:
         self.logger.log_metrics(p.metrics_row(update, p.recent, p.episodes, metrics))
         display.metrics(p.recent.return_mean(), p.steps_per_second)
 
-    def _evaluate(self, policy: Callable, episodes: int, seed: int = EVAL_SEED_BASE, *, log: bool = True) -> EvalResult:
-        """A greedy evaluation, logged with the training clock at its step."""
-        result = evaluate_policy(policy, self.cfg.env_id, episodes, seed, env_kwargs=self.cfg.env_kwargs)
+    def _evaluate(
+        self, evaluation: RunEvaluation, seed: int = EVAL_SEED_BASE, *, log: bool = True
+    ) -> tuple[EvalResult, EvalResult | None]:
+        """An evaluation as ``eval_policy`` says (and the greedy one beside a sampled one), logged with the
+        training clock at its step."""
+        result, greedy = evaluation.play(seed)
         if log:
             assert self.logger is not None  # run() opens it before the first update
-            self.logger.log_eval(self.progress.eval_row(result.summary()))
-        return result
+            self.logger.log_eval(self.progress.eval_row(eval_summary(result, greedy)))
+        return result, greedy
 
     def _loop(self) -> None:
         cfg, p = self.cfg, self.progress
         self.display = Display(self.target * cfg.batch_size, p.global_step, Display.choose(cfg.progress, self.quiet))
+        self.display.eval_label = f"{cfg.eval_policy} eval"
         try:
             compile_seconds = self.trainer.compile() if p.update < self.target else None
             run_schedule(cfg, p, self, self.trainer.updates_per_call, compile_seconds, self.target)
@@ -243,9 +248,9 @@ class RunDriver:
         self._log_row(update, out.metrics, self.display)
 
     def evaluate(self) -> bool | None:
-        """Greedy, one env and one seed per episode; the callback's answer."""
+        """As ``eval_policy`` says, one env and one seed per episode; the callback's answer."""
         self.trainer.check_finite()
-        result = self._evaluate(self.greedy_periodic, self.cfg.eval_episodes, self.periodic_seed)
+        result, _ = self._evaluate(self.periodic, self.periodic_seed)
         if self.best is not None:
             self.best.offer(result.mean, self.progress.global_step)
         self.display.evaluated(result.mean)
@@ -265,10 +270,10 @@ class RunDriver:
         cfg, run_dir, model, p = self.cfg, self.run_dir, self.model, self.progress
         self.trainer.check_finite()
         last_weights = model.get_weights() if keep_open and self.best is not None else None
-        # One compiled policy reads the model's variables: it scores the last weights and then the kept ones.
-        greedy = make_greedy(model, cfg.final_eval_episodes) if cfg.final_eval_episodes > 0 else None
+        # One compiled evaluation reads the model's variables: it scores the last weights and then the kept ones.
+        evaluation = RunEvaluation(model, cfg, cfg.final_eval_episodes) if cfg.final_eval_episodes > 0 else None
         try:  # each file is written atomically: a full disk leaves the previous ones as they were
-            kept = self._keep_best(greedy)
+            kept = self._keep_best(evaluation)
             save_model(model, run_dir / MODEL_FILE)
             export_saved_model(model, run_dir / SAVED_MODEL_DIR, env_id=cfg.env_id, source=run_dir / MODEL_FILE)
         except (OSError, tf.errors.OpError) as e:
@@ -277,8 +282,9 @@ class RunDriver:
                 f"finish with {resume_command(run_dir)} once there is room"
             ) from None
         final: EvalResult | None = None
-        if greedy is not None:
-            final = self._evaluate(greedy, cfg.final_eval_episodes)
+        final_greedy: EvalResult | None = None
+        if evaluation is not None:
+            final, final_greedy = self._evaluate(evaluation)
         assert self.logger is not None  # run() opens it before the first update
         self.logger.close()
         summary = {
@@ -292,7 +298,8 @@ class RunDriver:
             "warmup_seconds": p.warmup_seconds,
             "episodes": p.episodes,
             "train_return_mean_last100": p.recent.return_mean(),
-            **final_eval_fields(final),
+            "eval_policy": cfg.eval_policy,
+            **final_eval_fields(final, final_greedy),
             **kept,
             "resumed_at_updates": p.resumed_at,
             **self.trainer.summary(),
@@ -304,9 +311,9 @@ class RunDriver:
             model.set_weights(last_weights)
         return TrainResult(run_dir, model, summary)
 
-    def _keep_best(self, greedy: Callable | None) -> dict[str, Any]:
-        """With keep_best: save the last weights (last_model.keras) and score them with ``greedy``
-        (the final evaluation's policy; None: no final evaluation), then give the model the best
+    def _keep_best(self, evaluation: RunEvaluation | None) -> dict[str, Any]:
+        """With keep_best: save the last weights (last_model.keras) and score them with ``evaluation``
+        (the final evaluation's; None: no final evaluation), then give the model the best
         periodic evaluation's; return the summary fields that say so."""
         if self.best is None:
             return {}
@@ -315,7 +322,7 @@ class RunDriver:
         if self.best.step is None:
             return fields
         save_model(self.model, self.run_dir / LAST_MODEL_FILE)
-        last = self._evaluate(greedy, cfg.final_eval_episodes, log=False) if greedy is not None else None
+        last = self._evaluate(evaluation, log=False)[0] if evaluation is not None else None
         self.best.restore()
         return {
             "model_selection": "best periodic evaluation",

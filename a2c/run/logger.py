@@ -41,6 +41,8 @@ EVAL_COLUMNS = (
     "eval/mean_length",
     "eval/episodes",
 )
+#: evaluations.csv columns of a sampled evaluation's greedy score, played beside it on the same seeds.
+GREEDY_EVAL_COLUMNS = ("eval/greedy_mean_return", "eval/greedy_std_return")
 
 
 class RunLogger:
@@ -50,9 +52,16 @@ class RunLogger:
     None (the run's first events file already has it).
     """
 
-    def __init__(self, run_dir: Path, hparams: dict[str, Any] | None, extra_columns: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        hparams: dict[str, Any] | None,
+        extra_columns: tuple[str, ...] = (),
+        eval_columns: tuple[str, ...] = EVAL_COLUMNS,
+    ) -> None:
         """``extra_columns``: metrics.csv columns after [`METRIC_COLUMNS`][a2c.run.logger.METRIC_COLUMNS] (a trainer's
-        own)."""
+        own); ``eval_columns``: evaluations.csv's. A file that already has a header keeps it (a run resumed
+        under other settings): values it has no column for still reach TensorBoard."""
         self.run_dir = run_dir
         self.writer = tf.summary.create_file_writer(str(run_dir / "tb"))
         self._closed = False
@@ -60,12 +69,16 @@ class RunLogger:
         self._writers = {}
         for name, columns in (
             ("metrics.csv", METRIC_COLUMNS + tuple(extra_columns)),
-            ("evaluations.csv", EVAL_COLUMNS),
+            ("evaluations.csv", eval_columns),
         ):
             path = run_dir / name
             new = not path.exists() or path.stat().st_size == 0
+            if not new and name == "evaluations.csv":
+                with open(path, newline="") as existing:
+                    columns = tuple(next(csv.reader(existing), columns))
             f = open(path, "a", newline="")
-            writer = csv.DictWriter(f, fieldnames=columns)
+            lenient = name == "evaluations.csv"  # only there may a kept header lack a column
+            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore" if lenient else "raise")
             if new:
                 writer.writeheader()
             self._files[name], self._writers[name] = f, writer

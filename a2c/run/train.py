@@ -135,9 +135,11 @@ def resume(
     latest = RunCheckpoint.latest_update(run_dir)
     if latest is None:
         raise RunDirError(f"{run_dir} has no checkpoint to resume from; start it again with --overwrite")
-    # Atari runs saved before atari_vector existed were trained on (and snapshot) the gymnasium stack.
+    # Atari runs saved before atari_vector existed were trained on (and snapshot) the gymnasium stack;
+    # runs saved before eval_policy existed evaluated greedily, and go on doing so.
     saved = load_toml(config_path)
     legacy = {} if "atari_vector" in saved else {"atari_vector": "gymnasium"}
+    legacy |= {} if "eval_policy" in saved else {"eval_policy": "greedy"}
     cfg = make_config(
         {"run_dir": str(run_dir), "progress": progress, "ray_address": ray_address, **legacy}, config_path
     )
