@@ -31,7 +31,7 @@ from a2c.envs.atari import (
     make_atari_vec_env,
     register_atari,
 )  # noqa: E402
-from a2c.envs.make import make_vec_env  # noqa: E402
+from a2c.envs.make import make_env, make_vec_env  # noqa: E402
 from a2c.envs.spaces import observation_spec
 
 GAME = "ALE/Breakout-v5"
@@ -335,7 +335,7 @@ def test_nature_cnn_on_feature_vectors_is_refused_in_one_line(capsys):
 
 
 def test_atari_presets_are_the_zoos():
-    for game in ("ALE/Pong-v5", "ALE/Breakout-v5"):
+    for game in ("ALE/Pong-v5", "ALE/Breakout-v5", "ALE/Seaquest-v5", "ALE/SpaceInvaders-v5", "PongNoFrameskip-v4"):
         cfg = make_config({"env_id": game})
         assert (cfg.n_envs, cfg.n_steps, cfg.lr, cfg.ent_coef, cfg.vf_coef, cfg.max_grad_norm) == (
             16,
@@ -352,6 +352,35 @@ def test_atari_presets_are_the_zoos():
             "nature_cnn",
             (512,),
         )
+        assert cfg.eval_policy == "sampled"
+
+
+def test_noframeskip_v4_ids_are_atari_games_too():
+    """ale-py registers <Game>NoFrameskip-v4 (the zoo's ids): the same preprocessing and native env."""
+    env, _ = make_env("BreakoutNoFrameskip-v4")
+    try:
+        assert env.observation_space.shape == (4, 84, 84) and env.action_space.n == 4
+    finally:
+        env.close()
+    vec = make_vec_env("BreakoutNoFrameskip-v4", 2)
+    try:
+        assert isinstance(vec, NativeGames) and vec.single_observation_space.shape == (4, 84, 84)
+    finally:
+        vec.close()
+
+
+def test_a_run_evaluates_whole_games_sampled_with_the_greedy_score_beside(tmp_path):
+    """The Atari settings' eval_policy: the final evaluation samples, seeded per game, and plays greedy
+    on the same seeds beside it."""
+    run = tmp_path / "run"
+    args = ["train", "--env", GAME, "--n-envs", "2", "--total-steps", "20", "--hidden-sizes", "8"]
+    args += ["--eval-every", "0", "--final-eval-episodes", "1", "--run-dir", str(run), "--no-progress"]
+    assert main(args) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["eval_policy"] == "sampled" and summary["eval_episodes"] == 1
+    assert summary["eval_mean_return"] >= 0 and summary["eval_greedy_mean_return"] >= 0
+    rows = (run / "evaluations.csv").read_text().splitlines()
+    assert rows[0].endswith("eval/greedy_mean_return,eval/greedy_std_return") and len(rows) == 2
 
 
 def test_missing_extra_is_named(monkeypatch, capsys):
