@@ -128,8 +128,9 @@ bench-atari: setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench,atari]'
 	nice -n 10 $(BIN)/python benchmarks/bench_atari.py --steps 2400 --rounds 3 --out results/atari_benchmark.json
 
-## Atari learning: Pong and Breakout, 17 min of training each per invocation; resumes the same runs in
-## runs/results each time until the presets' 10M steps; writes results/atari/ and the block in docs/atari.md
+## Atari learning: Seaquest and SpaceInvaders 1M steps x 2 seeds, Breakout 5M, then Pong with what is left;
+## 180 min of training per invocation, resuming the same runs in runs/atari each time; writes results/atari/
+## (sampled final evaluations beside random play on the same seeds) and the block in docs/atari.md
 results-atari: setup
 	$(BIN)/python -m pip install --quiet $(PIN) -e '.[dev,atari]'
-	nice -n 10 $(BIN)/python scripts/atari_results.py --out results/atari --runs runs/results --minutes 17 --readme docs/atari.md
+	nice -n 10 $(BIN)/python scripts/atari_results.py --out results/atari --runs runs/atari --minutes 180 --readme docs/atari.md

@@ -1,14 +1,17 @@
-"""Atari results under a wall-clock budget: ``python scripts/atari_results.py`` (``make results-atari``).
+"""Atari learning results, resumable across invocations: ``python scripts/atari_results.py`` (``make results-atari``).
 
-The zoo trains Pong and Breakout for 10M steps; a 2-core machine manages a few
-hundred steps per second, so the presets' budget takes days. Each invocation
-therefore gives every game ``--minutes`` of training: it starts the run (or resumes
-it from its newest checkpoint: ``a2c train --resume``), stops it with SIGINT when the
-time is up (the run driver checkpoints first), and then writes what the runs have
-reached so far, however far that is: ``results/atari/results.md``, a learning curve
-per game and the docs block (docs/atari.md) between ``<!-- results-atari:start/end -->``. Running it
-again continues the same runs, until they reach the preset's 10M steps and finish
-with their final evaluation.
+Each game has a step budget (:data:`PLAN`: Seaquest and SpaceInvaders 1M steps x 2 seeds, Breakout 5M x 1
+seed, Pong its preset's 10M with whatever time is left). One invocation trains the unfinished runs in that
+order for at most ``--minutes`` in all: a run starts (``a2c train --total-steps BUDGET``) or resumes from its
+newest checkpoint (``a2c train --resume``, exact apart from the emulators' state), and is stopped with SIGINT
+when the time is spent (the run driver checkpoints first); the next invocation goes on from there. A run
+that reaches its budget ends with its own final evaluation: the Atari settings' sampled policy, whole games
+on seeds 1,000,000 + k (no training env uses them), each game's draws seeded from its seed, with the greedy
+policy played beside it on the same seeds. The random policy is scored by the same evaluator on the same
+seeds. Then ``results/atari/`` is rewritten from whatever the runs have reached: ``results.json``,
+``results.md`` (the targets of issue 29 and whether they are met) and a learning curve per game with the
+random score, the target and the points read from rl-baselines3-zoo's A2C curves; ``--readme`` also
+rewrites the block between ``<!-- results-atari:start/end -->`` of that page (docs/atari.md).
 """
 
 from __future__ import annotations
@@ -16,20 +19,59 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import signal
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from results import update_readme
+#: (game, seed, env-step budget), trained in this order; the last one takes whatever time is left.
+PLAN: tuple[tuple[str, int, int], ...] = (
+    ("ALE/Seaquest-v5", 0, 1_000_000),
+    ("ALE/Seaquest-v5", 1, 1_000_000),
+    ("ALE/SpaceInvaders-v5", 0, 1_000_000),
+    ("ALE/SpaceInvaders-v5", 1, 1_000_000),
+    ("ALE/Breakout-v5", 0, 5_000_000),
+    ("ALE/Pong-v5", 0, 10_000_000),
+)
 
-ENVS = ("ALE/Pong-v5", "ALE/Breakout-v5")
-#: rl-baselines3-zoo benchmark.md, A2C, 10M steps, 16 envs, AtariWrapper + 4 frames (the project's field guide).
-ZOO_REFERENCE = {
-    "ALE/Pong-v5": "17.3 ± 3.2 (PongNoFrameskip-v4)",
-    "ALE/Breakout-v5": "279.8 ± 122.2 (BreakoutNoFrameskip-v4)",
+
+@dataclass(frozen=True)
+class Target:
+    """What the final sampled evaluation must reach: ``times_random`` x the random policy's score, or ``score``."""
+
+    text: str
+    times_random: float | None = None
+    score: float | None = None
+
+    def level(self, random_score: float | None) -> float | None:
+        if self.score is not None:
+            return self.score
+        if self.times_random is None or random_score is None:
+            return None
+        return self.times_random * random_score
+
+
+TARGETS = {
+    "ALE/Seaquest-v5": Target(">= 4x random within 1M steps", times_random=4.0),
+    "ALE/SpaceInvaders-v5": Target(">= 1.5x random within 1M steps", times_random=1.5),
+    "ALE/Breakout-v5": Target(">= 20 within 5M steps", score=20.0),
 }
-ZOO_SCORE = {"ALE/Pong-v5": 17.29, "ALE/Breakout-v5": 279.8}
+#: rl-baselines3-zoo's trained A2C agents (16 envs), as read from their learning curves in issue 29:
+#: (env steps, training return) points; Pong stays flat for about 3M steps.
+ZOO_POINTS = {
+    "ALE/Seaquest-v5": ((300_000, 280.0), (2_000_000, 850.0)),
+    "ALE/Breakout-v5": ((2_700_000, 5.0), (4_200_000, 20.0)),
+}
+ZOO_NOTES = {
+    "ALE/Seaquest-v5": "~4x random (~70) by ~0.3M steps, ~850 by 2M",
+    "ALE/SpaceInvaders-v5": "above random within ~0.5M steps",
+    "ALE/Breakout-v5": "above 5 by ~2.7M steps, above 20 by ~4.2M",
+    "ALE/Pong-v5": "flat for ~3M steps; 17.3 +/- 3.2 at 10M (benchmark.md)",
+}
 GRACE_SECONDS = 300  # after SIGINT: the checkpoint, the curves
 
 
@@ -44,16 +86,19 @@ def has_checkpoint(run_dir: Path) -> bool:
     return index.is_file() and "model_checkpoint_path" in index.read_text()
 
 
-def train_for(run_dir: Path, env_id: str, seed: int, seconds: float, extra: list[str]) -> str:
-    """Train (or resume) one run for at most ``seconds``; return what became of it."""
+def train_for(run_dir: Path, env_id: str, seed: int, budget: int, seconds: float, extra: list[str]) -> str:
+    """Train (or resume) one run towards ``budget`` steps for at most ``seconds``; what became of it."""
     if (run_dir / "summary.json").is_file():
         return "finished"
+    if seconds <= 0:
+        return "waiting"
     a2c = [sys.executable, "-m", "a2c", "train", "--no-progress"]
     if has_checkpoint(run_dir):
         cmd = [*a2c, "--resume", str(run_dir)]
     else:
-        cmd = [*a2c, "--env", env_id, "--seed", str(seed), "--run-dir", str(run_dir), "--overwrite", *extra]
-    print("$", " ".join(cmd[1:]), f"(for at most {seconds / 60:.0f} min)", flush=True)
+        cmd = [*a2c, "--env", env_id, "--seed", str(seed), "--total-steps", str(budget)]
+        cmd += ["--run-dir", str(run_dir), "--overwrite", *extra]
+    print("$", " ".join(cmd[1:]), f"(for at most {seconds / 60:.1f} min)", flush=True)
     proc = subprocess.Popen(cmd)
     try:
         proc.wait(timeout=seconds)
@@ -74,15 +119,135 @@ def train_for(run_dir: Path, env_id: str, seed: int, seconds: float, extra: list
     return "finished"
 
 
-def _last(values, default: float = math.nan) -> float:
+def random_scores(env_id: str, episodes: int, seed: int) -> list[float]:
+    """Whole games of the uniformly random policy, by the evaluator that scores the agents, on the same
+    seeds; game k's actions come from its own generator seeded with ``seed + k``."""
     import numpy as np
 
-    finite = values[np.isfinite(values)] if values is not None else []
+    from a2c.artifacts.evaluate import evaluate_policy
+    from a2c.envs.make import env_spaces
+
+    n_actions = int(env_spaces(env_id)[1].n)
+    rngs = [np.random.default_rng([seed + k, 29]) for k in range(episodes)]
+
+    def policy(obs: Any) -> np.ndarray:
+        return np.array([rng.integers(n_actions) for rng in rngs])
+
+    return evaluate_policy(policy, env_id, episodes, seed).returns
+
+
+def _last(values: Any, default: float = math.nan) -> float:
+    import numpy as np
+
+    if values is None:
+        return default
+    finite = values[np.isfinite(values)]
     return float(finite[-1]) if len(finite) else default
 
 
-def plot_against_zoo(run_dirs: list[Path], out: Path) -> dict[str, Path]:
-    """Each game's learning curve with the zoo's final score drawn across it."""
+def run_record(run_dir: Path, env_id: str, seed: int, budget: int, state: str) -> dict[str, Any]:
+    """What one run has reached: steps, training return, and its final evaluation once it has one."""
+    from a2c.analysis.run_data import RETURN, load_run
+
+    record: dict[str, Any] = {"env_id": env_id, "seed": seed, "budget": budget, "state": state}
+    if not (run_dir / "metrics.csv").is_file():
+        return {**record, "steps": 0}
+    run = load_run(run_dir)
+    m = run.metrics
+    record.update(
+        steps=int(_last(m["global_step"], 0)),
+        games=int(_last(m.get("rollout/episodes"), 0)),
+        train_return_last100=_last(m.get(RETURN)),
+        train_hours=_last(m.get("time/elapsed_seconds"), 0.0) / 3600,
+        steps_per_second=_last(m.get("time/steps_per_second")),
+        eval_policy=run.eval_policy,
+    )
+    s = run.summary
+    if s is not None:
+        record.update(
+            state="finished",
+            steps=int(s["total_steps"]),
+            eval_episodes=s["eval_episodes"],
+            eval_seeds=s["eval_seeds"],
+            eval_mean=s["eval_mean_return"],
+            eval_std=s["eval_std_return"],
+            greedy_mean=s.get("eval_greedy_mean_return"),
+            greedy_std=s.get("eval_greedy_std_return"),
+            steps_per_second=s["steps_per_second"],
+        )
+    return record
+
+
+def game_rows(records: list[dict[str, Any]], randoms: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per game: the finished seeds' mean sampled score against the random one and the target."""
+    rows = []
+    for env_id in dict.fromkeys(r["env_id"] for r in records):
+        runs = [r for r in records if r["env_id"] == env_id]
+        done = [r for r in runs if r.get("eval_mean") is not None]
+        rand = randoms.get(env_id, {}).get("mean")
+        mean = sum(r["eval_mean"] for r in done) / len(done) if done else None
+        target = TARGETS.get(env_id)
+        level = target.level(rand) if target else None
+        met = None if mean is None or level is None or len(done) < len(runs) else mean >= level
+        rows.append(
+            {
+                "env_id": env_id,
+                "seeds": len(runs),
+                "finished": len(done),
+                "sampled_mean": mean,
+                "random_mean": rand,
+                "times_random": mean / rand if mean is not None and rand else None,
+                "target": target.text if target else "as far as the budget gets",
+                "target_level": level,
+                "met": met,
+            }
+        )
+    return rows
+
+
+def _num(x: float | None, fmt: str = ".1f") -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
+
+
+def tables(records: list[dict[str, Any]], rows: list[dict[str, Any]], randoms: dict[str, dict[str, Any]]) -> str:
+    """The per-game and per-run Markdown tables."""
+    lines = [
+        "| Game | Target | Final sampled eval (mean over finished seeds) | Random (same seeds) | x random "
+        "| Met | Zoo A2C (its curves) |",
+        "|---|---|---:|---:|---:|---|---|",
+    ]
+    for g in rows:
+        pending = f"pending ({g['finished']}/{g['seeds']} seeds done)" if g["target_level"] is not None else "n/a"
+        met = {True: "**yes**", False: "no", None: pending}[g["met"]]
+        lines.append(
+            f"| {g['env_id']} | {g['target']} | {_num(g['sampled_mean'])} | {_num(g['random_mean'])} | "
+            f"{_num(g['times_random'], '.2f')} | {met} | {ZOO_NOTES.get(g['env_id'], 'n/a')} |"
+        )
+    lines += [
+        "",
+        "| Run | Steps reached | Budget | State | Games | Training return (last 100 games) | Final eval: sampled "
+        "| greedy (same seeds) | Random (same seeds) | Train time (h) | Steps/s |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in records:
+        if r.get("eval_mean") is not None:
+            sampled = f"{r['eval_mean']:.1f} +/- {r['eval_std']:.1f} ({r['eval_episodes']} games)"
+            greedy = f"{_num(r.get('greedy_mean'))} +/- {_num(r.get('greedy_std'))}"
+        else:
+            sampled = greedy = "not yet"
+        rand = randoms.get(r["env_id"])
+        rand_text = f"{rand['mean']:.1f} +/- {rand['std']:.1f}" if rand else "n/a"
+        lines.append(
+            f"| {r['env_id']} s{r['seed']} | {r.get('steps', 0):,} | {r['budget']:,} | {r['state']} | "
+            f"{r.get('games', 0):,} | {_num(r.get('train_return_last100'))} | {sampled} | {greedy} | {rand_text} | "
+            f"{_num(r.get('train_hours'), '.2f')} | {_num(r.get('steps_per_second'), '.0f')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_against_zoo(run_dirs: list[Path], out: Path, randoms: dict[str, dict[str, Any]]) -> dict[str, Path]:
+    """Each game's learning curve (its seeds' band, its periodic sampled evaluations) with the random
+    score, the target and the zoo's points."""
     import matplotlib.pyplot as plt
 
     from a2c.analysis.plotting import plot_learning_curve, safe_name, save_figure
@@ -92,102 +257,112 @@ def plot_against_zoo(run_dirs: list[Path], out: Path) -> dict[str, Path]:
     for env_id, runs in group_by_env(load_run(d) for d in run_dirs).items():
         fig = plot_learning_curve([r.run_dir for r in runs])
         ax = fig.axes[0]
-        if env_id in ZOO_SCORE:
-            ax.axhline(
-                ZOO_SCORE[env_id], color="gray", linestyle="--", label=f"zoo A2C after 10M steps: {ZOO_SCORE[env_id]:g}"
-            )
-            ax.legend(fontsize="small", loc="best")
+        rand = randoms.get(env_id, {}).get("mean")
+        if rand is not None:
+            ax.axhline(rand, color="gray", linestyle=":", label=f"random policy: {rand:.1f}")
+        target = TARGETS.get(env_id)
+        level = target.level(rand) if target else None
+        if level is not None and target is not None:
+            ax.axhline(level, color="green", linestyle="--", label=f"target: {target.text}")
+        points = ZOO_POINTS.get(env_id)
+        if points:
+            xs, ys = zip(*points)
+            ax.plot(xs, ys, "k^", label="zoo A2C (read from its curves)")
+        ax.legend(fontsize="small", loc="best")
         paths[env_id] = out / f"learning_curve_{safe_name(env_id)}.png"
         save_figure(fig, paths[env_id])
         plt.close(fig)
     return paths
 
 
-def progress_table(run_dirs: list[Path]) -> str:
-    """One row per game: how far its run got and what it scores there, beside the zoo's score."""
-    from a2c.analysis.run_data import EVAL_MEAN, RETURN, load_run
-    from a2c.config.resolve import make_config
-
-    rows = [
-        "| Game | Env steps reached | of | Games played | Training game return (last 100 games) "
-        "| Latest greedy eval (step) | Train time (h) | Steps/s | Zoo A2C at 10M |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    for run_dir in run_dirs:
-        run = load_run(run_dir)
-        m, e = run.metrics, run.evaluations
-        steps = int(_last(m["global_step"], 0))
-        total = make_config({}, run_dir / "config.toml").total_steps
-        games = int(_last(m.get("rollout/episodes"), 0))
-        ret = _last(m.get(RETURN))
-        if e and len(e.get(EVAL_MEAN, [])):
-            evaluation = f"{_last(e[EVAL_MEAN]):.1f} ({int(_last(e['global_step'])):,})"
-        else:
-            evaluation = "none yet"
-        hours = _last(m.get("time/elapsed_seconds"), 0.0) / 3600
-        speed = _last(m.get("time/steps_per_second"))
-        rows.append(
-            f"| {run.env_id} | {steps:,} | {total:,} | {games:,} | "
-            f"{'n/a' if math.isnan(ret) else f'{ret:.1f}'} | {evaluation} | {hours:.2f} | {speed:.0f} | "
-            f"{ZOO_REFERENCE.get(run.env_id, 'n/a')} |"
-        )
-    return "\n".join(rows) + "\n"
+def write_block(page: Path, text: str) -> None:
+    """Replace the page's block between ``<!-- results-atari:start/end -->`` (if it has them)."""
+    start, end = "<!-- results-atari:start -->", "<!-- results-atari:end -->"
+    content = page.read_text()
+    if start not in content or end not in content:
+        return
+    head, rest = content.split(start, 1)
+    page.write_text(f"{head}{start}\n{text}{end}{rest.split(end, 1)[1]}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python scripts/atari_results.py", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="results/atari", help="output folder (default: results/atari)")
-    parser.add_argument("--runs", default="runs/results", help="where the training runs go (git-ignored)")
-    parser.add_argument("--envs", nargs="+", default=list(ENVS))
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--runs", default="runs/atari", help="where the training runs go (git-ignored)")
     parser.add_argument(
         "--minutes",
         type=float,
-        default=17.0,
-        help="training time per game in this invocation (default: 17); 0 only rewrites the results",
+        default=180.0,
+        help="training time of this invocation, all runs together (default: 180); 0 only rewrites the results",
+    )
+    parser.add_argument("--games", nargs="+", default=None, help="only these games of the plan (smoke tests)")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="override every run's step budget (smoke tests only: new runs)"
     )
     parser.add_argument(
-        "--readme", default=None, help="also rewrite the results-atari block of this Markdown page (docs/atari.md)"
+        "--train-args", default="", help="extra a2c train flags for new runs (smoke tests: --final-eval-episodes 2)"
     )
-    parser.add_argument(
-        "--total-steps", type=int, default=None, help="override the presets' 10M steps for new runs (smoke tests only)"
-    )
+    parser.add_argument("--readme", default=None, help="also rewrite the results-atari block of this Markdown page")
     args = parser.parse_args(argv)
     out, runs = Path(args.out), Path(args.runs)
     out.mkdir(parents=True, exist_ok=True)
-    extra = [] if args.total_steps is None else ["--total-steps", str(args.total_steps)]
+    plan = [(g, s, args.steps or b) for g, s, b in PLAN if args.games is None or g in args.games]
+    if not plan:
+        games = ", ".join(dict.fromkeys(g for g, _, _ in PLAN))
+        raise SystemExit(f"--games: none of {args.games} is in the plan ({games})")
 
-    # TRAIN: each game in turn, for its share of the budget (resuming where it stopped).
-    run_dirs = [run_dir_for(runs, env, args.seed) for env in args.envs]
+    # TRAIN: the plan in order, each unfinished run for the time that is left.
+    deadline = time.monotonic() + args.minutes * 60
     states = {}
-    for env, run_dir in zip(args.envs, run_dirs):
-        states[env] = train_for(run_dir, env, args.seed, args.minutes * 60, extra) if args.minutes > 0 else "kept"
-    run_dirs = [d for d in run_dirs if (d / "metrics.csv").is_file()]
-    if not run_dirs:
-        raise SystemExit("no Atari run has logged anything yet; give it more --minutes")
+    for env_id, seed, budget in plan:
+        run_dir = run_dir_for(runs, env_id, seed)
+        seconds = deadline - time.monotonic()
+        states[run_dir] = train_for(run_dir, env_id, seed, budget, seconds, shlex.split(args.train_args))
 
     from a2c.common.tf_setup import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    # CURVES AND TABLE
-    curves = plot_against_zoo(run_dirs, out)
-    table = progress_table(run_dirs)
-    command = "python scripts/atari_results.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    (out / "results.md").write_text(
-        "# Atari results (work in progress)\n\nProduced by `" + command.strip() + "` (see docs/atari.md): each "
-        "invocation trains every game for its share of time and resumes the same runs; "
-        "\"of\" is the preset's budget (the zoo's). Training returns are whole games (all lives), unclipped; "
-        "greedy evaluations are whole games on seeds 1,000,000 + k.\n\n"
-        + table
-        + "\n## Learning curves\n\n"
-        + "\n".join(f"![{env}]({Path(p).name})" for env, p in curves.items())
-        + "\n"
+    # SCORE: the runs' final evaluations, and the random policy on the same seeds (computed once per game).
+    records = [run_record(run_dir_for(runs, g, s), g, s, b, states[run_dir_for(runs, g, s)]) for g, s, b in plan]
+    results_file = out / "results.json"
+    previous = json.loads(results_file.read_text()) if results_file.is_file() else {}
+    randoms: dict[str, dict[str, Any]] = previous.get("random", {})
+    for r in records:
+        if r.get("eval_seeds") is None:
+            continue
+        first, last = r["eval_seeds"]
+        key = {"episodes": last - first + 1, "seed": first}
+        known = randoms.get(r["env_id"])
+        if known is None or {k: known[k] for k in key} != key:
+            import numpy as np
+
+            returns = random_scores(r["env_id"], key["episodes"], first)
+            randoms[r["env_id"]] = {**key, "mean": float(np.mean(returns)), "std": float(np.std(returns))}
+            randoms[r["env_id"]]["returns"] = returns
+    rows = game_rows(records, randoms)
+    run_dirs = [run_dir_for(runs, g, s) for g, s, _ in plan if (run_dir_for(runs, g, s) / "metrics.csv").is_file()]
+    curves = plot_against_zoo(run_dirs, out, randoms) if run_dirs else {}
+    command = "python scripts/atari_results.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    body = tables(records, rows, randoms)
+    results_file.write_text(
+        json.dumps({"command": command.strip(), "games": rows, "runs": records, "random": randoms}, indent=2) + "\n"
     )
-    (out / "progress.json").write_text(json.dumps({"last_invocation": states}, indent=2) + "\n")
+    protocol = (
+        "Final evaluations: the sampled policy (the Atari settings' `eval_policy`), whole games (all lives, "
+        "unclipped) on seeds 1,000,000 + k, which no training env uses, each game's action draws seeded from "
+        "its seed; the greedy policy on the same seeds beside it; the random policy by the same evaluator on "
+        "the same seeds. Training returns are whole games too, sampled actions. Each invocation resumes the "
+        "same runs (see docs/atari.md).\n\n"
+    )
+    figures = "\n".join(f"![{env}]({Path(p).name})" for env, p in curves.items())
+    (out / "results.md").write_text(
+        f"# Atari results\n\nProduced by `{command.strip()}`. {protocol}{body}\n## Learning curves\n\n{figures}\n"
+    )
     if args.readme:
-        reference = "\n".join(f"| {env} | {ZOO_REFERENCE.get(env, 'n/a')} after 10M steps (zoo) |" for env in args.envs)
-        update_readme(
-            Path(args.readme), table, reference, str(next(iter(curves.values()))), command.strip(), "results-atari"
+        links = "\n".join(f"![{env}]({(out / Path(p).name).as_posix()})" for env, p in curves.items())
+        write_block(
+            Path(args.readme),
+            f"_Generated by `{command.strip()}`; do not edit by hand._\n\n{body}\n{links}\n",
         )
     print(f"wrote {out / 'results.md'}")
     return 0

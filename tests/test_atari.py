@@ -304,10 +304,12 @@ def test_tiny_cnn_trains_on_a_real_game_and_its_export_takes_uint8_frames(tmp_pa
     assert code == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["total_steps"] == 320
-    from atari_results import plot_against_zoo, progress_table  # make results-atari's table and curves
+    from atari_results import game_rows, plot_against_zoo, run_record, tables  # make results-atari's parts
 
-    assert "| ALE/Breakout-v5 | 320 | 320 |" in progress_table([run])
-    assert plot_against_zoo([run], tmp_path)["ALE/Breakout-v5"].stat().st_size > 0
+    record = run_record(run, GAME, 0, 320, "finished")
+    randoms = {GAME: {"mean": 1.0, "std": 0.5}}
+    assert "| ALE/Breakout-v5 s0 | 320 | 320 | finished |" in tables([record], game_rows([record], randoms), randoms)
+    assert plot_against_zoo([run], tmp_path, randoms)["ALE/Breakout-v5"].stat().st_size > 0
     loaded = tf.saved_model.load(str(run / "saved_model"))
     spec = loaded.signatures["serving_default"].structured_input_signature[1]
     (obs_spec,) = spec.values()
@@ -429,3 +431,20 @@ def test_interrupted_atari_run_resumes_on_its_own_vector_env(tmp_path, vector, c
     summary = resume(run).summary
     assert summary["total_steps"] == 30 and summary["resumed_at_updates"] == [2]
     assert "state cannot be saved" in capsys.readouterr().err
+
+
+def test_results_atari_judges_targets_on_finished_seeds_against_random_play_on_the_same_seeds():
+    from atari_results import game_rows, random_scores
+
+    def record(seed: int, mean: float | None) -> dict:
+        return {"env_id": "ALE/Seaquest-v5", "seed": seed, "budget": 1_000_000, "eval_mean": mean}
+
+    randoms = {"ALE/Seaquest-v5": {"mean": 50.0, "std": 10.0}}
+    (row,) = game_rows([record(0, 300.0), record(1, None)], randoms)
+    assert row["met"] is None and row["target_level"] == 200.0  # 4x random; one seed still training
+    (row,) = game_rows([record(0, 300.0), record(1, 150.0)], randoms)
+    assert row["met"] is True and row["times_random"] == 4.5
+    (row,) = game_rows([record(0, 100.0), record(1, 150.0)], randoms)
+    assert row["met"] is False
+    # The random policy is seeded per game: the same seeds give the same games.
+    assert random_scores(GAME, 1, 1_000_000) == random_scores(GAME, 1, 1_000_000)

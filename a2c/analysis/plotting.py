@@ -204,7 +204,7 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None, tit
             label = _group_label(env_id, env_runs, len(groups))
             drawn |= _draw_band(ax, env_runs, column, color, _train_label(label, env_runs))
             if column == RETURN:
-                _draw_evaluations(ax, env_runs, color, f"{label}: greedy evaluation")
+                _draw_evaluations(ax, env_runs, color, f"{label}: {env_runs[0].eval_policy} evaluation")
         ax.set_title(name)
         _format_step_axis(ax)
         ax.grid(alpha=0.3)
@@ -243,7 +243,7 @@ def plot_learning_curve(
     for i, (env_id, runs) in enumerate(groups.items()):
         label = _group_label(env_id, runs, len(groups))
         _draw_band(ax, runs, RETURN, f"C{i % 10}", _train_label(label, runs))
-        _draw_evaluations(ax, runs, f"C{i % 10}", f"{label}: greedy evaluation")
+        _draw_evaluations(ax, runs, f"C{i % 10}", f"{label}: {runs[0].eval_policy} evaluation")
     _format_step_axis(ax)
     ax.set_ylabel("episode return")
     ax.grid(alpha=0.3)

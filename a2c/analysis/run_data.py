@@ -33,6 +33,7 @@ class RunData:
     metrics: dict[str, np.ndarray]
     evaluations: dict[str, np.ndarray] = field(default_factory=dict)
     summary: dict[str, Any] | None = None
+    eval_policy: str = "greedy"  # how its evaluations played (config.toml; greedy before the field)
 
 
 def read_csv_columns(path: str | Path) -> dict[str, np.ndarray]:
@@ -83,7 +84,7 @@ def load_run(run_dir: str | Path) -> RunData:
     evaluations = {}
     if (run_dir / "evaluations.csv").is_file():
         evaluations = read_csv_columns(run_dir / "evaluations.csv")
-    return RunData(run_dir, str(env_id), seed, metrics, evaluations, summary)
+    return RunData(run_dir, str(env_id), seed, metrics, evaluations, summary, str(config.get("eval_policy", "greedy")))
 
 
 def group_by_env(runs: Iterable[RunData]) -> dict[str, list[RunData]]:
