@@ -91,7 +91,7 @@ def train_for(run_dir: Path, env_id: str, seed: int, budget: int, seconds: float
     if (run_dir / "summary.json").is_file():
         return "finished"
     if seconds <= 0:
-        return "waiting"
+        return "in progress" if (run_dir / "metrics.csv").is_file() else "not started"
     a2c = [sys.executable, "-m", "a2c", "train", "--no-progress"]
     if has_checkpoint(run_dir):
         cmd = [*a2c, "--resume", str(run_dir)]
@@ -154,6 +154,10 @@ def run_record(run_dir: Path, env_id: str, seed: int, budget: int, state: str) -
         return {**record, "steps": 0}
     run = load_run(run_dir)
     m = run.metrics
+    if (run_dir / "config.toml").is_file():  # its own budget (a smoke test's --steps, say)
+        from a2c.config.resolve import make_config
+
+        record["budget"] = make_config({}, run_dir / "config.toml").total_steps
     record.update(
         steps=int(_last(m["global_step"], 0)),
         games=int(_last(m.get("rollout/episodes"), 0)),
@@ -268,6 +272,7 @@ def plot_against_zoo(run_dirs: list[Path], out: Path, randoms: dict[str, dict[st
         if points:
             xs, ys = zip(*points)
             ax.plot(xs, ys, "k^", label="zoo A2C (read from its curves)")
+            ax.set_xlim(0, max(ax.get_xlim()[1], 1.05 * max(xs)))  # the zoo's points even before a run gets there
         ax.legend(fontsize="small", loc="best")
         paths[env_id] = out / f"learning_curve_{safe_name(env_id)}.png"
         save_figure(fig, paths[env_id])
@@ -327,11 +332,21 @@ def main(argv: list[str] | None = None) -> int:
     results_file = out / "results.json"
     previous = json.loads(results_file.read_text()) if results_file.is_file() else {}
     randoms: dict[str, dict[str, Any]] = previous.get("random", {})
+    from a2c.artifacts.evaluate import EVAL_SEED_BASE
+    from a2c.config.resolve import make_config
+
     for r in records:
-        if r.get("eval_seeds") is None:
+        run_dir = run_dir_for(runs, r["env_id"], r["seed"])
+        if r.get("eval_seeds") is not None:
+            first, last = r["eval_seeds"]
+        elif (run_dir / "config.toml").is_file():  # the seeds its final evaluation will play
+            first = EVAL_SEED_BASE
+            last = first + make_config({}, run_dir / "config.toml").final_eval_episodes - 1
+        else:
             continue
-        first, last = r["eval_seeds"]
         key = {"episodes": last - first + 1, "seed": first}
+        if key["episodes"] < 1:
+            continue
         known = randoms.get(r["env_id"])
         if known is None or {k: known[k] for k in key} != key:
             import numpy as np
