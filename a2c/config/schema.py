@@ -31,6 +31,7 @@ ObsScaling = Literal["none", "bounds"]
 Trunk = Literal["mlp", "nature_cnn"]
 NetArch = Literal["shared", "separate"]
 AtariVector = Literal["ale", "gymnasium"]
+Recurrent = Literal["none", "lstm", "gru"]
 
 
 def _doc(text: str, **kwargs: Any) -> Any:
@@ -99,6 +100,13 @@ class Config:
         default="shared",
     )
     activation: Activation = _doc("activation of the trunk", default="tanh")
+    recurrent: Recurrent = _doc(
+        "a recurrent cell between the trunk and the heads: 'lstm', 'gru' or 'none'; rollouts carry each env's "
+        "cell state (reset at episode starts) and the update unrolls the cell over the rollout's n_steps "
+        "(docs/recurrent.md); standard trainer, local envs, shared net_arch, Box/Discrete observations",
+        default="none",
+    )
+    recurrent_size: int = _doc("units of the recurrent cell (with recurrent lstm or gru)", default=64)
     obs_scaling: ObsScaling = _doc(
         "'bounds' divides each observation feature by its finite bound (a Rescaling layer "
         "in the model, so exports take raw observations); 'none' feeds them as they are",
@@ -254,6 +262,21 @@ class Config:
             ),
             (math.isfinite(self.log_std_init), f"log_std_init must be finite; got {self.log_std_init}"),
             (self.workers >= 0, f"workers must be >= 0; got {self.workers}"),
+            (self.recurrent_size > 0, f"recurrent_size must be positive; got {self.recurrent_size}"),
+            (
+                self.recurrent == "none" or not self.fused,
+                f"recurrent={self.recurrent} needs the standard trainer: fused mode's compiled loop does not carry "
+                "cell states (drop --fused)",
+            ),
+            (
+                self.recurrent == "none" or not self.workers,
+                f"recurrent={self.recurrent} needs envs in this process: Ray workers and A3C do not carry cell "
+                "states (drop --workers)",
+            ),
+            (
+                self.recurrent == "none" or self.net_arch == "shared",
+                f"recurrent={self.recurrent} puts one cell between the shared trunk and the heads; use net_arch shared",
+            ),
             (self.envs_per_worker >= 0, f"envs_per_worker must be >= 0; got {self.envs_per_worker}"),
             (
                 self.workers == 0 or self.workers * self.envs_per_worker == self.n_envs,

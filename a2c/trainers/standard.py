@@ -23,8 +23,9 @@ import gymnasium as gym
 from a2c.agent.distributions import distribution_for
 from a2c.agent.guard import FiniteGuard
 from a2c.agent.learner import UPDATE_METRICS, make_optimizer, make_update
-from a2c.agent.model import model_for, obs_norms_of
+from a2c.agent.model import model_for, obs_norms_of, state_size_of
 from a2c.agent.normalize import ReturnNormalizer
+from a2c.common.errors import ConfigError
 from a2c.config.schema import Config
 from a2c.envs.make import make_vec_env
 from a2c.trainers.base import StepOutput
@@ -79,6 +80,13 @@ class StandardTrainer:
                 f"the collector gathers {self.collector.n_steps} steps x {self.collector.num_envs} "
                 f"envs; the config says {cfg.n_steps} x {cfg.n_envs}"
             )
+        self.recurrent = state_size_of(self.model) > 0
+        if self.recurrent and not isinstance(self.collector, RolloutCollector):
+            self.collector.close()
+            raise ConfigError(
+                f"recurrent={cfg.recurrent} needs the local collector: {type(self.collector).__name__} does not "
+                "carry cell states"
+            )
         self.reward_norm = ReturnNormalizer(cfg.n_envs, cfg.gamma) if cfg.normalize_reward else None
         self.obs_norms = obs_norms_of(self.model)  # by Dict key (None: the single input)
         self.report = self.collector if isinstance(self.collector, CollectorReport) else None
@@ -106,7 +114,8 @@ class StandardTrainer:
             # the batch through the statistics that include it, as VecNormalize's would.
             norm.update((batch.obs if key is None else batch.obs[key])[:-1])
         # UPDATE: returns, advantages, loss, gradient step (one compiled call).
-        metrics = self.update(batch)
+        memory = getattr(self.collector, "memory", None) if self.recurrent else None
+        metrics = self.update(batch, memory) if memory is not None else self.update(batch)
         self._push_weights()
         if self.report is not None:
             metrics = {**metrics, **self.report.metrics()}
