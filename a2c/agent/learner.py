@@ -16,7 +16,7 @@ on the learner).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 import keras
 import tensorflow as tf
@@ -181,7 +181,8 @@ def compute_loss(
     t, n = batch.rewards.shape[0], batch.rewards.shape[1]
     last_value = None
     if memory is not None:
-        seq = unroll(model, batch.obs, tf.cast(memory.state, model.inputs[1].dtype), memory.starts, training=True)
+        dtype = cast(keras.Model, model).inputs[1].dtype  # a recurrent model (never a population's forward)
+        seq = unroll(model, batch.obs, tf.cast(memory.state, dtype), memory.starts, training=True)
         out = {k: merge_time(v[:-1]) for k, v in seq.items() if k != "state"}
         last_value = tf.stop_gradient(seq["value"][-1])
     else:

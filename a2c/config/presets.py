@@ -126,15 +126,16 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Partially observed (velocities removed, a2c.envs.novel): a recurrent cell carries what the
     # velocities said; tuned with short runs (docs/recurrent.md, results/recurrent.md).
     "CartPoleNoVel-v1": dict(
-        total_steps=500_000,
+        total_steps=1_000_000,
         n_envs=16,
         n_steps=16,
         lr=1e-3,
+        lr_schedule="linear",
         reward_scale=0.1,
         hidden_sizes=(64,),
         recurrent="lstm",
         recurrent_size=64,
-        eval_every=50_000,
+        eval_every=100_000,
     ),
     "PendulumNoVel-v1": dict(
         total_steps=2_000_000,

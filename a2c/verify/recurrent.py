@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import keras
 import numpy as np
@@ -36,6 +36,7 @@ import tensorflow as tf
 
 from a2c.agent.losses import a2c_loss
 from a2c.agent.model import build_actor_critic, recurrent_cell_of, unroll
+from a2c.config.schema import Recurrent
 
 TERMS = ("policy_loss", "value_loss", "entropy", "total_loss")
 UnrollFn = Callable[..., dict[str, tf.Tensor]]
@@ -86,7 +87,9 @@ class RecurrentReport:
 
 def small_recurrent_model(kind: str = "lstm", seed: int = 0) -> keras.Model:
     """The checked model: 2 features -> Dense(3, tanh) -> cell of 2 units -> 2 actions and a value."""
-    return build_actor_critic(2, 2, (3,), "tanh", recurrent=kind, recurrent_size=2, seed=seed, dtype="float64")
+    return build_actor_critic(
+        2, 2, (3,), "tanh", recurrent=cast(Recurrent, kind), recurrent_size=2, seed=seed, dtype="float64"
+    )
 
 
 def make_recurrent_point(model: keras.Model, steps: int = 5, envs: int = 2, seed: int = 0) -> RecurrentPoint:
