@@ -49,7 +49,6 @@ def tiny(tmp_path, name, **overrides):
     ("overrides", "message"),
     [
         ({"fused": True}, "fused mode"),
-        ({"workers": 2, "n_envs": 2, "envs_per_worker": 1}, "Ray workers and A3C"),
         ({"net_arch": "separate"}, "net_arch shared"),
         ({"recurrent_size": 0}, "recurrent_size must be positive"),
         ({"recurrent": "rnn"}, "recurrent must be one of none, lstm, gru"),

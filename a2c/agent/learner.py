@@ -16,7 +16,7 @@ on the learner).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeAlias, cast
+from typing import Any, TypeAlias
 
 import keras
 import tensorflow as tf
@@ -181,8 +181,10 @@ def compute_loss(
     t, n = batch.rewards.shape[0], batch.rewards.shape[1]
     last_value = None
     if memory is not None:
-        dtype = cast(keras.Model, model).inputs[1].dtype  # a recurrent model (never a population's forward)
-        seq = unroll(model, batch.obs, tf.cast(memory.state, dtype), memory.starts, training=True)
+        state = memory.state
+        if isinstance(model, keras.Model):  # a forward function gets it in the model's dtype already
+            state = tf.cast(state, model.inputs[1].dtype)
+        seq = unroll(model, batch.obs, state, memory.starts, training=True)
         out = {k: merge_time(v[:-1]) for k, v in seq.items() if k != "state"}
         last_value = tf.stop_gradient(seq["value"][-1])
     else:
@@ -298,7 +300,12 @@ def clip_gradients(
 
 
 def member_gradients(
-    model: keras.Model, weights: list[tf.Tensor], batch: Rollout, cfg: Config, next_obs: tf.Tensor | None = None
+    model: keras.Model,
+    weights: list[tf.Tensor],
+    batch: Rollout,
+    cfg: Config,
+    next_obs: tf.Tensor | None = None,
+    memory: Memory | None = None,
 ) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
     """The clipped gradients of the A2C loss at ``weights`` (the model's trainable
     variables' values) and the update's metrics but ``learning_rate``; graph code.
@@ -307,16 +314,19 @@ def member_gradients(
     for [`a2c.population.loop`][a2c.population.loop], which maps it over members with ``tf.vectorized_map``
     (each member's weights a slice of stacked variables; ``cfg`` may hold per-member
     tensors for scalar hyperparameters) and applies one optimizer step to the stacked
-    weights. ``model.stateless_call`` runs the same layers at these weights.
+    weights. ``model.stateless_call`` runs the same layers at these weights. ``memory``: a
+    recurrent model's (an A3C worker's rollout), see [`compute_loss`][a2c.agent.learner.compute_loss].
     """
     non_trainable = [v.value for v in model.non_trainable_variables]
+    if memory is not None:
+        memory = Memory(tf.cast(memory.state, model.inputs[1].dtype), memory.starts)
 
     def forward(x: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
         return model.stateless_call(weights, non_trainable, x, training=training)[0]
 
     with tf.GradientTape() as tape:
         tape.watch(weights)
-        total, metrics = compute_loss(forward, batch, cfg, next_obs)
+        total, metrics = compute_loss(forward, batch, cfg, next_obs, memory)
     grads = tape.gradient(total, weights)
     # tf.linalg.global_norm's L2Loss op cannot be vectorized (no pfor converter): the
     # same norm from squares and sums (equal up to float summation order).
@@ -332,22 +342,22 @@ GRADIENT_METRICS = tuple(k for k in UPDATE_METRICS if k != "learning_rate")
 
 def make_gradients(model: keras.Model, cfg: Config) -> HostCall:
     """Compile [`member_gradients`][a2c.agent.learner.member_gradients] at the model's current weights: ``Rollout ->
-    (clipped gradients, metrics)``, for an A3C worker (``cfg``'s n_envs: the worker's)."""
-
-    @tf.function(
-        input_signature=[
-            rollout_signature(
-                cfg, obs_spec_of(model), action_shape_of(model), distribution_of(model.output).action_dtype
-            )
-        ],
-        jit_compile=compiles_with_xla(model),
+    (clipped gradients, metrics)``, for an A3C worker (``cfg``'s n_envs: the worker's). A recurrent
+    model's: ``(Rollout, Memory) -> ...``, as [`make_update`][a2c.agent.learner.make_update]'s."""
+    signature = rollout_signature(
+        cfg, obs_spec_of(model), action_shape_of(model), distribution_of(model.output).action_dtype
     )
-    def gradients(batch: Rollout) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
+
+    def gradients(batch: Rollout, memory: Memory | None = None) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
         weights = [v.value for v in model.trainable_variables]
-        grads, metrics = member_gradients(model, weights, batch, cfg)
+        grads, metrics = member_gradients(model, weights, batch, cfg, memory=memory)
         return grads, {k: metrics[k] for k in GRADIENT_METRICS}
 
-    return HostCall(gradients)
+    xla = compiles_with_xla(model)
+    if state_size_of(model):
+        memory = memory_signature(cfg, state_size_of(model))
+        return HostCall(tf.function(gradients, input_signature=[signature, memory], jit_compile=xla))
+    return HostCall(tf.function(lambda batch: gradients(batch), input_signature=[signature], jit_compile=xla))
 
 
 def make_apply(model: keras.Model, optimizer: keras.optimizers.Optimizer, guard: FiniteGuard | None = None) -> HostCall:

@@ -103,7 +103,8 @@ class Config:
     recurrent: Recurrent = _doc(
         "a recurrent cell between the trunk and the heads: 'lstm', 'gru' or 'none'; rollouts carry each env's "
         "cell state (reset at episode starts) and the update unrolls the cell over the rollout's n_steps "
-        "(docs/recurrent.md); standard trainer, local envs, shared net_arch, Box/Discrete observations",
+        "(docs/recurrent.md); standard trainer (local envs, Ray workers or A3C), shared net_arch, Box/Discrete "
+        "observations",
         default="none",
     )
     recurrent_size: int = _doc("units of the recurrent cell (with recurrent lstm or gru)", default=64)
@@ -267,11 +268,6 @@ class Config:
                 self.recurrent == "none" or not self.fused,
                 f"recurrent={self.recurrent} needs the standard trainer: fused mode's compiled loop does not carry "
                 "cell states (drop --fused)",
-            ),
-            (
-                self.recurrent == "none" or not self.workers,
-                f"recurrent={self.recurrent} needs envs in this process: Ray workers and A3C do not carry cell "
-                "states (drop --workers)",
             ),
             (
                 self.recurrent == "none" or self.net_arch == "shared",

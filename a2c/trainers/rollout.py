@@ -71,6 +71,15 @@ class Collector(Protocol):
 
 
 @runtime_checkable
+class CarriesState(Protocol):
+    """A collector that carries recurrent cell states: ``memory`` is the last batch's
+    [`Memory`][a2c.agent.batch.Memory] (the state each env began it with, and its episode starts),
+    ``None`` for a feed-forward model."""
+
+    memory: Memory | None
+
+
+@runtime_checkable
 class CollectorReport(Protocol):
     """A collector with something of its own to log (remote workers: restarts, broadcast
     cost): ``metric_columns`` are extra metrics.csv columns, [`metrics`][a2c.trainers.rollout.CollectorReport.metrics]

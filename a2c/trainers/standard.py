@@ -16,7 +16,7 @@ one compiled update per rollout, the rollouts coming from a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 
@@ -29,7 +29,7 @@ from a2c.common.errors import ConfigError
 from a2c.config.schema import Config
 from a2c.envs.make import make_vec_env
 from a2c.trainers.base import StepOutput
-from a2c.trainers.rollout import Collector, CollectorReport, RolloutCollector
+from a2c.trainers.rollout import CarriesState, Collector, CollectorReport, RolloutCollector
 
 
 class StandardTrainer:
@@ -81,11 +81,11 @@ class StandardTrainer:
                 f"envs; the config says {cfg.n_steps} x {cfg.n_envs}"
             )
         self.recurrent = state_size_of(self.model) > 0
-        if self.recurrent and not isinstance(self.collector, RolloutCollector):
+        if self.recurrent and not isinstance(self.collector, CarriesState):
             self.collector.close()
             raise ConfigError(
-                f"recurrent={cfg.recurrent} needs the local collector: {type(self.collector).__name__} does not "
-                "carry cell states"
+                f"recurrent={cfg.recurrent} needs a collector that carries cell states: "
+                f"{type(self.collector).__name__} does not"
             )
         self.reward_norm = ReturnNormalizer(cfg.n_envs, cfg.gamma) if cfg.normalize_reward else None
         self.obs_norms = obs_norms_of(self.model)  # by Dict key (None: the single input)
@@ -114,8 +114,12 @@ class StandardTrainer:
             # the batch through the statistics that include it, as VecNormalize's would.
             norm.update((batch.obs if key is None else batch.obs[key])[:-1])
         # UPDATE: returns, advantages, loss, gradient step (one compiled call).
-        memory = getattr(self.collector, "memory", None) if self.recurrent else None
-        metrics = self.update(batch, memory) if memory is not None else self.update(batch)
+        if self.recurrent:
+            memory = cast(CarriesState, self.collector).memory
+            assert memory is not None  # set by every collection of a recurrent model
+            metrics = self.update(batch, memory)
+        else:
+            metrics = self.update(batch)
         self._push_weights()
         if self.report is not None:
             metrics = {**metrics, **self.report.metrics()}
