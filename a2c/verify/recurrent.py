@@ -172,8 +172,13 @@ class _StepFunctions:
         self.n_actions = int(model.get_layer("policy_logits").units)
         self.shapes = {v.path: tuple(v.shape) for v in model.trainable_variables}
         self.names = list(self.shapes)
+        # Symbol names that are Python identifiers: lambdify would otherwise substitute a dummy
+        # for each one in every expression first (most of this class's build time).
         syms = {
-            n: sp.Matrix(*(s if len(s) == 2 else (1, s[0])), lambda i, j, n=n: sp.Symbol(f"{n}[{i},{j}]"))
+            n: sp.Matrix(
+                *(s if len(s) == 2 else (1, s[0])),
+                lambda i, j, n=n: sp.Symbol(f"{n.replace('/', '__')}_{i}_{j}"),
+            )
             for n, s in self.shapes.items()
         }
         self.param_symbols = [x for n in self.names for x in syms[n]]
@@ -237,7 +242,7 @@ class _StepFunctions:
         step_args = [*self.x_syms, *self.s_syms, *self.param_symbols]
         wrt = [*self.s_syms, *self.param_symbols]
         self.forward = sp.lambdify(step_args, outputs, "numpy", cse=True)
-        self.jac = sp.lambdify(step_args, [[sp.diff(e, q) for q in wrt] for e in outputs], "numpy")
+        self.jac = sp.lambdify(step_args, [[sp.diff(e, q) for q in wrt] for e in outputs], "numpy", cse=True)
 
     def flat(self, weights: dict[str, np.ndarray]) -> list[float]:
         return [float(v) for n in self.names for v in np.asarray(weights[n]).reshape(-1)]
