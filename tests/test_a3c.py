@@ -137,6 +137,7 @@ def test_a3c_trains_multi_discrete_and_multi_binary_policies(local_ray, tmp_path
     assert all(np.isfinite(float(rows[-1][f"train/{k}"])) for k in GRADIENT_METRICS)
 
 
+@pytest.mark.slow
 def test_a3c_trains_a_recurrent_policy(local_ray, tmp_path):
     """Each worker carries its own envs' cell states and unrolls its gradients from them; the
     run directory evaluates as a recurrent one."""
