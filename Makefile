@@ -9,7 +9,7 @@ CONSTRAINTS ?= constraints.txt
 PIN    := $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 LOCK_VENV := .venv-lock
 
-.PHONY: setup lock train test check lint typecheck imports docs docs-serve test-slow bench bench-fused bench-ray bench-population sweep-presets results results-continuous bench-pendulum bench-atari results-atari notebook clean
+.PHONY: setup lock train test check lint typecheck imports docs docs-serve test-slow bench bench-fused bench-ray bench-population sweep-presets results results-continuous bench-pendulum bench-atari results-atari results-recurrent notebook clean
 
 setup: $(STAMP)
 
@@ -73,6 +73,11 @@ bench: setup
 	$(BIN)/python benchmarks/bench_cartpole.py --out results/benchmark_cartpole.json
 	$(BIN)/python benchmarks/bench_fused.py --seeds 5 --skip scaling,acrobot --impls sb3,standard,fused_graph \
 		--out results/solve_benchmark.json
+
+## Recurrent (LSTM) vs feed-forward A2C on the velocity-free CartPoleNoVel-v1 (3 seeds each) and an LSTM on
+## PendulumNoVel-v1: results/recurrent.{json,md,png} (~30 min on 2 cores, one run at a time)
+results-recurrent: setup
+	$(BIN)/python benchmarks/bench_recurrent.py --jobs 1 --out results/recurrent.json
 
 ## 64 CartPole seeds trained as one population vs SB3 on one seed; wall time against population size 1..256 (~10 min)
 bench-population: setup

@@ -27,16 +27,29 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def test_gradients_then_apply_is_one_update():
-    """A worker's gradients applied by the learner = the standard trainer's update."""
-    cfg = make_config({"n_envs": 4, "n_steps": 5, "lr": 1e-2})
+RECURRENT = {"env_id": "CartPoleNoVel-v1", "recurrent": "lstm", "recurrent_size": 4, "hidden_sizes": (4,)}
+
+
+@pytest.mark.parametrize("overrides", [{}, RECURRENT], ids=["feed-forward", "lstm"])
+def test_gradients_then_apply_is_one_update(overrides):
+    """A worker's gradients applied by the learner = the standard trainer's update (a recurrent
+    model's: both unrolled from the rollout-start states, over a window with episode starts)."""
+    cfg = make_config({"n_envs": 4, "n_steps": 5, "lr": 1e-2, **overrides})
     env = make_vec_env(cfg.env_id, cfg.n_envs)
     model = model_for(cfg, env.single_observation_space, env.single_action_space)
-    batch, _ = RolloutCollector(env, model, cfg.n_steps, seed=0).collect()
+    collector = RolloutCollector(env, model, cfg.n_steps, seed=0)
+    for _ in range(20):  # CartPole's random episodes are short: a window with an episode start inside
+        batch, _ = collector.collect()
+        memory = collector.memory
+        if memory is None or (memory.starts[1:].sum() > 0 and np.abs(memory.state).max() > 0):
+            break
+    else:
+        raise AssertionError("no episode started inside a window")
+    args = (batch,) if memory is None else (batch, memory)
     twin = model_for(cfg, env.single_observation_space, env.single_action_space)
     twin.set_weights(model.get_weights())
-    expected = make_update(twin, make_optimizer(cfg), cfg)(batch)
-    grads, metrics = make_gradients(model, cfg)(batch)
+    expected = make_update(twin, make_optimizer(cfg), cfg)(*args)
+    grads, metrics = make_gradients(model, cfg)(*args)
     applied = make_apply(model, make_optimizer(cfg))(
         [g.numpy() for g in grads], {k: float(v) for k, v in metrics.items()}
     )
@@ -120,6 +133,20 @@ def test_a3c_trains_multi_discrete_and_multi_binary_policies(local_ray, tmp_path
     cfg = a3c_cfg(tmp_path, env_id=f"tests.spaces_envs:A2CTest/{env}-v0", eval_every=0)
     result = train(cfg, quiet=True)
     assert result.summary["total_steps"] == 1000 and result.summary["worker_restarts"] == 0
+    rows = read_csv(result.run_dir / "metrics.csv")
+    assert all(np.isfinite(float(rows[-1][f"train/{k}"])) for k in GRADIENT_METRICS)
+
+
+@pytest.mark.slow
+def test_a3c_trains_a_recurrent_policy(local_ray, tmp_path):
+    """Each worker carries its own envs' cell states and unrolls its gradients from them; the
+    run directory evaluates as a recurrent one."""
+    from a2c.agent.model import state_size_of
+
+    cfg = a3c_cfg(tmp_path, **{**RECURRENT, "recurrent": "gru"}, total_steps=400, eval_every=0)
+    result = train(cfg, quiet=True)
+    assert result.summary["total_steps"] == 400 and result.summary["worker_restarts"] == 0
+    assert state_size_of(result.model) == 4 and result.summary["eval_episodes"] == 2
     rows = read_csv(result.run_dir / "metrics.csv")
     assert all(np.isfinite(float(rows[-1][f"train/{k}"])) for k in GRADIENT_METRICS)
 

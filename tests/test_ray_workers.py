@@ -95,6 +95,52 @@ def test_workers_gather_the_local_collectors_batch_and_restore_their_state(local
         local.close()
 
 
+def test_recurrent_workers_carry_their_envs_cell_states(local_ray):
+    """Each worker carries (and resets) its envs' cell states: the joined batch and its
+    rollout-start states and episode starts are a local collector's over all the envs; a
+    checkpoint's state puts the states back."""
+    cfg = make_config(
+        {
+            "env_id": "CartPoleNoVel-v1",
+            "workers": 2,
+            "envs_per_worker": 2,
+            "n_steps": 8,
+            "seed": 5,
+            "recurrent": "gru",
+            "recurrent_size": 4,
+            "hidden_sizes": (4,),
+        }
+    )
+    env = make_vec_env(cfg.env_id, cfg.n_envs)
+    model = model_for(cfg, env.single_observation_space, env.single_action_space)
+    local = RolloutCollector(env, model, cfg.n_steps, cfg.seed)
+    remote = RayCollector(cfg)
+    try:
+        remote.set_weights(model.get_weights())
+        resets = 0.0
+        for k in range(4):
+            a, _ = local.collect()
+            b, _ = remote.collect()
+            for field in a._fields:
+                np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=f"round {k}: {field}")
+            assert local.memory is not None and remote.memory is not None
+            np.testing.assert_array_equal(local.memory.starts, remote.memory.starts, err_msg=f"round {k}")
+            np.testing.assert_allclose(local.memory.state, remote.memory.state, atol=1e-6, err_msg=f"round {k}")
+            resets += remote.memory.starts[1:].sum()
+        assert resets > 0 and np.abs(remote.memory.state).max() > 0  # episodes began inside the windows
+        saved = json.loads(json.dumps(remote.state()))
+        after, _ = remote.collect()
+        memory = remote.memory
+        remote.collect()
+        assert remote.load_state(saved) == []
+        again, _ = remote.collect()
+        np.testing.assert_array_equal(after.actions, again.actions)
+        np.testing.assert_array_equal(memory.state, remote.memory.state)
+    finally:
+        remote.close()
+        local.close()
+
+
 @pytest.mark.slow
 def test_resumed_worker_run_matches_an_uninterrupted_one(local_ray, tmp_path):
     whole = train(worker_cfg(tmp_path, "whole"), quiet=True)

@@ -24,6 +24,14 @@ class Rollout(NamedTuple):
     valid: np.ndarray  # (T, N) float32, 0 for autoreset steps
 
 
+class Memory(NamedTuple):
+    """What a recurrent model's update needs besides the batch: the cell state each env had when
+    the rollout began, and where episodes start (the state is zeroed before that step's cell)."""
+
+    state: np.ndarray  # (N, state_size) float32, before obs[0] (not yet reset by starts[0])
+    starts: np.ndarray  # (T + 1, N) float32, 1 where obs[t] is a new episode's first observation
+
+
 class EpisodeStats(NamedTuple):
     returns: list[float]
     lengths: list[int]

@@ -21,12 +21,12 @@ from typing import Any, TypeAlias
 import keras
 import tensorflow as tf
 
-from a2c.agent.batch import Rollout
+from a2c.agent.batch import Memory, Rollout
 from a2c.agent.dispatch import HostCall
 from a2c.agent.distributions import distribution_of
 from a2c.agent.guard import FiniteGuard
 from a2c.agent.losses import a2c_loss, explained_variance
-from a2c.agent.model import action_shape_of, compiles_with_xla, obs_spec_of, tensor_spec
+from a2c.agent.model import action_shape_of, compiles_with_xla, obs_spec_of, state_size_of, tensor_spec, unroll
 from a2c.agent.optim import RMSpropEpsOutside, RMSpropTFLike
 from a2c.agent.returns import gae
 from a2c.config.schema import Config
@@ -97,8 +97,21 @@ def rollout_signature(
     )
 
 
+def memory_signature(cfg: Config, state_size: int) -> Memory:
+    """The TensorSpecs of a recurrent batch's [`Memory`][a2c.agent.batch.Memory]."""
+    return Memory(
+        state=tf.TensorSpec([cfg.n_envs, state_size], tf.float32),
+        starts=tf.TensorSpec([cfg.n_steps + 1, cfg.n_envs], tf.float32),
+    )
+
+
 def batch_returns(
-    model: Forward, batch: Rollout, cfg: Config, next_obs: tf.Tensor | None = None, values: tf.Tensor | None = None
+    model: Forward,
+    batch: Rollout,
+    cfg: Config,
+    next_obs: tf.Tensor | None = None,
+    values: tf.Tensor | None = None,
+    last_value: tf.Tensor | None = None,
 ) -> tf.Tensor:
     """GAE returns (T, N) of a batch under the model's current weights, without gradient.
 
@@ -115,13 +128,18 @@ def batch_returns(
     that autoreset in the SAME step (the TensorFlow ports in [`a2c.envs.tf_envs`][a2c.envs.tf_envs], used
     by [`a2c.trainers.fused`][a2c.trainers.fused]) need it: their ``obs[t + 1]`` already is the next episode's
     first observation, and the final one only comes as ``final_obs``.
+
+    ``last_value`` (N,), when given, is ``V(obs[T])`` already computed (a recurrent model's, from
+    the state its unroll reached there).
     """
     t, n = batch.rewards.shape[0], batch.rewards.shape[1]
     if values is None:
         values = tf.reshape(model(merge_time(time_slice(batch.obs, slice(None, -1))))["value"], [t, n])
     values = tf.stop_gradient(values)
     if next_obs is None:
-        last = tf.reshape(model(time_slice(batch.obs, -1))["value"], [1, n])
+        if last_value is None:
+            last_value = model(time_slice(batch.obs, -1))["value"]
+        last = tf.reshape(last_value, [1, n])
         next_values = tf.concat([values[1:], tf.stop_gradient(last)], axis=0)
     else:
         next_obs = tf.nest.map_structure(lambda x, like: tf.cast(x, like.dtype), next_obs, batch.obs)
@@ -145,17 +163,33 @@ def time_slice(x: Any, index: int | slice) -> Any:
 
 
 def compute_loss(
-    model: Forward, batch: Rollout, cfg: Config, next_obs: tf.Tensor | None = None
+    model: Forward,
+    batch: Rollout,
+    cfg: Config,
+    next_obs: tf.Tensor | None = None,
+    memory: Memory | None = None,
 ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """The A2C loss of one batch under the model's current weights.
 
     Call it inside a tape: returns/advantages come from the same forward pass's values
     (plus ``V(obs[T])``) and carry no gradient.
     ``next_obs`` is passed to [`batch_returns`][a2c.agent.learner.batch_returns] (same-step autoreset envs).
+    ``memory``: a recurrent model's rollout-start state and episode starts; the model is then
+    unrolled over obs[0..T] from that state ([`a2c.agent.model.unroll`][a2c.agent.model.unroll]: truncated BPTT over the
+    rollout, the state zeroed at each episode start), and the loss is the same.
     """
-    out = model(merge_time(time_slice(batch.obs, slice(None, -1))), training=True)
     t, n = batch.rewards.shape[0], batch.rewards.shape[1]
-    returns = batch_returns(model, batch, cfg, next_obs, values=tf.reshape(out["value"], [t, n]))
+    last_value = None
+    if memory is not None:
+        state = memory.state
+        if isinstance(model, keras.Model):  # a forward function gets it in the model's dtype already
+            state = tf.cast(state, model.inputs[1].dtype)
+        seq = unroll(model, batch.obs, state, memory.starts, training=True)
+        out = {k: merge_time(v[:-1]) for k, v in seq.items() if k != "state"}
+        last_value = tf.stop_gradient(seq["value"][-1])
+    else:
+        out = model(merge_time(time_slice(batch.obs, slice(None, -1))), training=True)
+    returns = batch_returns(model, batch, cfg, next_obs, values=tf.reshape(out["value"], [t, n]), last_value=last_value)
     dist = distribution_of(out)
     flat_returns = tf.reshape(returns, [-1])
     mask = tf.reshape(batch.valid, [-1])
@@ -199,15 +233,24 @@ def make_update(
     """
     variables = model.trainable_variables
     optimizer.build(variables)
-
-    @tf.function(
-        input_signature=[
-            rollout_signature(
-                cfg, obs_spec_of(model), action_shape_of(model), distribution_of(model.output).action_dtype
-            )
-        ],
-        jit_compile=compiles_with_xla(model),
+    signature = rollout_signature(
+        cfg, obs_spec_of(model), action_shape_of(model), distribution_of(model.output).action_dtype
     )
+    if state_size_of(model):
+        # A recurrent model: ``update(batch, memory)``.
+        @tf.function(
+            input_signature=[signature, memory_signature(cfg, state_size_of(model))],
+            jit_compile=compiles_with_xla(model),
+        )
+        def update_recurrent(batch: Rollout, memory: Memory) -> dict[str, tf.Tensor]:
+            metrics = update_step(model, optimizer, batch, cfg, memory=memory)
+            if guard is not None:
+                guard.record(metrics)
+            return metrics
+
+        return HostCall(update_recurrent)
+
+    @tf.function(input_signature=[signature], jit_compile=compiles_with_xla(model))
     def update(batch: Rollout) -> dict[str, tf.Tensor]:
         metrics = update_step(model, optimizer, batch, cfg)
         if guard is not None:
@@ -223,18 +266,20 @@ def update_step(
     batch: Rollout,
     cfg: Config,
     next_obs: tf.Tensor | None = None,
+    memory: Memory | None = None,
 ) -> dict[str, tf.Tensor]:
     """One A2C update (loss, gradients, global-norm clip, optimizer step); graph code.
 
     The body of [`make_update`][a2c.agent.learner.make_update], exposed so that
     [`a2c.trainers.fused`][a2c.trainers.fused] runs the very same update inside its XLA-compiled loop. Build the
     optimizer on ``model.trainable_variables`` first. ``next_obs``: see
-    [`batch_returns`][a2c.agent.learner.batch_returns].
+    [`batch_returns`][a2c.agent.learner.batch_returns]; ``memory``: a recurrent model's, see
+    [`compute_loss`][a2c.agent.learner.compute_loss].
     """
     variables = model.trainable_variables
     lr = current_learning_rate(optimizer)
     with tf.GradientTape() as tape:
-        total, metrics = compute_loss(model, batch, cfg, next_obs)
+        total, metrics = compute_loss(model, batch, cfg, next_obs, memory)
     grads = tape.gradient(total, variables)
     grads, grad_norm = clip_gradients(grads, cfg.max_grad_norm)
     optimizer.apply_gradients(zip(grads, variables))
@@ -255,7 +300,12 @@ def clip_gradients(
 
 
 def member_gradients(
-    model: keras.Model, weights: list[tf.Tensor], batch: Rollout, cfg: Config, next_obs: tf.Tensor | None = None
+    model: keras.Model,
+    weights: list[tf.Tensor],
+    batch: Rollout,
+    cfg: Config,
+    next_obs: tf.Tensor | None = None,
+    memory: Memory | None = None,
 ) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
     """The clipped gradients of the A2C loss at ``weights`` (the model's trainable
     variables' values) and the update's metrics but ``learning_rate``; graph code.
@@ -264,16 +314,19 @@ def member_gradients(
     for [`a2c.population.loop`][a2c.population.loop], which maps it over members with ``tf.vectorized_map``
     (each member's weights a slice of stacked variables; ``cfg`` may hold per-member
     tensors for scalar hyperparameters) and applies one optimizer step to the stacked
-    weights. ``model.stateless_call`` runs the same layers at these weights.
+    weights. ``model.stateless_call`` runs the same layers at these weights. ``memory``: a
+    recurrent model's (an A3C worker's rollout), see [`compute_loss`][a2c.agent.learner.compute_loss].
     """
     non_trainable = [v.value for v in model.non_trainable_variables]
+    if memory is not None:
+        memory = Memory(tf.cast(memory.state, model.inputs[1].dtype), memory.starts)
 
     def forward(x: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
         return model.stateless_call(weights, non_trainable, x, training=training)[0]
 
     with tf.GradientTape() as tape:
         tape.watch(weights)
-        total, metrics = compute_loss(forward, batch, cfg, next_obs)
+        total, metrics = compute_loss(forward, batch, cfg, next_obs, memory)
     grads = tape.gradient(total, weights)
     # tf.linalg.global_norm's L2Loss op cannot be vectorized (no pfor converter): the
     # same norm from squares and sums (equal up to float summation order).
@@ -289,22 +342,22 @@ GRADIENT_METRICS = tuple(k for k in UPDATE_METRICS if k != "learning_rate")
 
 def make_gradients(model: keras.Model, cfg: Config) -> HostCall:
     """Compile [`member_gradients`][a2c.agent.learner.member_gradients] at the model's current weights: ``Rollout ->
-    (clipped gradients, metrics)``, for an A3C worker (``cfg``'s n_envs: the worker's)."""
-
-    @tf.function(
-        input_signature=[
-            rollout_signature(
-                cfg, obs_spec_of(model), action_shape_of(model), distribution_of(model.output).action_dtype
-            )
-        ],
-        jit_compile=compiles_with_xla(model),
+    (clipped gradients, metrics)``, for an A3C worker (``cfg``'s n_envs: the worker's). A recurrent
+    model's: ``(Rollout, Memory) -> ...``, as [`make_update`][a2c.agent.learner.make_update]'s."""
+    signature = rollout_signature(
+        cfg, obs_spec_of(model), action_shape_of(model), distribution_of(model.output).action_dtype
     )
-    def gradients(batch: Rollout) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
+
+    def gradients(batch: Rollout, memory: Memory | None = None) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
         weights = [v.value for v in model.trainable_variables]
-        grads, metrics = member_gradients(model, weights, batch, cfg)
+        grads, metrics = member_gradients(model, weights, batch, cfg, memory=memory)
         return grads, {k: metrics[k] for k in GRADIENT_METRICS}
 
-    return HostCall(gradients)
+    xla = compiles_with_xla(model)
+    if state_size_of(model):
+        memory = memory_signature(cfg, state_size_of(model))
+        return HostCall(tf.function(gradients, input_signature=[signature, memory], jit_compile=xla))
+    return HostCall(tf.function(lambda batch: gradients(batch), input_signature=[signature], jit_compile=xla))
 
 
 def make_apply(model: keras.Model, optimizer: keras.optimizers.Optimizer, guard: FiniteGuard | None = None) -> HostCall:

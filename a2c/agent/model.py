@@ -48,7 +48,7 @@ import tensorflow as tf
 
 from a2c.agent.distributions import PAD_LOGIT
 from a2c.agent.normalize import merge_moments
-from a2c.config.schema import Config, NetArch, Trunk
+from a2c.config.schema import Config, NetArch, Recurrent, Trunk
 from a2c.envs.spaces import (
     AnySpec,
     DictSpec,
@@ -96,6 +96,9 @@ OBS_NORM_LAYER = "obs_norm"
 VALUE_LAYER = "value"
 #: MultiDiscrete: ``policy_logits`` (one Dense of sum(nvec) units) split per sub-action by this layer.
 MULTI_LOGITS_LAYER = "policy_multi_logits"
+#: The recurrent cell between the trunk and the heads, and its state input.
+RECURRENT_LAYER = "recurrent"
+STATE_INPUT = "state"
 #: MultiBinary: ``policy_logits`` (one logit per sub-action) through a sigmoid.
 BERNOULLI_PROBS_LAYER = "policy_bernoulli"
 
@@ -208,6 +211,88 @@ class ObsNormalization(keras.layers.Layer):
         return {**super().get_config(), "clip": self.clip, "epsilon": self.epsilon}
 
 
+@keras.saving.register_keras_serializable(package="a2c")
+class RecurrentCell(keras.layers.Layer):
+    """One step of an LSTM or GRU cell: ``[x, state] -> [h, new_state]``.
+
+    Written out (rather than Keras' LSTMCell/GRUCell) so that its equations are the ones
+    [`a2c.verify.recurrent`][a2c.verify.recurrent] rebuilds in SymPy, and so that the whole state is ONE
+    (batch, state_size) array that rollouts, checkpoints and exports carry:
+
+    * LSTM, state ``[h, c]`` (2 x units): ``i, f, g, o = split(x W + h U + b)``,
+      ``c' = sigmoid(f) c + sigmoid(i) tanh(g)``, ``h' = sigmoid(o) tanh(c')``; the forget
+      bias starts at 1 (Jozefowicz et al. 2015);
+    * GRU, state ``h`` (units): ``z = sigmoid(x Wz + h Uz + bz)``, ``r = sigmoid(x Wr + h Ur + br)``,
+      ``n = tanh(x Wn + (r h) Un + bn)``, ``h' = (1 - z) n + z h``.
+
+    The episode-start reset is not here: whoever carries the state zeroes it BEFORE the
+    call ([`unroll`][a2c.agent.model.unroll]).
+    """
+
+    def __init__(self, kind: str, units: int, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if kind not in ("lstm", "gru"):
+            raise ValueError(f"unknown recurrent cell {kind!r}; known: lstm, gru")
+        self.kind, self.units, self.seed = kind, int(units), seed
+
+    @property
+    def gates(self) -> int:
+        return 4 if self.kind == "lstm" else 3
+
+    @property
+    def state_size(self) -> int:
+        return 2 * self.units if self.kind == "lstm" else self.units
+
+    def build(self, input_shape: Any) -> None:
+        features, u, g = int(input_shape[0][-1]), self.units, self.gates
+        base = 0 if self.seed is None else 10_000 * self.seed + 9_000
+        self.kernel = self.add_weight(
+            shape=(features, g * u),
+            initializer=keras.initializers.Orthogonal(gain=1.0, seed=None if self.seed is None else base),
+            name="kernel",
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=(u, g * u),
+            initializer=keras.initializers.Orthogonal(gain=1.0, seed=None if self.seed is None else base + 1),
+            name="recurrent_kernel",
+        )
+        bias = np.zeros(g * u, np.float64)
+        if self.kind == "lstm":
+            bias[u : 2 * u] = 1.0  # forget gate open at the start
+        self.bias = self.add_weight(shape=(g * u,), initializer=keras.initializers.Constant(bias), name="bias")
+
+    def call(self, inputs: Any) -> Any:
+        x, state = inputs
+        u = self.units
+        kernel, recurrent, bias = (keras.ops.cast(w, x.dtype) for w in (self.kernel, self.recurrent_kernel, self.bias))
+        if self.kind == "lstm":
+            h, c = state[:, :u], state[:, u:]
+            z = keras.ops.matmul(x, kernel) + keras.ops.matmul(h, recurrent) + bias
+            i, f, g, o = (z[:, k * u : (k + 1) * u] for k in range(4))
+            c = keras.ops.sigmoid(f) * c + keras.ops.sigmoid(i) * keras.ops.tanh(g)
+            h = keras.ops.sigmoid(o) * keras.ops.tanh(c)
+            return [h, keras.ops.concatenate([h, c], axis=-1)]
+        h = state
+        xz = keras.ops.matmul(x, kernel) + bias
+        hz = keras.ops.matmul(h, recurrent[:, : 2 * u])
+        z = keras.ops.sigmoid(xz[:, :u] + hz[:, :u])
+        r = keras.ops.sigmoid(xz[:, u : 2 * u] + hz[:, u:])
+        n = keras.ops.tanh(xz[:, 2 * u :] + keras.ops.matmul(r * h, recurrent[:, 2 * u :]))
+        h = (1.0 - z) * n + z * h
+        return [h, h]
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return [(input_shape[0][0], self.units), (input_shape[0][0], self.state_size)]
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "kind": self.kind, "units": self.units, "seed": self.seed}
+
+
+def cell_state_size(kind: str, units: int) -> int:
+    """Width of the carried state of a cell (LSTM: h and c side by side)."""
+    return 2 * units if kind == "lstm" else units
+
+
 TRUNKS: tuple[str, ...] = get_args(Trunk)
 #: Dict observations: the branches' features joined before the Dense layers.
 OBS_CONCAT_LAYER = "obs_concat"
@@ -241,6 +326,8 @@ def build_actor_critic(
     convs: Sequence[tuple[int, int, int]] = NATURE_CNN,
     nvec: Sequence[int] | None = None,
     net_arch: NetArch = "shared",
+    recurrent: Recurrent = "none",
+    recurrent_size: int = 64,
 ) -> keras.Model:
     """Build the functional model ``obs -> {"logits", "probs", "value"}`` (categorical),
     ``obs -> {"mean", "log_std", "value"}`` (``policy="gaussian"``, ``n_actions`` dims),
@@ -262,7 +349,12 @@ def build_actor_critic(
     ``net_arch="separate"``: the policy head and the value head each get their own Dense
     layers of ``hidden_sizes`` (``pi_0..``, ``vf_0..``) instead of the shared ``trunk_0..``
     (the input, its scaling, normalisation and convolutions stay shared).
+    ``recurrent="lstm"|"gru"``: a [`RecurrentCell`][a2c.agent.model.RecurrentCell] of ``recurrent_size``
+    units between the shared trunk and the heads; the model then takes ``[obs, state]``
+    (state: (batch, state_size)) and also returns ``"state"``, the cell's next state.
     """
+    if recurrent != "none" and (net_arch != "shared" or isinstance(obs_spec, DictSpec)):
+        raise ValueError("a recurrent cell needs a shared trunk and one (non-Dict) observation input")
     if net_arch not in ("shared", "separate"):
         raise ValueError(f"unknown net_arch {net_arch!r}; known: shared, separate")
     if trunk not in TRUNKS:
@@ -345,6 +437,14 @@ def build_actor_critic(
         h, h_value = dense_stack(h, POLICY_TRUNK_PREFIX), dense_stack(h, VALUE_TRUNK_PREFIX)
     else:
         h = h_value = dense_stack(h, TRUNK_PREFIX)
+    state_out: dict[str, Any] = {}
+    if recurrent != "none":
+        state_in = keras.Input(shape=(cell_state_size(recurrent, recurrent_size),), dtype=dtype, name=STATE_INPUT)
+        cell = RecurrentCell(recurrent, recurrent_size, seed=seed, dtype=dtype, name=RECURRENT_LAYER)
+        h, new_state = cell([h, state_in])
+        h_value = h
+        inputs = [inputs, state_in]
+        state_out = {"state": new_state}
     if policy == "gaussian":
         mean = keras.layers.Dense(
             n_actions,
@@ -384,7 +484,7 @@ def build_actor_critic(
         name=VALUE_LAYER,
     )(h_value)
     value = keras.layers.Reshape((), dtype=dtype, name="value_squeeze")(value)
-    return keras.Model(inputs, {**policy_out, "value": value}, name="actor_critic")
+    return keras.Model(inputs, {**policy_out, "value": value, **state_out}, name="actor_critic")
 
 
 def conv_layers_for(
@@ -432,6 +532,11 @@ def model_for(
     from a2c.common.errors import EnvError
 
     spec = observation_spec(observation_space)
+    if cfg.recurrent != "none" and isinstance(spec, DictSpec):
+        raise EnvError(
+            f"{cfg.env_id}: recurrent={cfg.recurrent} takes one observation array; Dict/Tuple "
+            "observations are not supported with a recurrent cell"
+        )
     scale: Any = None
     if isinstance(spec, DictSpec):
         # Dict: image keys are convolved whatever the trunk; obs_scaling and normalize_obs apply to the others.
@@ -482,6 +587,8 @@ def model_for(
         obs_scale=scale,
         obs_norm=cfg.normalize_obs,
         net_arch=cfg.net_arch,
+        recurrent=cfg.recurrent,
+        recurrent_size=cfg.recurrent_size,
         **kwargs,
     )
 
@@ -613,3 +720,34 @@ def obs_norms_of(model: keras.Model) -> dict[str | None, ObsNormalization]:
         for k in spec.keys
         if f"{OBS_NORM_LAYER}__{_layer_safe(k)}" in names
     }
+
+
+def recurrent_cell_of(model: keras.Model) -> RecurrentCell | None:
+    """The model's recurrent cell, or None for a feed-forward model."""
+    return model.get_layer(RECURRENT_LAYER) if RECURRENT_LAYER in layer_names(model) else None
+
+
+def state_size_of(model: keras.Model) -> int:
+    """Width of the state a recurrent model carries; 0 for a feed-forward one."""
+    cell = recurrent_cell_of(model)
+    return 0 if cell is None else cell.state_size
+
+
+def step(model: Any, obs: Any, state: tf.Tensor, start: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
+    """One step of a recurrent model: the state is zeroed where ``start`` (batch,) is 1 (a new
+    episode begins at this observation) BEFORE the cell sees it; ``out["state"]`` is the next one."""
+    keep = 1.0 - tf.cast(start, state.dtype)
+    return model([obs, state * keep[:, None]], training=training)
+
+
+def unroll(model: Any, obs: Any, state: tf.Tensor, starts: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
+    """The model over a time-major sequence ``obs`` (T, batch, ...) from ``state`` (batch, S), with
+    episode starts ``starts`` (T, batch): the same weights at every step, the state carried (and
+    reset) between steps, gradients flowing through it (truncated BPTT over the window).
+    Returns each output stacked (T, batch, ...); ``"state"`` holds the state after each step."""
+    outs = []
+    for t in range(int(starts.shape[0])):
+        out = step(model, tf.nest.map_structure(lambda a, t=t: a[t], obs), state, starts[t], training)
+        state = out["state"]
+        outs.append(out)
+    return {k: tf.stack([o[k] for o in outs]) for k in outs[0]}

@@ -33,7 +33,8 @@ import tomli_w
 from gymnasium import spaces
 
 from a2c.agent.batch import Policy
-from a2c.agent.policy import make_act, make_greedy
+from a2c.agent.model import state_size_of
+from a2c.agent.policy import make_act, make_greedy, make_recurrent_step
 from a2c.artifacts.evaluate import EVAL_SEED_BASE, EvalResult, evaluate_policy
 from a2c.artifacts.export import export_saved_model
 from a2c.artifacts.saving import MODEL_FILE, save_model
@@ -114,7 +115,7 @@ class A2C:
         self.run_dir = self._driver.run_dir
         self.cfg = cfg
         self._open = True
-        self._policies: dict[tuple[int, bool], Policy] = {}
+        self._policies: dict[tuple[Any, ...], Any] = {}
         self.last_result: TrainResult | None = None
 
     # -- what users read -------------------------------------------------------------------
@@ -175,14 +176,16 @@ class A2C:
         state: Any = None,
         episode_start: Any = None,
         deterministic: bool = True,
-    ) -> tuple[np.ndarray, None]:
+    ) -> tuple[np.ndarray, Any]:
         """``(actions, None)`` for one observation or a batch, as Stable-Baselines3's ``predict``.
 
         Actions are what ``env.step`` takes: ints for Discrete spaces, vectors clipped to
         the bounds for Box spaces. ``deterministic``: the most likely action; else one
         sampled from the policy (seeded from the config's seed). ``state`` and
-        ``episode_start`` are accepted for recurrent policies' sake and ignored (this
-        policy has no state: the returned state is None).
+        ``episode_start`` are ignored by a feed-forward policy (the returned state is None).
+        A recurrent policy (``recurrent="lstm"|"gru"``) returns ``(actions, new_state)``: pass
+        ``state`` back on the next call (None: the zero state) and ``episode_start`` (one bool
+        per row; True where an episode begins: its state is reset before the cell).
         """
         if isinstance(self.observation_space, (spaces.Dict, spaces.Tuple)):
             return self._predict_dict(observation, deterministic)
@@ -198,8 +201,32 @@ class A2C:
                 f"pass one observation of shape {shape} or a batch of shape (n, {', '.join(map(str, shape))})"
             )
         encoded = encode_observations(batch, self.observation_space)
+        if state_size_of(self.model):
+            return self._predict_recurrent(encoded, single, state, episode_start, deterministic)
         actions = env_actions(np.asarray(self._policy(len(batch), deterministic)(encoded)), self.action_space)
         return (actions[0] if single else actions), None
+
+    def _predict_recurrent(
+        self, encoded: np.ndarray, single: bool, state: Any, episode_start: Any, deterministic: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``predict`` of a recurrent policy: one step from ``state`` (reset where ``episode_start``)."""
+        n, size = len(encoded), state_size_of(self.model)
+        state = np.zeros((n, size), np.float32) if state is None else np.asarray(state, np.float32)
+        if single and state.shape == (size,):
+            state = state[None]
+        if state.shape != (n, size):
+            raise ValueError(f"state of shape {state.shape} does not fit a batch of {n}: expected ({n}, {size})")
+        start = np.zeros(n, np.float32) if episode_start is None else np.asarray(episode_start, np.float32)
+        start = np.broadcast_to(start.reshape(-1), (n,)).astype(np.float32)
+        key = ("recurrent", n, deterministic)
+        if key not in self._policies:
+            import tensorflow as tf
+
+            generator = None if deterministic else tf.random.Generator.from_seed(self.cfg.seed + 12_345)
+            self._policies[key] = make_recurrent_step(self.model, n, generator)
+        actions, new_state = self._policies[key](encoded, state, start)
+        actions = env_actions(np.asarray(actions), self.action_space)
+        return (actions[0], new_state[0]) if single else (actions, new_state)
 
     def _predict_dict(self, observation: Any, deterministic: bool) -> tuple[np.ndarray, None]:
         """``predict`` for Dict observations (a dict of arrays, each one observation or a batch)

@@ -76,7 +76,12 @@ def evaluate_policy(
     policy: Policy, env_id: str, episodes: int, seed: int = EVAL_SEED_BASE, env_kwargs: dict[str, Any] | None = None
 ) -> EvalResult:
     """Run ``episodes`` full episodes (whole games for Atari, across lost lives); episode k
-    is reset with seed ``seed + k``."""
+    is reset with seed ``seed + k``. A stateful policy (a recurrent one,
+    [`a2c.agent.policy.RecurrentPolicy`][a2c.agent.policy.RecurrentPolicy]) is ``reset()`` first: each episode starts
+    from a zero state."""
+    reset = getattr(policy, "reset", None)
+    if callable(reset):
+        reset()
     seeds = [seed + k for k in range(episodes)]
     envs = [make_env(env_id, env_kwargs=env_kwargs)[0] for _ in range(episodes)]
     obs_space, action_space = envs[0].observation_space, envs[0].action_space

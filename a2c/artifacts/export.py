@@ -54,6 +54,8 @@ SAVED_MODEL_DIR = "saved_model"
 METADATA_FILE = "a2c_export.json"
 SERVE_ENDPOINT = "serve"
 GREEDY_ENDPOINT = "greedy_action"
+#: Recurrent models only: ``initial_state(batch)``, the zero cell state of a batch of new episodes.
+INITIAL_STATE_ENDPOINT = "initial_state"
 EXPORT_FORMAT = "a2c-saved-model/1"
 #: What ``serve`` returns for each policy head.
 SERVED_OUTPUTS = {
@@ -75,8 +77,10 @@ def build_export_archive(model: keras.Model) -> Any:
     import tensorflow as tf
 
     from a2c.agent.distributions import distribution_of
-    from a2c.agent.model import action_bounds_of, obs_spec_of, policy_kind_of, tensor_spec
+    from a2c.agent.model import action_bounds_of, obs_spec_of, policy_kind_of, state_size_of, tensor_spec
 
+    if state_size_of(model):
+        return _recurrent_archive(model)
     model_dtype = model.inputs[0].dtype
     spec = [tensor_spec(obs_spec_of(model), None, name="obs")]
     dist = distribution_of(model.output)
@@ -106,6 +110,64 @@ def build_export_archive(model: keras.Model) -> Any:
     archive.track(model)
     archive.add_endpoint(SERVE_ENDPOINT, serve, input_signature=spec)
     archive.add_endpoint(GREEDY_ENDPOINT, greedy_action, input_signature=spec)
+    return archive
+
+
+def _recurrent_archive(model: keras.Model) -> Any:
+    """The endpoints of a recurrent model: each takes and returns the cell state, which the caller
+    carries (and resets to ``initial_state`` at an episode start).
+
+    ``serve(obs, state) -> (outputs, new_state)``, ``greedy_action(obs, state) -> (action, new_state)``,
+    ``initial_state(batch) -> (batch, state_size) zeros``.
+    """
+    import keras
+    import tensorflow as tf
+
+    from a2c.agent.distributions import distribution_of
+    from a2c.agent.model import action_bounds_of, obs_spec_of, policy_kind_of, state_size_of, tensor_spec
+
+    dtype = model.inputs[0].dtype
+    size = state_size_of(model)
+    obs_spec = tensor_spec(obs_spec_of(model), None, name="obs")
+    state_spec = tf.TensorSpec([None, size], tf.float32, name="state")
+    dist = distribution_of(model.output)
+    served = SERVED_OUTPUTS[policy_kind_of(model)]
+    bounds = action_bounds_of(model)
+
+    def _forward(obs: tf.Tensor, state: tf.Tensor) -> dict[str, tf.Tensor]:
+        return model([tf.cast(obs, dtype), tf.cast(state, dtype)], training=False)
+
+    def serve(obs: tf.Tensor, state: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        out = _forward(obs, state)
+        if "multi_logits" in out:
+            out = {**out, "multi_probs": tf.nn.softmax(out["multi_logits"])}
+        return {k: tf.cast(out[k], tf.float32) for k in served}, tf.cast(out["state"], tf.float32)
+
+    def greedy_action(obs: tf.Tensor, state: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        out = _forward(obs, state)
+        action = dist.mode(dist.params(out))
+        if bounds is not None:
+            action = tf.clip_by_value(
+                tf.cast(action, tf.float32), bounds[0].astype("float32"), bounds[1].astype("float32")
+            )
+        return action, tf.cast(out["state"], tf.float32)
+
+    def initial_state(batch: tf.Tensor) -> tf.Tensor:
+        return tf.zeros(tf.stack([batch, size]), tf.float32)
+
+    def serve_flat(obs: tf.Tensor, state: tf.Tensor) -> dict[str, tf.Tensor]:
+        outputs, new_state = serve(obs, state)
+        return {**outputs, "state": new_state}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    # A signature's outputs must be flat: TF-Serving gets {..outputs, "state"} as serving_default;
+    # the Python endpoints return (outputs, new_state) and are attached beside it.
+    archive.add_endpoint("serving_default", serve_flat, input_signature=[obs_spec, state_spec])
+    root = archive._tf_trackable  # noqa: SLF001 - the object ExportArchive saves (Keras 3)
+    root.serve = tf.function(serve, input_signature=[obs_spec, state_spec])
+    root.greedy_action = tf.function(greedy_action, input_signature=[obs_spec, state_spec])
+    root.initial_state = tf.function(initial_state, input_signature=[tf.TensorSpec([], tf.int32, name="batch")])
     return archive
 
 
@@ -147,7 +209,15 @@ def export_saved_model(
     import keras
     import tensorflow as tf
 
-    from a2c.agent.model import action_bounds_of, action_shape_of, n_actions_of, nvec_of, obs_spec_of, policy_kind_of
+    from a2c.agent.model import (
+        action_bounds_of,
+        action_shape_of,
+        n_actions_of,
+        nvec_of,
+        obs_spec_of,
+        policy_kind_of,
+        recurrent_cell_of,
+    )
     from a2c.envs.spaces import DictSpec
 
     path = Path(path)
@@ -199,6 +269,17 @@ def export_saved_model(
                 GREEDY_ENDPOINT: f"{obs_in} -> action int32 (None,)",
             }
             extra = {}
+        recurrent_meta: dict[str, Any] = {}
+        cell = recurrent_cell_of(model)
+        if cell is not None:
+            recurrent_meta = {"recurrent": cell.kind, "recurrent_size": cell.units, "state_size": cell.state_size}
+            endpoints = {
+                f"{SERVE_ENDPOINT}(obs, state)": f"(outputs, new_state): outputs as below, state float32 (None, "
+                f"{cell.state_size}); serving_default returns the outputs and 'state' in one dict",
+                f"{GREEDY_ENDPOINT}(obs, state)": "(action, new_state)",
+                f"{INITIAL_STATE_ENDPOINT}(batch)": f"zeros (batch, {cell.state_size}): the state at an episode start",
+                **{f"{k} outputs": v.replace("obs ", "obs, state ", 1) for k, v in endpoints.items()},
+            }
         metadata = {
             "format": EXPORT_FORMAT,
             "obs_shape": (
@@ -210,6 +291,7 @@ def export_saved_model(
             if isinstance(obs_spec, DictSpec)
             else obs_spec.dtype,
             "policy": kind,
+            **recurrent_meta,
             "n_actions": action_shape_of(model)[0]
             if kind in ("multi_categorical", "bernoulli")
             else n_actions_of(model),

@@ -102,7 +102,7 @@ def _load_keras(file: Path) -> tuple[ObsSpec, int, Any, Callable, Callable, obje
     import tensorflow as tf
 
     from a2c.agent.distributions import distribution_of
-    from a2c.agent.model import action_shape_of, n_actions_of, obs_spec_of, policy_kind_of, tensor_spec
+    from a2c.agent.model import action_shape_of, n_actions_of, obs_spec_of, policy_kind_of, state_size_of, tensor_spec
     from a2c.agent.policy import make_greedy
     from a2c.artifacts.saving import load_keras_model
 
@@ -110,6 +110,8 @@ def _load_keras(file: Path) -> tuple[ObsSpec, int, Any, Callable, Callable, obje
     spec, dist = obs_spec_of(model), distribution_of(model.output)
 
     def params(batch: int) -> ParamsFn:
+        if state_size_of(model):
+            raise ConfigError(RECURRENT_SAMPLE)
         fn = tf.function(
             lambda obs: dist.params(model(obs)), input_signature=[tensor_spec(spec, batch)]
         ).get_concrete_function()
@@ -125,13 +127,15 @@ def _load_saved_model(directory: Path) -> tuple[ObsSpec, int, Any, Callable, Cal
     import tensorflow as tf
 
     from a2c.agent.distributions import distribution_of
-    from a2c.artifacts.export import GREEDY_ENDPOINT, SERVE_ENDPOINT, read_export_metadata
+    from a2c.artifacts.export import GREEDY_ENDPOINT, INITIAL_STATE_ENDPOINT, SERVE_ENDPOINT, read_export_metadata
 
     try:
         loaded = tf.saved_model.load(str(directory))
     except Exception as e:  # protobuf DecodeError, OSError, NotFoundError, ...
         detail = " ".join(str(e).split()) or type(e).__name__
         raise ModelFileError(f"cannot load SavedModel {directory}: {detail[:300]}") from None
+    if hasattr(loaded, INITIAL_STATE_ENDPOINT):
+        return _recurrent_saved_model(directory, loaded)
     signatures = getattr(loaded, "signatures", {})
     if SERVE_ENDPOINT not in signatures or not hasattr(loaded, GREEDY_ENDPOINT):
         raise ModelFileError(
@@ -225,6 +229,39 @@ def _load_saved_model(directory: Path) -> tuple[ObsSpec, int, Any, Callable, Cal
         return lambda obs: greedy(obs).numpy()
 
     return spec, int(outputs[head].shape[1]), dist, params, greedy_policy, loaded
+
+
+RECURRENT_SAMPLE = "sampled evaluation of a recurrent model is not supported: evaluate it greedily (drop --sample)"
+
+
+def _recurrent_saved_model(directory: Path, loaded: Any) -> tuple[ObsSpec, int, Any, Callable, Callable, object]:
+    """A recurrent export ([`a2c.artifacts.export`][a2c.artifacts.export]): its greedy policy carries the
+    state from call to call, as [`a2c.agent.policy.RecurrentPolicy`][a2c.agent.policy.RecurrentPolicy] does for a
+    Keras model."""
+    import tensorflow as tf
+
+    from a2c.agent.distributions import distribution_of
+    from a2c.agent.policy import RecurrentPolicy
+    from a2c.artifacts.export import read_export_metadata
+
+    meta = read_export_metadata(directory)
+    try:
+        spec = ObsSpec(tuple(int(d) for d in meta["obs_shape"]), str(meta["obs_dtype"]))
+        n_actions, size, kind = int(meta["n_actions"]), int(meta["state_size"]), str(meta["policy"])
+    except (KeyError, TypeError, ValueError):
+        raise ModelFileError(f"SavedModel {directory}: a recurrent export needs its a2c_export.json") from None
+    keys = {"gaussian": "mean", "multi_categorical": "multi_logits", "bernoulli": "bernoulli_logits"}
+    dist = distribution_of({keys.get(kind, "logits"): None, **({"log_std": None} if kind == "gaussian" else {})})
+
+    def step(obs: Any, state: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        state = state * (1.0 - start)[:, None]  # a new episode starts from the zero state
+        action, new_state = loaded.greedy_action(tf.constant(obs, spec.dtype), tf.constant(state, tf.float32))
+        return action.numpy(), new_state.numpy()
+
+    def params(batch: int) -> ParamsFn:
+        raise ConfigError(RECURRENT_SAMPLE)
+
+    return spec, n_actions, dist, params, (lambda batch: RecurrentPolicy(step, batch, size)), loaded
 
 
 def load_model_any(path: str | Path) -> LoadedModel:

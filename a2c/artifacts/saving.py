@@ -48,7 +48,7 @@ MODEL_LAYERS = frozenset(
         "Concatenate",
     }
 )
-A2C_LAYERS = frozenset({"a2c>GaussianLogStd", "a2c>ObsNormalization", "a2c>MultiLogits"})
+A2C_LAYERS = frozenset({"a2c>GaussianLogStd", "a2c>ObsNormalization", "a2c>MultiLogits", "a2c>RecurrentCell"})
 # Where a2c's layers have lived: files saved by 0.1.0 name the old module (Keras finds the layers by
 # their registered names, so both load).
 A2C_LAYERS_MODULES = frozenset({"a2c.agent.model", "a2c.model"})
@@ -176,12 +176,20 @@ def check_actor_critic(model: Any, where: str | Path) -> None:
     import keras
 
     from a2c.agent.distributions import distribution_of
-    from a2c.agent.model import LOG_STD_LAYER, LOGITS_LAYER, MEAN_LAYER
+    from a2c.agent.model import LOG_STD_LAYER, LOGITS_LAYER, MEAN_LAYER, RECURRENT_LAYER
 
     if not isinstance(model, keras.Model):
         raise ModelFileError(f"{where} does not hold a Keras model (got {type(model).__name__})")
     outputs = model.output if isinstance(getattr(model, "output", None), dict) else None
     one_input = len(model.inputs) == 1 or isinstance(getattr(model, "input", None), dict)  # or a Dict's
+    # a recurrent model: [obs, state] -> {..., "state"} (a2c.agent.model.RecurrentCell)
+    recurrent = (
+        len(model.inputs) == 2
+        and outputs is not None
+        and "state" in outputs
+        and RECURRENT_LAYER in {layer.name for layer in model.layers}
+    )
+    one_input = one_input or recurrent
     if not one_input or outputs is None or "value" not in outputs:
         raise ModelFileError(
             f"{where} is not an a2c actor-critic: expected one input (or a dict of them) and outputs "

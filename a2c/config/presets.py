@@ -100,6 +100,36 @@ PRESETS: dict[str, dict[str, Any]] = {
         )
         for env_id in ("MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v1")
     },
+    # Partially observed (velocities removed, a2c.envs.novel): a recurrent cell carries what the
+    # velocities said; tuned with short runs (docs/recurrent.md, results/recurrent.md).
+    "CartPoleNoVel-v1": dict(
+        total_steps=1_000_000,
+        n_envs=16,
+        n_steps=16,
+        lr=1e-3,
+        lr_schedule="linear",
+        reward_scale=0.1,
+        hidden_sizes=(64,),
+        recurrent="lstm",
+        recurrent_size=64,
+        eval_every=100_000,
+    ),
+    "PendulumNoVel-v1": dict(
+        total_steps=2_000_000,
+        n_envs=8,
+        n_steps=16,
+        gamma=0.9,
+        gae_lambda=0.9,
+        vf_coef=0.4,
+        lr=7e-4,
+        lr_schedule="linear",
+        log_std_init=-0.5,
+        normalize_reward=True,
+        hidden_sizes=(64,),
+        recurrent="lstm",
+        recurrent_size=64,
+        eval_every=100_000,
+    ),
     "BipedalWalker-v3": dict(
         total_steps=1_000_000,
         n_envs=16,

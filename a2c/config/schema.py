@@ -32,6 +32,7 @@ Trunk = Literal["mlp", "nature_cnn"]
 NetArch = Literal["shared", "separate"]
 AtariVector = Literal["ale", "gymnasium"]
 EvalPolicy = Literal["greedy", "sampled"]
+Recurrent = Literal["none", "lstm", "gru"]
 
 
 def _doc(text: str, **kwargs: Any) -> Any:
@@ -100,6 +101,14 @@ class Config:
         default="shared",
     )
     activation: Activation = _doc("activation of the trunk", default="tanh")
+    recurrent: Recurrent = _doc(
+        "a recurrent cell between the trunk and the heads: 'lstm', 'gru' or 'none'; rollouts carry each env's "
+        "cell state (reset at episode starts) and the update unrolls the cell over the rollout's n_steps "
+        "(docs/recurrent.md); standard trainer (local envs, Ray workers or A3C), shared net_arch, Box/Discrete "
+        "observations",
+        default="none",
+    )
+    recurrent_size: int = _doc("units of the recurrent cell (with recurrent lstm or gru)", default=64)
     obs_scaling: ObsScaling = _doc(
         "'bounds' divides each observation feature by its finite bound (a Rescaling layer "
         "in the model, so exports take raw observations); 'none' feeds them as they are",
@@ -261,6 +270,21 @@ class Config:
             ),
             (math.isfinite(self.log_std_init), f"log_std_init must be finite; got {self.log_std_init}"),
             (self.workers >= 0, f"workers must be >= 0; got {self.workers}"),
+            (self.recurrent_size > 0, f"recurrent_size must be positive; got {self.recurrent_size}"),
+            (
+                self.recurrent == "none" or not self.fused,
+                f"recurrent={self.recurrent} needs the standard trainer: fused mode's compiled loop does not carry "
+                "cell states (drop --fused)",
+            ),
+            (
+                self.recurrent == "none" or self.net_arch == "shared",
+                f"recurrent={self.recurrent} puts one cell between the shared trunk and the heads; use net_arch shared",
+            ),
+            (
+                self.recurrent == "none" or self.eval_policy == "greedy",
+                f"recurrent={self.recurrent} evaluates greedily only (its sampled play is not implemented); "
+                "use eval_policy greedy",
+            ),
             (self.envs_per_worker >= 0, f"envs_per_worker must be >= 0; got {self.envs_per_worker}"),
             (
                 self.workers == 0 or self.workers * self.envs_per_worker == self.n_envs,

@@ -29,6 +29,7 @@ from gymnasium.wrappers import vector as vector_wrappers
 from a2c.common.errors import A2CError, EnvError
 from a2c.envs.atari import is_atari, make_atari_env, make_atari_vec_env, register_atari
 from a2c.envs.minatar import is_minatar, register_minatar
+from a2c.envs.novel import is_novel, register_novel
 from a2c.envs.sources import entry_point_spec, is_local, local_spec
 from a2c.envs.spaces import check_spaces, encode_observations, feature_space
 
@@ -49,6 +50,8 @@ def env_spec(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.envs.
                 register_atari()
             if is_minatar(env_id):
                 register_minatar()
+            if is_novel(env_id):
+                register_novel()
             if ":" in env_id:
                 module, name = env_id.split(":", 1)
                 importlib.import_module(module)

@@ -3,7 +3,8 @@
 Each worker ([`a2c.trainers.ray_workers.RolloutWorker`][a2c.trainers.ray_workers.RolloutWorker]) collects ``n_steps`` on
 its own ``envs_per_worker`` envs with the weights it last received and returns the A2C loss's
 clipped gradients on that rollout ([`a2c.agent.learner.make_gradients`][a2c.agent.learner.make_gradients]: the same
-loss, the one tape). The learner applies each gradient as it arrives
+loss, the one tape; a recurrent model's unrolled from the cell states that worker carries for its
+own envs). The learner applies each gradient as it arrives
 ([`a2c.agent.learner.make_apply`][a2c.agent.learner.make_apply]: the run's optimizer) and sends fresh weights back to
 that worker only; the others keep computing with older weights. How much older is the
 *staleness* of a gradient: the optimizer steps taken between the weights it was

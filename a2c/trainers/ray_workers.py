@@ -14,6 +14,10 @@ the same pool for asynchronous gradients.
 Worker ``i`` steps envs ``i*E ... i*E+E-1`` of ``N*E``: seeded ``seed + i*E + j`` and
 sampled with rows of the same noise a local collector over all ``N*E`` envs draws
 ([`a2c.agent.policy.make_act`][a2c.agent.policy.make_act]), so the concatenated batch is the local collector's.
+A recurrent model's cell states stay on the worker whose envs they belong to (its collector
+carries and resets them as a local one does); each batch ships the states it began with and
+its episode starts ([`Memory`][a2c.agent.batch.Memory]), from which the learner (or, for A3C, the
+worker itself) unrolls the update.
 
 Faults: actors restart (``max_restarts=-1``, the constructor runs again); a call that
 fails because its worker died is sent again, and a worker that answers from a new
@@ -38,7 +42,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from a2c.agent.batch import EpisodeStats, Rollout
+from a2c.agent.batch import EpisodeStats, Memory, Rollout
 from a2c.config.schema import Config
 from a2c.trainers.ray_cluster import ClusterError, LocalRaySettings, import_ray, start_ray
 
@@ -97,10 +101,13 @@ class RolloutWorker:
             self.version = version
 
     def collect(self, version: int, weights: list[Any]) -> tuple[Rollout, EpisodeStats, dict[str, Any]]:
+        """A rollout; ``info["memory"]``: its [`Memory`][a2c.agent.batch.Memory] (a recurrent model's cell
+        states at its start and its episode starts, carried here between rollouts), else None."""
         self._sync(version, weights)
         start = time.perf_counter()
         batch, stats = self.collector.collect()
-        return batch, stats, {"identity": self.identity(), "seconds": time.perf_counter() - start}
+        info = {"identity": self.identity(), "seconds": time.perf_counter() - start}
+        return batch, stats, {**info, "memory": self.collector.memory}
 
     def gradients(self, version: int, weights: list[Any]) -> dict[str, Any]:
         """A3C: a rollout and the A2C loss's clipped gradients on it, at our weights."""
@@ -108,7 +115,8 @@ class RolloutWorker:
         start = time.perf_counter()
         batch, stats = self.collector.collect()
         assert self.grads is not None  # built when cfg.async_updates, the only case A3C calls this
-        grads, metrics = self.grads(batch)
+        memory = self.collector.memory  # a recurrent model's: the update unrolls from our carried states
+        grads, metrics = self.grads(batch) if memory is None else self.grads(batch, memory)
         return {
             "grads": [g.numpy() for g in grads],
             "metrics": {k: float(v) for k, v in metrics.items()},
@@ -285,6 +293,7 @@ class RayCollector:
         self.pool = WorkerPool(cfg)
         self.round_seconds = 0.0
         self.rounds: list[tuple[float, float]] = []  # (round wall time, slowest worker's collection)
+        self.memory: Memory | None = None  # a recurrent model's, of the last round (CarriesState)
 
     def set_weights(self, weights: list[np.ndarray]) -> None:
         self.pool.broadcast(weights)
@@ -297,6 +306,11 @@ class RayCollector:
         self.rounds.append((self.round_seconds, max(info["seconds"] for _, _, info in parts)))
         # every field along the env axis (Dict observations: every key's array alike)
         batch = Rollout(*(concat_envs(field) for field in zip(*(b for b, _, _ in parts))))
+        memories = [info["memory"] for _, _, info in parts]
+        if memories[0] is not None:  # each worker's envs' states (N_i, S) and starts (T + 1, N_i), joined
+            self.memory = Memory(
+                np.concatenate([m.state for m in memories]), np.concatenate([m.starts for m in memories], axis=1)
+            )
         returns = [r for _, stats, _ in parts for r in stats.returns]
         lengths = [n for _, stats, _ in parts for n in stats.lengths]
         return batch, EpisodeStats(returns, lengths)

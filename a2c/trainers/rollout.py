@@ -11,6 +11,12 @@ it is a reset step: its action is ignored and it returns the new episode's first
 observation with zero reward. ``valid`` marks the real transitions; the loss ignores
 the others. Truncated steps keep their bootstrap because ``obs[t + 1]`` is the final
 observation the critic needs.
+
+A recurrent model ([`a2c.agent.model.RecurrentCell`][a2c.agent.model.RecurrentCell]) also carries each env's cell
+state across steps and batches. A new episode's first observation is the one a reset step
+returns, so the state is zeroed before the cell sees the observation that follows a reset
+step (and the first one after ``env.reset``); [`RolloutCollector.memory`][a2c.trainers.rollout.RolloutCollector]
+holds the state each batch began with and those starts, for the update's unroll.
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ import gymnasium as gym
 import keras
 import numpy as np
 
-from a2c.agent.batch import EpisodeStats, Rollout
-from a2c.agent.policy import make_act
+from a2c.agent.batch import EpisodeStats, Memory, Rollout
+from a2c.agent.model import state_size_of
+from a2c.agent.policy import make_act, make_recurrent_act
 from a2c.envs.spaces import (
     action_dtype,
     action_shape,
@@ -64,6 +71,15 @@ class Collector(Protocol):
 
 
 @runtime_checkable
+class CarriesState(Protocol):
+    """A collector that carries recurrent cell states: ``memory`` is the last batch's
+    [`Memory`][a2c.agent.batch.Memory] (the state each env began it with, and its episode starts),
+    ``None`` for a feed-forward model."""
+
+    memory: Memory | None
+
+
+@runtime_checkable
 class CollectorReport(Protocol):
     """A collector with something of its own to log (remote workers: restarts, broadcast
     cost): ``metric_columns`` are extra metrics.csv columns, [`metrics`][a2c.trainers.rollout.CollectorReport.metrics]
@@ -99,7 +115,15 @@ class RolloutCollector:
         self.num_envs = n = env.num_envs
         self.observation_space = env.single_observation_space
         self.action_space = env.single_action_space
-        self.act, self.sampler = make_act(model, n, seed, rows)
+        self.state_size = state_size_of(model)
+        if self.state_size:
+            self.act_recurrent, self.sampler = make_recurrent_act(model, n, seed, rows)
+        else:
+            self.act, self.sampler = make_act(model, n, seed, rows)
+        # Recurrent models: each env's cell state, and whether its next observation starts an episode.
+        self.cell_state = np.zeros((n, self.state_size), np.float32)
+        self.start = np.ones(n, np.float32)
+        self.memory: Memory | None = None  # of the last batch collected
         self._spec = spec = observation_spec(self.observation_space)
         obs, _ = env.reset(seed=seed + (rows[0] if rows else 0))  # sub-env i gets seed + offset + i
         self.next_obs = cast_obs(obs, spec)
@@ -117,9 +141,14 @@ class RolloutCollector:
         ep_returns: list[float] = []
         ep_lengths: list[int] = []
         obs = self.next_obs
+        state0, starts = self.cell_state, np.zeros((self.n_steps + 1, self.num_envs), np.float32)
         for t in range(self.n_steps):
             set_obs_row(self._obs, t, obs)
-            actions = self.act(obs)
+            if self.state_size:
+                starts[t] = self.start
+                actions, self.cell_state = self.act_recurrent(obs, self.cell_state, self.start)
+            else:
+                actions = self.act(obs)
             # Box actions: the env gets them clipped to its bounds, the buffer keeps them as drawn.
             obs, rewards, terminated, truncated, infos = self.env.step(env_actions(actions, self.action_space))
             obs = cast_obs(obs, self._spec)
@@ -128,6 +157,8 @@ class RolloutCollector:
             self._terminated[t] = terminated
             self._truncated[t] = truncated
             self._valid[t] = ~self.prev_done
+            # After a reset step the env returned a new episode's first observation.
+            self.start = self.prev_done.astype(np.float32)
             self.prev_done = np.logical_or(terminated, truncated)
             if "_episode" in infos:
                 finished = infos["_episode"]
@@ -135,6 +166,9 @@ class RolloutCollector:
                 ep_lengths.extend(infos["episode"]["l"][finished].tolist())
         set_obs_row(self._obs, self.n_steps, obs)
         self.next_obs = obs
+        if self.state_size:
+            starts[self.n_steps] = self.start
+            self.memory = Memory(state0.copy(), starts)
         batch = Rollout(
             copy_obs(self._obs),
             self._actions.copy(),
@@ -149,13 +183,16 @@ class RolloutCollector:
         """Nothing to do: ``act`` runs the learner's own model."""
 
     def state(self) -> dict[str, Any]:
-        """The sampler's RNG, the carried observation and the env's full state."""
-        return {
+        """The sampler's RNG, the carried observation (and cell states) and the env's full state."""
+        state = {
             "sampler": encode(self.sampler.state.numpy()),
             "next_obs": encode(self.next_obs),
             "prev_done": encode(self.prev_done),
             "env": snapshot_env(self.env),
         }
+        if self.state_size:
+            state.update(cell_state=encode(self.cell_state), start=encode(self.start))
+        return state
 
     def load_state(self, state: dict[str, Any]) -> list[str]:
         """Put the collector and the (just made and reset) env back as
@@ -170,10 +207,14 @@ class RolloutCollector:
         if not opaque:
             self.next_obs = decode(state["next_obs"])
             self.prev_done = decode(state["prev_done"])
+            if self.state_size:
+                self.cell_state, self.start = decode(state["cell_state"]), decode(state["start"])
             return []
         obs, _ = self.env.reset()  # seed=None: continues the restored per-env RNG streams
         self.next_obs = cast_obs(obs, self._spec)
         self.prev_done = np.zeros(self.num_envs, bool)
+        self.cell_state = np.zeros((self.num_envs, self.state_size), np.float32)
+        self.start = np.ones(self.num_envs, np.float32)
         return [
             f"the environment's state cannot be saved ({opaque[0]}); the episodes in progress at the "
             "checkpoint restart, so this run will not match an uninterrupted one exactly"

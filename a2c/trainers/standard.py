@@ -16,19 +16,20 @@ one compiled update per rollout, the rollouts coming from a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 
 from a2c.agent.distributions import distribution_for
 from a2c.agent.guard import FiniteGuard
 from a2c.agent.learner import UPDATE_METRICS, make_optimizer, make_update
-from a2c.agent.model import model_for, obs_norms_of
+from a2c.agent.model import model_for, obs_norms_of, state_size_of
 from a2c.agent.normalize import ReturnNormalizer
+from a2c.common.errors import ConfigError
 from a2c.config.schema import Config
 from a2c.envs.make import make_vec_env
 from a2c.trainers.base import StepOutput
-from a2c.trainers.rollout import Collector, CollectorReport, RolloutCollector
+from a2c.trainers.rollout import CarriesState, Collector, CollectorReport, RolloutCollector
 
 
 class StandardTrainer:
@@ -79,6 +80,13 @@ class StandardTrainer:
                 f"the collector gathers {self.collector.n_steps} steps x {self.collector.num_envs} "
                 f"envs; the config says {cfg.n_steps} x {cfg.n_envs}"
             )
+        self.recurrent = state_size_of(self.model) > 0
+        if self.recurrent and not isinstance(self.collector, CarriesState):
+            self.collector.close()
+            raise ConfigError(
+                f"recurrent={cfg.recurrent} needs a collector that carries cell states: "
+                f"{type(self.collector).__name__} does not"
+            )
         self.reward_norm = ReturnNormalizer(cfg.n_envs, cfg.gamma) if cfg.normalize_reward else None
         self.obs_norms = obs_norms_of(self.model)  # by Dict key (None: the single input)
         self.report = self.collector if isinstance(self.collector, CollectorReport) else None
@@ -106,7 +114,12 @@ class StandardTrainer:
             # the batch through the statistics that include it, as VecNormalize's would.
             norm.update((batch.obs if key is None else batch.obs[key])[:-1])
         # UPDATE: returns, advantages, loss, gradient step (one compiled call).
-        metrics = self.update(batch)
+        if self.recurrent:
+            memory = cast(CarriesState, self.collector).memory
+            assert memory is not None  # set by every collection of a recurrent model
+            metrics = self.update(batch, memory)
+        else:
+            metrics = self.update(batch)
         self._push_weights()
         if self.report is not None:
             metrics = {**metrics, **self.report.metrics()}
