@@ -9,7 +9,7 @@ CONSTRAINTS ?= constraints.txt
 PIN    := $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 LOCK_VENV := .venv-lock
 
-.PHONY: setup lock train test check lint typecheck imports docs docs-serve test-slow bench bench-fused bench-ray bench-population sweep-presets results results-continuous bench-pendulum bench-atari results-atari results-recurrent notebook clean
+.PHONY: setup lock train test check lint typecheck imports docs docs-serve test-slow bench bench-fused bench-ray bench-population sweep-presets bench-robustness results results-continuous bench-pendulum bench-atari results-atari results-recurrent notebook clean
 
 setup: $(STAMP)
 
@@ -94,6 +94,18 @@ sweep-presets: setup
 		--candidates preset,normrew,rs0.1_lr2e-3_linear --out results/preset_sweep_acrobot_check.json
 	$(BIN)/python benchmarks/sweep_presets.py --env LunarLander-v3 --seeds 10-13 \
 		--candidates preset,normrew,16envs,lr2e-3,normrew_16envs_lr2e-3 --out results/preset_sweep_lunarlander.json
+
+## Robustness of the presets on unseen seeds (from 100000): solved at the end, collapses after a solve, time to a
+## stable solve. Standard presets in 2 processes (CartPole 64 seeds, the others 32), each fused preset as one
+## 64-seed population; finished runs are cached in runs/robustness, so a rerun resumes. Writes
+## results/robustness_*.{json,md,png} and the table in docs/robustness.md
+ROBUST := $(BIN)/python benchmarks/bench_robustness.py --docs docs/robustness.md
+bench-robustness: setup
+	$(ROBUST) --env CartPole-v1
+	$(ROBUST) --env Acrobot-v1
+	$(ROBUST) --env MountainCarContinuous-v0
+	$(ROBUST) --env Pendulum-v1
+	$(ROBUST) --env LunarLander-v3
 
 ## Fused trainer (graph executor and XLA) against the standard trainer and SB3, env scaling, Acrobot (~25 min)
 bench-fused: setup

@@ -66,6 +66,19 @@ def atomic_write_json(path: str | Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
+def replace_marked_block(page: str | Path, marker: str, body: str) -> bool:
+    """Replace what lies between ``<!-- {marker}:start -->`` and ``<!-- {marker}:end -->`` in a
+    Markdown page with ``body`` (atomically); False, and nothing written, if the page lacks them.
+    The result commands use it to keep their figures in the docs written by the command."""
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    text = Path(page).read_text()
+    if start not in text or end not in text:
+        return False
+    head, rest = text.split(start, 1)
+    atomic_write_text(page, f"{head}{start}\n{body}{end}{rest.split(end, 1)[1]}")
+    return True
+
+
 def write_failure(e: BaseException) -> str:
     """A failed write's cause in a few words, e.g. "No space left on device", from an ``OSError``
     or a TensorFlow error (whose message starts with the temporary file's path)."""

@@ -17,8 +17,10 @@ from typing import Any
 # measured for each: `make sweep-presets` (results/preset_sweep_*.md) and results/tuning.md.
 # SB3's own settings remain a flag away (docs/presets.md).
 PRESETS: dict[str, dict[str, Any]] = {
+    # lr 2e-3, not the 4e-3 that solved sooner: at 4e-3 one value-loss spike, amplified by RMSprop
+    # after a quiet stretch, saturated the policy on 7 of 32 unseen seeds (docs/robustness.md).
     "CartPole-v1": dict(
-        total_steps=200_000, n_envs=16, n_steps=5, lr=4e-3, lr_schedule="linear", ent_coef=0.0, reward_scale=0.1
+        total_steps=200_000, n_envs=16, n_steps=5, lr=2e-3, lr_schedule="linear", ent_coef=0.0, reward_scale=0.1
     ),
     "Acrobot-v1": dict(
         total_steps=500_000, n_envs=16, n_steps=5, lr=7e-4, ent_coef=0.0, normalize_reward=True, eval_every=50_000

@@ -1,0 +1,421 @@
+#!/usr/bin/env python
+"""Robustness of the presets on unseen seeds: solved at the end, collapsed after solving, time to a stable solve.
+
+A preset stable on 14 tuning seeds can still fail on one seed in twenty. Each (env, candidate)
+trains on ``--seeds`` (default 100000-100031: no sweep, benchmark or result uses them) with a greedy
+evaluation every ``eval_every`` steps, and the report gives, per candidate:
+
+- **solved at the end**: the last evaluation at or above the env's threshold;
+- **collapsed**: an evaluation below ``collapse_below`` after one at or above the threshold (for
+  CartPole-v1 and LunarLander-v3 half the threshold; for the negative-scored tasks the midpoint
+  between the threshold and a random policy's score);
+- **time to a stable solve**: the first evaluation from which every later one is solved, in env
+  steps (median and worst over seeds; a seed that never got there counts as the worst).
+
+Standard-trainer candidates run as separate processes (``--jobs``, one per core); ``fused``
+candidates train every seed in ONE population run (``a2c train --fused --seeds ...``), whose
+members follow the single fused run's trajectory (tests/test_population.py). Each finished run is
+cached under ``runs/robustness/`` so an interrupted benchmark resumes where it stopped, and the
+report (results/robustness_<env>.{json,md,png}) keeps every candidate, chosen or rejected, with the
+per-seed diagnostics (entropy, gradient norm, value loss) at every evaluation, so the cause of a
+collapse can be read off the file.
+
+    python benchmarks/bench_robustness.py --env CartPole-v1 --candidates preset
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, NamedTuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+from a2c.common.files import atomic_write_json, atomic_write_text, replace_marked_block  # noqa: E402
+
+CACHE = common.REPO_ROOT / "runs" / "robustness"
+DIAGNOSTICS = ("train/entropy", "train/grad_norm", "train/value_loss", "train/explained_variance")
+
+
+class EnvBench(NamedTuple):
+    solved: float  # the target an evaluation must reach
+    collapse_below: float  # an evaluation below this after a solve is a collapse
+    eval_every: int
+    candidates: dict[str, dict[str, Any]]  # name -> overrides on the CURRENT preset ("fused": population run)
+    n_seeds: int = 32  # standard-trainer seeds by default (a population always has FUSED_SEEDS)
+    default: tuple[str, ...] = ("preset", "fused")  # what make bench-robustness runs; the rest on demand
+
+
+FIRST_SEED = 100_000  # no sweep, benchmark or result uses seeds from here up
+FUSED_SEEDS = 64
+ENVS: dict[str, EnvBench] = {
+    "CartPole-v1": EnvBench(
+        475.0,
+        237.5,
+        10_000,
+        {
+            "preset": {},
+            "fused": {"fused": True},
+            # The standard preset before issue 27 (lr 4e-3): collapsed on 7 of 32 seeds. The screening
+            # candidates below change one thing each on it (so lr 4e-3 is written out in each).
+            "preset_issue24": {"lr": 4e-3},
+            "ent0.01": {"lr": 4e-3, "ent_coef": 0.01},
+            "lr2e-3": {"lr": 2e-3},
+            "lr3e-3": {"lr": 3e-3},
+            "separate": {"lr": 4e-3, "net_arch": "separate"},
+            "clip0.1": {"lr": 4e-3, "max_grad_norm": 0.1},
+            "rmsprop_tf": {"lr": 4e-3, "optimizer": "rmsprop_tf"},
+            "rho0.9": {"lr": 4e-3, "rms_rho": 0.9},
+            "normadv": {"lr": 4e-3, "normalize_advantage": True},
+            "adam2e-3": {"optimizer": "adam", "lr": 2e-3},
+            # The fused preset (64 envs, lr 4e-3) and what was tried on it.
+            "fused_lr2e-3": {"fused": True, "lr": 2e-3},
+            "fused_lr3e-3": {"fused": True, "lr": 3e-3},
+            "fused_rho0.9": {"fused": True, "rms_rho": 0.9},
+            "fused_normadv": {"fused": True, "normalize_advantage": True},
+            "fused_ent0.01": {"fused": True, "ent_coef": 0.01},
+            "fused_16envs_lr2e-3": {"fused": True, "n_envs": 16, "lr": 2e-3},
+            "fused_32envs_lr2e-3": {"fused": True, "n_envs": 32, "lr": 2e-3},
+            "fused_16envs_lr2e-3_rho0.9": {"fused": True, "n_envs": 16, "lr": 2e-3, "rms_rho": 0.9},
+            "fused_16envs_lr1e-3": {"fused": True, "n_envs": 16, "lr": 1e-3},
+        },
+        n_seeds=64,
+    ),
+    "Acrobot-v1": EnvBench(-100.0, -300.0, 25_000, {"preset": {}, "fused": {"fused": True}}),
+    "LunarLander-v3": EnvBench(200.0, 100.0, 50_000, {"preset": {}}),
+    "Pendulum-v1": EnvBench(-200.0, -700.0, 200_000, {"fused": {"fused": True}}),
+    "MountainCarContinuous-v0": EnvBench(90.0, 45.0, 25_000, {"preset": {}, "fused": {"fused": True}}),
+}
+
+
+def _series(run_dir: Path, steps: list[int]) -> dict[str, list[float | None]]:
+    """The learner's diagnostics at each evaluation step (the metrics row at or just before it)."""
+    with open(run_dir / "metrics.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f)]
+    out: dict[str, list[float | None]] = {k: [] for k in DIAGNOSTICS}
+    for step in steps:
+        before = [r for r in rows if int(r["global_step"]) <= step]
+        for k in DIAGNOSTICS:
+            out[k].append(round(float(before[-1][k]), 5) if before and before[-1].get(k) not in (None, "") else None)
+    return out
+
+
+def outcome(run_dir: Path, bench: EnvBench) -> dict[str, Any]:
+    """One run directory's evaluation history and what it says about robustness."""
+    evals = common.read_eval_clock(run_dir)
+    returns = [e["mean_return"] for e in evals]
+    steps = [e["global_step"] for e in evals]
+    first = next((i for i, r in enumerate(returns) if r >= bench.solved), None)
+    stable = next((i for i in range(len(returns)) if all(r >= bench.solved for r in returns[i:])), None)
+    collapse = (
+        None
+        if first is None
+        else next((i for i in range(first, len(returns)) if returns[i] < bench.collapse_below), None)
+    )
+    return {
+        "eval_steps": steps,
+        "eval_returns": [round(r, 2) for r in returns],
+        "final_eval": returns[-1] if returns else None,
+        "solved_at_end": bool(returns) and returns[-1] >= bench.solved,
+        "first_solve_steps": None if first is None else steps[first],
+        "stable_solve_steps": None if stable is None else steps[stable],
+        "stable_solve_seconds": None if stable is None else evals[stable]["train_seconds"],
+        "collapsed_at_steps": None if collapse is None else steps[collapse],
+        **_series(run_dir, steps),
+    }
+
+
+def _overrides(env_id: str, name: str, seed: int, steps: int) -> dict[str, Any]:
+    bench = ENVS[env_id]
+    over = {k: v for k, v in bench.candidates[name].items() if k != "fused"}
+    return {
+        "env_id": env_id,
+        "seed": seed,
+        "eval_every": bench.eval_every,
+        "eval_episodes": 20,
+        "final_eval_episodes": 0,
+        "checkpoint_every": 0,
+        "progress": False,
+        **({"total_steps": steps} if steps else {}),
+        **over,
+    }
+
+
+def cache_path(cfg: Any) -> Path:
+    """Where a run with this resolved config is cached: keyed by every field that differs from the
+    defaults (a new field at its default changes no key), so a changed preset or candidate is trained
+    again rather than read back, and two names for one config share their runs."""
+    defaults = type(cfg)().to_dict()
+    fields = {k: v for k, v in cfg.to_dict().items() if k not in ("run_dir", "seed") and v != defaults.get(k)}
+    key = hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return CACHE / cfg.env_id / key / f"{cfg.seed}.json"
+
+
+def run_standard(job: tuple[str, str, int, int]) -> dict[str, Any]:
+    """One standard-trainer run in this worker process (cached)."""
+    from a2c.config.resolve import make_config
+
+    env_id, name, seed, steps = job
+    cached = cache_path(make_config(_overrides(env_id, name, seed, steps)))
+    if cached.exists():
+        return json.loads(cached.read_text())
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from a2c.common.tf_setup import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from a2c.run.train import train
+
+    with tempfile.TemporaryDirectory(prefix="a2c-robust-") as tmp:
+        cfg = make_config({**_overrides(env_id, name, seed, steps), "run_dir": str(Path(tmp) / "run")})
+        result = train(cfg, quiet=True)
+        row = {
+            "seed": seed,
+            "steps_per_second": result.summary["steps_per_second"],
+            **outcome(result.run_dir, ENVS[env_id]),
+        }
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(cached, row)
+    return row
+
+
+def run_population(env_id: str, name: str, seeds: list[int], steps: int) -> list[dict[str, Any]]:
+    """Every seed as one member of one fused population run (cached as a whole)."""
+    from a2c.config.resolve import make_fused_config
+
+    cfg = make_fused_config(_overrides(env_id, name, seeds[0], steps))
+    cached = cache_path(cfg).with_name(f"population_{seeds[0]}-{seeds[-1]}.json")
+    if cached.exists():
+        return list(json.loads(cached.read_text()))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from a2c.common.tf_setup import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from a2c.population.driver import train_population
+    from a2c.population.members import member_dir
+
+    with tempfile.TemporaryDirectory(prefix="a2c-robust-") as tmp:
+        cfg = dataclasses.replace(cfg, run_dir=str(Path(tmp) / "run"))
+        run_dir, summary = train_population(cfg, seeds, {}, quiet=True)
+        rows = [
+            {
+                "seed": s,
+                "steps_per_second": summary.get("steps_per_second"),
+                **outcome(member_dir(run_dir, k), ENVS[env_id]),
+            }
+            for k, s in enumerate(seeds)
+        ]
+        shutil.rmtree(run_dir, ignore_errors=True)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(cached, rows)
+    return rows
+
+
+def _worst(values: list[float | None]) -> float | None:
+    return None if any(v is None for v in values) or not values else max(v for v in values if v is not None)
+
+
+def summarize(name: str, overrides: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
+    n = len(runs)
+    stable = [r["stable_solve_steps"] for r in runs]
+    return {
+        "candidate": name,
+        "overrides": overrides,
+        "runs": n,
+        "seeds": f"{min(r['seed'] for r in runs)}-{max(r['seed'] for r in runs)}",
+        "solved_at_end": sum(r["solved_at_end"] for r in runs),
+        "collapsed": sum(r["collapsed_at_steps"] is not None for r in runs),
+        "never_solved": sum(r["first_solve_steps"] is None for r in runs),
+        "median_stable_steps": common.median_censored(stable),
+        "worst_stable_steps": _worst(stable),
+        "median_stable_seconds": common.median_censored([r["stable_solve_seconds"] for r in runs]),
+        "final_eval_median": common.median_of_known([r["final_eval"] for r in runs]),
+        "final_eval_worst": min((r["final_eval"] for r in runs if r["final_eval"] is not None), default=None),
+        "failed_seeds": [r["seed"] for r in runs if not r["solved_at_end"] or r["collapsed_at_steps"] is not None],
+    }
+
+
+def markdown(report: dict[str, Any]) -> str:
+    env_id = report["env_id"]
+    bench = ENVS[env_id]
+    lines = [
+        f"# Robustness of the {env_id} presets on unseen seeds",
+        "",
+        "_Generated by `python benchmarks/bench_robustness.py --env "
+        f"{env_id} --candidates NAME` for each candidate (the commands and commits are in the .json; "
+        "`make bench-robustness` runs preset and fused); do not edit by hand._",
+        "",
+        "Each candidate overrides the preset of its commit (`fused`: the fused "
+        f"preset, every seed one member of one population run). A 20-episode greedy evaluation every "
+        f"{bench.eval_every:,} env steps; solved at >= {bench.solved:g}; a collapse is an evaluation below "
+        f"{bench.collapse_below:g} after a solve; a stable solve is the first evaluation from which every later one "
+        "is solved (steps; a seed that never got there is the worst). Seconds are training seconds on a shared "
+        "2-core machine: compare steps.",
+        "",
+        "| candidate | overrides | seeds | solved at end | collapsed | never solved "
+        "| stable solve, median / worst steps | final eval median / worst | failed seeds |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in report["summary"]:
+        lines.append(
+            f"| {r['candidate']} | `{json.dumps(r['overrides'])}` | {r['seeds']} | {r['solved_at_end']}/{r['runs']} | "
+            f"{r['collapsed']}/{r['runs']} | {r['never_solved']}/{r['runs']} | "
+            f"{common.fmt(r['median_stable_steps'], ',.0f', 'never')} / "
+            f"{common.fmt(r['worst_stable_steps'], ',.0f', 'never')} | "
+            f"{common.fmt(r['final_eval_median'], '.1f')} / {common.fmt(r['final_eval_worst'], '.1f')} | "
+            f"{', '.join(map(str, r['failed_seeds'])) or '-'} |"
+        )
+    failures = [
+        (name, r)
+        for name, runs in report["runs"].items()
+        for r in runs
+        if r["collapsed_at_steps"] or not r["solved_at_end"]
+    ]
+    if failures:
+        lines += [
+            "",
+            "Failed runs: evaluations, and the learner's entropy / gradient norm / value loss at each.",
+            "",
+            "| candidate | seed | evaluations (steps: return) | entropy | grad norm | value loss |",
+            "|---|---:|---|---|---|---|",
+        ]
+        for name, r in failures:
+            ev = ", ".join(f"{s // 1000}k: {v:g}" for s, v in zip(r["eval_steps"], r["eval_returns"], strict=True))
+            lines.append(
+                f"| {name} | {r['seed']} | {ev} | "
+                + " | ".join(", ".join(common.fmt(v, ".3g") for v in r[k]) for k in DIAGNOSTICS[:3])
+                + " |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(report["runs"])
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.2), squeeze=False, sharey=True)
+    bench = ENVS[report["env_id"]]
+    for ax, name in zip(axes[0], names, strict=True):
+        for r in report["runs"][name]:
+            bad = r["collapsed_at_steps"] is not None or not r["solved_at_end"]
+            ax.plot(
+                r["eval_steps"],
+                r["eval_returns"],
+                color="tab:red" if bad else "tab:blue",
+                alpha=0.9 if bad else 0.25,
+                lw=1,
+            )
+        ax.axhline(bench.solved, color="k", ls="--", lw=0.8)
+        ax.axhline(bench.collapse_below, color="tab:red", ls=":", lw=0.8)
+        s = next(x for x in report["summary"] if x["candidate"] == name)
+        ax.set_title(f"{name}: {s['solved_at_end']}/{s['runs']} solved, {s['collapsed']} collapsed", fontsize=9)
+        ax.set_xlabel("env steps")
+    axes[0][0].set_ylabel("greedy evaluation (20 episodes)")
+    fig.suptitle(f"{report['env_id']}: every seed (red: failed or collapsed)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def docs_block(results: Path) -> str:
+    """One table over every env's report in ``results``: the presets ``make bench-robustness`` runs."""
+    lines = [
+        "_Generated by `make bench-robustness` (`benchmarks/bench_robustness.py`); do not edit by hand._",
+        "",
+        "| env | preset | seeds | target | solved at end | collapsed | stable solve, median / worst steps "
+        "| final eval median / worst |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for path in sorted(results.glob("robustness_*.json")):
+        report = json.loads(path.read_text())
+        bench = ENVS[report["env_id"]]
+        for r in report["summary"]:
+            if r["candidate"] not in bench.default:
+                continue
+            lines.append(
+                f"| {report['env_id']} | {'fused' if r['candidate'] == 'fused' else 'standard'} | {r['seeds']} | "
+                f">= {bench.solved:g} | {r['solved_at_end']}/{r['runs']} | {r['collapsed']}/{r['runs']} | "
+                f"{common.fmt(r['median_stable_steps'], ',.0f', 'never')} / "
+                f"{common.fmt(r['worst_stable_steps'], ',.0f', 'never')} | "
+                f"{common.fmt(r['final_eval_median'], '.1f')} / {common.fmt(r['final_eval_worst'], '.1f')} |"
+            )
+    return "\n".join(lines) + "\n\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--env", default="CartPole-v1", choices=sorted(ENVS))
+    parser.add_argument(
+        "--seeds", default="", help=f"seeds 'A-B' (default: the env's count from {FIRST_SEED}; {FUSED_SEEDS} fused)"
+    )
+    parser.add_argument("--candidates", default="", help="comma-separated names (default: preset and fused)")
+    parser.add_argument("--steps", type=int, default=0, help="env steps per run (default: the preset's)")
+    parser.add_argument("--jobs", type=int, default=2, help="standard runs at once (one per core)")
+    parser.add_argument("--out", type=Path, default=None, help="report .json (default results/robustness_<env>.json)")
+    parser.add_argument("--docs", type=Path, default=None, help="rewrite this page's robustness block (the presets)")
+    args = parser.parse_args(argv)
+    bench = ENVS[args.env]
+    names = [n for n in args.candidates.split(",") if n] or [n for n in bench.default if n in bench.candidates]
+    unknown = [n for n in names if n not in bench.candidates]
+    if unknown:
+        parser.error(f"unknown candidates for {args.env}: {', '.join(unknown)}; known: {', '.join(bench.candidates)}")
+    out = args.out or common.REPO_ROOT / "results" / f"robustness_{args.env.split('-')[0].lower()}.json"
+    command = "python benchmarks/bench_robustness.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    for name in names:
+        fused = bool(bench.candidates[name].get("fused"))
+        if args.seeds:
+            lo, hi = (int(x) for x in args.seeds.split("-"))
+            seeds = list(range(lo, hi + 1))
+        else:
+            seeds = list(range(FIRST_SEED, FIRST_SEED + (FUSED_SEEDS if fused else bench.n_seeds)))
+        print(f"{args.env} {name}: {len(seeds)} seeds", flush=True)
+        if fused:
+            rows = run_population(args.env, name, seeds, args.steps)
+        else:
+            with ProcessPoolExecutor(args.jobs) as pool:
+                rows = list(pool.map(run_standard, [(args.env, name, s, args.steps) for s in seeds]))
+        # Read back just before writing (another invocation may have added a candidate meanwhile): this
+        # candidate's entry is replaced, every other one kept, so the file keeps every candidate tried.
+        previous = json.loads(out.read_text()) if out.exists() else {}
+        runs = {**previous.get("runs", {}), name: rows}
+        meta = {
+            **previous.get("candidates", {}),
+            name: {
+                "overrides": bench.candidates[name],
+                "command": command,
+                "git_commit": common.git("rev-parse", "HEAD"),
+            },
+        }
+        report = {
+            "env_id": args.env,
+            "candidates": meta,
+            "runs": runs,
+            "summary": [summarize(n, meta.get(n, {}).get("overrides", {}), rs) for n, rs in runs.items()],
+        }
+        atomic_write_text(out, json.dumps(report, indent=1) + "\n")
+        atomic_write_text(out.with_suffix(".md"), markdown(report))
+        plot(report, out.with_suffix(".png"))
+        s = report["summary"][list(runs).index(name)]
+        print(
+            f"  solved {s['solved_at_end']}/{s['runs']}, collapsed {s['collapsed']}, failed {s['failed_seeds']}",
+            flush=True,
+        )
+    if args.docs:
+        replace_marked_block(args.docs, "robustness", docs_block(out.parent))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
