@@ -9,7 +9,7 @@ CONSTRAINTS ?= constraints.txt
 PIN    := $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 LOCK_VENV := .venv-lock
 
-.PHONY: setup lock train test check lint typecheck imports docs docs-serve test-slow bench bench-fused bench-ray bench-population sweep-presets bench-robustness results results-continuous bench-pendulum bench-atari results-atari results-recurrent notebook clean
+.PHONY: setup lock train test check lint typecheck imports docs docs-serve test-slow bench bench-fused bench-jax bench-ray bench-population sweep-presets bench-robustness results results-continuous bench-pendulum bench-atari results-atari results-recurrent notebook clean
 
 setup: $(STAMP)
 
@@ -111,6 +111,12 @@ bench-robustness: setup
 bench-fused: setup
 	$(BIN)/python -m pip install --quiet $(PIN) -e '.[dev,bench]'
 	$(BIN)/python benchmarks/bench_fused.py --out results/fused_benchmark.json
+
+## Fused mode (XLA, graph executor; single agent at 8/64/256 envs x 3M steps, populations of 64 and 256
+## seeds x 200k) against a PureJaxRL-style JAX A2C with the same hyperparameters (installs the 'jax' extra)
+bench-jax: setup
+	$(BIN)/python -m pip install --quiet $(PIN) -e '.[dev,jax]'
+	$(BIN)/python benchmarks/bench_jax.py --out results/jax_benchmark.json
 
 ## Ray workers: env steps/s against worker count (1, 2, 4 local actors; A3C; 2 simulated nodes) on
 ## LunarLander-v3 beside the single-process trainer and SB3 (DummyVecEnv, SubprocVecEnv) (~6 min)

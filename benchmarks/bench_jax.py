@@ -470,7 +470,9 @@ def main() -> None:
         raise SystemExit(f"unknown --impls {sorted(unknown)}; known: {', '.join(SINGLE_IMPLS + POPULATION_IMPLS)}")
     configs: list[tuple[dict[str, Any], list[str]]] = []
     for n in [int(x) for x in args.envs.split(",") if x]:
-        configs.append(({"n_envs": n, "total_steps": args.steps, "members": 0}, [i for i in impls if i in SINGLE_IMPLS]))
+        configs.append(
+            ({"n_envs": n, "total_steps": args.steps, "members": 0}, [i for i in impls if i in SINGLE_IMPLS])
+        )
     preset_envs = _preset_n_envs()
     for m in [int(x) for x in args.populations.split(",") if x]:
         configs.append(
@@ -560,9 +562,7 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "impl": impl,
                     "rounds": len(rs),
                     "steps_per_second": sps,
-                    "steps_per_second_incl_compile": statistics.median(
-                        r["steps_per_second_incl_compile"] for r in rs
-                    ),
+                    "steps_per_second_incl_compile": statistics.median(r["steps_per_second_incl_compile"] for r in rs),
                     "compile_seconds": statistics.median(r["compile_seconds"] for r in rs),
                     "vs_jax": sps / jax_sps if jax_sps else None,
                     "final_median": statistics.median(f for f in finals if f is not None) if finals else None,
