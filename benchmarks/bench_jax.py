@@ -464,6 +464,8 @@ def main() -> None:
         worker_main(args.worker, WORKERS, "worker")
         return
 
+    if args.threads not in (0, 1):
+        raise SystemExit("--threads must be 1 (one CPU thread per side) or 0 (each framework's default)")
     impls = [i for i in args.impls.split(",") if i]
     unknown = set(impls) - set(SINGLE_IMPLS + POPULATION_IMPLS)
     if unknown:
