@@ -506,6 +506,7 @@ def main() -> None:
         "versions": package_versions(["tensorflow", "keras", "jax", "jaxlib", "optax", "gymnasium", "numpy"]),
         "git": git("rev-parse", "--short", "HEAD"),
         "settings": {k: v for k, v in vars(args).items() if k not in ("worker", "out", "verbose")},
+        "jax_worker_env": jax_env(args.threads),
         "threshold": THRESHOLD,
         "runs": runs,
     }
