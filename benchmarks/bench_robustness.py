@@ -305,9 +305,13 @@ def plot(report: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = list(report["runs"])
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.2), squeeze=False, sharey=True)
+    cols = min(4, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False, sharey=True)
     bench = ENVS[report["env_id"]]
-    for ax, name in zip(axes[0], names, strict=True):
+    for ax in axes.flat[len(names) :]:
+        ax.set_visible(False)
+    for ax, name in zip(axes.flat, names, strict=False):
         for r in report["runs"][name]:
             bad = r["collapsed_at_steps"] is not None or not r["solved_at_end"]
             ax.plot(
@@ -322,7 +326,8 @@ def plot(report: dict[str, Any], path: Path) -> None:
         s = next(x for x in report["summary"] if x["candidate"] == name)
         ax.set_title(f"{name}: {s['solved_at_end']}/{s['runs']} solved, {s['collapsed']} collapsed", fontsize=9)
         ax.set_xlabel("env steps")
-    axes[0][0].set_ylabel("greedy evaluation (20 episodes)")
+    for row in axes:
+        row[0].set_ylabel("greedy evaluation (20 episodes)")
     fig.suptitle(f"{report['env_id']}: every seed (red: failed or collapsed)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
