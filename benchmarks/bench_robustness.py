@@ -54,6 +54,7 @@ class EnvBench(NamedTuple):
     candidates: dict[str, dict[str, Any]]  # name -> overrides on the CURRENT preset ("fused": population run)
     n_seeds: int = 32  # standard-trainer seeds by default (a population always has FUSED_SEEDS)
     default: tuple[str, ...] = ("preset", "fused")  # what make bench-robustness runs; the rest on demand
+    population: bool = True  # fused candidates as one population run (discrete actions only), else per seed
 
 
 FIRST_SEED = 100_000  # no sweep, benchmark or result uses seeds from here up
@@ -93,8 +94,11 @@ ENVS: dict[str, EnvBench] = {
     ),
     "Acrobot-v1": EnvBench(-100.0, -300.0, 25_000, {"preset": {}, "fused": {"fused": True}}),
     "LunarLander-v3": EnvBench(200.0, 100.0, 50_000, {"preset": {}}),
-    "Pendulum-v1": EnvBench(-200.0, -700.0, 200_000, {"fused": {"fused": True}}),
-    "MountainCarContinuous-v0": EnvBench(90.0, 45.0, 25_000, {"preset": {}, "fused": {"fused": True}}),
+    # Box actions: the population trainer is for discrete actions, so fused seeds run one process each.
+    "Pendulum-v1": EnvBench(-200.0, -700.0, 200_000, {"fused": {"fused": True}}, population=False),
+    "MountainCarContinuous-v0": EnvBench(
+        90.0, 45.0, 25_000, {"preset": {}, "fused": {"fused": True}}, population=False
+    ),
 }
 
 
@@ -163,10 +167,12 @@ def cache_path(cfg: Any) -> Path:
 
 def run_standard(job: tuple[str, str, int, int]) -> dict[str, Any]:
     """One standard-trainer run in this worker process (cached)."""
-    from a2c.config.resolve import make_config
+    from a2c.config.resolve import make_config, make_fused_config
 
     env_id, name, seed, steps = job
-    cached = cache_path(make_config(_overrides(env_id, name, seed, steps)))
+    resolve = make_fused_config if ENVS[env_id].candidates[name].get("fused") else make_config
+    cfg = resolve(_overrides(env_id, name, seed, steps))
+    cached = cache_path(cfg)
     if cached.exists():
         return json.loads(cached.read_text())
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -176,8 +182,7 @@ def run_standard(job: tuple[str, str, int, int]) -> dict[str, Any]:
     from a2c.run.train import train
 
     with tempfile.TemporaryDirectory(prefix="a2c-robust-") as tmp:
-        cfg = make_config({**_overrides(env_id, name, seed, steps), "run_dir": str(Path(tmp) / "run")})
-        result = train(cfg, quiet=True)
+        result = train(dataclasses.replace(cfg, run_dir=str(Path(tmp) / "run")), quiet=True)
         row = {
             "seed": seed,
             "steps_per_second": result.summary["steps_per_second"],
@@ -384,9 +389,9 @@ def main(argv: list[str] | None = None) -> int:
             lo, hi = (int(x) for x in args.seeds.split("-"))
             seeds = list(range(lo, hi + 1))
         else:
-            seeds = list(range(FIRST_SEED, FIRST_SEED + (FUSED_SEEDS if fused else bench.n_seeds)))
+            seeds = list(range(FIRST_SEED, FIRST_SEED + (FUSED_SEEDS if fused and bench.population else bench.n_seeds)))
         print(f"{args.env} {name}: {len(seeds)} seeds", flush=True)
-        if fused:
+        if fused and bench.population:
             rows = run_population(args.env, name, seeds, args.steps)
         else:
             with ProcessPoolExecutor(args.jobs) as pool:
