@@ -127,7 +127,8 @@ def test_two_workers_solve_cartpole(local_ray, tmp_path, async_updates):
     assert result.summary["eval_mean_return"] >= 475, result.summary
 
 
-@pytest.mark.parametrize("env", ["MultiDiscreteIdentity", "MultiBinaryIdentity"])
+# MultiBinary by default (~10 s each); MultiDiscrete's sums are the same code and run with -m slow.
+@pytest.mark.parametrize("env", [pytest.param("MultiDiscreteIdentity", marks=pytest.mark.slow), "MultiBinaryIdentity"])
 def test_a3c_trains_multi_discrete_and_multi_binary_policies(local_ray, tmp_path, env):
     """The workers only need the distribution: int32 action vectors go through their rollouts and gradients."""
     cfg = a3c_cfg(tmp_path, env_id=f"tests.spaces_envs:A2CTest/{env}-v0", eval_every=0)

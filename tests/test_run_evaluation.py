@@ -87,6 +87,7 @@ def test_greedy_runs_log_what_they_always_did(shared_run_dir):
     assert summary["eval_policy"] == "greedy" and "eval_greedy_mean_return" not in summary
 
 
+@pytest.mark.slow  # ~10 s; exact resume itself is in the default suite (tests/test_checkpoint.py)
 def test_a_stopped_sampled_run_resumes_exactly_and_one_from_before_eval_policy_resumes_greedy(tmp_path, sampled_run):
     ref_dir, ref_summary = sampled_run
     cfg = tiny(tmp_path / "run", eval_policy="sampled")
