@@ -63,3 +63,20 @@ def test_gru_passes_through_time():
 def test_default_recurrent_model_tape_vs_finite_differences(kind):
     report = verify_recurrent_default(kind)
     assert report.passed, report.table()
+
+
+def test_cli_routes_a_recurrent_env_to_the_checks_through_time_and_refuses_plot(capsys):
+    from a2c.cli.main import main
+
+    assert main(["verify", "--env", "CartPoleNoVel-v1", "--plot", "x.png"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "recurrent models are checked on their env's preset model" in err[0]
+
+
+@pytest.mark.slow
+def test_cli_verifies_the_recurrent_preset_model(capsys):
+    from a2c.cli.main import main
+
+    assert main(["verify", "--env", "CartPoleNoVel-v1"]) == 0
+    out = capsys.readouterr().out
+    assert "initial_state" in out and "tape/symbolic" in out and out.count("passed: True") == 2

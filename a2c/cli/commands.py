@@ -117,13 +117,15 @@ def run_verify(args: argparse.Namespace) -> int:
 
         report = verify_seed000(seed=args.seed, alpha=args.alpha)
     else:
-        from a2c.agent.model import conv_layers
+        from a2c.agent.model import conv_layers, state_size_of
         from a2c.verify.check import verify_model
         from a2c.verify.network import default_model, load_actor_critic
 
         model = load_actor_critic(args.model) if args.model else default_model(args.seed, args.env)
         if conv_layers(model):
             return _run_verify_conv(args, model)
+        if state_size_of(model):
+            return _run_verify_recurrent(args, model)
         report = verify_model(
             model,
             args.case,
@@ -145,6 +147,36 @@ def run_verify(args: argparse.Namespace) -> int:
             print(f"plot: {args.plot}")
     sys.stdout.flush()
     return 0 if report.passed else 1
+
+
+def _run_verify_recurrent(args: argparse.Namespace, model: keras.Model) -> int:
+    """A recurrent model: a small cell of the same kind three ways through time, and the env
+    preset's recurrent model tape vs finite differences ([`a2c.verify.recurrent`][a2c.verify.recurrent]);
+    0 if both pass."""
+    if args.case != "a2c":
+        raise ConfigError(f"--case {args.case} checks feed-forward models; recurrent ones are checked with --case a2c")
+    if args.model or args.plot:
+        raise ConfigError(
+            "recurrent models are checked on their env's preset model (a2c verify --env ENV_ID), "
+            "without --model or --plot"
+        )
+    import dataclasses
+
+    from a2c.agent.model import recurrent_cell_of
+    from a2c.verify.recurrent import verify_recurrent, verify_recurrent_default
+
+    cell = recurrent_cell_of(model)
+    kind = cell.kind if cell is not None else "lstm"
+    reports = {
+        "small_cell": verify_recurrent(kind, seed=args.seed),
+        "model": verify_recurrent_default(kind, env_id=args.env, seed=args.seed),
+    }
+    if args.json:
+        print(json.dumps({k: dataclasses.asdict(r) | {"passed": r.passed} for k, r in reports.items()}, default=str))
+    else:
+        print("\n\n".join(r.table() + f"\npassed: {r.passed}" for r in reports.values()))
+    sys.stdout.flush()
+    return 0 if all(r.passed for r in reports.values()) else 1
 
 
 def _run_verify_conv(args: argparse.Namespace, model: keras.Model) -> int:
