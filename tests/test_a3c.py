@@ -152,6 +152,7 @@ def test_a3c_trains_a_recurrent_policy(local_ray, tmp_path):
     assert all(np.isfinite(float(rows[-1][f"train/{k}"])) for k in GRADIENT_METRICS)
 
 
+@pytest.mark.slow  # ~20 s; separate networks' gradients go through the learner code the default suite checks
 def test_a3c_trains_separate_actor_and_critic_networks(local_ray, tmp_path):
     from a2c.agent.model import net_arch_of
 
@@ -159,7 +160,8 @@ def test_a3c_trains_separate_actor_and_critic_networks(local_ray, tmp_path):
     assert net_arch_of(result.model) == "separate" and result.summary["total_steps"] == 1000
 
 
-@pytest.mark.parametrize("async_updates", [False, True], ids=["sync", "a3c"])
+# Sync workers by default; the A3C variant (~20 s) runs with -m slow.
+@pytest.mark.parametrize("async_updates", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["sync", "a3c"])
 def test_ray_workers_train_on_dict_observations(local_ray, tmp_path, async_updates):
     """Dict observations cross the workers as one array per key (sync: concatenated key by key)."""
     cfg = a3c_cfg(tmp_path, env_id="tests.spaces_envs:A2CTest/DictObs-v0", eval_every=0, async_updates=async_updates)
