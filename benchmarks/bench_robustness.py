@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 from a2c.common.files import atomic_write_json, atomic_write_text, replace_marked_block  # noqa: E402
+from a2c.population.members import parse_seeds  # noqa: E402
 
 CACHE = common.REPO_ROOT / "runs" / "robustness"
 DIAGNOSTICS = ("train/entropy", "train/grad_norm", "train/value_loss", "train/explained_variance")
@@ -386,8 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         fused = bool(bench.candidates[name].get("fused"))
         if args.seeds:
-            lo, hi = (int(x) for x in args.seeds.split("-"))
-            seeds = list(range(lo, hi + 1))
+            seeds = parse_seeds(args.seeds)
         else:
             seeds = list(range(FIRST_SEED, FIRST_SEED + (FUSED_SEEDS if fused and bench.population else bench.n_seeds)))
         print(f"{args.env} {name}: {len(seeds)} seeds", flush=True)

@@ -166,7 +166,8 @@ def _run_verify_recurrent(args: argparse.Namespace, model: keras.Model) -> int:
     from a2c.verify.recurrent import verify_recurrent, verify_recurrent_default
 
     cell = recurrent_cell_of(model)
-    kind = cell.kind if cell is not None else "lstm"
+    assert cell is not None  # run_verify routes only models that carry a state here
+    kind = cell.kind
     reports = {
         "small_cell": verify_recurrent(kind, seed=args.seed),
         "model": verify_recurrent_default(kind, env_id=args.env, seed=args.seed),
