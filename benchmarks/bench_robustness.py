@@ -59,6 +59,10 @@ class EnvBench(NamedTuple):
 
 
 FIRST_SEED = 100_000  # no sweep, benchmark or result uses seeds from here up
+SCREEN_SEED = 200_000  # screening candidates on seeds of their own keeps the verdict's seeds unseen
+#: A keep_best run ends with the kept model: it is judged on this many fresh episodes (seeds no
+#: periodic evaluation, which chose it, played), not on its last periodic evaluation.
+KEPT_EVAL_EPISODES = 50
 FUSED_SEEDS = 64
 ENVS: dict[str, EnvBench] = {
     "CartPole-v1": EnvBench(
@@ -80,25 +84,147 @@ ENVS: dict[str, EnvBench] = {
             "rho0.9": {"lr": 4e-3, "rms_rho": 0.9},
             "normadv": {"lr": 4e-3, "normalize_advantage": True},
             "adam2e-3": {"optimizer": "adam", "lr": 2e-3},
-            # The fused preset (64 envs, lr 4e-3) and what was tried on it.
-            "fused_lr2e-3": {"fused": True, "lr": 2e-3},
-            "fused_lr3e-3": {"fused": True, "lr": 3e-3},
-            "fused_rho0.9": {"fused": True, "rms_rho": 0.9},
-            "fused_normadv": {"fused": True, "normalize_advantage": True},
-            "fused_ent0.01": {"fused": True, "ent_coef": 0.01},
+            # The fused preset before issue 27 (64 envs, lr 4e-3: dipped on 10/64) and what was tried on
+            # it; the preset is now 16 envs at lr 2e-3 (the standard preset's values).
+            "fused_64envs_lr4e-3": {"fused": True, "n_envs": 64, "lr": 4e-3},
+            "fused_lr2e-3": {"fused": True, "n_envs": 64, "lr": 2e-3},
+            "fused_lr3e-3": {"fused": True, "n_envs": 64, "lr": 3e-3},
+            "fused_rho0.9": {"fused": True, "n_envs": 64, "lr": 4e-3, "rms_rho": 0.9},
+            "fused_normadv": {"fused": True, "n_envs": 64, "lr": 4e-3, "normalize_advantage": True},
+            "fused_ent0.01": {"fused": True, "n_envs": 64, "lr": 4e-3, "ent_coef": 0.01},
             "fused_16envs_lr2e-3": {"fused": True, "n_envs": 16, "lr": 2e-3},
             "fused_32envs_lr2e-3": {"fused": True, "n_envs": 32, "lr": 2e-3},
             "fused_16envs_lr2e-3_rho0.9": {"fused": True, "n_envs": 16, "lr": 2e-3, "rms_rho": 0.9},
             "fused_16envs_lr1e-3": {"fused": True, "n_envs": 16, "lr": 1e-3},
+            "fused_16envs_lr1.5e-3": {"fused": True, "n_envs": 16, "lr": 1.5e-3},
+            "fused_16envs_lr2e-3_separate": {"fused": True, "n_envs": 16, "lr": 2e-3, "net_arch": "separate"},
+            "fused_16envs_lr2e-3_vf0.25": {"fused": True, "n_envs": 16, "lr": 2e-3, "vf_coef": 0.25},
+            "fused_16envs_lr2e-3_gae0.95": {"fused": True, "n_envs": 16, "lr": 2e-3, "gae_lambda": 0.95},
+            "fused_16envs_adam1e-3": {"fused": True, "n_envs": 16, "lr": 1e-3, "optimizer": "adam"},
+            "fused_16envs_sep_rho0.9": {
+                "fused": True,
+                "n_envs": 16,
+                "lr": 2e-3,
+                "net_arch": "separate",
+                "rms_rho": 0.9,
+            },
+            "fused_16envs_sep_gae0.95": {
+                "fused": True,
+                "n_envs": 16,
+                "lr": 2e-3,
+                "net_arch": "separate",
+                "gae_lambda": 0.95,
+            },
+            "fused_32envs_sep": {"fused": True, "n_envs": 32, "lr": 2e-3, "net_arch": "separate"},
+            "fused_8envs_lr2e-3": {"fused": True, "n_envs": 8, "lr": 2e-3},
+            "fused_8envs_lr1e-3": {"fused": True, "n_envs": 8, "lr": 1e-3},
+            "fused_8envs_lr1e-3_gamma0.995": {"fused": True, "n_envs": 8, "lr": 1e-3, "gamma": 0.995},
+            "fused_8envs_lr1e-3_bounds": {"fused": True, "n_envs": 8, "lr": 1e-3, "obs_scaling": "bounds"},
         },
         n_seeds=64,
     ),
-    "Acrobot-v1": EnvBench(-100.0, -300.0, 25_000, {"preset": {}, "fused": {"fused": True}}),
-    "LunarLander-v3": EnvBench(200.0, 100.0, 50_000, {"preset": {}}),
+    "Acrobot-v1": EnvBench(
+        -100.0,
+        -300.0,
+        25_000,
+        {
+            "preset": {},
+            "fused": {"fused": True},
+            # The standard preset before issue 27 (constant lr): 31/32, one seed ending at -105.8.
+            "constant_lr": {"lr_schedule": "constant"},
+            "linear": {"lr_schedule": "linear"},
+            # The fused preset before issue 27 (128 envs, lr 4e-3) and what was tried on it; the preset
+            # is now 16 envs at lr 1e-3.
+            "fused_128envs_lr4e-3": {"fused": True, "n_envs": 128, "lr": 4e-3},
+            "fused_lr2e-3": {"fused": True, "n_envs": 128, "lr": 2e-3},
+            "fused_64envs": {"fused": True, "n_envs": 64, "lr": 4e-3},
+            "fused_16envs_lr1e-3": {"fused": True, "n_envs": 16, "lr": 1e-3},
+            "fused_16envs_lr7e-4_const": {"fused": True, "n_envs": 16, "lr": 7e-4, "lr_schedule": "constant"},
+        },
+    ),
+    "LunarLander-v3": EnvBench(
+        200.0,
+        100.0,
+        50_000,
+        {
+            "preset": {},
+            # Screening (seeds from SCREEN_SEED): a larger budget with the best evaluation kept.
+            "1M_best": {"total_steps": 1_000_000, "keep_best": True},
+            "1M_best_separate": {"total_steps": 1_000_000, "keep_best": True, "net_arch": "separate"},
+            "1M_best_gamma0.99": {"total_steps": 1_000_000, "keep_best": True, "gamma": 0.99},
+            "1M_best_lr3e-4": {"total_steps": 1_000_000, "keep_best": True, "lr": 3e-4},
+            "1M_best_normrew": {
+                "total_steps": 1_000_000,
+                "keep_best": True,
+                "normalize_reward": True,
+                "reward_scale": 1.0,
+            },
+            "1M_best_gamma0.999": {"total_steps": 1_000_000, "keep_best": True, "gamma": 0.999},
+            "1M_best_gamma0.999_16steps_gae0.95": {
+                "total_steps": 1_000_000,
+                "keep_best": True,
+                "gamma": 0.999,
+                "n_steps": 16,
+                "gae_lambda": 0.95,
+            },
+            "1M_best_gamma0.999_16steps_gae0.98": {
+                "total_steps": 1_000_000,
+                "keep_best": True,
+                "gamma": 0.999,
+                "n_steps": 16,
+                "gae_lambda": 0.98,
+            },
+            # PPO's LunarLander settings (the zoo's) as far as A2C has them: one gradient step per batch.
+            "1M_best_adam_16x16": {
+                "total_steps": 1_000_000,
+                "keep_best": True,
+                "optimizer": "adam",
+                "lr": 3e-4,
+                "n_envs": 16,
+                "n_steps": 16,
+                "gamma": 0.999,
+                "gae_lambda": 0.98,
+                "ent_coef": 0.01,
+            },
+            "1M_best_16x8_gae0.95": {
+                "total_steps": 1_000_000,
+                "keep_best": True,
+                "n_envs": 16,
+                "n_steps": 8,
+                "gamma": 0.99,
+                "gae_lambda": 0.95,
+                "lr": 1e-3,
+            },
+        },
+    ),
     # Box actions: the population trainer is for discrete actions, so fused seeds run one process each.
     "Pendulum-v1": EnvBench(-200.0, -700.0, 200_000, {"fused": {"fused": True}}, population=False),
     "MountainCarContinuous-v0": EnvBench(
-        90.0, 45.0, 25_000, {"preset": {}, "fused": {"fused": True}}, population=False
+        90.0,
+        45.0,
+        25_000,
+        {
+            "preset": {},
+            "fused": {"fused": True},
+            # The fused preset before issue 27 (observations scaled by their bounds, no running
+            # normalisation: 21/32) and what was tried on it; the preset now normalises them.
+            "fused_bounds": {"fused": True, "normalize_obs": False, "obs_scaling": "bounds"},
+            "fused_logstd0.5": {"fused": True, "normalize_obs": False, "obs_scaling": "bounds", "log_std_init": 0.5},
+            "fused_16envs": {"fused": True, "normalize_obs": False, "obs_scaling": "bounds", "n_envs": 16},
+            "fused_gamma0.9999": {"fused": True, "normalize_obs": False, "obs_scaling": "bounds", "gamma": 0.9999},
+            # Is it the running normalisation of the observations (which fused mode lacks)?
+            "bounds_obs": {"normalize_obs": False, "obs_scaling": "bounds"},
+            "fused_16envs_logstd0.5": {
+                "fused": True,
+                "normalize_obs": False,
+                "obs_scaling": "bounds",
+                "n_envs": 16,
+                "log_std_init": 0.5,
+            },
+            "fused_normobs": {"fused": True, "normalize_obs": True, "obs_scaling": "none"},
+            "fused_logstd1.0": {"fused": True, "normalize_obs": False, "obs_scaling": "bounds", "log_std_init": 1.0},
+        },
+        population=False,
     ),
 }
 
@@ -116,10 +242,15 @@ def _series(run_dir: Path, steps: list[int]) -> dict[str, list[float | None]]:
 
 
 def outcome(run_dir: Path, bench: EnvBench) -> dict[str, Any]:
-    """One run directory's evaluation history and what it says about robustness."""
+    """One run directory's evaluation history and what it says about robustness. A keep_best run is
+    solved at the end when its kept model's final evaluation (fresh seeds) is; collapses and the
+    stable solve still read the periodic evaluations of the weights as they trained."""
     evals = common.read_eval_clock(run_dir)
     returns = [e["mean_return"] for e in evals]
     steps = [e["global_step"] for e in evals]
+    summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").exists() else {}
+    kept = summary.get("model_selection") == "best periodic evaluation" and summary.get("eval_mean_return") is not None
+    final = summary["eval_mean_return"] if kept else (returns[-1] if returns else None)
     first = next((i for i, r in enumerate(returns) if r >= bench.solved), None)
     stable = next((i for i in range(len(returns)) if all(r >= bench.solved for r in returns[i:])), None)
     collapse = (
@@ -130,8 +261,13 @@ def outcome(run_dir: Path, bench: EnvBench) -> dict[str, Any]:
     return {
         "eval_steps": steps,
         "eval_returns": [round(r, 2) for r in returns],
-        "final_eval": returns[-1] if returns else None,
-        "solved_at_end": bool(returns) and returns[-1] >= bench.solved,
+        "final_eval": None if final is None else round(final, 2),
+        "solved_at_end": final is not None and final >= bench.solved,
+        **(
+            {"kept_model_step": summary["model_step"], "last_model_eval": summary["last_model_eval_mean_return"]}
+            if kept
+            else {}
+        ),
         "first_solve_steps": None if first is None else steps[first],
         "stable_solve_steps": None if stable is None else steps[stable],
         "stable_solve_seconds": None if stable is None else evals[stable]["train_seconds"],
@@ -173,6 +309,8 @@ def run_standard(job: tuple[str, str, int, int]) -> dict[str, Any]:
     env_id, name, seed, steps = job
     resolve = make_fused_config if ENVS[env_id].candidates[name].get("fused") else make_config
     cfg = resolve(_overrides(env_id, name, seed, steps))
+    if cfg.keep_best:
+        cfg = dataclasses.replace(cfg, final_eval_episodes=KEPT_EVAL_EPISODES)
     cached = cache_path(cfg)
     if cached.exists():
         return json.loads(cached.read_text())
@@ -226,6 +364,14 @@ def run_population(env_id: str, name: str, seeds: list[int], steps: int) -> list
     return rows
 
 
+def _slim(row: dict[str, Any]) -> dict[str, Any]:
+    """A run as the report keeps it: the learner's diagnostics only where the run failed or collapsed
+    (what the report reads them for); the cache under runs/robustness keeps every run's."""
+    if row["solved_at_end"] and row["collapsed_at_steps"] is None:
+        return {k: v for k, v in row.items() if k not in DIAGNOSTICS}
+    return row
+
+
 def _worst(values: list[float | None]) -> float | None:
     return None if any(v is None for v in values) or not values else max(v for v in values if v is not None)
 
@@ -265,7 +411,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"{bench.eval_every:,} env steps; solved at >= {bench.solved:g}; a collapse is an evaluation below "
         f"{bench.collapse_below:g} after a solve; a stable solve is the first evaluation from which every later one "
         "is solved (steps; a seed that never got there is the worst). Seconds are training seconds on a shared "
-        "2-core machine: compare steps.",
+        "2-core machine: compare steps. A `name@A-B` row ran on seeds A-B (screening seeds from "
+        f"{SCREEN_SEED:,}, or a second set of unseen ones); a `keep_best` candidate is solved at the end when its "
+        f"kept model's {KEPT_EVAL_EPISODES} fresh episodes are.",
         "",
         "| candidate | overrides | seeds | solved at end | collapsed | never solved "
         "| stable solve, median / worst steps | final eval median / worst | failed seeds |",
@@ -336,7 +484,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
         row[0].set_ylabel("greedy evaluation (20 episodes)")
     fig.suptitle(f"{report['env_id']}: every seed (red: failed or collapsed)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=50)
     plt.close(fig)
 
 
@@ -386,11 +534,12 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/bench_robustness.py " + " ".join(sys.argv[1:] if argv is None else argv)
     for name in names:
         fused = bool(bench.candidates[name].get("fused"))
-        if args.seeds:
-            seeds = parse_seeds(args.seeds)
-        else:
-            seeds = list(range(FIRST_SEED, FIRST_SEED + (FUSED_SEEDS if fused and bench.population else bench.n_seeds)))
-        print(f"{args.env} {name}: {len(seeds)} seeds", flush=True)
+        count = FUSED_SEEDS if fused and bench.population else bench.n_seeds
+        default_seeds = list(range(FIRST_SEED, FIRST_SEED + count))
+        seeds = parse_seeds(args.seeds) if args.seeds else default_seeds
+        # A candidate on other seeds (screening from SCREEN_SEED, or a second check) is its own entry.
+        key = name if seeds == default_seeds else f"{name}@{seeds[0]}-{seeds[-1]}"
+        print(f"{args.env} {key}: {len(seeds)} seeds", flush=True)
         if fused and bench.population:
             rows = run_population(args.env, name, seeds, args.steps)
         else:
@@ -399,10 +548,10 @@ def main(argv: list[str] | None = None) -> int:
         # Read back just before writing (another invocation may have added a candidate meanwhile): this
         # candidate's entry is replaced, every other one kept, so the file keeps every candidate tried.
         previous = json.loads(out.read_text()) if out.exists() else {}
-        runs = {**previous.get("runs", {}), name: rows}
+        runs = {name: [_slim(r) for r in rs] for name, rs in {**previous.get("runs", {}), key: rows}.items()}
         meta = {
             **previous.get("candidates", {}),
-            name: {
+            key: {
                 "overrides": bench.candidates[name],
                 "command": command,
                 "git_commit": common.git("rev-parse", "HEAD"),
@@ -414,10 +563,10 @@ def main(argv: list[str] | None = None) -> int:
             "runs": runs,
             "summary": [summarize(n, meta.get(n, {}).get("overrides", {}), rs) for n, rs in runs.items()],
         }
-        atomic_write_text(out, json.dumps(report, indent=1) + "\n")
+        atomic_write_text(out, json.dumps(report, separators=(",", ":")) + "\n")
         atomic_write_text(out.with_suffix(".md"), markdown(report))
         plot(report, out.with_suffix(".png"))
-        s = report["summary"][list(runs).index(name)]
+        s = report["summary"][list(runs).index(key)]
         print(
             f"  solved {s['solved_at_end']}/{s['runs']}, collapsed {s['collapsed']}, failed {s['failed_seeds']}",
             flush=True,

@@ -89,6 +89,57 @@ def test_fused_mode_refuses_reward_normalisation():
         make_config({"fused": True, "normalize_reward": True})
 
 
+def test_observation_statistics_fold_the_same_in_graph_code_as_on_the_host():
+    import tensorflow as tf
+
+    from a2c.agent.model import ObsNormalization
+
+    host, graph = ObsNormalization(), ObsNormalization()
+    for layer in (host, graph):
+        layer.build((None, 3))
+    fold = tf.function(graph.update_in_graph, jit_compile=True)  # as the fused loop runs it
+    rng = np.random.default_rng(0)
+    for k in range(3):
+        obs = (rng.normal(size=(5, 4, 3)) * (k + 1) + k).astype(np.float32)
+        host.update(obs)
+        fold(tf.constant(obs))
+    for a, b in ((host.mean, graph.mean), (host.var, graph.var), (host.count, graph.count)):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-6)
+    assert host.count.numpy() == pytest.approx(60 + 1e-4)
+
+
+def test_a_fused_run_updates_its_observation_statistics_from_every_rollout_step(tmp_path):
+    import tensorflow as tf
+
+    from a2c.agent.model import obs_norms_of
+    from a2c.config.resolve import make_fused_config
+    from a2c.trainers.fused import FusedTrainer
+
+    cfg = make_fused_config(
+        {"env_id": "MountainCarContinuous-v0", "normalize_obs": True, "obs_scaling": "none", "n_envs": 4}
+    )
+    trainer = FusedTrainer(cfg)
+    norm = obs_norms_of(trainer.model)[None]
+    trainer.compile()  # run(0) folds nothing
+    assert norm.count.numpy() == pytest.approx(1e-4)
+    trainer.advance(3)
+    assert norm.count.numpy() == pytest.approx(3 * cfg.n_steps * cfg.n_envs + 1e-4)
+    mean, std = norm.mean.numpy(), np.sqrt(norm.var.numpy())
+    assert -0.6 < mean[0] < -0.2 and abs(mean[1]) < 0.02 and 0 < std[1] < 0.02  # position, velocity
+    # the statistics are model weights: checkpoints and exports carry them
+    assert any(v is norm.mean for v in trainer.model.weights) and isinstance(norm.mean.value, tf.Variable)
+
+
+def test_population_training_refuses_observation_normalisation(tmp_path):
+    from a2c.config.resolve import make_fused_config
+    from a2c.population.driver import train_population
+
+    cfg = make_fused_config({"normalize_obs": True, "run_dir": str(tmp_path / "pop")})
+    with pytest.raises(ConfigError, match="normalize_obs is not supported by population training"):
+        train_population(cfg, [0, 1], {}, quiet=True)
+    assert not (tmp_path / "pop").exists()
+
+
 def small(tmp_path: Path, name: str):
     return make_config(
         {

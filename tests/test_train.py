@@ -151,7 +151,10 @@ def test_existing_run_directory_is_not_overwritten(tmp_path):
             ["--env", "BipedalWalker-v3", "--fused"],
             "fused mode needs a TensorFlow port of the environment and 'BipedalWalker-v3'",
         ),
-        (["--env", "Pendulum-v1", "--fused", "--normalize-obs"], "normalize_obs is for the standard trainer"),
+        (
+            ["--env", "CartPole-v1", "--fused", "--seeds", "0-1", "--normalize-obs"],
+            "normalize_obs is not supported by population training",
+        ),
         (["--gamma", "1.5"], "gamma must be in (0, 1]"),
         (["--total-steps", "0"], "total_steps must be positive"),
         (["--lr", "-1"], "lr must be positive"),

@@ -202,10 +202,22 @@ class ObsNormalization(keras.layers.Layer):
         if x.shape[0] == 0:
             return
         old_mean, old_var, old_count = (np.asarray(v.numpy(), np.float64) for v in (self.mean, self.var, self.count))
-        mean, var, count = merge_moments(old_mean, old_var, old_count, x)
+        mean, var, count = merge_moments(old_mean, old_var, old_count, x.mean(axis=0), x.var(axis=0), x.shape[0])
         self.mean.assign(mean.astype(self.mean.dtype))
         self.var.assign(var.astype(self.var.dtype))
         self.count.assign(np.asarray(count, self.count.dtype))
+
+    def update_in_graph(self, obs: tf.Tensor) -> None:
+        """[`update`][a2c.agent.model.ObsNormalization.update] as graph code, for the fused loop
+        (float64 too; the batch must not be empty)."""
+        x = tf.reshape(tf.cast(obs, tf.float64), [-1, self.mean.shape[0]])
+        old_mean, old_var, old_count = (tf.cast(v, tf.float64) for v in (self.mean, self.var, self.count))
+        n = tf.cast(tf.shape(x)[0], tf.float64)
+        batch_mean, batch_var = tf.reduce_mean(x, 0), tf.math.reduce_variance(x, 0)
+        mean, var, count = merge_moments(old_mean, old_var, old_count, batch_mean, batch_var, n)
+        self.mean.assign(tf.cast(mean, self.mean.dtype))
+        self.var.assign(tf.cast(var, self.var.dtype))
+        self.count.assign(tf.cast(count, self.count.dtype))
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "clip": self.clip, "epsilon": self.epsilon}

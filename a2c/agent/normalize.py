@@ -26,12 +26,13 @@ if TYPE_CHECKING:
     from a2c.agent.batch import Rollout
 
 
-def merge_moments(mean: Any, var: Any, count: Any, x: np.ndarray) -> tuple[Any, Any, Any]:
-    """Statistics of ``count`` samples (``mean``, ``var``) merged with the samples along
-    ``x``'s first axis (Chan et al.'s parallel update, float64); ``x`` must not be empty.
-    One definition for the reward normaliser here and the model's observation
-    normalisation layer ([`a2c.agent.model.ObsNormalization`][a2c.agent.model.ObsNormalization])."""
-    batch_mean, batch_var, n = x.mean(axis=0), x.var(axis=0), x.shape[0]
+def merge_moments(mean: Any, var: Any, count: Any, batch_mean: Any, batch_var: Any, n: Any) -> tuple[Any, Any, Any]:
+    """Statistics of ``count`` samples (``mean``, ``var``) merged with ``n`` more whose mean and
+    variance are ``batch_mean`` and ``batch_var`` (Chan et al.'s parallel update). Arithmetic only,
+    so numpy arrays and TensorFlow tensors both work: one definition for the reward normaliser here
+    and the model's observation normalisation layer
+    ([`a2c.agent.model.ObsNormalization`][a2c.agent.model.ObsNormalization]), on the host and in the
+    fused loop's graph."""
     delta, total = batch_mean - mean, count + n
     return mean + delta * n / total, (var * count + batch_var * n + delta * delta * count * n / total) / total, total
 
@@ -47,7 +48,8 @@ class RunningMeanStd:
     def update(self, x: np.ndarray) -> None:
         if x.size == 0:
             return
-        mean, var, count = merge_moments(self.mean, self.var, self.count, np.asarray(x, np.float64).reshape(-1))
+        x = np.asarray(x, np.float64).reshape(-1)
+        mean, var, count = merge_moments(self.mean, self.var, self.count, x.mean(), x.var(), x.size)
         self.mean, self.var, self.count = float(mean), float(var), float(count)
 
     def state(self) -> dict[str, float]:

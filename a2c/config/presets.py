@@ -22,8 +22,17 @@ PRESETS: dict[str, dict[str, Any]] = {
     "CartPole-v1": dict(
         total_steps=200_000, n_envs=16, n_steps=5, lr=2e-3, lr_schedule="linear", ent_coef=0.0, reward_scale=0.1
     ),
+    # lr decayed linearly (was constant): a constant lr left 1 of 32 unseen seeds just short at the end
+    # (-105.8 after 19 evaluations of -75 to -91); decayed, 32/32 are solved from 25k steps on.
     "Acrobot-v1": dict(
-        total_steps=500_000, n_envs=16, n_steps=5, lr=7e-4, ent_coef=0.0, normalize_reward=True, eval_every=50_000
+        total_steps=500_000,
+        n_envs=16,
+        n_steps=5,
+        lr=7e-4,
+        lr_schedule="linear",
+        ent_coef=0.0,
+        normalize_reward=True,
+        eval_every=50_000,
     ),
     "LunarLander-v3": dict(
         total_steps=500_000,
@@ -212,13 +221,26 @@ _FUSED_COMMON: dict[str, Any] = dict(
     normalize_reward=False,
 )
 FUSED_PRESETS: dict[str, dict[str, Any]] = {
+    # CartPole and Acrobot: more, smaller updates (16 envs) at a lower lr than the 64-128 envs at
+    # lr 4e-3 tuned for speed, which dipped after an early solve on 10/64 (CartPole) and 2/64
+    # (Acrobot) unseen seeds (docs/robustness.md).
     "CartPole-v1": dict(
-        _FUSED_COMMON, n_envs=64, lr=4e-3, reward_scale=0.1, total_steps=200_000, eval_every=50_000, fused_xla=False
+        _FUSED_COMMON, n_envs=16, lr=2e-3, reward_scale=0.1, total_steps=200_000, eval_every=50_000, fused_xla=False
     ),
-    "Acrobot-v1": dict(_FUSED_COMMON, reward_scale=0.01, total_steps=500_000, eval_every=100_000, fused_xla=False),
+    "Acrobot-v1": dict(
+        _FUSED_COMMON,
+        n_envs=16,
+        lr=1e-3,
+        reward_scale=0.01,
+        total_steps=500_000,
+        eval_every=100_000,
+        fused_xla=False,
+    ),
     "MountainCar-v0": dict(_FUSED_COMMON, total_steps=1_000_000, eval_every=200_000),
-    # Box actions: the standard presets without their running normalisations (standard-trainer
-    # features); the observations are scaled by their bounds and the rewards by a constant.
+    # Box actions: the standard presets with the rewards scaled by a constant (the loop has no host
+    # step for normalize_reward). Pendulum's observations are scaled by their bounds; MountainCarContinuous
+    # keeps the running observation normalisation (updated in the loop's graph): with bounds scaling
+    # instead, 21 of 32 unseen seeds found the goal, with it 32 of 32 (docs/robustness.md).
     "Pendulum-v1": dict(
         _FUSED_COMMON,
         n_envs=32,
@@ -237,9 +259,9 @@ FUSED_PRESETS: dict[str, dict[str, Any]] = {
         n_steps=100,
         lr=7e-4,
         lr_schedule="constant",
-        normalize_obs=False,
+        normalize_obs=True,
         normalize_reward=False,
-        obs_scaling="bounds",
+        obs_scaling="none",
         reward_scale=0.1,
         fused_updates_per_call=5,
         total_steps=100_000,

@@ -117,7 +117,7 @@ class Config:
     normalize_obs: bool = _doc(
         "standardise observations with running mean/std (clipped to +-10, as the zoo's VecNormalize): a "
         "layer in the model whose statistics the trainer updates from its rollouts, so saved and exported "
-        "models take raw observations; standard trainer only",
+        "models take raw observations; the standard trainer and single fused runs (not populations)",
         default=False,
     )
     log_std_init: float = _doc(
@@ -263,10 +263,6 @@ class Config:
             (
                 not (self.fused and self.normalize_reward),
                 "normalize_reward is for the standard trainer; fused mode scales rewards by reward_scale only",
-            ),
-            (
-                not (self.fused and self.normalize_obs),
-                "normalize_obs is for the standard trainer; fused mode has obs_scaling only",
             ),
             (math.isfinite(self.log_std_init), f"log_std_init must be finite; got {self.log_std_init}"),
             (self.workers >= 0, f"workers must be >= 0; got {self.workers}"),

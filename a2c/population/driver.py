@@ -32,7 +32,7 @@ import tomli_w
 from a2c.agent.learner import UPDATE_METRICS
 from a2c.artifacts.evaluate import EVAL_SEED_BASE, EvalResult, final_eval_fields
 from a2c.artifacts.saving import MODEL_FILE, save_model
-from a2c.common.errors import EnvError, NonFiniteError, RunDirError
+from a2c.common.errors import ConfigError, EnvError, NonFiniteError, RunDirError
 from a2c.common.files import atomic_write_json, atomic_write_text
 from a2c.common.tf_setup import configure_tensorflow
 from a2c.config.resolve import make_config
@@ -335,6 +335,11 @@ def train_population(
     [`TrainingInterrupted`][a2c.run.signals.TrainingInterrupted] once the checkpoint is written; continue with
     [`resume_population`][a2c.population.driver.resume_population])."""
     base.validate()
+    if base.normalize_obs:
+        raise ConfigError(
+            "normalize_obs is not supported by population training (--seeds/--sweep): the members' statistics "
+            "would be stacked but never updated; train the seeds one by one with a2c train --fused"
+        )
     configure_tensorflow(base)
     spec: dict[str, Any] = {"seeds": list(seeds), "sweep": {k: list(v) for k, v in sweep.items()}}
     population_env(base.env_id)  # EnvError before anything is written

@@ -54,7 +54,7 @@ from gymnasium import spaces
 from a2c.agent.batch import Rollout
 from a2c.agent.distributions import distribution_of
 from a2c.agent.learner import UPDATE_METRICS, make_optimizer, update_step
-from a2c.agent.model import action_bounds_of, action_shape_of, model_for, obs_spec_of
+from a2c.agent.model import action_bounds_of, action_shape_of, model_for, obs_norms_of, obs_spec_of
 from a2c.common.errors import EnvError, NonFiniteError
 from a2c.config.presets import FUSED_PRESETS  # noqa: F401  (re-exported)
 from a2c.config.schema import Config
@@ -236,8 +236,14 @@ class FusedLoop:
     def _run(self, num_updates: tf.Tensor) -> dict[str, tf.Tensor]:
         self.traces += 1  # Python side effect: counts traces, not calls
 
+        norms = list(obs_norms_of(self.model).values())
+
         def one_update(s: LoopState) -> tuple[LoopState, dict[str, tf.Tensor]]:
             s, batch, final_obs, ep_stats = self._rollout(s)
+            for norm in norms:
+                # As the standard trainer: each observation once (obs[T] opens the next batch), and the
+                # update sees the batch through the statistics that include it.
+                norm.update_in_graph(batch.obs[:-1])
             metrics = update_step(self.model, self.optimizer, batch, self.cfg, next_obs=final_obs)
             return s, {**metrics, **ep_stats}
 
