@@ -3,7 +3,7 @@
 Each game has a step budget (:data:`PLAN`: Seaquest and SpaceInvaders 1M steps x 2 seeds, Breakout 5M x 1
 seed, Pong its preset's 10M with whatever time is left). One invocation trains the unfinished runs in that
 order for at most ``--minutes`` in all: a run starts (``a2c train --total-steps BUDGET``) or resumes from its
-newest checkpoint (``a2c train --resume``, exact apart from the emulators' state), and is stopped with SIGINT
+newest checkpoint (``a2c train --resume``, exact apart from the emulators' state), and is stopped with SIGTERM
 when the time is spent (the run driver checkpoints first); the next invocation goes on from there. A run
 that reaches its budget ends with its own final evaluation: the Atari settings' sampled policy, whole games
 on seeds 1,000,000 + k (no training env uses them), each game's draws seeded from its seed, with the greedy
@@ -72,7 +72,7 @@ ZOO_NOTES = {
     "ALE/Breakout-v5": "above 5 by ~2.7M steps, above 20 by ~4.2M",
     "ALE/Pong-v5": "flat for ~3M steps; 17.3 +/- 3.2 at 10M (benchmark.md)",
 }
-GRACE_SECONDS = 300  # after SIGINT: the checkpoint, the curves
+GRACE_SECONDS = 300  # after SIGTERM: the checkpoint, the curves
 
 
 def run_dir_for(runs: Path, env_id: str, seed: int) -> Path:
@@ -103,7 +103,9 @@ def train_for(run_dir: Path, env_id: str, seed: int, budget: int, seconds: float
     try:
         proc.wait(timeout=seconds)
     except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGINT)  # the run driver checkpoints, draws its curves and exits
+        # SIGTERM, not SIGINT: a shell starting this in the background (nohup ... &) makes its children
+        # ignore SIGINT; the run driver checkpoints, draws its curves and exits on either.
+        proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=GRACE_SECONDS)
         except subprocess.TimeoutExpired:
@@ -111,7 +113,7 @@ def train_for(run_dir: Path, env_id: str, seed: int, budget: int, seconds: float
             proc.wait()
         return "stopped"
     except BaseException:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
         proc.wait()
         raise
     if proc.returncode != 0:
@@ -280,6 +282,10 @@ def plot_against_zoo(run_dirs: list[Path], out: Path, randoms: dict[str, dict[st
     return paths
 
 
+def _stop(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python scripts/atari_results.py", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="results/atari", help="output folder (default: results/atari)")
@@ -299,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--readme", default=None, help="also rewrite the results-atari block of this Markdown page")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop)  # as Ctrl-C: the running run is stopped and checkpointed
     out, runs = Path(args.out), Path(args.runs)
     out.mkdir(parents=True, exist_ok=True)
     plan = [(g, s, args.steps or b) for g, s, b in PLAN if args.games is None or g in args.games]
