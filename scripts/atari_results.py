@@ -384,4 +384,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the running run has checkpointed
+        print("stopped; make results-atari goes on from the runs' checkpoints", file=sys.stderr)
+        sys.exit(130)
