@@ -64,6 +64,10 @@ SCREEN_SEED = 200_000  # screening candidates on seeds of their own keeps the ve
 #: periodic evaluation, which chose it, played), not on its last periodic evaluation.
 KEPT_EVAL_EPISODES = 50
 FUSED_SEEDS = 64
+# The fused presets before issue 27, spelled out so that their candidates keep meaning them (and their
+# cached runs) whatever the presets become.
+_OLD_FUSED_CARTPOLE = {"fused": True, "n_envs": 64, "lr": 4e-3}
+_OLD_FUSED_MCC = {"fused": True, "normalize_obs": False, "obs_scaling": "bounds"}
 ENVS: dict[str, EnvBench] = {
     "CartPole-v1": EnvBench(
         475.0,
@@ -86,12 +90,12 @@ ENVS: dict[str, EnvBench] = {
             "adam2e-3": {"optimizer": "adam", "lr": 2e-3},
             # The fused preset before issue 27 (64 envs, lr 4e-3: dipped on 10/64) and what was tried on
             # it; the preset is now 16 envs at lr 2e-3 (the standard preset's values).
-            "fused_64envs_lr4e-3": {"fused": True, "n_envs": 64, "lr": 4e-3},
+            "fused_64envs_lr4e-3": _OLD_FUSED_CARTPOLE,
             "fused_lr2e-3": {"fused": True, "n_envs": 64, "lr": 2e-3},
             "fused_lr3e-3": {"fused": True, "n_envs": 64, "lr": 3e-3},
-            "fused_rho0.9": {"fused": True, "n_envs": 64, "lr": 4e-3, "rms_rho": 0.9},
-            "fused_normadv": {"fused": True, "n_envs": 64, "lr": 4e-3, "normalize_advantage": True},
-            "fused_ent0.01": {"fused": True, "n_envs": 64, "lr": 4e-3, "ent_coef": 0.01},
+            "fused_rho0.9": {**_OLD_FUSED_CARTPOLE, "rms_rho": 0.9},
+            "fused_normadv": {**_OLD_FUSED_CARTPOLE, "normalize_advantage": True},
+            "fused_ent0.01": {**_OLD_FUSED_CARTPOLE, "ent_coef": 0.01},
             "fused_16envs_lr2e-3": {"fused": True, "n_envs": 16, "lr": 2e-3},
             "fused_32envs_lr2e-3": {"fused": True, "n_envs": 32, "lr": 2e-3},
             "fused_16envs_lr2e-3_rho0.9": {"fused": True, "n_envs": 16, "lr": 2e-3, "rms_rho": 0.9},
@@ -208,21 +212,15 @@ ENVS: dict[str, EnvBench] = {
             "fused": {"fused": True},
             # The fused preset before issue 27 (observations scaled by their bounds, no running
             # normalisation: 21/32) and what was tried on it; the preset now normalises them.
-            "fused_bounds": {"fused": True, "normalize_obs": False, "obs_scaling": "bounds"},
-            "fused_logstd0.5": {"fused": True, "normalize_obs": False, "obs_scaling": "bounds", "log_std_init": 0.5},
-            "fused_16envs": {"fused": True, "normalize_obs": False, "obs_scaling": "bounds", "n_envs": 16},
-            "fused_gamma0.9999": {"fused": True, "normalize_obs": False, "obs_scaling": "bounds", "gamma": 0.9999},
+            "fused_bounds": _OLD_FUSED_MCC,
+            "fused_logstd0.5": {**_OLD_FUSED_MCC, "log_std_init": 0.5},
+            "fused_16envs": {**_OLD_FUSED_MCC, "n_envs": 16},
+            "fused_gamma0.9999": {**_OLD_FUSED_MCC, "gamma": 0.9999},
             # Is it the running normalisation of the observations (which fused mode lacks)?
             "bounds_obs": {"normalize_obs": False, "obs_scaling": "bounds"},
-            "fused_16envs_logstd0.5": {
-                "fused": True,
-                "normalize_obs": False,
-                "obs_scaling": "bounds",
-                "n_envs": 16,
-                "log_std_init": 0.5,
-            },
+            "fused_16envs_logstd0.5": {**_OLD_FUSED_MCC, "n_envs": 16, "log_std_init": 0.5},
             "fused_normobs": {"fused": True, "normalize_obs": True, "obs_scaling": "none"},
-            "fused_logstd1.0": {"fused": True, "normalize_obs": False, "obs_scaling": "bounds", "log_std_init": 1.0},
+            "fused_logstd1.0": {**_OLD_FUSED_MCC, "log_std_init": 1.0},
         },
         population=False,
     ),
@@ -548,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
         # Read back just before writing (another invocation may have added a candidate meanwhile): this
         # candidate's entry is replaced, every other one kept, so the file keeps every candidate tried.
         previous = json.loads(out.read_text()) if out.exists() else {}
-        runs = {name: [_slim(r) for r in rs] for name, rs in {**previous.get("runs", {}), key: rows}.items()}
+        runs = {k: [_slim(r) for r in rs] for k, rs in {**previous.get("runs", {}), key: rows}.items()}
         meta = {
             **previous.get("candidates", {}),
             key: {
