@@ -316,6 +316,148 @@ def greedy_returns(params: dict[str, Any], key: Any, episodes: int) -> Any:
     return ret
 
 
+# ============================================================================ compiled programs
+#: HLO instructions that launch no kernel: they name, slice or bundle buffers.
+FREE_OPS = frozenset({"parameter", "constant", "get-tuple-element", "tuple", "bitcast"})
+
+
+def hlo_computations(text: str) -> dict[str, list[str]]:
+    """The instructions of every computation of an optimised HLO module (``*cpu_after_optimizations.txt``),
+    by computation name; ``ENTRY`` for the entry computation."""
+    comps: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if not line.startswith((" ", "}")) and line.rstrip().endswith("{"):
+            name = "ENTRY" if line.startswith("ENTRY") else line.split()[0].lstrip("%")
+            current = comps.setdefault(name, [])
+        elif line.startswith("}"):
+            current = None
+        elif current is not None and " = " in line:
+            current.append(line.strip())
+    return comps
+
+
+def hlo_opcode(instruction: str) -> str:
+    """``fusion`` of ``%f = f32[64]{0} fusion(%a), kind=...``; tuple shapes hold parentheses of their own."""
+    rest = instruction.split(" = ", 1)[1]
+    if rest.startswith("("):
+        depth = 0
+        for i, ch in enumerate(rest):
+            depth += {"(": 1, ")": -1}.get(ch, 0)
+            if depth == 0:
+                rest = rest[i + 1 :].lstrip()
+                break
+    else:
+        rest = rest.split(" ", 1)[1] if " " in rest else rest
+    return rest.split("(", 1)[0]
+
+
+def _attr(instruction: str, key: str) -> str | None:
+    import re
+
+    m = re.search(rf"\b{key}=%?([\w.\-]+)", instruction)
+    return m.group(1) if m else None
+
+
+def hlo_kernels(comps: dict[str, list[str]], name: str, unknown_trips: int) -> int:
+    """Kernels one run of computation ``name`` launches: every instruction but FREE_OPS, a fusion as one,
+    a while loop's body and condition times its trip count (XLA's ``known_trip_count``, else
+    ``unknown_trips``), a call as its callee, a conditional as its largest branch."""
+    import re
+
+    total = 0
+    for ins in comps.get(name, []):
+        op = hlo_opcode(ins)
+        if op in FREE_OPS:
+            continue
+        if op == "while":
+            m = re.search(r'known_trip_count":\{"n":"(\d+)"', ins)
+            trips = int(m.group(1)) if m else unknown_trips
+            body, cond = _attr(ins, "body"), _attr(ins, "condition")
+            looped = hlo_kernels(comps, body or "", unknown_trips) + hlo_kernels(comps, cond or "", unknown_trips)
+            total += trips * looped
+        elif op == "call":
+            total += hlo_kernels(comps, _attr(ins, "to_apply") or "", unknown_trips)
+        elif op == "conditional":
+            m = re.search(r"branch_computations=\{([^}]*)\}", ins)
+            branches = [b.strip().lstrip("%") for b in m.group(1).split(",")] if m else []
+            total += max((hlo_kernels(comps, b, unknown_trips) for b in branches), default=1)
+        else:
+            total += 1
+    return total
+
+
+def hlo_profile(text: str, n_steps: int) -> dict[str, int]:
+    """Kernels per update of a training program: the body of the entry's costliest while loop (the
+    update loop, run once per update); a nested loop of unknown trip count (our rollout's
+    ``tf.while_loop``) counted ``n_steps`` times. Also the rollout step's own kernels (the update
+    body's loop run ``n_steps`` times) and the instruction count of the whole module."""
+    comps = hlo_computations(text)
+    loops = [ins for ins in comps.get("ENTRY", []) if hlo_opcode(ins) == "while"]
+    bodies = [_attr(ins, "body") or "" for ins in loops]
+    per_update = {b: hlo_kernels(comps, b, n_steps) for b in bodies}
+    update_body = max(per_update, key=lambda b: per_update[b]) if per_update else ""
+    step = 0
+    for ins in comps.get(update_body, []):
+        if hlo_opcode(ins) == "while":
+            import re
+
+            m = re.search(r'known_trip_count":\{"n":"(\d+)"', ins)
+            if (int(m.group(1)) if m else n_steps) == n_steps:
+                step = max(step, hlo_kernels(comps, _attr(ins, "body") or "", n_steps))
+    return {
+        "kernels_per_update": per_update.get(update_body, 0),
+        "kernels_per_rollout_step": step,
+        "module_instructions": sum(len(v) for v in comps.values()),
+    }
+
+
+def dump_env(directory: Path, module_re: str) -> dict[str, str]:
+    """XLA flags that dump the optimised HLO of the modules matching ``module_re`` into ``directory``."""
+    flags = f"--xla_dump_to={directory} --xla_dump_hlo_as_text --xla_dump_hlo_module_re={module_re}"
+    return {"XLA_FLAGS": " ".join(filter(None, [os.environ.get("XLA_FLAGS"), flags]))}
+
+
+#: The training program's module name in each framework's dumps.
+PROGRAM_MODULE = {"jax": "jit_train", "ours": ".*inference__run_.*"}
+
+
+def profile_programs(configs: list[dict[str, Any]], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Compile each side's training program once more with XLA's HLO dumps on (short runs, not timed)
+    and count the kernels each launches per update and per env step."""
+    import tempfile
+
+    rows = []
+    for config in configs:
+        for side in ("jax", "ours"):
+            with tempfile.TemporaryDirectory(prefix="a2c-hlo-") as tmp:
+                n_envs, members = config["n_envs"], config["members"]
+                steps = n_envs * 5 * 4  # a few updates: the program does not depend on the budget
+                spec_config = {**config, "total_steps": steps}
+                impl = (
+                    ("jax" if not members else "jax_population")
+                    if side == "jax"
+                    else ("fused_xla" if not members else "population_xla")
+                )
+                spec = job_spec(impl, spec_config, args)
+                env = {**(jax_env(args.threads) if side == "jax" else {}), **dump_env(Path(tmp), PROGRAM_MODULE[side])}
+                run_worker(Path(__file__), spec, env, args.verbose)
+                dumps = sorted(Path(tmp).glob("*cpu_after_optimizations.txt"))
+                if not dumps:
+                    raise SystemExit(f"no optimised HLO dump of {impl}'s training program in {tmp}")
+                hp = preset_hparams(n_envs, steps)
+                # The largest module is the training loop (a side may compile small helpers too).
+                text = max((d.read_text() for d in dumps), key=len)
+                prof = hlo_profile(text, hp["n_steps"])
+                per_step = prof["kernels_per_update"] / (hp["n_steps"] * n_envs * max(members, 1))
+                rows.append({"config": config_label(config), "impl": impl, **prof, "kernels_per_env_step": per_step})
+                log(
+                    f"profile {impl:<15} {config_label(config)}: {prof['kernels_per_update']} kernels per update, "
+                    f"{prof['kernels_per_rollout_step']} per rollout step"
+                )
+    return rows
+
+
 # ============================================================================ workers
 def worker_jax(spec: dict[str, Any]) -> dict[str, Any]:
     """The JAX A2C: one agent (``members`` 0) or a population vmapped over seeds; AOT-compiled
@@ -357,6 +499,7 @@ def worker_jax(spec: dict[str, Any]) -> dict[str, Any]:
         "steps_per_second": steps / train_seconds,
         "steps_per_second_incl_compile": steps / (train_seconds + compile_seconds),
         "final_returns": finals,
+        "host_calls": 1,
         "hparams": hp,
         "devices": [str(d) for d in jax.devices()],
     }
@@ -395,6 +538,7 @@ def worker_fused(spec: dict[str, Any]) -> dict[str, Any]:
         "steps_per_second": s["steps_per_second"],
         "steps_per_second_incl_compile": s["total_steps"] / s["train_seconds"],
         "final_returns": [s["eval_mean_return"]],
+        "host_calls": s["compiled_calls"],
     }
 
 
@@ -416,6 +560,7 @@ def worker_population(spec: dict[str, Any]) -> dict[str, Any]:
         "steps_per_second": s["steps_per_second"],
         "steps_per_second_incl_compile": s["total_steps"] / s["train_seconds"],
         "final_returns": [r["eval_mean_return"] for r in s["member_results"]],
+        "host_calls": math.ceil(base.n_updates / base.fused_updates_per_call),  # no evaluations in between
     }
 
 
@@ -458,6 +603,12 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1, help="CPU threads of each side (1, or 0 for the defaults)")
     p.add_argument("--out", type=Path, default=REPO_ROOT / "results" / "jax_benchmark.json")
     p.add_argument("--verbose", action="store_true", help="show the workers' output")
+    p.add_argument(
+        "--profile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also count the kernels each side's compiled training program launches (XLA HLO dumps)",
+    )
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -511,6 +662,8 @@ def main() -> None:
         "runs": runs,
     }
     report["summary"] = summarize(runs)
+    if args.profile:
+        report["programs"] = profile_programs([c for c, names in configs if names], args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1, default=str) + "\n")
     args.out.with_suffix(".md").write_text(markdown(report))
@@ -571,6 +724,7 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "final_median": statistics.median(f for f in finals if f is not None) if finals else None,
                     "solved": solved(finals),
                     "agents": len(finals),
+                    "host_calls": statistics.median(r.get("host_calls", 0) for r in rs),
                 }
             )
     return rows
@@ -589,15 +743,32 @@ def markdown(report: dict[str, Any]) -> str:
         "(benchmarks/bench_jax.py); steps/s are medians over rounds.",
         "",
         "| configuration | implementation | env steps/s (compile excluded) | vs JAX | env steps/s (compile included) "
-        "| compile s | final greedy (median) | solved |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| compile s | host calls | final greedy (median) | solved |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["summary"]:
         lines.append(
             f"| {r['config']} | {r['impl']} | {r['steps_per_second']:,.0f} | {fmt(r['vs_jax'], '.2f')}x | "
-            f"{r['steps_per_second_incl_compile']:,.0f} | {r['compile_seconds']:.1f} | "
+            f"{r['steps_per_second_incl_compile']:,.0f} | {r['compile_seconds']:.1f} | {r.get('host_calls', 0):,.0f} | "
             f"{fmt(r['final_median'], '.1f')} | {r['solved']}/{r['agents']} |"
         )
+    if report.get("programs"):
+        lines += [
+            "",
+            "Compiled training programs (`--profile`: each side compiled once more with XLA's optimised-HLO dumps): "
+            "kernels launched per update (every HLO instruction that computes, a fusion counted once, loops "
+            "times their trip counts; JAX's threefry draws are loops of their own), of them per vector env "
+            "step of the rollout, and per env step (per update / (n_steps x envs x members)).",
+            "",
+            "| configuration | implementation | kernels per update | per rollout step | per env step "
+            "| HLO instructions |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        for r in report["programs"]:
+            lines.append(
+                f"| {r['config']} | {r['impl']} | {r['kernels_per_update']:,} | {r['kernels_per_rollout_step']:,} | "
+                f"{r['kernels_per_env_step']:.3f} | {r['module_instructions']:,} |"
+            )
     v = report["versions"]
     lines += ["", "Versions: " + ", ".join(f"{k} {v[k]}" for k in v if v[k]) + f"; git {report['git']}.", ""]
     return "\n".join(lines)

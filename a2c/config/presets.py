@@ -217,7 +217,7 @@ _FUSED_COMMON: dict[str, Any] = dict(
     lr=4e-3,
     lr_schedule="linear",
     ent_coef=0.0,
-    fused_updates_per_call=20,
+    fused_updates_per_call=100,
     normalize_reward=False,
 )
 FUSED_PRESETS: dict[str, dict[str, Any]] = {

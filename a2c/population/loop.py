@@ -11,7 +11,7 @@ weight of the model), and one ``tf.function`` runs, per update,
     -> one optimizer step on the stacked weights
 
 so the program's size does not grow with P (except one random draw per member and
-step, below). The optimizer step is the SAME Keras optimizer a single run builds,
+rollout, below). The optimizer step is the SAME Keras optimizer a single run builds,
 applied to the stacked variables: RMSprop and Adam are elementwise, so member k's
 slice of the stacked slots evolves exactly as its own optimizer would, and its learning
 rate (a (P,) vector from [`a2c.agent.learner.learning_rate_schedule`][a2c.agent.learner.learning_rate_schedule],
@@ -21,7 +21,7 @@ support it.
 
 Member identity: member k starts from the weights ``model_for`` builds for its seed,
 draws its actions and env resets from its own Philox generator seeded with its seed
-(the same draw per step a single fused run makes), and so follows the same
+(the same draw per rollout a single fused run makes), and so follows the same
 trajectory as ``a2c train --fused`` with its seed and hyperparameters; only float
 rounding differs (batched matmuls and vectorized reductions may sum in another
 order). tests/test_population.py checks the weights after several updates.
@@ -49,7 +49,7 @@ from a2c.config.schema import Config
 from a2c.envs.make import env_spaces, make_env
 from a2c.envs.tf_envs import TFEnv, UniformNoise
 from a2c.envs.tf_envs.base import RNG_ALG
-from a2c.trainers.fused import LoopState, compile_loop, loop_updates
+from a2c.trainers.fused import LoopState, compile_loop, loop_updates, noise_width
 
 
 class MemberConfig:
@@ -159,15 +159,16 @@ class PopulationLoop:
         }
         zero = tf.zeros([p])
         dist = distribution_of(self.model.output)
+        width = noise_width(dist, self.model)
+        # Each member's ONE draw per rollout, from its own generator (as a single fused run): (T, P, n, k).
+        draws = tf.stack([rng.uniform([t_max, n, width + env.noise_dim], dtype=tf.float32) for rng in self.rngs], 1)
 
         def member_major(x: tf.Tensor) -> tf.Tensor:
             return tf.reshape(x, [p, n, *x.shape[1:]])
 
         def body(t, s: LoopState, arrays, episodes, return_sum, length_sum):
             params = dist.params(self._forward(weights, s.obs))
-            width = dist.noise_shape(params)[-1]
-            # Each member's ONE draw per step, from its own generator (as a single fused run).
-            u = tf.stack([rng.uniform([n, width + env.noise_dim], dtype=tf.float32) for rng in self.rngs])
+            u = tf.gather(draws, t)
             actions = dist.sample(params, u[..., :width])
             noise = UniformNoise(tf.reshape(u[..., width:], [p * n, env.noise_dim]))
             step = env.step(s.env_state, tf.reshape(actions, [-1]), noise)

@@ -30,10 +30,11 @@ is ``V(final_obs[t])``, passed as ``next_obs``; every transition is real (``vali
 all ones).
 
 Randomness: one Philox ``tf.random.Generator`` seeded with ``cfg.seed`` draws, in ONE
-call per env step, the action noise and the envs' replacement episodes
-([`UniformNoise`][a2c.envs.tf_envs.base.UniformNoise]), because inside XLA every separate draw is a
-Philox computation compiled on its own, and compilation is the largest fixed cost
-of a fused run. Its state and the envs' state are variables, saved in checkpoints,
+call per rollout (``n_steps x n_envs`` rows), the action noise and the envs' replacement
+episodes ([`UniformNoise`][a2c.envs.tf_envs.base.UniformNoise]), because inside XLA every separate draw is a
+Philox computation compiled on its own, and every random op a fixed cost per call: a
+population of P members makes P of them per rollout, not P per env step
+(results/jax_benchmark.md). Its state and the envs' state are variables, saved in checkpoints,
 so a resumed fused run continues exactly.
 
 The presets live in [`a2c.config.resolve`][a2c.config.resolve] (no TensorFlow), so that the command line
@@ -91,6 +92,11 @@ def compile_loop(run: Any) -> float:
     finally:
         if enabled:
             gc.enable()
+
+
+def noise_width(dist: Any, model: keras.Model) -> int:
+    """Uniform numbers one env step's action takes from the rollout's draw."""
+    return int(dist.noise_shape(dist.params(model.output))[-1])
 
 
 def loop_updates(num_updates: tf.Tensor, state_vars: Any, one_update: Any, shape: list[int]) -> dict[str, tf.Tensor]:
@@ -182,12 +188,13 @@ class FusedLoop:
         }
         zero = tf.constant(0.0)
         dist = distribution_of(model.output)
+        width = noise_width(dist, model)
+        # ONE draw per rollout for the action noise and the env's (see the module docstring).
+        noise = self.rng.uniform([t_max, n, width + env.noise_dim], dtype=tf.float32)
 
         def body(t, s: LoopState, arrays, episodes, return_sum, length_sum):
             params = dist.params(model(s.obs))
-            width = dist.noise_shape(params)[-1]
-            # ONE draw per step for the action noise and the env's (see the module docstring).
-            u = self.rng.uniform([n, width + env.noise_dim], dtype=tf.float32)
+            u = tf.gather(noise, t)
             actions = dist.sample(params, u[:, :width])
             # Box actions: the port gets them clipped to the bounds, the batch keeps them as drawn
             # (as the standard trainer's collector does, a2c.envs.spaces.env_actions).
