@@ -412,10 +412,12 @@ def hlo_profile(text: str, n_steps: int) -> dict[str, int]:
     }
 
 
-def dump_env(directory: Path, module_re: str) -> dict[str, str]:
-    """XLA flags that dump the optimised HLO of the modules matching ``module_re`` into ``directory``."""
+def dump_env(env: dict[str, str], directory: Path, module_re: str) -> dict[str, str]:
+    """``env`` with XLA flags added that dump the optimised HLO of the modules matching ``module_re``
+    into ``directory`` (the flags ``env`` or the environment already has are kept)."""
     flags = f"--xla_dump_to={directory} --xla_dump_hlo_as_text --xla_dump_hlo_module_re={module_re}"
-    return {"XLA_FLAGS": " ".join(filter(None, [os.environ.get("XLA_FLAGS"), flags]))}
+    base = env.get("XLA_FLAGS", os.environ.get("XLA_FLAGS"))
+    return {**env, "XLA_FLAGS": " ".join(filter(None, [base, flags]))}
 
 
 #: The training program's module name in each framework's dumps.
@@ -440,7 +442,7 @@ def profile_programs(configs: list[dict[str, Any]], args: argparse.Namespace) ->
                     else ("fused_xla" if not members else "population_xla")
                 )
                 spec = job_spec(impl, spec_config, args)
-                env = {**(jax_env(args.threads) if side == "jax" else {}), **dump_env(Path(tmp), PROGRAM_MODULE[side])}
+                env = dump_env(jax_env(args.threads) if side == "jax" else {}, Path(tmp), PROGRAM_MODULE[side])
                 run_worker(Path(__file__), spec, env, args.verbose)
                 dumps = sorted(Path(tmp).glob("*cpu_after_optimizations.txt"))
                 if not dumps:
@@ -575,10 +577,19 @@ def log(msg: str) -> None:
 def jax_env(threads: int) -> dict[str, str]:
     """Environment of a JAX worker: CPU only, and with ``threads`` 1 XLA's CPU backend on one
     thread, as our side's ``num_threads`` 1."""
+    # The concurrency-optimised thunk scheduler of jaxlib 0.10's XLA deadlocks the 256-seed population
+    # (every thread waiting, no CPU used, for minutes); without it the 64-seed population and the single
+    # agent run as fast (alternated here: 0.76/0.78M and 0.78/0.79-0.91M steps/s with and without it).
     env = {"JAX_PLATFORMS": "cpu"}
+    flags = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
     if threads == 1:
-        flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-        env["XLA_FLAGS"] = " ".join(filter(None, [os.environ.get("XLA_FLAGS"), flags]))
+        flags += " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    # JAX runs its XLA at its own defaults: our side's flags (a2c.common.tf_setup) are not passed on.
+    from a2c.common.tf_setup import XLA_CPU_FLAGS  # no TensorFlow import
+
+    ours = {f.split("=", 1)[0] for f in XLA_CPU_FLAGS}
+    inherited = [f for f in os.environ.get("XLA_FLAGS", "").split() if f.split("=", 1)[0] not in ours]
+    env["XLA_FLAGS"] = " ".join([*inherited, flags])
     return env
 
 
@@ -658,17 +669,31 @@ def main() -> None:
         "git": git("rev-parse", "--short", "HEAD"),
         "settings": {k: v for k, v in vars(args).items() if k not in ("worker", "out", "verbose")},
         "jax_worker_env": jax_env(args.threads),
+        "our_xla_flags": our_xla_flags(),
         "threshold": THRESHOLD,
         "runs": runs,
     }
     report["summary"] = summarize(runs)
+    write_report(report, args.out)  # the timed runs are kept whatever the profile does
     if args.profile:
         report["programs"] = profile_programs([c for c, names in configs if names], args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1, default=str) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(report))
-    plot(report, args.out.with_suffix(".png"))
-    log(f"wrote {args.out} (.md, .png)")
+        write_report(report, args.out)
+
+
+def write_report(report: dict[str, Any], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1, default=str) + "\n")
+    out.with_suffix(".md").write_text(markdown(report))
+    plot(report, out.with_suffix(".png"))
+    log(f"wrote {out} (.md, .png)")
+
+
+def our_xla_flags() -> str:
+    """The XLA flags our side's workers run with (a2c.common.tf_setup adds its own on import)."""
+    from a2c.common.tf_setup import add_xla_flags
+
+    add_xla_flags()
+    return os.environ.get("XLA_FLAGS", "")
 
 
 def _preset_n_envs() -> int:
@@ -770,6 +795,11 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{r['kernels_per_env_step']:.3f} | {r['module_instructions']:,} |"
             )
     v = report["versions"]
+    if "our_xla_flags" in report:
+        lines += [
+            "",
+            f"XLA flags: ours `{report['our_xla_flags']}`; JAX's `{report['jax_worker_env'].get('XLA_FLAGS', '')}`.",
+        ]
     lines += ["", "Versions: " + ", ".join(f"{k} {v[k]}" for k in v if v[k]) + f"; git {report['git']}.", ""]
     return "\n".join(lines)
 

@@ -4,9 +4,10 @@ Keys are namespaced like SB3/CleanRL (``rollout/``, ``train/``, ``time/``, ``eva
 and the same names are used for CSV columns and TensorBoard tags.
 
 The TensorBoard events are written by TensorBoard's own Python writer, one event per
-row holding all of its scalars, not by ``tf.summary``: each eager ``tf.summary.scalar``
-costs about half a millisecond of op dispatch, which made logging a sixth of a fused
-run's time and a third of a 64-member population's (results/jax_benchmark.md).
+row holding all of its scalars as ``simple_value``s (what TensorBoard reads as scalars,
+and what PyTorch's writer writes), not by ``tf.summary``: each eager
+``tf.summary.scalar`` costs about half a millisecond of op dispatch, which made logging
+a sixth of a fused run's time and a third of a 64-member population's.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from tensorboard.compat.proto import event_pb2, summary_pb2
-from tensorboard.plugins.scalar.summary_v2 import scalar_pb
 from tensorboard.plugins.text.summary_v2 import text_pb
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
@@ -101,7 +101,7 @@ class RunLogger:
         summary = summary_pb2.Summary()
         for key, value in row.items():
             if key != "global_step" and value != "" and value is not None:
-                summary.value.extend(scalar_pb(key, float(value)).value)
+                summary.value.add(tag=key, simple_value=float(value))
         self._event(int(row["global_step"]), summary)
 
     def _event(self, step: int, summary: summary_pb2.Summary) -> None:
