@@ -20,6 +20,16 @@ BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCH_DIR))
 import bench_jax as bj  # noqa: E402
 
+
+
+@pytest.fixture(autouse=True)
+def jax_flags(monkeypatch):
+    """JAX's XLA gets the flags the benchmark gives its JAX workers, not the YNNPACK fusions that
+    a2c.common.tf_setup adds for TensorFlow's (jaxlib's XLA refuses some of them); XLA reads its flags
+    when JAX first compiles, in one of these tests."""
+    monkeypatch.setenv("XLA_FLAGS", bj.jax_env(0)["XLA_FLAGS"])
+
+
 #: XLA without its expensive optimisations: these tests check results, not speed, and compile in half the time.
 QUICK_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 
