@@ -417,7 +417,8 @@ def dump_env(env: dict[str, str], directory: Path, module_re: str) -> dict[str, 
     into ``directory`` (the flags ``env`` or the environment already has are kept)."""
     flags = f"--xla_dump_to={directory} --xla_dump_hlo_as_text --xla_dump_hlo_module_re={module_re}"
     base = env.get("XLA_FLAGS", os.environ.get("XLA_FLAGS"))
-    return {**env, "XLA_FLAGS": " ".join(filter(None, [base, flags]))}
+    # First: XLA's parser stops at a token that is not a flag (the JAX workers' "intra_op_parallelism_threads=1").
+    return {**env, "XLA_FLAGS": " ".join(filter(None, [flags, base]))}
 
 
 #: The training program's module name in each framework's dumps.
@@ -615,6 +616,11 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=REPO_ROOT / "results" / "jax_benchmark.json")
     p.add_argument("--verbose", action="store_true", help="show the workers' output")
     p.add_argument(
+        "--profile-only",
+        action="store_true",
+        help="only (re)do the profile of an existing report (--out), keeping its timed runs",
+    )
+    p.add_argument(
         "--profile",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -645,6 +651,11 @@ def main() -> None:
                 [i for i in impls if i in POPULATION_IMPLS],
             )
         )
+    if args.profile_only:
+        report = json.loads(args.out.read_text())
+        report["programs"] = profile_programs([c for c, names in configs if names], args)
+        write_report(report, args.out)
+        return
     runs: list[dict[str, Any]] = []
     started = time.time()
     for r in range(args.rounds):

@@ -21,7 +21,6 @@ sys.path.insert(0, str(BENCH_DIR))
 import bench_jax as bj  # noqa: E402
 
 
-
 @pytest.fixture(autouse=True)
 def jax_flags(monkeypatch):
     """JAX's XLA gets the flags the benchmark gives its JAX workers, not the YNNPACK fusions that

@@ -10,10 +10,11 @@ from typing import Protocol
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-#: XLA's CPU backend lowers dots, elementwise ops and reductions through YNNPACK, as JAX's XLA does by
-#: default (TensorFlow's has it behind an experimental flag): fused CartPole trains 4-5% faster, a
-#: 64-member population 7% (alternated runs, issue 30; results/jax_benchmark.md). XLA reads its flags
-#: at the first compilation, so setting them on import of this module (before any run) suffices.
+#: XLA's CPU backend lowers dots, elementwise ops and reductions through YNNPACK (JAX's XLA lowers its
+#: dots so by default; TensorFlow's has it behind an experimental flag): fused CartPole trains 4-5%
+#: faster, a 64-member population 7% (alternated runs, issue 30; docs/fused.md). XLA reads its flags at
+#: its first compilation, so setting them on import of this module (before any run) suffices. The flag
+#: is process-wide: ``XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=`` (empty) turns it off.
 XLA_CPU_FLAGS = ("--xla_cpu_experimental_ynn_fusion_type=dot,eltwise,reduce",)
 
 
