@@ -115,3 +115,11 @@ def test_counts_on_tensorflows_optimised_hlo():
     ]
     assert profiles[1]["kernels_per_rollout_step"] - profiles[0]["kernels_per_rollout_step"] == 2
     assert profiles[1]["kernels_per_update"] - profiles[0]["kernels_per_update"] == 5 * 2
+
+
+def test_dump_flags_go_before_a_sides_own(tmp_path):
+    """XLA's flag parser stops at a token that is not a flag, as the JAX workers' thread setting."""
+    env = bj.dump_env({"XLA_FLAGS": "--a=1 intra_op_parallelism_threads=1", "OTHER": "x"}, tmp_path, "jit_train")
+    flags = env["XLA_FLAGS"].split()
+    assert flags[0] == f"--xla_dump_to={tmp_path}" and flags[-2:] == ["--a=1", "intra_op_parallelism_threads=1"]
+    assert env["OTHER"] == "x"
