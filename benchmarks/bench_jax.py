@@ -39,6 +39,7 @@ import argparse
 import json
 import math
 import os
+import re
 import statistics
 import sys
 import time
@@ -353,29 +354,29 @@ def hlo_opcode(instruction: str) -> str:
 
 
 def _attr(instruction: str, key: str) -> str | None:
-    import re
-
     m = re.search(rf"\b{key}=%?([\w.\-]+)", instruction)
     return m.group(1) if m else None
+
+
+def _trips(instruction: str, unknown: int) -> int:
+    """A while loop's trip count: XLA's ``known_trip_count``, else ``unknown``."""
+    m = re.search(r'known_trip_count":\{"n":"(\d+)"', instruction)
+    return int(m.group(1)) if m else unknown
 
 
 def hlo_kernels(comps: dict[str, list[str]], name: str, unknown_trips: int) -> int:
     """Kernels one run of computation ``name`` launches: every instruction but FREE_OPS, a fusion as one,
     a while loop's body and condition times its trip count (XLA's ``known_trip_count``, else
     ``unknown_trips``), a call as its callee, a conditional as its largest branch."""
-    import re
-
     total = 0
     for ins in comps.get(name, []):
         op = hlo_opcode(ins)
         if op in FREE_OPS:
             continue
         if op == "while":
-            m = re.search(r'known_trip_count":\{"n":"(\d+)"', ins)
-            trips = int(m.group(1)) if m else unknown_trips
             body, cond = _attr(ins, "body"), _attr(ins, "condition")
             looped = hlo_kernels(comps, body or "", unknown_trips) + hlo_kernels(comps, cond or "", unknown_trips)
-            total += trips * looped
+            total += _trips(ins, unknown_trips) * looped
         elif op == "call":
             total += hlo_kernels(comps, _attr(ins, "to_apply") or "", unknown_trips)
         elif op == "conditional":
@@ -399,12 +400,8 @@ def hlo_profile(text: str, n_steps: int) -> dict[str, int]:
     update_body = max(per_update, key=lambda b: per_update[b]) if per_update else ""
     step = 0
     for ins in comps.get(update_body, []):
-        if hlo_opcode(ins) == "while":
-            import re
-
-            m = re.search(r'known_trip_count":\{"n":"(\d+)"', ins)
-            if (int(m.group(1)) if m else n_steps) == n_steps:
-                step = max(step, hlo_kernels(comps, _attr(ins, "body") or "", n_steps))
+        if hlo_opcode(ins) == "while" and _trips(ins, n_steps) == n_steps:
+            step = max(step, hlo_kernels(comps, _attr(ins, "body") or "", n_steps))
     return {
         "kernels_per_update": per_update.get(update_body, 0),
         "kernels_per_rollout_step": step,
@@ -423,6 +420,8 @@ def dump_env(env: dict[str, str], directory: Path, module_re: str) -> dict[str, 
 
 #: The training program's module name in each framework's dumps.
 PROGRAM_MODULE = {"jax": "jit_train", "ours": ".*inference__run_.*"}
+#: The implementation each side profiles: (single agent, population).
+PROFILED_IMPLS = {"jax": ("jax", "jax_population"), "ours": ("fused_xla", "population_xla")}
 
 
 def profile_programs(configs: list[dict[str, Any]], args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -437,11 +436,7 @@ def profile_programs(configs: list[dict[str, Any]], args: argparse.Namespace) ->
                 n_envs, members = config["n_envs"], config["members"]
                 steps = n_envs * 5 * 4  # a few updates: the program does not depend on the budget
                 spec_config = {**config, "total_steps": steps}
-                impl = (
-                    ("jax" if not members else "jax_population")
-                    if side == "jax"
-                    else ("fused_xla" if not members else "population_xla")
-                )
+                impl = PROFILED_IMPLS[side][bool(members)]
                 spec = job_spec(impl, spec_config, args)
                 env = dump_env(jax_env(args.threads) if side == "jax" else {}, Path(tmp), PROGRAM_MODULE[side])
                 run_worker(Path(__file__), spec, env, args.verbose)
@@ -652,6 +647,8 @@ def main() -> None:
             )
         )
     if args.profile_only:
+        if not args.out.is_file():
+            raise SystemExit(f"--profile-only profiles an existing report, and {args.out} does not exist")
         report = json.loads(args.out.read_text())
         report["programs"] = profile_programs([c for c, names in configs if names], args)
         write_report(report, args.out)
