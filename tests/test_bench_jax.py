@@ -105,14 +105,21 @@ def test_loss_and_gradients_equal_our_learners_at_the_same_weights():
     rng = np.random.default_rng(1)
     t, n = cfg.n_steps, cfg.n_envs
     obs = rng.normal(0, 0.5, (t + 1, n, 4)).astype(np.float32)
-    final_obs = rng.normal(0, 0.5, (t, n, 4)).astype(np.float32)
     terminated = (rng.random((t, n)) < 0.2).astype(np.float32)
-    truncated = (rng.random((t, n)) < 0.2).astype(np.float32)
+    # As a rollout has them: each env truncates at most once (n_steps <= the time limit), and
+    # final_obs[t] is obs[t + 1] where step t ended no episode.
+    truncated = np.zeros((t, n), np.float32)
+    truncated[rng.integers(0, t, n), np.arange(n)] = rng.random(n) < 0.75
+    final_obs = obs[1:].copy()
+    ended = np.nonzero(np.maximum(terminated, truncated))
+    final_obs[ended] = rng.normal(0, 0.5, (len(ended[0]), 4)).astype(np.float32)
+    truncation_obs = np.zeros((n, 4), np.float32)
+    truncation_obs[np.nonzero(truncated)[1]] = final_obs[np.nonzero(truncated)]
     actions = rng.integers(0, 2, (t, n)).astype(np.int32)
     rewards = np.ones((t, n), np.float32)
     batch = Rollout(obs, actions, rewards, terminated, truncated, np.ones((t, n), np.float32))
     with tf.GradientTape() as tape:
-        total, _ = compute_loss(model, batch, cfg, next_obs=tf.constant(final_obs))
+        total, _ = compute_loss(model, batch, cfg, truncation_obs=tf.constant(truncation_obs))
     tf_grads = {
         v.path: g.numpy()
         for v, g in zip(model.trainable_variables, tape.gradient(total, model.trainable_variables), strict=True)

@@ -23,13 +23,13 @@ import tensorflow as tf
 from a2c.agent.batch import Rollout
 from a2c.agent.learner import compute_loss, make_optimizer, make_update, update_step
 from a2c.agent.model import build_actor_critic
-from a2c.common.errors import EnvError
+from a2c.common.errors import ConfigError, EnvError
 from a2c.config.presets import FUSED_PRESETS
 from a2c.config.resolve import make_config, make_fused_config
 from a2c.envs.tf_envs import PORTED_ENVS
 from a2c.run.logger import EVAL_COLUMNS, METRIC_COLUMNS
 from a2c.run.train import train_fused
-from a2c.trainers.fused import FusedLoop, ported_env
+from a2c.trainers.fused import FusedLoop, keep_truncated, ported_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -84,6 +84,15 @@ def _tensors(batch: Rollout) -> Rollout:
     return tf.nest.map_structure(tf.constant, batch)
 
 
+def _truncation_obs(final: np.ndarray, truncated: np.ndarray) -> tf.Tensor:
+    """Each env's final observation of the episode it truncated, as the fused rollout keeps it; the
+    rows of envs that truncated none hold values the bootstrap must not read."""
+    rows = np.full(final.shape[1:], 1e3, np.float32)
+    for t, env in zip(*np.nonzero(truncated), strict=True):
+        rows[env] = final[t, env]
+    return tf.constant(rows)
+
+
 def test_fused_and_standard_paths_give_the_same_loss_and_gradients():
     same_step, final_obs, next_step = _two_layouts()
     cfg = make_config(
@@ -92,7 +101,9 @@ def test_fused_and_standard_paths_give_the_same_loss_and_gradients():
     model = build_actor_critic(4, 2, (16, 16), seed=3)
     with tf.GradientTape(persistent=True) as tape:
         loss_std, parts_std = compute_loss(model, _tensors(next_step), cfg)
-        loss_fused, parts_fused = compute_loss(model, _tensors(same_step), cfg, next_obs=tf.constant(final_obs))
+        loss_fused, parts_fused = compute_loss(
+            model, _tensors(same_step), cfg, truncation_obs=_truncation_obs(final_obs, same_step.truncated)
+        )
     np.testing.assert_allclose(loss_fused.numpy(), loss_std.numpy(), rtol=1e-5, atol=1e-6)
     for key in parts_std:
         np.testing.assert_allclose(parts_fused[key].numpy(), parts_std[key].numpy(), rtol=1e-5, atol=1e-6, err_msg=key)
@@ -100,8 +111,8 @@ def test_fused_and_standard_paths_give_the_same_loss_and_gradients():
     grads_fused = tape.gradient(loss_fused, model.trainable_variables)
     for g_std, g_fused in zip(grads_std, grads_fused, strict=True):
         np.testing.assert_allclose(g_fused.numpy(), g_std.numpy(), rtol=1e-4, atol=1e-6)
-    # The bootstrap really comes from final_obs: with obs[t + 1] instead, the loss differs.
-    wrong, _ = compute_loss(model, _tensors(same_step), cfg, next_obs=tf.constant(same_step.obs[1:]))
+    # The bootstrap really comes from the truncated episodes' final obs: with obs[T] instead, the loss differs.
+    wrong, _ = compute_loss(model, _tensors(same_step), cfg, truncation_obs=tf.constant(same_step.obs[-1]))
     assert abs(float(wrong) - float(loss_std)) > 1e-4
 
 
@@ -118,9 +129,11 @@ def test_one_update_matches_between_the_compiled_paths():
     optimizer = keras.optimizers.SGD(0.5)
     optimizer.build(model_fused.trainable_variables)
     fused_update = tf.function(
-        lambda b, f: update_step(model_fused, optimizer, b, cfg_fused, next_obs=f), jit_compile=True, autograph=False
+        lambda b, f: update_step(model_fused, optimizer, b, cfg_fused, truncation_obs=f),
+        jit_compile=True,
+        autograph=False,
     )
-    fused_update(_tensors(same_step), tf.constant(final_obs))
+    fused_update(_tensors(same_step), _truncation_obs(final_obs, same_step.truncated))
     for w_std, w_fused in zip(model_std.trainable_variables, model_fused.trainable_variables, strict=True):
         np.testing.assert_allclose(w_fused.numpy(), w_std.numpy(), rtol=1e-5, atol=1e-6)
 
@@ -209,7 +222,28 @@ def test_thousands_of_envs(xla):
     np.testing.assert_array_equal(loop.state.ep_length.numpy(), np.full(4096, 4))
 
 
+def test_keep_truncated_keeps_each_envs_truncated_final_obs():
+    """Carried through a rollout, the rows of the envs that truncated hold their final observation."""
+    kept = tf.zeros([3, 2])
+    final = [tf.fill([3, 2], float(t + 1)) for t in range(3)]
+    truncated = [tf.constant(x) for x in ([False, True, False], [False, False, False], [True, False, False])]
+    for f, tr in zip(final, truncated, strict=True):
+        kept = keep_truncated(tr, f, kept)
+    np.testing.assert_array_equal(kept.numpy(), [[3, 3], [1, 1], [0, 0]])
+    # A population's (P, n) flags and (P, n, d) observations alike.
+    kept = keep_truncated(tf.constant([[True, False]]), tf.ones([1, 2, 4]), tf.zeros([1, 2, 4]))
+    np.testing.assert_array_equal(kept.numpy()[0], [[1] * 4, [0] * 4])
+
+
 # ------------------------------------------------------------------------ errors and config
+def test_a_rollout_longer_than_the_time_limit_is_refused(tmp_path):
+    """One final observation per env bootstraps a rollout's truncations only if no env can truncate twice."""
+    cfg = make_fused_config({"n_steps": 501, "run_dir": str(tmp_path / "run")})
+    with pytest.raises(ConfigError, match=r"n_steps <= the time limit of CartPole-v1 \(500 steps\); got n_steps=501"):
+        train_fused(cfg)
+    assert not (tmp_path / "run").exists()
+
+
 def test_an_env_without_a_port_is_refused_with_the_ported_list(tmp_path):
     with pytest.raises(EnvError, match="'LunarLander-v3' has none; ported environments: Acrobot-v1, CartPole-v1"):
         make_fused_config({"env_id": "LunarLander-v3"})  # no fused preset: no port

@@ -109,7 +109,7 @@ def batch_returns(
     model: Forward,
     batch: Rollout,
     cfg: Config,
-    next_obs: tf.Tensor | None = None,
+    truncation_obs: tf.Tensor | None = None,
     values: tf.Tensor | None = None,
     last_value: tf.Tensor | None = None,
 ) -> tf.Tensor:
@@ -123,11 +123,15 @@ def batch_returns(
     evaluated here, which saves a forward pass over the whole batch (a third of a
     convolutional update's time).
 
-    ``next_obs`` (T, N, *obs_shape), when given, is what each step produced *before* any
-    autoreset, and the bootstrap uses ``V(next_obs)`` instead of ``V(obs[1:])``. Envs
-    that autoreset in the SAME step (the TensorFlow ports in [`a2c.envs.tf_envs`][a2c.envs.tf_envs], used
-    by [`a2c.trainers.fused`][a2c.trainers.fused]) need it: their ``obs[t + 1]`` already is the next episode's
-    first observation, and the final one only comes as ``final_obs``.
+    ``truncation_obs`` (N, *obs_shape), when given, is for envs that autoreset in the SAME
+    step (the TensorFlow ports in [`a2c.envs.tf_envs`][a2c.envs.tf_envs], used by
+    [`a2c.trainers.fused`][a2c.trainers.fused]): their ``obs[t + 1]`` already is the next episode's first
+    observation, so a truncated step bootstraps from row ``env`` of ``truncation_obs``
+    instead, the final observation of the episode that env truncated in this batch (rows of
+    envs that truncated none are not read). An env truncates at most once per batch when
+    ``n_steps`` is at most the time limit, so ``V(obs[T])`` and these N values are the only
+    forward pass besides the loss's, not one over every step's final observation
+    (results/jax_benchmark.md).
 
     ``last_value`` (N,), when given, is ``V(obs[T])`` already computed (a recurrent model's, from
     the state its unroll reached there).
@@ -136,15 +140,20 @@ def batch_returns(
     if values is None:
         values = tf.reshape(model(merge_time(time_slice(batch.obs, slice(None, -1))))["value"], [t, n])
     values = tf.stop_gradient(values)
-    if next_obs is None:
+    if truncation_obs is None:
         if last_value is None:
             last_value = model(time_slice(batch.obs, -1))["value"]
         last = tf.reshape(last_value, [1, n])
-        next_values = tf.concat([values[1:], tf.stop_gradient(last)], axis=0)
     else:
-        next_obs = tf.nest.map_structure(lambda x, like: tf.cast(x, like.dtype), next_obs, batch.obs)
-        next_values = tf.reshape(model(merge_time(next_obs))["value"], [t, n])
-        next_values = tf.stop_gradient(next_values)
+        # V(obs[T]) and V(truncation_obs) in one forward pass of 2N rows.
+        last_obs = time_slice(batch.obs, -1)
+        both = tf.nest.map_structure(
+            lambda x, like: tf.concat([like, tf.cast(x, like.dtype)], 0), truncation_obs, last_obs
+        )
+        last, at_truncation = tf.split(tf.reshape(model(both)["value"], [2, n]), 2)
+    next_values = tf.concat([values[1:], tf.stop_gradient(last)], axis=0)
+    if truncation_obs is not None:
+        next_values = tf.where(batch.truncated > 0, tf.stop_gradient(at_truncation), next_values)
     done = tf.maximum(batch.terminated, batch.truncated)
     rewards = batch.rewards * cfg.reward_scale  # the critic learns scaled returns
     _, returns = gae(rewards, values, next_values, batch.terminated, done, cfg.gamma, cfg.gae_lambda)
@@ -166,14 +175,14 @@ def compute_loss(
     model: Forward,
     batch: Rollout,
     cfg: Config,
-    next_obs: tf.Tensor | None = None,
+    truncation_obs: tf.Tensor | None = None,
     memory: Memory | None = None,
 ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """The A2C loss of one batch under the model's current weights.
 
     Call it inside a tape: returns/advantages come from the same forward pass's values
     (plus ``V(obs[T])``) and carry no gradient.
-    ``next_obs`` is passed to [`batch_returns`][a2c.agent.learner.batch_returns] (same-step autoreset envs).
+    ``truncation_obs`` is passed to [`batch_returns`][a2c.agent.learner.batch_returns] (same-step autoreset envs).
     ``memory``: a recurrent model's rollout-start state and episode starts; the model is then
     unrolled over obs[0..T] from that state ([`a2c.agent.model.unroll`][a2c.agent.model.unroll]: truncated BPTT over the
     rollout, the state zeroed at each episode start), and the loss is the same.
@@ -189,7 +198,9 @@ def compute_loss(
         last_value = tf.stop_gradient(seq["value"][-1])
     else:
         out = model(merge_time(time_slice(batch.obs, slice(None, -1))), training=True)
-    returns = batch_returns(model, batch, cfg, next_obs, values=tf.reshape(out["value"], [t, n]), last_value=last_value)
+    returns = batch_returns(
+        model, batch, cfg, truncation_obs, values=tf.reshape(out["value"], [t, n]), last_value=last_value
+    )
     dist = distribution_of(out)
     flat_returns = tf.reshape(returns, [-1])
     mask = tf.reshape(batch.valid, [-1])
@@ -265,21 +276,21 @@ def update_step(
     optimizer: keras.optimizers.Optimizer,
     batch: Rollout,
     cfg: Config,
-    next_obs: tf.Tensor | None = None,
+    truncation_obs: tf.Tensor | None = None,
     memory: Memory | None = None,
 ) -> dict[str, tf.Tensor]:
     """One A2C update (loss, gradients, global-norm clip, optimizer step); graph code.
 
     The body of [`make_update`][a2c.agent.learner.make_update], exposed so that
     [`a2c.trainers.fused`][a2c.trainers.fused] runs the very same update inside its XLA-compiled loop. Build the
-    optimizer on ``model.trainable_variables`` first. ``next_obs``: see
+    optimizer on ``model.trainable_variables`` first. ``truncation_obs``: see
     [`batch_returns`][a2c.agent.learner.batch_returns]; ``memory``: a recurrent model's, see
     [`compute_loss`][a2c.agent.learner.compute_loss].
     """
     variables = model.trainable_variables
     lr = current_learning_rate(optimizer)
     with tf.GradientTape() as tape:
-        total, metrics = compute_loss(model, batch, cfg, next_obs, memory)
+        total, metrics = compute_loss(model, batch, cfg, truncation_obs, memory)
     grads = tape.gradient(total, variables)
     grads, grad_norm = clip_gradients(grads, cfg.max_grad_norm)
     optimizer.apply_gradients(zip(grads, variables))
@@ -304,7 +315,7 @@ def member_gradients(
     weights: list[tf.Tensor],
     batch: Rollout,
     cfg: Config,
-    next_obs: tf.Tensor | None = None,
+    truncation_obs: tf.Tensor | None = None,
     memory: Memory | None = None,
 ) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
     """The clipped gradients of the A2C loss at ``weights`` (the model's trainable
@@ -326,7 +337,7 @@ def member_gradients(
 
     with tf.GradientTape() as tape:
         tape.watch(weights)
-        total, metrics = compute_loss(forward, batch, cfg, next_obs, memory)
+        total, metrics = compute_loss(forward, batch, cfg, truncation_obs, memory)
     grads = tape.gradient(total, weights)
     # tf.linalg.global_norm's L2Loss op cannot be vectorized (no pfor converter): the
     # same norm from squares and sums (equal up to float summation order).

@@ -49,7 +49,7 @@ from a2c.config.schema import Config
 from a2c.envs.make import env_spaces, make_env
 from a2c.envs.tf_envs import TFEnv, UniformNoise
 from a2c.envs.tf_envs.base import RNG_ALG
-from a2c.trainers.fused import LoopState, compile_loop, loop_updates, noise_width
+from a2c.trainers.fused import LoopState, check_rollout_length, compile_loop, keep_truncated, loop_updates, noise_width
 
 
 class MemberConfig:
@@ -85,6 +85,7 @@ class PopulationLoop:
 
     def __init__(self, members: Sequence[Config], swept: Sequence[str], env: TFEnv) -> None:
         cfg = members[0]
+        check_rollout_length(cfg, env)
         self.cfg, self.members, self.swept, self.env = cfg, list(members), tuple(swept), env
         self.size = p = len(members)
         n = cfg.n_envs
@@ -150,7 +151,6 @@ class PopulationLoop:
             name: tf.TensorArray(dtype, size=t_max, element_shape=shape)
             for name, dtype, shape in (
                 ("obs", tf.float32, obs_shape),
-                ("final_obs", tf.float32, obs_shape),
                 ("actions", tf.int32, [p, n]),
                 ("rewards", tf.float32, [p, n]),
                 ("terminated", tf.float32, [p, n]),
@@ -166,7 +166,7 @@ class PopulationLoop:
         def member_major(x: tf.Tensor) -> tf.Tensor:
             return tf.reshape(x, [p, n, *x.shape[1:]])
 
-        def body(t, s: LoopState, arrays, episodes, return_sum, length_sum):
+        def body(t, s: LoopState, arrays, truncation_obs, episodes, return_sum, length_sum):
             params = dist.params(self._forward(weights, s.obs))
             u = tf.gather(draws, t)
             actions = dist.sample(params, u[..., :width])
@@ -181,9 +181,9 @@ class PopulationLoop:
             episodes += tf.reduce_sum(done_f, axis=1)
             return_sum += tf.reduce_sum(done_f * ep_return, axis=1)
             length_sum += tf.reduce_sum(done_f * tf.cast(ep_length, tf.float32), axis=1)
+            truncation_obs = keep_truncated(truncated, member_major(step.final_obs), truncation_obs)
             arrays = {
                 "obs": arrays["obs"].write(t, s.obs),
-                "final_obs": arrays["final_obs"].write(t, member_major(tf.cast(step.final_obs, tf.float32))),
                 "actions": arrays["actions"].write(t, actions),
                 "rewards": arrays["rewards"].write(t, reward),
                 "terminated": arrays["terminated"].write(t, tf.cast(terminated, tf.float32)),
@@ -195,10 +195,11 @@ class PopulationLoop:
                 tf.where(done, 0.0, ep_return),
                 tf.where(done, 0, ep_length),
             )
-            return t + 1, s, arrays, episodes, return_sum, length_sum
+            return t + 1, s, arrays, truncation_obs, episodes, return_sum, length_sum
 
-        _, state, arrays, episodes, return_sum, length_sum = tf.while_loop(
-            lambda t, *_: t < t_max, body, (tf.constant(0), state, arrays, zero, zero, zero), maximum_iterations=t_max
+        loop_vars = (tf.constant(0), state, arrays, tf.zeros(obs_shape), zero, zero, zero)
+        _, state, arrays, truncation_obs, episodes, return_sum, length_sum = tf.while_loop(
+            lambda t, *_: t < t_max, body, loop_vars, maximum_iterations=t_max
         )
         stacked = {name: ta.stack() for name, ta in arrays.items()}  # (T, P, n, ...)
 
@@ -214,9 +215,9 @@ class PopulationLoop:
             valid=tf.ones([p, t_max, n], tf.float32),  # same-step autoreset: every transition is real
         )
         stats = {"episodes": episodes, "return_sum": return_sum, "length_sum": length_sum}
-        return state, batch, by_member(stacked["final_obs"]), stats
+        return state, batch, truncation_obs, stats
 
-    def _update(self, batch: Rollout, final_obs: tf.Tensor) -> dict[str, tf.Tensor]:
+    def _update(self, batch: Rollout, truncation_obs: tf.Tensor) -> dict[str, tf.Tensor]:
         """One update of every member: vectorized gradients, one optimizer step; (P,) metrics."""
         cfg, model, optimizer = self.cfg, self.model, self.optimizer
         hparams = self.hparams
@@ -224,10 +225,10 @@ class PopulationLoop:
         def one(args):
             w, b, f, hp = args
             member_cfg = cast(Config, MemberConfig(cfg, hp))  # stands in for a Config: it forwards every field
-            return member_gradients(model, w, b, member_cfg, next_obs=f)
+            return member_gradients(model, w, b, member_cfg, truncation_obs=f)
 
         weights = [v.value for v in self.weights]
-        grads, metrics = tf.vectorized_map(one, (weights, batch, final_obs, hparams), fallback_to_while_loop=False)
+        grads, metrics = tf.vectorized_map(one, (weights, batch, truncation_obs, hparams), fallback_to_while_loop=False)
         schedule = learning_rate_schedule(cfg, self.lrs)
         lr = tf.cast(schedule(optimizer.iterations) if callable(schedule) else schedule, tf.float32)
         for g, v in zip(grads, self.weights):
@@ -240,8 +241,8 @@ class PopulationLoop:
         self.traces += 1  # Python side effect: counts traces, not calls
 
         def one_update(s: LoopState) -> tuple[LoopState, dict[str, tf.Tensor]]:
-            s, batch, final_obs, ep_stats = self._rollout([v.value for v in self.weights], s)
-            return s, {**self._update(batch, final_obs), **ep_stats}
+            s, batch, truncation_obs, ep_stats = self._rollout([v.value for v in self.weights], s)
+            return s, {**self._update(batch, truncation_obs), **ep_stats}
 
         return loop_updates(num_updates, self.state, one_update, [self.size])
 

@@ -25,9 +25,11 @@ Nothing of the algorithm is written twice: the model comes from
 [`a2c.agent.model.model_for`][a2c.agent.model.model_for], sampling from the model's distribution
 ([`a2c.agent.distributions`][a2c.agent.distributions]), and each update is
 [`a2c.agent.learner.update_step`][a2c.agent.learner.update_step]. The one difference is the autoreset: the ports reset
-in the SAME step, so ``obs[t + 1]`` is already the next episode's first observation and the bootstrap target of step t
-is ``V(final_obs[t])``, passed as ``next_obs``; every transition is real (``valid`` is
-all ones).
+in the SAME step, so ``obs[t + 1]`` is already the next episode's first observation, and a truncated step t
+bootstraps from ``V(final_obs[t])`` instead. The rollout keeps, per env, the final observation of the
+episode it truncated (at most one per rollout, since ``n_steps`` may not exceed the time limit:
+[`check_rollout_length`][a2c.trainers.fused.check_rollout_length]) and passes it as ``truncation_obs``; every
+transition is real (``valid`` is all ones).
 
 Randomness: one Philox ``tf.random.Generator`` seeded with ``cfg.seed`` draws, in ONE
 call per rollout (``n_steps x n_envs`` rows), the action noise and the envs' replacement
@@ -56,7 +58,7 @@ from a2c.agent.batch import Rollout
 from a2c.agent.distributions import distribution_of
 from a2c.agent.learner import UPDATE_METRICS, make_optimizer, update_step
 from a2c.agent.model import action_bounds_of, action_shape_of, model_for, obs_norms_of, obs_spec_of
-from a2c.common.errors import EnvError, NonFiniteError
+from a2c.common.errors import ConfigError, EnvError, NonFiniteError
 from a2c.config.presets import FUSED_PRESETS  # noqa: F401  (re-exported)
 from a2c.config.schema import Config
 from a2c.envs.make import env_spaces
@@ -75,6 +77,25 @@ def ported_env(env_id: str) -> TFEnv:
             f"fused mode needs a TensorFlow port of the environment and {env_id!r} has none; "
             f"ported environments: {ported}"
         ) from None
+
+
+def check_rollout_length(cfg: Config, env: TFEnv) -> None:
+    """ConfigError unless ``cfg.n_steps`` is at most the port's time limit: then an env truncates at
+    most once per rollout, and one final observation per env bootstraps every truncation of the batch
+    ([`a2c.agent.learner.batch_returns`][a2c.agent.learner.batch_returns])."""
+    if cfg.n_steps > env.max_episode_steps:
+        raise ConfigError(
+            f"fused mode needs n_steps <= the time limit of {env.env_id} ({env.max_episode_steps} steps); "
+            f"got n_steps={cfg.n_steps}"
+        )
+
+
+def keep_truncated(truncated: tf.Tensor, final_obs: tf.Tensor, kept: tf.Tensor) -> tf.Tensor:
+    """``final_obs`` (..., n, *obs_shape) for the envs that truncated at this step (``truncated``,
+    (..., n)), ``kept`` for the others: carried through a rollout, each env's final observation of
+    the episode it truncated (see [`check_rollout_length`][a2c.trainers.fused.check_rollout_length])."""
+    mask = tf.reshape(truncated, truncated.shape.as_list() + [1] * (final_obs.shape.rank - truncated.shape.rank))
+    return tf.where(mask, tf.cast(final_obs, kept.dtype), kept)
 
 
 def compile_loop(run: Any) -> float:
@@ -140,6 +161,7 @@ class FusedLoop:
     """
 
     def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer, cfg: Config, env: TFEnv) -> None:
+        check_rollout_length(cfg, env)
         self.model, self.optimizer, self.cfg, self.env = model, optimizer, cfg, env
         optimizer.build(model.trainable_variables)
         n = cfg.n_envs
@@ -169,7 +191,8 @@ class FusedLoop:
 
     # ------------------------------------------------------------------ graph code
     def _rollout(self, state: LoopState) -> tuple[LoopState, Rollout, tf.Tensor, dict[str, tf.Tensor]]:
-        """n_steps x n_envs transitions; returns the batch, the final obs and episode sums."""
+        """n_steps x n_envs transitions; returns the batch, the truncated episodes' final obs and
+        episode sums."""
         cfg, env, model = self.cfg, self.env, self.model
         t_max, n = cfg.n_steps, cfg.n_envs
         obs_shape = [n, *obs_spec_of(model).shape]
@@ -179,7 +202,6 @@ class FusedLoop:
             name: tf.TensorArray(dtype, size=t_max, element_shape=shape)
             for name, dtype, shape in (
                 ("obs", tf.float32, obs_shape),
-                ("final_obs", tf.float32, obs_shape),
                 ("actions", tf.float32 if act_shape else tf.int32, [n, *act_shape]),
                 ("rewards", tf.float32, [n]),
                 ("terminated", tf.float32, [n]),
@@ -192,7 +214,7 @@ class FusedLoop:
         # ONE draw per rollout for the action noise and the env's (see the module docstring).
         noise = self.rng.uniform([t_max, n, width + env.noise_dim], dtype=tf.float32)
 
-        def body(t, s: LoopState, arrays, episodes, return_sum, length_sum):
+        def body(t, s: LoopState, arrays, truncation_obs, episodes, return_sum, length_sum):
             params = dist.params(model(s.obs))
             u = tf.gather(noise, t)
             actions = dist.sample(params, u[:, :width])
@@ -212,9 +234,9 @@ class FusedLoop:
             episodes += tf.reduce_sum(done_f)
             return_sum += tf.reduce_sum(done_f * ep_return)
             length_sum += tf.reduce_sum(done_f * tf.cast(ep_length, tf.float32))
+            truncation_obs = keep_truncated(step.truncated, step.final_obs, truncation_obs)
             arrays = {
                 "obs": arrays["obs"].write(t, s.obs),
-                "final_obs": arrays["final_obs"].write(t, tf.cast(step.final_obs, tf.float32)),
                 "actions": arrays["actions"].write(t, actions),
                 "rewards": arrays["rewards"].write(t, reward),
                 "terminated": arrays["terminated"].write(t, tf.cast(step.terminated, tf.float32)),
@@ -223,10 +245,11 @@ class FusedLoop:
             s = LoopState(
                 step.state, tf.cast(step.obs, tf.float32), tf.where(done, 0.0, ep_return), tf.where(done, 0, ep_length)
             )
-            return t + 1, s, arrays, episodes, return_sum, length_sum
+            return t + 1, s, arrays, truncation_obs, episodes, return_sum, length_sum
 
-        _, state, arrays, episodes, return_sum, length_sum = tf.while_loop(
-            lambda t, *_: t < t_max, body, (tf.constant(0), state, arrays, zero, zero, zero), maximum_iterations=t_max
+        loop_vars = (tf.constant(0), state, arrays, tf.zeros(obs_shape), zero, zero, zero)
+        _, state, arrays, truncation_obs, episodes, return_sum, length_sum = tf.while_loop(
+            lambda t, *_: t < t_max, body, loop_vars, maximum_iterations=t_max
         )
         stacked = {name: ta.stack() for name, ta in arrays.items()}
         batch = Rollout(
@@ -238,7 +261,7 @@ class FusedLoop:
             valid=tf.ones([t_max, n], tf.float32),  # same-step autoreset: every transition is real
         )
         stats = {"episodes": episodes, "return_sum": return_sum, "length_sum": length_sum}
-        return state, batch, stacked["final_obs"], stats
+        return state, batch, truncation_obs, stats
 
     def _run(self, num_updates: tf.Tensor) -> dict[str, tf.Tensor]:
         self.traces += 1  # Python side effect: counts traces, not calls
@@ -246,12 +269,12 @@ class FusedLoop:
         norms = list(obs_norms_of(self.model).values())
 
         def one_update(s: LoopState) -> tuple[LoopState, dict[str, tf.Tensor]]:
-            s, batch, final_obs, ep_stats = self._rollout(s)
+            s, batch, truncation_obs, ep_stats = self._rollout(s)
             for norm in norms:
                 # As the standard trainer: each observation once (obs[T] opens the next batch), and the
                 # update sees the batch through the statistics that include it.
                 norm.update_in_graph(batch.obs[:-1])
-            metrics = update_step(self.model, self.optimizer, batch, self.cfg, next_obs=final_obs)
+            metrics = update_step(self.model, self.optimizer, batch, self.cfg, truncation_obs=truncation_obs)
             return s, {**metrics, **ep_stats}
 
         return loop_updates(num_updates, self.state, one_update, [])
