@@ -2,7 +2,15 @@ import keras
 import numpy as np
 import pytest
 
-from a2c.agent.model import LOGITS_LAYER, VALUE_LAYER, build_actor_critic, n_actions_of, obs_spec_of, trunk_layers
+from a2c.agent.model import (
+    LOGITS_LAYER,
+    VALUE_LAYER,
+    NarrowDense,
+    build_actor_critic,
+    n_actions_of,
+    obs_spec_of,
+    trunk_layers,
+)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -96,3 +104,43 @@ def test_channels_last_and_channels_first_frames_give_the_same_outputs():
     small = build_actor_critic(ObsSpec((10, 10, 4), "float32"), 3, (128,), "relu", trunk="nature_cnn")
     convs = [layer for layer in small.layers if layer.name.startswith("conv_") and layer.name != "conv_flatten"]
     assert [(c.filters, c.kernel_size, c.strides) for c in convs] == [(16, (3, 3), (1, 1))]
+
+
+def test_narrow_dense_is_elementwise_under_xla_and_a_matmul_elsewhere():
+    """The same numbers and gradients in eager mode, TensorFlow's graph executor and XLA; only
+    XLA gets the multiply-and-sum form (its matmuls of a few columns are slow), the graph a MatMul."""
+    import tensorflow as tf
+
+    layer = NarrowDense(3, activation="tanh")
+    layer.build((None, 7))
+    x = tf.random.stateless_normal([5, 7], seed=[1, 2])
+
+    def value_and_grads(x):
+        with tf.GradientTape() as tape:
+            y = layer(x)
+            loss = tf.reduce_sum(y * y)
+        return y, tape.gradient(loss, [layer.kernel, layer.bias])
+
+    graph = tf.function(value_and_grads, autograph=False)
+    xla = tf.function(value_and_grads, autograph=False, jit_compile=True)
+    expected = np.tanh(x.numpy() @ layer.kernel.numpy() + layer.bias.numpy())
+    results = [value_and_grads(x), graph(x), xla(x)]
+    for y, _ in results:
+        np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5, atol=1e-6)
+    for _, grads in results[1:]:
+        for g, g_eager in zip(grads, results[0][1], strict=True):
+            np.testing.assert_allclose(g.numpy(), g_eager.numpy(), rtol=1e-5, atol=1e-6)
+    graph_ops = {op.type for op in graph.get_concrete_function(x).graph.get_operations()}
+    xla_ops = {op.type for op in xla.get_concrete_function(x).graph.get_operations()}
+    assert "MatMul" in graph_ops
+    assert "MatMul" not in xla_ops and "Sum" in xla_ops
+
+
+def test_mlp_policy_heads_are_narrow_and_cnn_heads_plain_dense():
+    mlp = build_actor_critic(4, 2)
+    assert type(mlp.get_layer(LOGITS_LAYER)) is NarrowDense
+    assert type(mlp.get_layer(VALUE_LAYER)) is keras.layers.Dense
+    from a2c.envs.spaces import ObsSpec
+
+    cnn = build_actor_critic(ObsSpec((2, 12, 12), "uint8"), 3, (8,), "relu", trunk="nature_cnn", convs=((4, 3, 1),))
+    assert type(cnn.get_layer(LOGITS_LAYER)) is keras.layers.Dense

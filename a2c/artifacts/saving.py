@@ -48,7 +48,9 @@ MODEL_LAYERS = frozenset(
         "Concatenate",
     }
 )
-A2C_LAYERS = frozenset({"a2c>GaussianLogStd", "a2c>ObsNormalization", "a2c>MultiLogits", "a2c>RecurrentCell"})
+A2C_LAYERS = frozenset(
+    {"a2c>GaussianLogStd", "a2c>ObsNormalization", "a2c>MultiLogits", "a2c>RecurrentCell", "a2c>NarrowDense"}
+)
 # Where a2c's layers have lived: files saved by 0.1.0 name the old module (Keras finds the layers by
 # their registered names, so both load).
 A2C_LAYERS_MODULES = frozenset({"a2c.agent.model", "a2c.model"})
