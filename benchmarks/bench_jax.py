@@ -206,15 +206,22 @@ def forward(params: dict[str, Any], obs: Any) -> tuple[Any, Any]:
 
 def a2c_loss(params: dict[str, Any], batch: dict[str, Any], hp: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """The A2C loss of one (T, N) rollout: GAE targets from this forward pass's values (no
-    gradient), V(final obs) bootstraps truncations, termination stops the bootstrap."""
+    gradient), V(final obs) bootstraps truncations, termination stops the bootstrap.
+
+    As a2c.agent.learner.batch_returns with ``truncation_obs``: step t bootstraps from V(obs[t + 1])
+    (``last_obs`` is obs[T]) unless the env truncated there, then from V of the final observation the
+    rollout kept for that env (``truncation_obs``, one per env: n_steps is below the time limit), so
+    the bootstrap is one forward pass of 2N rows, not one over every step's final observation."""
     import jax
     import jax.numpy as jnp
 
     t, n = batch["rewards"].shape
     logits, values = forward(params, batch["obs"].reshape(t * n, -1))
     values_tn = jax.lax.stop_gradient(values.reshape(t, n))
-    _, next_values = forward(params, batch["final_obs"].reshape(t * n, -1))
-    next_values = jax.lax.stop_gradient(next_values.reshape(t, n))
+    _, ends = forward(params, jnp.concatenate([batch["last_obs"], batch["truncation_obs"]]))
+    ends = jax.lax.stop_gradient(ends)
+    next_values = jnp.concatenate([values_tn[1:], ends[None, :n]])
+    next_values = jnp.where(batch["truncated"] > 0, ends[None, n:], next_values)
     terminated, done = batch["terminated"], jnp.maximum(batch["terminated"], batch["truncated"])
     deltas = batch["rewards"] * hp["reward_scale"] + hp["gamma"] * (1.0 - terminated) * next_values - values_tn
     decay = hp["gamma"] * hp["gae_lambda"] * (1.0 - done)
@@ -255,16 +262,16 @@ def make_train(hp: dict[str, Any]) -> tuple[Any, Any]:
     step_envs = jax.vmap(cartpole_step)
 
     def rollout(carry: tuple, _: Any) -> tuple[tuple, dict[str, Any]]:
-        params, env_state, obs, ep_return, key = carry
+        params, env_state, obs, ep_return, truncation_obs, key = carry
         key, k_act, k_reset = jax.random.split(key, 3)
         logits, _ = forward(params, obs)
         actions = jax.random.categorical(k_act, logits)
         out = step_envs(env_state, actions, jax.random.split(k_reset, n))
         done = out.terminated | out.truncated
         ep_return = ep_return + out.reward
+        truncation_obs = jnp.where(out.truncated[:, None], out.final_obs, truncation_obs)
         record = {
             "obs": obs,
-            "final_obs": out.final_obs,
             "actions": actions,
             "rewards": out.reward,
             "terminated": out.terminated.astype(jnp.float32),
@@ -272,13 +279,14 @@ def make_train(hp: dict[str, Any]) -> tuple[Any, Any]:
             "episodes": done.sum(),
             "return_sum": jnp.where(done, ep_return, 0.0).sum(),
         }
-        return (params, out.state, out.obs, jnp.where(done, 0.0, ep_return), key), record
+        return (params, out.state, out.obs, jnp.where(done, 0.0, ep_return), truncation_obs, key), record
 
     def update(carry: tuple) -> tuple[tuple, dict[str, Any]]:
         params, opt_state, env_state, obs, ep_return, key = carry
-        (params, env_state, obs, ep_return, key), batch = jax.lax.scan(
-            rollout, (params, env_state, obs, ep_return, key), None, length=t_max
+        (params, env_state, obs, ep_return, truncation_obs, key), batch = jax.lax.scan(
+            rollout, (params, env_state, obs, ep_return, jnp.zeros_like(obs), key), None, length=t_max
         )
+        batch = {**batch, "last_obs": obs, "truncation_obs": truncation_obs}
         (loss, parts), grads = jax.value_and_grad(a2c_loss, has_aux=True)(params, batch, hp)
         updates, opt_state = tx.update(grads, opt_state, params)
         params = jax.tree_util.tree_map(lambda p, u: p + u, params, updates)

@@ -124,7 +124,8 @@ def test_loss_and_gradients_equal_our_learners_at_the_same_weights():
         v.path: g.numpy()
         for v, g in zip(model.trainable_variables, tape.gradient(total, model.trainable_variables), strict=True)
     }
-    jbatch = {"obs": obs[:-1], "final_obs": final_obs, "actions": actions, "rewards": rewards}
+    jbatch = {"obs": obs[:-1], "last_obs": obs[-1], "truncation_obs": truncation_obs}
+    jbatch |= {"actions": actions, "rewards": rewards}
     jbatch |= {"terminated": terminated, "truncated": truncated}
     (jtotal, _), jgrads = jax.value_and_grad(bj.a2c_loss, has_aux=True)(params, jbatch, hp)
     assert math.isclose(float(jtotal), float(total), rel_tol=1e-5, abs_tol=1e-6)
