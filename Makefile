@@ -113,10 +113,11 @@ bench-fused: setup
 	$(BIN)/python benchmarks/bench_fused.py --out results/fused_benchmark.json
 
 ## Fused mode (XLA, graph executor; single agent at 8/64/256 envs x 3M steps, populations of 64 and 256
-## seeds x 200k) against a PureJaxRL-style JAX A2C with the same hyperparameters (installs the 'jax' extra)
+## seeds x 200k) against a PureJaxRL-style JAX A2C with the same hyperparameters, 3 rounds alternated
+## (installs the 'jax' extra; ~30 min)
 bench-jax: setup
 	$(BIN)/python -m pip install --quiet $(PIN) -e '.[dev,jax]'
-	$(BIN)/python benchmarks/bench_jax.py --out results/jax_benchmark.json
+	$(BIN)/python benchmarks/bench_jax.py --rounds 3 --out results/jax_benchmark.json
 
 ## Ray workers: env steps/s against worker count (1, 2, 4 local actors; A3C; 2 simulated nodes) on
 ## LunarLander-v3 beside the single-process trainer and SB3 (DummyVecEnv, SubprocVecEnv) (~6 min)
