@@ -146,8 +146,9 @@ results: setup
 results-continuous: setup
 	$(BIN)/python scripts/results.py --set continuous --out results/continuous --runs runs/results --readme docs/results.md
 
-## Atari speed: our standard trainer (native ALE env; also on gymnasium's wrappers) vs SB3 A2C CnnPolicy
-## (DummyVecEnv and SubprocVecEnv) on ALE/Pong-v5, 16 envs, profile split (~13 min)
+## Atari speed: our standard trainer as the Atari settings train (bfloat16; also float32, and on gymnasium's
+## wrappers) vs SB3 A2C CnnPolicy (DummyVecEnv on 1 and 2 torch threads, SubprocVecEnv) on ALE/Pong-v5,
+## 16 envs, profile split (~8 min)
 bench-atari: setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench,atari]'
 	nice -n 10 $(BIN)/python benchmarks/bench_atari.py --steps 2400 --rounds 3 --out results/atari_benchmark.json

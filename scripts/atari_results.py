@@ -1,7 +1,9 @@
 """Atari learning results, resumable across invocations: ``python scripts/atari_results.py`` (``make results-atari``).
 
 Each game has a step budget (:data:`PLAN`: Seaquest and SpaceInvaders 1M steps x 2 seeds, Breakout 5M x 1
-seed, Pong its preset's 10M with whatever time is left). One invocation trains the unfinished runs in that
+seed, Pong its preset's 10M with whatever time is left), and each run a precision: the first runs computed in
+float32, before the Atari settings' bfloat16; Seaquest is trained again in bfloat16 on the same seeds, so that
+the two precisions' learning curves are drawn side by side. One invocation trains the unfinished runs in that
 order for at most ``--minutes`` in all: a run starts (``a2c train --total-steps BUDGET``) or resumes from its
 newest checkpoint (``a2c train --resume``, exact apart from the emulators' state), and is stopped with SIGTERM
 when the time is spent (the run driver checkpoints first); the next invocation goes on from there. A run
@@ -28,14 +30,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-#: (game, seed, env-step budget), trained in this order; the last one takes whatever time is left.
-PLAN: tuple[tuple[str, int, int], ...] = (
-    ("ALE/Seaquest-v5", 0, 1_000_000),
-    ("ALE/Seaquest-v5", 1, 1_000_000),
-    ("ALE/SpaceInvaders-v5", 0, 1_000_000),
-    ("ALE/SpaceInvaders-v5", 1, 1_000_000),
-    ("ALE/Breakout-v5", 0, 5_000_000),
-    ("ALE/Pong-v5", 0, 10_000_000),
+#: (game, seed, env-step budget, precision), trained in this order; the last one takes whatever time is left.
+PLAN: tuple[tuple[str, int, int, str], ...] = (
+    ("ALE/Seaquest-v5", 0, 1_000_000, "float32"),
+    ("ALE/Seaquest-v5", 1, 1_000_000, "float32"),
+    ("ALE/SpaceInvaders-v5", 0, 1_000_000, "float32"),
+    ("ALE/SpaceInvaders-v5", 1, 1_000_000, "float32"),
+    ("ALE/Seaquest-v5", 0, 1_000_000, "bfloat16"),
+    ("ALE/Seaquest-v5", 1, 1_000_000, "bfloat16"),
+    ("ALE/Breakout-v5", 0, 5_000_000, "float32"),
+    ("ALE/Pong-v5", 0, 10_000_000, "bfloat16"),
 )
 
 
@@ -75,10 +79,14 @@ ZOO_NOTES = {
 GRACE_SECONDS = 300  # after SIGTERM: the checkpoint, the curves
 
 
-def run_dir_for(runs: Path, env_id: str, seed: int) -> Path:
+def run_dir_for(runs: Path, env_id: str, seed: int, precision: str = "float32") -> Path:
     from a2c.analysis.plotting import safe_name
 
-    return runs / f"{safe_name(env_id)}__s{seed}"
+    return runs / f"{safe_name(env_id)}__s{seed}{'' if precision == 'float32' else '__' + precision}"
+
+
+def run_label(env_id: str, seed: int, precision: str) -> str:
+    return f"{env_id} s{seed}" + ("" if precision == "float32" else f" {precision}")
 
 
 def has_checkpoint(run_dir: Path) -> bool:
@@ -86,7 +94,9 @@ def has_checkpoint(run_dir: Path) -> bool:
     return index.is_file() and "model_checkpoint_path" in index.read_text()
 
 
-def train_for(run_dir: Path, env_id: str, seed: int, budget: int, seconds: float, extra: list[str]) -> str:
+def train_for(
+    run_dir: Path, env_id: str, seed: int, budget: int, precision: str, seconds: float, extra: list[str]
+) -> str:
     """Train (or resume) one run towards ``budget`` steps for at most ``seconds``; what became of it."""
     if (run_dir / "summary.json").is_file():
         return "finished"
@@ -96,7 +106,7 @@ def train_for(run_dir: Path, env_id: str, seed: int, budget: int, seconds: float
     if has_checkpoint(run_dir):
         cmd = [*a2c, "--resume", str(run_dir)]
     else:
-        cmd = [*a2c, "--env", env_id, "--seed", str(seed), "--total-steps", str(budget)]
+        cmd = [*a2c, "--env", env_id, "--seed", str(seed), "--total-steps", str(budget), "--precision", precision]
         cmd += ["--run-dir", str(run_dir), "--overwrite", *extra]
     print("$", " ".join(cmd[1:]), f"(for at most {seconds / 60:.1f} min)", flush=True)
     proc = subprocess.Popen(cmd)
@@ -147,11 +157,14 @@ def _last(values: Any, default: float = math.nan) -> float:
     return float(finite[-1]) if len(finite) else default
 
 
-def run_record(run_dir: Path, env_id: str, seed: int, budget: int, state: str) -> dict[str, Any]:
+def run_record(
+    run_dir: Path, env_id: str, seed: int, budget: int, state: str, precision: str = "float32"
+) -> dict[str, Any]:
     """What one run has reached: steps, training return, and its final evaluation once it has one."""
     from a2c.analysis.run_data import RETURN, load_run
 
-    record: dict[str, Any] = {"env_id": env_id, "seed": seed, "budget": budget, "state": state}
+    record: dict[str, Any] = {"env_id": env_id, "seed": seed, "precision": precision, "budget": budget}
+    record.update(state=state, label=run_label(env_id, seed, precision))
     if not (run_dir / "metrics.csv").is_file():
         return {**record, "steps": 0}
     run = load_run(run_dir)
@@ -185,10 +198,11 @@ def run_record(run_dir: Path, env_id: str, seed: int, budget: int, state: str) -
 
 
 def game_rows(records: list[dict[str, Any]], randoms: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per game: the finished seeds' mean sampled score against the random one and the target."""
+    """One row per game and precision: the finished seeds' mean sampled score against the random one and the
+    target."""
     rows = []
-    for env_id in dict.fromkeys(r["env_id"] for r in records):
-        runs = [r for r in records if r["env_id"] == env_id]
+    for env_id, precision in dict.fromkeys((r["env_id"], r.get("precision", "float32")) for r in records):
+        runs = [r for r in records if (r["env_id"], r.get("precision", "float32")) == (env_id, precision)]
         done = [r for r in runs if r.get("eval_mean") is not None]
         rand = randoms.get(env_id, {}).get("mean")
         mean = sum(r["eval_mean"] for r in done) / len(done) if done else None
@@ -198,6 +212,8 @@ def game_rows(records: list[dict[str, Any]], randoms: dict[str, dict[str, Any]])
         rows.append(
             {
                 "env_id": env_id,
+                "precision": precision,
+                "game": env_id + ("" if precision == "float32" else f" ({precision})"),
                 "seeds": len(runs),
                 "finished": len(done),
                 "sampled_mean": mean,
@@ -226,7 +242,7 @@ def tables(records: list[dict[str, Any]], rows: list[dict[str, Any]], randoms: d
         pending = f"pending ({g['finished']}/{g['seeds']} seeds done)" if g["target_level"] is not None else "n/a"
         met = {True: "**yes**", False: "no", None: pending}[g["met"]]
         lines.append(
-            f"| {g['env_id']} | {g['target']} | {_num(g['sampled_mean'])} | {_num(g['random_mean'])} | "
+            f"| {g['game']} | {g['target']} | {_num(g['sampled_mean'])} | {_num(g['random_mean'])} | "
             f"{_num(g['times_random'], '.2f')} | {met} | {ZOO_NOTES.get(g['env_id'], 'n/a')} |"
         )
     lines += [
@@ -244,7 +260,7 @@ def tables(records: list[dict[str, Any]], rows: list[dict[str, Any]], randoms: d
         rand = randoms.get(r["env_id"])
         rand_text = f"{rand['mean']:.1f} +/- {rand['std']:.1f}" if rand else "n/a"
         lines.append(
-            f"| {r['env_id']} s{r['seed']} | {r.get('steps', 0):,} | {r['budget']:,} | {r['state']} | "
+            f"| {r['label']} | {r.get('steps', 0):,} | {r['budget']:,} | {r['state']} | "
             f"{r.get('games', 0):,} | {_num(r.get('train_return_last100'))} | {sampled} | {greedy} | {rand_text} | "
             f"{_num(r.get('train_hours'), '.2f')} | {_num(r.get('steps_per_second'), '.0f')} |"
         )
@@ -252,8 +268,8 @@ def tables(records: list[dict[str, Any]], rows: list[dict[str, Any]], randoms: d
 
 
 def plot_against_zoo(run_dirs: list[Path], out: Path, randoms: dict[str, dict[str, Any]]) -> dict[str, Path]:
-    """Each game's learning curve (its seeds' band, its periodic sampled evaluations) with the random
-    score, the target and the zoo's points."""
+    """Each game's learning curve (its seeds' band, its periodic sampled evaluations; one band per precision
+    where both were trained) with the random score, the target and the zoo's points."""
     import matplotlib.pyplot as plt
 
     from a2c.analysis.plotting import plot_learning_curve, safe_name, save_figure
@@ -261,7 +277,12 @@ def plot_against_zoo(run_dirs: list[Path], out: Path, randoms: dict[str, dict[st
 
     paths = {}
     for env_id, runs in group_by_env(load_run(d) for d in run_dirs).items():
-        fig = plot_learning_curve([r.run_dir for r in runs])
+        precisions = {run_precision(r) for r in runs}
+        fig = plot_learning_curve(
+            [r.run_dir for r in runs],
+            title=f"A2C on {env_id}: {len(runs)} run{'s' if len(runs) != 1 else ''}",
+            group_by=run_precision if len(precisions) > 1 else None,
+        )
         ax = fig.axes[0]
         rand = randoms.get(env_id, {}).get("mean")
         if rand is not None:
@@ -280,6 +301,11 @@ def plot_against_zoo(run_dirs: list[Path], out: Path, randoms: dict[str, dict[st
         save_figure(fig, paths[env_id])
         plt.close(fig)
     return paths
+
+
+def run_precision(run: Any) -> str:
+    """A run's precision (runs saved before the field existed computed in float32)."""
+    return str(run.config.get("precision", "float32"))
 
 
 def _stop(signum: int, frame: Any) -> None:
@@ -308,24 +334,26 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)  # as Ctrl-C: the running run is stopped and checkpointed
     out, runs = Path(args.out), Path(args.runs)
     out.mkdir(parents=True, exist_ok=True)
-    plan = [(g, s, args.steps or b) for g, s, b in PLAN if args.games is None or g in args.games]
+    plan = [(g, s, args.steps or b, p) for g, s, b, p in PLAN if args.games is None or g in args.games]
     if not plan:
-        games = ", ".join(dict.fromkeys(g for g, _, _ in PLAN))
+        games = ", ".join(dict.fromkeys(g for g, _, _, _ in PLAN))
         raise SystemExit(f"--games: none of {args.games} is in the plan ({games})")
 
     # TRAIN: the plan in order, each unfinished run for the time that is left.
     deadline = time.monotonic() + args.minutes * 60
     states = {}
-    for env_id, seed, budget in plan:
-        run_dir = run_dir_for(runs, env_id, seed)
+    for env_id, seed, budget, precision in plan:
+        run_dir = run_dir_for(runs, env_id, seed, precision)
         seconds = deadline - time.monotonic()
-        states[run_dir] = train_for(run_dir, env_id, seed, budget, seconds, shlex.split(args.train_args))
+        states[run_dir] = train_for(run_dir, env_id, seed, budget, precision, seconds, shlex.split(args.train_args))
 
     from a2c.common.tf_setup import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     # SCORE: the runs' final evaluations, and the random policy on the same seeds (computed once per game).
-    records = [run_record(run_dir_for(runs, g, s), g, s, b, states[run_dir_for(runs, g, s)]) for g, s, b in plan]
+    records = [
+        run_record(run_dir_for(runs, g, s, p), g, s, b, states[run_dir_for(runs, g, s, p)], p) for g, s, b, p in plan
+    ]
     results_file = out / "results.json"
     previous = json.loads(results_file.read_text()) if results_file.is_file() else {}
     randoms: dict[str, dict[str, Any]] = previous.get("random", {})
@@ -333,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     from a2c.config.resolve import make_config
 
     for r in records:
-        run_dir = run_dir_for(runs, r["env_id"], r["seed"])
+        run_dir = run_dir_for(runs, r["env_id"], r["seed"], r["precision"])
         if r.get("eval_seeds") is not None:
             first, last = r["eval_seeds"]
         elif (run_dir / "config.toml").is_file():  # the seeds its final evaluation will play
@@ -352,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
             randoms[r["env_id"]] = {**key, "mean": float(np.mean(returns)), "std": float(np.std(returns))}
             randoms[r["env_id"]]["returns"] = returns
     rows = game_rows(records, randoms)
-    run_dirs = [run_dir_for(runs, g, s) for g, s, _ in plan if (run_dir_for(runs, g, s) / "metrics.csv").is_file()]
+    run_dirs = [d for g, s, _, p in plan if (d := run_dir_for(runs, g, s, p)).joinpath("metrics.csv").is_file()]
     curves = plot_against_zoo(run_dirs, out, randoms) if run_dirs else {}
     command = "python scripts/atari_results.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     body = tables(records, rows, randoms)

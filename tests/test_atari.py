@@ -12,6 +12,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import gymnasium as gym  # noqa: E402
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
@@ -354,7 +355,7 @@ def test_atari_presets_are_the_zoos():
             "nature_cnn",
             (512,),
         )
-        assert cfg.eval_policy == "sampled"
+        assert cfg.eval_policy == "sampled" and cfg.precision == "bfloat16"
 
 
 def test_noframeskip_v4_ids_are_atari_games_too():
@@ -423,14 +424,15 @@ def test_interrupted_atari_run_resumes_on_its_own_vector_env(tmp_path, vector, c
 
     with pytest.raises(TrainingInterrupted):
         train(cfg, quiet=True, callback=stop)
-    if vector == "gymnasium":  # as written before the field existed
+    if vector == "gymnasium":  # as written before the fields existed: float32 then
         toml = run / "config.toml"
-        toml.write_text(
-            "".join(line for line in toml.read_text().splitlines(keepends=True) if not line.startswith("atari_vector"))
-        )
+        lines = toml.read_text().splitlines(keepends=True)
+        toml.write_text("".join(line for line in lines if not line.startswith(("atari_vector", "precision"))))
     summary = resume(run).summary
     assert summary["total_steps"] == 30 and summary["resumed_at_updates"] == [2]
     assert "state cannot be saved" in capsys.readouterr().err
+    model = keras.saving.load_model(run / "model.keras")
+    assert model.get_layer("conv_0").compute_dtype == ("bfloat16" if vector == "ale" else "float32")
 
 
 def test_results_atari_judges_targets_on_finished_seeds_against_random_play_on_the_same_seeds():
@@ -446,5 +448,11 @@ def test_results_atari_judges_targets_on_finished_seeds_against_random_play_on_t
     assert row["met"] is True and row["times_random"] == 4.5
     (row,) = game_rows([record(0, 100.0), record(1, 150.0)], randoms)
     assert row["met"] is False
+    # Each precision is judged on its own seeds, against the same random play and target.
+    bf16 = [{**record(0, 400.0), "precision": "bfloat16"}, {**record(1, None), "precision": "bfloat16"}]
+    f32, b16 = game_rows([record(0, 300.0), record(1, 150.0), *bf16], randoms)
+    assert (f32["game"], f32["met"]) == ("ALE/Seaquest-v5", True)
+    assert (b16["game"], b16["met"], b16["finished"]) == ("ALE/Seaquest-v5 (bfloat16)", None, 1)
+    assert b16["target_level"] == 200.0
     # The random policy is seeded per game: the same seeds give the same games.
     assert random_scores(GAME, 1, 1_000_000) == random_scores(GAME, 1, 1_000_000)

@@ -46,6 +46,9 @@ def test_precedence_preset_toml_flags(tmp_path):
         ({"total_steps": "many"}, "total_steps"),
         ({"n_steps": 2.5}, "n_steps"),
         ({"bogus": 1}, "bogus"),
+        ({"precision": "float16"}, "precision must be one of float32, bfloat16"),
+        ({"precision": "bfloat16", "fused": True}, "precision bfloat16 is for convolutional models"),
+        ({"precision": "bfloat16", "recurrent": "lstm"}, "precision bfloat16 is not supported with a recurrent"),
     ],
 )
 def test_bad_values_name_the_field(overrides, needle):
@@ -199,3 +202,11 @@ def test_other_envs_keep_their_settings_and_greedy_evaluations(env_id):
 def test_eval_policy_is_validated():
     with pytest.raises(ConfigError, match="eval_policy must be one of greedy, sampled"):
         make_config({"eval_policy": "stochastic"})
+
+
+def test_bfloat16_on_a_model_without_convolutions_is_refused_in_one_line(capsys):
+    from a2c.cli.main import main
+
+    assert main(["train", "--env", "CartPole-v1", "--precision", "bfloat16", "--total-steps", "80"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "precision bfloat16 is for convolutional models" in err[0] and "(4,)" in err[0]

@@ -350,3 +350,25 @@ def test_cli_export_out_writes_elsewhere_and_then_skips(run_dir, tmp_path, capsy
     model = keras.saving.load_model(run / "model.keras", compile=False)
     obs = observations(4)
     np.testing.assert_allclose(_served_probs(stranger, obs), model(obs)["probs"].numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_bfloat16_model_exports_to_onnx_as_its_float32_twin(tmp_path):
+    """ONNX Runtime's CPU kernels refuse a mixed bfloat16 graph: the exporter writes the same weights
+    computing in float32, which the Keras float32 twin matches and the bfloat16 model approximates."""
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("tf2onnx")
+    from a2c.agent.model import build_actor_critic, computes_in, float32_twin
+    from a2c.artifacts.export import export_onnx
+    from a2c.envs.spaces import ObsSpec
+
+    model = build_actor_critic(
+        ObsSpec((4, 36, 36), "uint8"), 4, (16,), "relu", trunk="nature_cnn", seed=0, precision="bfloat16"
+    )
+    twin = float32_twin(model)
+    assert computes_in(model) == "bfloat16" and computes_in(twin) == "float32" and float32_twin(twin) is twin
+    session = ort.InferenceSession(str(export_onnx(model, tmp_path / "model.onnx")))
+    frames = np.random.default_rng(0).integers(0, 256, (3, 4, 36, 36), dtype=np.uint8)
+    outputs = session.run(None, {session.get_inputs()[0].name: frames})
+    value = next(v for v in outputs if v.ndim == 1)
+    np.testing.assert_allclose(value, twin(frames)["value"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(value, model(frames)["value"], rtol=0.05, atol=0.02)

@@ -144,3 +144,33 @@ def test_mlp_policy_heads_are_narrow_and_cnn_heads_plain_dense():
 
     cnn = build_actor_critic(ObsSpec((2, 12, 12), "uint8"), 3, (8,), "relu", trunk="nature_cnn", convs=((4, 3, 1),))
     assert type(cnn.get_layer(LOGITS_LAYER)) is keras.layers.Dense
+
+
+def test_bfloat16_precision_computes_the_convolutions_and_trunk_in_bfloat16_over_float32_weights():
+    """Mixed precision: bfloat16 layers up to the trunk, float32 weights, heads, outputs and gradients;
+    the outputs are the float32 model's to bfloat16's rounding."""
+    import tensorflow as tf
+
+    from a2c.agent.model import conv_layers
+    from a2c.envs.spaces import ObsSpec
+
+    spec = ObsSpec((4, 36, 36), "uint8")
+    f32 = build_actor_critic(spec, 4, (32,), "relu", trunk="nature_cnn", seed=3)
+    b16 = build_actor_critic(spec, 4, (32,), "relu", trunk="nature_cnn", seed=3, precision="bfloat16")
+    assert all(layer.compute_dtype == "bfloat16" for layer in [*conv_layers(b16), *trunk_layers(b16)])
+    assert b16.get_layer(LOGITS_LAYER).compute_dtype == b16.get_layer(VALUE_LAYER).compute_dtype == "float32"
+    assert all(v.dtype == "float32" for v in b16.weights)
+    for a, b in zip(f32.get_weights(), b16.get_weights()):
+        np.testing.assert_array_equal(a, b)  # the same seeded initial weights
+    frames = np.random.default_rng(0).integers(0, 256, (6, 4, 36, 36), dtype=np.uint8)
+    out, ref = b16(frames), f32(frames)
+    assert all(t.dtype == "float32" for t in out.values())
+    np.testing.assert_allclose(out["value"], ref["value"], rtol=0.05, atol=0.02)
+    np.testing.assert_allclose(out["probs"], ref["probs"], atol=0.01)
+    assert not np.array_equal(out["value"], ref["value"])  # computed in bfloat16, not float32
+    with tf.GradientTape() as tape:
+        out = b16(frames)
+        loss = tf.reduce_sum(out["value"]) + tf.reduce_sum(out["logits"] ** 2)
+    assert all(g.dtype == tf.float32 for g in tape.gradient(loss, b16.trainable_variables))
+    with pytest.raises(ValueError, match="convolutions"):
+        build_actor_critic(4, 2, precision="bfloat16")

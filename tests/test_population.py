@@ -308,3 +308,11 @@ def test_cli_population_run_and_resume_refusals(tmp_path, capsys):
     assert "already holds a run" in capsys.readouterr().err
     assert main(["train", "--fused", "--seeds", "0", "--overwrite", *flags]) == 0  # a population of one
     assert sorted(p.name for p in (run / "members").iterdir()) == ["0"]
+
+
+def test_a_rollout_longer_than_the_time_limit_is_refused_before_anything_is_written(tmp_path):
+    """As a single fused run: refused in one ConfigError, and no run directory left behind."""
+    base = make_fused_config({**SMALL, "n_steps": 501, "run_dir": str(tmp_path / "run")})
+    with pytest.raises(ConfigError, match=r"n_steps <= the time limit of CartPole-v1 \(500 steps\); got n_steps=501"):
+        train_population(base, [0, 1], {}, quiet=True)
+    assert not (tmp_path / "run").exists()

@@ -490,3 +490,19 @@ def test_channels_last_small_cnn_model_tape_matches_finite_differences():
     report = conv.verify_conv_model(model, samples=3)
     assert report.passed, report.table()
     assert all(report.checks.values())
+
+
+def test_a_bfloat16_model_is_checked_on_a_float64_copy_of_its_float32_weights():
+    """Mixed precision keeps float32 weights; the verifier rebuilds the network in float64 from them, as
+    for any convolutional model, and says that the model itself computes in bfloat16."""
+    from a2c.envs.spaces import ObsSpec
+    from a2c.verify import conv
+
+    model = build_actor_critic(
+        ObsSpec((4, 36, 36), "uint8"), 4, (16,), "relu", trunk="nature_cnn", seed=0, precision="bfloat16"
+    )
+    report = conv.verify_conv_model(model, samples=3)
+    assert report.passed, report.table()
+    copy = conv.float64_copy(model, conv.weights_of(model, conv.describe_conv(model)))
+    assert all(layer.compute_dtype == "float64" for layer in copy.layers if layer.weights)
+    assert any("computes in bfloat16" in note for note in report.notes)

@@ -48,7 +48,7 @@ import tensorflow as tf
 
 from a2c.agent.distributions import PAD_LOGIT
 from a2c.agent.normalize import merge_moments
-from a2c.config.schema import Config, NetArch, Recurrent, Trunk
+from a2c.config.schema import Config, NetArch, Precision, Recurrent, Trunk
 from a2c.envs.spaces import (
     AnySpec,
     DictSpec,
@@ -371,6 +371,7 @@ def build_actor_critic(
     net_arch: NetArch = "shared",
     recurrent: Recurrent = "none",
     recurrent_size: int = 64,
+    precision: Precision = "float32",
 ) -> keras.Model:
     """Build the functional model ``obs -> {"logits", "probs", "value"}`` (categorical),
     ``obs -> {"mean", "log_std", "value"}`` (``policy="gaussian"``, ``n_actions`` dims),
@@ -395,6 +396,10 @@ def build_actor_critic(
     ``recurrent="lstm"|"gru"``: a [`RecurrentCell`][a2c.agent.model.RecurrentCell] of ``recurrent_size``
     units between the shared trunk and the heads; the model then takes ``[obs, state]``
     (state: (batch, state_size)) and also returns ``"state"``, the cell's next state.
+    ``precision="bfloat16"`` (a float32 model with convolutions): the image branches and the
+    Dense trunk compute in bfloat16 under Keras' ``mixed_bfloat16`` policy, their weights
+    float32; the heads take their features back to float32, so logits, values and the loss
+    are float32 ([`a2c.config.schema.Config`][a2c.config.schema.Config]'s ``precision``).
     """
     if recurrent != "none" and (net_arch != "shared" or isinstance(obs_spec, DictSpec)):
         raise ValueError("a recurrent cell needs a shared trunk and one (non-Dict) observation input")
@@ -411,6 +416,12 @@ def build_actor_critic(
     }
     if not isinstance(spec, DictSpec) and branch_convs[""] and (obs_scale is not None or obs_norm):
         raise ValueError("the nature_cnn trunk scales pixels itself; obs_scale and obs_norm are for feature vectors")
+    if precision == "bfloat16" and not any(branch_convs.values()):
+        raise ValueError("precision bfloat16 is for models with convolutions (the nature_cnn trunk or image keys)")
+    if precision not in ("float32", "bfloat16"):
+        raise ValueError(f"unknown precision {precision!r}; known: float32, bfloat16")
+    # Mixed precision: the convolutions and the Dense trunk in bfloat16 over float32 weights.
+    trunk_dtype = "mixed_bfloat16" if precision == "bfloat16" and dtype == "float32" else dtype
     n_dense = len(hidden_sizes) * (2 if net_arch == "separate" else 1)
     n_convs = sum(len(c) for c in branch_convs.values())
     seeds = iter(range(10_000 * (seed or 0), 10_000 * (seed or 0) + n_dense + n_convs + 2))
@@ -429,9 +440,9 @@ def build_actor_critic(
         if layer_convs:
             # Pixels: scaled (uint8 stays uint8 until here), channels-last, convolved, flattened.
             scale = PIXEL_SCALE if not float_obs else 1.0
-            h = keras.layers.Rescaling(scale=scale, dtype=dtype, name=OBS_SCALE_LAYER + suffix)(h)
+            h = keras.layers.Rescaling(scale=scale, dtype=trunk_dtype, name=OBS_SCALE_LAYER + suffix)(h)
             if image_layout(sub.shape) == "channels_first":
-                h = keras.layers.Permute((2, 3, 1), dtype=dtype, name=CHANNELS_LAST_LAYER + suffix)(h)
+                h = keras.layers.Permute((2, 3, 1), dtype=trunk_dtype, name=CHANNELS_LAST_LAYER + suffix)(h)
             for i, (filters, kernel, stride) in enumerate(layer_convs):
                 h = keras.layers.Conv2D(
                     filters,
@@ -441,10 +452,10 @@ def build_actor_critic(
                     activation="relu",
                     kernel_initializer=orthogonal(TRUNK_GAIN),
                     bias_initializer="zeros",
-                    dtype=dtype,
+                    dtype=trunk_dtype,
                     name=f"{CONV_PREFIX}{i}{suffix}",
                 )(h)
-            return obs, keras.layers.Flatten(dtype=dtype, name=CONV_FLATTEN_LAYER + suffix)(h)
+            return obs, keras.layers.Flatten(dtype=trunk_dtype, name=CONV_FLATTEN_LAYER + suffix)(h)
         if len(sub.shape) != 1:
             h = keras.layers.Flatten(dtype=dtype, name=OBS_FLATTEN_LAYER + suffix)(h)
         if scale_in is not None or not float_obs:
@@ -460,7 +471,7 @@ def build_actor_critic(
     built = [(key, *branch(sub, key)) for key, sub in branches]
     if isinstance(spec, DictSpec):
         inputs: Any = {key: obs for key, obs, _ in built}
-        h = keras.layers.Concatenate(dtype=dtype, name=OBS_CONCAT_LAYER)([features for _, _, features in built])
+        h = keras.layers.Concatenate(dtype=trunk_dtype, name=OBS_CONCAT_LAYER)([features for _, _, features in built])
     else:
         ((_, inputs, h),) = built
 
@@ -471,7 +482,7 @@ def build_actor_critic(
                 activation=activation,
                 kernel_initializer=orthogonal(TRUNK_GAIN),
                 bias_initializer="zeros",
-                dtype=dtype,
+                dtype=trunk_dtype,
                 name=f"{prefix}{i}",
             )(x)
         return x
@@ -571,7 +582,7 @@ def model_for(
 
     One builder for every trainer, so that each honours the same config fields
     (``hidden_sizes``, ``activation``, ``trunk``, ``obs_scaling``, ``normalize_obs``,
-    ``log_std_init``).
+    ``log_std_init``, ``precision``).
     """
     from gymnasium import spaces
 
@@ -607,6 +618,15 @@ def model_for(
             )
     if cfg.obs_scaling == "bounds" and not isinstance(spec, DictSpec):
         scale = observation_scale(feature_space(observation_space))
+    if isinstance(spec, DictSpec):
+        images = any(len(sub.shape) == 3 for _, sub in spec.items)
+    else:
+        images = cfg.trunk == "nature_cnn"
+    if cfg.precision == "bfloat16" and dtype == "float32" and not images:
+        raise EnvError(
+            f"{cfg.env_id}: precision bfloat16 is for convolutional models (the nature_cnn trunk, or image keys of "
+            f"Dict observations); this model has no convolutions ({spec.describe()})"
+        )
     kwargs: dict[str, Any] = {}
     if isinstance(actions, spaces.Box):
         low, high = box_bounds(cfg.env_id, actions)
@@ -635,8 +655,31 @@ def model_for(
         net_arch=cfg.net_arch,
         recurrent=cfg.recurrent,
         recurrent_size=cfg.recurrent_size,
+        precision=cfg.precision if dtype == "float32" else "float32",
         **kwargs,
     )
+
+
+def computes_in(model: keras.Model) -> str:
+    """``"bfloat16"`` for a model built with ``precision="bfloat16"`` (any layer computing in it), else the
+    dtype of its weights."""
+    if any(layer.compute_dtype == "bfloat16" for layer in model.layers):
+        return "bfloat16"
+    return str(model.weights[0].dtype) if model.weights else "float32"
+
+
+def float32_twin(model: keras.Model) -> keras.Model:
+    """The same network and weights computing in float32: a mixed-precision (bfloat16) model's portable form,
+    for exporters whose runtimes do not take bfloat16 (ONNX). Any other model is returned as it is."""
+    if computes_in(model) != "bfloat16":
+        return model
+
+    def float32_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
+        return type(layer).from_config({**layer.get_config(), "dtype": "float32"})
+
+    twin = keras.models.clone_model(model, clone_function=float32_layer)
+    twin.set_weights(model.get_weights())
+    return twin
 
 
 def obs_spec_of(model: keras.Model) -> Any:

@@ -19,7 +19,7 @@ Figure so that a notebook can display it.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -232,12 +232,21 @@ def safe_name(text: str) -> str:
 
 
 def plot_learning_curve(
-    run_dirs: Sequence[str | Path], out: str | Path | None = None, title: str | None = None
+    run_dirs: Sequence[str | Path],
+    out: str | Path | None = None,
+    title: str | None = None,
+    group_by: Callable[[RunData], str] | None = None,
 ) -> Figure:
-    """Episode return against env steps, one line and band per environment."""
+    """Episode return against env steps, one line and band per environment (or per ``group_by(run)``,
+    e.g. the env and a setting being compared)."""
     if not run_dirs:
         raise RunDirError("no run directories given")
-    groups = group_by_env(load_run(d) for d in run_dirs)
+    if group_by is None:
+        groups = group_by_env(load_run(d) for d in run_dirs)
+    else:
+        groups = {}
+        for run in (load_run(d) for d in run_dirs):
+            groups.setdefault(group_by(run), []).append(run)
     fig = _new_figure(7, 4.5)
     ax = fig.subplots()
     for i, (env_id, runs) in enumerate(groups.items()):

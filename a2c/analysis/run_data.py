@@ -34,6 +34,7 @@ class RunData:
     evaluations: dict[str, np.ndarray] = field(default_factory=dict)
     summary: dict[str, Any] | None = None
     eval_policy: str = "greedy"  # how its evaluations played (config.toml; greedy before the field)
+    config: dict[str, Any] = field(default_factory=dict)  # its config.toml as saved (empty if unreadable)
 
 
 def read_csv_columns(path: str | Path) -> dict[str, np.ndarray]:
@@ -84,7 +85,8 @@ def load_run(run_dir: str | Path) -> RunData:
     evaluations = {}
     if (run_dir / "evaluations.csv").is_file():
         evaluations = read_csv_columns(run_dir / "evaluations.csv")
-    return RunData(run_dir, str(env_id), seed, metrics, evaluations, summary, str(config.get("eval_policy", "greedy")))
+    eval_policy = str(config.get("eval_policy", "greedy"))
+    return RunData(run_dir, str(env_id), seed, metrics, evaluations, summary, eval_policy, config)
 
 
 def group_by_env(runs: Iterable[RunData]) -> dict[str, list[RunData]]:

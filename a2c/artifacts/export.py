@@ -386,7 +386,9 @@ def export_onnx(model: keras.Model, path: str | Path) -> Path:
     """Write the model as ONNX (inputs ``obs``; outputs logits, probs, value), atomically.
 
     Uses Keras' own ``model.export(format="onnx")``, which needs the optional ``onnx``
-    extra (tf2onnx); without it, a ModelFileError says what to install.
+    extra (tf2onnx); without it, a ModelFileError says what to install. A bfloat16 model is
+    written as its float32 twin (the same weights): ONNX Runtime's CPU kernels do not take
+    the mixed graph.
     """
     import tensorflow as tf
 
@@ -394,9 +396,10 @@ def export_onnx(model: keras.Model, path: str | Path) -> Path:
         import tf2onnx  # noqa: F401
     except ImportError:
         raise ModelFileError("ONNX export needs tf2onnx: pip install -e '.[onnx]'") from None
-    from a2c.agent.model import obs_spec_of, tensor_spec
+    from a2c.agent.model import float32_twin, obs_spec_of, tensor_spec
     from a2c.common.files import atomic_write
 
+    model = float32_twin(model)
     obs_spec = obs_spec_of(model)
     model(tf.zeros((1, *obs_spec.shape), model.inputs[0].dtype))  # Keras' ONNX exporter wants a called model
     signature = [tensor_spec(obs_spec, None, name="obs")]

@@ -33,6 +33,7 @@ NetArch = Literal["shared", "separate"]
 AtariVector = Literal["ale", "gymnasium"]
 EvalPolicy = Literal["greedy", "sampled"]
 Recurrent = Literal["none", "lstm", "gru"]
+Precision = Literal["float32", "bfloat16"]
 
 
 def _doc(text: str, **kwargs: Any) -> Any:
@@ -149,6 +150,12 @@ class Config:
     keep_checkpoints: int = _doc("how many of the newest checkpoints to keep", default=3)
     run_dir: str = _doc("output directory; default runs/<env>__s<seed>__<time>", default="")
     progress: bool = _doc("show a progress bar (never shown when output is not a terminal)", default=True)
+    precision: Precision = _doc(
+        "'bfloat16' computes the convolutions and the Dense trunk in bfloat16 (mixed precision: the weights, "
+        "the optimizer, the heads and the loss stay float32), ~1.5x faster on CPUs with AVX512_BF16 or AMX; "
+        "convolutional models, standard trainer",
+        default="float32",
+    )
     num_threads: int = _doc("TensorFlow CPU threads; 1 is fastest for small models, 0 = TF's default", default=1)
     atari_vector: AtariVector = _doc(
         "Atari training envs: 'ale' (ale-py's C++ vector env, threaded) or "
@@ -280,6 +287,15 @@ class Config:
                 self.recurrent == "none" or self.eval_policy == "greedy",
                 f"recurrent={self.recurrent} evaluates greedily only (its sampled play is not implemented); "
                 "use eval_policy greedy",
+            ),
+            (
+                self.precision == "float32" or not self.fused,
+                "precision bfloat16 is for convolutional models in the standard trainer; fused mode computes in "
+                "float32",
+            ),
+            (
+                self.precision == "float32" or self.recurrent == "none",
+                f"precision bfloat16 is not supported with a recurrent cell (recurrent={self.recurrent})",
             ),
             (self.envs_per_worker >= 0, f"envs_per_worker must be >= 0; got {self.envs_per_worker}"),
             (

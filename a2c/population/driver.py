@@ -54,7 +54,7 @@ from a2c.run.progress import Progress, RecentEpisodes
 from a2c.run.run_dir import prepare_run_dir, resume_command
 from a2c.run.schedule import run_schedule
 from a2c.run.signals import StopSignals, TrainingInterrupted
-from a2c.trainers.fused import ported_env
+from a2c.trainers.fused import check_rollout_length, ported_env
 
 Callback = Callable[[int, int], None]  # (update, global_step) after each call
 
@@ -342,7 +342,9 @@ def train_population(
         )
     configure_tensorflow(base)
     spec: dict[str, Any] = {"seeds": list(seeds), "sweep": {k: list(v) for k, v in sweep.items()}}
-    population_env(base.env_id)  # EnvError before anything is written
+    env = population_env(base.env_id)  # EnvError before anything is written
+    for member in member_configs(base, spec["seeds"], spec["sweep"]):
+        check_rollout_length(member, env)  # ConfigError, as the loop would give, before anything is written
     if not base.run_dir:  # runs/<env>__pop<P>__<time>, not the base seed's single-run name
         size = len(member_configs(base, spec["seeds"], spec["sweep"]))
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -136,10 +136,12 @@ def resume(
     if latest is None:
         raise RunDirError(f"{run_dir} has no checkpoint to resume from; start it again with --overwrite")
     # Atari runs saved before atari_vector existed were trained on (and snapshot) the gymnasium stack;
-    # runs saved before eval_policy existed evaluated greedily, and go on doing so.
+    # runs saved before eval_policy existed evaluated greedily, and go on doing so; runs saved before
+    # precision existed computed in float32 (the Atari settings' bfloat16 came later) and go on doing so.
     saved = load_toml(config_path)
     legacy = {} if "atari_vector" in saved else {"atari_vector": "gymnasium"}
     legacy |= {} if "eval_policy" in saved else {"eval_policy": "greedy"}
+    legacy |= {} if "precision" in saved else {"precision": "float32"}
     cfg = make_config(
         {"run_dir": str(run_dir), "progress": progress, "ray_address": ray_address, **legacy}, config_path
     )

@@ -52,6 +52,7 @@ from a2c.agent.model import (
     VALUE_LAYER,
     VALUE_TRUNK_PREFIX,
     build_actor_critic,
+    computes_in,
     conv_layers,
     n_actions_of,
     obs_spec_of,
@@ -407,7 +408,15 @@ def verify_conv_model(
         checks=checks,
         notes=[
             f"{samples} coordinates per tensor drawn at random; {skipped} candidate(s) skipped because their "
-            "finite difference straddled a ReLU kink (any unit changing side between the two evaluations)"
+            "finite difference straddled a ReLU kink (any unit changing side between the two evaluations)",
+            *(
+                [
+                    f"the model computes in {precision} over float32 weights (mixed precision): checked on a "
+                    "float64 copy of those weights, the gradients of its maths without the rounding"
+                ]
+                if (precision := computes_in(model)) != "float32"
+                else []
+            ),
         ],
     )
 
