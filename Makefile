@@ -153,7 +153,8 @@ bench-atari: setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench,atari]'
 	nice -n 10 $(BIN)/python benchmarks/bench_atari.py --steps 2400 --rounds 3 --out results/atari_benchmark.json
 
-## Atari learning: Seaquest and SpaceInvaders 1M steps x 2 seeds, Breakout 5M, then Pong with what is left;
+## Atari learning: Seaquest and SpaceInvaders 1M steps x 2 seeds (float32), Seaquest again in bfloat16 on the
+## same seeds, Breakout 5M, then Pong with what is left;
 ## 180 min of training per invocation, resuming the same runs in runs/atari each time; writes results/atari/
 ## (sampled final evaluations beside random play on the same seeds) and the block in docs/atari.md
 results-atari: setup
