@@ -92,7 +92,6 @@ def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
     from a2c.config.resolve import make_config
     from a2c.trainers.standard import StandardTrainer
 
-    a2c.envs.atari.ALE_THREADS = spec.get("ale_threads", a2c.envs.atari.ALE_THREADS)
     cfg = make_config(
         {
             "env_id": ENV_ID,

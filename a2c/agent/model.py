@@ -347,6 +347,13 @@ def _is_image(spec: ObsSpec, key: str) -> bool:
     return len(spec.shape) == 3 or not key
 
 
+def convolved_keys(spec: AnySpec, trunk: Trunk) -> list[str]:
+    """The observation branches a model of this trunk convolves: ``[""]`` for the single input of a
+    nature_cnn trunk, the three-dimensional keys of Dict observations whatever the trunk."""
+    branches = spec.items if isinstance(spec, DictSpec) else (("", spec),)
+    return [key for key, sub in branches if (trunk == "nature_cnn" or key) and _is_image(sub, key)]
+
+
 def _layer_safe(key: str) -> str:
     """A Dict key as it may appear in Keras layer names."""
     return re.sub(r"[^A-Za-z0-9_.\-]", "_", key)
@@ -410,10 +417,8 @@ def build_actor_critic(
     spec = ObsSpec.flat(obs_spec) if isinstance(obs_spec, int) else obs_spec
     # Dict observations: every key has its own branch; three-dimensional ones are images (a CNN).
     branches = spec.items if isinstance(spec, DictSpec) else (("", spec),)
-    branch_convs = {
-        key: conv_layers_for(sub, convs) if (trunk == "nature_cnn" or key) and _is_image(sub, key) else ()
-        for key, sub in branches
-    }
+    convolved = convolved_keys(spec, trunk)
+    branch_convs = {key: conv_layers_for(sub, convs) if key in convolved else () for key, sub in branches}
     if not isinstance(spec, DictSpec) and branch_convs[""] and (obs_scale is not None or obs_norm):
         raise ValueError("the nature_cnn trunk scales pixels itself; obs_scale and obs_norm are for feature vectors")
     if precision == "bfloat16" and not any(branch_convs.values()):
@@ -618,11 +623,7 @@ def model_for(
             )
     if cfg.obs_scaling == "bounds" and not isinstance(spec, DictSpec):
         scale = observation_scale(feature_space(observation_space))
-    if isinstance(spec, DictSpec):
-        images = any(len(sub.shape) == 3 for _, sub in spec.items)
-    else:
-        images = cfg.trunk == "nature_cnn"
-    if cfg.precision == "bfloat16" and dtype == "float32" and not images:
+    if cfg.precision == "bfloat16" and dtype == "float32" and not convolved_keys(spec, cfg.trunk):
         raise EnvError(
             f"{cfg.env_id}: precision bfloat16 is for convolutional models (the nature_cnn trunk, or image keys of "
             f"Dict observations); this model has no convolutions ({spec.describe()})"

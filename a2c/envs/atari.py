@@ -60,7 +60,8 @@ FRAME_STACK = 4
 REPEAT_ACTION_PROBABILITY = 0.0
 NOOP, FIRE = 0, 1
 #: Threads of the native vector env's emulators: both cores of the 2-core machine it was measured on
-#: (benchmarks/bench_atari.py also times one); they only run while the learner waits for the step.
+#: (one thread stepped 16 games in 64 ms per update against 36 ms on two, an earlier make bench-atari);
+#: they only run while the learner waits for the step.
 ALE_THREADS = 2
 EXTRA = "pip install 'a2c[atari]' (ale-py and opencv-python-headless)"
 
